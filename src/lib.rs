@@ -1,1 +1,32 @@
-//! placeholder
+//! neurograph: a declarative model-graph compiler and runtime for neuron-particle networks.
+//!
+//! This facade is what embedding users call: load and compile a spec, render its diagnostics,
+//! describe the compiled model. The binary (`src/main.rs`) is a thin layer of flag parsing
+//! over it; both are the only places that format text for people.
+
+pub mod diagnostics;
+pub mod inspect;
+
+use std::path::Path;
+
+pub use neurograph_compiler as compiler;
+pub use neurograph_grammar as grammar;
+
+use neurograph_compiler::{FsLoader, Output};
+use neurograph_grammar::SourceMap;
+
+/// A spec compiled from a file, with the sources needed to render its diagnostics.
+pub struct Checked {
+    pub sources: SourceMap,
+    pub output: Output,
+}
+
+/// Read and compile a spec file; relative paths inside it start at its directory.
+pub fn compile_file(path: &Path) -> std::io::Result<Checked> {
+    let text = std::fs::read_to_string(path)?;
+    let mut sources = SourceMap::new();
+    let root = sources.add(path.display().to_string(), text);
+    let loader = FsLoader::for_spec(path);
+    let output = neurograph_compiler::compile(&mut sources, root, &loader);
+    Ok(Checked { sources, output })
+}

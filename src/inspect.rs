@@ -1,0 +1,185 @@
+//! `neurograph inspect`: what a compiled model contains, in words a modeller reads.
+
+use std::fmt::Write;
+
+use neurograph_compiler::ir::*;
+use neurograph_compiler::print::expr_text;
+use neurograph_compiler::units::{pretty, Dim};
+use neurograph_compiler::{const_eval, Compiled};
+
+/// Bytes per stored number at the model's precision.
+fn word(model: &Model) -> u64 {
+    if model.run.precision == Precision::F32 {
+        4
+    } else {
+        8
+    }
+}
+
+fn value_text(model: &Model, v: Handle<Variable>) -> String {
+    let var = &model.variables[v];
+    match const_eval(model, var.init) {
+        Some(x) => pretty(x, var.dim),
+        None => expr_text(model, var.init),
+    }
+}
+
+/// Expected synapse count of a projection between populations, when the rule says.
+fn expected_synapses(model: &Model, pr: &Projection) -> Option<f64> {
+    let all_pops = pr.pre.parts.iter().chain(&pr.post.parts).all(|p| matches!(p.node, Node::Population(_)));
+    if !all_pops {
+        return None;
+    }
+    let (n_pre, n_post) = (pr.pre.size() as f64, pr.post.size() as f64);
+    Some(match &pr.connect.rule {
+        ConnectRule::Bernoulli(p) => const_eval(model, *p)? * n_pre * n_post,
+        ConnectRule::FixedIndegree(k) => *k as f64 * n_post,
+        ConnectRule::FixedOutdegree(k) => *k as f64 * n_pre,
+        ConnectRule::AllToAll => n_pre * n_post,
+        ConnectRule::OneToOne => n_pre,
+        ConnectRule::File(_) => return None,
+    })
+}
+
+fn human_bytes(b: f64) -> String {
+    let units = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = b;
+    let mut k = 0;
+    while v >= 1024.0 && k + 1 < units.len() {
+        v /= 1024.0;
+        k += 1;
+    }
+    format!("{v:.1} {}", units[k])
+}
+
+pub fn describe(c: &Compiled) -> String {
+    let m = &c.model;
+    let mut out = String::new();
+    let w = word(m);
+    let _ = writeln!(out, "model {}", m.name);
+    let _ = writeln!(
+        out,
+        "run: dt = {}, duration = {}, seed = {}, precision = {}",
+        pretty(m.run.dt, Dim::TIME),
+        pretty(m.run.duration, Dim::TIME),
+        m.run.seed,
+        if m.run.precision == Precision::F32 { "f32" } else { "f64" }
+    );
+    let mut state_bytes = 0u64;
+    let _ = writeln!(out, "\npopulations:");
+    for (_, p) in m.populations.iter() {
+        let ct = &m.cell_types[p.cell_type];
+        let kind = match p.input.map(|i| &m.inputs[i].kind) {
+            Some(InputKind::Poisson { .. }) => "Poisson input".to_string(),
+            Some(InputKind::Tokens { path, .. }) => format!("token input from {path}"),
+            Some(InputKind::SpikeFile { path, .. }) => format!("spike trains from {path}"),
+            _ => format!("{} {}", ct.kind.keyword(), ct.name),
+        };
+        let _ = writeln!(out, "  {} [{}]: {kind}", p.name, p.size);
+        for &v in &ct.states {
+            let var = &m.variables[v];
+            let init = p.overrides.iter().find(|(x, _)| *x == v).map(|(_, e)| expr_text(m, *e)).unwrap_or_else(|| value_text(m, v));
+            let _ = writeln!(out, "    state {}: {} = {init}", var.name, var.dim);
+        }
+        let events: Vec<&str> = ct.events.iter().map(|e| e.name.as_str()).collect();
+        if !events.is_empty() {
+            let _ = writeln!(out, "    events: {}", events.join(", "));
+        }
+        if let Some(method) = c.info.cell_methods.get(&p.cell_type) {
+            if !ct.dynamics.odes.is_empty() {
+                let how = if ct.dynamics.method.is_some() { "requested" } else { "default" };
+                let _ = writeln!(out, "    integration: {} ({how})", method.name());
+            }
+        }
+        state_bytes += p.size as u64 * (ct.states.len() + ct.params.len()) as u64 * w;
+    }
+    let _ = writeln!(out, "\nprojections:");
+    let mut syn_bytes = 0.0;
+    for (h, pr) in m.projections.iter() {
+        let names = |e: &Endpoint| {
+            e.parts.iter().map(|p| {
+                let n = m.node_name(p.node).to_string();
+                match m.node_size(p.node) {
+                    Some(size) if p.start != 0 || p.end != size => format!("{n}[{}..{}]", p.start, p.end),
+                    _ => n,
+                }
+            }).collect::<Vec<_>>().join(", ")
+        };
+        let st = &m.synapse_types[pr.synapse];
+        let via = if st.declared { format!(" via {}", st.name) } else { String::new() };
+        let _ = writeln!(out, "  {}: {} -> {}{via}", pr.name, names(&pr.pre), names(&pr.post));
+        let _ = writeln!(out, "    connect {}", neurograph_compiler::graph::connect_text(m, &pr.connect));
+        let delay = match pr.delay {
+            None => "none".to_string(),
+            Some(d) => match const_eval(m, d) {
+                Some(x) => pretty(x, Dim::TIME),
+                None => format!("{} (per synapse)", expr_text(m, d)),
+            },
+        };
+        let mut kinds = Vec::new();
+        if !pr.code.on_pre.is_empty() { kinds.push("on pre"); }
+        if !pr.code.on_post.is_empty() { kinds.push("on post"); }
+        if !pr.code.on_step.is_empty() { kinds.push("on step"); }
+        if !pr.couplings.is_empty() { kinds.push("coupling"); }
+        if !pr.code.dynamics.odes.is_empty() || !pr.code.dynamics.updates.is_empty() { kinds.push("synapse dynamics"); }
+        let _ = writeln!(out, "    transmission: {}; delay {delay}", if kinds.is_empty() { "none".to_string() } else { kinds.join(", ") });
+        for cp in &pr.couplings {
+            let red = if cp.reduce == Reduce::Sum { "sum" } else { "mean" };
+            let _ = writeln!(out, "    post.{} = {red}({})", m.variables[cp.target].name, expr_text(m, cp.value));
+        }
+        if let Some(method) = c.info.projection_methods.get(&h) {
+            if !pr.code.dynamics.odes.is_empty() {
+                let _ = writeln!(out, "    integration: {}", method.name());
+            }
+        }
+        match expected_synapses(m, pr) {
+            Some(n) => {
+                // CSR: one u32 target per synapse, a row pointer per source, synapse variables.
+                let per_syn = 4.0 + (st.params.len() + st.states.len()) as f64 * w as f64 + if pr.delay.is_some() { 2.0 } else { 0.0 };
+                let bytes = n * per_syn + 4.0 * (pr.pre.size() as f64 + 1.0);
+                syn_bytes += bytes;
+                let _ = writeln!(out, "    synapses: ~{n:.0} (CSR, ~{})", human_bytes(bytes));
+            }
+            None => {
+                let _ = writeln!(out, "    synapses: known after connectivity is built");
+            }
+        }
+    }
+    if !m.regimes.is_empty() {
+        let _ = writeln!(out, "\nregimes:");
+        for (_, r) in m.regimes.iter() {
+            let _ = writeln!(out, "  {}: states {}", r.name, r.states.join(", "));
+        }
+    }
+    let order: Vec<&str> = c.info.update_order.iter().map(|n| m.node_name(*n)).collect();
+    let _ = writeln!(out, "\nupdate order: {}", order.join(", "));
+    let _ = writeln!(out, "\nruntime parameters (change with --set name=value, no recompilation):");
+    let mut any = false;
+    for &g in &m.globals {
+        if m.variables[g].kind == VarKind::Param {
+            let _ = writeln!(out, "  {} = {}", m.variables[g].name, value_text(m, g));
+            any = true;
+        }
+    }
+    for (_, ct) in m.cell_types.iter() {
+        for &v in &ct.params {
+            if m.variables[v].kind == VarKind::Param {
+                let _ = writeln!(out, "  {}.{} = {}", ct.name.trim_end_matches("$input"), m.variables[v].name, value_text(m, v));
+                any = true;
+            }
+        }
+    }
+    for (_, st) in m.synapse_types.iter() {
+        for &v in &st.params {
+            if m.variables[v].kind == VarKind::Param {
+                let _ = writeln!(out, "  {}.{} = {}", st.name, m.variables[v].name, value_text(m, v));
+                any = true;
+            }
+        }
+    }
+    if !any {
+        let _ = writeln!(out, "  (none)");
+    }
+    let _ = writeln!(out, "\nmemory estimate: state {}, synapses {}", human_bytes(state_bytes as f64), human_bytes(syn_bytes));
+    out
+}
