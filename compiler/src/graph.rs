@@ -132,7 +132,7 @@ impl ModelGraph {
             let pr = &model.projections[h];
             let syn = &model.synapse_types[pr.synapse];
             let mut label = if syn.declared { syn.name.clone() } else { pr.name.clone() };
-            let _ = write!(label, "\\n{}", connect_text(model, &pr.connect));
+            let _ = write!(label, "\n{}", connect_text(model, &pr.connect));
             let style = if pr.couplings.is_empty() && pr.code.on_step.is_empty() { "solid" } else { "dashed" };
             let color = if orders { ", color=\"#b03030\"" } else { "" };
             let _ = writeln!(out, "  n{} -> n{} [label=\"{}\", style={style}{color}];", e.source().index(), e.target().index(), escape(&label));
@@ -143,7 +143,7 @@ impl ModelGraph {
 }
 
 fn escape(s: &str) -> String {
-    s.replace('\\', "\\\\").replace('"', "\\\"")
+    s.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
 }
 
 pub fn connect_text(model: &Model, c: &Connect) -> String {

@@ -508,7 +508,8 @@ impl Endpoint {
 
 #[derive(Debug, Clone)]
 pub enum ConnectRule {
-    /// Each (i, j) independently with probability `p` (an expression that may use i, j).
+    /// Each (i, j) independently with probability `p`, an expression that may use i and j;
+    /// a condition connects where it is true.
     Bernoulli(Handle<Expr>),
     FixedIndegree(u32),
     FixedOutdegree(u32),

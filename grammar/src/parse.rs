@@ -182,37 +182,40 @@ fn line_begin(src: &str, i: usize) -> usize {
 fn rule_name(r: &Rule) -> Option<&'static str> {
     Some(match r {
         Rule::ident => "a name",
-        Rule::number => "a number",
-        Rule::quantity => "a quantity",
+        Rule::number
+        | Rule::quantity
+        | Rule::expr
+        | Rule::expr_only
+        | Rule::boolean
+        | Rule::array
+        | Rule::paren => "an expression",
         Rule::string | Rule::string_body => "a string",
-        Rule::expr | Rule::expr_only => "an expression",
         Rule::unit_expr | Rule::unit_term | Rule::unit_atom | Rule::unit_symbol | Rule::unit_one => {
             "a unit"
         }
         Rule::unit_glued => "a unit",
-        Rule::op_or => "`or`",
-        Rule::op_and => "`and`",
-        Rule::op_eq => "`==`",
-        Rule::op_ne => "`!=`",
-        Rule::op_le => "`<=`",
-        Rule::op_ge => "`>=`",
-        Rule::op_lt => "`<`",
-        Rule::op_gt => "`>`",
-        Rule::op_add => "`+`",
-        Rule::op_sub => "`-`",
-        Rule::op_mul => "`*`",
-        Rule::op_div => "`/`",
-        Rule::op_mod => "`%`",
-        Rule::op_pow => "`^`",
+        Rule::op_or
+        | Rule::op_and
+        | Rule::op_eq
+        | Rule::op_ne
+        | Rule::op_le
+        | Rule::op_ge
+        | Rule::op_lt
+        | Rule::op_gt
+        | Rule::op_add
+        | Rule::op_sub
+        | Rule::op_mul
+        | Rule::op_div
+        | Rule::op_mod
+        | Rule::op_pow
+        | Rule::call_args
+        | Rule::index_args
+        | Rule::field => "an operator",
         Rule::op_neg | Rule::op_pos | Rule::op_not => "an expression",
-        Rule::call_args => "`(`",
-        Rule::index_args => "`[`",
-        Rule::field => "`.`",
+        Rule::eq_sign => "`=`",
+        Rule::unit_annot => "`:` and a unit",
         Rule::arg | Rule::named_arg => "an argument",
         Rule::range => "a range `a..b`",
-        Rule::array => "an array",
-        Rule::paren => "`(`",
-        Rule::boolean => "`true` or `false`",
         Rule::assign => "an assignment",
         Rule::assign_op => "`=`, `+=`, `-=`, `*=` or `/=`",
         Rule::path => "a name",
@@ -220,40 +223,43 @@ fn rule_name(r: &Rule) -> Option<&'static str> {
         Rule::body => "`{`",
         Rule::binding => "a binding `name = value`",
         Rule::state_item => "a state variable",
-        Rule::const_decl => "`const`",
-        Rule::param_decl => "`param`",
-        Rule::state_decl => "`state`",
-        Rule::let_decl => "`let`",
-        Rule::ode | Rule::ode_lhs => "an equation `dx/dt = ...`",
-        Rule::update => "an update `x <- ...`",
-        Rule::spike_when | Rule::spike_prob => "`spike`",
-        Rule::event_decl => "`event`",
-        Rule::refractory_decl => "`refractory`",
-        Rule::method_decl => "`method`",
-        Rule::on_block => "`on`",
+        Rule::const_decl
+        | Rule::param_decl
+        | Rule::state_decl
+        | Rule::let_decl
+        | Rule::ode
+        | Rule::ode_lhs
+        | Rule::update
+        | Rule::spike_when
+        | Rule::spike_prob
+        | Rule::event_decl
+        | Rule::refractory_decl
+        | Rule::method_decl
+        | Rule::on_block => "a statement",
         Rule::unless_refractory => "`unless refractory`",
         Rule::regime_dim => "`[`",
-        Rule::model_decl => "`model`",
-        Rule::import_decl => "`import`",
-        Rule::cell_decl | Rule::cell_kind => "`neuron`, `astrocyte`, `unit` or `cell`",
-        Rule::synapse_decl => "`synapse`",
-        Rule::population_decl => "`population`",
+        Rule::model_decl
+        | Rule::import_decl
+        | Rule::cell_decl
+        | Rule::cell_kind
+        | Rule::synapse_decl
+        | Rule::population_decl
+        | Rule::project_decl
+        | Rule::switch_decl
+        | Rule::input_decl
+        | Rule::record_decl
+        | Rule::run_decl => "an item (`neuron`, `population`, `project`, ...)",
         Rule::pop_body | Rule::proj_body => "`{`",
         Rule::endpoint | Rule::endpoints => "a population name",
         Rule::proj_name => "a projection name",
         Rule::connect_stmt => "`connect`",
         Rule::delay_stmt => "`delay`",
-        Rule::project_decl => "`project`",
-        Rule::switch_decl => "`switch`",
         Rule::switch_states => "`states`",
         Rule::switch_transition => "`transition`",
         Rule::switch_initial => "`initial`",
-        Rule::input_decl => "`input`",
-        Rule::record_decl => "`record`",
         Rule::record_item => "something to record",
         Rule::record_every => "`every`",
         Rule::record_at_end => "`at end`",
-        Rule::run_decl => "`run`",
         Rule::EOI => "end of input",
         Rule::file | Rule::item_only => "an item (`neuron`, `population`, `project`, ...)",
         _ => return None,
@@ -575,7 +581,8 @@ impl Builder {
         for q in it {
             match q.as_rule() {
                 Rule::regime_dim => regime = Some(self.ident(q.into_inner().next().unwrap())),
-                Rule::unit_expr => unit = Some(self.unit_expr(q)),
+                Rule::unit_annot => unit = Some(self.unit_expr(q.into_inner().next().unwrap())),
+                Rule::eq_sign => {}
                 _ => value = Some(self.expr(q)),
             }
         }
@@ -602,7 +609,8 @@ impl Builder {
         for q in it {
             match q.as_rule() {
                 Rule::regime_dim => s.regime = Some(self.ident(q.into_inner().next().unwrap())),
-                Rule::unit_expr => s.unit = Some(self.unit_expr(q)),
+                Rule::unit_annot => s.unit = Some(self.unit_expr(q.into_inner().next().unwrap())),
+                Rule::eq_sign => {}
                 _ => s.init = Some(self.expr(q)),
             }
         }

@@ -1238,7 +1238,6 @@ impl<'a> Lowerer<'a> {
     }
 
     fn projection(&mut self, h: Handle<Projection>, p: &'a ast::ProjectDecl) {
-        let (Some(pre), Some(post)) = (self.endpoint(&p.sources, "source"), self.endpoint(&p.targets, "target")) else { return };
         let syn = match &p.via {
             Some(v) => match self.names.get(&v.name) {
                 Some((GlobalName::Synapse(s), _)) => {
@@ -1261,6 +1260,7 @@ impl<'a> Lowerer<'a> {
             },
             None => self.model.projections[h].synapse,
         };
+        let (Some(pre), Some(post)) = (self.endpoint(&p.sources, "source"), self.endpoint(&p.targets, "target")) else { return };
         {
             let pr = &mut self.model.projections[h];
             pr.pre = pre.clone();
@@ -1310,6 +1310,7 @@ impl<'a> Lowerer<'a> {
             }
         }
         let mut connect: Option<Connect> = None;
+        let mut connect_written = false;
         let mut delay: Option<(Handle<Expr>, Span)> = None;
         let mut couplings: Vec<Coupling> = Vec::new();
         let mut inits: Vec<(Handle<Variable>, Handle<Expr>)> = Vec::new();
@@ -1320,6 +1321,7 @@ impl<'a> Lowerer<'a> {
                         self.diags.push(Diagnostic::error(*span, "a projection has one `connect` rule").with_label("second rule").with_secondary(prev.span, "first rule"));
                         continue;
                     }
+                    connect_written = true;
                     if let Some(c) = self.connect_rule(e, *span, &pre, &post, &ctx) {
                         connect = Some(c);
                     }
@@ -1344,6 +1346,9 @@ impl<'a> Lowerer<'a> {
             }
         }
         let Some(connect) = connect else {
+            if connect_written {
+                return; // the rule had an error, already reported
+            }
             self.diags.push(
                 Diagnostic::error(p.sources.first().map_or(self.model.projections[h].span, |s| s.span).to(p.targets.last().map_or(self.model.projections[h].span, |t| t.span)), "projection has no `connect` rule")
                     .with_label("which pairs are connected?")
@@ -1535,8 +1540,16 @@ impl<'a> Lowerer<'a> {
                 let mut c2 = ctx.clone();
                 c2.time = false;
                 c2.place = "a connection probability";
-                let p = self.expr_dim(positional[0], &c2, Dim::NONE, "a connection probability");
-                self.check_probability(p, positional[0].span);
+                // A probability, or a condition on i and j (true connects, false does not).
+                let (p, ty) = self.expr(positional[0], &c2);
+                match ty {
+                    Ty::Bool | Ty::Error => {}
+                    Ty::Real(d) if d.is_none() => self.check_probability(p, positional[0].span),
+                    Ty::Real(d) => self.diags.push(
+                        Diagnostic::error(positional[0].span, format!("unit mismatch: a connection probability must be dimensionless, found {d}"))
+                            .with_label(format!("this is in {d}")),
+                    ),
+                }
                 ConnectRule::Bernoulli(p)
             }
             "fixed_indegree" | "fixed_outdegree" => {

@@ -1,0 +1,120 @@
+//! Every bundled spec checks cleanly, lowers to the IR text committed under `tests/out/`, and
+//! can be inspected. Run with `UPDATE_EXPECT=1` to rewrite the committed IR after an intended
+//! change, then review the diff.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use neurograph::diagnostics::render_plain;
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn specs() -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(root().join("specs"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "ng"))
+        .collect();
+    v.sort();
+    v
+}
+
+fn compile(path: &Path) -> neurograph::Checked {
+    let c = neurograph::compile_file(path).unwrap();
+    assert!(
+        !c.output.has_errors(),
+        "{} does not check:\n{}",
+        path.display(),
+        render_plain(&c.sources, &c.output.diagnostics)
+    );
+    c
+}
+
+#[test]
+fn every_spec_lowers_to_its_committed_ir() {
+    let update = std::env::var_os("UPDATE_EXPECT").is_some();
+    let mut mismatches = Vec::new();
+    let all = specs();
+    assert!(all.len() >= 11, "expected all bundled specs, found {}", all.len());
+    for path in all {
+        let c = compile(&path);
+        let compiled = c.output.compiled.as_ref().unwrap();
+        let text = neurograph::compiler::print::print_model(&compiled.model, &compiled.info);
+        let stem = path.file_stem().unwrap().to_string_lossy();
+        let out = root().join("tests/out").join(format!("{stem}.ir"));
+        if update {
+            std::fs::write(&out, &text).unwrap();
+            continue;
+        }
+        match std::fs::read_to_string(&out) {
+            Ok(expected) if expected == text => {}
+            Ok(expected) => {
+                let line = expected
+                    .lines()
+                    .zip(text.lines())
+                    .position(|(a, b)| a != b)
+                    .map_or(expected.lines().count().min(text.lines().count()), |k| k);
+                mismatches.push(format!(
+                    "{stem}: IR differs from {} at line {}:\n  committed: {:?}\n  now:       {:?}",
+                    out.display(),
+                    line + 1,
+                    expected.lines().nth(line),
+                    text.lines().nth(line)
+                ));
+            }
+            Err(_) => mismatches.push(format!("{stem}: no committed IR at {}", out.display())),
+        }
+    }
+    assert!(
+        mismatches.is_empty(),
+        "{}\n(run with UPDATE_EXPECT=1 to accept the new IR)",
+        mismatches.join("\n")
+    );
+}
+
+#[test]
+fn check_command_accepts_every_spec() {
+    let out = Command::new(env!("CARGO_BIN_EXE_neurograph"))
+        .arg("check")
+        .args(specs())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("error"), "{stderr}");
+}
+
+#[test]
+fn inspect_describes_every_spec() {
+    for path in specs() {
+        let c = compile(&path);
+        let compiled = c.output.compiled.as_ref().unwrap();
+        let text = neurograph::inspect::describe(compiled);
+        let dot = compiled.info.graph.to_dot(&compiled.model);
+        for (_, p) in compiled.model.populations.iter() {
+            assert!(text.contains(&format!("  {} [{}]", p.name, p.size)), "{}: {text}", path.display());
+            assert!(dot.contains(&format!("label=\"{}\\n", p.name)), "{}: {dot}", path.display());
+        }
+        assert!(text.contains("update order:"));
+        assert!(dot.starts_with("digraph") && dot.trim_end().ends_with('}'));
+    }
+}
+
+#[test]
+fn cuba_has_the_benchmark_structure() {
+    let c = compile(&root().join("specs/cuba.ng"));
+    let m = &c.output.compiled.as_ref().unwrap().model;
+    let sizes: Vec<u32> = m.populations.iter().map(|(_, p)| p.size).collect();
+    assert_eq!(sizes, vec![3200, 800]);
+    assert_eq!(m.projections.len(), 2);
+    for (_, p) in m.projections.iter() {
+        assert_eq!(p.post.size(), 4000);
+        assert!(p.delay.is_none());
+    }
+    let info = &c.output.compiled.as_ref().unwrap().info;
+    let ct = m.populations.iter().next().unwrap().1.cell_type;
+    assert_eq!(info.cell_methods[&ct], neurograph::compiler::ir::Method::Exact);
+    assert_eq!(m.run.dt, 1e-4);
+}
