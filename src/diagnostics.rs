@@ -20,7 +20,10 @@ fn local(sources: &SourceMap, span: Span) -> Option<(usize, std::ops::Range<usiz
     let f = sources.file(id);
     let start = (span.start - f.base) as usize;
     let end = ((span.end.max(span.start) - f.base) as usize).min(f.text.len());
-    Some((id.0 as usize, start.min(f.text.len())..end.max(start.min(f.text.len()))))
+    Some((
+        id.0 as usize,
+        start.min(f.text.len())..end.max(start.min(f.text.len())),
+    ))
 }
 
 fn convert(sources: &SourceMap, d: &Diagnostic) -> CsDiagnostic<usize> {
@@ -41,7 +44,10 @@ fn convert(sources: &SourceMap, d: &Diagnostic) -> CsDiagnostic<usize> {
     if let Some(h) = &d.help {
         notes.push(format!("help: {h}"));
     }
-    CsDiagnostic::new(severity).with_message(d.message.clone()).with_labels(labels).with_notes(notes)
+    CsDiagnostic::new(severity)
+        .with_message(d.message.clone())
+        .with_labels(labels)
+        .with_notes(notes)
 }
 
 /// Render diagnostics as plain text (no colour), e.g. for tests and logs.
@@ -62,11 +68,13 @@ pub fn render_plain(sources: &SourceMap, diags: &[Diagnostic]) -> String {
 pub fn emit_stderr(sources: &SourceMap, diags: &[Diagnostic]) {
     let files = files(sources);
     let config = term::Config::default();
-    let stream = termcolor::StandardStream::stderr(if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
-        termcolor::ColorChoice::Auto
-    } else {
-        termcolor::ColorChoice::Never
-    });
+    let stream = termcolor::StandardStream::stderr(
+        if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+            termcolor::ColorChoice::Auto
+        } else {
+            termcolor::ColorChoice::Never
+        },
+    );
     let mut lock = stream.lock();
     for d in diags {
         if term::emit_to_write_style(&mut lock, &config, &files, &convert(sources, d)).is_err() {

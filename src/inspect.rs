@@ -26,7 +26,12 @@ fn value_text(model: &Model, v: Handle<Variable>) -> String {
 
 /// Expected synapse count of a projection between populations, when the rule says.
 fn expected_synapses(model: &Model, pr: &Projection) -> Option<f64> {
-    let all_pops = pr.pre.parts.iter().chain(&pr.post.parts).all(|p| matches!(p.node, Node::Population(_)));
+    let all_pops = pr
+        .pre
+        .parts
+        .iter()
+        .chain(&pr.post.parts)
+        .all(|p| matches!(p.node, Node::Population(_)));
     if !all_pops {
         return None;
     }
@@ -63,7 +68,11 @@ pub fn describe(c: &Compiled) -> String {
         pretty(m.run.dt, Dim::TIME),
         pretty(m.run.duration, Dim::TIME),
         m.run.seed,
-        if m.run.precision == Precision::F32 { "f32" } else { "f64" }
+        if m.run.precision == Precision::F32 {
+            "f32"
+        } else {
+            "f64"
+        }
     );
     let mut state_bytes = 0u64;
     let _ = writeln!(out, "\npopulations:");
@@ -78,7 +87,12 @@ pub fn describe(c: &Compiled) -> String {
         let _ = writeln!(out, "  {} [{}]: {kind}", p.name, p.size);
         for &v in &ct.states {
             let var = &m.variables[v];
-            let init = p.overrides.iter().find(|(x, _)| *x == v).map(|(_, e)| expr_text(m, *e)).unwrap_or_else(|| value_text(m, v));
+            let init = p
+                .overrides
+                .iter()
+                .find(|(x, _)| *x == v)
+                .map(|(_, e)| expr_text(m, *e))
+                .unwrap_or_else(|| value_text(m, v));
             let _ = writeln!(out, "    state {}: {} = {init}", var.name, var.dim);
         }
         let events: Vec<&str> = ct.events.iter().map(|e| e.name.as_str()).collect();
@@ -87,7 +101,11 @@ pub fn describe(c: &Compiled) -> String {
         }
         if let Some(method) = c.info.cell_methods.get(&p.cell_type) {
             if !ct.dynamics.odes.is_empty() {
-                let how = if ct.dynamics.method.is_some() { "requested" } else { "default" };
+                let how = if ct.dynamics.method.is_some() {
+                    "requested"
+                } else {
+                    "default"
+                };
                 let _ = writeln!(out, "    integration: {} ({how})", method.name());
             }
         }
@@ -97,18 +115,38 @@ pub fn describe(c: &Compiled) -> String {
     let mut syn_bytes = 0.0;
     for (h, pr) in m.projections.iter() {
         let names = |e: &Endpoint| {
-            e.parts.iter().map(|p| {
-                let n = m.node_name(p.node).to_string();
-                match m.node_size(p.node) {
-                    Some(size) if p.start != 0 || p.end != size => format!("{n}[{}..{}]", p.start, p.end),
-                    _ => n,
-                }
-            }).collect::<Vec<_>>().join(", ")
+            e.parts
+                .iter()
+                .map(|p| {
+                    let n = m.node_name(p.node).to_string();
+                    match m.node_size(p.node) {
+                        Some(size) if p.start != 0 || p.end != size => {
+                            format!("{n}[{}..{}]", p.start, p.end)
+                        }
+                        _ => n,
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
         };
         let st = &m.synapse_types[pr.synapse];
-        let via = if st.declared { format!(" via {}", st.name) } else { String::new() };
-        let _ = writeln!(out, "  {}: {} -> {}{via}", pr.name, names(&pr.pre), names(&pr.post));
-        let _ = writeln!(out, "    connect {}", neurograph_compiler::graph::connect_text(m, &pr.connect));
+        let via = if st.declared {
+            format!(" via {}", st.name)
+        } else {
+            String::new()
+        };
+        let _ = writeln!(
+            out,
+            "  {}: {} -> {}{via}",
+            pr.name,
+            names(&pr.pre),
+            names(&pr.post)
+        );
+        let _ = writeln!(
+            out,
+            "    connect {}",
+            neurograph_compiler::graph::connect_text(m, &pr.connect)
+        );
         let delay = match pr.delay {
             None => "none".to_string(),
             Some(d) => match const_eval(m, d) {
@@ -117,15 +155,42 @@ pub fn describe(c: &Compiled) -> String {
             },
         };
         let mut kinds = Vec::new();
-        if !pr.code.on_pre.is_empty() { kinds.push("on pre"); }
-        if !pr.code.on_post.is_empty() { kinds.push("on post"); }
-        if !pr.code.on_step.is_empty() { kinds.push("on step"); }
-        if !pr.couplings.is_empty() { kinds.push("coupling"); }
-        if !pr.code.dynamics.odes.is_empty() || !pr.code.dynamics.updates.is_empty() { kinds.push("synapse dynamics"); }
-        let _ = writeln!(out, "    transmission: {}; delay {delay}", if kinds.is_empty() { "none".to_string() } else { kinds.join(", ") });
+        if !pr.code.on_pre.is_empty() {
+            kinds.push("on pre");
+        }
+        if !pr.code.on_post.is_empty() {
+            kinds.push("on post");
+        }
+        if !pr.code.on_step.is_empty() {
+            kinds.push("on step");
+        }
+        if !pr.couplings.is_empty() {
+            kinds.push("coupling");
+        }
+        if !pr.code.dynamics.odes.is_empty() || !pr.code.dynamics.updates.is_empty() {
+            kinds.push("synapse dynamics");
+        }
+        let _ = writeln!(
+            out,
+            "    transmission: {}; delay {delay}",
+            if kinds.is_empty() {
+                "none".to_string()
+            } else {
+                kinds.join(", ")
+            }
+        );
         for cp in &pr.couplings {
-            let red = if cp.reduce == Reduce::Sum { "sum" } else { "mean" };
-            let _ = writeln!(out, "    post.{} = {red}({})", m.variables[cp.target].name, expr_text(m, cp.value));
+            let red = if cp.reduce == Reduce::Sum {
+                "sum"
+            } else {
+                "mean"
+            };
+            let _ = writeln!(
+                out,
+                "    post.{} = {red}({})",
+                m.variables[cp.target].name,
+                expr_text(m, cp.value)
+            );
         }
         if let Some(method) = c.info.projection_methods.get(&h) {
             if !pr.code.dynamics.odes.is_empty() {
@@ -135,7 +200,9 @@ pub fn describe(c: &Compiled) -> String {
         match expected_synapses(m, pr) {
             Some(n) => {
                 // CSR: one u32 target per synapse, a row pointer per source, synapse variables.
-                let per_syn = 4.0 + (st.params.len() + st.states.len()) as f64 * w as f64 + if pr.delay.is_some() { 2.0 } else { 0.0 };
+                let per_syn = 4.0
+                    + (st.params.len() + st.states.len()) as f64 * w as f64
+                    + if pr.delay.is_some() { 2.0 } else { 0.0 };
                 let bytes = n * per_syn + 4.0 * (pr.pre.size() as f64 + 1.0);
                 syn_bytes += bytes;
                 let _ = writeln!(out, "    synapses: ~{n:.0} (CSR, ~{})", human_bytes(bytes));
@@ -151,9 +218,17 @@ pub fn describe(c: &Compiled) -> String {
             let _ = writeln!(out, "  {}: states {}", r.name, r.states.join(", "));
         }
     }
-    let order: Vec<&str> = c.info.update_order.iter().map(|n| m.node_name(*n)).collect();
+    let order: Vec<&str> = c
+        .info
+        .update_order
+        .iter()
+        .map(|n| m.node_name(*n))
+        .collect();
     let _ = writeln!(out, "\nupdate order: {}", order.join(", "));
-    let _ = writeln!(out, "\nruntime parameters (change with --set name=value, no recompilation):");
+    let _ = writeln!(
+        out,
+        "\nruntime parameters (change with --set name=value, no recompilation):"
+    );
     let mut any = false;
     for &g in &m.globals {
         if m.variables[g].kind == VarKind::Param {
@@ -164,7 +239,13 @@ pub fn describe(c: &Compiled) -> String {
     for (_, ct) in m.cell_types.iter() {
         for &v in &ct.params {
             if m.variables[v].kind == VarKind::Param {
-                let _ = writeln!(out, "  {}.{} = {}", ct.name.trim_end_matches("$input"), m.variables[v].name, value_text(m, v));
+                let _ = writeln!(
+                    out,
+                    "  {}.{} = {}",
+                    ct.name.trim_end_matches("$input"),
+                    m.variables[v].name,
+                    value_text(m, v)
+                );
                 any = true;
             }
         }
@@ -172,7 +253,13 @@ pub fn describe(c: &Compiled) -> String {
     for (_, st) in m.synapse_types.iter() {
         for &v in &st.params {
             if m.variables[v].kind == VarKind::Param {
-                let _ = writeln!(out, "  {}.{} = {}", st.name, m.variables[v].name, value_text(m, v));
+                let _ = writeln!(
+                    out,
+                    "  {}.{} = {}",
+                    st.name,
+                    m.variables[v].name,
+                    value_text(m, v)
+                );
                 any = true;
             }
         }
@@ -180,6 +267,11 @@ pub fn describe(c: &Compiled) -> String {
     if !any {
         let _ = writeln!(out, "  (none)");
     }
-    let _ = writeln!(out, "\nmemory estimate: state {}, synapses {}", human_bytes(state_bytes as f64), human_bytes(syn_bytes));
+    let _ = writeln!(
+        out,
+        "\nmemory estimate: state {}, synapses {}",
+        human_bytes(state_bytes as f64),
+        human_bytes(syn_bytes)
+    );
     out
 }

@@ -9,7 +9,11 @@ use neurograph::diagnostics::{emit_stderr, one_line};
 use neurograph::{compile_file, Checked};
 
 #[derive(Parser)]
-#[command(name = "neurograph", version, about = "Compile and run neuron-particle network specs")]
+#[command(
+    name = "neurograph",
+    version,
+    about = "Compile and run neuron-particle network specs"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -39,7 +43,7 @@ enum Command {
 }
 
 /// Compile one file, printing its diagnostics; `None` on any error.
-fn compile_reporting(path: &PathBuf, short: bool) -> Option<Checked> {
+fn compile_reporting(path: &std::path::Path, short: bool) -> Option<Checked> {
     let checked = match compile_file(path) {
         Ok(c) => c,
         Err(e) => {
@@ -78,7 +82,11 @@ fn main() -> ExitCode {
             let Some(checked) = compile_reporting(&file, false) else {
                 return ExitCode::from(1);
             };
-            let c = checked.output.compiled.as_ref().expect("no errors means a model");
+            let c = checked
+                .output
+                .compiled
+                .as_ref()
+                .expect("no errors means a model");
             let text = if dot {
                 c.info.graph.to_dot(&c.model)
             } else if ir {

@@ -59,12 +59,18 @@ fn every_case_reports_its_diagnostic_at_its_position() {
             let all_spans = std::iter::once(d.span).chain(d.secondary.iter().map(|s| s.0));
             for s in all_spans {
                 let inside = checked.sources.lookup(s.start).is_some() && s.start <= s.end;
-                assert!(inside, "{}: span {s:?} outside the input", case.path.display());
+                assert!(
+                    inside,
+                    "{}: span {s:?} outside the input",
+                    case.path.display()
+                );
             }
         }
         for (line, col, msg) in &case.expected {
             let hit = diags.iter().any(|d| {
-                d.is_error() && d.message.contains(msg.as_str()) && file.line_col(d.span.start) == (*line, *col)
+                d.is_error()
+                    && d.message.contains(msg.as_str())
+                    && file.line_col(d.span.start) == (*line, *col)
             });
             if !hit {
                 failures.push(format!(
@@ -94,7 +100,9 @@ fn check_command_exits_1_with_located_messages() {
         for (line, col, msg) in &case.expected {
             let prefix = format!("{}:{line}:{col}: error: ", case.path.display());
             assert!(
-                stderr.lines().any(|l| l.starts_with(&prefix) && l.contains(msg.as_str())),
+                stderr
+                    .lines()
+                    .any(|l| l.starts_with(&prefix) && l.contains(msg.as_str())),
                 "missing `{prefix}...{msg}` in:\n{stderr}"
             );
         }
@@ -105,14 +113,18 @@ fn check_command_exits_1_with_located_messages() {
 
 #[test]
 fn rendered_errors_show_the_source_line_caret_and_help() {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/errors/unknown_name_suggestion.ng");
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/errors/unknown_name_suggestion.ng");
     let checked = neurograph::compile_file(&path).unwrap();
     let text = render_plain(&checked.sources, &checked.output.diagnostics);
     assert!(text.contains("dv/dt = -v / tau_m"), "{text}");
     assert!(text.contains("^^^^^"), "{text}");
     assert!(text.contains("help: did you mean `taum`?"), "{text}");
     let line = one_line(&checked.sources, &checked.output.diagnostics[0]);
-    assert!(line.ends_with("unknown_name_suggestion.ng:5:16: error: unknown name `tau_m`"), "{line}");
+    assert!(
+        line.ends_with("unknown_name_suggestion.ng:5:16: error: unknown name `tau_m`"),
+        "{line}"
+    );
 }
 
 #[test]

@@ -16,28 +16,94 @@ fn spec_texts() -> Vec<String> {
         .filter(|p| p.extension().is_some_and(|e| e == "ng"))
         .collect();
     v.sort();
-    v.iter().map(|p| std::fs::read_to_string(p).unwrap()).collect()
+    v.iter()
+        .map(|p| std::fs::read_to_string(p).unwrap())
+        .collect()
 }
 
 const TOKENS: &[&str] = &[
-    "{", "}", "(", ")", "[", "]", ",", ";", ".", "..", "=", "+=", "<-", "->", "+", "-", "*", "/",
-    "^", ">", "==", " and ", " not ", "\n", " ", "\"", "//", "/*", "0", "1.5e3", "20 ms", "-60 mV",
-    "mV", "v", "dv/dt", "neuron ", "synapse ", "population ", "project ", "param ", "state ",
-    "const ", "spike when ", "on pre ", "post.", "pre.", "via ", "connect ", "bernoulli(",
-    "record ", "run ", "switch ", "input ", "refractory ", "method exact", "unless refractory",
-    "sum(", "load(\"x.npy\")", "µM", "é", "\t", "[[0.5, 0.5]]", "E[0..10]",
+    "{",
+    "}",
+    "(",
+    ")",
+    "[",
+    "]",
+    ",",
+    ";",
+    ".",
+    "..",
+    "=",
+    "+=",
+    "<-",
+    "->",
+    "+",
+    "-",
+    "*",
+    "/",
+    "^",
+    ">",
+    "==",
+    " and ",
+    " not ",
+    "\n",
+    " ",
+    "\"",
+    "//",
+    "/*",
+    "0",
+    "1.5e3",
+    "20 ms",
+    "-60 mV",
+    "mV",
+    "v",
+    "dv/dt",
+    "neuron ",
+    "synapse ",
+    "population ",
+    "project ",
+    "param ",
+    "state ",
+    "const ",
+    "spike when ",
+    "on pre ",
+    "post.",
+    "pre.",
+    "via ",
+    "connect ",
+    "bernoulli(",
+    "record ",
+    "run ",
+    "switch ",
+    "input ",
+    "refractory ",
+    "method exact",
+    "unless refractory",
+    "sum(",
+    "load(\"x.npy\")",
+    "µM",
+    "é",
+    "\t",
+    "[[0.5, 0.5]]",
+    "E[0..10]",
 ];
 
 /// The property: no panic (proptest reports one as a failure) and spans inside the input.
 fn check_text(text: &str) {
-    let loader = FsLoader { base: Path::new(env!("CARGO_MANIFEST_DIR")).join("specs") };
+    let loader = FsLoader {
+        base: Path::new(env!("CARGO_MANIFEST_DIR")).join("specs"),
+    };
     let (sources, out) = compile_str("input.ng", text, &loader);
     for d in &out.diagnostics {
         for s in std::iter::once(d.span).chain(d.secondary.iter().map(|x| x.0)) {
             assert!(s.start <= s.end, "inverted span {s:?} for {:?}", d.message);
             let file = sources.lookup(s.start).map(|id| sources.file(id));
-            let file = file.unwrap_or_else(|| panic!("span {s:?} outside every file: {:?}", d.message));
-            assert!(s.end <= file.base + file.text.len() as u32 + 1, "span {s:?} past the end: {:?}", d.message);
+            let file =
+                file.unwrap_or_else(|| panic!("span {s:?} outside every file: {:?}", d.message));
+            assert!(
+                s.end <= file.base + file.text.len() as u32 + 1,
+                "span {s:?} past the end: {:?}",
+                d.message
+            );
         }
     }
 }
@@ -120,7 +186,8 @@ proptest! {
 
 #[test]
 fn every_prefix_of_cuba_is_handled() {
-    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("specs/cuba.ng")).unwrap();
+    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("specs/cuba.ng"))
+        .unwrap();
     let mut k = 0;
     while k <= text.len() {
         if text.is_char_boundary(k) {

@@ -38,8 +38,16 @@ fn every_spec_lowers_to_its_committed_ir() {
     let mut mismatches = Vec::new();
     let all = specs();
     for required in [
-        "cuba", "coba", "cobahh", "stdp", "astro_minimal", "astro_tripartite", "lr_astrocyte",
-        "hmm_glm", "bdh_gpu", "rnn_timescales",
+        "cuba",
+        "coba",
+        "cobahh",
+        "stdp",
+        "astro_minimal",
+        "astro_tripartite",
+        "lr_astrocyte",
+        "hmm_glm",
+        "bdh_gpu",
+        "rnn_timescales",
     ] {
         assert!(
             all.iter().any(|p| p.file_stem().unwrap() == required),
@@ -102,8 +110,16 @@ fn inspect_describes_every_spec() {
         let text = neurograph::inspect::describe(compiled);
         let dot = compiled.info.graph.to_dot(&compiled.model);
         for (_, p) in compiled.model.populations.iter() {
-            assert!(text.contains(&format!("  {} [{}]", p.name, p.size)), "{}: {text}", path.display());
-            assert!(dot.contains(&format!("label=\"{}\\n", p.name)), "{}: {dot}", path.display());
+            assert!(
+                text.contains(&format!("  {} [{}]", p.name, p.size)),
+                "{}: {text}",
+                path.display()
+            );
+            assert!(
+                dot.contains(&format!("label=\"{}\\n", p.name)),
+                "{}: {dot}",
+                path.display()
+            );
         }
         assert!(text.contains("update order:"));
         assert!(dot.starts_with("digraph") && dot.trim_end().ends_with('}'));
@@ -123,6 +139,9 @@ fn cuba_has_the_benchmark_structure() {
     }
     let info = &c.output.compiled.as_ref().unwrap().info;
     let ct = m.populations.iter().next().unwrap().1.cell_type;
-    assert_eq!(info.cell_methods[&ct], neurograph::compiler::ir::Method::Exact);
+    assert_eq!(
+        info.cell_methods[&ct],
+        neurograph::compiler::ir::Method::Exact
+    );
     assert_eq!(m.run.dt, 1e-4);
 }

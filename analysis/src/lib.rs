@@ -1,1 +1,1 @@
-//! placeholder
+//! Passes over recorded traces and over the model graph. Built after the runtime.

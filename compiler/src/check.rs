@@ -14,9 +14,13 @@ use crate::lower::Lowerer;
 pub enum Linearity {
     /// Does not mention the variables; `parametric` when it is also constant over time
     /// (constants, parameters, indices).
-    Free { parametric: bool },
+    Free {
+        parametric: bool,
+    },
     /// Affine in the variables; `parametric` when every coefficient is constant over time.
-    Linear { parametric: bool },
+    Linear {
+        parametric: bool,
+    },
     Nonlinear,
 }
 
@@ -24,7 +28,9 @@ use Linearity::*;
 
 pub fn linearity(model: &Model, e: Handle<Expr>, vars: &HashSet<Handle<Variable>>) -> Linearity {
     match &model.exprs[e] {
-        Expr::Const(_) | Expr::Bool(_) | Expr::Load(_) | Expr::Array(_) => Free { parametric: true },
+        Expr::Const(_) | Expr::Bool(_) | Expr::Load(_) | Expr::Array(_) => {
+            Free { parametric: true }
+        }
         Expr::Builtin(b) => Free {
             parametric: !matches!(b, Builtin::T | Builtin::Step),
         },

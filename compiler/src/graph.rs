@@ -101,7 +101,17 @@ impl ModelGraph {
         let used_as_node: Vec<bool> = self
             .graph
             .node_indices()
-            .map(|i| self.graph.edges_directed(i, petgraph::Direction::Incoming).count() + self.graph.edges_directed(i, petgraph::Direction::Outgoing).count() > 0 || matches!(self.graph[i], Node::Population(_)))
+            .map(|i| {
+                self.graph
+                    .edges_directed(i, petgraph::Direction::Incoming)
+                    .count()
+                    + self
+                        .graph
+                        .edges_directed(i, petgraph::Direction::Outgoing)
+                        .count()
+                    > 0
+                    || matches!(self.graph[i], Node::Population(_))
+            })
             .collect();
         for i in self.graph.node_indices() {
             if !used_as_node[i.index()] {
@@ -111,7 +121,11 @@ impl ModelGraph {
                 Node::Population(p) => {
                     let pop = &model.populations[p];
                     let ct = &model.cell_types[pop.cell_type];
-                    let kind = if pop.input.is_some() { "input" } else { ct.kind.keyword() };
+                    let kind = if pop.input.is_some() {
+                        "input"
+                    } else {
+                        ct.kind.keyword()
+                    };
                     let _ = writeln!(
                         out,
                         "  n{} [shape=box, label=\"{}\\n{} {} [{}]\"];",
@@ -123,7 +137,12 @@ impl ModelGraph {
                     );
                 }
                 Node::Projection(p) => {
-                    let _ = writeln!(out, "  n{} [shape=ellipse, style=dotted, label=\"synapses of {}\"];", i.index(), escape(&model.projections[p].name));
+                    let _ = writeln!(
+                        out,
+                        "  n{} [shape=ellipse, style=dotted, label=\"synapses of {}\"];",
+                        i.index(),
+                        escape(&model.projections[p].name)
+                    );
                 }
             }
         }
@@ -131,11 +150,25 @@ impl ModelGraph {
             let (h, orders) = *e.weight();
             let pr = &model.projections[h];
             let syn = &model.synapse_types[pr.synapse];
-            let mut label = if syn.declared { syn.name.clone() } else { pr.name.clone() };
+            let mut label = if syn.declared {
+                syn.name.clone()
+            } else {
+                pr.name.clone()
+            };
             let _ = write!(label, "\n{}", connect_text(model, &pr.connect));
-            let style = if pr.couplings.is_empty() && pr.code.on_step.is_empty() { "solid" } else { "dashed" };
+            let style = if pr.couplings.is_empty() && pr.code.on_step.is_empty() {
+                "solid"
+            } else {
+                "dashed"
+            };
             let color = if orders { ", color=\"#b03030\"" } else { "" };
-            let _ = writeln!(out, "  n{} -> n{} [label=\"{}\", style={style}{color}];", e.source().index(), e.target().index(), escape(&label));
+            let _ = writeln!(
+                out,
+                "  n{} -> n{} [label=\"{}\", style={style}{color}];",
+                e.source().index(),
+                e.target().index(),
+                escape(&label)
+            );
         }
         let _ = writeln!(out, "}}");
         out
@@ -143,7 +176,9 @@ impl ModelGraph {
 }
 
 fn escape(s: &str) -> String {
-    s.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+    s.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 pub fn connect_text(model: &Model, c: &Connect) -> String {

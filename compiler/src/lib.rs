@@ -92,15 +92,34 @@ pub fn compile(sources: &mut SourceMap, root: FileId, loader: &dyn Loader) -> Ou
     let mut asts = Vec::new();
     let mut loaded = HashSet::new();
     loaded.insert(sources.file(root).name.clone());
-    load_file(sources, root, loader, &mut asts, &mut loaded, &mut diagnostics, 0);
+    load_file(
+        sources,
+        root,
+        loader,
+        &mut asts,
+        &mut loaded,
+        &mut diagnostics,
+        0,
+    );
     // Items in the order they appear, with imported items at the place of their import.
-    let items: Vec<&grammar::Item> = asts.iter().flat_map(|a: &grammar::Ast| a.items.iter()).filter(|i| !matches!(i.kind, ItemKind::Import(_))).collect();
+    let items: Vec<&grammar::Item> = asts
+        .iter()
+        .flat_map(|a: &grammar::Ast| a.items.iter())
+        .filter(|i| !matches!(i.kind, ItemKind::Import(_)))
+        .collect();
     let default_name = Path::new(&sources.file(root).name)
         .file_stem()
         .map_or("model".to_string(), |s| s.to_string_lossy().into_owned());
     let lowered = lower::lower(&items, &default_name, loader);
     let syntax_ok = diagnostics.is_empty();
-    let lower::Lowerer { model, types, diags, cell_methods, projection_methods, .. } = lowered;
+    let lower::Lowerer {
+        model,
+        types,
+        diags,
+        cell_methods,
+        projection_methods,
+        ..
+    } = lowered;
     diagnostics.extend(diags);
     let graph = graph::ModelGraph::build(&model);
     let update_order = match graph.update_order(&model) {
@@ -113,9 +132,15 @@ pub fn compile(sources: &mut SourceMap, root: FileId, loader: &dyn Loader) -> Ou
     diagnostics.sort_by_key(|d| (d.span.start, d.span.end));
     let ok = syntax_ok && !diagnostics.iter().any(Diagnostic::is_error);
     Output {
-        compiled: ok.then(|| Compiled {
+        compiled: ok.then_some(Compiled {
             model,
-            info: Info { types, cell_methods, projection_methods, update_order, graph },
+            info: Info {
+                types,
+                cell_methods,
+                projection_methods,
+                update_order,
+                graph,
+            },
         }),
         diagnostics,
     }
@@ -156,7 +181,10 @@ fn load_file(
             continue; // already imported (or importing itself): each file is read once
         }
         if depth >= MAX_IMPORT_DEPTH {
-            diags.push(Diagnostic::error(imp.span, "imports nest too deeply").with_label("import chain longer than 32 files"));
+            diags.push(
+                Diagnostic::error(imp.span, "imports nest too deeply")
+                    .with_label("import chain longer than 32 files"),
+            );
             continue;
         }
         match loader.read(&imp.value) {

@@ -1,7 +1,6 @@
 //! The IR as text: what `tests/out/*.ir` holds and what `neurograph inspect --ir` prints.
 //! Constants are in SI units; every handle prints as its arena name (`pop0`, `var3`).
 
-
 use neurograph_grammar::{BinOp, UnOp};
 
 use crate::funcs;
@@ -10,14 +9,20 @@ use crate::ir::*;
 use crate::Info;
 
 pub fn print_model(model: &Model, info: &Info) -> String {
-    let mut p = Printer { m: model, out: String::new() };
+    let mut p = Printer {
+        m: model,
+        out: String::new(),
+    };
     p.model(info);
     p.out
 }
 
 /// An expression in source-like syntax.
 pub fn expr_text(model: &Model, e: Handle<Expr>) -> String {
-    let p = Printer { m: model, out: String::new() };
+    let p = Printer {
+        m: model,
+        out: String::new(),
+    };
     p.expr(e, 0)
 }
 
@@ -71,8 +76,17 @@ impl Printer<'_> {
             Expr::Unary(UnOp::Not, a) => format!("not {}", self.expr(*a, 3)),
             Expr::Binary(op, a, b) => {
                 let p = prec(*op);
-                let (lp, rp) = if *op == BinOp::Pow { (p + 1, p) } else { (p, p + 1) };
-                let s = format!("{} {} {}", self.expr(*a, lp), op.symbol(), self.expr(*b, rp));
+                let (lp, rp) = if *op == BinOp::Pow {
+                    (p + 1, p)
+                } else {
+                    (p, p + 1)
+                };
+                let s = format!(
+                    "{} {} {}",
+                    self.expr(*a, lp),
+                    op.symbol(),
+                    self.expr(*b, rp)
+                );
                 if p < outer {
                     format!("({s})")
                 } else {
@@ -138,16 +152,28 @@ impl Printer<'_> {
                 "  ode d{}/dt = {}{}",
                 self.m.variables[o.var].name,
                 self.expr(o.rhs, 0),
-                if o.unless_refractory { "  unless refractory" } else { "" }
+                if o.unless_refractory {
+                    "  unless refractory"
+                } else {
+                    ""
+                }
             );
             self.line(l);
         }
         for u in &d.updates {
-            let l = format!("  update {} <- {}", self.m.variables[u.var].name, self.expr(u.value, 0));
+            let l = format!(
+                "  update {} <- {}",
+                self.m.variables[u.var].name,
+                self.expr(u.value, 0)
+            );
             self.line(l);
         }
         if let (Some(m), false) = (chosen, d.odes.is_empty()) {
-            let how = if d.method.is_some() { "requested" } else { "default" };
+            let how = if d.method.is_some() {
+                "requested"
+            } else {
+                "default"
+            };
             self.line(format!("  method {} ({how})", m.name()));
         }
     }
@@ -180,15 +206,29 @@ impl Printer<'_> {
             r.dt,
             r.duration,
             r.seed,
-            if r.precision == Precision::F32 { "f32" } else { "f64" }
+            if r.precision == Precision::F32 {
+                "f32"
+            } else {
+                "f64"
+            }
         ));
         for (h, reg) in m.regimes.iter() {
             let rows: Vec<String> = reg
                 .transition
                 .iter()
-                .map(|row| format!("[{}]", row.iter().map(|x| format!("{x:?}")).collect::<Vec<_>>().join(", ")))
+                .map(|row| {
+                    format!(
+                        "[{}]",
+                        row.iter()
+                            .map(|x| format!("{x:?}"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                })
                 .collect();
-            let init = reg.initial.map_or("uniform".to_string(), |k| reg.states[k as usize].clone());
+            let init = reg
+                .initial
+                .map_or("uniform".to_string(), |k| reg.states[k as usize].clone());
             self.line(format!(
                 "{h} {}: states {}; transition [{}]; initial {init}",
                 reg.name,
@@ -236,7 +276,10 @@ impl Printer<'_> {
         }
         for (h, p) in m.populations.iter() {
             let from = p.input.map(|i| format!(" (input {i})")).unwrap_or_default();
-            self.line(format!("{h} {} = {}[{}]{from}", p.name, p.cell_type, p.size));
+            self.line(format!(
+                "{h} {} = {}[{}]{from}",
+                p.name, p.cell_type, p.size
+            ));
             for (v, e) in &p.overrides {
                 let l = format!("  {} = {}", m.variables[*v].name, self.expr(*e, 0));
                 self.line(l);
@@ -245,17 +288,33 @@ impl Printer<'_> {
         for (h, i) in m.inputs.iter() {
             let what = match &i.kind {
                 InputKind::Poisson { population } => format!("poisson -> {population}"),
-                InputKind::Current { population, var, value } => {
-                    format!("current {} -> {population}.{}", self.expr(*value, 0), m.variables[*var].name)
+                InputKind::Current {
+                    population,
+                    var,
+                    value,
+                } => {
+                    format!(
+                        "current {} -> {population}.{}",
+                        self.expr(*value, 0),
+                        m.variables[*var].name
+                    )
                 }
-                InputKind::Tokens { population, path } => format!("tokens \"{path}\" -> {population}"),
-                InputKind::SpikeFile { population, path } => format!("spikes \"{path}\" -> {population}"),
+                InputKind::Tokens { population, path } => {
+                    format!("tokens \"{path}\" -> {population}")
+                }
+                InputKind::SpikeFile { population, path } => {
+                    format!("spikes \"{path}\" -> {population}")
+                }
             };
             self.line(format!("{h} {}: {what}", i.name));
         }
         for (h, pr) in m.projections.iter() {
             let st = &m.synapse_types[pr.synapse];
-            let via = if st.declared { format!(" via {}", pr.synapse) } else { String::new() };
+            let via = if st.declared {
+                format!(" via {}", pr.synapse)
+            } else {
+                String::new()
+            };
             self.line(format!(
                 "{h} {}: {} -> {}{via}",
                 pr.name,
@@ -272,15 +331,27 @@ impl Printer<'_> {
                 self.line(l);
             }
             self.dynamics(&pr.code.dynamics, info.projection_methods.get(&h).copied());
-            for (name, stmts) in [("pre", &pr.code.on_pre), ("post", &pr.code.on_post), ("step", &pr.code.on_step)] {
+            for (name, stmts) in [
+                ("pre", &pr.code.on_pre),
+                ("post", &pr.code.on_post),
+                ("step", &pr.code.on_step),
+            ] {
                 if !stmts.is_empty() {
                     let l = format!("  on {name} {}", self.statements(stmts));
                     self.line(l);
                 }
             }
             for c in &pr.couplings {
-                let red = if c.reduce == Reduce::Sum { "sum" } else { "mean" };
-                let l = format!("  couple post.{} = {red}({})", m.variables[c.target].name, self.expr(c.value, 0));
+                let red = if c.reduce == Reduce::Sum {
+                    "sum"
+                } else {
+                    "mean"
+                };
+                let l = format!(
+                    "  couple post.{} = {red}({})",
+                    m.variables[c.target].name,
+                    self.expr(c.value, 0)
+                );
                 self.line(l);
             }
         }
@@ -292,20 +363,35 @@ impl Printer<'_> {
                         Node::Population(h) => h.to_string(),
                         Node::Projection(h) => h.to_string(),
                     };
-                    let rg = range.map(|(a, b)| if b == u32::MAX { format!("[{a}..]") } else { format!("[{a}..{b}]") }).unwrap_or_default();
+                    let rg = range
+                        .map(|(a, b)| {
+                            if b == u32::MAX {
+                                format!("[{a}..]")
+                            } else {
+                                format!("[{a}..{b}]")
+                            }
+                        })
+                        .unwrap_or_default();
                     format!("{n}.{}{rg}", m.variables[*var].name)
                 }
                 RecordWhat::Rate { population } => format!("rate({population})"),
                 RecordWhat::Regime(h) => h.to_string(),
             };
-            let every = r.every.map(|e| format!(" every {e:?} s")).unwrap_or_default();
+            let every = r
+                .every
+                .map(|e| format!(" every {e:?} s"))
+                .unwrap_or_default();
             let end = if r.at_end { " at end" } else { "" };
             self.line(format!("record {what}{every}{end}"));
         }
-        let order: Vec<String> = info.update_order.iter().map(|n| match n {
-            Node::Population(h) => h.to_string(),
-            Node::Projection(h) => h.to_string(),
-        }).collect();
+        let order: Vec<String> = info
+            .update_order
+            .iter()
+            .map(|n| match n {
+                Node::Population(h) => h.to_string(),
+                Node::Projection(h) => h.to_string(),
+            })
+            .collect();
         self.line(format!("update order: {}", order.join(", ")));
     }
 }

@@ -31,7 +31,7 @@ impl Dim {
         self == Dim::NONE
     }
 
-    pub fn mul(self, o: Dim) -> Dim {
+    pub fn times(self, o: Dim) -> Dim {
         let mut d = self.0;
         for (a, b) in d.iter_mut().zip(o.0) {
             *a = a.saturating_add(b);
@@ -39,8 +39,8 @@ impl Dim {
         Dim(d)
     }
 
-    pub fn div(self, o: Dim) -> Dim {
-        self.mul(o.powi(-1))
+    pub fn per(self, o: Dim) -> Dim {
+        self.times(o.powi(-1))
     }
 
     pub fn powi(self, p: i32) -> Dim {
@@ -71,22 +71,22 @@ fn named_dims() -> [(&'static str, Dim); 13] {
     let kg = Dim::base(KG);
     let s = Dim::base(S);
     let a = Dim::base(A);
-    let volt = kg.mul(m.powi(2)).mul(s.powi(-3)).mul(a.powi(-1));
-    let ohm = volt.div(a);
+    let volt = kg.times(m.powi(2)).times(s.powi(-3)).times(a.powi(-1));
+    let ohm = volt.per(a);
     [
         ("V", volt),
         ("A", a),
         ("S", ohm.powi(-1)),
-        ("F", a.mul(s).div(volt)),
+        ("F", a.times(s).per(volt)),
         ("ohm", ohm),
         ("s", s),
         ("Hz", s.powi(-1)),
         ("m", m),
-        ("M", Dim::base(MOL).mul(m.powi(-3))),
+        ("M", Dim::base(MOL).times(m.powi(-3))),
         ("mol", Dim::base(MOL)),
         ("K", Dim::base(K)),
         ("kg", kg),
-        ("C", a.mul(s)),
+        ("C", a.times(s)),
     ]
 }
 
@@ -107,17 +107,17 @@ impl fmt::Display for Dim {
             if n == "s" || n == "Hz" {
                 continue;
             }
-            if self.mul(s) == d {
+            if self.times(s) == d {
                 return write!(f, "{n}/s");
             }
-            if self.div(s) == d {
+            if self.per(s) == d {
                 return write!(f, "{n}*s");
             }
-            if self.mul(d) == Dim::NONE {
+            if self.times(d) == Dim::NONE {
                 return write!(f, "1/{n}");
             }
             for (n2, d2) in named {
-                if n2 != n && self.mul(d2) == d {
+                if n2 != n && self.times(d2) == d {
                     return write!(f, "{n}/{n2}");
                 }
             }
@@ -147,9 +147,9 @@ fn base_unit(sym: &str) -> Option<(f64, Dim)> {
     let kg = Dim::base(KG);
     let s = Dim::base(S);
     let a = Dim::base(A);
-    let volt = kg.mul(m.powi(2)).mul(s.powi(-3)).mul(a.powi(-1));
-    let ohm = volt.div(a);
-    let molar = Dim::base(MOL).mul(m.powi(-3));
+    let volt = kg.times(m.powi(2)).times(s.powi(-3)).times(a.powi(-1));
+    let ohm = volt.per(a);
+    let molar = Dim::base(MOL).times(m.powi(-3));
     Some(match sym {
         "s" | "second" => (1.0, s),
         "min" | "minute" => (60.0, s),
@@ -157,16 +157,16 @@ fn base_unit(sym: &str) -> Option<(f64, Dim)> {
         "V" | "volt" => (1.0, volt),
         "A" | "amp" | "ampere" => (1.0, a),
         "S" | "siemens" => (1.0, ohm.powi(-1)),
-        "F" | "farad" => (1.0, a.mul(s).div(volt)),
+        "F" | "farad" => (1.0, a.times(s).per(volt)),
         "ohm" => (1.0, ohm),
         "m" | "metre" | "meter" => (1.0, m),
         "M" | "molar" => (1000.0, molar),
         "mol" | "mole" => (1.0, Dim::base(MOL)),
         "K" | "kelvin" => (1.0, Dim::base(K)),
         "g" | "gram" => (1e-3, kg),
-        "C" | "coulomb" => (1.0, a.mul(s)),
-        "W" | "watt" => (1.0, volt.mul(a)),
-        "J" | "joule" => (1.0, volt.mul(a).mul(s)),
+        "C" | "coulomb" => (1.0, a.times(s)),
+        "W" | "watt" => (1.0, volt.times(a)),
+        "J" | "joule" => (1.0, volt.times(a).times(s)),
         _ => return None,
     })
 }
@@ -279,10 +279,10 @@ mod tests {
     #[test]
     fn dimensions_print_readably() {
         let v = lookup_unit("V").unwrap().1;
-        assert_eq!(v.div(Dim::TIME).to_string(), "V/s");
+        assert_eq!(v.per(Dim::TIME).to_string(), "V/s");
         assert_eq!(Dim::TIME.powi(-1).to_string(), "Hz");
         assert_eq!(Dim::NONE.to_string(), "1");
         let m = lookup_unit("M").unwrap().1;
-        assert_eq!(m.div(Dim::TIME).to_string(), "M/s");
+        assert_eq!(m.per(Dim::TIME).to_string(), "M/s");
     }
 }

@@ -190,9 +190,11 @@ fn rule_name(r: &Rule) -> Option<&'static str> {
         | Rule::array
         | Rule::paren => "an expression",
         Rule::string | Rule::string_body => "a string",
-        Rule::unit_expr | Rule::unit_term | Rule::unit_atom | Rule::unit_symbol | Rule::unit_one => {
-            "a unit"
-        }
+        Rule::unit_expr
+        | Rule::unit_term
+        | Rule::unit_atom
+        | Rule::unit_symbol
+        | Rule::unit_one => "a unit",
         Rule::unit_glued => "a unit",
         Rule::op_or
         | Rule::op_and
@@ -299,7 +301,7 @@ fn syntax_error(piece: &str, offset: usize, e: pest::error::Error<Rule>) -> Diag
         describe_found(piece, pos)
     };
     let span_pos = if at_eof {
-        trimmed_end.saturating_sub(1).max(0)
+        trimmed_end.saturating_sub(1)
     } else {
         pos
     };
@@ -904,7 +906,11 @@ mod tests {
         let pieces: Vec<&str> = split_items(src).iter().map(|&(a, b)| &src[a..b]).collect();
         assert_eq!(
             pieces,
-            vec!["model m\n", "neuron A {\n  param x = 1\n}\n", "param y = 2\n"]
+            vec![
+                "model m\n",
+                "neuron A {\n  param x = 1\n}\n",
+                "param y = 2\n"
+            ]
         );
     }
 

@@ -96,8 +96,11 @@ impl Lowerer<'_> {
                 .with_help(unit_help(want, d)),
             ),
             Ty::Bool => self.diags.push(
-                Diagnostic::error(e.span, format!("{what} must be a number, found a condition"))
-                    .with_label("this is a condition"),
+                Diagnostic::error(
+                    e.span,
+                    format!("{what} must be a number, found a condition"),
+                )
+                .with_label("this is a condition"),
             ),
         }
         h
@@ -204,7 +207,7 @@ impl Lowerer<'_> {
             match units::lookup_unit(&f.symbol) {
                 Some((s, d)) => {
                     scale *= s.powi(f.power);
-                    dim = dim.mul(d.powi(f.power));
+                    dim = dim.times(d.powi(f.power));
                 }
                 None => {
                     let known = units::known_symbols();
@@ -350,11 +353,17 @@ impl Lowerer<'_> {
             self.diags.push(
                 Diagnostic::error(
                     span,
-                    format!("{} must be a constant, but `{name}` is a runtime {}", ctx.place, var.kind.keyword()),
+                    format!(
+                        "{} must be a constant, but `{name}` is a runtime {}",
+                        ctx.place,
+                        var.kind.keyword()
+                    ),
                 )
                 .with_label("not known at compile time")
                 .with_secondary(decl, "declared here")
-                .with_help(format!("declare it with `const {name} = ...` to fix its value at compile time")),
+                .with_help(format!(
+                    "declare it with `const {name} = ...` to fix its value at compile time"
+                )),
             );
             return self.error_expr();
         }
@@ -401,8 +410,14 @@ impl Lowerer<'_> {
         };
         let Some(elem) = elem else {
             self.diags.push(
-                Diagnostic::error(base.span, format!("`{}` is only available in synapse code", if side == Side::Pre { "pre" } else { "post" }))
-                    .with_label(format!("no synapse here, in {}", ctx.place)),
+                Diagnostic::error(
+                    base.span,
+                    format!(
+                        "`{}` is only available in synapse code",
+                        if side == Side::Pre { "pre" } else { "post" }
+                    ),
+                )
+                .with_label(format!("no synapse here, in {}", ctx.place)),
             );
             return self.error_expr();
         };
@@ -425,7 +440,9 @@ impl Lowerer<'_> {
     pub(super) fn element_name(&self, elem: ElementType) -> String {
         match elem {
             ElementType::Cell(c) => format!("cell type `{}`", self.model.cell_types[c].name),
-            ElementType::Synapse(s) => format!("synapse type `{}`", self.model.synapse_types[s].name),
+            ElementType::Synapse(s) => {
+                format!("synapse type `{}`", self.model.synapse_types[s].name)
+            }
         }
     }
 
@@ -438,7 +455,11 @@ impl Lowerer<'_> {
             .collect();
         let mut d = Diagnostic::error(
             field.span,
-            format!("{} has no variable `{}`", self.element_name(elem), field.name),
+            format!(
+                "{} has no variable `{}`",
+                self.element_name(elem),
+                field.name
+            ),
         )
         .with_label("unknown variable");
         if let Some(s) = funcs::suggest(&field.name, names.iter().map(String::as_str)) {
@@ -466,9 +487,10 @@ impl Lowerer<'_> {
                     Some((GlobalName::Var(v), _)) => Some((*v, Side::Own)),
                     _ => None,
                 }),
-            ExprKind::Field { base: b, field } => self
-                .side_of(b, ctx)
-                .and_then(|(side, elem)| elem.and_then(|e| self.find_var(e, &field.name)).map(|v| (v, side))),
+            ExprKind::Field { base: b, field } => self.side_of(b, ctx).and_then(|(side, elem)| {
+                elem.and_then(|e| self.find_var(e, &field.name))
+                    .map(|v| (v, side))
+            }),
             _ => None,
         };
         let Some((v, side)) = resolved else {
@@ -491,8 +513,14 @@ impl Lowerer<'_> {
             (Some(a), _) => {
                 let rname = self.model.regimes[a].name.clone();
                 self.diags.push(
-                    Diagnostic::error(index.span, format!("`{}` is indexed by the regime `{rname}`", self.model.variables[v].name))
-                        .with_label(format!("expected `{rname}`")),
+                    Diagnostic::error(
+                        index.span,
+                        format!(
+                            "`{}` is indexed by the regime `{rname}`",
+                            self.model.variables[v].name
+                        ),
+                    )
+                    .with_label(format!("expected `{rname}`")),
                 );
                 self.error_expr()
             }
@@ -525,8 +553,11 @@ impl Lowerer<'_> {
                 if lt != Ty::Bool || rt != Ty::Bool {
                     let bad = if lt != Ty::Bool { l } else { r };
                     self.diags.push(
-                        Diagnostic::error(bad.span, format!("`{}` needs conditions on both sides", op.symbol()))
-                            .with_label("this is a number"),
+                        Diagnostic::error(
+                            bad.span,
+                            format!("`{}` needs conditions on both sides", op.symbol()),
+                        )
+                        .with_label("this is a number"),
                     );
                     return self.error_expr();
                 }
@@ -536,14 +567,24 @@ impl Lowerer<'_> {
                 let (Ty::Real(ld), Ty::Real(rd)) = (lt, rt) else {
                     let bad = if lt == Ty::Bool { l } else { r };
                     self.diags.push(
-                        Diagnostic::error(bad.span, format!("`{}` needs numbers, found a condition", op.symbol()))
-                            .with_label("this is a condition"),
+                        Diagnostic::error(
+                            bad.span,
+                            format!("`{}` needs numbers, found a condition", op.symbol()),
+                        )
+                        .with_label("this is a condition"),
                     );
                     return self.error_expr();
                 };
                 match op {
-                    BinOp::Add | BinOp::Sub | BinOp::Mod | BinOp::Eq | BinOp::Ne | BinOp::Lt
-                    | BinOp::Le | BinOp::Gt | BinOp::Ge => {
+                    BinOp::Add
+                    | BinOp::Sub
+                    | BinOp::Mod
+                    | BinOp::Eq
+                    | BinOp::Ne
+                    | BinOp::Lt
+                    | BinOp::Le
+                    | BinOp::Gt
+                    | BinOp::Ge => {
                         let zero_ok = is_zero_literal(l) || is_zero_literal(r);
                         if ld != rd && !zero_ok {
                             let verb = match op {
@@ -553,27 +594,40 @@ impl Lowerer<'_> {
                                 _ => "compare",
                             };
                             self.diags.push(
-                                Diagnostic::error(span, format!("unit mismatch: cannot {verb} {ld} and {rd}"))
-                                    .with_label(format!("`{}` needs both sides in the same unit", op.symbol()))
-                                    .with_secondary(l.span, format!("this is in {ld}"))
-                                    .with_secondary(r.span, format!("this is in {rd}")),
+                                Diagnostic::error(
+                                    span,
+                                    format!("unit mismatch: cannot {verb} {ld} and {rd}"),
+                                )
+                                .with_label(format!(
+                                    "`{}` needs both sides in the same unit",
+                                    op.symbol()
+                                ))
+                                .with_secondary(l.span, format!("this is in {ld}"))
+                                .with_secondary(r.span, format!("this is in {rd}")),
                             );
                             return self.error_expr();
                         }
-                        let d = if ld.is_none() && is_zero_literal(l) { rd } else { ld };
+                        let d = if ld.is_none() && is_zero_literal(l) {
+                            rd
+                        } else {
+                            ld
+                        };
                         if op.is_comparison() {
                             Ty::Bool
                         } else {
                             Ty::Real(d)
                         }
                     }
-                    BinOp::Mul => Ty::Real(ld.mul(rd)),
-                    BinOp::Div => Ty::Real(ld.div(rd)),
+                    BinOp::Mul => Ty::Real(ld.times(rd)),
+                    BinOp::Div => Ty::Real(ld.per(rd)),
                     BinOp::Pow => {
                         if !rd.is_none() {
                             self.diags.push(
-                                Diagnostic::error(r.span, format!("an exponent must be dimensionless, found {rd}"))
-                                    .with_label("has a unit"),
+                                Diagnostic::error(
+                                    r.span,
+                                    format!("an exponent must be dimensionless, found {rd}"),
+                                )
+                                .with_label("has a unit"),
                             );
                             return self.error_expr();
                         }
@@ -581,11 +635,19 @@ impl Lowerer<'_> {
                             Ty::Real(Dim::NONE)
                         } else {
                             match self.const_eval(rh) {
-                                Some(p) if p.fract() == 0.0 && p.abs() < 64.0 => Ty::Real(ld.powi(p as i32)),
+                                Some(p) if p.fract() == 0.0 && p.abs() < 64.0 => {
+                                    Ty::Real(ld.powi(p as i32))
+                                }
                                 Some(p) if (2.0 * p).fract() == 0.0 => match ld.sqrt() {
                                     Some(s) => Ty::Real(s.powi((2.0 * p) as i32)),
                                     None => {
-                                        self.diags.push(Diagnostic::error(span, format!("cannot raise {ld} to a fractional power")).with_label("the unit has odd exponents"));
+                                        self.diags.push(
+                                            Diagnostic::error(
+                                                span,
+                                                format!("cannot raise {ld} to a fractional power"),
+                                            )
+                                            .with_label("the unit has odd exponents"),
+                                        );
                                         return self.error_expr();
                                     }
                                 },
@@ -629,7 +691,10 @@ impl Lowerer<'_> {
         ctx: &Ctx,
     ) -> (Handle<Expr>, Ty) {
         let ExprKind::Name(name) = &callee.kind else {
-            self.diags.push(Diagnostic::error(callee.span, "only named functions can be called").with_label("not a function name"));
+            self.diags.push(
+                Diagnostic::error(callee.span, "only named functions can be called")
+                    .with_label("not a function name"),
+            );
             return self.error_expr();
         };
         if let Some(a) = args.iter().find_map(|a| a.name.as_ref()) {
@@ -646,7 +711,9 @@ impl Lowerer<'_> {
             let mut d = Diagnostic::error(callee.span, format!("unknown function `{name}`"))
                 .with_label("not a function neurograph knows");
             if funcs::SPECIAL_CALLS.contains(&name.as_str()) {
-                d = d.with_help(format!("`{name}` is only allowed in its own place (connect rules, inputs, records)"));
+                d = d.with_help(format!(
+                    "`{name}` is only allowed in its own place (connect rules, inputs, records)"
+                ));
             } else if let Some(s) = funcs::suggest(name, funcs::all_names()) {
                 d = d.with_help(format!("did you mean `{s}`?"));
             }
@@ -655,7 +722,11 @@ impl Lowerer<'_> {
         };
         if !(info.min_args..=info.max_args).contains(&args.len()) {
             let want = if info.min_args == info.max_args {
-                format!("{} argument{}", info.min_args, if info.min_args == 1 { "" } else { "s" })
+                format!(
+                    "{} argument{}",
+                    info.min_args,
+                    if info.min_args == 1 { "" } else { "s" }
+                )
             } else {
                 format!("{} to {} arguments", info.min_args, info.max_args)
             };
@@ -668,8 +739,11 @@ impl Lowerer<'_> {
         match info.class {
             FuncClass::Random if !ctx.random => {
                 self.diags.push(
-                    Diagnostic::error(span, format!("random function `{name}` is not allowed in {}", ctx.place))
-                        .with_label("draws a random number"),
+                    Diagnostic::error(
+                        span,
+                        format!("random function `{name}` is not allowed in {}", ctx.place),
+                    )
+                    .with_label("draws a random number"),
                 );
                 return self.error_expr();
             }
@@ -689,8 +763,11 @@ impl Lowerer<'_> {
             let (h, t) = self.expr(&a.value, ctx);
             if t == Ty::Bool {
                 self.diags.push(
-                    Diagnostic::error(a.value.span, format!("`{name}` needs numbers, found a condition"))
-                        .with_label("this is a condition"),
+                    Diagnostic::error(
+                        a.value.span,
+                        format!("`{name}` needs numbers, found a condition"),
+                    )
+                    .with_label("this is a condition"),
                 );
                 return self.error_expr();
             }
@@ -700,15 +777,26 @@ impl Lowerer<'_> {
         if tys.contains(&Ty::Error) {
             return self.error_expr();
         }
-        let dims: Vec<Dim> = tys.iter().map(|t| match t { Ty::Real(d) => *d, _ => Dim::NONE }).collect();
+        let dims: Vec<Dim> = tys
+            .iter()
+            .map(|t| match t {
+                Ty::Real(d) => *d,
+                _ => Dim::NONE,
+            })
+            .collect();
         let result = match info.units {
             UnitRule::Dimensionless => {
                 for (k, d) in dims.iter().enumerate() {
                     if !d.is_none() {
                         self.diags.push(
-                            Diagnostic::error(args[k].value.span, format!("`{name}` needs a dimensionless argument, found {d}"))
-                                .with_label(format!("this is in {d}"))
-                                .with_help(format!("divide by a quantity in {d} to make it dimensionless")),
+                            Diagnostic::error(
+                                args[k].value.span,
+                                format!("`{name}` needs a dimensionless argument, found {d}"),
+                            )
+                            .with_label(format!("this is in {d}"))
+                            .with_help(format!(
+                                "divide by a quantity in {d} to make it dimensionless"
+                            )),
                         );
                         return self.error_expr();
                     }
@@ -716,7 +804,9 @@ impl Lowerer<'_> {
                 Dim::NONE
             }
             UnitRule::Same => {
-                let first = (0..dims.len()).find(|&k| !is_zero_literal(&args[k].value)).map_or(Dim::NONE, |k| dims[k]);
+                let first = (0..dims.len())
+                    .find(|&k| !is_zero_literal(&args[k].value))
+                    .map_or(Dim::NONE, |k| dims[k]);
                 for (k, d) in dims.iter().enumerate() {
                     if *d != first && !is_zero_literal(&args[k].value) {
                         self.diags.push(
@@ -732,8 +822,14 @@ impl Lowerer<'_> {
                 for (k, d) in dims.iter().enumerate().skip(1) {
                     if !d.is_none() {
                         self.diags.push(
-                            Diagnostic::error(args[k].value.span, format!("argument {} of `{name}` must be dimensionless, found {d}", k + 1))
-                                .with_label("has a unit"),
+                            Diagnostic::error(
+                                args[k].value.span,
+                                format!(
+                                    "argument {} of `{name}` must be dimensionless, found {d}",
+                                    k + 1
+                                ),
+                            )
+                            .with_label("has a unit"),
                         );
                         return self.error_expr();
                     }
@@ -745,8 +841,11 @@ impl Lowerer<'_> {
                 Some(d) => d,
                 None => {
                     self.diags.push(
-                        Diagnostic::error(args[0].value.span, format!("cannot take the square root of {}", dims[0]))
-                            .with_label("the unit has odd exponents"),
+                        Diagnostic::error(
+                            args[0].value.span,
+                            format!("cannot take the square root of {}", dims[0]),
+                        )
+                        .with_label("the unit has odd exponents"),
                     );
                     return self.error_expr();
                 }
@@ -758,13 +857,27 @@ impl Lowerer<'_> {
         if matches!(info.func, Func::Normal) {
             if let Some(s) = self.const_eval(hs[1]) {
                 if s < 0.0 {
-                    self.diags.push(Diagnostic::error(args[1].value.span, "the standard deviation of `normal` must not be negative").with_label(format!("evaluates to {s}")));
+                    self.diags.push(
+                        Diagnostic::error(
+                            args[1].value.span,
+                            "the standard deviation of `normal` must not be negative",
+                        )
+                        .with_label(format!("evaluates to {s}")),
+                    );
                 }
             }
         }
-        let all_const = hs.iter().all(|&h| matches!(self.model.exprs[h], Expr::Const(_)));
+        let all_const = hs
+            .iter()
+            .all(|&h| matches!(self.model.exprs[h], Expr::Const(_)));
         if all_const && info.class == FuncClass::Pure {
-            let vals: Vec<f64> = hs.iter().map(|&h| match self.model.exprs[h] { Expr::Const(c) => c, _ => 0.0 }).collect();
+            let vals: Vec<f64> = hs
+                .iter()
+                .map(|&h| match self.model.exprs[h] {
+                    Expr::Const(c) => c,
+                    _ => 0.0,
+                })
+                .collect();
             if let Some(v) = eval_pure(info.func, &vals) {
                 return self.push_expr(Expr::Const(v), Ty::Real(result));
             }
@@ -776,19 +889,34 @@ impl Lowerer<'_> {
         if !ctx.indices {
             self.diags.push(
                 Diagnostic::error(span, format!("`load` is not allowed in {}", ctx.place))
-                    .with_label("per-element values from a file belong in initial values and weights"),
+                    .with_label(
+                        "per-element values from a file belong in initial values and weights",
+                    ),
             );
             return self.error_expr();
         }
         match args {
-            [ast::Arg { value: ast::Expr { kind: ExprKind::Str(path), span: ps }, .. }] => {
+            [ast::Arg {
+                value:
+                    ast::Expr {
+                        kind: ExprKind::Str(path),
+                        span: ps,
+                    },
+                ..
+            }] => {
                 self.check_file(path, *ps);
                 self.push_expr(Expr::Load(path.clone()), Ty::Real(Dim::NONE))
             }
             _ => {
                 self.diags.push(
-                    Diagnostic::error(span, format!("`load` takes one file name in quotes, found {} argument(s)", args.len()))
-                        .with_label("e.g. `load(\"weights/encoder.npy\")`"),
+                    Diagnostic::error(
+                        span,
+                        format!(
+                            "`load` takes one file name in quotes, found {} argument(s)",
+                            args.len()
+                        ),
+                    )
+                    .with_label("e.g. `load(\"weights/encoder.npy\")`"),
                 );
                 self.error_expr()
             }
@@ -817,7 +945,10 @@ impl Lowerer<'_> {
 pub fn const_eval(model: &Model, h: Handle<Expr>) -> Option<f64> {
     match &model.exprs[h] {
         Expr::Const(c) => Some(*c),
-        Expr::Var { var, side: Side::Own } => {
+        Expr::Var {
+            var,
+            side: Side::Own,
+        } => {
             let v = &model.variables[*var];
             if v.scope == Scope::Global && v.regime.is_none() {
                 const_eval(model, v.init)
@@ -899,11 +1030,14 @@ pub fn is_zero_literal(e: &ast::Expr) -> bool {
 }
 
 fn unit_help(want: Dim, found: Dim) -> String {
-    if found.div(want) == Dim::TIME {
+    if found.per(want) == Dim::TIME {
         "it is a quantity times time: divide by a time constant".to_string()
-    } else if want.div(found) == Dim::TIME {
+    } else if want.per(found) == Dim::TIME {
         "it is a rate of change: multiply by a time, or write it as a `dx/dt` equation".to_string()
     } else {
-        format!("convert it to {want}, e.g. by multiplying or dividing by a quantity in {}", want.div(found))
+        format!(
+            "convert it to {want}, e.g. by multiplying or dividing by a quantity in {}",
+            want.per(found)
+        )
     }
 }

@@ -10,15 +10,26 @@ mod expr;
 
 use std::collections::{HashMap, HashSet};
 
-use neurograph_grammar::{self as ast, AssignOp, Diagnostic, ExprKind, ItemKind, ProjStmt, Span, StmtKind};
+use neurograph_grammar::{
+    self as ast, AssignOp, Diagnostic, ExprKind, ItemKind, ProjStmt, Span, StmtKind,
+};
 
-pub use expr::{const_eval, eval_pure, Ty};
 use expr::Ctx;
+pub use expr::{const_eval, eval_pure, Ty};
 
 use crate::funcs;
 use crate::ir::*;
 use crate::units::Dim;
 use crate::Loader;
+
+/// A variable declaration as written: `kind name[regime]: unit = value`.
+struct VarDecl<'x> {
+    name: &'x ast::Ident,
+    regime: &'x Option<ast::Ident>,
+    unit: &'x Option<ast::UnitExpr>,
+    value: Option<&'x ast::Expr>,
+    kind: VarKind,
+}
 
 /// What a model-level name refers to.
 #[derive(Debug, Clone, Copy)]
@@ -86,7 +97,9 @@ pub(crate) fn lower<'a>(
 
     let mut model_decl: Option<&ast::Ident> = None;
     for it in of(|k| matches!(k, ItemKind::Model(_))) {
-        let ItemKind::Model(name) = &it.kind else { unreachable!() };
+        let ItemKind::Model(name) = &it.kind else {
+            unreachable!()
+        };
         match model_decl {
             Some(first) => l.diags.push(
                 Diagnostic::error(name.span, "a spec has one `model` line")
@@ -101,7 +114,9 @@ pub(crate) fn lower<'a>(
     }
     let runs: Vec<_> = of(|k| matches!(k, ItemKind::Run(_))).collect();
     for (k, it) in runs.iter().enumerate() {
-        let ItemKind::Run(body) = &it.kind else { unreachable!() };
+        let ItemKind::Run(body) = &it.kind else {
+            unreachable!()
+        };
         if k > 0 {
             l.diags.push(
                 Diagnostic::error(it.span, "a spec has one `run` block")
@@ -113,12 +128,20 @@ pub(crate) fn lower<'a>(
         l.run_block(body);
     }
     for it in of(|k| matches!(k, ItemKind::Switch(_))) {
-        let ItemKind::Switch(s) = &it.kind else { unreachable!() };
+        let ItemKind::Switch(s) = &it.kind else {
+            unreachable!()
+        };
         l.switch(s, it.span);
     }
     for it in of(|k| matches!(k, ItemKind::Const(_) | ItemKind::Param(_))) {
-        let (ItemKind::Const(bs) | ItemKind::Param(bs)) = &it.kind else { unreachable!() };
-        let kind = if matches!(it.kind, ItemKind::Const(_)) { VarKind::Const } else { VarKind::Param };
+        let (ItemKind::Const(bs) | ItemKind::Param(bs)) = &it.kind else {
+            unreachable!()
+        };
+        let kind = if matches!(it.kind, ItemKind::Const(_)) {
+            VarKind::Const
+        } else {
+            VarKind::Param
+        };
         for b in bs {
             l.global_binding(b, kind);
         }
@@ -126,7 +149,9 @@ pub(crate) fn lower<'a>(
     // Declare all type names first so that order in the file does not matter.
     let mut cells = Vec::new();
     for it in of(|k| matches!(k, ItemKind::Cell(_))) {
-        let ItemKind::Cell(c) = &it.kind else { unreachable!() };
+        let ItemKind::Cell(c) = &it.kind else {
+            unreachable!()
+        };
         let h = l.model.cell_types.push(CellType {
             name: c.name.name.clone(),
             kind: c.kind,
@@ -142,7 +167,9 @@ pub(crate) fn lower<'a>(
     }
     let mut synapses = Vec::new();
     for it in of(|k| matches!(k, ItemKind::Synapse(_))) {
-        let ItemKind::Synapse(s) = &it.kind else { unreachable!() };
+        let ItemKind::Synapse(s) = &it.kind else {
+            unreachable!()
+        };
         let h = l.model.synapse_types.push(SynapseType {
             name: s.name.name.clone(),
             declared: true,
@@ -171,17 +198,23 @@ pub(crate) fn lower<'a>(
     let projs: Vec<_> = of(|k| matches!(k, ItemKind::Project(_))).collect();
     let mut proj_handles = Vec::new();
     for it in &projs {
-        let ItemKind::Project(p) = &it.kind else { unreachable!() };
+        let ItemKind::Project(p) = &it.kind else {
+            unreachable!()
+        };
         proj_handles.push(l.declare_projection(p, it.span));
     }
     for (it, h) in projs.iter().zip(&proj_handles) {
-        let ItemKind::Project(p) = &it.kind else { unreachable!() };
+        let ItemKind::Project(p) = &it.kind else {
+            unreachable!()
+        };
         if let Some(h) = h {
             l.projection(*h, p);
         }
     }
     for it in of(|k| matches!(k, ItemKind::Record(_))) {
-        let ItemKind::Record(rs) = &it.kind else { unreachable!() };
+        let ItemKind::Record(rs) = &it.kind else {
+            unreachable!()
+        };
         for r in rs {
             l.record(r);
         }
@@ -189,9 +222,15 @@ pub(crate) fn lower<'a>(
     for (h, s) in &synapses {
         if !l.used_synapses.contains(h) {
             l.diags.push(
-                Diagnostic::warning(s.name.span, format!("synapse type `{}` is never used", s.name.name))
-                    .with_label("no projection uses it")
-                    .with_help(format!("use it with `project A -> B via {} {{ ... }}`", s.name.name)),
+                Diagnostic::warning(
+                    s.name.span,
+                    format!("synapse type `{}` is never used", s.name.name),
+                )
+                .with_label("no projection uses it")
+                .with_help(format!(
+                    "use it with `project A -> B via {} {{ ... }}`",
+                    s.name.name
+                )),
             );
         }
     }
@@ -205,7 +244,10 @@ impl<'a> Lowerer<'a> {
             self.diags.push(
                 Diagnostic::error(id.span, format!("`{}` is defined twice", id.name))
                     .with_label("second definition")
-                    .with_secondary(*prev_span, format!("first defined here as {}", prev.describe()))
+                    .with_secondary(
+                        *prev_span,
+                        format!("first defined here as {}", prev.describe()),
+                    )
                     .with_help("every item in a model needs its own name"),
             );
             return false;
@@ -224,15 +266,21 @@ impl<'a> Lowerer<'a> {
             let key = a.target.dotted();
             if let Some(prev) = seen.get(&key) {
                 self.diags.push(
-                    Diagnostic::error(a.target.span, format!("`{key}` is set twice in the run block"))
-                        .with_label("second setting")
-                        .with_secondary(*prev, "first set here"),
+                    Diagnostic::error(
+                        a.target.span,
+                        format!("`{key}` is set twice in the run block"),
+                    )
+                    .with_label("second setting")
+                    .with_secondary(*prev, "first set here"),
                 );
                 continue;
             }
             seen.insert(key.clone(), a.target.span);
             if a.op != AssignOp::Set {
-                self.diags.push(Diagnostic::error(a.span, "run settings are set with `=`").with_label("not `=`"));
+                self.diags.push(
+                    Diagnostic::error(a.span, "run settings are set with `=`")
+                        .with_label("not `=`"),
+                );
                 continue;
             }
             match key.as_str() {
@@ -247,8 +295,11 @@ impl<'a> Lowerer<'a> {
                             }
                         }
                         Some(v) => self.diags.push(
-                            Diagnostic::error(a.value.span, format!("`{key}` must be positive, found {v} s"))
-                                .with_label("not a positive time"),
+                            Diagnostic::error(
+                                a.value.span,
+                                format!("`{key}` must be positive, found {v} s"),
+                            )
+                            .with_label("not a positive time"),
                         ),
                         None => {}
                     }
@@ -258,8 +309,11 @@ impl<'a> Lowerer<'a> {
                     if let Some(v) = self.const_eval(h) {
                         if v < 0.0 || v.fract() != 0.0 || v > u64::MAX as f64 {
                             self.diags.push(
-                                Diagnostic::error(a.value.span, format!("`seed` must be a non-negative integer, found {v}"))
-                                    .with_label("not a seed"),
+                                Diagnostic::error(
+                                    a.value.span,
+                                    format!("`seed` must be a non-negative integer, found {v}"),
+                                )
+                                .with_label("not a seed"),
                             );
                         } else {
                             self.model.run.seed = v as u64;
@@ -276,8 +330,9 @@ impl<'a> Lowerer<'a> {
                 },
                 other => {
                     let known = ["dt", "duration", "seed", "precision"];
-                    let mut d = Diagnostic::error(a.target.span, format!("unknown run setting `{other}`"))
-                        .with_label("not a run setting");
+                    let mut d =
+                        Diagnostic::error(a.target.span, format!("unknown run setting `{other}`"))
+                            .with_label("not a run setting");
                     d = match funcs::suggest(other, known) {
                         Some(s) => d.with_help(format!("did you mean `{s}`?")),
                         None => d.with_help("run settings are dt, duration, seed and precision"),
@@ -300,9 +355,12 @@ impl<'a> Lowerer<'a> {
         self.declare(&s.name, GlobalName::Regime(h));
         if n < 2 {
             self.diags.push(
-                Diagnostic::error(s.name.span, format!("regime `{}` needs at least two states", s.name.name))
-                    .with_label(format!("has {n}"))
-                    .with_help("write `states a, b` inside the switch"),
+                Diagnostic::error(
+                    s.name.span,
+                    format!("regime `{}` needs at least two states", s.name.name),
+                )
+                .with_label(format!("has {n}"))
+                .with_help("write `states a, b` inside the switch"),
             );
         }
         for (k, st) in s.states.iter().enumerate() {
@@ -310,9 +368,12 @@ impl<'a> Lowerer<'a> {
         }
         let Some(tr) = &s.transition else {
             self.diags.push(
-                Diagnostic::error(span, format!("regime `{}` has no transition matrix", s.name.name))
-                    .with_label("missing `transition`")
-                    .with_help("add e.g. `transition [[0.99, 0.01], [0.02, 0.98]]`"),
+                Diagnostic::error(
+                    span,
+                    format!("regime `{}` has no transition matrix", s.name.name),
+                )
+                .with_label("missing `transition`")
+                .with_help("add e.g. `transition [[0.99, 0.01], [0.02, 0.98]]`"),
             );
             return;
         };
@@ -331,13 +392,27 @@ impl<'a> Lowerer<'a> {
                     };
                     if row.iter().any(|p| !(0.0..=1.0).contains(p)) {
                         self.diags.push(
-                            Diagnostic::error(row_span, format!("row {} of the transition matrix has an entry outside [0, 1]", k + 1))
-                                .with_label("not a probability"),
+                            Diagnostic::error(
+                                row_span,
+                                format!(
+                                    "row {} of the transition matrix has an entry outside [0, 1]",
+                                    k + 1
+                                ),
+                            )
+                            .with_label("not a probability"),
                         );
                     } else if (sum - 1.0).abs() > 1e-9 {
                         self.diags.push(
-                            Diagnostic::error(row_span, format!("row {} of the transition matrix sums to {sum}, not 1", k + 1))
-                                .with_label("rows are probabilities of the next state and must sum to 1"),
+                            Diagnostic::error(
+                                row_span,
+                                format!(
+                                    "row {} of the transition matrix sums to {sum}, not 1",
+                                    k + 1
+                                ),
+                            )
+                            .with_label(
+                                "rows are probabilities of the next state and must sum to 1",
+                            ),
                         );
                     }
                 }
@@ -347,12 +422,19 @@ impl<'a> Lowerer<'a> {
         if let Some(init) = &s.initial {
             match &init.kind {
                 ExprKind::Name(n) if s.states.iter().any(|st| &st.name == n) => {
-                    self.model.regimes[h].initial = s.states.iter().position(|st| &st.name == n).map(|k| k as u32);
+                    self.model.regimes[h].initial = s
+                        .states
+                        .iter()
+                        .position(|st| &st.name == n)
+                        .map(|k| k as u32);
                 }
                 ExprKind::Name(n) if n == "uniform" => {}
                 _ => self.diags.push(
-                    Diagnostic::error(init.span, "`initial` names one of the regime's states, or `uniform`")
-                        .with_label("not a state of this regime"),
+                    Diagnostic::error(
+                        init.span,
+                        "`initial` names one of the regime's states, or `uniform`",
+                    )
+                    .with_label("not a state of this regime"),
                 ),
             }
         }
@@ -362,8 +444,11 @@ impl<'a> Lowerer<'a> {
     fn const_matrix(&mut self, e: &ast::Expr) -> Option<Vec<Vec<f64>>> {
         let ExprKind::Array(rows) = &e.kind else {
             self.diags.push(
-                Diagnostic::error(e.span, "a transition matrix is written as rows: `[[0.9, 0.1], [0.2, 0.8]]`")
-                    .with_label("not a matrix"),
+                Diagnostic::error(
+                    e.span,
+                    "a transition matrix is written as rows: `[[0.9, 0.1], [0.2, 0.8]]`",
+                )
+                .with_label("not a matrix"),
             );
             return None;
         };
@@ -371,7 +456,10 @@ impl<'a> Lowerer<'a> {
         let mut m = Vec::new();
         for r in rows {
             let ExprKind::Array(cells) = &r.kind else {
-                self.diags.push(Diagnostic::error(r.span, "each row of a matrix is an array `[...]`").with_label("not a row"));
+                self.diags.push(
+                    Diagnostic::error(r.span, "each row of a matrix is an array `[...]`")
+                        .with_label("not a row"),
+                );
                 return None;
             };
             let mut row = Vec::new();
@@ -392,7 +480,9 @@ impl<'a> Lowerer<'a> {
                 self.diags.push(
                     Diagnostic::error(id.span, format!("`{}` is not a regime", id.name))
                         .with_label("expected the name of a `switch`")
-                        .with_help("declare it with `switch name { states a, b; transition [...] }`"),
+                        .with_help(
+                            "declare it with `switch name { states a, b; transition [...] }`",
+                        ),
                 );
                 None
             }
@@ -400,17 +490,33 @@ impl<'a> Lowerer<'a> {
     }
 
     fn declared_dim(&mut self, unit: &Option<ast::UnitExpr>) -> Option<Dim> {
-        unit.as_ref().and_then(|u| self.unit_scale(u)).map(|(_, d)| d)
+        unit.as_ref()
+            .and_then(|u| self.unit_scale(u))
+            .map(|(_, d)| d)
     }
 
     /// Lower a value that may be given per regime state: `[a, b, c]` gives one per state.
-    fn regime_value(&mut self, e: &ast::Expr, ctx: &Ctx, regime: Option<Handle<Regime>>, want: Option<Dim>, what: &str) -> (Handle<Expr>, Ty) {
+    fn regime_value(
+        &mut self,
+        e: &ast::Expr,
+        ctx: &Ctx,
+        regime: Option<Handle<Regime>>,
+        want: Option<Dim>,
+        what: &str,
+    ) -> (Handle<Expr>, Ty) {
         if let (Some(r), ExprKind::Array(items)) = (regime, &e.kind) {
             let n = self.model.regimes[r].states.len();
             if items.len() != n {
                 self.diags.push(
-                    Diagnostic::error(e.span, format!("`{}` has {n} states, so this needs {n} values, found {}", self.model.regimes[r].name, items.len()))
-                        .with_label("one value per regime state"),
+                    Diagnostic::error(
+                        e.span,
+                        format!(
+                            "`{}` has {n} states, so this needs {n} values, found {}",
+                            self.model.regimes[r].name,
+                            items.len()
+                        ),
+                    )
+                    .with_label("one value per regime state"),
                 );
             }
             let mut hs = Vec::new();
@@ -436,13 +542,29 @@ impl<'a> Lowerer<'a> {
     fn global_binding(&mut self, b: &ast::Binding, kind: VarKind) {
         let regime = self.regime_of(&b.regime);
         let want = self.declared_dim(&b.unit);
-        let mut ctx = Ctx::constant(if kind == VarKind::Const { "a const value" } else { "a parameter value" });
+        let mut ctx = Ctx::constant(if kind == VarKind::Const {
+            "a const value"
+        } else {
+            "a parameter value"
+        });
         ctx.params = kind == VarKind::Param;
-        let (init, ty) = self.regime_value(&b.value, &ctx, regime, want, &format!("the value of `{}`", b.name.name));
+        let (init, ty) = self.regime_value(
+            &b.value,
+            &ctx,
+            regime,
+            want,
+            &format!("the value of `{}`", b.name.name),
+        );
         let dim = match ty {
             Ty::Real(d) => d,
             Ty::Bool => {
-                self.diags.push(Diagnostic::error(b.value.span, "a parameter must be a number, found a condition").with_label("this is a condition"));
+                self.diags.push(
+                    Diagnostic::error(
+                        b.value.span,
+                        "a parameter must be a number, found a condition",
+                    )
+                    .with_label("this is a condition"),
+                );
                 Dim::NONE
             }
             Ty::Error => want.unwrap_or(Dim::NONE),
@@ -461,9 +583,15 @@ impl<'a> Lowerer<'a> {
                 self.const_values.insert(h, v);
             } else if ty != Ty::Error && regime.is_none() {
                 self.diags.push(
-                    Diagnostic::error(b.value.span, format!("the value of const `{}` is not a compile-time constant", b.name.name))
-                        .with_label("depends on something only known at run time")
-                        .with_help("use `param` for values that may change between runs"),
+                    Diagnostic::error(
+                        b.value.span,
+                        format!(
+                            "the value of const `{}` is not a compile-time constant",
+                            b.name.name
+                        ),
+                    )
+                    .with_label("depends on something only known at run time")
+                    .with_help("use `param` for values that may change between runs"),
                 );
             }
         }
@@ -473,12 +601,22 @@ impl<'a> Lowerer<'a> {
     }
 
     /// Declare a variable of a cell or synapse type; its initialiser sees the ones before it.
-    fn element_var(&mut self, owner: ElementType, name: &ast::Ident, regime: &Option<ast::Ident>, unit: &Option<ast::UnitExpr>, value: Option<&ast::Expr>, kind: VarKind, seen: &mut HashMap<String, Span>) {
+    fn element_var(&mut self, owner: ElementType, decl: VarDecl, seen: &mut HashMap<String, Span>) {
+        let VarDecl {
+            name,
+            regime,
+            unit,
+            value,
+            kind,
+        } = decl;
         if let Some(prev) = seen.get(&name.name) {
             self.diags.push(
-                Diagnostic::error(name.span, format!("`{}` is declared twice in this body", name.name))
-                    .with_label("second declaration")
-                    .with_secondary(*prev, "first declared here"),
+                Diagnostic::error(
+                    name.span,
+                    format!("`{}` is declared twice in this body", name.name),
+                )
+                .with_label("second declaration")
+                .with_secondary(*prev, "first declared here"),
             );
             return;
         }
@@ -511,7 +649,13 @@ impl<'a> Lowerer<'a> {
             (Some(d), _) => d,
             (None, Ty::Real(d)) => d,
             (None, Ty::Bool) => {
-                self.diags.push(Diagnostic::error(name.span, format!("`{}` must be a number, found a condition", name.name)).with_label("conditions cannot be stored"));
+                self.diags.push(
+                    Diagnostic::error(
+                        name.span,
+                        format!("`{}` must be a number, found a condition", name.name),
+                    )
+                    .with_label("conditions cannot be stored"),
+                );
                 Dim::NONE
             }
             (None, Ty::Error) => Dim::NONE,
@@ -535,8 +679,14 @@ impl<'a> Lowerer<'a> {
                     self.const_values.insert(h, v);
                 }
                 None if ty != Ty::Error => self.diags.push(
-                    Diagnostic::error(name.span, format!("the value of const `{}` is not a compile-time constant", name.name))
-                        .with_label("depends on something only known at run time"),
+                    Diagnostic::error(
+                        name.span,
+                        format!(
+                            "the value of const `{}` is not a compile-time constant",
+                            name.name
+                        ),
+                    )
+                    .with_label("depends on something only known at run time"),
                 ),
                 None => {}
             }
@@ -555,14 +705,38 @@ impl<'a> Lowerer<'a> {
         for st in body {
             match &st.kind {
                 StmtKind::Const(bs) | StmtKind::Param(bs) => {
-                    let kind = if matches!(st.kind, StmtKind::Const(_)) { VarKind::Const } else { VarKind::Param };
+                    let kind = if matches!(st.kind, StmtKind::Const(_)) {
+                        VarKind::Const
+                    } else {
+                        VarKind::Param
+                    };
                     for b in bs {
-                        self.element_var(owner, &b.name, &b.regime, &b.unit, Some(&b.value), kind, &mut seen);
+                        self.element_var(
+                            owner,
+                            VarDecl {
+                                name: &b.name,
+                                regime: &b.regime,
+                                unit: &b.unit,
+                                value: Some(&b.value),
+                                kind,
+                            },
+                            &mut seen,
+                        );
                     }
                 }
                 StmtKind::State(items) => {
                     for s in items {
-                        self.element_var(owner, &s.name, &s.regime, &s.unit, s.init.as_ref(), VarKind::State, &mut seen);
+                        self.element_var(
+                            owner,
+                            VarDecl {
+                                name: &s.name,
+                                regime: &s.regime,
+                                unit: &s.unit,
+                                value: s.init.as_ref(),
+                                kind: VarKind::State,
+                            },
+                            &mut seen,
+                        );
                     }
                 }
                 _ => {}
@@ -590,9 +764,22 @@ impl<'a> Lowerer<'a> {
         for st in &c.body {
             match &st.kind {
                 StmtKind::Const(_) | StmtKind::Param(_) | StmtKind::State(_) => {}
-                StmtKind::Let { name, value } => self.let_stmt(&mut ctx, &mut dynamics, name, value, owner),
-                StmtKind::Ode { var, rhs, unless_refractory } => {
-                    if let Some(o) = self.ode(&ctx, owner, var, rhs, unless_refractory.is_some(), st.span, &dynamics) {
+                StmtKind::Let { name, value } => {
+                    self.let_stmt(&mut ctx, &mut dynamics, name, value, owner)
+                }
+                StmtKind::Ode {
+                    var,
+                    rhs,
+                    unless_refractory,
+                } => {
+                    if let Some(o) = self.ode(
+                        &ctx,
+                        var,
+                        rhs,
+                        unless_refractory.is_some(),
+                        st.span,
+                        &dynamics,
+                    ) {
                         dynamics.odes.push(o);
                     }
                 }
@@ -620,7 +807,13 @@ impl<'a> Lowerer<'a> {
                 StmtKind::Event { name, cond, body } => {
                     let trig = self.expr_bool(cond, &ctx, "an event condition");
                     let body = self.statements(body, &ctx, owner, "an event body");
-                    self.push_event(&mut events, &name.name, Trigger::When(trig), body, name.span);
+                    self.push_event(
+                        &mut events,
+                        &name.name,
+                        Trigger::When(trig),
+                        body,
+                        name.span,
+                    );
                 }
                 StmtKind::Refractory(e) => {
                     let (hh, ty) = self.expr(e, &ctx);
@@ -645,7 +838,14 @@ impl<'a> Lowerer<'a> {
                         }
                     };
                     if let Some((_, prev)) = &refractory {
-                        self.diags.push(Diagnostic::error(st.span, "a cell type has one `refractory` statement").with_label("second one").with_secondary(*prev, "first one"));
+                        self.diags.push(
+                            Diagnostic::error(
+                                st.span,
+                                "a cell type has one `refractory` statement",
+                            )
+                            .with_label("second one")
+                            .with_secondary(*prev, "first one"),
+                        );
                     } else if let Some(r) = r {
                         refractory = Some((r, st.span));
                     }
@@ -658,9 +858,19 @@ impl<'a> Lowerer<'a> {
                 }
                 StmtKind::On { trigger, .. } => {
                     self.diags.push(
-                        Diagnostic::error(trigger.span, format!("`on {}` blocks belong in synapse types, not in {} `{}`", trigger.name, c.kind.keyword(), c.name.name))
-                            .with_label("not allowed in a cell type")
-                            .with_help("put the code in a `synapse` and connect it with `project ... via`"),
+                        Diagnostic::error(
+                            trigger.span,
+                            format!(
+                                "`on {}` blocks belong in synapse types, not in {} `{}`",
+                                trigger.name,
+                                c.kind.keyword(),
+                                c.name.name
+                            ),
+                        )
+                        .with_label("not allowed in a cell type")
+                        .with_help(
+                            "put the code in a `synapse` and connect it with `project ... via`",
+                        ),
                     );
                 }
             }
@@ -668,14 +878,21 @@ impl<'a> Lowerer<'a> {
         if let Some((_, span)) = &refractory {
             let unless = dynamics.odes.iter().any(|o| o.unless_refractory);
             if !events.iter().any(|e: &Event| e.name == "spike") {
-                self.diags.push(Diagnostic::error(*span, "`refractory` needs a spike event").with_label("nothing starts the refractory period").with_help("add `spike when ...`"));
+                self.diags.push(
+                    Diagnostic::error(*span, "`refractory` needs a spike event")
+                        .with_label("nothing starts the refractory period")
+                        .with_help("add `spike when ...`"),
+                );
             }
             let _ = unless;
         } else if let Some(o) = dynamics.odes.iter().find(|o| o.unless_refractory) {
             self.diags.push(
-                Diagnostic::error(o.span, "`unless refractory` in a cell type without a refractory period")
-                    .with_label("never refractory")
-                    .with_help("add e.g. `refractory 5 ms`"),
+                Diagnostic::error(
+                    o.span,
+                    "`unless refractory` in a cell type without a refractory period",
+                )
+                .with_label("never refractory")
+                .with_help("add e.g. `refractory 5 ms`"),
             );
         }
         let chosen = crate::check::choose_method(self, &dynamics, method_span);
@@ -686,7 +903,14 @@ impl<'a> Lowerer<'a> {
         ct.refractory = refractory.map(|(r, _)| r);
     }
 
-    fn push_event(&mut self, events: &mut Vec<Event>, name: &str, trigger: Trigger, body: Vec<Statement>, span: Span) {
+    fn push_event(
+        &mut self,
+        events: &mut Vec<Event>,
+        name: &str,
+        trigger: Trigger,
+        body: Vec<Statement>,
+        span: Span,
+    ) {
         if let Some(prev) = events.iter().find(|e| e.name == name) {
             self.diags.push(
                 Diagnostic::error(span, format!("event `{name}` is defined twice"))
@@ -695,13 +919,20 @@ impl<'a> Lowerer<'a> {
             );
             return;
         }
-        events.push(Event { name: name.to_string(), trigger, body, span });
+        events.push(Event {
+            name: name.to_string(),
+            trigger,
+            body,
+            span,
+        });
     }
 
     fn method(&mut self, m: &ast::Ident) -> Option<Method> {
         let r = Method::parse(&m.name);
         if r.is_none() {
-            let mut d = Diagnostic::error(m.span, format!("unknown integration method `{}`", m.name)).with_label("not a method");
+            let mut d =
+                Diagnostic::error(m.span, format!("unknown integration method `{}`", m.name))
+                    .with_label("not a method");
             d = match funcs::suggest(&m.name, Method::ALL) {
                 Some(s) => d.with_help(format!("did you mean `{s}`?")),
                 None => d.with_help("methods are exact, euler, exponential_euler and rk4"),
@@ -711,10 +942,23 @@ impl<'a> Lowerer<'a> {
         r
     }
 
-    fn let_stmt(&mut self, ctx: &mut Ctx, dynamics: &mut Dynamics, name: &ast::Ident, value: &ast::Expr, owner: ElementType) {
+    fn let_stmt(
+        &mut self,
+        ctx: &mut Ctx,
+        dynamics: &mut Dynamics,
+        name: &ast::Ident,
+        value: &ast::Expr,
+        owner: ElementType,
+    ) {
         if self.find_var(owner, &name.name).is_some() || ctx.lets.contains_key(&name.name) {
-            let prev = self.find_var(owner, &name.name).map(|v| self.model.variables[v].span);
-            let mut d = Diagnostic::error(name.span, format!("`{}` is declared twice in this body", name.name)).with_label("second declaration");
+            let prev = self
+                .find_var(owner, &name.name)
+                .map(|v| self.model.variables[v].span);
+            let mut d = Diagnostic::error(
+                name.span,
+                format!("`{}` is declared twice in this body", name.name),
+            )
+            .with_label("second declaration");
             if let Some(p) = prev {
                 d = d.with_secondary(p, "first declared here");
             }
@@ -727,7 +971,12 @@ impl<'a> Lowerer<'a> {
     }
 
     /// The variable a statement in `owner` writes, which must be its own state.
-    fn own_state(&mut self, owner: ElementType, var: &ast::Ident, what: &str) -> Option<Handle<Variable>> {
+    fn own_state(
+        &mut self,
+        owner: ElementType,
+        var: &ast::Ident,
+        what: &str,
+    ) -> Option<Handle<Variable>> {
         let Some(v) = self.find_var(owner, &var.name) else {
             self.unknown_member(owner, var);
             return None;
@@ -735,44 +984,107 @@ impl<'a> Lowerer<'a> {
         let kind = self.model.variables[v].kind;
         if kind != VarKind::State {
             self.diags.push(
-                Diagnostic::error(var.span, format!("{what} `{}`, which is a {}", var.name, kind.keyword()))
-                    .with_label(format!("a {} cannot change during a run", kind.keyword()))
-                    .with_secondary(self.model.variables[v].span, "declared here")
-                    .with_help(format!("declare it with `state {}` instead", var.name)),
+                Diagnostic::error(
+                    var.span,
+                    format!("{what} `{}`, which is a {}", var.name, kind.keyword()),
+                )
+                .with_label(format!("a {} cannot change during a run", kind.keyword()))
+                .with_secondary(self.model.variables[v].span, "declared here")
+                .with_help(format!("declare it with `state {}` instead", var.name)),
             );
             return None;
         }
         Some(v)
     }
 
-    fn ode(&mut self, ctx: &Ctx, owner: ElementType, var: &ast::Ident, rhs: &ast::Expr, unless: bool, span: Span, dynamics: &Dynamics) -> Option<Ode> {
+    fn ode(
+        &mut self,
+        ctx: &Ctx,
+        var: &ast::Ident,
+        rhs: &ast::Expr,
+        unless: bool,
+        span: Span,
+        dynamics: &Dynamics,
+    ) -> Option<Ode> {
+        let owner = ctx.own.expect("equations are lowered in an element scope");
         let v = self.own_state(owner, var, "cannot integrate")?;
         if let Some(prev) = dynamics.odes.iter().find(|o| o.var == v) {
-            self.diags.push(Diagnostic::error(span, format!("`{}` has two equations", var.name)).with_label("second `d/dt`").with_secondary(prev.span, "first equation"));
+            self.diags.push(
+                Diagnostic::error(span, format!("`{}` has two equations", var.name))
+                    .with_label("second `d/dt`")
+                    .with_secondary(prev.span, "first equation"),
+            );
             return None;
         }
         if let Some(prev) = dynamics.updates.iter().find(|o| o.var == v) {
-            self.diags.push(Diagnostic::error(span, format!("`{}` has both an equation and an update", var.name)).with_label("`d/dt` here").with_secondary(prev.span, "`<-` update here"));
+            self.diags.push(
+                Diagnostic::error(
+                    span,
+                    format!("`{}` has both an equation and an update", var.name),
+                )
+                .with_label("`d/dt` here")
+                .with_secondary(prev.span, "`<-` update here"),
+            );
             return None;
         }
-        let want = self.model.variables[v].dim.div(Dim::TIME);
-        let rhs = self.expr_dim(rhs, ctx, want, &format!("the right side of `d{}/dt`", var.name));
-        Some(Ode { var: v, rhs, unless_refractory: unless, span })
+        let want = self.model.variables[v].dim.per(Dim::TIME);
+        let rhs = self.expr_dim(
+            rhs,
+            ctx,
+            want,
+            &format!("the right side of `d{}/dt`", var.name),
+        );
+        Some(Ode {
+            var: v,
+            rhs,
+            unless_refractory: unless,
+            span,
+        })
     }
 
-    fn update(&mut self, ctx: &Ctx, owner: ElementType, var: &ast::Ident, value: &ast::Expr, span: Span, dynamics: &Dynamics) -> Option<Update> {
+    fn update(
+        &mut self,
+        ctx: &Ctx,
+        owner: ElementType,
+        var: &ast::Ident,
+        value: &ast::Expr,
+        span: Span,
+        dynamics: &Dynamics,
+    ) -> Option<Update> {
         let v = self.own_state(owner, var, "cannot update")?;
         if let Some(prev) = dynamics.odes.iter().find(|o| o.var == v) {
-            self.diags.push(Diagnostic::error(span, format!("`{}` has both an equation and an update", var.name)).with_label("`<-` here").with_secondary(prev.span, "`d/dt` equation here"));
+            self.diags.push(
+                Diagnostic::error(
+                    span,
+                    format!("`{}` has both an equation and an update", var.name),
+                )
+                .with_label("`<-` here")
+                .with_secondary(prev.span, "`d/dt` equation here"),
+            );
             return None;
         }
         let want = self.model.variables[v].dim;
-        let value = self.expr_dim(value, ctx, want, &format!("the new value of `{}`", var.name));
-        Some(Update { var: v, value, span })
+        let value = self.expr_dim(
+            value,
+            ctx,
+            want,
+            &format!("the new value of `{}`", var.name),
+        );
+        Some(Update {
+            var: v,
+            value,
+            span,
+        })
     }
 
     /// Lower assignments in reset, event and synapse code.
-    fn statements(&mut self, body: &[ast::Assign], ctx: &Ctx, owner: ElementType, what: &str) -> Vec<Statement> {
+    fn statements(
+        &mut self,
+        body: &[ast::Assign],
+        ctx: &Ctx,
+        owner: ElementType,
+        what: &str,
+    ) -> Vec<Statement> {
         let mut out = Vec::new();
         let mut c2 = ctx.clone();
         c2.population_ops = false;
@@ -785,26 +1097,50 @@ impl<'a> Lowerer<'a> {
                 [s, n] if s.name == "post" => (Side::Post, ctx.post, n),
                 _ => {
                     self.diags.push(
-                        Diagnostic::error(a.target.span, format!("cannot assign to `{}` in {what}", a.target.dotted()))
-                            .with_label("expected a variable, `pre.x` or `post.x`"),
+                        Diagnostic::error(
+                            a.target.span,
+                            format!("cannot assign to `{}` in {what}", a.target.dotted()),
+                        )
+                        .with_label("expected a variable, `pre.x` or `post.x`"),
                     );
                     continue;
                 }
             };
             let Some(elem) = elem else {
                 self.diags.push(
-                    Diagnostic::error(segs[0].span, format!("`{}` is only available in synapse code", segs[0].name))
-                        .with_label(format!("not available in {what}")),
+                    Diagnostic::error(
+                        segs[0].span,
+                        format!("`{}` is only available in synapse code", segs[0].name),
+                    )
+                    .with_label(format!("not available in {what}")),
                 );
                 continue;
             };
-            let Some(v) = self.own_state(elem, name, "cannot assign to") else { continue };
+            let Some(v) = self.own_state(elem, name, "cannot assign to") else {
+                continue;
+            };
             let vd = self.model.variables[v].dim;
             let value = match a.op {
-                AssignOp::Mul | AssignOp::Div => self.expr_dim(&a.value, &c2, Dim::NONE, &format!("a factor in `{}`", a.op.symbol())),
-                _ => self.expr_dim(&a.value, &c2, vd, &format!("the value assigned to `{}`", a.target.dotted())),
+                AssignOp::Mul | AssignOp::Div => self.expr_dim(
+                    &a.value,
+                    &c2,
+                    Dim::NONE,
+                    &format!("a factor in `{}`", a.op.symbol()),
+                ),
+                _ => self.expr_dim(
+                    &a.value,
+                    &c2,
+                    vd,
+                    &format!("the value assigned to `{}`", a.target.dotted()),
+                ),
             };
-            out.push(Statement { var: v, side, op: a.op, value, span: a.span });
+            out.push(Statement {
+                var: v,
+                side,
+                op: a.op,
+                value,
+                span: a.span,
+            });
         }
         out
     }
@@ -820,15 +1156,24 @@ impl<'a> Lowerer<'a> {
             };
             if let Some(what) = bad {
                 self.diags.push(
-                    Diagnostic::error(st.span, format!("{what} belong in cell types, not in synapse `{}`", s.name.name))
-                        .with_label("not allowed in a synapse"),
+                    Diagnostic::error(
+                        st.span,
+                        format!(
+                            "{what} belong in cell types, not in synapse `{}`",
+                            s.name.name
+                        ),
+                    )
+                    .with_label("not allowed in a synapse"),
                 );
             }
             if let StmtKind::On { trigger, .. } = &st.kind {
                 if !["pre", "post", "step"].contains(&trigger.name.as_str()) {
                     self.diags.push(
-                        Diagnostic::error(trigger.span, format!("unknown trigger `on {}`", trigger.name))
-                            .with_label("expected `pre`, `post` or `step`"),
+                        Diagnostic::error(
+                            trigger.span,
+                            format!("unknown trigger `on {}`", trigger.name),
+                        )
+                        .with_label("expected `pre`, `post` or `step`"),
                     );
                 }
             }
@@ -840,7 +1185,13 @@ impl<'a> Lowerer<'a> {
         let h = self.expr_dim(e, &ctx, Dim::NONE, what);
         let v = self.const_eval(h)?;
         if v.fract() != 0.0 || v < 0.0 || v > u32::MAX as f64 {
-            self.diags.push(Diagnostic::error(e.span, format!("{what} must be a non-negative integer, found {v}")).with_label("not a count"));
+            self.diags.push(
+                Diagnostic::error(
+                    e.span,
+                    format!("{what} must be a non-negative integer, found {v}"),
+                )
+                .with_label("not a count"),
+            );
             return None;
         }
         Some(v as u32)
@@ -850,13 +1201,24 @@ impl<'a> Lowerer<'a> {
         let ct = match self.names.get(&p.cell_type.name) {
             Some((GlobalName::Cell(c), _)) => Some(*c),
             other => {
-                let mut d = Diagnostic::error(p.cell_type.span, format!("unknown cell type `{}`", p.cell_type.name));
+                let mut d = Diagnostic::error(
+                    p.cell_type.span,
+                    format!("unknown cell type `{}`", p.cell_type.name),
+                );
                 d = match other {
-                    Some((g, s)) => d.with_label(format!("this is {}", g.describe())).with_secondary(*s, "declared here"),
+                    Some((g, s)) => d
+                        .with_label(format!("this is {}", g.describe()))
+                        .with_secondary(*s, "declared here"),
                     None => d.with_label("no neuron, astrocyte, unit or cell of that name"),
                 };
-                let cells: Vec<String> = self.model.cell_types.iter().map(|(_, c)| c.name.clone()).collect();
-                if let Some(s) = funcs::suggest(&p.cell_type.name, cells.iter().map(String::as_str)) {
+                let cells: Vec<String> = self
+                    .model
+                    .cell_types
+                    .iter()
+                    .map(|(_, c)| c.name.clone())
+                    .collect();
+                if let Some(s) = funcs::suggest(&p.cell_type.name, cells.iter().map(String::as_str))
+                {
                     d = d.with_help(format!("did you mean `{s}`?"));
                 }
                 self.diags.push(d);
@@ -865,7 +1227,10 @@ impl<'a> Lowerer<'a> {
         };
         let size = self.const_size(&p.size, "a population size");
         if size == Some(0) {
-            self.diags.push(Diagnostic::error(p.size.span, "a population needs at least one element").with_label("size 0"));
+            self.diags.push(
+                Diagnostic::error(p.size.span, "a population needs at least one element")
+                    .with_label("size 0"),
+            );
         }
         let Some(ct) = ct else { return };
         let h = self.model.populations.push(Population {
@@ -896,15 +1261,28 @@ impl<'a> Lowerer<'a> {
         let mut seen: HashMap<String, Span> = HashMap::new();
         for a in &p.overrides {
             let [name] = a.target.segments.as_slice() else {
-                self.diags.push(Diagnostic::error(a.target.span, "a population override names one variable of its cell type").with_label("expected a plain name"));
+                self.diags.push(
+                    Diagnostic::error(
+                        a.target.span,
+                        "a population override names one variable of its cell type",
+                    )
+                    .with_label("expected a plain name"),
+                );
                 continue;
             };
             if a.op != AssignOp::Set {
-                self.diags.push(Diagnostic::error(a.span, "overrides are written `name = value`").with_label("not `=`"));
+                self.diags.push(
+                    Diagnostic::error(a.span, "overrides are written `name = value`")
+                        .with_label("not `=`"),
+                );
                 continue;
             }
             if let Some(prev) = seen.insert(name.name.clone(), name.span) {
-                self.diags.push(Diagnostic::error(name.span, format!("`{}` is overridden twice", name.name)).with_label("second override").with_secondary(prev, "first override"));
+                self.diags.push(
+                    Diagnostic::error(name.span, format!("`{}` is overridden twice", name.name))
+                        .with_label("second override")
+                        .with_secondary(prev, "first override"),
+                );
                 continue;
             }
             let Some(v) = self.find_var(elem, &name.name) else {
@@ -913,7 +1291,13 @@ impl<'a> Lowerer<'a> {
             };
             let regime = self.model.variables[v].regime;
             let dim = self.model.variables[v].dim;
-            let (value, _) = self.regime_value(&a.value, &ctx, regime, Some(dim), &format!("the value of `{}`", name.name));
+            let (value, _) = self.regime_value(
+                &a.value,
+                &ctx,
+                regime,
+                Some(dim),
+                &format!("the value of `{}`", name.name),
+            );
             self.model.populations[h].overrides.push((v, value));
         }
     }
@@ -942,7 +1326,13 @@ impl<'a> Lowerer<'a> {
         })
     }
 
-    fn input_population(&mut self, name: &ast::Ident, ct: Handle<CellType>, size: u32, span: Span) -> Handle<Population> {
+    fn input_population(
+        &mut self,
+        name: &ast::Ident,
+        ct: Handle<CellType>,
+        size: u32,
+        span: Span,
+    ) -> Handle<Population> {
         let h = self.model.populations.push(Population {
             name: name.name.clone(),
             cell_type: ct,
@@ -963,19 +1353,36 @@ impl<'a> Lowerer<'a> {
             );
             return;
         };
-        let named = |k: &str| args.iter().find(|a| a.name.as_ref().is_some_and(|n| n.name == k)).map(|a| &a.value);
-        let positional: Vec<&ast::Expr> = args.iter().filter(|a| a.name.is_none()).map(|a| &a.value).collect();
+        let named = |k: &str| {
+            args.iter()
+                .find(|a| a.name.as_ref().is_some_and(|n| n.name == k))
+                .map(|a| &a.value)
+        };
+        let positional: Vec<&ast::Expr> = args
+            .iter()
+            .filter(|a| a.name.is_none())
+            .map(|a| &a.value)
+            .collect();
         for a in args {
             if let Some(n) = &a.name {
-                let ok = matches!((kind, n.name.as_str()), ("poisson", "rate") | ("tokens", "vocab"));
+                let ok = matches!(
+                    (kind, n.name.as_str()),
+                    ("poisson", "rate") | ("tokens", "vocab")
+                );
                 if !ok {
-                    self.diags.push(Diagnostic::error(n.span, format!("`{kind}` has no argument `{}`", n.name)).with_label("unknown named argument"));
+                    self.diags.push(
+                        Diagnostic::error(n.span, format!("`{kind}` has no argument `{}`", n.name))
+                            .with_label("unknown named argument"),
+                    );
                     return;
                 }
             }
         }
         let arity_error = |l: &mut Self, want: &str| {
-            l.diags.push(Diagnostic::error(i.source.span, format!("`{kind}` takes {want}")).with_label("wrong number of arguments"));
+            l.diags.push(
+                Diagnostic::error(i.source.span, format!("`{kind}` takes {want}"))
+                    .with_label("wrong number of arguments"),
+            );
         };
         let kind_ir = match kind {
             "poisson" => {
@@ -984,30 +1391,71 @@ impl<'a> Lowerer<'a> {
                     arity_error(self, "a size and a rate: `poisson(1000, rate = 15 Hz)`");
                     return;
                 }
-                let Some(n) = self.const_size(positional[0], "the number of Poisson sources") else { return };
+                let Some(n) = self.const_size(positional[0], "the number of Poisson sources")
+                else {
+                    return;
+                };
                 let ct = self.input_cell(&i.name, i.name.span);
                 let elem = ElementType::Cell(ct);
                 let rate_e = rate.unwrap();
                 let mut seen = HashMap::new();
-                self.element_var(elem, &ast::Ident { name: "rate".into(), span: rate_e.span }, &None, &None, Some(rate_e), VarKind::Param, &mut seen);
+                self.element_var(
+                    elem,
+                    VarDecl {
+                        name: &ast::Ident {
+                            name: "rate".into(),
+                            span: rate_e.span,
+                        },
+                        regime: &None,
+                        unit: &None,
+                        value: Some(rate_e),
+                        kind: VarKind::Param,
+                    },
+                    &mut seen,
+                );
                 let rate_var = self.model.cell_types[ct].params.first().copied();
                 if let Some(rv) = rate_var {
                     if self.model.variables[rv].dim != Dim::TIME.powi(-1) {
                         self.diags.push(
-                            Diagnostic::error(rate_e.span, format!("unit mismatch: a Poisson rate must be in Hz, found {}", self.model.variables[rv].dim))
-                                .with_label("not a rate"),
+                            Diagnostic::error(
+                                rate_e.span,
+                                format!(
+                                    "unit mismatch: a Poisson rate must be in Hz, found {}",
+                                    self.model.variables[rv].dim
+                                ),
+                            )
+                            .with_label("not a rate"),
                         );
                     }
                     // spike with probability rate * dt
-                    let (v, _) = self.push_expr(Expr::Var { var: rv, side: Side::Own }, Ty::Real(Dim::TIME.powi(-1)));
-                    let (dt, _) = self.push_expr(Expr::Const(self.model.run.dt), Ty::Real(Dim::TIME));
-                    let (p, _) = self.push_expr(Expr::Binary(ast::BinOp::Mul, v, dt), Ty::Real(Dim::NONE));
+                    let (v, _) = self.push_expr(
+                        Expr::Var {
+                            var: rv,
+                            side: Side::Own,
+                        },
+                        Ty::Real(Dim::TIME.powi(-1)),
+                    );
+                    let (dt, _) =
+                        self.push_expr(Expr::Const(self.model.run.dt), Ty::Real(Dim::TIME));
+                    let (p, _) =
+                        self.push_expr(Expr::Binary(ast::BinOp::Mul, v, dt), Ty::Real(Dim::NONE));
                     if let Some(r) = self.const_eval(p) {
                         if r > 1.0 {
-                            self.diags.push(Diagnostic::error(rate_e.span, format!("rate times dt is {r}, more than one spike per step")).with_label("rate too high for this dt"));
+                            self.diags.push(
+                                Diagnostic::error(
+                                    rate_e.span,
+                                    format!("rate times dt is {r}, more than one spike per step"),
+                                )
+                                .with_label("rate too high for this dt"),
+                            );
                         }
                     }
-                    self.model.cell_types[ct].events.push(Event { name: "spike".into(), trigger: Trigger::Probability(p), body: Vec::new(), span: i.name.span });
+                    self.model.cell_types[ct].events.push(Event {
+                        name: "spike".into(),
+                        trigger: Trigger::Probability(p),
+                        body: Vec::new(),
+                        span: i.name.span,
+                    });
                 }
                 let pop = self.input_population(&i.name, ct, n, span);
                 InputKind::Poisson { population: pop }
@@ -1025,7 +1473,9 @@ impl<'a> Lowerer<'a> {
                     );
                     return;
                 };
-                let Some((pop, var)) = self.target_var(target) else { return };
+                let Some((pop, var)) = self.target_var(target) else {
+                    return;
+                };
                 let ctx = Ctx {
                     own: Some(ElementType::Cell(self.model.populations[pop].cell_type)),
                     indices: true,
@@ -1036,37 +1486,94 @@ impl<'a> Lowerer<'a> {
                     ..Ctx::default()
                 };
                 let dim = self.model.variables[var].dim;
-                let value = self.expr_dim(positional[0], &ctx, dim, &format!("the input to `{}`", target.dotted()));
-                InputKind::Current { population: pop, var, value }
+                let value = self.expr_dim(
+                    positional[0],
+                    &ctx,
+                    dim,
+                    &format!("the input to `{}`", target.dotted()),
+                );
+                InputKind::Current {
+                    population: pop,
+                    var,
+                    value,
+                }
             }
             "tokens" | "spikes" => {
-                let Some(ast::Expr { kind: ExprKind::Str(path), span: ps }) = positional.first().copied() else {
+                let Some(ast::Expr {
+                    kind: ExprKind::Str(path),
+                    span: ps,
+                }) = positional.first().copied()
+                else {
                     arity_error(self, "a file name in quotes first");
                     return;
                 };
                 self.check_file(path, *ps);
-                let size_e = if kind == "tokens" { named("vocab").or(positional.get(1).copied()) } else { positional.get(1).copied() };
+                let size_e = if kind == "tokens" {
+                    named("vocab").or(positional.get(1).copied())
+                } else {
+                    positional.get(1).copied()
+                };
                 let Some(size_e) = size_e else {
-                    arity_error(self, if kind == "tokens" { "a file and a vocabulary size: `tokens(\"text.txt\", vocab = 256)`" } else { "a file and a number of sources: `spikes(\"train.npy\", 100)`" });
+                    arity_error(
+                        self,
+                        if kind == "tokens" {
+                            "a file and a vocabulary size: `tokens(\"text.txt\", vocab = 256)`"
+                        } else {
+                            "a file and a number of sources: `spikes(\"train.npy\", 100)`"
+                        },
+                    );
                     return;
                 };
-                let Some(n) = self.const_size(size_e, "an input size") else { return };
+                let Some(n) = self.const_size(size_e, "an input size") else {
+                    return;
+                };
                 let ct = self.input_cell(&i.name, i.name.span);
                 if kind == "tokens" {
                     let mut seen = HashMap::new();
-                    self.element_var(ElementType::Cell(ct), &ast::Ident { name: "x".into(), span: i.name.span }, &None, &None, None, VarKind::State, &mut seen);
+                    self.element_var(
+                        ElementType::Cell(ct),
+                        VarDecl {
+                            name: &ast::Ident {
+                                name: "x".into(),
+                                span: i.name.span,
+                            },
+                            regime: &None,
+                            unit: &None,
+                            value: None,
+                            kind: VarKind::State,
+                        },
+                        &mut seen,
+                    );
                     let x = self.model.cell_types[ct].states[0];
-                    let (tok, _) = self.push_expr(Expr::Token { path: path.clone(), vocab: n }, Ty::Real(Dim::NONE));
-                    self.model.cell_types[ct].dynamics.updates.push(Update { var: x, value: tok, span: i.source.span });
+                    let (tok, _) = self.push_expr(
+                        Expr::Token {
+                            path: path.clone(),
+                            vocab: n,
+                        },
+                        Ty::Real(Dim::NONE),
+                    );
+                    self.model.cell_types[ct].dynamics.updates.push(Update {
+                        var: x,
+                        value: tok,
+                        span: i.source.span,
+                    });
                     let pop = self.input_population(&i.name, ct, n, span);
-                    InputKind::Tokens { population: pop, path: path.clone() }
+                    InputKind::Tokens {
+                        population: pop,
+                        path: path.clone(),
+                    }
                 } else {
                     let pop = self.input_population(&i.name, ct, n, span);
-                    InputKind::SpikeFile { population: pop, path: path.clone() }
+                    InputKind::SpikeFile {
+                        population: pop,
+                        path: path.clone(),
+                    }
                 }
             }
             other => {
-                let mut d = Diagnostic::error(i.source.span, format!("unknown input kind `{other}`")).with_label("not an input source");
+                let mut d =
+                    Diagnostic::error(i.source.span, format!("unknown input kind `{other}`"))
+                        .with_label("not an input source");
                 d = match funcs::suggest(other, ["poisson", "current", "tokens", "spikes"]) {
                     Some(s) => d.with_help(format!("did you mean `{s}`?")),
                     None => d.with_help("inputs are poisson, current, tokens and spikes"),
@@ -1075,12 +1582,24 @@ impl<'a> Lowerer<'a> {
                 return;
             }
         };
-        if i.target.is_some() && !matches!(kind_ir, InputKind::Current { .. }) {
-            self.diags.push(Diagnostic::error(i.target.as_ref().unwrap().span, format!("a `{kind}` input is a population; connect it with `project`")).with_label("`->` target not allowed here"));
+        if let (Some(target), false) = (&i.target, matches!(kind_ir, InputKind::Current { .. })) {
+            self.diags.push(
+                Diagnostic::error(
+                    target.span,
+                    format!("a `{kind}` input is a population; connect it with `project`"),
+                )
+                .with_label("`->` target not allowed here"),
+            );
         }
-        let h = self.model.inputs.push(Input { name: i.name.name.clone(), kind: kind_ir, span });
+        let h = self.model.inputs.push(Input {
+            name: i.name.name.clone(),
+            kind: kind_ir,
+            span,
+        });
         match self.model.inputs[h].kind {
-            InputKind::Poisson { population } | InputKind::Tokens { population, .. } | InputKind::SpikeFile { population, .. } => {
+            InputKind::Poisson { population }
+            | InputKind::Tokens { population, .. }
+            | InputKind::SpikeFile { population, .. } => {
                 self.model.populations[population].input = Some(h);
             }
             InputKind::Current { .. } => {
@@ -1092,13 +1611,19 @@ impl<'a> Lowerer<'a> {
     /// `Population.variable` as the target of an input: a state nothing else writes.
     fn target_var(&mut self, target: &ast::Path) -> Option<(Handle<Population>, Handle<Variable>)> {
         let [p, v] = target.segments.as_slice() else {
-            self.diags.push(Diagnostic::error(target.span, "an input target is `Population.variable`").with_label("expected two names"));
+            self.diags.push(
+                Diagnostic::error(target.span, "an input target is `Population.variable`")
+                    .with_label("expected two names"),
+            );
             return None;
         };
         let pop = match self.names.get(&p.name) {
             Some((GlobalName::Population(h), _)) => *h,
             _ => {
-                self.diags.push(Diagnostic::error(p.span, format!("unknown population `{}`", p.name)).with_label("not a population"));
+                self.diags.push(
+                    Diagnostic::error(p.span, format!("unknown population `{}`", p.name))
+                        .with_label("not a population"),
+                );
                 return None;
             }
         };
@@ -1106,9 +1631,15 @@ impl<'a> Lowerer<'a> {
         let var = self.own_state(ElementType::Cell(ct), v, "an input cannot set")?;
         if let Some(reason) = self.written_by_dynamics(ElementType::Cell(ct), var, None) {
             self.diags.push(
-                Diagnostic::error(v.span, format!("`{}` is already {reason}, so an input cannot set it", v.name))
-                    .with_label("written twice every step")
-                    .with_help("add a separate state for the input and use it in the equation"),
+                Diagnostic::error(
+                    v.span,
+                    format!(
+                        "`{}` is already {reason}, so an input cannot set it",
+                        v.name
+                    ),
+                )
+                .with_label("written twice every step")
+                .with_help("add a separate state for the input and use it in the equation"),
             );
             return None;
         }
@@ -1116,7 +1647,12 @@ impl<'a> Lowerer<'a> {
     }
 
     /// Whether a variable is integrated or updated by its element type's dynamics.
-    fn written_by_dynamics(&self, elem: ElementType, var: Handle<Variable>, proj: Option<&SynapseCode>) -> Option<&'static str> {
+    fn written_by_dynamics(
+        &self,
+        elem: ElementType,
+        var: Handle<Variable>,
+        proj: Option<&SynapseCode>,
+    ) -> Option<&'static str> {
         let dynamics = match elem {
             ElementType::Cell(c) => &self.model.cell_types[c].dynamics,
             ElementType::Synapse(_) => &proj?.dynamics,
@@ -1130,20 +1666,45 @@ impl<'a> Lowerer<'a> {
         }
     }
 
-    fn declare_projection(&mut self, p: &ast::ProjectDecl, span: Span) -> Option<Handle<Projection>> {
+    fn declare_projection(
+        &mut self,
+        p: &ast::ProjectDecl,
+        span: Span,
+    ) -> Option<Handle<Projection>> {
         let auto = || {
-            let names = |eps: &[ast::Endpoint]| eps.iter().map(|e| e.name.name.as_str()).collect::<Vec<_>>().join(",");
+            let names = |eps: &[ast::Endpoint]| {
+                eps.iter()
+                    .map(|e| e.name.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            };
             format!("{}->{}", names(&p.sources), names(&p.targets))
         };
         let name = p.name.as_ref().map_or_else(auto, |n| n.name.clone());
-        let syn = self.model.synapse_types.push(SynapseType { name: format!("{name}$syn"), declared: false, params: Vec::new(), states: Vec::new(), span });
+        let syn = self.model.synapse_types.push(SynapseType {
+            name: format!("{name}$syn"),
+            declared: false,
+            params: Vec::new(),
+            states: Vec::new(),
+            span,
+        });
         let h = self.model.projections.push(Projection {
             name: name.clone(),
-            pre: Endpoint { parts: Vec::new(), element: ElementType::Synapse(syn) },
-            post: Endpoint { parts: Vec::new(), element: ElementType::Synapse(syn) },
+            pre: Endpoint {
+                parts: Vec::new(),
+                element: ElementType::Synapse(syn),
+            },
+            post: Endpoint {
+                parts: Vec::new(),
+                element: ElementType::Synapse(syn),
+            },
             synapse: syn,
             code: SynapseCode::default(),
-            connect: Connect { rule: ConnectRule::AllToAll, autapses: true, span },
+            connect: Connect {
+                rule: ConnectRule::AllToAll,
+                autapses: true,
+                span,
+            },
             delay: None,
             inits: Vec::new(),
             couplings: Vec::new(),
@@ -1154,7 +1715,12 @@ impl<'a> Lowerer<'a> {
         } else {
             // Unnamed projections get unique readable names; they cannot be referred to.
             let mut k = 1;
-            while self.model.projections.iter().any(|(o, pr)| o != h && pr.name == self.model.projections[h].name) {
+            while self
+                .model
+                .projections
+                .iter()
+                .any(|(o, pr)| o != h && pr.name == self.model.projections[h].name)
+            {
                 k += 1;
                 self.model.projections[h].name = format!("{name}#{k}");
             }
@@ -1170,13 +1736,29 @@ impl<'a> Lowerer<'a> {
                 Some((GlobalName::Population(p), _)) => Node::Population(*p),
                 Some((GlobalName::Projection(p), _)) => Node::Projection(*p),
                 other => {
-                    let mut d = Diagnostic::error(ep.name.span, format!("unknown population `{}`", ep.name.name));
+                    let mut d = Diagnostic::error(
+                        ep.name.span,
+                        format!("unknown population `{}`", ep.name.name),
+                    );
                     d = match other {
-                        Some((g, s)) => d.with_label(format!("this is {}, not a population or projection", g.describe())).with_secondary(*s, "declared here"),
+                        Some((g, s)) => d
+                            .with_label(format!(
+                                "this is {}, not a population or projection",
+                                g.describe()
+                            ))
+                            .with_secondary(*s, "declared here"),
                         None => d.with_label("no population or projection of that name"),
                     };
-                    let cands: Vec<String> = self.names.iter().filter(|(_, (g, _))| matches!(g, GlobalName::Population(_) | GlobalName::Projection(_))).map(|(n, _)| n.clone()).collect();
-                    if let Some(s) = funcs::suggest(&ep.name.name, cands.iter().map(String::as_str)) {
+                    let cands: Vec<String> = self
+                        .names
+                        .iter()
+                        .filter(|(_, (g, _))| {
+                            matches!(g, GlobalName::Population(_) | GlobalName::Projection(_))
+                        })
+                        .map(|(n, _)| n.clone())
+                        .collect();
+                    if let Some(s) = funcs::suggest(&ep.name.name, cands.iter().map(String::as_str))
+                    {
                         d = d.with_help(format!("did you mean `{s}`?"));
                     }
                     self.diags.push(d);
@@ -1201,20 +1783,28 @@ impl<'a> Lowerer<'a> {
                 (None, Some(n)) => (0, n),
                 (None, None) => (0, u32::MAX),
                 (Some(s), None) => {
-                    self.diags.push(Diagnostic::error(s.span, "a projection's synapses cannot be sliced").with_label("synapse counts are only known at run time"));
+                    self.diags.push(
+                        Diagnostic::error(s.span, "a projection's synapses cannot be sliced")
+                            .with_label("synapse counts are only known at run time"),
+                    );
                     return None;
                 }
                 (Some(s), Some(n)) => self.slice(s, n, &ep.name.name)?,
             };
             parts.push(EndpointPart { node, start, end });
         }
-        Some(Endpoint { parts, element: element?.0 })
+        Some(Endpoint {
+            parts,
+            element: element?.0,
+        })
     }
 
     /// A constant slice `a..b` of something with `n` elements.
     fn slice(&mut self, s: &ast::Expr, n: u32, name: &str) -> Option<(u32, u32)> {
         let ExprKind::Range { start, end } = &s.kind else {
-            self.diags.push(Diagnostic::error(s.span, "expected a range `a..b`").with_label("not a range"));
+            self.diags.push(
+                Diagnostic::error(s.span, "expected a range `a..b`").with_label("not a range"),
+            );
             return None;
         };
         let a = match start {
@@ -1231,7 +1821,9 @@ impl<'a> Lowerer<'a> {
             } else {
                 format!("slice {a}..{b} is empty")
             };
-            self.diags.push(Diagnostic::error(s.span, msg).with_label(format!("valid indices are 0..{n}")));
+            self.diags.push(
+                Diagnostic::error(s.span, msg).with_label(format!("valid indices are 0..{n}")),
+            );
             return None;
         }
         Some((a, b))
@@ -1245,12 +1837,21 @@ impl<'a> Lowerer<'a> {
                     *s
                 }
                 other => {
-                    let mut d = Diagnostic::error(v.span, format!("unknown synapse type `{}`", v.name));
+                    let mut d =
+                        Diagnostic::error(v.span, format!("unknown synapse type `{}`", v.name));
                     d = match other {
-                        Some((g, s)) => d.with_label(format!("this is {}", g.describe())).with_secondary(*s, "declared here"),
+                        Some((g, s)) => d
+                            .with_label(format!("this is {}", g.describe()))
+                            .with_secondary(*s, "declared here"),
                         None => d.with_label("no synapse of that name"),
                     };
-                    let cands: Vec<String> = self.model.synapse_types.iter().filter(|(_, s)| s.declared).map(|(_, s)| s.name.clone()).collect();
+                    let cands: Vec<String> = self
+                        .model
+                        .synapse_types
+                        .iter()
+                        .filter(|(_, s)| s.declared)
+                        .map(|(_, s)| s.name.clone())
+                        .collect();
                     if let Some(s) = funcs::suggest(&v.name, cands.iter().map(String::as_str)) {
                         d = d.with_help(format!("did you mean `{s}`?"));
                     }
@@ -1260,7 +1861,12 @@ impl<'a> Lowerer<'a> {
             },
             None => self.model.projections[h].synapse,
         };
-        let (Some(pre), Some(post)) = (self.endpoint(&p.sources, "source"), self.endpoint(&p.targets, "target")) else { return };
+        let (Some(pre), Some(post)) = (
+            self.endpoint(&p.sources, "source"),
+            self.endpoint(&p.targets, "target"),
+        ) else {
+            return;
+        };
         {
             let pr = &mut self.model.projections[h];
             pr.pre = pre.clone();
@@ -1285,12 +1891,21 @@ impl<'a> Lowerer<'a> {
         let body: &[ast::Stmt] = self.synapse_bodies.get(&syn).copied().unwrap_or(&[]);
         for st in body {
             match &st.kind {
-                StmtKind::Let { name, value } => self.let_stmt(&mut ctx, &mut code.dynamics, name, value, own),
-                StmtKind::Ode { var, rhs, unless_refractory } => {
+                StmtKind::Let { name, value } => {
+                    self.let_stmt(&mut ctx, &mut code.dynamics, name, value, own)
+                }
+                StmtKind::Ode {
+                    var,
+                    rhs,
+                    unless_refractory,
+                } => {
                     if let Some(u) = unless_refractory {
-                        self.diags.push(Diagnostic::error(*u, "synapses are never refractory").with_label("remove `unless refractory`"));
+                        self.diags.push(
+                            Diagnostic::error(*u, "synapses are never refractory")
+                                .with_label("remove `unless refractory`"),
+                        );
                     }
-                    if let Some(o) = self.ode(&ctx, own, var, rhs, false, st.span, &code.dynamics) {
+                    if let Some(o) = self.ode(&ctx, var, rhs, false, st.span, &code.dynamics) {
                         code.dynamics.odes.push(o);
                     }
                 }
@@ -1305,7 +1920,9 @@ impl<'a> Lowerer<'a> {
                         method_span = Some(st.span);
                     }
                 }
-                StmtKind::On { trigger, body } => self.on_block(&ctx, own, trigger, body, &mut code),
+                StmtKind::On { trigger, body } => {
+                    self.on_block(&ctx, own, trigger, body, &mut code)
+                }
                 _ => {}
             }
         }
@@ -1318,7 +1935,11 @@ impl<'a> Lowerer<'a> {
             match st {
                 ProjStmt::Connect(e, span) => {
                     if let Some(prev) = &connect {
-                        self.diags.push(Diagnostic::error(*span, "a projection has one `connect` rule").with_label("second rule").with_secondary(prev.span, "first rule"));
+                        self.diags.push(
+                            Diagnostic::error(*span, "a projection has one `connect` rule")
+                                .with_label("second rule")
+                                .with_secondary(prev.span, "first rule"),
+                        );
                         continue;
                     }
                     connect_written = true;
@@ -1328,7 +1949,11 @@ impl<'a> Lowerer<'a> {
                 }
                 ProjStmt::Delay(e, span) => {
                     if let Some((_, prev)) = &delay {
-                        self.diags.push(Diagnostic::error(*span, "a projection has one `delay`").with_label("second delay").with_secondary(*prev, "first delay"));
+                        self.diags.push(
+                            Diagnostic::error(*span, "a projection has one `delay`")
+                                .with_label("second delay")
+                                .with_secondary(*prev, "first delay"),
+                        );
                         continue;
                     }
                     let mut c2 = ctx.clone();
@@ -1336,13 +1961,23 @@ impl<'a> Lowerer<'a> {
                     c2.place = "a delay";
                     let d = self.expr_dim(e, &c2, Dim::TIME, "a delay");
                     match self.const_eval(d) {
-                        Some(v) if v < 0.0 => self.diags.push(Diagnostic::error(e.span, format!("a delay must not be negative, found {v} s")).with_label("negative delay")),
-                        Some(v) if v == 0.0 => {}
+                        Some(v) if v < 0.0 => self.diags.push(
+                            Diagnostic::error(
+                                e.span,
+                                format!("a delay must not be negative, found {v} s"),
+                            )
+                            .with_label("negative delay"),
+                        ),
+                        Some(0.0) => {}
                         _ => delay = Some((d, *span)),
                     }
                 }
-                ProjStmt::On { trigger, body, .. } => self.on_block(&ctx, own, trigger, body, &mut code),
-                ProjStmt::Assign(a) => self.projection_assign(a, &ctx, own, &post, &mut couplings, &mut inits),
+                ProjStmt::On { trigger, body, .. } => {
+                    self.on_block(&ctx, own, trigger, body, &mut code)
+                }
+                ProjStmt::Assign(a) => {
+                    self.projection_assign(a, &ctx, own, &post, &mut couplings, &mut inits)
+                }
             }
         }
         let Some(connect) = connect else {
@@ -1350,9 +1985,18 @@ impl<'a> Lowerer<'a> {
                 return; // the rule had an error, already reported
             }
             self.diags.push(
-                Diagnostic::error(p.sources.first().map_or(self.model.projections[h].span, |s| s.span).to(p.targets.last().map_or(self.model.projections[h].span, |t| t.span)), "projection has no `connect` rule")
-                    .with_label("which pairs are connected?")
-                    .with_help("add e.g. `{ connect bernoulli(0.02) }` or `{ connect all_to_all }`"),
+                Diagnostic::error(
+                    p.sources
+                        .first()
+                        .map_or(self.model.projections[h].span, |s| s.span)
+                        .to(p
+                            .targets
+                            .last()
+                            .map_or(self.model.projections[h].span, |t| t.span)),
+                    "projection has no `connect` rule",
+                )
+                .with_label("which pairs are connected?")
+                .with_help("add e.g. `{ connect bernoulli(0.02) }` or `{ connect all_to_all }`"),
             );
             return;
         };
@@ -1360,8 +2004,14 @@ impl<'a> Lowerer<'a> {
             for part in &pre.parts {
                 if let Node::Population(pp) = part.node {
                     let pop = &self.model.populations[pp];
-                    let has_spike = self.model.cell_types[pop.cell_type].events.iter().any(|e| e.name == "spike")
-                        || matches!(pop.input.map(|i| &self.model.inputs[i].kind), Some(InputKind::SpikeFile { .. }));
+                    let has_spike = self.model.cell_types[pop.cell_type]
+                        .events
+                        .iter()
+                        .any(|e| e.name == "spike")
+                        || matches!(
+                            pop.input.map(|i| &self.model.inputs[i].kind),
+                            Some(InputKind::SpikeFile { .. })
+                        );
                     if !has_spike {
                         let pname = pop.name.clone();
                         let cname = self.model.cell_types[pop.cell_type].name.clone();
@@ -1391,9 +2041,17 @@ impl<'a> Lowerer<'a> {
                 if let Node::Projection(target) = part.node {
                     let target_code = self.model.projections[target].code.clone();
                     for c in &couplings {
-                        if let Some(reason) = self.written_by_dynamics(post.element, c.target, Some(&target_code)) {
+                        if let Some(reason) =
+                            self.written_by_dynamics(post.element, c.target, Some(&target_code))
+                        {
                             let name = self.model.variables[c.target].name.clone();
-                            self.diags.push(Diagnostic::error(c.span, format!("coupling onto `{name}`, which is {reason}")).with_label("written twice every step"));
+                            self.diags.push(
+                                Diagnostic::error(
+                                    c.span,
+                                    format!("coupling onto `{name}`, which is {reason}"),
+                                )
+                                .with_label("written twice every step"),
+                            );
                         }
                     }
                 }
@@ -1409,26 +2067,54 @@ impl<'a> Lowerer<'a> {
         pr.inits = inits;
     }
 
-    fn on_block(&mut self, ctx: &Ctx, own: ElementType, trigger: &ast::Ident, body: &[ast::Assign], code: &mut SynapseCode) {
+    fn on_block(
+        &mut self,
+        ctx: &Ctx,
+        own: ElementType,
+        trigger: &ast::Ident,
+        body: &[ast::Assign],
+        code: &mut SynapseCode,
+    ) {
         let stmts = self.statements(body, ctx, own, &format!("`on {}` code", trigger.name));
         match trigger.name.as_str() {
             "pre" => code.on_pre.extend(stmts),
             "post" => code.on_post.extend(stmts),
             "step" => code.on_step.extend(stmts),
-            _ => self.diags.push(Diagnostic::error(trigger.span, format!("unknown trigger `on {}`", trigger.name)).with_label("expected `pre`, `post` or `step`")),
+            _ => self.diags.push(
+                Diagnostic::error(
+                    trigger.span,
+                    format!("unknown trigger `on {}`", trigger.name),
+                )
+                .with_label("expected `pre`, `post` or `step`"),
+            ),
         }
     }
 
-    fn projection_assign(&mut self, a: &ast::Assign, ctx: &Ctx, own: ElementType, post: &Endpoint, couplings: &mut Vec<Coupling>, inits: &mut Vec<(Handle<Variable>, Handle<Expr>)>) {
+    fn projection_assign(
+        &mut self,
+        a: &ast::Assign,
+        ctx: &Ctx,
+        own: ElementType,
+        post: &Endpoint,
+        couplings: &mut Vec<Coupling>,
+        inits: &mut Vec<(Handle<Variable>, Handle<Expr>)>,
+    ) {
         let segs = &a.target.segments;
         match segs.as_slice() {
             [name] => {
                 if a.op != AssignOp::Set {
-                    self.diags.push(Diagnostic::error(a.span, "initial values are set with `=`").with_label("not `=`"));
+                    self.diags.push(
+                        Diagnostic::error(a.span, "initial values are set with `=`")
+                            .with_label("not `=`"),
+                    );
                     return;
                 }
                 let Some(v) = self.find_var(own, &name.name) else {
-                    let mut d = Diagnostic::error(name.span, format!("{} has no variable `{}`", self.element_name(own), name.name)).with_label("unknown variable");
+                    let mut d = Diagnostic::error(
+                        name.span,
+                        format!("{} has no variable `{}`", self.element_name(own), name.name),
+                    )
+                    .with_label("unknown variable");
                     if name.name == "weight" || name.name == "w" {
                         d = d.with_help("declare the weight in the synapse type, e.g. `param w = 1 nS`, and use it in `on pre`");
                     }
@@ -1436,7 +2122,10 @@ impl<'a> Lowerer<'a> {
                     return;
                 };
                 if inits.iter().any(|(x, _)| *x == v) {
-                    self.diags.push(Diagnostic::error(name.span, format!("`{}` is set twice", name.name)).with_label("second value"));
+                    self.diags.push(
+                        Diagnostic::error(name.span, format!("`{}` is set twice", name.name))
+                            .with_label("second value"),
+                    );
                     return;
                 }
                 let mut c2 = ctx.clone();
@@ -1444,19 +2133,32 @@ impl<'a> Lowerer<'a> {
                 c2.place = "a synapse initial value";
                 let regime = self.model.variables[v].regime;
                 let dim = self.model.variables[v].dim;
-                let (value, _) = self.regime_value(&a.value, &c2, regime, Some(dim), &format!("the value of `{}`", name.name));
+                let (value, _) = self.regime_value(
+                    &a.value,
+                    &c2,
+                    regime,
+                    Some(dim),
+                    &format!("the value of `{}`", name.name),
+                );
                 inits.push((v, value));
             }
             [side, name] if side.name == "post" || side.name == "pre" => {
                 if side.name == "pre" {
-                    self.diags.push(Diagnostic::error(side.span, "a coupling writes to `post`").with_label("cannot couple onto the source").with_help("swap the projection's direction"));
+                    self.diags.push(
+                        Diagnostic::error(side.span, "a coupling writes to `post`")
+                            .with_label("cannot couple onto the source")
+                            .with_help("swap the projection's direction"),
+                    );
                     return;
                 }
                 if a.op != AssignOp::Set {
                     self.diags.push(
-                        Diagnostic::error(a.span, "a coupling is written `post.x = sum(...)` or `post.x = mean(...)`")
-                            .with_label(format!("`{}` is for event code", a.op.symbol()))
-                            .with_help("to add on every step, use `on step { post.x += ... }`"),
+                        Diagnostic::error(
+                            a.span,
+                            "a coupling is written `post.x = sum(...)` or `post.x = mean(...)`",
+                        )
+                        .with_label(format!("`{}` is for event code", a.op.symbol()))
+                        .with_help("to add on every step, use `on step { post.x += ... }`"),
                     );
                     return;
                 }
@@ -1465,7 +2167,17 @@ impl<'a> Lowerer<'a> {
                     return;
                 };
                 if self.model.variables[target].kind != VarKind::State {
-                    self.diags.push(Diagnostic::error(name.span, format!("cannot couple onto `{}`, which is a {}", name.name, self.model.variables[target].kind.keyword())).with_label("not a state"));
+                    self.diags.push(
+                        Diagnostic::error(
+                            name.span,
+                            format!(
+                                "cannot couple onto `{}`, which is a {}",
+                                name.name,
+                                self.model.variables[target].kind.keyword()
+                            ),
+                        )
+                        .with_label("not a state"),
+                    );
                     return;
                 }
                 let reduce = match a.value.call_name() {
@@ -1484,24 +2196,57 @@ impl<'a> Lowerer<'a> {
                 let mut c2 = ctx.clone();
                 c2.place = "a coupling";
                 let dim = self.model.variables[target].dim;
-                let value = self.expr_dim(arg, &c2, dim, &format!("the coupling onto `post.{}`", name.name));
+                let value = self.expr_dim(
+                    arg,
+                    &c2,
+                    dim,
+                    &format!("the coupling onto `post.{}`", name.name),
+                );
                 if let Some(prev) = couplings.iter().find(|c| c.target == target) {
-                    self.diags.push(Diagnostic::error(a.span, format!("`post.{}` is coupled twice in one projection", name.name)).with_label("second coupling").with_secondary(prev.span, "first coupling"));
+                    self.diags.push(
+                        Diagnostic::error(
+                            a.span,
+                            format!("`post.{}` is coupled twice in one projection", name.name),
+                        )
+                        .with_label("second coupling")
+                        .with_secondary(prev.span, "first coupling"),
+                    );
                     return;
                 }
-                couplings.push(Coupling { target, reduce, value, span: a.span });
+                couplings.push(Coupling {
+                    target,
+                    reduce,
+                    value,
+                    span: a.span,
+                });
             }
-            _ => self.diags.push(Diagnostic::error(a.target.span, "expected a synapse variable or `post.x`").with_label("cannot assign here")),
+            _ => self.diags.push(
+                Diagnostic::error(a.target.span, "expected a synapse variable or `post.x`")
+                    .with_label("cannot assign here"),
+            ),
         }
     }
 
-    fn connect_rule(&mut self, e: &ast::Expr, span: Span, pre: &Endpoint, post: &Endpoint, ctx: &Ctx) -> Option<Connect> {
+    fn connect_rule(
+        &mut self,
+        e: &ast::Expr,
+        span: Span,
+        pre: &Endpoint,
+        post: &Endpoint,
+        ctx: &Ctx,
+    ) -> Option<Connect> {
         let (name, args): (&str, &[ast::Arg]) = match &e.kind {
             ExprKind::Name(n) => (n.as_str(), &[]),
             _ => match e.call_name() {
                 Some(x) => x,
                 None => {
-                    self.diags.push(Diagnostic::error(e.span, "expected a connect rule such as `bernoulli(0.1)`").with_label("not a rule"));
+                    self.diags.push(
+                        Diagnostic::error(
+                            e.span,
+                            "expected a connect rule such as `bernoulli(0.1)`",
+                        )
+                        .with_label("not a rule"),
+                    );
                     return None;
                 }
             },
@@ -1512,10 +2257,19 @@ impl<'a> Lowerer<'a> {
             match &a.name {
                 Some(n) if n.name == "autapses" => match &a.value.kind {
                     ExprKind::Bool(b) => autapses = *b,
-                    _ => self.diags.push(Diagnostic::error(a.value.span, "`autapses` is `true` or `false`").with_label("not a boolean")),
+                    _ => self.diags.push(
+                        Diagnostic::error(a.value.span, "`autapses` is `true` or `false`")
+                            .with_label("not a boolean"),
+                    ),
                 },
                 Some(n) => {
-                    self.diags.push(Diagnostic::error(n.span, format!("unknown option `{}` for a connect rule", n.name)).with_label("the only option is `autapses`"));
+                    self.diags.push(
+                        Diagnostic::error(
+                            n.span,
+                            format!("unknown option `{}` for a connect rule", n.name),
+                        )
+                        .with_label("the only option is `autapses`"),
+                    );
                     return None;
                 }
                 None => positional.push(&a.value),
@@ -1524,8 +2278,15 @@ impl<'a> Lowerer<'a> {
         let want = |l: &mut Self, n: usize| -> bool {
             if positional.len() != n {
                 l.diags.push(
-                    Diagnostic::error(e.span, format!("`{name}` takes {n} argument{}, found {}", if n == 1 { "" } else { "s" }, positional.len()))
-                        .with_label("wrong number of arguments"),
+                    Diagnostic::error(
+                        e.span,
+                        format!(
+                            "`{name}` takes {n} argument{}, found {}",
+                            if n == 1 { "" } else { "s" },
+                            positional.len()
+                        ),
+                    )
+                    .with_label("wrong number of arguments"),
                 );
                 false
             } else {
@@ -1557,13 +2318,32 @@ impl<'a> Lowerer<'a> {
                     return None;
                 }
                 let k = self.const_size(positional[0], "a degree")?;
-                let (other, side) = if name == "fixed_indegree" { (pre, "source") } else { (post, "target") };
+                let (other, side) = if name == "fixed_indegree" {
+                    (pre, "source")
+                } else {
+                    (post, "target")
+                };
                 let n = other.size();
-                if other.parts.iter().all(|p| matches!(p.node, Node::Population(_))) && k > n {
-                    self.diags.push(Diagnostic::error(positional[0].span, format!("degree {k} is larger than the {n} {side} elements")).with_label("cannot pick that many distinct partners"));
+                if other
+                    .parts
+                    .iter()
+                    .all(|p| matches!(p.node, Node::Population(_)))
+                    && k > n
+                {
+                    self.diags.push(
+                        Diagnostic::error(
+                            positional[0].span,
+                            format!("degree {k} is larger than the {n} {side} elements"),
+                        )
+                        .with_label("cannot pick that many distinct partners"),
+                    );
                     return None;
                 }
-                if name == "fixed_indegree" { ConnectRule::FixedIndegree(k) } else { ConnectRule::FixedOutdegree(k) }
+                if name == "fixed_indegree" {
+                    ConnectRule::FixedIndegree(k)
+                } else {
+                    ConnectRule::FixedOutdegree(k)
+                }
             }
             "all_to_all" => {
                 if !want(self, 0) {
@@ -1575,26 +2355,54 @@ impl<'a> Lowerer<'a> {
                 if !want(self, 0) {
                     return None;
                 }
-                let all_pops = pre.parts.iter().chain(&post.parts).all(|p| matches!(p.node, Node::Population(_)));
+                let all_pops = pre
+                    .parts
+                    .iter()
+                    .chain(&post.parts)
+                    .all(|p| matches!(p.node, Node::Population(_)));
                 if all_pops && pre.size() != post.size() {
-                    self.diags.push(Diagnostic::error(e.span, format!("`one_to_one` needs ends of equal size, found {} and {}", pre.size(), post.size())).with_label("sizes differ"));
+                    self.diags.push(
+                        Diagnostic::error(
+                            e.span,
+                            format!(
+                                "`one_to_one` needs ends of equal size, found {} and {}",
+                                pre.size(),
+                                post.size()
+                            ),
+                        )
+                        .with_label("sizes differ"),
+                    );
                     return None;
                 }
                 ConnectRule::OneToOne
             }
             "file" => match positional.as_slice() {
-                [ast::Expr { kind: ExprKind::Str(path), span: ps }] => {
+                [ast::Expr {
+                    kind: ExprKind::Str(path),
+                    span: ps,
+                }] => {
                     self.check_file(path, *ps);
                     ConnectRule::File(path.clone())
                 }
                 _ => {
-                    self.diags.push(Diagnostic::error(e.span, "`file` takes one file name in quotes").with_label("e.g. `file(\"pairs.npy\")`"));
+                    self.diags.push(
+                        Diagnostic::error(e.span, "`file` takes one file name in quotes")
+                            .with_label("e.g. `file(\"pairs.npy\")`"),
+                    );
                     return None;
                 }
             },
             other => {
-                let rules = ["bernoulli", "fixed_indegree", "fixed_outdegree", "all_to_all", "one_to_one", "file"];
-                let mut d = Diagnostic::error(e.span, format!("unknown connect rule `{other}`")).with_label("not a connect rule");
+                let rules = [
+                    "bernoulli",
+                    "fixed_indegree",
+                    "fixed_outdegree",
+                    "all_to_all",
+                    "one_to_one",
+                    "file",
+                ];
+                let mut d = Diagnostic::error(e.span, format!("unknown connect rule `{other}`"))
+                    .with_label("not a connect rule");
                 d = match funcs::suggest(other, rules) {
                     Some(s) => d.with_help(format!("did you mean `{s}`?")),
                     None => d.with_help(format!("rules are {}", rules.join(", "))),
@@ -1603,7 +2411,11 @@ impl<'a> Lowerer<'a> {
                 return None;
             }
         };
-        Some(Connect { rule, autapses, span })
+        Some(Connect {
+            rule,
+            autapses,
+            span,
+        })
     }
 
     fn record(&mut self, r: &ast::RecordItem) {
@@ -1615,10 +2427,19 @@ impl<'a> Lowerer<'a> {
             let dt = self.model.run.dt;
             let ratio = v / dt;
             if v <= 0.0 {
-                self.diags.push(Diagnostic::error(e.span, "a sampling interval must be positive").with_label("not positive"));
+                self.diags.push(
+                    Diagnostic::error(e.span, "a sampling interval must be positive")
+                        .with_label("not positive"),
+                );
                 None
             } else if (ratio - ratio.round()).abs() > 1e-9 * ratio.max(1.0) || ratio.round() < 1.0 {
-                self.diags.push(Diagnostic::error(e.span, format!("sampling interval {v} s is not a multiple of dt = {dt} s")).with_label("not a whole number of steps"));
+                self.diags.push(
+                    Diagnostic::error(
+                        e.span,
+                        format!("sampling interval {v} s is not a multiple of dt = {dt} s"),
+                    )
+                    .with_label("not a whole number of steps"),
+                );
                 None
             } else {
                 Some(v)
@@ -1626,26 +2447,43 @@ impl<'a> Lowerer<'a> {
         });
         let Some(what) = what else { return };
         if r.at_end.is_some() && !matches!(what, RecordWhat::State { .. }) {
-            self.diags.push(Diagnostic::error(r.span, "`at end` records a variable's final values").with_label("only for variables"));
+            self.diags.push(
+                Diagnostic::error(r.span, "`at end` records a variable's final values")
+                    .with_label("only for variables"),
+            );
             return;
         }
-        if r.every.is_some() && !matches!(what, RecordWhat::State { .. } | RecordWhat::Rate { .. }) {
-            self.diags.push(Diagnostic::error(r.span, "`every` samples variables and rates; events are recorded as they happen").with_label("`every` not allowed here"));
+        if r.every.is_some() && !matches!(what, RecordWhat::State { .. } | RecordWhat::Rate { .. })
+        {
+            self.diags.push(
+                Diagnostic::error(
+                    r.span,
+                    "`every` samples variables and rates; events are recorded as they happen",
+                )
+                .with_label("`every` not allowed here"),
+            );
             return;
         }
-        self.model.records.push(Record { what, every, at_end: r.at_end.is_some(), span: r.span });
+        self.model.records.push(Record {
+            what,
+            every,
+            at_end: r.at_end.is_some(),
+            span: r.span,
+        });
     }
 
     fn record_what(&mut self, e: &ast::Expr) -> Option<RecordWhat> {
         let bad = |l: &mut Self| {
-            l.diags.push(
-                Diagnostic::error(e.span, "cannot record this")
-                    .with_label("expected `P.spikes`, `P.v`, `P.v[0..10]`, `rate(P)`, `Proj.w` or a regime name"),
-            );
+            l.diags
+                .push(Diagnostic::error(e.span, "cannot record this").with_label(
+                "expected `P.spikes`, `P.v`, `P.v[0..10]`, `rate(P)`, `Proj.w` or a regime name",
+            ));
             None
         };
         let (base, range) = match &e.kind {
-            ExprKind::Index { base, index } if matches!(index.kind, ExprKind::Range { .. }) => (base.as_ref(), Some(index.as_ref())),
+            ExprKind::Index { base, index } if matches!(index.kind, ExprKind::Range { .. }) => {
+                (base.as_ref(), Some(index.as_ref()))
+            }
             _ => (e, None),
         };
         match &base.kind {
@@ -1659,9 +2497,17 @@ impl<'a> Lowerer<'a> {
             ExprKind::Call { .. } => match base.call_name() {
                 Some(("rate", [a])) => match &a.value.kind {
                     ExprKind::Name(n) => match self.names.get(n) {
-                        Some((GlobalName::Population(p), _)) => Some(RecordWhat::Rate { population: *p }),
+                        Some((GlobalName::Population(p), _)) => {
+                            Some(RecordWhat::Rate { population: *p })
+                        }
                         _ => {
-                            self.diags.push(Diagnostic::error(a.value.span, format!("unknown population `{n}`")).with_label("not a population"));
+                            self.diags.push(
+                                Diagnostic::error(
+                                    a.value.span,
+                                    format!("unknown population `{n}`"),
+                                )
+                                .with_label("not a population"),
+                            );
                             None
                         }
                     },
@@ -1670,26 +2516,53 @@ impl<'a> Lowerer<'a> {
                 _ => bad(self),
             },
             ExprKind::Field { base: b, field } => {
-                let ExprKind::Name(n) = &b.kind else { return bad(self) };
+                let ExprKind::Name(n) = &b.kind else {
+                    return bad(self);
+                };
                 let node = match self.names.get(n) {
                     Some((GlobalName::Population(p), _)) => Node::Population(*p),
                     Some((GlobalName::Projection(p), _)) => Node::Projection(*p),
                     _ => {
-                        self.diags.push(Diagnostic::error(b.span, format!("unknown population or projection `{n}`")).with_label("nothing to record from"));
+                        self.diags.push(
+                            Diagnostic::error(
+                                b.span,
+                                format!("unknown population or projection `{n}`"),
+                            )
+                            .with_label("nothing to record from"),
+                        );
                         return None;
                     }
                 };
                 let elem = self.model.element_type(node);
                 if let (Node::Population(p), None) = (node, range) {
                     let ct = self.model.populations[p].cell_type;
-                    let ev = if field.name == "spikes" { "spike" } else { field.name.as_str() };
-                    let has_event = self.model.cell_types[ct].events.iter().any(|x| x.name == ev)
-                        || (ev == "spike" && self.model.populations[p].input.is_some_and(|i| matches!(self.model.inputs[i].kind, InputKind::SpikeFile { .. })));
+                    let ev = if field.name == "spikes" {
+                        "spike"
+                    } else {
+                        field.name.as_str()
+                    };
+                    let has_event = self.model.cell_types[ct]
+                        .events
+                        .iter()
+                        .any(|x| x.name == ev)
+                        || (ev == "spike"
+                            && self.model.populations[p].input.is_some_and(|i| {
+                                matches!(self.model.inputs[i].kind, InputKind::SpikeFile { .. })
+                            }));
                     if has_event {
-                        return Some(RecordWhat::Events { population: p, event: ev.to_string() });
+                        return Some(RecordWhat::Events {
+                            population: p,
+                            event: ev.to_string(),
+                        });
                     }
                     if field.name == "spikes" {
-                        self.diags.push(Diagnostic::error(field.span, format!("`{n}` has no spike event to record")).with_label("never spikes"));
+                        self.diags.push(
+                            Diagnostic::error(
+                                field.span,
+                                format!("`{n}` has no spike event to record"),
+                            )
+                            .with_label("never spikes"),
+                        );
                         return None;
                     }
                 }
@@ -1702,9 +2575,17 @@ impl<'a> Lowerer<'a> {
                     Some(r) => match self.model.node_size(node) {
                         Some(size) => Some(self.slice(r, size, n)?),
                         None => Some({
-                            let ExprKind::Range { start, end } = &r.kind else { return bad(self) };
-                            let a = match start { Some(s) => self.const_size(s, "a slice bound")?, None => 0 };
-                            let b = match end { Some(s) => self.const_size(s, "a slice bound")?, None => u32::MAX };
+                            let ExprKind::Range { start, end } = &r.kind else {
+                                return bad(self);
+                            };
+                            let a = match start {
+                                Some(s) => self.const_size(s, "a slice bound")?,
+                                None => 0,
+                            };
+                            let b = match end {
+                                Some(s) => self.const_size(s, "a slice bound")?,
+                                None => u32::MAX,
+                            };
                             (a, b)
                         }),
                     },
@@ -1716,7 +2597,8 @@ impl<'a> Lowerer<'a> {
     }
 
     fn unknown_name_simple(&mut self, n: &str, span: Span) {
-        let mut d = Diagnostic::error(span, format!("unknown name `{n}`")).with_label("not declared");
+        let mut d =
+            Diagnostic::error(span, format!("unknown name `{n}`")).with_label("not declared");
         let cands: Vec<String> = self.names.keys().cloned().collect();
         if let Some(s) = funcs::suggest(n, cands.iter().map(String::as_str)) {
             d = d.with_help(format!("did you mean `{s}`?"));
@@ -1724,4 +2606,3 @@ impl<'a> Lowerer<'a> {
         self.diags.push(d);
     }
 }
-
