@@ -5,7 +5,9 @@
 //! over it; both are the only places that format text for people.
 
 pub mod diagnostics;
+pub mod experiment;
 pub mod inspect;
+pub mod run;
 
 use std::path::Path;
 
@@ -24,9 +26,14 @@ pub struct Checked {
 /// Read and compile a spec file; relative paths inside it start at its directory.
 pub fn compile_file(path: &Path) -> std::io::Result<Checked> {
     let text = std::fs::read_to_string(path)?;
+    Ok(compile_text(path, text))
+}
+
+/// Compile spec text as if it were the file `path` (for specs with appended records).
+pub fn compile_text(path: &Path, text: String) -> Checked {
     let mut sources = SourceMap::new();
     let root = sources.add(path.display().to_string(), text);
     let loader = FsLoader::for_spec(path);
     let output = neurograph_compiler::compile(&mut sources, root, &loader);
-    Ok(Checked { sources, output })
+    Checked { sources, output }
 }

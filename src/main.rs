@@ -1,12 +1,18 @@
 //! The `neurograph` command line.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
 
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
 
 use neurograph::diagnostics::{emit_stderr, one_line};
-use neurograph::{compile_file, Checked};
+use neurograph::experiment::Experiment;
+use neurograph::run::{run_compiled, summary_text, RunOptions};
+use neurograph::{compile_file, compile_text, Checked};
 
 #[derive(Parser)]
 #[command(
@@ -30,6 +36,29 @@ enum Command {
         #[arg(long)]
         short: bool,
     },
+    /// Simulate a spec (or every seed of an experiment file) and write a trace directory.
+    Run {
+        /// A spec (`*.ng`) or an experiment file (`*.yaml`).
+        file: PathBuf,
+        /// Simulated time, e.g. `2s` or `500 ms` (default: the spec's `run` block).
+        #[arg(long)]
+        duration: Option<String>,
+        /// Random seed (default: the spec's `run` block, or the experiment's seeds).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Change a parameter without recompiling: `name=value`, `Type.name=value`; repeatable.
+        #[arg(long = "set", value_name = "NAME=VALUE")]
+        sets: Vec<String>,
+        /// Trace directory (default `traces/<model>`; for experiments, `seed-N` inside it).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Simulation backend.
+        #[arg(long, value_enum, default_value_t = Backend::Interp)]
+        backend: Backend,
+        /// No progress bar and no summary.
+        #[arg(long)]
+        quiet: bool,
+    },
     /// Describe a compiled model: populations, projections, update order, parameters.
     Inspect {
         file: PathBuf,
@@ -42,8 +71,16 @@ enum Command {
     },
 }
 
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Backend {
+    /// The reference interpreter.
+    Interp,
+    /// The Cranelift JIT (not built yet).
+    Jit,
+}
+
 /// Compile one file, printing its diagnostics; `None` on any error.
-fn compile_reporting(path: &std::path::Path, short: bool) -> Option<Checked> {
+fn compile_reporting(path: &Path, short: bool) -> Option<Checked> {
     let checked = match compile_file(path) {
         Ok(c) => c,
         Err(e) => {
@@ -51,6 +88,10 @@ fn compile_reporting(path: &std::path::Path, short: bool) -> Option<Checked> {
             return None;
         }
     };
+    report(checked, short)
+}
+
+fn report(checked: Checked, short: bool) -> Option<Checked> {
     if short {
         for d in &checked.output.diagnostics {
             eprintln!("{}", one_line(&checked.sources, d));
@@ -61,9 +102,102 @@ fn compile_reporting(path: &std::path::Path, short: bool) -> Option<Checked> {
     (!checked.output.has_errors()).then_some(checked)
 }
 
+struct RunArgs {
+    file: PathBuf,
+    duration: Option<String>,
+    seed: Option<u64>,
+    sets: Vec<String>,
+    out: Option<PathBuf>,
+    quiet: bool,
+}
+
+/// `neurograph run`: one run of a spec, or one run per seed of an experiment.
+fn run(args: RunArgs) -> Result<(), String> {
+    let stop = Arc::new(AtomicBool::new(false));
+    {
+        let stop = stop.clone();
+        // A second Ctrl-C while the trace is being written would lose it: keep ignoring.
+        let _ = ctrlc::set_handler(move || stop.store(true, Ordering::SeqCst));
+    }
+    let is_experiment = args.file.extension().is_some_and(|e| e == "yaml" || e == "yml");
+    let (spec, mut opts, seeds, records) = if is_experiment {
+        let exp = Experiment::load(&args.file)?;
+        let mut sets = exp.sets()?;
+        sets.extend(args.sets.iter().cloned());
+        let opts = RunOptions { duration: args.duration.clone().or(exp.duration.clone()), seed: None, sets, out: args.out.clone().or(exp.out.clone()) };
+        let seeds: Vec<Option<u64>> = match args.seed {
+            Some(s) => vec![Some(s)],
+            None if exp.seeds.is_empty() => vec![None],
+            None => exp.seeds.iter().map(|s| Some(*s)).collect(),
+        };
+        (exp.spec.clone(), opts, seeds, exp.record.clone())
+    } else {
+        let opts = RunOptions { duration: args.duration.clone(), seed: args.seed, sets: args.sets.clone(), out: args.out.clone() };
+        (args.file.clone(), opts, vec![args.seed], Vec::new())
+    };
+    let mut text = std::fs::read_to_string(&spec).map_err(|e| format!("cannot read {}: {e}", spec.display()))?;
+    for r in &records {
+        text.push_str(&format!("\nrecord {r}\n"));
+    }
+    let checked = report(compile_text(&spec, text.clone()), false).ok_or_else(String::new)?;
+    let compiled = checked.output.compiled.as_ref().expect("no errors means a model");
+    let base_out = opts.out.clone().unwrap_or_else(|| PathBuf::from("traces").join(&compiled.model.name));
+    for seed in seeds {
+        opts.seed = seed;
+        if is_experiment {
+            let s = seed.unwrap_or(compiled.model.run.seed);
+            opts.out = Some(base_out.join(format!("seed-{s}")));
+        }
+        let started = Instant::now();
+        let mut bar: Option<ProgressBar> = None;
+        let dt = compiled.model.run.dt;
+        let quiet = args.quiet;
+        let mut progress = |done: u64, total: u64| {
+            if quiet || started.elapsed().as_secs_f64() < 1.0 {
+                return;
+            }
+            let b = bar.get_or_insert_with(|| {
+                let b = ProgressBar::new(total);
+                b.set_style(ProgressStyle::with_template("{bar:40} {pos}/{len} steps  {msg}").unwrap_or_else(|_| ProgressStyle::default_bar()));
+                b
+            });
+            b.set_position(done);
+            let simulated = done as f64 * dt;
+            b.set_message(format!("t = {simulated:.3} s, real-time factor {:.2}", started.elapsed().as_secs_f64() / simulated.max(1e-300)));
+        };
+        let summary = run_compiled(compiled, &spec, &text, &opts, &stop, &mut progress);
+        if let Some(b) = bar {
+            b.finish_and_clear();
+        }
+        let summary = summary?;
+        if !args.quiet {
+            print!("{}", summary_text(&summary));
+        }
+        if summary.interrupted {
+            return Err("interrupted by Ctrl-C".to_string());
+        }
+    }
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Run { file, duration, seed, sets, out, backend, quiet } => {
+            if backend == Backend::Jit {
+                eprintln!("error: the JIT backend is not built yet; use --backend interp");
+                return ExitCode::from(1);
+            }
+            match run(RunArgs { file, duration, seed, sets, out, quiet }) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(msg) => {
+                    if !msg.is_empty() {
+                        eprintln!("error: {msg}");
+                    }
+                    ExitCode::from(1)
+                }
+            }
+        }
         Command::Check { files, short } => {
             let mut failed = 0;
             for f in &files {

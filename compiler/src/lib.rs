@@ -6,12 +6,14 @@
 //! order and zero-delay cycles. Results of analyses live in the [`Info`] side table; the IR is
 //! never annotated in place. Nothing here prints: every problem is a [`Diagnostic`] with a span.
 
+pub mod abi;
 pub mod check;
 pub mod funcs;
 pub mod graph;
 pub mod ir;
 mod lower;
 pub mod print;
+pub mod quantity;
 pub mod units;
 
 use std::collections::{HashMap, HashSet};
@@ -20,6 +22,7 @@ use std::path::{Path, PathBuf};
 use neurograph_grammar::{self as grammar, Diagnostic, FileId, ItemKind, SourceMap};
 
 pub use lower::{const_eval, eval_pure, Ty};
+pub use neurograph_grammar::{AssignOp, BinOp, Span, UnOp};
 
 use ir::*;
 

@@ -1,2 +1,16 @@
-//! neurograph's runtime: state buffers, connectivity, the step loop, the reference
-//! interpreter and the trace writer. Built in the "Runtime and reference interpreter" milestone.
+//! neurograph's runtime: state buffers, connectivity construction, the step loop calling the
+//! kernels of the ABI (`neurograph_compiler::abi`), the reference interpreter implementing
+//! them, monitors and the trace writer. No terminal I/O and no global state: the caller
+//! supplies the stop flag and the progress callback.
+
+pub mod eval;
+pub mod expm;
+mod kernels;
+pub mod npy;
+pub mod params;
+pub mod rng;
+pub mod sim;
+pub mod state;
+pub mod trace;
+
+pub use sim::{Recording, RunConfig, Sim, SimError};

@@ -964,7 +964,7 @@ pub fn const_eval(model: &Model, h: Handle<Expr>) -> Option<f64> {
                 BinOp::Sub => a - b,
                 BinOp::Mul => a * b,
                 BinOp::Div => a / b,
-                BinOp::Mod => a % b,
+                BinOp::Mod => a.rem_euclid(b),
                 BinOp::Pow => a.powf(b),
                 _ => return None,
             })

@@ -1,0 +1,378 @@
+//! The reference interpreter's expression evaluator. It evaluates an IR expression for many
+//! elements of one node at once (a whole population, the synapses of a projection, or a subset
+//! such as the neurons that spiked), one operation at a time over columns. Values that are the
+//! same for every element stay scalars, so parameter arithmetic costs nothing per element.
+
+use std::collections::HashMap;
+
+use neurograph_compiler::ir::*;
+use neurograph_compiler::{eval_pure, BinOp, UnOp};
+
+use crate::rng::Stream;
+use crate::state::Store;
+use crate::sim::Sim;
+
+/// A column of values, one per element of the evaluation (or one shared value).
+#[derive(Debug, Clone)]
+pub enum Col {
+    S(f64),
+    V(Vec<f64>),
+}
+
+impl Col {
+    #[inline]
+    pub fn at(&self, k: usize) -> f64 {
+        match self {
+            Col::S(v) => *v,
+            Col::V(v) => v[k],
+        }
+    }
+
+    pub fn into_vec(self, n: usize) -> Vec<f64> {
+        match self {
+            Col::S(v) => vec![v; n],
+            Col::V(v) => v,
+        }
+    }
+
+    pub fn map(self, f: impl Fn(f64) -> f64) -> Col {
+        match self {
+            Col::S(v) => Col::S(f(v)),
+            Col::V(mut v) => {
+                for x in v.iter_mut() {
+                    *x = f(*x);
+                }
+                Col::V(v)
+            }
+        }
+    }
+
+    pub fn zip(self, other: Col, f: impl Fn(f64, f64) -> f64) -> Col {
+        match (self, other) {
+            (Col::S(a), Col::S(b)) => Col::S(f(a, b)),
+            (Col::V(mut a), Col::S(b)) => {
+                for x in a.iter_mut() {
+                    *x = f(*x, b);
+                }
+                Col::V(a)
+            }
+            (Col::S(a), Col::V(mut b)) => {
+                for x in b.iter_mut() {
+                    *x = f(a, *x);
+                }
+                Col::V(b)
+            }
+            (Col::V(mut a), Col::V(b)) => {
+                for (x, y) in a.iter_mut().zip(b) {
+                    *x = f(*x, y);
+                }
+                Col::V(a)
+            }
+        }
+    }
+}
+
+/// What an evaluation runs over.
+#[derive(Clone, Copy)]
+pub struct Ctx<'a> {
+    /// Node index (population or projection) whose elements are evaluated.
+    pub node: usize,
+    /// Evaluated elements: all of the node's (`None`) or a subset in ascending order.
+    pub elems: Option<&'a [u32]>,
+    /// Values that replace variables (integrator stages, linearity probes).
+    pub overrides: Option<&'a HashMap<Handle<Variable>, Col>>,
+    /// Regime state used for variables with one value per state (`None`: current states).
+    pub regime_state: Option<usize>,
+    /// Coordinate used instead of the step for random draws of initial values.
+    pub init_draw: Option<u64>,
+    /// Added to `t` (intermediate integrator stages).
+    pub time_offset: f64,
+}
+
+impl<'a> Ctx<'a> {
+    pub fn all(node: usize) -> Ctx<'a> {
+        Ctx {
+            node,
+            elems: None,
+            overrides: None,
+            regime_state: None,
+            init_draw: None,
+            time_offset: 0.0,
+        }
+    }
+}
+
+pub fn b2f(b: bool) -> f64 {
+    if b {
+        1.0
+    } else {
+        0.0
+    }
+}
+
+impl Sim<'_> {
+    /// Number of evaluated elements.
+    pub fn count(&self, ctx: &Ctx) -> usize {
+        ctx.elems.map_or(self.nodes[ctx.node].size, <[u32]>::len)
+    }
+
+    /// Element index of evaluation position k.
+    #[inline]
+    pub fn elem(ctx: &Ctx, k: usize) -> usize {
+        ctx.elems.map_or(k, |e| e[k] as usize)
+    }
+
+    fn regime_of(&self, var: Handle<Variable>, ctx: &Ctx) -> usize {
+        match (ctx.regime_state, self.model.variables[var].regime) {
+            (Some(s), _) => s,
+            (None, Some(r)) => self.regime_state[r.index()] as usize,
+            (None, None) => 0,
+        }
+    }
+
+    /// Read a variable of `node` for the elements `locals` (or a shared value).
+    fn read_var(&self, var: Handle<Variable>, node: Option<usize>, ctx: &Ctx, locals: impl Fn(usize) -> usize, n: usize) -> Col {
+        let rs = self.regime_of(var, ctx);
+        let store = match node {
+            None => self.globals.get(&var),
+            Some(nd) => self.nodes[nd].vars.get(&var),
+        };
+        match store {
+            None => Col::S(0.0),
+            Some(Store::Uniform(v)) => Col::S(*v),
+            Some(s) => Col::V((0..n).map(|k| s.get(locals(k), rs)).collect()),
+        }
+    }
+
+    /// Evaluate `e` over the context's elements.
+    pub fn eval(&self, e: Handle<Expr>, ctx: &Ctx) -> Col {
+        let n = self.count(ctx);
+        match &self.model.exprs[e] {
+            Expr::Const(c) => Col::S(*c),
+            Expr::Bool(b) => Col::S(b2f(*b)),
+            Expr::Var { var, side } => {
+                if let (Some(o), Side::Own) = (ctx.overrides, side) {
+                    if let Some(c) = o.get(var) {
+                        return c.clone();
+                    }
+                }
+                let v = &self.model.variables[*var];
+                if v.scope == Scope::Global {
+                    return self.read_var(*var, None, ctx, |k| k, 1).expand(n);
+                }
+                match side {
+                    Side::Own => self.read_var(*var, Some(ctx.node), ctx, |k| Self::elem(ctx, k), n),
+                    Side::Pre | Side::Post => {
+                        let p = self.proj_of(ctx.node);
+                        let conn = &self.conn[p];
+                        let (map, idx) = if *side == Side::Pre { (&self.pre_maps[p], &conn.pre) } else { (&self.post_maps[p], &conn.post) };
+                        // Gather through the endpoint map; parts of one end share an element type.
+                        if map.parts.len() == 1 {
+                            let (node, start, offset, _) = map.parts[0];
+                            return self.read_var(*var, Some(node), ctx, |k| start + idx[Self::elem(ctx, k)] as usize - offset, n);
+                        }
+                        let vals = (0..n)
+                            .map(|k| {
+                                let (node, local) = map.locate(idx[Self::elem(ctx, k)] as usize);
+                                let rs = self.regime_of(*var, ctx);
+                                self.nodes[node].vars.get(var).map_or(0.0, |s| s.get(local, rs))
+                            })
+                            .collect();
+                        Col::V(vals)
+                    }
+                }
+            }
+            Expr::Builtin(b) => match b {
+                Builtin::T => Col::S(self.step as f64 * self.dt + ctx.time_offset),
+                Builtin::Dt => Col::S(self.dt),
+                Builtin::Step => Col::S(self.step as f64),
+                Builtin::N => Col::S(self.nodes[ctx.node].size as f64),
+                Builtin::I | Builtin::J => {
+                    if ctx.node < self.n_pops {
+                        Col::V((0..n).map(|k| Self::elem(ctx, k) as f64).collect())
+                    } else {
+                        let conn = &self.conn[self.proj_of(ctx.node)];
+                        let idx = if *b == Builtin::I { &conn.pre } else { &conn.post };
+                        Col::V((0..n).map(|k| idx[Self::elem(ctx, k)] as f64).collect())
+                    }
+                }
+            },
+            Expr::RegimeState(r) => Col::S(self.regime_state[r.index()] as f64),
+            Expr::Unary(op, a) => {
+                let a = self.eval(*a, ctx);
+                match op {
+                    UnOp::Neg => a.map(|x| -x),
+                    UnOp::Not => a.map(|x| b2f(x == 0.0)),
+                }
+            }
+            Expr::Binary(op, a, b) => {
+                let (a, b) = (self.eval(*a, ctx), self.eval(*b, ctx));
+                match op {
+                    BinOp::Add => a.zip(b, |x, y| x + y),
+                    BinOp::Sub => a.zip(b, |x, y| x - y),
+                    BinOp::Mul => a.zip(b, |x, y| x * y),
+                    BinOp::Div => a.zip(b, |x, y| x / y),
+                    BinOp::Mod => a.zip(b, |x, y| x.rem_euclid(y)),
+                    BinOp::Pow => a.zip(b, pow),
+                    BinOp::Eq => a.zip(b, |x, y| b2f(x == y)),
+                    BinOp::Ne => a.zip(b, |x, y| b2f(x != y)),
+                    BinOp::Lt => a.zip(b, |x, y| b2f(x < y)),
+                    BinOp::Le => a.zip(b, |x, y| b2f(x <= y)),
+                    BinOp::Gt => a.zip(b, |x, y| b2f(x > y)),
+                    BinOp::Ge => a.zip(b, |x, y| b2f(x >= y)),
+                    BinOp::And => a.zip(b, |x, y| b2f(x != 0.0 && y != 0.0)),
+                    BinOp::Or => a.zip(b, |x, y| b2f(x != 0.0 || y != 0.0)),
+                }
+            }
+            Expr::Call(f, args) => self.call(e, *f, args, ctx, n),
+            Expr::Load(path) => {
+                let arr = &self.arrays[path];
+                Col::V((0..n).map(|k| self.load_value(arr, ctx, k)).collect())
+            }
+            Expr::Token { path, .. } => {
+                let bytes = &self.token_files[path];
+                let tok = if bytes.is_empty() { 0 } else { bytes[(self.step as usize) % bytes.len()] as usize };
+                Col::V((0..n).map(|k| b2f(Self::elem(ctx, k) == tok)).collect())
+            }
+            Expr::Array(items) => {
+                // Per-regime values: pick the current (or initialising) regime state's entry.
+                let k = ctx.regime_state.unwrap_or(0).min(items.len().saturating_sub(1));
+                self.eval(items[k], ctx)
+            }
+        }
+    }
+
+    /// Value of a loaded array for evaluation position k: indexed by element for cells, by
+    /// `[pre, post]` (2-D) or synapse number (1-D) for synapses.
+    fn load_value(&self, arr: &crate::npy::Array, ctx: &Ctx, k: usize) -> f64 {
+        let e = Self::elem(ctx, k);
+        let idx = if ctx.node >= self.n_pops && arr.shape.len() == 2 {
+            let conn = &self.conn[self.proj_of(ctx.node)];
+            conn.pre[e] as usize * arr.shape[1] + conn.post[e] as usize
+        } else {
+            e
+        };
+        arr.data.get(idx).copied().unwrap_or(f64::NAN)
+    }
+
+    /// Element coordinate of random draws: unique per node and element.
+    pub fn rng_element(&self, ctx: &Ctx, k: usize) -> u64 {
+        let e = Self::elem(ctx, k) as u64;
+        if ctx.init_draw.is_some() && ctx.node >= self.n_pops {
+            // Initial values of synapse variables are keyed by (pre, post), so projections of
+            // one synapse type between ends of equal size draw the same values.
+            let conn = &self.conn[self.proj_of(ctx.node)];
+            return ((conn.pre[e as usize] as u64) << 32) | conn.post[e as usize] as u64;
+        }
+        ((ctx.node as u64) << 40) | e
+    }
+
+    fn call(&self, e: Handle<Expr>, f: Func, args: &[Handle<Expr>], ctx: &Ctx, n: usize) -> Col {
+        let stream = Stream::new(self.seed, e.index() as u32);
+        let step = ctx.init_draw.unwrap_or(self.step);
+        let draws = |g: &dyn Fn(u64) -> f64| Col::V((0..n).map(|k| g(self.rng_element(ctx, k))).collect());
+        match f {
+            Func::Rand => draws(&|el| stream.uniform(el, step, 0)),
+            Func::Randn => draws(&|el| stream.normal(el, step, 0)),
+            Func::Uniform => {
+                let (a, b) = (self.eval(args[0], ctx), self.eval(args[1], ctx));
+                Col::V((0..n).map(|k| {
+                    let (lo, hi) = (a.at(k), b.at(k));
+                    lo + (hi - lo) * stream.uniform(self.rng_element(ctx, k), step, 0)
+                }).collect())
+            }
+            Func::Normal => {
+                let (m, s) = (self.eval(args[0], ctx), self.eval(args[1], ctx));
+                Col::V((0..n).map(|k| m.at(k) + s.at(k) * stream.normal(self.rng_element(ctx, k), step, 0)).collect())
+            }
+            Func::Poisson => {
+                let l = self.eval(args[0], ctx);
+                Col::V((0..n).map(|k| stream.poisson(self.rng_element(ctx, k), step, l.at(k))).collect())
+            }
+            Func::Bernoulli => {
+                let p = self.eval(args[0], ctx);
+                Col::V((0..n).map(|k| b2f(stream.uniform(self.rng_element(ctx, k), step, 0) < p.at(k))).collect())
+            }
+            Func::Sum | Func::Mean | Func::MaxOf | Func::Norm | Func::LayerNorm | Func::Rope => {
+                // Population-wide: always over the whole node, whatever subset is evaluated.
+                let all = Ctx { elems: None, ..*ctx };
+                let size = self.nodes[ctx.node].size;
+                let x = self.eval(args[0], &all).into_vec(size);
+                let result = population_op(f, &x, self.step);
+                match (result, ctx.elems) {
+                    (Col::V(v), Some(sub)) => Col::V(sub.iter().map(|&i| v[i as usize]).collect()),
+                    (r, _) => r,
+                }
+            }
+            _ => {
+                let cols: Vec<Col> = args.iter().map(|a| self.eval(*a, ctx)).collect();
+                if cols.iter().all(|c| matches!(c, Col::S(_))) {
+                    let vals: Vec<f64> = cols.iter().map(|c| c.at(0)).collect();
+                    return Col::S(eval_pure(f, &vals).unwrap_or(f64::NAN));
+                }
+                let mut buf = vec![0.0; cols.len()];
+                Col::V((0..n).map(|k| {
+                    for (b, c) in buf.iter_mut().zip(&cols) {
+                        *b = c.at(k);
+                    }
+                    eval_pure(f, &buf).unwrap_or(f64::NAN)
+                }).collect())
+            }
+        }
+    }
+}
+
+fn pow(x: f64, y: f64) -> f64 {
+    if y == y.trunc() && y.abs() <= 16.0 {
+        x.powi(y as i32)
+    } else {
+        x.powf(y)
+    }
+}
+
+/// Reductions and whole-population maps over a column in element order.
+pub fn population_op(f: Func, x: &[f64], step: u64) -> Col {
+    let n = x.len().max(1) as f64;
+    match f {
+        Func::Sum => Col::S(x.iter().sum()),
+        Func::Mean => Col::S(x.iter().sum::<f64>() / n),
+        Func::MaxOf => Col::S(x.iter().copied().fold(f64::NEG_INFINITY, f64::max)),
+        Func::Norm => Col::S(x.iter().map(|v| v * v).sum::<f64>().sqrt()),
+        Func::LayerNorm => {
+            // As the BDH reference: biased variance, eps 1e-5, no affine parameters.
+            let mean = x.iter().sum::<f64>() / n;
+            let var = x.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / n;
+            let inv = 1.0 / (var + 1e-5).sqrt();
+            Col::V(x.iter().map(|v| (v - mean) * inv).collect())
+        }
+        Func::Rope => {
+            // Interleaved pairs (2i, 2i+1) rotated by step * freq, freq_k = 1 / 2^16^(2 floor(k/2) / N) / 2 pi.
+            let len = x.len();
+            let mut out = x.to_vec();
+            for p in 0..len / 2 {
+                let k = 2 * p;
+                let freq = 1.0 / 65536f64.powf(k as f64 / len as f64) / std::f64::consts::TAU;
+                let phase = (step as f64 * freq).fract();
+                let (s, c) = (std::f64::consts::TAU * phase).sin_cos();
+                out[k] = x[k] * c - x[k + 1] * s;
+                out[k + 1] = x[k + 1] * c + x[k] * s;
+            }
+            Col::V(out)
+        }
+        _ => unreachable!("not a population function"),
+    }
+}
+
+trait Expand {
+    fn expand(self, n: usize) -> Col;
+}
+
+impl Expand for Col {
+    /// A per-element global (regime-indexed read gives one value) stays shared.
+    fn expand(self, _n: usize) -> Col {
+        match self {
+            Col::V(v) if v.len() == 1 => Col::S(v[0]),
+            c => c,
+        }
+    }
+}

@@ -1,0 +1,641 @@
+//! The reference interpreter's implementation of the kernel ABI
+//! (`neurograph_compiler::abi::KernelCall`): integration, events, synaptic delivery,
+//! couplings, resets; plus connectivity construction.
+
+use std::collections::HashMap;
+
+use neurograph_compiler::abi::KernelCall;
+use neurograph_compiler::ir::*;
+use neurograph_compiler::AssignOp;
+
+use crate::eval::{b2f, Col, Ctx};
+use crate::expm::{propagators, Matrix};
+use crate::rng::{stream_of, Stream};
+use crate::sim::{Sim, SimError};
+use crate::state::Store;
+
+/// Propagators of an exactly integrated node: one pair per distinct coefficient matrix, and
+/// which pair each element uses.
+pub(crate) struct ExactPlan {
+    vars: Vec<Handle<Variable>>,
+    props: Vec<(Matrix, Matrix)>,
+    /// `None`: every element uses `props[0]`.
+    which: Option<Vec<u32>>,
+}
+
+fn dynamics_of<'m>(model: &'m Model, node: Node) -> &'m Dynamics {
+    match node {
+        Node::Population(p) => &model.cell_types[model.populations[p].cell_type].dynamics,
+        Node::Projection(p) => &model.projections[p].code.dynamics,
+    }
+}
+
+impl Sim<'_> {
+    pub fn run_kernel(&mut self, call: KernelCall) {
+        match call {
+            KernelCall::AdvanceRegime(r) => self.advance_regime(r),
+            KernelCall::Coupling(p) => self.coupling(p),
+            KernelCall::Input(i) => self.input(i),
+            KernelCall::Integrate(node) => self.integrate(node),
+            KernelCall::Detect(p) => self.detect(p),
+            KernelCall::DeliverPre(p) => self.deliver_pre(p),
+            KernelCall::DeliverPost(p) => self.deliver_post(p),
+            KernelCall::OnStep(p) => {
+                let node = self.n_pops + p.index();
+                let stmts = &self.model.projections[p].code.on_step;
+                self.execute(stmts, node, None);
+            }
+            KernelCall::Reset(p) => self.reset(p),
+        }
+    }
+
+    fn advance_regime(&mut self, r: Handle<Regime>) {
+        if self.step == 0 {
+            return;
+        }
+        let reg = &self.model.regimes[r];
+        let u = Stream::new(self.seed, stream_of(&format!("regime {}", reg.name))).uniform(0, self.step, 0);
+        let row = &reg.transition[self.regime_state[r.index()] as usize];
+        let mut acc = 0.0;
+        let mut next = row.len() - 1;
+        for (k, p) in row.iter().enumerate() {
+            acc += p;
+            if u < acc {
+                next = k;
+                break;
+            }
+        }
+        self.regime_state[r.index()] = next as u32;
+    }
+
+    /// Write `values` (one per evaluated element) into `var` of `node`.
+    fn write(&mut self, var: Handle<Variable>, node: usize, elems: Option<&[u32]>, values: &Col, op: AssignOp) {
+        let size = self.nodes[node].size;
+        let rs = self.model.variables[var].regime.map_or(0, |r| self.regime_state[r.index()] as usize);
+        let f32_state = self.f32_state;
+        let Some(store) = self.nodes[node].vars.get_mut(&var) else { return };
+        if let (None, Col::S(v), AssignOp::Set, Store::Uniform(_)) = (elems, values, op, &*store) {
+            *store = Store::Uniform(*v);
+            return;
+        }
+        let n = elems.map_or(size, <[u32]>::len);
+        for k in 0..n {
+            let e = elems.map_or(k, |s| s[k] as usize);
+            let slot = store.slot(e, rs, size);
+            let v = values.at(k);
+            let new = match op {
+                AssignOp::Set => v,
+                AssignOp::Add => *slot + v,
+                AssignOp::Sub => *slot - v,
+                AssignOp::Mul => *slot * v,
+                AssignOp::Div => *slot / v,
+            };
+            *slot = if f32_state { new as f32 as f64 } else { new };
+        }
+    }
+
+    /// Run statements for the given elements of `node`, one statement at a time over all of
+    /// them, in ascending element order.
+    pub fn execute(&mut self, stmts: &[Statement], node: usize, elems: Option<&[u32]>) {
+        for st in stmts {
+            let ctx = Ctx { elems, ..Ctx::all(node) };
+            let values = self.eval(st.value, &ctx);
+            match st.side {
+                Side::Own => self.write(st.var, node, elems, &values, st.op),
+                Side::Pre | Side::Post => {
+                    // Through the projection's endpoint map, one synapse at a time.
+                    let p = self.proj_of(node);
+                    let n = elems.map_or(self.nodes[node].size, <[u32]>::len);
+                    for k in 0..n {
+                        let s = elems.map_or(k, |x| x[k] as usize);
+                        let (map, idx) = if st.side == Side::Pre { (&self.pre_maps[p], self.conn[p].pre[s]) } else { (&self.post_maps[p], self.conn[p].post[s]) };
+                        let (target, local) = map.locate(idx as usize);
+                        let one = [local as u32];
+                        self.write(st.var, target, Some(&one), &Col::S(values.at(k)), st.op);
+                    }
+                }
+            }
+        }
+    }
+
+    fn coupling(&mut self, p: Handle<Projection>) {
+        let model = self.model;
+        let proj = &model.projections[p];
+        let node = self.n_pops + p.index();
+        for c in &proj.couplings {
+            let values = self.eval(c.value, &Ctx::all(node));
+            let conn = &self.conn[p.index()];
+            let map = &self.post_maps[p.index()];
+            let mut acc = vec![0.0; conn.n_post];
+            for (s, &j) in conn.post.iter().enumerate() {
+                acc[j as usize] += values.at(s);
+            }
+            if c.reduce == Reduce::Mean {
+                for (j, a) in acc.iter_mut().enumerate() {
+                    let n = conn.col_ptr[j + 1] - conn.col_ptr[j];
+                    *a = if n == 0 { 0.0 } else { *a / n as f64 };
+                }
+            }
+            for &(target, start, offset, count) in &map.parts.clone() {
+                let elems: Vec<u32> = (start..start + count).map(|e| e as u32).collect();
+                let vals = Col::V(acc[offset..offset + count].to_vec());
+                self.write(c.target, target, Some(&elems), &vals, AssignOp::Set);
+            }
+        }
+    }
+
+    fn input(&mut self, i: Handle<Input>) {
+        if let InputKind::Current { population, var, value } = self.model.inputs[i].kind {
+            let node = population.index();
+            let v = self.eval(value, &Ctx::all(node));
+            self.write(var, node, None, &v, AssignOp::Set);
+        }
+    }
+
+    fn derivatives(&self, node: usize, d: &Dynamics, overrides: &HashMap<Handle<Variable>, Col>, time_offset: f64) -> Vec<Col> {
+        let ctx = Ctx { overrides: Some(overrides), time_offset, ..Ctx::all(node) };
+        d.odes.iter().map(|o| self.eval(o.rhs, &ctx)).collect()
+    }
+
+    fn column(&self, node: usize, var: Handle<Variable>) -> Col {
+        match self.nodes[node].vars.get(&var) {
+            Some(Store::Uniform(v)) => Col::S(*v),
+            Some(s) => Col::V(s.elements(self.nodes[node].size)),
+            None => Col::S(0.0),
+        }
+    }
+
+    fn integrate(&mut self, n: Node) {
+        let model = self.model;
+        let node = self.node_index(n);
+        let size = self.nodes[node].size;
+        let d = dynamics_of(model, n);
+        if let Node::Population(p) = n {
+            self.update_refractory(p);
+            if let Some(train) = self.spike_trains.get(&p.index()) {
+                let _ = train; // spike-file populations have no dynamics; Detect reads the train
+            }
+        }
+        if !d.odes.is_empty() && size > 0 {
+            let method = match n {
+                Node::Population(p) => self.info.cell_methods.get(&model.populations[p].cell_type).copied(),
+                Node::Projection(p) => self.info.projection_methods.get(&p).copied(),
+            }
+            .unwrap_or(Method::Euler);
+            let old: Vec<Col> = d.odes.iter().map(|o| self.column(node, o.var)).collect();
+            let new = match method {
+                Method::Euler => self.euler(node, d, &old),
+                Method::Rk4 => self.rk4(node, d, &old),
+                Method::ExponentialEuler => self.exponential_euler(node, d, &old),
+                Method::Exact => self.exact(node, d, &old),
+            };
+            let frozen: Option<Vec<u32>> = match n {
+                Node::Population(p) => {
+                    let r = &self.refractory_now[p.index()];
+                    Some((0..size as u32).filter(|&e| !r[e as usize]).collect())
+                }
+                _ => None,
+            };
+            for (o, v) in d.odes.iter().zip(new) {
+                match (&frozen, o.unless_refractory) {
+                    (Some(active), true) if active.len() < size => {
+                        let vals = Col::V(active.iter().map(|&e| v.at(e as usize)).collect());
+                        self.write(o.var, node, Some(active), &vals, AssignOp::Set);
+                    }
+                    _ => self.write(o.var, node, None, &v, AssignOp::Set),
+                }
+            }
+        }
+        for u in &d.updates {
+            let v = self.eval(u.value, &Ctx::all(node));
+            self.write(u.var, node, None, &v, AssignOp::Set);
+        }
+    }
+
+    /// Which cells of a population are refractory during this step's update and detection.
+    fn update_refractory(&mut self, p: Handle<Population>) {
+        let ct = &self.model.cell_types[self.model.populations[p].cell_type];
+        match &ct.refractory {
+            None => {}
+            Some(Refractory::Duration(_)) => {
+                let step = self.step;
+                let until = &self.ref_until[p.index()];
+                for (r, &u) in self.refractory_now[p.index()].iter_mut().zip(until) {
+                    *r = step < u;
+                }
+            }
+            Some(Refractory::Condition(c)) => {
+                let v = self.eval(*c, &Ctx::all(p.index()));
+                for (e, r) in self.refractory_now[p.index()].iter_mut().enumerate() {
+                    *r = v.at(e) != 0.0;
+                }
+            }
+        }
+    }
+
+    fn euler(&self, node: usize, d: &Dynamics, old: &[Col]) -> Vec<Col> {
+        let k = self.derivatives(node, d, &HashMap::new(), 0.0);
+        let dt = self.dt;
+        old.iter().zip(k).map(|(x, k)| x.clone().zip(k, |x, k| x + dt * k)).collect()
+    }
+
+    fn rk4(&self, node: usize, d: &Dynamics, old: &[Col]) -> Vec<Col> {
+        let dt = self.dt;
+        let stage = |k: &[Col], h: f64| -> HashMap<Handle<Variable>, Col> {
+            d.odes.iter().zip(old).zip(k).map(|((o, x), k)| (o.var, x.clone().zip(k.clone(), |x, k| x + h * k))).collect()
+        };
+        let k1 = self.derivatives(node, d, &HashMap::new(), 0.0);
+        let k2 = self.derivatives(node, d, &stage(&k1, dt / 2.0), dt / 2.0);
+        let k3 = self.derivatives(node, d, &stage(&k2, dt / 2.0), dt / 2.0);
+        let k4 = self.derivatives(node, d, &stage(&k3, dt), dt);
+        (0..old.len())
+            .map(|i| {
+                let sum = k1[i].clone().zip(k2[i].clone(), |a, b| a + 2.0 * b).zip(k3[i].clone(), |a, b| a + 2.0 * b).zip(k4[i].clone(), |a, b| a + b);
+                old[i].clone().zip(sum, |x, s| x + dt / 6.0 * s)
+            })
+            .collect()
+    }
+
+    /// For each equation `dx/dt = A x + B` (A, B independent of x): A and B from the right side
+    /// at x = 0 and x = 1, then `x <- -B/A + (x + B/A) exp(A dt)` (`x + B dt` when A = 0).
+    fn exponential_euler(&self, node: usize, d: &Dynamics, old: &[Col]) -> Vec<Col> {
+        let dt = self.dt;
+        let ctx = Ctx::all(node);
+        let n = self.count(&ctx);
+        d.odes
+            .iter()
+            .zip(old)
+            .map(|(o, x)| {
+                let mut ov = HashMap::new();
+                ov.insert(o.var, Col::S(0.0));
+                let b = self.eval(o.rhs, &Ctx { overrides: Some(&ov), ..ctx });
+                ov.insert(o.var, Col::S(1.0));
+                let f1 = self.eval(o.rhs, &Ctx { overrides: Some(&ov), ..ctx });
+                let a = f1.zip(b.clone(), |f1, b| f1 - b);
+                Col::V(
+                    (0..n)
+                        .map(|k| {
+                            let (xv, av, bv) = (x.at(k), a.at(k), b.at(k));
+                            if av == 0.0 {
+                                xv + bv * dt
+                            } else {
+                                let r = bv / av;
+                                -r + (xv + r) * (av * dt).exp()
+                            }
+                        })
+                        .collect(),
+                )
+            })
+            .collect()
+    }
+
+    /// Exact integration of a linear system: `x <- Phi x + Gamma c`, with Phi, Gamma from the
+    /// matrix exponential (computed once per distinct coefficient matrix) and `c` the right
+    /// sides at x = 0, evaluated every step.
+    fn exact(&mut self, node: usize, d: &Dynamics, old: &[Col]) -> Vec<Col> {
+        if !self.exact.contains_key(&node) {
+            let plan = self.exact_plan(node, d);
+            self.exact.insert(node, plan);
+        }
+        let plan = &self.exact[&node];
+        let zero: HashMap<_, _> = plan.vars.iter().map(|v| (*v, Col::S(0.0))).collect();
+        let c = self.derivatives(node, d, &zero, 0.0);
+        let m = old.len();
+        let size = self.nodes[node].size;
+        match &plan.which {
+            None => {
+                let (phi, gamma) = &plan.props[0];
+                // Constant part per equation, shared when c is.
+                (0..m)
+                    .map(|i| {
+                        if old.iter().all(|x| matches!(x, Col::S(_))) && c.iter().all(|x| matches!(x, Col::S(_))) {
+                            let mut v = 0.0;
+                            for j in 0..m {
+                                v += phi[i][j] * old[j].at(0);
+                            }
+                            for j in 0..m {
+                                v += gamma[i][j] * c[j].at(0);
+                            }
+                            return Col::S(v);
+                        }
+                        Col::V((0..size).map(|e| {
+                            let mut v = 0.0;
+                            for j in 0..m {
+                                v += phi[i][j] * old[j].at(e);
+                            }
+                            for j in 0..m {
+                                v += gamma[i][j] * c[j].at(e);
+                            }
+                            v
+                        }).collect())
+                    })
+                    .collect()
+            }
+            Some(which) => (0..m)
+                .map(|i| {
+                    Col::V((0..size).map(|e| {
+                        let (phi, gamma) = &plan.props[which[e] as usize];
+                        let mut v = 0.0;
+                        for j in 0..m {
+                            v += phi[i][j] * old[j].at(e);
+                        }
+                        for j in 0..m {
+                            v += gamma[i][j] * c[j].at(e);
+                        }
+                        v
+                    }).collect())
+                })
+                .collect(),
+        }
+    }
+
+    fn exact_plan(&self, node: usize, d: &Dynamics) -> ExactPlan {
+        let vars: Vec<Handle<Variable>> = d.odes.iter().map(|o| o.var).collect();
+        let m = vars.len();
+        let size = self.nodes[node].size;
+        let zero: HashMap<_, _> = vars.iter().map(|v| (*v, Col::S(0.0))).collect();
+        let f0 = self.derivatives(node, d, &zero, 0.0);
+        // Column j of the coefficient matrix: f(e_j) - f(0).
+        let mut cols: Vec<Vec<Col>> = Vec::new();
+        for j in 0..m {
+            let mut unit = zero.clone();
+            unit.insert(vars[j], Col::S(1.0));
+            let fj = self.derivatives(node, d, &unit, 0.0);
+            cols.push(fj.into_iter().zip(&f0).map(|(a, b)| a.zip(b.clone(), |a, b| a - b)).collect());
+        }
+        let matrix_at = |e: usize| -> Matrix { (0..m).map(|i| (0..m).map(|j| cols[j][i].at(e)).collect()).collect() };
+        let uniform = cols.iter().flatten().all(|c| matches!(c, Col::S(_)));
+        if uniform || size == 0 {
+            return ExactPlan { vars, props: vec![propagators(&matrix_at(0), self.dt)], which: None };
+        }
+        let mut index: HashMap<Vec<u64>, u32> = HashMap::new();
+        let mut props = Vec::new();
+        let mut which = Vec::with_capacity(size);
+        for e in 0..size {
+            let mat = matrix_at(e);
+            let key: Vec<u64> = mat.iter().flatten().map(|x| x.to_bits()).collect();
+            let k = *index.entry(key).or_insert_with(|| {
+                props.push(propagators(&mat, self.dt));
+                props.len() as u32 - 1
+            });
+            which.push(k);
+        }
+        ExactPlan { vars, props, which: Some(which) }
+    }
+
+    fn detect(&mut self, p: Handle<Population>) {
+        let model = self.model;
+        let node = p.index();
+        let ct = &model.cell_types[model.populations[p].cell_type];
+        let size = self.nodes[node].size;
+        for (k, ev) in ct.events.iter().enumerate() {
+            let fired: Vec<u32> = match &ev.trigger {
+                Trigger::When(c) => {
+                    let v = self.eval(*c, &Ctx::all(node));
+                    (0..size as u32).filter(|&e| v.at(e as usize) != 0.0).collect()
+                }
+                Trigger::Probability(pr) => {
+                    let v = self.eval(*pr, &Ctx::all(node));
+                    // The draw has its own stream, apart from any draws inside the probability.
+                    let stream = Stream::new(self.seed, (pr.index() as u32) | 0x4000_0000);
+                    let ctx = Ctx::all(node);
+                    (0..size as u32)
+                        .filter(|&e| stream.uniform(self.rng_element(&ctx, e as usize), self.step, 0) < v.at(e as usize))
+                        .collect()
+                }
+            };
+            let refractory = &self.refractory_now[node];
+            let fired: Vec<u32> = if ev.name == "spike" && ct.refractory.is_some() { fired.into_iter().filter(|&e| !refractory[e as usize]).collect() } else { fired };
+            if ev.name == "spike" {
+                self.spike_counts[node] += fired.len() as u64;
+            }
+            self.spikes[node][k] = fired;
+        }
+        if let Some(train) = self.spike_trains.get(&node) {
+            let step = self.step;
+            let start = train.partition_point(|&(s, _)| s < step);
+            let list: Vec<u32> = train[start..].iter().take_while(|&&(s, _)| s == step).map(|&(_, i)| i).collect();
+            self.spike_counts[node] += list.len() as u64;
+            if let Some(first) = self.spikes[node].first_mut() {
+                *first = list;
+            } else {
+                self.spikes[node].push(list);
+            }
+        }
+    }
+
+    /// Spikes of this step on one end of a projection, as endpoint indices in ascending order.
+    fn endpoint_spikes(&self, p: usize, pre: bool) -> Vec<u32> {
+        let map = if pre { &self.pre_maps[p] } else { &self.post_maps[p] };
+        let mut out = Vec::new();
+        for &(node, start, offset, count) in &map.parts {
+            if node >= self.n_pops {
+                continue;
+            }
+            let ct = &self.model.cell_types[self.model.populations[Handle::<Population>::new(node)].cell_type];
+            let k = ct.events.iter().position(|e| e.name == "spike").unwrap_or(0);
+            if let Some(list) = self.spikes[node].get(k) {
+                for &e in list {
+                    let e = e as usize;
+                    if e >= start && e < start + count {
+                        out.push((offset + e - start) as u32);
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    fn deliver_pre(&mut self, p: Handle<Projection>) {
+        let pi = p.index();
+        let node = self.n_pops + pi;
+        let sources = self.endpoint_spikes(pi, true);
+        let mut due: Vec<u32> = match &mut self.queues[pi] {
+            Some(q) => q.take(self.step),
+            None => Vec::new(),
+        };
+        let conn = &self.conn[pi];
+        for &i in &sources {
+            for s in conn.row(i as usize) {
+                match conn.delay_steps.get(s) {
+                    Some(&k) if k > 0 => {
+                        if let Some(q) = &mut self.queues[pi] {
+                            q.push(self.step + k as u64, s as u32);
+                        }
+                    }
+                    _ => due.push(s as u32),
+                }
+            }
+        }
+        if due.is_empty() {
+            return;
+        }
+        self.events_delivered += due.len() as u64;
+        let stmts = &self.model.projections[p].code.on_pre;
+        self.execute(stmts, node, Some(&due));
+    }
+
+    fn deliver_post(&mut self, p: Handle<Projection>) {
+        let pi = p.index();
+        let node = self.n_pops + pi;
+        let targets = self.endpoint_spikes(pi, false);
+        let conn = &self.conn[pi];
+        let mut due = Vec::new();
+        for &j in &targets {
+            let j = j as usize;
+            due.extend_from_slice(&conn.col_syn[conn.col_ptr[j] as usize..conn.col_ptr[j + 1] as usize]);
+        }
+        if due.is_empty() {
+            return;
+        }
+        self.events_delivered += due.len() as u64;
+        let stmts = &self.model.projections[p].code.on_post;
+        self.execute(stmts, node, Some(&due));
+    }
+
+    fn reset(&mut self, p: Handle<Population>) {
+        let model = self.model;
+        let node = p.index();
+        let ct = &model.cell_types[model.populations[p].cell_type];
+        for (k, ev) in ct.events.iter().enumerate() {
+            let fired = std::mem::take(&mut self.spikes[node][k]);
+            if !fired.is_empty() {
+                self.execute(&ev.body, node, Some(&fired));
+                if ev.name == "spike" {
+                    if let Some(Refractory::Duration(d)) = &ct.refractory {
+                        let dur = self.eval(*d, &Ctx { elems: Some(&fired), ..Ctx::all(node) });
+                        for (k2, &e) in fired.iter().enumerate() {
+                            let steps = (dur.at(k2) / self.dt).round().max(0.0) as u64;
+                            self.ref_until[node][e as usize] = self.step + steps;
+                        }
+                    }
+                }
+            }
+            self.spikes[node][k] = fired;
+        }
+    }
+
+    /// Synapse pairs of a projection from its connect rule, in (pre, post) order.
+    pub(crate) fn connect(&mut self, h: Handle<Projection>, n_pre: usize, n_post: usize) -> Result<Vec<(u32, u32)>, SimError> {
+        let model = self.model;
+        let p = &model.projections[h];
+        let pi = h.index();
+        let node = self.n_pops + pi;
+        let pre_map = self.pre_maps[pi].clone();
+        let post_map = self.post_maps[pi].clone();
+        let same = |i: usize, j: usize| pre_map.locate(i) == post_map.locate(j);
+        let keep = |i: usize, j: usize| p.connect.autapses || !same(i, j);
+        let stream = Stream::new(self.seed, stream_of(&format!("connect {}", p.name)));
+        let mut pairs = Vec::new();
+        match &p.connect.rule {
+            ConnectRule::AllToAll => {
+                for i in 0..n_pre {
+                    for j in 0..n_post {
+                        if keep(i, j) {
+                            pairs.push((i as u32, j as u32));
+                        }
+                    }
+                }
+            }
+            ConnectRule::OneToOne => {
+                for i in 0..n_pre.min(n_post) {
+                    if keep(i, i) {
+                        pairs.push((i as u32, i as u32));
+                    }
+                }
+            }
+            ConnectRule::Bernoulli(pe) => match const_probability(self, *pe) {
+                Some(prob) => {
+                    // Geometric skipping: one draw per synapse instead of one per pair.
+                    if prob > 0.0 {
+                        let log_q = (1.0 - prob).ln();
+                        for i in 0..n_pre {
+                            let mut j: i64 = -1;
+                            let mut draw = 0u64;
+                            loop {
+                                let skip = if prob >= 1.0 { 0.0 } else { (stream.uniform(i as u64, draw, 0).ln() / log_q).floor() };
+                                draw += 1;
+                                j += 1 + skip.min(n_post as f64) as i64;
+                                if j >= n_post as i64 {
+                                    break;
+                                }
+                                if keep(i, j as usize) {
+                                    pairs.push((i as u32, j as u32));
+                                }
+                            }
+                        }
+                    }
+                }
+                None => {
+                    // The probability depends on i, j (or on endpoint variables): evaluate it
+                    // over all candidate pairs of one pre element at a time.
+                    let saved = std::mem::take(&mut self.conn[pi]);
+                    let saved_size = self.nodes[node].size;
+                    self.nodes[node].size = n_post;
+                    for i in 0..n_pre {
+                        let mut c = crate::state::Connectivity::from_pairs(n_pre, n_post, (0..n_post as u32).map(|j| (i as u32, j)).collect());
+                        c.n_pre = n_pre;
+                        self.conn[pi] = c;
+                        let probs = self.eval(*pe, &Ctx { init_draw: Some(0), ..Ctx::all(node) });
+                        for j in 0..n_post {
+                            let pr = probs.at(j);
+                            if pr > 0.0 && keep(i, j) && (pr >= 1.0 || stream.uniform(((i as u64) << 32) | j as u64, 0, 1) < pr) {
+                                pairs.push((i as u32, j as u32));
+                            }
+                        }
+                    }
+                    self.conn[pi] = saved;
+                    self.nodes[node].size = saved_size;
+                }
+            },
+            ConnectRule::FixedIndegree(k) | ConnectRule::FixedOutdegree(k) => {
+                let indegree = matches!(p.connect.rule, ConnectRule::FixedIndegree(_));
+                let (n_targets, n_sources) = if indegree { (n_post, n_pre) } else { (n_pre, n_post) };
+                for t in 0..n_targets {
+                    let chosen = choose_distinct(stream, t as u64, n_sources, *k as usize, |s| if indegree { keep(s, t) } else { keep(t, s) });
+                    for s in chosen {
+                        pairs.push(if indegree { (s as u32, t as u32) } else { (t as u32, s as u32) });
+                    }
+                }
+            }
+            ConnectRule::File(path) => {
+                let arr = crate::npy::read(&self.base_dir.join(path)).map_err(|e| SimError::new(format!("cannot load connectivity `{path}`: {e}")))?;
+                if arr.shape.len() != 2 || arr.shape[1] != 2 {
+                    return Err(SimError::new(format!("connectivity file `{path}` must have shape (n, 2): pre index, post index")));
+                }
+                for row in arr.data.chunks_exact(2) {
+                    let (i, j) = (row[0], row[1]);
+                    if i < 0.0 || j < 0.0 || i >= n_pre as f64 || j >= n_post as f64 || i.fract() != 0.0 || j.fract() != 0.0 {
+                        return Err(SimError::new(format!("connectivity file `{path}` has a pair ({i}, {j}) outside {n_pre} x {n_post}")));
+                    }
+                    pairs.push((i as u32, j as u32));
+                }
+            }
+        }
+        Ok(pairs)
+    }
+}
+
+/// A connection probability that is the same for every pair.
+fn const_probability(sim: &Sim, e: Handle<Expr>) -> Option<f64> {
+    match sim.model.exprs[e] {
+        Expr::Bool(b) => Some(b2f(b)),
+        _ => sim.constant_value(e),
+    }
+}
+
+/// `k` distinct indices below `n` accepted by `ok`, ascending (Floyd's algorithm on the
+/// accepted candidates).
+fn choose_distinct(stream: Stream, target: u64, n: usize, k: usize, ok: impl Fn(usize) -> bool) -> Vec<usize> {
+    let candidates: Vec<usize> = (0..n).filter(|&s| ok(s)).collect();
+    let m = candidates.len();
+    let k = k.min(m);
+    let mut chosen = std::collections::BTreeSet::new();
+    for (draw, t) in (m - k..m).enumerate() {
+        let r = ((stream.uniform(target, draw as u64, 0) * (t + 1) as f64) as usize).min(t);
+        if !chosen.insert(r) {
+            chosen.insert(t);
+        }
+    }
+    chosen.into_iter().map(|c| candidates[c]).collect()
+}

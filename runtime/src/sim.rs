@@ -1,0 +1,478 @@
+//! The simulation: set-up (initial values, connectivity), the step loop that calls the
+//! kernels of `neurograph_compiler::abi::step_schedule` in order, and the monitors.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use neurograph_compiler::abi::{step_schedule, KernelCall};
+use neurograph_compiler::ir::*;
+use neurograph_compiler::{const_eval, Info};
+
+use crate::eval::{Col, Ctx};
+use crate::npy::Array;
+use crate::rng::{stream_of, Stream};
+use crate::state::*;
+
+/// A run-time problem: a missing or malformed file, a bad override. The message is complete;
+/// `span` locates it in the spec when it comes from there.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{message}")]
+pub struct SimError {
+    pub message: String,
+    pub span: Option<neurograph_compiler::Span>,
+}
+
+impl SimError {
+    pub fn new(message: impl Into<String>) -> SimError {
+        SimError {
+            message: message.into(),
+            span: None,
+        }
+    }
+
+    fn at(span: neurograph_compiler::Span, message: impl Into<String>) -> SimError {
+        SimError {
+            message: message.into(),
+            span: Some(span),
+        }
+    }
+}
+
+/// Settings of one run.
+#[derive(Debug, Clone)]
+pub struct RunConfig {
+    pub seed: u64,
+    /// Directory that relative data paths in the spec start from.
+    pub base_dir: PathBuf,
+    /// Parameter values replacing the spec's defaults (SI units).
+    pub overrides: Vec<(Handle<Variable>, f64)>,
+}
+
+/// Recorded data of one `record` item.
+#[derive(Debug, Clone, Default)]
+pub struct Recording {
+    pub times: Vec<f64>,
+    /// Event indices, or sampled values (rows of `width`).
+    pub values: Vec<f64>,
+    pub width: usize,
+}
+
+pub struct Sim<'m> {
+    pub model: &'m Model,
+    pub info: &'m Info,
+    pub seed: u64,
+    pub dt: f64,
+    pub step: u64,
+    pub f32_state: bool,
+    pub n_pops: usize,
+    /// Populations, then projections, then one element standing for model-level scope.
+    pub nodes: Vec<NodeState>,
+    pub globals: HashMap<Handle<Variable>, Store>,
+    pub conn: Vec<Connectivity>,
+    pub pre_maps: Vec<EndpointMap>,
+    pub post_maps: Vec<EndpointMap>,
+    pub regime_state: Vec<u32>,
+    /// Per population and event (in the cell type's order): local indices that fired this step.
+    pub spikes: Vec<Vec<Vec<u32>>>,
+    pub ref_until: Vec<Vec<u64>>,
+    pub refractory_now: Vec<Vec<bool>>,
+    pub queues: Vec<Option<DelayQueue>>,
+    pub arrays: HashMap<String, Array>,
+    pub token_files: HashMap<String, Vec<u8>>,
+    /// Spike trains from files per input population: (step, local index), sorted.
+    pub spike_trains: HashMap<usize, Vec<(u64, u32)>>,
+    pub schedule: Vec<KernelCall>,
+    pub(crate) exact: HashMap<usize, crate::kernels::ExactPlan>,
+    pub recordings: Vec<Recording>,
+    /// Number of synaptic events delivered (on pre and on post), for reports.
+    pub events_delivered: u64,
+    /// Spikes per population since the start of the run.
+    pub spike_counts: Vec<u64>,
+    pub base_dir: PathBuf,
+}
+
+impl<'m> Sim<'m> {
+    pub fn proj_of(&self, node: usize) -> usize {
+        node - self.n_pops
+    }
+
+    pub fn global_node(&self) -> usize {
+        self.nodes.len() - 1
+    }
+
+    /// Build the initial state: parameters, initial values, connectivity, synapse values.
+    pub fn new(model: &'m Model, info: &'m Info, config: &RunConfig) -> Result<Sim<'m>, SimError> {
+        let n_pops = model.populations.len();
+        let mut sim = Sim {
+            model,
+            info,
+            seed: config.seed,
+            dt: model.run.dt,
+            step: 0,
+            f32_state: model.run.precision == Precision::F32,
+            n_pops,
+            nodes: vec![NodeState::default(); n_pops + model.projections.len() + 1],
+            globals: HashMap::new(),
+            conn: vec![Connectivity::default(); model.projections.len()],
+            pre_maps: vec![EndpointMap::default(); model.projections.len()],
+            post_maps: vec![EndpointMap::default(); model.projections.len()],
+            regime_state: Vec::new(),
+            spikes: Vec::new(),
+            ref_until: Vec::new(),
+            refractory_now: Vec::new(),
+            queues: vec![None; model.projections.len()],
+            arrays: HashMap::new(),
+            token_files: HashMap::new(),
+            spike_trains: HashMap::new(),
+            schedule: step_schedule(model, info),
+            exact: HashMap::new(),
+            recordings: vec![Recording::default(); model.records.len()],
+            events_delivered: 0,
+            spike_counts: vec![0; n_pops],
+            base_dir: config.base_dir.clone(),
+        };
+        let g = sim.global_node();
+        sim.nodes[g].size = 1;
+        sim.load_files(config)?;
+        for (h, r) in model.regimes.iter() {
+            let init = match r.initial {
+                Some(k) => k,
+                None => {
+                    let u = Stream::new(config.seed, stream_of(&format!("regime {}", r.name))).uniform(0, u64::MAX, 0);
+                    ((u * r.states.len() as f64) as u32).min(r.states.len() as u32 - 1)
+                }
+            };
+            let _ = h;
+            sim.regime_state.push(init);
+        }
+        let overrides: HashMap<Handle<Variable>, f64> = config.overrides.iter().copied().collect();
+        for &v in &model.globals {
+            if model.variables[v].kind == VarKind::Const {
+                continue;
+            }
+            let store = match overrides.get(&v) {
+                Some(x) => Store::Uniform(*x),
+                None => sim.init_store(v, g, 1, &[])?,
+            };
+            sim.globals.insert(v, store);
+        }
+        for (h, p) in model.populations.iter() {
+            let node = h.index();
+            sim.nodes[node].size = p.size as usize;
+            let ct = &model.cell_types[p.cell_type];
+            for &v in ct.params.iter().chain(&ct.states) {
+                if model.variables[v].kind == VarKind::Const {
+                    continue;
+                }
+                let store = match overrides.get(&v) {
+                    Some(x) if model.variables[v].kind == VarKind::Param => Store::Uniform(*x),
+                    _ => sim.init_store(v, node, p.size as usize, &p.overrides)?,
+                };
+                sim.nodes[node].vars.insert(v, store);
+            }
+            sim.spikes.push(vec![Vec::new(); ct.events.len()]);
+            sim.ref_until.push(vec![0; p.size as usize]);
+            sim.refractory_now.push(vec![false; p.size as usize]);
+        }
+        for p in sim.projection_build_order()? {
+            sim.build_projection(p, &overrides)?;
+        }
+        for (h, r) in model.records.iter().enumerate() {
+            sim.recordings[h].width = match &r.what {
+                RecordWhat::State { node, range, .. } => {
+                    let n = sim.nodes[sim.node_index(*node)].size;
+                    match range {
+                        Some((a, b)) => (*b as usize).min(n) - *a as usize,
+                        None => n,
+                    }
+                }
+                _ => 1,
+            };
+        }
+        Ok(sim)
+    }
+
+    pub fn node_index(&self, n: Node) -> usize {
+        match n {
+            Node::Population(p) => p.index(),
+            Node::Projection(p) => self.n_pops + p.index(),
+        }
+    }
+
+    fn load_files(&mut self, config: &RunConfig) -> Result<(), SimError> {
+        let model = self.model;
+        for (h, _) in model.exprs.iter() {
+            match &model.exprs[h] {
+                Expr::Load(path) if !self.arrays.contains_key(path) => {
+                    let full = config.base_dir.join(path);
+                    let arr = crate::npy::read(&full).map_err(|e| SimError::new(format!("cannot load `{}`: {e}", full.display())))?;
+                    self.arrays.insert(path.clone(), arr);
+                }
+                Expr::Token { path, .. } if !self.token_files.contains_key(path) => {
+                    let full = config.base_dir.join(path);
+                    let bytes = std::fs::read(&full).map_err(|e| SimError::new(format!("cannot read token file `{}`: {e}", full.display())))?;
+                    self.token_files.insert(path.clone(), bytes);
+                }
+                _ => {}
+            }
+        }
+        for (_, i) in model.inputs.iter() {
+            if let InputKind::SpikeFile { population, path } = &i.kind {
+                let full = config.base_dir.join(path);
+                let arr = crate::npy::read(&full).map_err(|e| SimError::new(format!("cannot load spike trains `{}`: {e}", full.display())))?;
+                if arr.shape.len() != 2 || arr.shape[1] != 2 {
+                    return Err(SimError::at(i.span, format!("spike file `{path}` must have shape (n, 2): time in seconds, source index")));
+                }
+                let size = model.populations[*population].size as f64;
+                let mut train: Vec<(u64, u32)> = Vec::new();
+                for row in arr.data.chunks_exact(2) {
+                    if row[1] < 0.0 || row[1] >= size || row[0] < 0.0 {
+                        return Err(SimError::at(i.span, format!("spike file `{path}` has an entry ({}, {}) outside the {size} sources", row[0], row[1])));
+                    }
+                    train.push(((row[0] / self.dt).round() as u64, row[1] as u32));
+                }
+                train.sort_unstable();
+                train.dedup();
+                self.spike_trains.insert(population.index(), train);
+            }
+        }
+        Ok(())
+    }
+
+    /// Initial store of a variable on a node, honouring population overrides.
+    fn init_store(&self, v: Handle<Variable>, node: usize, size: usize, pop_overrides: &[(Handle<Variable>, Handle<Expr>)]) -> Result<Store, SimError> {
+        let var = &self.model.variables[v];
+        let expr = pop_overrides.iter().find(|(x, _)| *x == v).map_or(var.init, |(_, e)| *e);
+        let state = var.kind == VarKind::State;
+        match var.regime {
+            None => {
+                let ctx = Ctx { init_draw: Some(0), ..Ctx::all(node) };
+                Ok(match self.eval(expr, &ctx) {
+                    Col::S(x) if !state => Store::Uniform(self.round(x)),
+                    c => Store::Elements(c.into_vec(size).into_iter().map(|x| self.round(x)).collect()),
+                })
+            }
+            Some(r) => {
+                let states = self.model.regimes[r].states.len();
+                let mut data = Vec::with_capacity(states * size);
+                for k in 0..states {
+                    let ctx = Ctx { init_draw: Some(k as u64), regime_state: Some(k), ..Ctx::all(node) };
+                    data.extend(self.eval(expr, &ctx).into_vec(size).into_iter().map(|x| self.round(x)));
+                }
+                Ok(Store::Regime { n: size, data })
+            }
+        }
+    }
+
+    #[inline]
+    pub fn round(&self, x: f64) -> f64 {
+        if self.f32_state {
+            x as f32 as f64
+        } else {
+            x
+        }
+    }
+
+    /// Projections in an order where a projection used as an endpoint is built first.
+    fn projection_build_order(&self) -> Result<Vec<Handle<Projection>>, SimError> {
+        let mut done = vec![false; self.model.projections.len()];
+        let mut order = Vec::new();
+        while order.len() < done.len() {
+            let before = order.len();
+            for (h, p) in self.model.projections.iter() {
+                if done[h.index()] {
+                    continue;
+                }
+                let ready = p.pre.parts.iter().chain(&p.post.parts).all(|part| match part.node {
+                    Node::Projection(q) => done[q.index()] && q != h,
+                    Node::Population(_) => true,
+                });
+                if ready {
+                    done[h.index()] = true;
+                    order.push(h);
+                }
+            }
+            if order.len() == before {
+                return Err(SimError::new("projections use each other's synapses as endpoints in a cycle"));
+            }
+        }
+        Ok(order)
+    }
+
+    fn endpoint_map(&self, ep: &Endpoint) -> EndpointMap {
+        let mut parts = Vec::new();
+        let mut offset = 0;
+        for part in &ep.parts {
+            let node = self.node_index(part.node);
+            let size = self.nodes[node].size;
+            let (start, end) = (part.start as usize, (part.end as usize).min(size));
+            parts.push((node, start, offset, end - start));
+            offset += end - start;
+        }
+        EndpointMap { parts }
+    }
+
+    fn build_projection(&mut self, h: Handle<Projection>, overrides: &HashMap<Handle<Variable>, f64>) -> Result<(), SimError> {
+        let model = self.model;
+        let p = &model.projections[h];
+        let node = self.n_pops + h.index();
+        self.pre_maps[h.index()] = self.endpoint_map(&p.pre);
+        self.post_maps[h.index()] = self.endpoint_map(&p.post);
+        let (n_pre, n_post) = (self.pre_maps[h.index()].size(), self.post_maps[h.index()].size());
+        let pairs = self.connect(h, n_pre, n_post)?;
+        self.conn[h.index()] = Connectivity::from_pairs(n_pre, n_post, pairs);
+        let n_syn = self.conn[h.index()].n_synapses();
+        self.nodes[node].size = n_syn;
+        let st = &model.synapse_types[p.synapse];
+        for &v in st.params.iter().chain(&st.states) {
+            if model.variables[v].kind == VarKind::Const {
+                continue;
+            }
+            let store = match overrides.get(&v) {
+                Some(x) if model.variables[v].kind == VarKind::Param => Store::Uniform(*x),
+                _ => self.init_store(v, node, n_syn, &p.inits)?,
+            };
+            self.nodes[node].vars.insert(v, store);
+        }
+        if let Some(d) = p.delay {
+            let steps = self.eval(d, &Ctx { init_draw: Some(0), ..Ctx::all(node) }).into_vec(n_syn);
+            let mut out = Vec::with_capacity(n_syn);
+            for s in steps {
+                let k = (s / self.dt).round();
+                if !(0.0..=1e9).contains(&k) {
+                    return Err(SimError::at(p.span, format!("projection `{}` has a delay of {s} s, outside 0 to 1e9 steps", p.name)));
+                }
+                out.push(k as u32);
+            }
+            let max = out.iter().copied().max().unwrap_or(0) as usize;
+            if !p.couplings.is_empty() && out.iter().any(|&k| k != 1) {
+                return Err(SimError::at(p.span, format!("coupling projection `{}`: only `delay = dt` is supported for couplings", p.name)));
+            }
+            self.conn[h.index()].delay_steps = out;
+            if !p.code.on_pre.is_empty() {
+                self.queues[h.index()] = Some(DelayQueue::new(max));
+            }
+        }
+        Ok(())
+    }
+
+    /// Run the simulation for `n_steps` more steps, or until `stop` is set (the current step is
+    /// completed). `progress` is called every `report_every` steps with the steps done so far.
+    pub fn run(&mut self, n_steps: u64, stop: &AtomicBool, report_every: u64, progress: &mut dyn FnMut(u64)) -> u64 {
+        let mut done = 0;
+        while done < n_steps {
+            self.step_once();
+            done += 1;
+            if report_every > 0 && done % report_every == 0 {
+                progress(done);
+            }
+            if stop.load(Ordering::Relaxed) {
+                break;
+            }
+        }
+        done
+    }
+
+    /// One step: every kernel of the schedule in order, then the monitors.
+    pub fn step_once(&mut self) {
+        let schedule = std::mem::take(&mut self.schedule);
+        for call in &schedule {
+            self.run_kernel(*call);
+        }
+        self.schedule = schedule;
+        self.monitor();
+        self.step += 1;
+    }
+
+    fn monitor(&mut self) {
+        let model = self.model;
+        for (k, r) in model.records.iter().enumerate() {
+            match &r.what {
+                RecordWhat::Events { population, event } => {
+                    let ct = &model.cell_types[model.populations[*population].cell_type];
+                    let idx = ct.events.iter().position(|e| &e.name == event).unwrap_or(0);
+                    let t = self.step as f64 * self.dt;
+                    let list = self.spikes[population.index()].get(idx).cloned().unwrap_or_default();
+                    let rec = &mut self.recordings[k];
+                    for i in list {
+                        rec.times.push(t);
+                        rec.values.push(i as f64);
+                    }
+                }
+                RecordWhat::Rate { population } => {
+                    let n = model.populations[*population].size as f64;
+                    let count = self.spikes[population.index()].first().map_or(0, Vec::len) as f64;
+                    let every = r.every.map_or(1, |e| (e / self.dt).round().max(1.0) as u64);
+                    let rec = &mut self.recordings[k];
+                    if self.step % every == 0 {
+                        rec.times.push(self.step as f64 * self.dt);
+                        rec.values.push(0.0);
+                    }
+                    if let Some(last) = rec.values.last_mut() {
+                        *last += count / (n * self.dt * every as f64);
+                    }
+                }
+                RecordWhat::Regime(h) => {
+                    let t = self.step as f64 * self.dt;
+                    let s = self.regime_state[h.index()] as f64;
+                    let rec = &mut self.recordings[k];
+                    rec.times.push(t);
+                    rec.values.push(s);
+                }
+                RecordWhat::State { node, var, range } => {
+                    if r.at_end {
+                        continue;
+                    }
+                    let every = r.every.map_or(1, |e| (e / self.dt).round().max(1.0) as u64);
+                    if (self.step + 1) % every == 0 {
+                        let values = self.state_values(*node, *var, *range);
+                        let rec = &mut self.recordings[k];
+                        rec.times.push((self.step + 1) as f64 * self.dt);
+                        rec.values.extend(values);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Current values of a variable on a node for an element range.
+    pub fn state_values(&self, node: Node, var: Handle<Variable>, range: Option<(u32, u32)>) -> Vec<f64> {
+        let nd = self.node_index(node);
+        let size = self.nodes[nd].size;
+        let (a, b) = range.map_or((0, size), |(a, b)| (a as usize, (b as usize).min(size)));
+        let rs = self.model.variables[var].regime.map_or(0, |r| self.regime_state[r.index()] as usize);
+        match self.nodes[nd].vars.get(&var) {
+            Some(s) => (a..b).map(|e| s.get(e, rs)).collect(),
+            None => vec![0.0; b - a],
+        }
+    }
+
+    /// Final values for `at end` records.
+    pub fn finish_records(&mut self) {
+        let model = self.model;
+        for (k, r) in model.records.iter().enumerate() {
+            if let (true, RecordWhat::State { node, var, range }) = (r.at_end, &r.what) {
+                let values = self.state_values(*node, *var, *range);
+                let t = self.step as f64 * self.dt;
+                let rec = &mut self.recordings[k];
+                rec.width = values.len();
+                rec.times = vec![t];
+                rec.values = values;
+            }
+        }
+    }
+
+    pub fn n_synapses(&self) -> usize {
+        self.conn.iter().map(Connectivity::n_synapses).sum()
+    }
+
+    pub fn n_neurons(&self) -> usize {
+        self.nodes[..self.n_pops].iter().map(|n| n.size).sum()
+    }
+
+    /// Total events of the first event type (spikes) recorded for a population so far.
+    pub fn constant_value(&self, e: Handle<Expr>) -> Option<f64> {
+        const_eval(self.model, e)
+    }
+}

@@ -1,0 +1,196 @@
+//! Running a compiled spec: options, the output directory check, the simulation, the trace
+//! and the summary. Used by `neurograph run` and by embedding users.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::time::Instant;
+
+use neurograph_compiler::ir::*;
+use neurograph_compiler::quantity::parse_quantity;
+use neurograph_compiler::units::{pretty, Dim};
+use neurograph_compiler::Compiled;
+use neurograph_runtime::trace::{fnv1a64, write_trace, TraceMeta};
+use neurograph_runtime::{params, RunConfig, Sim};
+
+/// Options of one run; `None` keeps the spec's `run` settings.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Simulated duration, as written (`2 s`, `500ms`).
+    pub duration: Option<String>,
+    pub seed: Option<u64>,
+    /// `name=value` parameter overrides.
+    pub sets: Vec<String>,
+    /// Trace directory; default `traces/<model>`.
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone)]
+pub struct PopulationSummary {
+    pub name: String,
+    pub size: usize,
+    pub spikes: u64,
+    pub rate_hz: f64,
+}
+
+#[derive(Debug, Clone)]
+pub struct RunSummary {
+    pub neurons: usize,
+    pub synapses: usize,
+    pub populations: Vec<PopulationSummary>,
+    pub simulated_s: f64,
+    pub steps: u64,
+    pub setup_s: f64,
+    pub wall_s: f64,
+    pub interrupted: bool,
+    pub trace_dir: PathBuf,
+    pub synaptic_events: u64,
+}
+
+impl RunSummary {
+    pub fn real_time_factor(&self) -> f64 {
+        self.wall_s / self.simulated_s.max(1e-300)
+    }
+}
+
+/// Make sure the trace can be written before spending time on the simulation.
+fn check_writable(dir: &Path) -> Result<(), String> {
+    if dir.exists() && !dir.join("manifest.json").is_file() {
+        return Err(format!("output directory {} exists and is not a neurograph trace; choose another --out", dir.display()));
+    }
+    let parent = dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    std::fs::create_dir_all(parent).map_err(|e| format!("cannot create output directory {}: {e}", parent.display()))?;
+    let probe = parent.join(format!(".neurograph-probe-{}", std::process::id()));
+    std::fs::create_dir(&probe).map_err(|e| format!("output directory {} is not writable: {e}", parent.display()))?;
+    let _ = std::fs::remove_dir(&probe);
+    Ok(())
+}
+
+/// Steps for a duration given as text, or the spec's duration.
+pub fn steps_for(model: &Model, duration: Option<&str>) -> Result<(u64, f64), String> {
+    let seconds = match duration {
+        None => model.run.duration,
+        Some(text) => {
+            let (v, d) = parse_quantity(text).map_err(|e| format!("--duration: {e}"))?;
+            if d != Dim::TIME {
+                return Err(format!("--duration: `{text}` is not a time (it is in {d}); write e.g. `--duration 2s`"));
+            }
+            if !(v > 0.0 && v.is_finite()) {
+                return Err(format!("--duration: `{text}` must be positive"));
+            }
+            v
+        }
+    };
+    let steps = (seconds / model.run.dt).round();
+    if steps > 1e12 {
+        return Err(format!("--duration: {seconds} s is more than 1e12 steps of {} s", model.run.dt));
+    }
+    Ok((steps.max(1.0) as u64, seconds))
+}
+
+/// Compile-independent part of a run: set up, simulate, write the trace.
+pub fn run_compiled(
+    compiled: &Compiled,
+    spec_path: &Path,
+    spec_text: &str,
+    opts: &RunOptions,
+    stop: &AtomicBool,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<RunSummary, String> {
+    let model = &compiled.model;
+    let (n_steps, requested) = steps_for(model, opts.duration.as_deref())?;
+    let seed = opts.seed.unwrap_or(model.run.seed);
+    let mut overrides = Vec::new();
+    for s in &opts.sets {
+        overrides.push(params::resolve(model, s).map_err(|e| e.message)?);
+    }
+    let out = opts.out.clone().unwrap_or_else(|| PathBuf::from("traces").join(&model.name));
+    check_writable(&out)?;
+    let base_dir = spec_path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let started = Instant::now();
+    let config = RunConfig { seed, base_dir, overrides: overrides.clone() };
+    let mut sim = Sim::new(model, &compiled.info, &config).map_err(|e| e.message)?;
+    let setup_s = started.elapsed().as_secs_f64();
+    let report_every = (n_steps / 200).max(1);
+    let done = sim.run(n_steps, stop, report_every, &mut |d| progress(d, n_steps));
+    sim.finish_records();
+    let wall_s = started.elapsed().as_secs_f64() - setup_s;
+    let simulated_s = done as f64 * model.run.dt;
+    let interrupted = done < n_steps;
+    let mut parameters = Vec::new();
+    for (h, v) in model.variables.iter() {
+        if v.kind != VarKind::Param || v.regime.is_some() {
+            continue;
+        }
+        let value = overrides.iter().find(|(x, _)| *x == h).map(|(_, x)| *x).or_else(|| neurograph_compiler::const_eval(model, v.init));
+        if let Some(value) = value {
+            let owner = match v.scope {
+                Scope::Global => String::new(),
+                Scope::Cell(c) => format!("{}.", model.cell_types[c].name),
+                Scope::Synapse(s) => format!("{}.", model.synapse_types[s].name),
+            };
+            parameters.push((format!("{owner}{}", v.name), value, v.dim.to_string()));
+        }
+    }
+    let meta = TraceMeta {
+        spec_path: spec_path.display().to_string(),
+        spec_hash: fnv1a64(spec_text),
+        seed,
+        simulated_s,
+        requested_s: requested,
+        interrupted,
+        parameters,
+    };
+    write_trace(&out, &sim, &meta).map_err(|e| format!("cannot write the trace to {}: {e}", out.display()))?;
+    let populations = model
+        .populations
+        .iter()
+        .map(|(h, p)| PopulationSummary {
+            name: p.name.clone(),
+            size: p.size as usize,
+            spikes: sim.spike_counts[h.index()],
+            rate_hz: sim.spike_counts[h.index()] as f64 / (p.size as f64 * simulated_s.max(1e-300)),
+        })
+        .collect();
+    Ok(RunSummary {
+        neurons: sim.n_neurons(),
+        synapses: sim.n_synapses(),
+        populations,
+        simulated_s,
+        steps: done,
+        setup_s,
+        wall_s,
+        interrupted,
+        trace_dir: out,
+        synaptic_events: sim.events_delivered,
+    })
+}
+
+/// The summary as printed by `neurograph run`.
+pub fn summary_text(s: &RunSummary) -> String {
+    let mut out = String::new();
+    out.push_str(&format!(
+        "{} neurons, {} synapses; simulated {} in {} steps\n",
+        s.neurons,
+        s.synapses,
+        pretty(s.simulated_s, Dim::TIME),
+        s.steps
+    ));
+    for p in &s.populations {
+        out.push_str(&format!("  {:<12} {:>8} cells  {:>10} spikes  {:>9.3} Hz\n", p.name, p.size, p.spikes, p.rate_hz));
+    }
+    out.push_str(&format!(
+        "setup {:.3} s, simulation {:.3} s wall, real-time factor {:.3}, {} synaptic events\n",
+        s.setup_s,
+        s.wall_s,
+        s.real_time_factor(),
+        s.synaptic_events
+    ));
+    if s.interrupted {
+        out.push_str(&format!(
+            "interrupted: the trace holds the first {} that were simulated\n",
+            pretty(s.simulated_s, Dim::TIME)
+        ));
+    }
+    out.push_str(&format!("trace written to {}\n", s.trace_dir.display()));
+    out
+}
