@@ -1,1 +1,5 @@
-//! Passes over recorded traces and over the model graph. Built after the runtime.
+//! Passes over recorded traces. They depend on the trace format (spike times and indices,
+//! sampled arrays), not on compiler internals.
+
+pub mod spikes;
+pub mod timescales;

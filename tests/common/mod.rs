@@ -1,0 +1,49 @@
+//! Helpers shared by the simulation tests: compile a bundled spec and run it in-process.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+
+use neurograph::compiler::Compiled;
+use neurograph_runtime::{RunConfig, Sim};
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Compile a spec file (panicking with the rendered diagnostics if it does not compile).
+pub fn compile(path: &Path) -> Compiled {
+    let c = neurograph::compile_file(path).unwrap();
+    if c.output.has_errors() {
+        panic!("{}", neurograph::diagnostics::render_plain(&c.sources, &c.output.diagnostics));
+    }
+    c.output.compiled.unwrap()
+}
+
+/// Compile spec text (relative paths start at `specs/`).
+pub fn compile_text(text: &str) -> Compiled {
+    let c = neurograph::compile_text(&root().join("specs/inline.ng"), text.to_string());
+    if c.output.has_errors() {
+        panic!("{}", neurograph::diagnostics::render_plain(&c.sources, &c.output.diagnostics));
+    }
+    c.output.compiled.unwrap()
+}
+
+pub fn config(seed: u64) -> RunConfig {
+    RunConfig { seed, base_dir: root().join("specs"), overrides: Vec::new() }
+}
+
+/// Run `steps` steps and return the simulation (recordings inside).
+pub fn simulate<'m>(c: &'m Compiled, seed: u64, steps: u64) -> Sim<'m> {
+    let mut sim = Sim::new(&c.model, &c.info, &config(seed)).unwrap();
+    sim.run(steps, &AtomicBool::new(false), 0, &mut |_| {});
+    sim.finish_records();
+    sim
+}
+
+/// (times, indices) of the record with index `k` (an events record).
+pub fn events(sim: &Sim, k: usize) -> (Vec<f64>, Vec<u32>) {
+    let r = &sim.recordings[k];
+    (r.times.clone(), r.values.iter().map(|&v| v as u32).collect())
+}
