@@ -102,6 +102,8 @@ fn report(checked: Checked, short: bool) -> Option<Checked> {
     (!checked.output.has_errors()).then_some(checked)
 }
 
+const INTERRUPTED: &str = "interrupted by Ctrl-C";
+
 struct RunArgs {
     file: PathBuf,
     duration: Option<String>,
@@ -174,7 +176,7 @@ fn run(args: RunArgs) -> Result<(), String> {
             print!("{}", summary_text(&summary));
         }
         if summary.interrupted {
-            return Err("interrupted by Ctrl-C".to_string());
+            return Err(INTERRUPTED.to_string());
         }
     }
     Ok(())
@@ -190,6 +192,10 @@ fn main() -> ExitCode {
             }
             match run(RunArgs { file, duration, seed, sets, out, quiet }) {
                 Ok(()) => ExitCode::SUCCESS,
+                Err(msg) if msg == INTERRUPTED => {
+                    eprintln!("{msg}");
+                    ExitCode::from(130)
+                }
                 Err(msg) => {
                     if !msg.is_empty() {
                         eprintln!("error: {msg}");

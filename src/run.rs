@@ -44,6 +44,24 @@ pub struct RunSummary {
     pub interrupted: bool,
     pub trace_dir: PathBuf,
     pub synaptic_events: u64,
+    /// Histograms of the values recorded `at end`: (name, low, high, counts of 10 bins).
+    pub final_histograms: Vec<(String, f64, f64, Vec<usize>)>,
+}
+
+/// Ten equal bins between the smallest and largest value.
+pub fn histogram(values: &[f64]) -> (f64, f64, Vec<usize>) {
+    let lo = values.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let mut counts = vec![0; 10];
+    if values.is_empty() {
+        return (0.0, 0.0, counts);
+    }
+    let width = (hi - lo) / 10.0;
+    for &v in values {
+        let k = if width > 0.0 { (((v - lo) / width) as usize).min(9) } else { 0 };
+        counts[k] += 1;
+    }
+    (lo, hi, counts)
 }
 
 impl RunSummary {
@@ -151,7 +169,20 @@ pub fn run_compiled(
             rate_hz: sim.spike_counts[h.index()] as f64 / (p.size as f64 * simulated_s.max(1e-300)),
         })
         .collect();
+    let final_histograms = model
+        .records
+        .iter()
+        .enumerate()
+        .filter_map(|(k, r)| match (&r.what, r.at_end) {
+            (RecordWhat::State { node, var, .. }, true) => {
+                let (lo, hi, counts) = histogram(&sim.recordings[k].values);
+                Some((format!("{}.{}", model.node_name(*node), model.variables[*var].name), lo, hi, counts))
+            }
+            _ => None,
+        })
+        .collect();
     Ok(RunSummary {
+        final_histograms,
         neurons: sim.n_neurons(),
         synapses: sim.n_synapses(),
         populations,
@@ -185,6 +216,10 @@ pub fn summary_text(s: &RunSummary) -> String {
         s.real_time_factor(),
         s.synaptic_events
     ));
+    for (name, lo, hi, counts) in &s.final_histograms {
+        let bars: Vec<String> = counts.iter().map(|c| c.to_string()).collect();
+        out.push_str(&format!("final {name}: 10 bins from {lo:.4e} to {hi:.4e}: [{}]\n", bars.join(" ")));
+    }
     if s.interrupted {
         out.push_str(&format!(
             "interrupted: the trace holds the first {} that were simulated\n",

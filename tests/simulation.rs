@@ -1,0 +1,250 @@
+//! The interpreter against closed forms: exact integration of a LIF neuron, spike times
+//! against the analytic inter-spike interval, the STDP window of `specs/stdp.ng`.
+
+mod common;
+
+/// One LIF neuron with constant input, integrated exactly.
+fn lif_spec(vt: &str) -> String {
+    format!(
+        "model lif
+neuron LIF {{
+  param tau = 20 ms, R = 100 Mohm, El = -70 mV, Vr = -65 mV, I0 = 0.25 nA
+  param Vt = {vt}
+  state v: volt = El
+  dv/dt = (El - v + R * I0) / tau
+  method exact
+  spike when v > Vt {{ v = Vr }}
+}}
+population P = LIF[1]
+record P.spikes, P.v
+run {{ dt = 0.1 ms; duration = 1 s }}
+"
+    )
+}
+
+#[test]
+fn exact_integration_matches_the_closed_form() {
+    let c = common::compile_text(&lif_spec("0 mV")); // never reached: v tends to -45 mV
+    let sim = common::simulate(&c, 1, 10_000);
+    let rec = &sim.recordings[1];
+    let (tau, el, v_inf) = (0.02, -0.070, -0.070 + 100e6 * 0.25e-9);
+    let mut worst: f64 = 0.0;
+    for (t, v) in rec.times.iter().zip(&rec.values) {
+        let exact = v_inf + (el - v_inf) * (-t / tau).exp();
+        worst = worst.max(((v - exact) / exact).abs());
+    }
+    assert_eq!(rec.times.len(), 10_000);
+    assert!(worst < 1e-12, "largest relative error {worst:e}");
+}
+
+#[test]
+fn spike_times_follow_the_analytic_interval() {
+    let c = common::compile_text(&lif_spec("-50 mV"));
+    let sim = common::simulate(&c, 1, 10_000);
+    let (times, _) = common::events(&sim, 0);
+    // tau ln((R I - (Vr - El)) / (R I - (Vt - El)))
+    let (tau, ri, vr_el, vt_el): (f64, f64, f64, f64) = (0.02, 0.025, 0.005, 0.020);
+    let isi = tau * ((ri - vr_el) / (ri - vt_el)).ln();
+    let first = tau * (ri / (ri - vt_el)).ln();
+    assert!(times.len() > 30, "{} spikes", times.len());
+    let dt = 1e-4;
+    // Spikes are detected at the end of the step in which v crosses: within one step.
+    assert!(times[0] + dt - first >= 0.0 && times[0] + dt - first < dt, "first spike {} vs {first}", times[0]);
+    for w in times.windows(2) {
+        let measured = w[1] - w[0];
+        assert!((measured - isi).abs() < dt, "interval {measured} vs analytic {isi}");
+    }
+}
+
+/// The `synapse STDP` block and the model-level params of `specs/stdp.ng`, so the test
+/// exercises the rule as shipped.
+fn stdp_parts() -> (String, String) {
+    let text = std::fs::read_to_string(common::root().join("specs/stdp.ng")).unwrap();
+    let params: String = text.lines().filter(|l| l.starts_with("param ")).map(|l| format!("{l}\n")).collect();
+    let start = text.find("synapse STDP {").unwrap();
+    let mut depth = 0;
+    let mut end = start;
+    for (k, ch) in text[start..].char_indices() {
+        match ch {
+            '{' => depth += 1,
+            '}' => {
+                depth -= 1;
+                if depth == 0 {
+                    end = start + k + 1;
+                    break;
+                }
+            }
+            _ => {}
+        }
+    }
+    (params, text[start..end].to_string())
+}
+
+/// Weight change after one pre spike at 10 ms and one post spike at 10 ms + delta.
+fn weight_change(delta_steps: i64) -> (f64, f64, f64) {
+    let (params, synapse) = stdp_parts();
+    let t_pre = 300i64;
+    let t_post = t_pre + delta_steps;
+    let spec = format!(
+        "model window
+{params}
+unit Clock {{
+  param fire_step = 0
+  state ge: 1 = 0
+  spike when step == fire_step
+}}
+{synapse}
+population Pre = Clock[1] {{ fire_step = {t_pre} }}
+population Post = Clock[1] {{ fire_step = {t_post} }}
+project S: Pre -> Post via STDP {{ connect all_to_all; w = 0.005 }}
+record S.w at end
+run {{ dt = 0.1 ms; duration = 100 ms }}
+"
+    );
+    let c = common::compile_text(&spec);
+    let sim = common::simulate(&c, 1, 1000);
+    let w = sim.recordings[0].values[0];
+    let dapre = 0.01 * 0.01;
+    let dapost = -dapre * 1.05;
+    (w - 0.005, dapre, dapost)
+}
+
+#[test]
+fn stdp_window_matches_the_rule() {
+    let tau = 0.02f64;
+    for delta_steps in [1i64, 5, 50, 200] {
+        let dt_s = delta_steps as f64 * 1e-4;
+        let (dw, dapre, _) = weight_change(delta_steps);
+        let want = dapre * (-dt_s / tau).exp();
+        assert!((dw - want).abs() < 1e-9 * want.abs().max(1e-300) + 1e-15, "pre before post by {dt_s}: {dw} vs {want}");
+        let (dw, _, dapost) = weight_change(-delta_steps);
+        let want = dapost * (-dt_s / tau).exp();
+        assert!((dw - want).abs() < 1e-9 * want.abs() + 1e-15, "post before pre by {dt_s}: {dw} vs {want}");
+    }
+}
+
+/// A unit that fires once, at a given step.
+const CLOCK: &str = "unit Clock {\n  param fire_step = 0\n  state x: 1 = 0\n  spike when step == fire_step\n}\n";
+
+#[test]
+fn delays_hold_events_for_whole_steps_per_synapse() {
+    let spec = format!(
+        "model delays
+{CLOCK}
+synapse Kick {{ on pre {{ post.x += 1 }} }}
+population Pre = Clock[1] {{ fire_step = 100 }}
+population Post = Clock[3] {{ fire_step = -1 }}
+project Pre -> Post via Kick {{ connect all_to_all; delay = (1 + j) * 1 ms }}
+record Post.x
+run {{ dt = 0.1 ms; duration = 50 ms }}
+"
+    );
+    let c = common::compile_text(&spec);
+    let sim = common::simulate(&c, 1, 200);
+    let x = &sim.recordings[0].values;
+    for j in 0..3usize {
+        // Delivered at step 100 + 10 (1 + j), recorded at the end of that step.
+        let arrival = 100 + 10 * (1 + j);
+        assert_eq!(x[(arrival - 1) * 3 + j], 0.0, "post {j} early");
+        assert_eq!(x[arrival * 3 + j], 1.0, "post {j} at step {arrival}");
+    }
+}
+
+#[test]
+fn runs_reproduce_exactly_for_a_seed() {
+    let c = common::compile(&common::root().join("specs/hmm_glm.ng"));
+    let a = common::simulate(&c, 3, 300);
+    let b = common::simulate(&c, 3, 300);
+    let d = common::simulate(&c, 4, 300);
+    let counts = |s: &neurograph_runtime::Sim| s.recordings[0].values.clone();
+    assert_eq!(counts(&a), counts(&b));
+    assert_eq!(a.recordings[1].values, b.recordings[1].values, "regime sequence");
+    assert_ne!(counts(&a), counts(&d));
+    assert_eq!(a.conn[0].post, b.conn[0].post);
+}
+
+fn single(method: &str, eqs: &str, init: &str) -> String {
+    format!(
+        "model one
+cell C {{
+  param w = 20 Hz, tau = 10 ms
+  {init}
+  {eqs}
+  method {method}
+}}
+population P = C[1]
+record P.x
+run {{ dt = 0.1 ms; duration = 1 s }}
+"
+    )
+}
+
+#[test]
+fn integrators_have_their_expected_accuracy() {
+    // Euler on dx/dt = -x/tau is exactly (1 - dt/tau)^n.
+    let c = common::compile_text(&single("euler", "dx/dt = -x / tau", "state x: 1 = 1"));
+    let x = common::simulate(&c, 1, 1000).recordings[0].values.clone();
+    assert!((x[999] - (1.0 - 0.01f64).powi(1000)).abs() < 1e-13);
+    // Exponential Euler is exact for a linear decay.
+    let c = common::compile_text(&single("exponential_euler", "dx/dt = -x / tau", "state x: 1 = 1"));
+    let x = common::simulate(&c, 1, 1000).recordings[0].values.clone();
+    assert!((x[999] - (-10.0f64).exp()).abs() / (-10.0f64).exp() < 1e-12);
+    // RK4 on a harmonic oscillator: global error of order (w dt)^4.
+    let c = common::compile_text(&single("rk4", "dx/dt = 2 * pi * w * y\n  dy/dt = -2 * pi * w * x", "state x: 1 = 1, y: 1 = 0"));
+    let x = common::simulate(&c, 1, 10_000).recordings[0].values.clone();
+    let want = (2.0 * std::f64::consts::PI * 20.0 * 1.0).cos();
+    assert!((x[9999] - want).abs() < 1e-8, "{} vs {want}", x[9999]);
+}
+
+#[test]
+fn exprel_rate_functions_are_finite_at_their_singular_voltage() {
+    // a_m of COBAHH has 0/0 at v = VT + 13 mV; written with exprel it is 0.32 kHz * 4 there.
+    let spec = "model sing
+neuron H {
+  param VT = -63 mV
+  state v: volt = -50 mV
+  state m: 1 = 0
+  let alpha_m = 0.32 kHz * 4 / exprel((13 mV - v + VT) / (4 mV))
+  dm/dt = alpha_m * (1 - m)
+  method exponential_euler
+}
+population P = H[1]
+record P.m
+run { dt = 0.1 ms; duration = 1 ms }
+";
+    let c = common::compile_text(spec);
+    let m = common::simulate(&c, 1, 1).recordings[0].values[0];
+    let want = 1.0 - (-1280.0f64 * 1e-4).exp();
+    assert!((m - want).abs() < 1e-12, "{m} vs {want}");
+}
+
+fn stdp_run(seconds: f64) -> (f64, Vec<f64>) {
+    let c = common::compile(&common::root().join("specs/stdp.ng"));
+    let steps = (seconds / c.model.run.dt).round() as u64;
+    let sim = common::simulate(&c, 1, steps);
+    let rate = sim.spike_counts[1] as f64 / seconds;
+    let w_end = sim.recordings.last().unwrap().values.clone();
+    (rate, w_end)
+}
+
+#[test]
+#[ignore = "100 s of 1000 Poisson inputs (about a minute); run with --release -- --ignored"]
+fn stdp_full_run_completes_with_a_bimodal_weight_distribution() {
+    let (rate, w) = stdp_run(100.0);
+    assert_eq!(w.len(), 1000);
+    let (lo, hi, counts) = neurograph::run::histogram(&w);
+    eprintln!("output rate {rate:.1} Hz; final weights {lo:e}..{hi:e}: {counts:?}");
+    // Additive STDP drives weights towards the bounds (Song et al. 2000): the outer bins
+    // each hold more weights than any bin in between.
+    let middle = counts[1..9].iter().copied().max().unwrap();
+    assert!(counts[0] > middle && counts[9] > middle, "{counts:?}");
+    assert!(rate > 5.0 && rate < 60.0, "{rate}");
+}
+
+#[test]
+fn stdp_short_run_keeps_weights_in_bounds() {
+    let (rate, w) = stdp_run(2.0);
+    assert_eq!(w.len(), 1000);
+    assert!(w.iter().all(|&x| (0.0..=0.01).contains(&x)));
+    assert!(rate > 0.0);
+}
