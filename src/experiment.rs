@@ -32,11 +32,13 @@ pub struct Experiment {
 impl Experiment {
     /// Read an experiment file; paths in it become relative to the current directory.
     pub fn load(path: &Path) -> Result<Experiment, String> {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        let mut exp: Experiment = serde_yaml_ng::from_str(&text).map_err(|e| match e.location() {
-            Some(l) => format!("{}:{}:{}: {e}", path.display(), l.line(), l.column()),
-            None => format!("{}: {e}", path.display()),
-        })?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let mut exp: Experiment =
+            serde_yaml_ng::from_str(&text).map_err(|e| match e.location() {
+                Some(l) => format!("{}:{}:{}: {e}", path.display(), l.line(), l.column()),
+                None => format!("{}: {e}", path.display()),
+            })?;
         let dir = path.parent().unwrap_or(Path::new(""));
         exp.spec = dir.join(&exp.spec);
         exp.out = exp.out.map(|o| dir.join(o));
@@ -50,7 +52,9 @@ impl Experiment {
             .map(|(k, v)| match v {
                 serde_yaml_ng::Value::String(s) => Ok(format!("{k}={s}")),
                 serde_yaml_ng::Value::Number(n) => Ok(format!("{k}={n}")),
-                other => Err(format!("set.{k}: expected a value such as `15 ms`, found {other:?}")),
+                other => Err(format!(
+                    "set.{k}: expected a value such as `15 ms`, found {other:?}"
+                )),
             })
             .collect()
     }

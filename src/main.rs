@@ -121,12 +121,20 @@ fn run(args: RunArgs) -> Result<(), String> {
         // A second Ctrl-C while the trace is being written would lose it: keep ignoring.
         let _ = ctrlc::set_handler(move || stop.store(true, Ordering::SeqCst));
     }
-    let is_experiment = args.file.extension().is_some_and(|e| e == "yaml" || e == "yml");
+    let is_experiment = args
+        .file
+        .extension()
+        .is_some_and(|e| e == "yaml" || e == "yml");
     let (spec, mut opts, seeds, records) = if is_experiment {
         let exp = Experiment::load(&args.file)?;
         let mut sets = exp.sets()?;
         sets.extend(args.sets.iter().cloned());
-        let opts = RunOptions { duration: args.duration.clone().or(exp.duration.clone()), seed: None, sets, out: args.out.clone().or(exp.out.clone()) };
+        let opts = RunOptions {
+            duration: args.duration.clone().or(exp.duration.clone()),
+            seed: None,
+            sets,
+            out: args.out.clone().or(exp.out.clone()),
+        };
         let seeds: Vec<Option<u64>> = match args.seed {
             Some(s) => vec![Some(s)],
             None if exp.seeds.is_empty() => vec![None],
@@ -134,16 +142,29 @@ fn run(args: RunArgs) -> Result<(), String> {
         };
         (exp.spec.clone(), opts, seeds, exp.record.clone())
     } else {
-        let opts = RunOptions { duration: args.duration.clone(), seed: args.seed, sets: args.sets.clone(), out: args.out.clone() };
+        let opts = RunOptions {
+            duration: args.duration.clone(),
+            seed: args.seed,
+            sets: args.sets.clone(),
+            out: args.out.clone(),
+        };
         (args.file.clone(), opts, vec![args.seed], Vec::new())
     };
-    let mut text = std::fs::read_to_string(&spec).map_err(|e| format!("cannot read {}: {e}", spec.display()))?;
+    let mut text = std::fs::read_to_string(&spec)
+        .map_err(|e| format!("cannot read {}: {e}", spec.display()))?;
     for r in &records {
         text.push_str(&format!("\nrecord {r}\n"));
     }
     let checked = report(compile_text(&spec, text.clone()), false).ok_or_else(String::new)?;
-    let compiled = checked.output.compiled.as_ref().expect("no errors means a model");
-    let base_out = opts.out.clone().unwrap_or_else(|| PathBuf::from("traces").join(&compiled.model.name));
+    let compiled = checked
+        .output
+        .compiled
+        .as_ref()
+        .expect("no errors means a model");
+    let base_out = opts
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("traces").join(&compiled.model.name));
     for seed in seeds {
         opts.seed = seed;
         if is_experiment {
@@ -160,12 +181,18 @@ fn run(args: RunArgs) -> Result<(), String> {
             }
             let b = bar.get_or_insert_with(|| {
                 let b = ProgressBar::new(total);
-                b.set_style(ProgressStyle::with_template("{bar:40} {pos}/{len} steps  {msg}").unwrap_or_else(|_| ProgressStyle::default_bar()));
+                b.set_style(
+                    ProgressStyle::with_template("{bar:40} {pos}/{len} steps  {msg}")
+                        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+                );
                 b
             });
             b.set_position(done);
             let simulated = done as f64 * dt;
-            b.set_message(format!("t = {simulated:.3} s, real-time factor {:.2}", started.elapsed().as_secs_f64() / simulated.max(1e-300)));
+            b.set_message(format!(
+                "t = {simulated:.3} s, real-time factor {:.2}",
+                started.elapsed().as_secs_f64() / simulated.max(1e-300)
+            ));
         };
         let summary = run_compiled(compiled, &spec, &text, &opts, &stop, &mut progress);
         if let Some(b) = bar {
@@ -185,12 +212,27 @@ fn run(args: RunArgs) -> Result<(), String> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Run { file, duration, seed, sets, out, backend, quiet } => {
+        Command::Run {
+            file,
+            duration,
+            seed,
+            sets,
+            out,
+            backend,
+            quiet,
+        } => {
             if backend == Backend::Jit {
                 eprintln!("error: the JIT backend is not built yet; use --backend interp");
                 return ExitCode::from(1);
             }
-            match run(RunArgs { file, duration, seed, sets, out, quiet }) {
+            match run(RunArgs {
+                file,
+                duration,
+                seed,
+                sets,
+                out,
+                quiet,
+            }) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(msg) if msg == INTERRUPTED => {
                     eprintln!("{msg}");

@@ -58,7 +58,11 @@ pub fn histogram(values: &[f64]) -> (f64, f64, Vec<usize>) {
     }
     let width = (hi - lo) / 10.0;
     for &v in values {
-        let k = if width > 0.0 { (((v - lo) / width) as usize).min(9) } else { 0 };
+        let k = if width > 0.0 {
+            (((v - lo) / width) as usize).min(9)
+        } else {
+            0
+        };
         counts[k] += 1;
     }
     (lo, hi, counts)
@@ -73,12 +77,20 @@ impl RunSummary {
 /// Make sure the trace can be written before spending time on the simulation.
 fn check_writable(dir: &Path) -> Result<(), String> {
     if dir.exists() && !dir.join("manifest.json").is_file() {
-        return Err(format!("output directory {} exists and is not a neurograph trace; choose another --out", dir.display()));
+        return Err(format!(
+            "output directory {} exists and is not a neurograph trace; choose another --out",
+            dir.display()
+        ));
     }
-    let parent = dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    std::fs::create_dir_all(parent).map_err(|e| format!("cannot create output directory {}: {e}", parent.display()))?;
+    let parent = dir
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(parent)
+        .map_err(|e| format!("cannot create output directory {}: {e}", parent.display()))?;
     let probe = parent.join(format!(".neurograph-probe-{}", std::process::id()));
-    std::fs::create_dir(&probe).map_err(|e| format!("output directory {} is not writable: {e}", parent.display()))?;
+    std::fs::create_dir(&probe)
+        .map_err(|e| format!("output directory {} is not writable: {e}", parent.display()))?;
     let _ = std::fs::remove_dir(&probe);
     Ok(())
 }
@@ -90,7 +102,9 @@ pub fn steps_for(model: &Model, duration: Option<&str>) -> Result<(u64, f64), St
         Some(text) => {
             let (v, d) = parse_quantity(text).map_err(|e| format!("--duration: {e}"))?;
             if d != Dim::TIME {
-                return Err(format!("--duration: `{text}` is not a time (it is in {d}); write e.g. `--duration 2s`"));
+                return Err(format!(
+                    "--duration: `{text}` is not a time (it is in {d}); write e.g. `--duration 2s`"
+                ));
             }
             if !(v > 0.0 && v.is_finite()) {
                 return Err(format!("--duration: `{text}` must be positive"));
@@ -100,7 +114,10 @@ pub fn steps_for(model: &Model, duration: Option<&str>) -> Result<(u64, f64), St
     };
     let steps = (seconds / model.run.dt).round();
     if steps > 1e12 {
-        return Err(format!("--duration: {seconds} s is more than 1e12 steps of {} s", model.run.dt));
+        return Err(format!(
+            "--duration: {seconds} s is more than 1e12 steps of {} s",
+            model.run.dt
+        ));
     }
     Ok((steps.max(1.0) as u64, seconds))
 }
@@ -121,11 +138,21 @@ pub fn run_compiled(
     for s in &opts.sets {
         overrides.push(params::resolve(model, s).map_err(|e| e.message)?);
     }
-    let out = opts.out.clone().unwrap_or_else(|| PathBuf::from("traces").join(&model.name));
+    let out = opts
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("traces").join(&model.name));
     check_writable(&out)?;
-    let base_dir = spec_path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let base_dir = spec_path
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
     let started = Instant::now();
-    let config = RunConfig { seed, base_dir, overrides: overrides.clone() };
+    let config = RunConfig {
+        seed,
+        base_dir,
+        overrides: overrides.clone(),
+    };
     let mut sim = Sim::new(model, &compiled.info, &config).map_err(|e| e.message)?;
     let setup_s = started.elapsed().as_secs_f64();
     let report_every = (n_steps / 200).max(1);
@@ -139,7 +166,11 @@ pub fn run_compiled(
         if v.kind != VarKind::Param || v.regime.is_some() {
             continue;
         }
-        let value = overrides.iter().find(|(x, _)| *x == h).map(|(_, x)| *x).or_else(|| neurograph_compiler::const_eval(model, v.init));
+        let value = overrides
+            .iter()
+            .find(|(x, _)| *x == h)
+            .map(|(_, x)| *x)
+            .or_else(|| neurograph_compiler::const_eval(model, v.init));
         if let Some(value) = value {
             let owner = match v.scope {
                 Scope::Global => String::new(),
@@ -158,7 +189,8 @@ pub fn run_compiled(
         interrupted,
         parameters,
     };
-    write_trace(&out, &sim, &meta).map_err(|e| format!("cannot write the trace to {}: {e}", out.display()))?;
+    write_trace(&out, &sim, &meta)
+        .map_err(|e| format!("cannot write the trace to {}: {e}", out.display()))?;
     let populations = model
         .populations
         .iter()
@@ -176,7 +208,12 @@ pub fn run_compiled(
         .filter_map(|(k, r)| match (&r.what, r.at_end) {
             (RecordWhat::State { node, var, .. }, true) => {
                 let (lo, hi, counts) = histogram(&sim.recordings[k].values);
-                Some((format!("{}.{}", model.node_name(*node), model.variables[*var].name), lo, hi, counts))
+                Some((
+                    format!("{}.{}", model.node_name(*node), model.variables[*var].name),
+                    lo,
+                    hi,
+                    counts,
+                ))
             }
             _ => None,
         })
@@ -207,7 +244,10 @@ pub fn summary_text(s: &RunSummary) -> String {
         s.steps
     ));
     for p in &s.populations {
-        out.push_str(&format!("  {:<12} {:>8} cells  {:>10} spikes  {:>9.3} Hz\n", p.name, p.size, p.spikes, p.rate_hz));
+        out.push_str(&format!(
+            "  {:<12} {:>8} cells  {:>10} spikes  {:>9.3} Hz\n",
+            p.name, p.size, p.spikes, p.rate_hz
+        ));
     }
     out.push_str(&format!(
         "setup {:.3} s, simulation {:.3} s wall, real-time factor {:.3}, {} synaptic events\n",
@@ -218,7 +258,10 @@ pub fn summary_text(s: &RunSummary) -> String {
     ));
     for (name, lo, hi, counts) in &s.final_histograms {
         let bars: Vec<String> = counts.iter().map(|c| c.to_string()).collect();
-        out.push_str(&format!("final {name}: 10 bins from {lo:.4e} to {hi:.4e}: [{}]\n", bars.join(" ")));
+        out.push_str(&format!(
+            "final {name}: 10 bins from {lo:.4e} to {hi:.4e}: [{}]\n",
+            bars.join(" ")
+        ));
     }
     if s.interrupted {
         out.push_str(&format!(

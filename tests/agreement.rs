@@ -11,7 +11,8 @@ use serde_json::Value;
 
 fn reference() -> Value {
     let path = common::root().join("../shared/reference/brian2.json");
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
     serde_json::from_str(&text).unwrap()
 }
 
@@ -34,9 +35,19 @@ fn run_stats(spec: &str, seed: u64, seconds: f64) -> RunStats {
     let i = spike_stats(&ti, &ii, 800, seconds, 2, 0.005);
     let mut times = te.clone();
     times.extend(&ti);
-    let idx: Vec<u32> = ie.iter().copied().chain(ii.iter().map(|k| k + 3200)).collect();
+    let idx: Vec<u32> = ie
+        .iter()
+        .copied()
+        .chain(ii.iter().map(|k| k + 3200))
+        .collect();
     let all = spike_stats(&times, &idx, 4000, seconds, 2, 0.005);
-    RunStats { rate: all.mean_rate_hz, exc: e.mean_rate_hz, inh: i.mean_rate_hz, cv: all.isi_cv_mean, silent: all.silent_fraction }
+    RunStats {
+        rate: all.mean_rate_hz,
+        exc: e.mean_rate_hz,
+        inh: i.mean_rate_hz,
+        cv: all.isi_cv_mean,
+        silent: all.silent_fraction,
+    }
 }
 
 fn mean(xs: &[f64]) -> f64 {
@@ -49,11 +60,26 @@ fn compare(network: &str, spec: &str, seeds: &[u64], seconds: f64, k: f64) {
     let summary = &r["networks"][network]["summary"];
     let runs: Vec<RunStats> = seeds.iter().map(|&s| run_stats(spec, s, seconds)).collect();
     let ours = [
-        ("mean_rate_hz", mean(&runs.iter().map(|r| r.rate).collect::<Vec<_>>())),
-        ("exc_rate_hz", mean(&runs.iter().map(|r| r.exc).collect::<Vec<_>>())),
-        ("inh_rate_hz", mean(&runs.iter().map(|r| r.inh).collect::<Vec<_>>())),
-        ("isi_cv_mean", mean(&runs.iter().map(|r| r.cv).collect::<Vec<_>>())),
-        ("frac_silent", mean(&runs.iter().map(|r| r.silent).collect::<Vec<_>>())),
+        (
+            "mean_rate_hz",
+            mean(&runs.iter().map(|r| r.rate).collect::<Vec<_>>()),
+        ),
+        (
+            "exc_rate_hz",
+            mean(&runs.iter().map(|r| r.exc).collect::<Vec<_>>()),
+        ),
+        (
+            "inh_rate_hz",
+            mean(&runs.iter().map(|r| r.inh).collect::<Vec<_>>()),
+        ),
+        (
+            "isi_cv_mean",
+            mean(&runs.iter().map(|r| r.cv).collect::<Vec<_>>()),
+        ),
+        (
+            "frac_silent",
+            mean(&runs.iter().map(|r| r.silent).collect::<Vec<_>>()),
+        ),
     ];
     let mut report = String::new();
     let mut failed = false;
@@ -62,7 +88,10 @@ fn compare(network: &str, spec: &str, seeds: &[u64], seconds: f64, k: f64) {
         let sd = summary[key]["sd"].as_f64().unwrap();
         let ok = (value - m).abs() <= k * sd;
         failed |= !ok;
-        report.push_str(&format!("{network} {key}: ours {value:.4}, Brian2 {m:.4} ± {sd:.4} -> {}\n", if ok { "ok" } else { "OUTSIDE" }));
+        report.push_str(&format!(
+            "{network} {key}: ours {value:.4}, Brian2 {m:.4} ± {sd:.4} -> {}\n",
+            if ok { "ok" } else { "OUTSIDE" }
+        ));
     }
     eprint!("{report}");
     assert!(!failed, "{report}");
@@ -88,15 +117,36 @@ fn compare_short(network: &str, spec: &str, tolerance: f64) {
     let brian: f64 = mean(
         &per_seed
             .iter()
-            .map(|s| mean(&s["pop_rate_hz"].as_array().unwrap()[..5].iter().map(|v| v.as_f64().unwrap()).collect::<Vec<_>>()))
+            .map(|s| {
+                mean(
+                    &s["pop_rate_hz"].as_array().unwrap()[..5]
+                        .iter()
+                        .map(|v| v.as_f64().unwrap())
+                        .collect::<Vec<_>>(),
+                )
+            })
             .collect::<Vec<_>>(),
     );
-    let runs: Vec<RunStats> = [11u64, 12].iter().map(|&s| run_stats(spec, s, 0.5)).collect();
+    let runs: Vec<RunStats> = [11u64, 12]
+        .iter()
+        .map(|&s| run_stats(spec, s, 0.5))
+        .collect();
     let ours = mean(&runs.iter().map(|r| r.rate).collect::<Vec<_>>());
-    let (e, i) = (mean(&runs.iter().map(|r| r.exc).collect::<Vec<_>>()), mean(&runs.iter().map(|r| r.inh).collect::<Vec<_>>()));
-    eprintln!("{network}: ours {ours:.3} Hz (E {e:.3}, I {i:.3}), Brian2 first 0.5 s {brian:.3} Hz");
-    assert!((ours - brian).abs() <= tolerance * brian, "{network}: {ours} Hz vs Brian2 {brian} Hz");
-    assert!((e - i).abs() <= 0.15 * ours, "{network}: E {e} Hz and I {i} Hz should be about equal");
+    let (e, i) = (
+        mean(&runs.iter().map(|r| r.exc).collect::<Vec<_>>()),
+        mean(&runs.iter().map(|r| r.inh).collect::<Vec<_>>()),
+    );
+    eprintln!(
+        "{network}: ours {ours:.3} Hz (E {e:.3}, I {i:.3}), Brian2 first 0.5 s {brian:.3} Hz"
+    );
+    assert!(
+        (ours - brian).abs() <= tolerance * brian,
+        "{network}: {ours} Hz vs Brian2 {brian} Hz"
+    );
+    assert!(
+        (e - i).abs() <= 0.15 * ours,
+        "{network}: E {e} Hz and I {i} Hz should be about equal"
+    );
 }
 
 #[test]
@@ -117,5 +167,8 @@ fn cobahh_rate_is_in_the_brian2_band() {
     let spikes: u64 = sim.spike_counts.iter().sum();
     let rate = spikes as f64 / (4000.0 * seconds);
     eprintln!("cobahh: {rate:.2} Hz over {seconds} s");
-    assert!((30.0..=40.0).contains(&rate), "COBAHH rate {rate} Hz outside 30-40 Hz");
+    assert!(
+        (30.0..=40.0).contains(&rate),
+        "COBAHH rate {rate} Hz outside 30-40 Hz"
+    );
 }

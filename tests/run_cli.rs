@@ -10,7 +10,11 @@ use std::process::{Command, Output};
 use neurograph_runtime::npy;
 
 fn neurograph(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_neurograph")).args(args).current_dir(common::root()).output().unwrap()
+    Command::new(env!("CARGO_BIN_EXE_neurograph"))
+        .args(args)
+        .current_dir(common::root())
+        .output()
+        .unwrap()
 }
 
 fn temp_dir(name: &str) -> PathBuf {
@@ -45,16 +49,38 @@ fn every_spec_runs_to_completion_with_the_interpreter() {
         }
         let stem = path.file_stem().unwrap().to_string_lossy().into_owned();
         let out = tmp.join(&stem);
-        let o = neurograph(&["run", path.to_str().unwrap(), "--duration", "20 ms", "--backend", "interp", "--out", out.to_str().unwrap()]);
-        assert_eq!(o.status.code(), Some(0), "{stem}: {}", String::from_utf8_lossy(&o.stderr));
+        let o = neurograph(&[
+            "run",
+            path.to_str().unwrap(),
+            "--duration",
+            "20 ms",
+            "--backend",
+            "interp",
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{stem}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
         let m = manifest(&out);
         assert_eq!(m["interrupted"], false);
-        assert!((m["duration_s"].as_f64().unwrap() - 0.02).abs() < 1e-12, "{stem}");
+        assert!(
+            (m["duration_s"].as_f64().unwrap() - 0.02).abs() < 1e-12,
+            "{stem}"
+        );
         for r in m["records"].as_array().unwrap() {
             for key in ["times", "values", "indices"] {
                 if let Some(f) = r[key]["file"].as_str() {
                     let arr = npy::read(&out.join(f)).unwrap_or_else(|e| panic!("{stem}/{f}: {e}"));
-                    let shape: Vec<usize> = r[key]["shape"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as usize).collect();
+                    let shape: Vec<usize> = r[key]["shape"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|v| v.as_u64().unwrap() as usize)
+                        .collect();
                     assert_eq!(arr.shape, shape, "{stem}/{f}");
                 }
             }
@@ -65,8 +91,22 @@ fn every_spec_runs_to_completion_with_the_interpreter() {
 #[test]
 fn cuba_trace_holds_the_spikes_the_summary_reports() {
     let out = temp_dir("cuba").join("trace");
-    let o = neurograph(&["run", "specs/cuba.ng", "--duration", "100ms", "--seed", "3", "--out", out.to_str().unwrap()]);
-    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = neurograph(&[
+        "run",
+        "specs/cuba.ng",
+        "--duration",
+        "100ms",
+        "--seed",
+        "3",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     let stdout = String::from_utf8_lossy(&o.stdout);
     let m = manifest(&out);
     assert_eq!(m["seed"], 3);
@@ -78,8 +118,15 @@ fn cuba_trace_holds_the_spikes_the_summary_reports() {
     assert_eq!(t.data.len(), i.data.len());
     assert!(t.data.iter().all(|&x| (0.0..0.1).contains(&x)));
     assert!(i.data.iter().all(|&x| (0.0..3200.0).contains(&x)));
-    let line = stdout.lines().find(|l| l.trim_start().starts_with("E ")).unwrap();
-    assert!(line.contains(&format!("{} spikes", t.data.len())), "{line} vs {}", t.data.len());
+    let line = stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with("E "))
+        .unwrap();
+    assert!(
+        line.contains(&format!("{} spikes", t.data.len())),
+        "{line} vs {}",
+        t.data.len()
+    );
     assert!(stdout.contains("real-time factor"));
 }
 
@@ -88,18 +135,39 @@ fn set_changes_a_parameter_without_touching_the_spec() {
     let tmp = temp_dir("set");
     let run = |extra: &[&str], name: &str| {
         let out = tmp.join(name);
-        let mut args = vec!["run", "specs/cuba.ng", "--duration", "100ms", "--out", out.to_str().unwrap()];
+        let mut args = vec![
+            "run",
+            "specs/cuba.ng",
+            "--duration",
+            "100ms",
+            "--out",
+            out.to_str().unwrap(),
+        ];
         args.extend_from_slice(extra);
         let o = neurograph(&args);
-        assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
         manifest(&out)
     };
     let base = run(&[], "base");
     let silent = run(&["--set", "LIF.Vt=0 mV"], "silent");
     let count = |m: &serde_json::Value| m["records"][0]["count"].as_u64().unwrap();
     assert!(count(&base) > 0);
-    assert_eq!(count(&silent), 0, "with the threshold at 0 mV nothing fires");
-    let vt = silent["parameters"].as_array().unwrap().iter().find(|p| p["name"] == "LIF.Vt").unwrap();
+    assert_eq!(
+        count(&silent),
+        0,
+        "with the threshold at 0 mV nothing fires"
+    );
+    let vt = silent["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "LIF.Vt")
+        .unwrap();
     assert_eq!(vt["value"].as_f64(), Some(0.0));
 }
 
@@ -109,19 +177,51 @@ fn run_time_errors_are_one_line_and_leave_no_trace() {
     let out = tmp.join("trace");
     let o = out.to_str().unwrap();
     let cases: Vec<(Vec<&str>, &str)> = vec![
-        (vec!["run", "specs/cuba.ng", "--set", "nosuch=1", "--out", o], "--set nosuch: unknown parameter"),
-        (vec!["run", "specs/cuba.ng", "--set", "LIF.taum=5 mV", "--out", o], "`taum` is in s, but `5 mV` is in V"),
-        (vec!["run", "specs/cuba.ng", "--set", "we", "--out", o], "--set expects name=value"),
-        (vec!["run", "specs/cuba.ng", "--duration", "5 mV", "--out", o], "--duration: `5 mV` is not a time"),
-        (vec!["run", "specs/cuba.ng", "--duration", "soon", "--out", o], "--duration"),
-        (vec!["run", "specs/cuba.ng", "--duration", "10ms", "--out", "/proc/neurograph/trace"], "cannot create output directory"),
+        (
+            vec!["run", "specs/cuba.ng", "--set", "nosuch=1", "--out", o],
+            "--set nosuch: unknown parameter",
+        ),
+        (
+            vec!["run", "specs/cuba.ng", "--set", "LIF.taum=5 mV", "--out", o],
+            "`taum` is in s, but `5 mV` is in V",
+        ),
+        (
+            vec!["run", "specs/cuba.ng", "--set", "we", "--out", o],
+            "--set expects name=value",
+        ),
+        (
+            vec!["run", "specs/cuba.ng", "--duration", "5 mV", "--out", o],
+            "--duration: `5 mV` is not a time",
+        ),
+        (
+            vec!["run", "specs/cuba.ng", "--duration", "soon", "--out", o],
+            "--duration",
+        ),
+        (
+            vec![
+                "run",
+                "specs/cuba.ng",
+                "--duration",
+                "10ms",
+                "--out",
+                "/proc/neurograph/trace",
+            ],
+            "cannot create output directory",
+        ),
     ];
     for (args, want) in cases {
         let r = neurograph(&args);
         let stderr = String::from_utf8_lossy(&r.stderr);
         assert_eq!(r.status.code(), Some(1), "{args:?}: {stderr}");
-        assert_eq!(stderr.trim_end().lines().count(), 1, "{args:?}: not one line: {stderr}");
-        assert!(stderr.starts_with("error: ") && stderr.contains(want), "{args:?}: {stderr}");
+        assert_eq!(
+            stderr.trim_end().lines().count(),
+            1,
+            "{args:?}: not one line: {stderr}"
+        );
+        assert!(
+            stderr.starts_with("error: ") && stderr.contains(want),
+            "{args:?}: {stderr}"
+        );
         assert!(!stderr.contains("panicked"));
         assert_nothing_written(&out);
     }
@@ -129,10 +229,20 @@ fn run_time_errors_are_one_line_and_leave_no_trace() {
     let other = tmp.join("not-a-trace");
     std::fs::create_dir_all(&other).unwrap();
     std::fs::write(other.join("notes.txt"), "keep me").unwrap();
-    let r = neurograph(&["run", "specs/cuba.ng", "--duration", "10ms", "--out", other.to_str().unwrap()]);
+    let r = neurograph(&[
+        "run",
+        "specs/cuba.ng",
+        "--duration",
+        "10ms",
+        "--out",
+        other.to_str().unwrap(),
+    ]);
     assert_eq!(r.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&r.stderr).contains("is not a neurograph trace"));
-    assert_eq!(std::fs::read_to_string(other.join("notes.txt")).unwrap(), "keep me");
+    assert_eq!(
+        std::fs::read_to_string(other.join("notes.txt")).unwrap(),
+        "keep me"
+    );
 }
 
 #[test]
@@ -146,20 +256,52 @@ project A -> A via S { connect all_to_all; w = load(\"w.npy\") }
 ";
     std::fs::write(tmp.join("w.ng"), spec).unwrap();
     let out = tmp.join("trace");
-    let r = neurograph(&["run", tmp.join("w.ng").to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    let r = neurograph(&[
+        "run",
+        tmp.join("w.ng").to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
     let stderr = String::from_utf8_lossy(&r.stderr);
     assert_eq!(r.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("file not found: `w.npy`") && stderr.contains("w.ng:5:"), "{stderr}");
+    assert!(
+        stderr.contains("file not found: `w.npy`") && stderr.contains("w.ng:5:"),
+        "{stderr}"
+    );
     assert_nothing_written(&out);
     std::fs::write(tmp.join("w.npy"), b"not numpy at all").unwrap();
-    let r = neurograph(&["run", tmp.join("w.ng").to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    let r = neurograph(&[
+        "run",
+        tmp.join("w.ng").to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
     let stderr = String::from_utf8_lossy(&r.stderr);
     assert_eq!(r.status.code(), Some(1), "{stderr}");
-    assert!(stderr.starts_with("error: cannot load") && stderr.contains("not a .npy file"), "{stderr}");
+    assert!(
+        stderr.starts_with("error: cannot load") && stderr.contains("not a .npy file"),
+        "{stderr}"
+    );
     assert_nothing_written(&out);
-    std::fs::write(tmp.join("w.npy"), npy::to_bytes(&[0.5; 9], &[3, 3], npy::Dtype::F64)).unwrap();
-    let r = neurograph(&["run", tmp.join("w.ng").to_str().unwrap(), "--duration", "1ms", "--out", out.to_str().unwrap()]);
-    assert_eq!(r.status.code(), Some(0), "{}", String::from_utf8_lossy(&r.stderr));
+    std::fs::write(
+        tmp.join("w.npy"),
+        npy::to_bytes(&[0.5; 9], &[3, 3], npy::Dtype::F64),
+    )
+    .unwrap();
+    let r = neurograph(&[
+        "run",
+        tmp.join("w.ng").to_str().unwrap(),
+        "--duration",
+        "1ms",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        r.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&r.stderr)
+    );
 }
 
 #[test]
@@ -175,34 +317,63 @@ fn experiment_files_run_one_trace_per_seed() {
     )
     .unwrap();
     let r = neurograph(&["run", tmp.join("exp.yaml").to_str().unwrap(), "--quiet"]);
-    assert_eq!(r.status.code(), Some(0), "{}", String::from_utf8_lossy(&r.stderr));
+    assert_eq!(
+        r.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&r.stderr)
+    );
     for seed in [4, 5] {
         let dir = tmp.join("sweep").join(format!("seed-{seed}"));
         let m = manifest(&dir);
         assert_eq!(m["seed"], seed);
-        let we = m["parameters"].as_array().unwrap().iter().find(|p| p["name"] == "we").unwrap();
+        let we = m["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == "we")
+            .unwrap();
         assert!((we["value"].as_f64().unwrap() - 0.002).abs() < 1e-15);
-        let v = m["records"].as_array().unwrap().iter().find(|r| r["variable"] == "v").unwrap();
+        let v = m["records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["variable"] == "v")
+            .unwrap();
         assert_eq!(v["values"]["shape"], serde_json::json!([20, 3]));
     }
     std::fs::write(tmp.join("bad.yaml"), "spec: x.ng\nseedz: [1]\n").unwrap();
     let r = neurograph(&["run", tmp.join("bad.yaml").to_str().unwrap()]);
     let stderr = String::from_utf8_lossy(&r.stderr);
     assert_eq!(r.status.code(), Some(1));
-    assert!(stderr.contains("bad.yaml:2:") && stderr.contains("seedz"), "{stderr}");
+    assert!(
+        stderr.contains("bad.yaml:2:") && stderr.contains("seedz"),
+        "{stderr}"
+    );
 }
 
 #[test]
 fn ctrl_c_stops_at_a_step_and_writes_a_valid_trace() {
     let out = temp_dir("interrupt").join("trace");
     let child = Command::new(env!("CARGO_BIN_EXE_neurograph"))
-        .args(["run", "specs/cobahh.ng", "--duration", "60s", "--quiet", "--out", out.to_str().unwrap()])
+        .args([
+            "run",
+            "specs/cobahh.ng",
+            "--duration",
+            "60s",
+            "--quiet",
+            "--out",
+            out.to_str().unwrap(),
+        ])
         .current_dir(common::root())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
     std::thread::sleep(std::time::Duration::from_millis(1500));
-    let status = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(status.success());
     let o = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&o.stderr);
@@ -216,7 +387,12 @@ fn ctrl_c_stops_at_a_step_and_writes_a_valid_trace() {
     let rec = &m["records"][0];
     let t = npy::read(&out.join(rec["times"]["file"].as_str().unwrap())).unwrap();
     assert!(t.data.iter().all(|&x| x < simulated));
-    let v = m["records"].as_array().unwrap().iter().find(|r| r["kind"] == "state").unwrap();
+    let v = m["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["kind"] == "state")
+        .unwrap();
     let vals = npy::read(&out.join(v["values"]["file"].as_str().unwrap())).unwrap();
     assert_eq!(vals.shape[0] as u64, m["steps"].as_u64().unwrap());
 }

@@ -49,10 +49,17 @@ fn spike_times_follow_the_analytic_interval() {
     assert!(times.len() > 30, "{} spikes", times.len());
     let dt = 1e-4;
     // Spikes are detected at the end of the step in which v crosses: within one step.
-    assert!(times[0] + dt - first >= 0.0 && times[0] + dt - first < dt, "first spike {} vs {first}", times[0]);
+    assert!(
+        times[0] + dt - first >= 0.0 && times[0] + dt - first < dt,
+        "first spike {} vs {first}",
+        times[0]
+    );
     for w in times.windows(2) {
         let measured = w[1] - w[0];
-        assert!((measured - isi).abs() < dt, "interval {measured} vs analytic {isi}");
+        assert!(
+            (measured - isi).abs() < dt,
+            "interval {measured} vs analytic {isi}"
+        );
     }
 }
 
@@ -60,7 +67,11 @@ fn spike_times_follow_the_analytic_interval() {
 /// exercises the rule as shipped.
 fn stdp_parts() -> (String, String) {
     let text = std::fs::read_to_string(common::root().join("specs/stdp.ng")).unwrap();
-    let params: String = text.lines().filter(|l| l.starts_with("param ")).map(|l| format!("{l}\n")).collect();
+    let params: String = text
+        .lines()
+        .filter(|l| l.starts_with("param "))
+        .map(|l| format!("{l}\n"))
+        .collect();
     let start = text.find("synapse STDP {").unwrap();
     let mut depth = 0;
     let mut end = start;
@@ -116,15 +127,22 @@ fn stdp_window_matches_the_rule() {
         let dt_s = delta_steps as f64 * 1e-4;
         let (dw, dapre, _) = weight_change(delta_steps);
         let want = dapre * (-dt_s / tau).exp();
-        assert!((dw - want).abs() < 1e-9 * want.abs().max(1e-300) + 1e-15, "pre before post by {dt_s}: {dw} vs {want}");
+        assert!(
+            (dw - want).abs() < 1e-9 * want.abs().max(1e-300) + 1e-15,
+            "pre before post by {dt_s}: {dw} vs {want}"
+        );
         let (dw, _, dapost) = weight_change(-delta_steps);
         let want = dapost * (-dt_s / tau).exp();
-        assert!((dw - want).abs() < 1e-9 * want.abs() + 1e-15, "post before pre by {dt_s}: {dw} vs {want}");
+        assert!(
+            (dw - want).abs() < 1e-9 * want.abs() + 1e-15,
+            "post before pre by {dt_s}: {dw} vs {want}"
+        );
     }
 }
 
 /// A unit that fires once, at a given step.
-const CLOCK: &str = "unit Clock {\n  param fire_step = 0\n  state x: 1 = 0\n  spike when step == fire_step\n}\n";
+const CLOCK: &str =
+    "unit Clock {\n  param fire_step = 0\n  state x: 1 = 0\n  spike when step == fire_step\n}\n";
 
 #[test]
 fn delays_hold_events_for_whole_steps_per_synapse() {
@@ -158,7 +176,10 @@ fn runs_reproduce_exactly_for_a_seed() {
     let d = common::simulate(&c, 4, 300);
     let counts = |s: &neurograph_runtime::Sim| s.recordings[0].values.clone();
     assert_eq!(counts(&a), counts(&b));
-    assert_eq!(a.recordings[1].values, b.recordings[1].values, "regime sequence");
+    assert_eq!(
+        a.recordings[1].values, b.recordings[1].values,
+        "regime sequence"
+    );
     assert_ne!(counts(&a), counts(&d));
     assert_eq!(a.conn[0].post, b.conn[0].post);
 }
@@ -186,11 +207,19 @@ fn integrators_have_their_expected_accuracy() {
     let x = common::simulate(&c, 1, 1000).recordings[0].values.clone();
     assert!((x[999] - (1.0 - 0.01f64).powi(1000)).abs() < 1e-13);
     // Exponential Euler is exact for a linear decay.
-    let c = common::compile_text(&single("exponential_euler", "dx/dt = -x / tau", "state x: 1 = 1"));
+    let c = common::compile_text(&single(
+        "exponential_euler",
+        "dx/dt = -x / tau",
+        "state x: 1 = 1",
+    ));
     let x = common::simulate(&c, 1, 1000).recordings[0].values.clone();
     assert!((x[999] - (-10.0f64).exp()).abs() / (-10.0f64).exp() < 1e-12);
     // RK4 on a harmonic oscillator: global error of order (w dt)^4.
-    let c = common::compile_text(&single("rk4", "dx/dt = 2 * pi * w * y\n  dy/dt = -2 * pi * w * x", "state x: 1 = 1, y: 1 = 0"));
+    let c = common::compile_text(&single(
+        "rk4",
+        "dx/dt = 2 * pi * w * y\n  dy/dt = -2 * pi * w * x",
+        "state x: 1 = 1, y: 1 = 0",
+    ));
     let x = common::simulate(&c, 1, 10_000).recordings[0].values.clone();
     let want = (2.0 * std::f64::consts::PI * 20.0 * 1.0).cos();
     assert!((x[9999] - want).abs() < 1e-8, "{} vs {want}", x[9999]);

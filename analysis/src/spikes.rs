@@ -42,7 +42,14 @@ fn sd(xs: &[f64]) -> f64 {
 }
 
 /// The statistics, with the CV over neurons with at least `min_spikes` spikes.
-pub fn spike_stats(times: &[f64], indices: &[u32], n: usize, duration_s: f64, min_spikes: usize, fano_bin_s: f64) -> SpikeStats {
+pub fn spike_stats(
+    times: &[f64],
+    indices: &[u32],
+    n: usize,
+    duration_s: f64,
+    min_spikes: usize,
+    fano_bin_s: f64,
+) -> SpikeStats {
     let tr = trains(times, indices, n);
     let rates: Vec<f64> = tr.iter().map(|t| t.len() as f64 / duration_s).collect();
     let mut cvs = Vec::new();
@@ -70,7 +77,11 @@ pub fn spike_stats(times: &[f64], indices: &[u32], n: usize, duration_s: f64, mi
         isi_cv_mean: mean(&cvs),
         isi_cv_neurons: cvs.len(),
         silent_fraction: tr.iter().filter(|t| t.is_empty()).count() as f64 / n.max(1) as f64,
-        pop_fano: if cm > 0.0 { sd(&counts).powi(2) / cm } else { 0.0 },
+        pop_fano: if cm > 0.0 {
+            sd(&counts).powi(2) / cm
+        } else {
+            0.0
+        },
     }
 }
 
@@ -101,7 +112,8 @@ mod tests {
             let mut t = 0.0;
             let mut k = 1.0;
             loop {
-                let u: f64 = ((k * 0.618_033_988_749_895 + neuron as f64 * 0.414_213_562) % 1.0).max(1e-12);
+                let u: f64 =
+                    ((k * 0.618_033_988_749_895 + neuron as f64 * 0.414_213_562) % 1.0).max(1e-12);
                 k += 1.0;
                 t += -u.ln() / 50.0;
                 if t >= 10.0 {

@@ -45,7 +45,9 @@ mod tests {
         let mut x = vec![0.0; 200_000];
         let mut state: u64 = 12345;
         for t in 1..x.len() {
-            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             let u = (state >> 11) as f64 / (1u64 << 53) as f64 - 0.5;
             x[t] = a * x[t - 1] + u;
         }

@@ -9,7 +9,8 @@ use crate::units::{lookup_unit, Dim};
 
 /// Value in SI units and its dimension, or a message saying what is wrong.
 pub fn parse_quantity(text: &str) -> Result<(f64, Dim), String> {
-    let e = grammar::parse_expr_at(text.trim(), 0).map_err(|d| format!("`{text}` is not a value: {}", d.message))?;
+    let e = grammar::parse_expr_at(text.trim(), 0)
+        .map_err(|d| format!("`{text}` is not a value: {}", d.message))?;
     eval(&e)
 }
 
@@ -20,7 +21,8 @@ fn eval(e: &grammar::Expr) -> Result<(f64, Dim), String> {
             let mut scale = 1.0;
             let mut dim = Dim::NONE;
             for f in &unit.factors {
-                let (s, d) = lookup_unit(&f.symbol).ok_or_else(|| format!("unknown unit `{}`", f.symbol))?;
+                let (s, d) =
+                    lookup_unit(&f.symbol).ok_or_else(|| format!("unknown unit `{}`", f.symbol))?;
                 scale *= s.powi(f.power);
                 dim = dim.times(d.powi(f.power));
             }
@@ -47,13 +49,24 @@ fn eval(e: &grammar::Expr) -> Result<(f64, Dim), String> {
         }
         ExprKind::Call { .. } => {
             let (name, args) = e.call_name().ok_or("only named functions can be called")?;
-            let info = funcs::lookup(name, args.len()).filter(|f| f.class == funcs::FuncClass::Pure && (f.min_args..=f.max_args).contains(&args.len())).ok_or_else(|| format!("`{name}` cannot be used in a value"))?;
-            let vals: Vec<(f64, Dim)> = args.iter().map(|a| eval(&a.value)).collect::<Result<_, _>>()?;
+            let info = funcs::lookup(name, args.len())
+                .filter(|f| {
+                    f.class == funcs::FuncClass::Pure
+                        && (f.min_args..=f.max_args).contains(&args.len())
+                })
+                .ok_or_else(|| format!("`{name}` cannot be used in a value"))?;
+            let vals: Vec<(f64, Dim)> = args
+                .iter()
+                .map(|a| eval(&a.value))
+                .collect::<Result<_, _>>()?;
             if vals.iter().any(|(_, d)| !d.is_none()) {
                 return Err(format!("`{name}` needs dimensionless arguments here"));
             }
             let xs: Vec<f64> = vals.iter().map(|v| v.0).collect();
-            (eval_pure(info.func, &xs).ok_or("cannot evaluate")?, Dim::NONE)
+            (
+                eval_pure(info.func, &xs).ok_or("cannot evaluate")?,
+                Dim::NONE,
+            )
         }
         _ => return Err("expected a number with an optional unit, e.g. `15 ms`".to_string()),
     })

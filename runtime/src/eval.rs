@@ -9,8 +9,8 @@ use neurograph_compiler::ir::*;
 use neurograph_compiler::{eval_pure, BinOp, UnOp};
 
 use crate::rng::Stream;
-use crate::state::Store;
 use crate::sim::Sim;
+use crate::state::Store;
 
 /// A column of values, one per element of the evaluation (or one shared value).
 #[derive(Debug, Clone)]
@@ -131,7 +131,14 @@ impl Sim<'_> {
     }
 
     /// Read a variable of `node` for the elements `locals` (or a shared value).
-    fn read_var(&self, var: Handle<Variable>, node: Option<usize>, ctx: &Ctx, locals: impl Fn(usize) -> usize, n: usize) -> Col {
+    fn read_var(
+        &self,
+        var: Handle<Variable>,
+        node: Option<usize>,
+        ctx: &Ctx,
+        locals: impl Fn(usize) -> usize,
+        n: usize,
+    ) -> Col {
         let rs = self.regime_of(var, ctx);
         let store = match node {
             None => self.globals.get(&var),
@@ -161,21 +168,36 @@ impl Sim<'_> {
                     return self.read_var(*var, None, ctx, |k| k, 1).expand(n);
                 }
                 match side {
-                    Side::Own => self.read_var(*var, Some(ctx.node), ctx, |k| Self::elem(ctx, k), n),
+                    Side::Own => {
+                        self.read_var(*var, Some(ctx.node), ctx, |k| Self::elem(ctx, k), n)
+                    }
                     Side::Pre | Side::Post => {
                         let p = self.proj_of(ctx.node);
                         let conn = &self.conn[p];
-                        let (map, idx) = if *side == Side::Pre { (&self.pre_maps[p], &conn.pre) } else { (&self.post_maps[p], &conn.post) };
+                        let (map, idx) = if *side == Side::Pre {
+                            (&self.pre_maps[p], &conn.pre)
+                        } else {
+                            (&self.post_maps[p], &conn.post)
+                        };
                         // Gather through the endpoint map; parts of one end share an element type.
                         if map.parts.len() == 1 {
                             let (node, start, offset, _) = map.parts[0];
-                            return self.read_var(*var, Some(node), ctx, |k| start + idx[Self::elem(ctx, k)] as usize - offset, n);
+                            return self.read_var(
+                                *var,
+                                Some(node),
+                                ctx,
+                                |k| start + idx[Self::elem(ctx, k)] as usize - offset,
+                                n,
+                            );
                         }
                         let vals = (0..n)
                             .map(|k| {
                                 let (node, local) = map.locate(idx[Self::elem(ctx, k)] as usize);
                                 let rs = self.regime_of(*var, ctx);
-                                self.nodes[node].vars.get(var).map_or(0.0, |s| s.get(local, rs))
+                                self.nodes[node]
+                                    .vars
+                                    .get(var)
+                                    .map_or(0.0, |s| s.get(local, rs))
                             })
                             .collect();
                         Col::V(vals)
@@ -192,7 +214,11 @@ impl Sim<'_> {
                         Col::V((0..n).map(|k| Self::elem(ctx, k) as f64).collect())
                     } else {
                         let conn = &self.conn[self.proj_of(ctx.node)];
-                        let idx = if *b == Builtin::I { &conn.pre } else { &conn.post };
+                        let idx = if *b == Builtin::I {
+                            &conn.pre
+                        } else {
+                            &conn.post
+                        };
                         Col::V((0..n).map(|k| idx[Self::elem(ctx, k)] as f64).collect())
                     }
                 }
@@ -231,12 +257,19 @@ impl Sim<'_> {
             }
             Expr::Token { path, .. } => {
                 let bytes = &self.token_files[path];
-                let tok = if bytes.is_empty() { 0 } else { bytes[(self.step as usize) % bytes.len()] as usize };
+                let tok = if bytes.is_empty() {
+                    0
+                } else {
+                    bytes[(self.step as usize) % bytes.len()] as usize
+                };
                 Col::V((0..n).map(|k| b2f(Self::elem(ctx, k) == tok)).collect())
             }
             Expr::Array(items) => {
                 // Per-regime values: pick the current (or initialising) regime state's entry.
-                let k = ctx.regime_state.unwrap_or(0).min(items.len().saturating_sub(1));
+                let k = ctx
+                    .regime_state
+                    .unwrap_or(0)
+                    .min(items.len().saturating_sub(1));
                 self.eval(items[k], ctx)
             }
         }
@@ -270,32 +303,54 @@ impl Sim<'_> {
     fn call(&self, e: Handle<Expr>, f: Func, args: &[Handle<Expr>], ctx: &Ctx, n: usize) -> Col {
         let stream = Stream::new(self.seed, e.index() as u32);
         let step = ctx.init_draw.unwrap_or(self.step);
-        let draws = |g: &dyn Fn(u64) -> f64| Col::V((0..n).map(|k| g(self.rng_element(ctx, k))).collect());
+        let draws =
+            |g: &dyn Fn(u64) -> f64| Col::V((0..n).map(|k| g(self.rng_element(ctx, k))).collect());
         match f {
             Func::Rand => draws(&|el| stream.uniform(el, step, 0)),
             Func::Randn => draws(&|el| stream.normal(el, step, 0)),
             Func::Uniform => {
                 let (a, b) = (self.eval(args[0], ctx), self.eval(args[1], ctx));
-                Col::V((0..n).map(|k| {
-                    let (lo, hi) = (a.at(k), b.at(k));
-                    lo + (hi - lo) * stream.uniform(self.rng_element(ctx, k), step, 0)
-                }).collect())
+                Col::V(
+                    (0..n)
+                        .map(|k| {
+                            let (lo, hi) = (a.at(k), b.at(k));
+                            lo + (hi - lo) * stream.uniform(self.rng_element(ctx, k), step, 0)
+                        })
+                        .collect(),
+                )
             }
             Func::Normal => {
                 let (m, s) = (self.eval(args[0], ctx), self.eval(args[1], ctx));
-                Col::V((0..n).map(|k| m.at(k) + s.at(k) * stream.normal(self.rng_element(ctx, k), step, 0)).collect())
+                Col::V(
+                    (0..n)
+                        .map(|k| {
+                            m.at(k) + s.at(k) * stream.normal(self.rng_element(ctx, k), step, 0)
+                        })
+                        .collect(),
+                )
             }
             Func::Poisson => {
                 let l = self.eval(args[0], ctx);
-                Col::V((0..n).map(|k| stream.poisson(self.rng_element(ctx, k), step, l.at(k))).collect())
+                Col::V(
+                    (0..n)
+                        .map(|k| stream.poisson(self.rng_element(ctx, k), step, l.at(k)))
+                        .collect(),
+                )
             }
             Func::Bernoulli => {
                 let p = self.eval(args[0], ctx);
-                Col::V((0..n).map(|k| b2f(stream.uniform(self.rng_element(ctx, k), step, 0) < p.at(k))).collect())
+                Col::V(
+                    (0..n)
+                        .map(|k| b2f(stream.uniform(self.rng_element(ctx, k), step, 0) < p.at(k)))
+                        .collect(),
+                )
             }
             Func::Sum | Func::Mean | Func::MaxOf | Func::Norm | Func::LayerNorm | Func::Rope => {
                 // Population-wide: always over the whole node, whatever subset is evaluated.
-                let all = Ctx { elems: None, ..*ctx };
+                let all = Ctx {
+                    elems: None,
+                    ..*ctx
+                };
                 let size = self.nodes[ctx.node].size;
                 let x = self.eval(args[0], &all).into_vec(size);
                 let result = population_op(f, &x, self.step);
@@ -311,12 +366,16 @@ impl Sim<'_> {
                     return Col::S(eval_pure(f, &vals).unwrap_or(f64::NAN));
                 }
                 let mut buf = vec![0.0; cols.len()];
-                Col::V((0..n).map(|k| {
-                    for (b, c) in buf.iter_mut().zip(&cols) {
-                        *b = c.at(k);
-                    }
-                    eval_pure(f, &buf).unwrap_or(f64::NAN)
-                }).collect())
+                Col::V(
+                    (0..n)
+                        .map(|k| {
+                            for (b, c) in buf.iter_mut().zip(&cols) {
+                                *b = c.at(k);
+                            }
+                            eval_pure(f, &buf).unwrap_or(f64::NAN)
+                        })
+                        .collect(),
+                )
             }
         }
     }

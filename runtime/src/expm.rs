@@ -34,7 +34,10 @@ pub fn expm(a: &Matrix) -> Matrix {
         s += 1;
     }
     let scale = 2f64.powi(-s);
-    let scaled: Matrix = a.iter().map(|r| r.iter().map(|x| x * scale).collect()).collect();
+    let scaled: Matrix = a
+        .iter()
+        .map(|r| r.iter().map(|x| x * scale).collect())
+        .collect();
     // Horner form of X = A (I + A/2 (I + A/3 (...))).
     let mut x = vec![vec![0.0; n]; n];
     for k in (1..=30).rev() {
@@ -96,6 +99,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::excessive_precision)] // the constants are quoted as published in limit.md
     fn cuba_propagator_matches_the_closed_form() {
         // v' = (ge + gi - (v - El)) / taum, ge' = -ge / taue, gi' = -gi / taui (limit.md).
         let (tm, te, ti) = (0.02, 0.005, 0.01);
@@ -105,14 +109,26 @@ mod tests {
             vec![0.0, 0.0, -1.0 / ti],
         ];
         let (phi, gamma) = propagators(&m, 1e-4);
-        let want = [0.99501247919268232, 0.0049379352953090039, 0.0049626454435142599];
+        let want = [
+            0.99501247919268232,
+            0.0049379352953090039,
+            0.0049626454435142599,
+        ];
         for k in 0..3 {
             assert!((phi[0][k] - want[k]).abs() < 2e-16, "{k}: {}", phi[0][k]);
         }
         // Constant term: gamma_vv * El / taum = -0.24438851955856666 mV.
         let c = gamma[0][0] * (-0.049 / tm);
         assert!((c - -0.24438851955856666e-3).abs() < 1e-18, "{c}");
-        assert!((phi[1][1] - 0.98019867330675525).abs() <= 1.2e-16, "{}", phi[1][1]);
-        assert!((phi[2][2] - 0.99004983374916811).abs() <= 1.2e-16, "{}", phi[2][2]);
+        assert!(
+            (phi[1][1] - 0.98019867330675525).abs() <= 1.2e-16,
+            "{}",
+            phi[1][1]
+        );
+        assert!(
+            (phi[2][2] - 0.99004983374916811).abs() <= 1.2e-16,
+            "{}",
+            phi[2][2]
+        );
     }
 }

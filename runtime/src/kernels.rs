@@ -23,7 +23,7 @@ pub(crate) struct ExactPlan {
     which: Option<Vec<u32>>,
 }
 
-fn dynamics_of<'m>(model: &'m Model, node: Node) -> &'m Dynamics {
+fn dynamics_of(model: &Model, node: Node) -> &Dynamics {
     match node {
         Node::Population(p) => &model.cell_types[model.populations[p].cell_type].dynamics,
         Node::Projection(p) => &model.projections[p].code.dynamics,
@@ -54,7 +54,8 @@ impl Sim<'_> {
             return;
         }
         let reg = &self.model.regimes[r];
-        let u = Stream::new(self.seed, stream_of(&format!("regime {}", reg.name))).uniform(0, self.step, 0);
+        let u = Stream::new(self.seed, stream_of(&format!("regime {}", reg.name)))
+            .uniform(0, self.step, 0);
         let row = &reg.transition[self.regime_state[r.index()] as usize];
         let mut acc = 0.0;
         let mut next = row.len() - 1;
@@ -69,13 +70,37 @@ impl Sim<'_> {
     }
 
     /// Write `values` (one per evaluated element) into `var` of `node`.
-    fn write(&mut self, var: Handle<Variable>, node: usize, elems: Option<&[u32]>, values: &Col, op: AssignOp) {
+    fn write(
+        &mut self,
+        var: Handle<Variable>,
+        node: usize,
+        elems: Option<&[u32]>,
+        values: &Col,
+        op: AssignOp,
+    ) {
         let size = self.nodes[node].size;
-        let rs = self.model.variables[var].regime.map_or(0, |r| self.regime_state[r.index()] as usize);
+        let rs = self.model.variables[var]
+            .regime
+            .map_or(0, |r| self.regime_state[r.index()] as usize);
         let f32_state = self.f32_state;
-        let Some(store) = self.nodes[node].vars.get_mut(&var) else { return };
+        let Some(store) = self.nodes[node].vars.get_mut(&var) else {
+            return;
+        };
         if let (None, Col::S(v), AssignOp::Set, Store::Uniform(_)) = (elems, values, op, &*store) {
             *store = Store::Uniform(*v);
+            return;
+        }
+        // Whole-column assignment: copy (rounded to f32 when the model asks).
+        if let (None, Col::V(v), AssignOp::Set, Store::Elements(dst)) =
+            (elems, values, op, &mut *store)
+        {
+            if f32_state {
+                for (d, x) in dst.iter_mut().zip(v) {
+                    *d = *x as f32 as f64;
+                }
+            } else {
+                dst.copy_from_slice(v);
+            }
             return;
         }
         let n = elems.map_or(size, <[u32]>::len);
@@ -98,7 +123,10 @@ impl Sim<'_> {
     /// them, in ascending element order.
     pub fn execute(&mut self, stmts: &[Statement], node: usize, elems: Option<&[u32]>) {
         for st in stmts {
-            let ctx = Ctx { elems, ..Ctx::all(node) };
+            let ctx = Ctx {
+                elems,
+                ..Ctx::all(node)
+            };
             let values = self.eval(st.value, &ctx);
             match st.side {
                 Side::Own => self.write(st.var, node, elems, &values, st.op),
@@ -108,7 +136,11 @@ impl Sim<'_> {
                     let n = elems.map_or(self.nodes[node].size, <[u32]>::len);
                     for k in 0..n {
                         let s = elems.map_or(k, |x| x[k] as usize);
-                        let (map, idx) = if st.side == Side::Pre { (&self.pre_maps[p], self.conn[p].pre[s]) } else { (&self.post_maps[p], self.conn[p].post[s]) };
+                        let (map, idx) = if st.side == Side::Pre {
+                            (&self.pre_maps[p], self.conn[p].pre[s])
+                        } else {
+                            (&self.post_maps[p], self.conn[p].post[s])
+                        };
                         let (target, local) = map.locate(idx as usize);
                         let one = [local as u32];
                         self.write(st.var, target, Some(&one), &Col::S(values.at(k)), st.op);
@@ -145,15 +177,30 @@ impl Sim<'_> {
     }
 
     fn input(&mut self, i: Handle<Input>) {
-        if let InputKind::Current { population, var, value } = self.model.inputs[i].kind {
+        if let InputKind::Current {
+            population,
+            var,
+            value,
+        } = self.model.inputs[i].kind
+        {
             let node = population.index();
             let v = self.eval(value, &Ctx::all(node));
             self.write(var, node, None, &v, AssignOp::Set);
         }
     }
 
-    fn derivatives(&self, node: usize, d: &Dynamics, overrides: &HashMap<Handle<Variable>, Col>, time_offset: f64) -> Vec<Col> {
-        let ctx = Ctx { overrides: Some(overrides), time_offset, ..Ctx::all(node) };
+    fn derivatives(
+        &self,
+        node: usize,
+        d: &Dynamics,
+        overrides: &HashMap<Handle<Variable>, Col>,
+        time_offset: f64,
+    ) -> Vec<Col> {
+        let ctx = Ctx {
+            overrides: Some(overrides),
+            time_offset,
+            ..Ctx::all(node)
+        };
         d.odes.iter().map(|o| self.eval(o.rhs, &ctx)).collect()
     }
 
@@ -178,7 +225,11 @@ impl Sim<'_> {
         }
         if !d.odes.is_empty() && size > 0 {
             let method = match n {
-                Node::Population(p) => self.info.cell_methods.get(&model.populations[p].cell_type).copied(),
+                Node::Population(p) => self
+                    .info
+                    .cell_methods
+                    .get(&model.populations[p].cell_type)
+                    .copied(),
                 Node::Projection(p) => self.info.projection_methods.get(&p).copied(),
             }
             .unwrap_or(Method::Euler);
@@ -189,8 +240,9 @@ impl Sim<'_> {
                 Method::ExponentialEuler => self.exponential_euler(node, d, &old),
                 Method::Exact => self.exact(node, d, &old),
             };
+            // Elements that integrate the `unless refractory` variables, when some do not.
             let frozen: Option<Vec<u32>> = match n {
-                Node::Population(p) => {
+                Node::Population(p) if self.refractory_now[p.index()].contains(&true) => {
                     let r = &self.refractory_now[p.index()];
                     Some((0..size as u32).filter(|&e| !r[e as usize]).collect())
                 }
@@ -236,13 +288,21 @@ impl Sim<'_> {
     fn euler(&self, node: usize, d: &Dynamics, old: &[Col]) -> Vec<Col> {
         let k = self.derivatives(node, d, &HashMap::new(), 0.0);
         let dt = self.dt;
-        old.iter().zip(k).map(|(x, k)| x.clone().zip(k, |x, k| x + dt * k)).collect()
+        old.iter()
+            .zip(k)
+            .map(|(x, k)| x.clone().zip(k, |x, k| x + dt * k))
+            .collect()
     }
 
     fn rk4(&self, node: usize, d: &Dynamics, old: &[Col]) -> Vec<Col> {
         let dt = self.dt;
         let stage = |k: &[Col], h: f64| -> HashMap<Handle<Variable>, Col> {
-            d.odes.iter().zip(old).zip(k).map(|((o, x), k)| (o.var, x.clone().zip(k.clone(), |x, k| x + h * k))).collect()
+            d.odes
+                .iter()
+                .zip(old)
+                .zip(k)
+                .map(|((o, x), k)| (o.var, x.clone().zip(k.clone(), |x, k| x + h * k)))
+                .collect()
         };
         let k1 = self.derivatives(node, d, &HashMap::new(), 0.0);
         let k2 = self.derivatives(node, d, &stage(&k1, dt / 2.0), dt / 2.0);
@@ -250,7 +310,11 @@ impl Sim<'_> {
         let k4 = self.derivatives(node, d, &stage(&k3, dt), dt);
         (0..old.len())
             .map(|i| {
-                let sum = k1[i].clone().zip(k2[i].clone(), |a, b| a + 2.0 * b).zip(k3[i].clone(), |a, b| a + 2.0 * b).zip(k4[i].clone(), |a, b| a + b);
+                let sum = k1[i]
+                    .clone()
+                    .zip(k2[i].clone(), |a, b| a + 2.0 * b)
+                    .zip(k3[i].clone(), |a, b| a + 2.0 * b)
+                    .zip(k4[i].clone(), |a, b| a + b);
                 old[i].clone().zip(sum, |x, s| x + dt / 6.0 * s)
             })
             .collect()
@@ -268,9 +332,21 @@ impl Sim<'_> {
             .map(|(o, x)| {
                 let mut ov = HashMap::new();
                 ov.insert(o.var, Col::S(0.0));
-                let b = self.eval(o.rhs, &Ctx { overrides: Some(&ov), ..ctx });
+                let b = self.eval(
+                    o.rhs,
+                    &Ctx {
+                        overrides: Some(&ov),
+                        ..ctx
+                    },
+                );
                 ov.insert(o.var, Col::S(1.0));
-                let f1 = self.eval(o.rhs, &Ctx { overrides: Some(&ov), ..ctx });
+                let f1 = self.eval(
+                    o.rhs,
+                    &Ctx {
+                        overrides: Some(&ov),
+                        ..ctx
+                    },
+                );
                 let a = f1.zip(b.clone(), |f1, b| f1 - b);
                 Col::V(
                     (0..n)
@@ -308,7 +384,9 @@ impl Sim<'_> {
                 // Constant part per equation, shared when c is.
                 (0..m)
                     .map(|i| {
-                        if old.iter().all(|x| matches!(x, Col::S(_))) && c.iter().all(|x| matches!(x, Col::S(_))) {
+                        if old.iter().all(|x| matches!(x, Col::S(_)))
+                            && c.iter().all(|x| matches!(x, Col::S(_)))
+                        {
                             let mut v = 0.0;
                             for j in 0..m {
                                 v += phi[i][j] * old[j].at(0);
@@ -318,32 +396,40 @@ impl Sim<'_> {
                             }
                             return Col::S(v);
                         }
-                        Col::V((0..size).map(|e| {
-                            let mut v = 0.0;
-                            for j in 0..m {
-                                v += phi[i][j] * old[j].at(e);
-                            }
-                            for j in 0..m {
-                                v += gamma[i][j] * c[j].at(e);
-                            }
-                            v
-                        }).collect())
+                        Col::V(
+                            (0..size)
+                                .map(|e| {
+                                    let mut v = 0.0;
+                                    for j in 0..m {
+                                        v += phi[i][j] * old[j].at(e);
+                                    }
+                                    for j in 0..m {
+                                        v += gamma[i][j] * c[j].at(e);
+                                    }
+                                    v
+                                })
+                                .collect(),
+                        )
                     })
                     .collect()
             }
             Some(which) => (0..m)
                 .map(|i| {
-                    Col::V((0..size).map(|e| {
-                        let (phi, gamma) = &plan.props[which[e] as usize];
-                        let mut v = 0.0;
-                        for j in 0..m {
-                            v += phi[i][j] * old[j].at(e);
-                        }
-                        for j in 0..m {
-                            v += gamma[i][j] * c[j].at(e);
-                        }
-                        v
-                    }).collect())
+                    Col::V(
+                        (0..size)
+                            .map(|e| {
+                                let (phi, gamma) = &plan.props[which[e] as usize];
+                                let mut v = 0.0;
+                                for j in 0..m {
+                                    v += phi[i][j] * old[j].at(e);
+                                }
+                                for j in 0..m {
+                                    v += gamma[i][j] * c[j].at(e);
+                                }
+                                v
+                            })
+                            .collect(),
+                    )
                 })
                 .collect(),
         }
@@ -357,16 +443,29 @@ impl Sim<'_> {
         let f0 = self.derivatives(node, d, &zero, 0.0);
         // Column j of the coefficient matrix: f(e_j) - f(0).
         let mut cols: Vec<Vec<Col>> = Vec::new();
-        for j in 0..m {
+        for &var in &vars {
             let mut unit = zero.clone();
-            unit.insert(vars[j], Col::S(1.0));
+            unit.insert(var, Col::S(1.0));
             let fj = self.derivatives(node, d, &unit, 0.0);
-            cols.push(fj.into_iter().zip(&f0).map(|(a, b)| a.zip(b.clone(), |a, b| a - b)).collect());
+            cols.push(
+                fj.into_iter()
+                    .zip(&f0)
+                    .map(|(a, b)| a.zip(b.clone(), |a, b| a - b))
+                    .collect(),
+            );
         }
-        let matrix_at = |e: usize| -> Matrix { (0..m).map(|i| (0..m).map(|j| cols[j][i].at(e)).collect()).collect() };
+        let matrix_at = |e: usize| -> Matrix {
+            (0..m)
+                .map(|i| (0..m).map(|j| cols[j][i].at(e)).collect())
+                .collect()
+        };
         let uniform = cols.iter().flatten().all(|c| matches!(c, Col::S(_)));
         if uniform || size == 0 {
-            return ExactPlan { vars, props: vec![propagators(&matrix_at(0), self.dt)], which: None };
+            return ExactPlan {
+                vars,
+                props: vec![propagators(&matrix_at(0), self.dt)],
+                which: None,
+            };
         }
         let mut index: HashMap<Vec<u64>, u32> = HashMap::new();
         let mut props = Vec::new();
@@ -380,7 +479,11 @@ impl Sim<'_> {
             });
             which.push(k);
         }
-        ExactPlan { vars, props, which: Some(which) }
+        ExactPlan {
+            vars,
+            props,
+            which: Some(which),
+        }
     }
 
     fn detect(&mut self, p: Handle<Population>) {
@@ -392,7 +495,9 @@ impl Sim<'_> {
             let fired: Vec<u32> = match &ev.trigger {
                 Trigger::When(c) => {
                     let v = self.eval(*c, &Ctx::all(node));
-                    (0..size as u32).filter(|&e| v.at(e as usize) != 0.0).collect()
+                    (0..size as u32)
+                        .filter(|&e| v.at(e as usize) != 0.0)
+                        .collect()
                 }
                 Trigger::Probability(pr) => {
                     let v = self.eval(*pr, &Ctx::all(node));
@@ -400,12 +505,22 @@ impl Sim<'_> {
                     let stream = Stream::new(self.seed, (pr.index() as u32) | 0x4000_0000);
                     let ctx = Ctx::all(node);
                     (0..size as u32)
-                        .filter(|&e| stream.uniform(self.rng_element(&ctx, e as usize), self.step, 0) < v.at(e as usize))
+                        .filter(|&e| {
+                            stream.uniform(self.rng_element(&ctx, e as usize), self.step, 0)
+                                < v.at(e as usize)
+                        })
                         .collect()
                 }
             };
             let refractory = &self.refractory_now[node];
-            let fired: Vec<u32> = if ev.name == "spike" && ct.refractory.is_some() { fired.into_iter().filter(|&e| !refractory[e as usize]).collect() } else { fired };
+            let fired: Vec<u32> = if ev.name == "spike" && ct.refractory.is_some() {
+                fired
+                    .into_iter()
+                    .filter(|&e| !refractory[e as usize])
+                    .collect()
+            } else {
+                fired
+            };
             if ev.name == "spike" {
                 self.spike_counts[node] += fired.len() as u64;
             }
@@ -414,7 +529,11 @@ impl Sim<'_> {
         if let Some(train) = self.spike_trains.get(&node) {
             let step = self.step;
             let start = train.partition_point(|&(s, _)| s < step);
-            let list: Vec<u32> = train[start..].iter().take_while(|&&(s, _)| s == step).map(|&(_, i)| i).collect();
+            let list: Vec<u32> = train[start..]
+                .iter()
+                .take_while(|&&(s, _)| s == step)
+                .map(|&(_, i)| i)
+                .collect();
             self.spike_counts[node] += list.len() as u64;
             if let Some(first) = self.spikes[node].first_mut() {
                 *first = list;
@@ -426,14 +545,23 @@ impl Sim<'_> {
 
     /// Spikes of this step on one end of a projection, as endpoint indices in ascending order.
     fn endpoint_spikes(&self, p: usize, pre: bool) -> Vec<u32> {
-        let map = if pre { &self.pre_maps[p] } else { &self.post_maps[p] };
+        let map = if pre {
+            &self.pre_maps[p]
+        } else {
+            &self.post_maps[p]
+        };
         let mut out = Vec::new();
         for &(node, start, offset, count) in &map.parts {
             if node >= self.n_pops {
                 continue;
             }
-            let ct = &self.model.cell_types[self.model.populations[Handle::<Population>::new(node)].cell_type];
-            let k = ct.events.iter().position(|e| e.name == "spike").unwrap_or(0);
+            let ct = &self.model.cell_types
+                [self.model.populations[Handle::<Population>::new(node)].cell_type];
+            let k = ct
+                .events
+                .iter()
+                .position(|e| e.name == "spike")
+                .unwrap_or(0);
             if let Some(list) = self.spikes[node].get(k) {
                 for &e in list {
                     let e = e as usize;
@@ -483,7 +611,9 @@ impl Sim<'_> {
         let mut due = Vec::new();
         for &j in &targets {
             let j = j as usize;
-            due.extend_from_slice(&conn.col_syn[conn.col_ptr[j] as usize..conn.col_ptr[j + 1] as usize]);
+            due.extend_from_slice(
+                &conn.col_syn[conn.col_ptr[j] as usize..conn.col_ptr[j + 1] as usize],
+            );
         }
         if due.is_empty() {
             return;
@@ -503,7 +633,13 @@ impl Sim<'_> {
                 self.execute(&ev.body, node, Some(&fired));
                 if ev.name == "spike" {
                     if let Some(Refractory::Duration(d)) = &ct.refractory {
-                        let dur = self.eval(*d, &Ctx { elems: Some(&fired), ..Ctx::all(node) });
+                        let dur = self.eval(
+                            *d,
+                            &Ctx {
+                                elems: Some(&fired),
+                                ..Ctx::all(node)
+                            },
+                        );
                         for (k2, &e) in fired.iter().enumerate() {
                             let steps = (dur.at(k2) / self.dt).round().max(0.0) as u64;
                             self.ref_until[node][e as usize] = self.step + steps;
@@ -516,7 +652,12 @@ impl Sim<'_> {
     }
 
     /// Synapse pairs of a projection from its connect rule, in (pre, post) order.
-    pub(crate) fn connect(&mut self, h: Handle<Projection>, n_pre: usize, n_post: usize) -> Result<Vec<(u32, u32)>, SimError> {
+    pub(crate) fn connect(
+        &mut self,
+        h: Handle<Projection>,
+        n_pre: usize,
+        n_post: usize,
+    ) -> Result<Vec<(u32, u32)>, SimError> {
         let model = self.model;
         let p = &model.projections[h];
         let pi = h.index();
@@ -553,7 +694,11 @@ impl Sim<'_> {
                             let mut j: i64 = -1;
                             let mut draw = 0u64;
                             loop {
-                                let skip = if prob >= 1.0 { 0.0 } else { (stream.uniform(i as u64, draw, 0).ln() / log_q).floor() };
+                                let skip = if prob >= 1.0 {
+                                    0.0
+                                } else {
+                                    (stream.uniform(i as u64, draw, 0).ln() / log_q).floor()
+                                };
                                 draw += 1;
                                 j += 1 + skip.min(n_post as f64) as i64;
                                 if j >= n_post as i64 {
@@ -573,13 +718,27 @@ impl Sim<'_> {
                     let saved_size = self.nodes[node].size;
                     self.nodes[node].size = n_post;
                     for i in 0..n_pre {
-                        let mut c = crate::state::Connectivity::from_pairs(n_pre, n_post, (0..n_post as u32).map(|j| (i as u32, j)).collect());
+                        let mut c = crate::state::Connectivity::from_pairs(
+                            n_pre,
+                            n_post,
+                            (0..n_post as u32).map(|j| (i as u32, j)).collect(),
+                        );
                         c.n_pre = n_pre;
                         self.conn[pi] = c;
-                        let probs = self.eval(*pe, &Ctx { init_draw: Some(0), ..Ctx::all(node) });
+                        let probs = self.eval(
+                            *pe,
+                            &Ctx {
+                                init_draw: Some(0),
+                                ..Ctx::all(node)
+                            },
+                        );
                         for j in 0..n_post {
                             let pr = probs.at(j);
-                            if pr > 0.0 && keep(i, j) && (pr >= 1.0 || stream.uniform(((i as u64) << 32) | j as u64, 0, 1) < pr) {
+                            if pr > 0.0
+                                && keep(i, j)
+                                && (pr >= 1.0
+                                    || stream.uniform(((i as u64) << 32) | j as u64, 0, 1) < pr)
+                            {
                                 pairs.push((i as u32, j as u32));
                             }
                         }
@@ -590,22 +749,46 @@ impl Sim<'_> {
             },
             ConnectRule::FixedIndegree(k) | ConnectRule::FixedOutdegree(k) => {
                 let indegree = matches!(p.connect.rule, ConnectRule::FixedIndegree(_));
-                let (n_targets, n_sources) = if indegree { (n_post, n_pre) } else { (n_pre, n_post) };
+                let (n_targets, n_sources) = if indegree {
+                    (n_post, n_pre)
+                } else {
+                    (n_pre, n_post)
+                };
                 for t in 0..n_targets {
-                    let chosen = choose_distinct(stream, t as u64, n_sources, *k as usize, |s| if indegree { keep(s, t) } else { keep(t, s) });
+                    let chosen = choose_distinct(stream, t as u64, n_sources, *k as usize, |s| {
+                        if indegree {
+                            keep(s, t)
+                        } else {
+                            keep(t, s)
+                        }
+                    });
                     for s in chosen {
-                        pairs.push(if indegree { (s as u32, t as u32) } else { (t as u32, s as u32) });
+                        pairs.push(if indegree {
+                            (s as u32, t as u32)
+                        } else {
+                            (t as u32, s as u32)
+                        });
                     }
                 }
             }
             ConnectRule::File(path) => {
-                let arr = crate::npy::read(&self.base_dir.join(path)).map_err(|e| SimError::new(format!("cannot load connectivity `{path}`: {e}")))?;
+                let arr = crate::npy::read(&self.base_dir.join(path)).map_err(|e| {
+                    SimError::new(format!("cannot load connectivity `{path}`: {e}"))
+                })?;
                 if arr.shape.len() != 2 || arr.shape[1] != 2 {
-                    return Err(SimError::new(format!("connectivity file `{path}` must have shape (n, 2): pre index, post index")));
+                    return Err(SimError::new(format!(
+                        "connectivity file `{path}` must have shape (n, 2): pre index, post index"
+                    )));
                 }
                 for row in arr.data.chunks_exact(2) {
                     let (i, j) = (row[0], row[1]);
-                    if i < 0.0 || j < 0.0 || i >= n_pre as f64 || j >= n_post as f64 || i.fract() != 0.0 || j.fract() != 0.0 {
+                    if i < 0.0
+                        || j < 0.0
+                        || i >= n_pre as f64
+                        || j >= n_post as f64
+                        || i.fract() != 0.0
+                        || j.fract() != 0.0
+                    {
                         return Err(SimError::new(format!("connectivity file `{path}` has a pair ({i}, {j}) outside {n_pre} x {n_post}")));
                     }
                     pairs.push((i as u32, j as u32));
@@ -626,7 +809,13 @@ fn const_probability(sim: &Sim, e: Handle<Expr>) -> Option<f64> {
 
 /// `k` distinct indices below `n` accepted by `ok`, ascending (Floyd's algorithm on the
 /// accepted candidates).
-fn choose_distinct(stream: Stream, target: u64, n: usize, k: usize, ok: impl Fn(usize) -> bool) -> Vec<usize> {
+fn choose_distinct(
+    stream: Stream,
+    target: u64,
+    n: usize,
+    k: usize,
+    ok: impl Fn(usize) -> bool,
+) -> Vec<usize> {
     let candidates: Vec<usize> = (0..n).filter(|&s| ok(s)).collect();
     let m = candidates.len();
     let k = k.min(m);

@@ -31,7 +31,11 @@ pub fn to_bytes(values: &[f64], shape: &[usize], dtype: Dtype) -> Vec<u8> {
         1 => format!("({},)", shape[0]),
         _ => format!(
             "({})",
-            shape.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(", ")
+            shape
+                .iter()
+                .map(|s| s.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
     };
     let mut header = format!(
@@ -98,7 +102,9 @@ pub fn parse(bytes: &[u8]) -> io::Result<Array> {
     let descr = descr.trim_start_matches(['\'', '"']);
     let descr = &descr[..descr.find(['\'', '"']).unwrap_or(descr.len())];
     if field("fortran_order").is_some_and(|f| f.starts_with("True")) {
-        return Err(bad("Fortran-ordered .npy arrays are not supported; save with C order"));
+        return Err(bad(
+            "Fortran-ordered .npy arrays are not supported; save with C order",
+        ));
     }
     let shape_txt = field("shape").ok_or_else(|| bad("no shape in .npy header"))?;
     let shape_txt = &shape_txt[1..shape_txt.find(')').ok_or_else(|| bad("bad shape"))?];

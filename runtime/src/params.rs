@@ -14,7 +14,12 @@ pub fn resolve(model: &Model, assignment: &str) -> Result<(Handle<Variable>, f64
         .ok_or_else(|| SimError::new(format!("--set expects name=value, found `{assignment}`")))?;
     let (name, value) = (name.trim(), value.trim());
     let candidates: Vec<Handle<Variable>> = match name.split_once('.') {
-        None => model.globals.iter().copied().filter(|&v| model.variables[v].name == name).collect(),
+        None => model
+            .globals
+            .iter()
+            .copied()
+            .filter(|&v| model.variables[v].name == name)
+            .collect(),
         Some((owner, var)) => {
             let mut scopes = Vec::new();
             for (h, ct) in model.cell_types.iter() {
@@ -38,16 +43,27 @@ pub fn resolve(model: &Model, assignment: &str) -> Result<(Handle<Variable>, f64
                 }
             }
             if scopes.is_empty() {
-                return Err(SimError::new(format!("--set {name}: no cell type, synapse type, population or projection `{owner}`")));
+                return Err(SimError::new(format!(
+                    "--set {name}: no cell type, synapse type, population or projection `{owner}`"
+                )));
             }
-            model.variables.iter().filter(|(_, v)| scopes.contains(&v.scope) && v.name == var).map(|(h, _)| h).collect()
+            model
+                .variables
+                .iter()
+                .filter(|(_, v)| scopes.contains(&v.scope) && v.name == var)
+                .map(|(h, _)| h)
+                .collect()
         }
     };
     let Some(&var) = candidates.first() else {
         let params: Vec<String> = all_params(model);
         return Err(SimError::new(format!(
             "--set {name}: unknown parameter; the parameters are {}",
-            if params.is_empty() { "(none)".to_string() } else { params.join(", ") }
+            if params.is_empty() {
+                "(none)".to_string()
+            } else {
+                params.join(", ")
+            }
         )));
     };
     let v = &model.variables[var];
@@ -61,9 +77,13 @@ pub fn resolve(model: &Model, assignment: &str) -> Result<(Handle<Variable>, f64
     if v.regime.is_some() {
         return Err(SimError::new(format!("--set {name}: `{}` has one value per regime state and cannot be set from the command line", v.name)));
     }
-    let (x, dim) = parse_quantity(value).map_err(|e| SimError::new(format!("--set {name}: {e}")))?;
+    let (x, dim) =
+        parse_quantity(value).map_err(|e| SimError::new(format!("--set {name}: {e}")))?;
     if dim != v.dim {
-        return Err(SimError::new(format!("--set {name}: `{}` is in {}, but `{value}` is in {dim}", v.name, v.dim)));
+        return Err(SimError::new(format!(
+            "--set {name}: `{}` is in {}, but `{value}` is in {dim}",
+            v.name, v.dim
+        )));
     }
     Ok((var, x))
 }
@@ -77,8 +97,12 @@ pub fn all_params(model: &Model) -> Vec<String> {
         }
         match v.scope {
             Scope::Global => out.push(v.name.clone()),
-            Scope::Cell(c) if !model.cell_types[c].name.ends_with("$input") => out.push(format!("{}.{}", model.cell_types[c].name, v.name)),
-            Scope::Synapse(s) if model.synapse_types[s].declared => out.push(format!("{}.{}", model.synapse_types[s].name, v.name)),
+            Scope::Cell(c) if !model.cell_types[c].name.ends_with("$input") => {
+                out.push(format!("{}.{}", model.cell_types[c].name, v.name))
+            }
+            Scope::Synapse(s) if model.synapse_types[s].declared => {
+                out.push(format!("{}.{}", model.synapse_types[s].name, v.name))
+            }
             _ => {}
         }
     }

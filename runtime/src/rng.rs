@@ -82,7 +82,7 @@ impl Stream {
         let mut k = 0u32;
         loop {
             let (a, b) = self.uniform2(element, step, k / 2);
-            product *= if k % 2 == 0 { a } else { b };
+            product *= if k.is_multiple_of(2) { a } else { b };
             if product <= limit {
                 return k as f64;
             }
@@ -160,8 +160,14 @@ mod tests {
             let xs: Vec<f64> = (0..n).map(|e| s.poisson(e, 0, lambda)).collect();
             let mean = xs.iter().sum::<f64>() / n as f64;
             let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n as f64;
-            assert!((mean - lambda).abs() < 0.03 * lambda.max(1.0), "{lambda}: {mean}");
-            assert!((var - lambda).abs() < 0.06 * lambda.max(1.0), "{lambda}: {var}");
+            assert!(
+                (mean - lambda).abs() < 0.03 * lambda.max(1.0),
+                "{lambda}: {mean}"
+            );
+            assert!(
+                (var - lambda).abs() < 0.06 * lambda.max(1.0),
+                "{lambda}: {var}"
+            );
         }
     }
 

@@ -139,7 +139,8 @@ impl<'m> Sim<'m> {
             let init = match r.initial {
                 Some(k) => k,
                 None => {
-                    let u = Stream::new(config.seed, stream_of(&format!("regime {}", r.name))).uniform(0, u64::MAX, 0);
+                    let u = Stream::new(config.seed, stream_of(&format!("regime {}", r.name)))
+                        .uniform(0, u64::MAX, 0);
                     ((u * r.states.len() as f64) as u32).min(r.states.len() as u32 - 1)
                 }
             };
@@ -206,12 +207,16 @@ impl<'m> Sim<'m> {
             match &model.exprs[h] {
                 Expr::Load(path) if !self.arrays.contains_key(path) => {
                     let full = config.base_dir.join(path);
-                    let arr = crate::npy::read(&full).map_err(|e| SimError::new(format!("cannot load `{}`: {e}", full.display())))?;
+                    let arr = crate::npy::read(&full).map_err(|e| {
+                        SimError::new(format!("cannot load `{}`: {e}", full.display()))
+                    })?;
                     self.arrays.insert(path.clone(), arr);
                 }
                 Expr::Token { path, .. } if !self.token_files.contains_key(path) => {
                     let full = config.base_dir.join(path);
-                    let bytes = std::fs::read(&full).map_err(|e| SimError::new(format!("cannot read token file `{}`: {e}", full.display())))?;
+                    let bytes = std::fs::read(&full).map_err(|e| {
+                        SimError::new(format!("cannot read token file `{}`: {e}", full.display()))
+                    })?;
                     self.token_files.insert(path.clone(), bytes);
                 }
                 _ => {}
@@ -220,7 +225,12 @@ impl<'m> Sim<'m> {
         for (_, i) in model.inputs.iter() {
             if let InputKind::SpikeFile { population, path } = &i.kind {
                 let full = config.base_dir.join(path);
-                let arr = crate::npy::read(&full).map_err(|e| SimError::new(format!("cannot load spike trains `{}`: {e}", full.display())))?;
+                let arr = crate::npy::read(&full).map_err(|e| {
+                    SimError::new(format!(
+                        "cannot load spike trains `{}`: {e}",
+                        full.display()
+                    ))
+                })?;
                 if arr.shape.len() != 2 || arr.shape[1] != 2 {
                     return Err(SimError::at(i.span, format!("spike file `{path}` must have shape (n, 2): time in seconds, source index")));
                 }
@@ -241,24 +251,50 @@ impl<'m> Sim<'m> {
     }
 
     /// Initial store of a variable on a node, honouring population overrides.
-    fn init_store(&self, v: Handle<Variable>, node: usize, size: usize, pop_overrides: &[(Handle<Variable>, Handle<Expr>)]) -> Result<Store, SimError> {
+    fn init_store(
+        &self,
+        v: Handle<Variable>,
+        node: usize,
+        size: usize,
+        pop_overrides: &[(Handle<Variable>, Handle<Expr>)],
+    ) -> Result<Store, SimError> {
         let var = &self.model.variables[v];
-        let expr = pop_overrides.iter().find(|(x, _)| *x == v).map_or(var.init, |(_, e)| *e);
+        let expr = pop_overrides
+            .iter()
+            .find(|(x, _)| *x == v)
+            .map_or(var.init, |(_, e)| *e);
         let state = var.kind == VarKind::State;
         match var.regime {
             None => {
-                let ctx = Ctx { init_draw: Some(0), ..Ctx::all(node) };
+                let ctx = Ctx {
+                    init_draw: Some(0),
+                    ..Ctx::all(node)
+                };
                 Ok(match self.eval(expr, &ctx) {
                     Col::S(x) if !state => Store::Uniform(self.round(x)),
-                    c => Store::Elements(c.into_vec(size).into_iter().map(|x| self.round(x)).collect()),
+                    c => Store::Elements(
+                        c.into_vec(size)
+                            .into_iter()
+                            .map(|x| self.round(x))
+                            .collect(),
+                    ),
                 })
             }
             Some(r) => {
                 let states = self.model.regimes[r].states.len();
                 let mut data = Vec::with_capacity(states * size);
                 for k in 0..states {
-                    let ctx = Ctx { init_draw: Some(k as u64), regime_state: Some(k), ..Ctx::all(node) };
-                    data.extend(self.eval(expr, &ctx).into_vec(size).into_iter().map(|x| self.round(x)));
+                    let ctx = Ctx {
+                        init_draw: Some(k as u64),
+                        regime_state: Some(k),
+                        ..Ctx::all(node)
+                    };
+                    data.extend(
+                        self.eval(expr, &ctx)
+                            .into_vec(size)
+                            .into_iter()
+                            .map(|x| self.round(x)),
+                    );
                 }
                 Ok(Store::Regime { n: size, data })
             }
@@ -284,17 +320,24 @@ impl<'m> Sim<'m> {
                 if done[h.index()] {
                     continue;
                 }
-                let ready = p.pre.parts.iter().chain(&p.post.parts).all(|part| match part.node {
-                    Node::Projection(q) => done[q.index()] && q != h,
-                    Node::Population(_) => true,
-                });
+                let ready = p
+                    .pre
+                    .parts
+                    .iter()
+                    .chain(&p.post.parts)
+                    .all(|part| match part.node {
+                        Node::Projection(q) => done[q.index()] && q != h,
+                        Node::Population(_) => true,
+                    });
                 if ready {
                     done[h.index()] = true;
                     order.push(h);
                 }
             }
             if order.len() == before {
-                return Err(SimError::new("projections use each other's synapses as endpoints in a cycle"));
+                return Err(SimError::new(
+                    "projections use each other's synapses as endpoints in a cycle",
+                ));
             }
         }
         Ok(order)
@@ -313,13 +356,20 @@ impl<'m> Sim<'m> {
         EndpointMap { parts }
     }
 
-    fn build_projection(&mut self, h: Handle<Projection>, overrides: &HashMap<Handle<Variable>, f64>) -> Result<(), SimError> {
+    fn build_projection(
+        &mut self,
+        h: Handle<Projection>,
+        overrides: &HashMap<Handle<Variable>, f64>,
+    ) -> Result<(), SimError> {
         let model = self.model;
         let p = &model.projections[h];
         let node = self.n_pops + h.index();
         self.pre_maps[h.index()] = self.endpoint_map(&p.pre);
         self.post_maps[h.index()] = self.endpoint_map(&p.post);
-        let (n_pre, n_post) = (self.pre_maps[h.index()].size(), self.post_maps[h.index()].size());
+        let (n_pre, n_post) = (
+            self.pre_maps[h.index()].size(),
+            self.post_maps[h.index()].size(),
+        );
         let pairs = self.connect(h, n_pre, n_post)?;
         self.conn[h.index()] = Connectivity::from_pairs(n_pre, n_post, pairs);
         let n_syn = self.conn[h.index()].n_synapses();
@@ -336,18 +386,38 @@ impl<'m> Sim<'m> {
             self.nodes[node].vars.insert(v, store);
         }
         if let Some(d) = p.delay {
-            let steps = self.eval(d, &Ctx { init_draw: Some(0), ..Ctx::all(node) }).into_vec(n_syn);
+            let steps = self
+                .eval(
+                    d,
+                    &Ctx {
+                        init_draw: Some(0),
+                        ..Ctx::all(node)
+                    },
+                )
+                .into_vec(n_syn);
             let mut out = Vec::with_capacity(n_syn);
             for s in steps {
                 let k = (s / self.dt).round();
                 if !(0.0..=1e9).contains(&k) {
-                    return Err(SimError::at(p.span, format!("projection `{}` has a delay of {s} s, outside 0 to 1e9 steps", p.name)));
+                    return Err(SimError::at(
+                        p.span,
+                        format!(
+                            "projection `{}` has a delay of {s} s, outside 0 to 1e9 steps",
+                            p.name
+                        ),
+                    ));
                 }
                 out.push(k as u32);
             }
             let max = out.iter().copied().max().unwrap_or(0) as usize;
             if !p.couplings.is_empty() && out.iter().any(|&k| k != 1) {
-                return Err(SimError::at(p.span, format!("coupling projection `{}`: only `delay = dt` is supported for couplings", p.name)));
+                return Err(SimError::at(
+                    p.span,
+                    format!(
+                        "coupling projection `{}`: only `delay = dt` is supported for couplings",
+                        p.name
+                    ),
+                ));
             }
             self.conn[h.index()].delay_steps = out;
             if !p.code.on_pre.is_empty() {
@@ -359,7 +429,13 @@ impl<'m> Sim<'m> {
 
     /// Run the simulation for `n_steps` more steps, or until `stop` is set (the current step is
     /// completed). `progress` is called every `report_every` steps with the steps done so far.
-    pub fn run(&mut self, n_steps: u64, stop: &AtomicBool, report_every: u64, progress: &mut dyn FnMut(u64)) -> u64 {
+    pub fn run(
+        &mut self,
+        n_steps: u64,
+        stop: &AtomicBool,
+        report_every: u64,
+        progress: &mut dyn FnMut(u64),
+    ) -> u64 {
         let mut done = 0;
         while done < n_steps {
             self.step_once();
@@ -393,7 +469,10 @@ impl<'m> Sim<'m> {
                     let ct = &model.cell_types[model.populations[*population].cell_type];
                     let idx = ct.events.iter().position(|e| &e.name == event).unwrap_or(0);
                     let t = self.step as f64 * self.dt;
-                    let list = self.spikes[population.index()].get(idx).cloned().unwrap_or_default();
+                    let list = self.spikes[population.index()]
+                        .get(idx)
+                        .cloned()
+                        .unwrap_or_default();
                     let rec = &mut self.recordings[k];
                     for i in list {
                         rec.times.push(t);
@@ -405,7 +484,7 @@ impl<'m> Sim<'m> {
                     let count = self.spikes[population.index()].first().map_or(0, Vec::len) as f64;
                     let every = r.every.map_or(1, |e| (e / self.dt).round().max(1.0) as u64);
                     let rec = &mut self.recordings[k];
-                    if self.step % every == 0 {
+                    if self.step.is_multiple_of(every) {
                         rec.times.push(self.step as f64 * self.dt);
                         rec.values.push(0.0);
                     }
@@ -425,7 +504,7 @@ impl<'m> Sim<'m> {
                         continue;
                     }
                     let every = r.every.map_or(1, |e| (e / self.dt).round().max(1.0) as u64);
-                    if (self.step + 1) % every == 0 {
+                    if (self.step + 1).is_multiple_of(every) {
                         let values = self.state_values(*node, *var, *range);
                         let rec = &mut self.recordings[k];
                         rec.times.push((self.step + 1) as f64 * self.dt);
@@ -437,11 +516,18 @@ impl<'m> Sim<'m> {
     }
 
     /// Current values of a variable on a node for an element range.
-    pub fn state_values(&self, node: Node, var: Handle<Variable>, range: Option<(u32, u32)>) -> Vec<f64> {
+    pub fn state_values(
+        &self,
+        node: Node,
+        var: Handle<Variable>,
+        range: Option<(u32, u32)>,
+    ) -> Vec<f64> {
         let nd = self.node_index(node);
         let size = self.nodes[nd].size;
         let (a, b) = range.map_or((0, size), |(a, b)| (a as usize, (b as usize).min(size)));
-        let rs = self.model.variables[var].regime.map_or(0, |r| self.regime_state[r.index()] as usize);
+        let rs = self.model.variables[var]
+            .regime
+            .map_or(0, |r| self.regime_state[r.index()] as usize);
         match self.nodes[nd].vars.get(&var) {
             Some(s) => (a..b).map(|e| s.get(e, rs)).collect(),
             None => vec![0.0; b - a],

@@ -50,12 +50,20 @@ pub fn write_trace(dir: &Path, sim: &Sim, meta: &TraceMeta) -> io::Result<Vec<Pa
     if dir.exists() && !dir.join("manifest.json").is_file() {
         return Err(io::Error::new(
             io::ErrorKind::AlreadyExists,
-            format!("{} exists and is not a neurograph trace; choose another --out", dir.display()),
+            format!(
+                "{} exists and is not a neurograph trace; choose another --out",
+                dir.display()
+            ),
         ));
     }
-    let parent = dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let parent = dir
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     std::fs::create_dir_all(parent)?;
-    let name = dir.file_name().map_or("trace".into(), |n| n.to_string_lossy().into_owned());
+    let name = dir
+        .file_name()
+        .map_or("trace".into(), |n| n.to_string_lossy().into_owned());
     let tmp = parent.join(format!(".{name}.partial-{}", std::process::id()));
     if tmp.exists() {
         std::fs::remove_dir_all(&tmp)?;
@@ -78,7 +86,11 @@ pub fn write_trace(dir: &Path, sim: &Sim, meta: &TraceMeta) -> io::Result<Vec<Pa
 
 fn write_into(tmp: &Path, sim: &Sim, meta: &TraceMeta) -> io::Result<Vec<String>> {
     let model = sim.model;
-    let float = if model.run.precision == Precision::F32 { Dtype::F32 } else { Dtype::F64 };
+    let float = if model.run.precision == Precision::F32 {
+        Dtype::F32
+    } else {
+        Dtype::F64
+    };
     let mut used = Vec::new();
     let mut files = Vec::new();
     let mut records = Vec::new();
@@ -92,7 +104,14 @@ fn write_into(tmp: &Path, sim: &Sim, meta: &TraceMeta) -> io::Result<Vec<String>
         let n = rec.times.len();
         match &r.what {
             RecordWhat::Events { population, event } => {
-                let base = unique(format!("{}.{}", model.populations[*population].name, if event == "spike" { "spikes" } else { event }), &mut used);
+                let base = unique(
+                    format!(
+                        "{}.{}",
+                        model.populations[*population].name,
+                        if event == "spike" { "spikes" } else { event }
+                    ),
+                    &mut used,
+                );
                 put(&format!("{base}.t.npy"), &rec.times, &[n], Dtype::F64)?;
                 put(&format!("{base}.i.npy"), &rec.values, &[n], Dtype::U32)?;
                 records.push(json!({
@@ -106,9 +125,14 @@ fn write_into(tmp: &Path, sim: &Sim, meta: &TraceMeta) -> io::Result<Vec<String>
                 let v = &model.variables[*var];
                 let base = unique(format!("{}.{}", model.node_name(*node), v.name), &mut used);
                 let width = rec.width;
-                let rows = if width == 0 { 0 } else { rec.values.len() / width };
+                let rows = rec.values.len().checked_div(width).unwrap_or(0);
                 put(&format!("{base}.npy"), &rec.values, &[rows, width], float)?;
-                put(&format!("{base}.t.npy"), &rec.times, &[rec.times.len()], Dtype::F64)?;
+                put(
+                    &format!("{base}.t.npy"),
+                    &rec.times,
+                    &[rec.times.len()],
+                    Dtype::F64,
+                )?;
                 let first = range.map_or(0, |(a, _)| a);
                 records.push(json!({
                     "kind": "state", "name": base, "node": model.node_name(*node), "variable": v.name,
@@ -119,7 +143,10 @@ fn write_into(tmp: &Path, sim: &Sim, meta: &TraceMeta) -> io::Result<Vec<String>
                 }));
             }
             RecordWhat::Rate { population } => {
-                let base = unique(format!("rate.{}", model.populations[*population].name), &mut used);
+                let base = unique(
+                    format!("rate.{}", model.populations[*population].name),
+                    &mut used,
+                );
                 put(&format!("{base}.npy"), &rec.values, &[n], Dtype::F64)?;
                 put(&format!("{base}.t.npy"), &rec.times, &[n], Dtype::F64)?;
                 records.push(json!({

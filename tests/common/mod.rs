@@ -16,7 +16,10 @@ pub fn root() -> PathBuf {
 pub fn compile(path: &Path) -> Compiled {
     let c = neurograph::compile_file(path).unwrap();
     if c.output.has_errors() {
-        panic!("{}", neurograph::diagnostics::render_plain(&c.sources, &c.output.diagnostics));
+        panic!(
+            "{}",
+            neurograph::diagnostics::render_plain(&c.sources, &c.output.diagnostics)
+        );
     }
     c.output.compiled.unwrap()
 }
@@ -25,13 +28,20 @@ pub fn compile(path: &Path) -> Compiled {
 pub fn compile_text(text: &str) -> Compiled {
     let c = neurograph::compile_text(&root().join("specs/inline.ng"), text.to_string());
     if c.output.has_errors() {
-        panic!("{}", neurograph::diagnostics::render_plain(&c.sources, &c.output.diagnostics));
+        panic!(
+            "{}",
+            neurograph::diagnostics::render_plain(&c.sources, &c.output.diagnostics)
+        );
     }
     c.output.compiled.unwrap()
 }
 
 pub fn config(seed: u64) -> RunConfig {
-    RunConfig { seed, base_dir: root().join("specs"), overrides: Vec::new() }
+    RunConfig {
+        seed,
+        base_dir: root().join("specs"),
+        overrides: Vec::new(),
+    }
 }
 
 /// Run `steps` steps and return the simulation (recordings inside).
@@ -45,5 +55,8 @@ pub fn simulate<'m>(c: &'m Compiled, seed: u64, steps: u64) -> Sim<'m> {
 /// (times, indices) of the record with index `k` (an events record).
 pub fn events(sim: &Sim, k: usize) -> (Vec<f64>, Vec<u32>) {
     let r = &sim.recordings[k];
-    (r.times.clone(), r.values.iter().map(|&v| v as u32).collect())
+    (
+        r.times.clone(),
+        r.values.iter().map(|&v| v as u32).collect(),
+    )
 }
