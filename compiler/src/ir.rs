@@ -29,8 +29,11 @@
 //! 7. **Monitors** record.
 //!
 //! # Randomness
-//! Every random draw is a pure function of (seed, stream, element index, step, draw number);
-//! the stream identifies the expression that draws. Results do not depend on thread count or
+//! Every random draw is a pure function of (seed, stream, element, step, draw number). The
+//! stream names the expression that draws by where it is written (`Model::random_streams`);
+//! the element is the node's name hash and the element index (initial values of synapse
+//! variables use the (pre, post) pair instead, so projections of one synapse type between
+//! ends of equal size start from the same values). Results do not depend on thread count or
 //! backend.
 //!
 //! # Units
@@ -205,6 +208,9 @@ pub struct Model {
     /// Model-level `param`s and `const`s, in declaration order.
     pub globals: Vec<Handle<Variable>>,
     pub run: RunSettings,
+    /// The random stream of every random draw expression, derived from where it is written
+    /// (item, function, occurrence), so editing other parts of a spec keeps its numbers.
+    pub random_streams: std::collections::HashMap<Handle<Expr>, u32>,
 }
 
 /// Where a variable is declared.

@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 
 use neurograph_grammar::{self as grammar, Diagnostic, FileId, ItemKind, SourceMap};
 
-pub use lower::{const_eval, eval_pure, Ty};
+pub use lower::{const_eval, eval_pure, stable_hash, Ty};
 pub use neurograph_grammar::{AssignOp, BinOp, Span, UnOp};
 
 use ir::*;

@@ -90,6 +90,8 @@ pub struct Sim<'m> {
     /// Spikes per population since the start of the run.
     pub spike_counts: Vec<u64>,
     pub base_dir: PathBuf,
+    /// Hash of each node's name: the high half of the element coordinate of random draws.
+    pub node_keys: Vec<u64>,
 }
 
 impl<'m> Sim<'m> {
@@ -131,6 +133,14 @@ impl<'m> Sim<'m> {
             events_delivered: 0,
             spike_counts: vec![0; n_pops],
             base_dir: config.base_dir.clone(),
+            node_keys: model
+                .populations
+                .iter()
+                .map(|(_, p)| p.name.as_str())
+                .chain(model.projections.iter().map(|(_, p)| p.name.as_str()))
+                .chain(std::iter::once("$global"))
+                .map(|n| neurograph_compiler::stable_hash(n) as u64)
+                .collect(),
         };
         let g = sim.global_node();
         sim.nodes[g].size = 1;

@@ -882,7 +882,17 @@ impl Lowerer<'_> {
                 return self.push_expr(Expr::Const(v), Ty::Real(result));
             }
         }
-        self.push_expr(Expr::Call(info.func, hs), Ty::Real(result))
+        let call = self.push_expr(Expr::Call(info.func, hs), Ty::Real(result));
+        if info.class == FuncClass::Random {
+            // A stream named by where the draw is written, so that edits elsewhere in the
+            // spec do not change this draw's random numbers.
+            let key = format!("{}/{name}", self.stream_item);
+            let n = self.stream_counts.entry(key.clone()).or_insert(0);
+            let stream = stable_hash(&format!("{key}#{n}")) & 0x3FFF_FFFF;
+            *n += 1;
+            self.model.random_streams.insert(call.0, stream);
+        }
+        call
     }
 
     fn load_call(&mut self, args: &[ast::Arg], span: Span, ctx: &Ctx) -> (Handle<Expr>, Ty) {
@@ -1040,4 +1050,14 @@ fn unit_help(want: Dim, found: Dim) -> String {
             want.per(found)
         )
     }
+}
+
+/// FNV-1a, 32 bit: stable across platforms and releases.
+pub fn stable_hash(text: &str) -> u32 {
+    let mut h: u32 = 0x811C_9DC5;
+    for b in text.bytes() {
+        h ^= b as u32;
+        h = h.wrapping_mul(0x0100_0193);
+    }
+    h
 }

@@ -15,7 +15,7 @@ use neurograph_grammar::{
 };
 
 use expr::Ctx;
-pub use expr::{const_eval, eval_pure, Ty};
+pub use expr::{const_eval, eval_pure, stable_hash, Ty};
 
 use crate::funcs;
 use crate::ir::*;
@@ -70,6 +70,9 @@ pub(crate) struct Lowerer<'a> {
     pub cell_methods: HashMap<Handle<CellType>, Method>,
     pub projection_methods: HashMap<Handle<Projection>, Method>,
     loader: &'a dyn Loader,
+    /// Names the place random draws are lowered in, for stable random streams.
+    pub(crate) stream_item: String,
+    pub(crate) stream_counts: HashMap<String, u32>,
     synapse_bodies: HashMap<Handle<SynapseType>, &'a [ast::Stmt]>,
     used_synapses: HashSet<Handle<SynapseType>>,
 }
@@ -89,6 +92,8 @@ pub(crate) fn lower<'a>(
         cell_methods: HashMap::new(),
         projection_methods: HashMap::new(),
         loader,
+        stream_item: String::new(),
+        stream_counts: HashMap::new(),
         synapse_bodies: HashMap::new(),
         used_synapses: HashSet::new(),
     };
@@ -540,6 +545,7 @@ impl<'a> Lowerer<'a> {
     }
 
     fn global_binding(&mut self, b: &ast::Binding, kind: VarKind) {
+        self.stream_item = format!("global {}", b.name.name);
         let regime = self.regime_of(&b.regime);
         let want = self.declared_dim(&b.unit);
         let mut ctx = Ctx::constant(if kind == VarKind::Const {
@@ -747,6 +753,7 @@ impl<'a> Lowerer<'a> {
     fn cell_body(&mut self, h: Handle<CellType>, c: &ast::CellDecl) {
         let owner = ElementType::Cell(h);
         self.body_vars(owner, &c.body);
+        self.stream_item = format!("cell {}", c.name.name);
         let mut ctx = Ctx {
             own: Some(owner),
             indices: true,
@@ -1198,6 +1205,7 @@ impl<'a> Lowerer<'a> {
     }
 
     fn population(&mut self, p: &ast::PopulationDecl, span: Span) {
+        self.stream_item = format!("population {}", p.name.name);
         let ct = match self.names.get(&p.cell_type.name) {
             Some((GlobalName::Cell(c), _)) => Some(*c),
             other => {
@@ -1346,6 +1354,7 @@ impl<'a> Lowerer<'a> {
     }
 
     fn input(&mut self, i: &ast::InputDecl, span: Span) {
+        self.stream_item = format!("input {}", i.name.name);
         let Some((kind, args)) = i.source.call_name() else {
             self.diags.push(
                 Diagnostic::error(i.source.span, "an input is `poisson(n, rate = ...)`, `current(value)`, `tokens(\"file\", vocab = n)` or `spikes(\"file\", n)`")
@@ -1830,6 +1839,7 @@ impl<'a> Lowerer<'a> {
     }
 
     fn projection(&mut self, h: Handle<Projection>, p: &'a ast::ProjectDecl) {
+        self.stream_item = format!("projection {}", self.model.projections[h].name);
         let syn = match &p.via {
             Some(v) => match self.names.get(&v.name) {
                 Some((GlobalName::Synapse(s), _)) => {
