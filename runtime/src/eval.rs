@@ -301,7 +301,14 @@ impl Sim<'_> {
     }
 
     fn call(&self, e: Handle<Expr>, f: Func, args: &[Handle<Expr>], ctx: &Ctx, n: usize) -> Col {
-        let stream = Stream::new(self.seed, self.model.random_streams.get(&e).copied().unwrap_or(e.index() as u32));
+        let stream = Stream::new(
+            self.seed,
+            self.model
+                .random_streams
+                .get(&e)
+                .copied()
+                .unwrap_or(e.index() as u32),
+        );
         let step = ctx.init_draw.unwrap_or(self.step);
         let draws =
             |g: &dyn Fn(u64) -> f64| Col::V((0..n).map(|k| g(self.rng_element(ctx, k))).collect());

@@ -502,7 +502,10 @@ impl Sim<'_> {
                 Trigger::Probability(pr) => {
                     let v = self.eval(*pr, &Ctx::all(node));
                     // The draw has its own stream, apart from any draws inside the probability.
-                    let stream = Stream::new(self.seed, stream_of(&format!("event {}.{}", ct.name, ev.name)));
+                    let stream = Stream::new(
+                        self.seed,
+                        stream_of(&format!("event {}.{}", ct.name, ev.name)),
+                    );
                     let ctx = Ctx::all(node);
                     (0..size as u32)
                         .filter(|&e| {

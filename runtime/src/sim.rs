@@ -549,11 +549,31 @@ impl<'m> Sim<'m> {
         let model = self.model;
         for (k, r) in model.records.iter().enumerate() {
             if let (true, RecordWhat::State { node, var, range }) = (r.at_end, &r.what) {
-                let values = self.state_values(*node, *var, *range);
                 let t = self.step as f64 * self.dt;
+                // A variable with one value per regime state: one row per state.
+                let states = model.variables[*var]
+                    .regime
+                    .map_or(1, |h| model.regimes[h].states.len());
+                let nd = self.node_index(*node);
+                let size = self.nodes[nd].size;
+                let (a, b) = range.map_or((0, size), |(a, b)| (a as usize, (b as usize).min(size)));
+                let mut values = Vec::with_capacity(states * (b - a));
+                for st in 0..states {
+                    let rs = if states > 1 {
+                        st
+                    } else {
+                        model.variables[*var]
+                            .regime
+                            .map_or(0, |h| self.regime_state[h.index()] as usize)
+                    };
+                    match self.nodes[nd].vars.get(var) {
+                        Some(store) => values.extend((a..b).map(|e| store.get(e, rs))),
+                        None => values.extend(std::iter::repeat_n(0.0, b - a)),
+                    }
+                }
                 let rec = &mut self.recordings[k];
-                rec.width = values.len();
-                rec.times = vec![t];
+                rec.width = b - a;
+                rec.times = vec![t; states];
                 rec.values = values;
             }
         }

@@ -138,6 +138,7 @@ fn write_into(tmp: &Path, sim: &Sim, meta: &TraceMeta) -> io::Result<Vec<String>
                     "kind": "state", "name": base, "node": model.node_name(*node), "variable": v.name,
                     "unit": v.dim.to_string(), "elements": [first, first as usize + width],
                     "interval_s": r.every, "at_end": r.at_end,
+                    "rows": if r.at_end && v.regime.is_some() { "one per regime state" } else { "one per sample" },
                     "values": {"file": format!("{base}.npy"), "shape": [rows, width], "dtype": if float == Dtype::F32 { "float32" } else { "float64" }},
                     "times": {"file": format!("{base}.t.npy"), "unit": "s", "shape": [rec.times.len()]},
                 }));
