@@ -4,24 +4,7 @@
 
 mod common;
 
-/// The block `<keyword> <name> { ... }` of a spec text.
-fn block(text: &str, header: &str) -> String {
-    let start = text.find(header).unwrap_or_else(|| panic!("no `{header}`"));
-    let mut depth = 0;
-    for (k, ch) in text[start..].char_indices() {
-        match ch {
-            '{' => depth += 1,
-            '}' => {
-                depth -= 1;
-                if depth == 0 {
-                    return text[start..start + k + 1].to_string();
-                }
-            }
-            _ => {}
-        }
-    }
-    panic!("unclosed `{header}`");
-}
+use common::block;
 
 fn spec_text(name: &str) -> String {
     std::fs::read_to_string(common::root().join("specs").join(name)).unwrap()

@@ -72,23 +72,7 @@ fn stdp_parts() -> (String, String) {
         .filter(|l| l.starts_with("param "))
         .map(|l| format!("{l}\n"))
         .collect();
-    let start = text.find("synapse STDP {").unwrap();
-    let mut depth = 0;
-    let mut end = start;
-    for (k, ch) in text[start..].char_indices() {
-        match ch {
-            '{' => depth += 1,
-            '}' => {
-                depth -= 1;
-                if depth == 0 {
-                    end = start + k + 1;
-                    break;
-                }
-            }
-            _ => {}
-        }
-    }
-    (params, text[start..end].to_string())
+    (params, common::block(&text, "synapse STDP {"))
 }
 
 /// Weight change after one pre spike at 10 ms and one post spike at 10 ms + delta.

@@ -378,61 +378,33 @@ impl Sim<'_> {
         let c = self.derivatives(node, d, &zero, 0.0);
         let m = old.len();
         let size = self.nodes[node].size;
-        match &plan.which {
-            None => {
-                let (phi, gamma) = &plan.props[0];
-                // Constant part per equation, shared when c is.
-                (0..m)
-                    .map(|i| {
-                        if old.iter().all(|x| matches!(x, Col::S(_)))
-                            && c.iter().all(|x| matches!(x, Col::S(_)))
-                        {
-                            let mut v = 0.0;
-                            for j in 0..m {
-                                v += phi[i][j] * old[j].at(0);
-                            }
-                            for j in 0..m {
-                                v += gamma[i][j] * c[j].at(0);
-                            }
-                            return Col::S(v);
-                        }
-                        Col::V(
-                            (0..size)
-                                .map(|e| {
-                                    let mut v = 0.0;
-                                    for j in 0..m {
-                                        v += phi[i][j] * old[j].at(e);
-                                    }
-                                    for j in 0..m {
-                                        v += gamma[i][j] * c[j].at(e);
-                                    }
-                                    v
-                                })
-                                .collect(),
-                        )
-                    })
-                    .collect()
+        // x_i <- sum_j phi_ij x_j + sum_j gamma_ij c_j, for one element's propagators.
+        let propagate = |i: usize, (phi, gamma): &(Matrix, Matrix), e: usize| -> f64 {
+            let mut v = 0.0;
+            for j in 0..m {
+                v += phi[i][j] * old[j].at(e);
             }
-            Some(which) => (0..m)
-                .map(|i| {
-                    Col::V(
-                        (0..size)
-                            .map(|e| {
-                                let (phi, gamma) = &plan.props[which[e] as usize];
-                                let mut v = 0.0;
-                                for j in 0..m {
-                                    v += phi[i][j] * old[j].at(e);
-                                }
-                                for j in 0..m {
-                                    v += gamma[i][j] * c[j].at(e);
-                                }
-                                v
-                            })
-                            .collect(),
-                    )
-                })
-                .collect(),
-        }
+            for j in 0..m {
+                v += gamma[i][j] * c[j].at(e);
+            }
+            v
+        };
+        let shared = plan.which.is_none() && old.iter().chain(&c).all(|x| matches!(x, Col::S(_)));
+        (0..m)
+            .map(|i| {
+                if shared {
+                    return Col::S(propagate(i, &plan.props[0], 0));
+                }
+                Col::V(
+                    (0..size)
+                        .map(|e| {
+                            let k = plan.which.as_ref().map_or(0, |w| w[e] as usize);
+                            propagate(i, &plan.props[k], e)
+                        })
+                        .collect(),
+                )
+            })
+            .collect()
     }
 
     fn exact_plan(&self, node: usize, d: &Dynamics) -> ExactPlan {

@@ -60,3 +60,22 @@ pub fn events(sim: &Sim, k: usize) -> (Vec<f64>, Vec<u32>) {
         r.values.iter().map(|&v| v as u32).collect(),
     )
 }
+
+/// The block `<keyword> <name> { ... }` of a spec text, braces balanced.
+pub fn block(text: &str, header: &str) -> String {
+    let start = text.find(header).unwrap_or_else(|| panic!("no `{header}`"));
+    let mut depth = 0;
+    for (k, ch) in text[start..].char_indices() {
+        match ch {
+            '{' => depth += 1,
+            '}' => {
+                depth -= 1;
+                if depth == 0 {
+                    return text[start..start + k + 1].to_string();
+                }
+            }
+            _ => {}
+        }
+    }
+    panic!("unclosed `{header}`");
+}
