@@ -14,6 +14,7 @@ fn interp_cuba(c: &mut Criterion) {
     let compiled = checked.output.compiled.unwrap();
     let config = RunConfig {
         seed: 1,
+        backend: neurograph_runtime::Backend::Interp,
         base_dir: path.parent().unwrap().to_path_buf(),
         overrides: Vec::new(),
     };

@@ -75,7 +75,7 @@ enum Command {
 enum Backend {
     /// The reference interpreter.
     Interp,
-    /// The Cranelift JIT (not built yet).
+    /// Cranelift-compiled expression kernels; what they do not cover runs interpreted.
     Jit,
 }
 
@@ -106,6 +106,7 @@ const INTERRUPTED: &str = "interrupted by Ctrl-C";
 
 struct RunArgs {
     file: PathBuf,
+    backend: neurograph_runtime::Backend,
     duration: Option<String>,
     seed: Option<u64>,
     sets: Vec<String>,
@@ -134,6 +135,7 @@ fn run(args: RunArgs) -> Result<(), String> {
             seed: None,
             sets,
             out: args.out.clone().or(exp.out.clone()),
+            backend: args.backend,
         };
         let seeds: Vec<Option<u64>> = match args.seed {
             Some(s) => vec![Some(s)],
@@ -147,6 +149,7 @@ fn run(args: RunArgs) -> Result<(), String> {
             seed: args.seed,
             sets: args.sets.clone(),
             out: args.out.clone(),
+            backend: args.backend,
         };
         (args.file.clone(), opts, vec![args.seed], Vec::new())
     };
@@ -221,12 +224,13 @@ fn main() -> ExitCode {
             backend,
             quiet,
         } => {
-            if backend == Backend::Jit {
-                eprintln!("error: the JIT backend is not built yet; use --backend interp");
-                return ExitCode::from(1);
-            }
+            let backend = match backend {
+                Backend::Interp => neurograph_runtime::Backend::Interp,
+                Backend::Jit => neurograph_runtime::Backend::Jit,
+            };
             match run(RunArgs {
                 file,
+                backend,
                 duration,
                 seed,
                 sets,

@@ -22,6 +22,7 @@ pub struct RunOptions {
     pub sets: Vec<String>,
     /// Trace directory; default `traces/<model>`.
     pub out: Option<PathBuf>,
+    pub backend: neurograph_runtime::Backend,
 }
 
 #[derive(Debug, Clone)]
@@ -150,6 +151,7 @@ pub fn run_compiled(
     let started = Instant::now();
     let config = RunConfig {
         seed,
+        backend: opts.backend,
         base_dir,
         overrides: overrides.clone(),
     };

@@ -153,6 +153,11 @@ impl Sim<'_> {
 
     /// Evaluate `e` over the context's elements.
     pub fn eval(&self, e: Handle<Expr>, ctx: &Ctx) -> Col {
+        if self.jit.is_some() {
+            if let Some(c) = self.jit_eval(e, ctx) {
+                return c;
+            }
+        }
         let n = self.count(ctx);
         match &self.model.exprs[e] {
             Expr::Const(c) => Col::S(*c),
@@ -239,7 +244,7 @@ impl Sim<'_> {
                     BinOp::Mul => a.zip(b, |x, y| x * y),
                     BinOp::Div => a.zip(b, |x, y| x / y),
                     BinOp::Mod => a.zip(b, |x, y| x.rem_euclid(y)),
-                    BinOp::Pow => a.zip(b, pow),
+                    BinOp::Pow => a.zip(b, neurograph_compiler::pow_f64),
                     BinOp::Eq => a.zip(b, |x, y| b2f(x == y)),
                     BinOp::Ne => a.zip(b, |x, y| b2f(x != y)),
                     BinOp::Lt => a.zip(b, |x, y| b2f(x < y)),
@@ -385,14 +390,6 @@ impl Sim<'_> {
                 )
             }
         }
-    }
-}
-
-fn pow(x: f64, y: f64) -> f64 {
-    if y == y.trunc() && y.abs() <= 16.0 {
-        x.powi(y as i32)
-    } else {
-        x.powf(y)
     }
 }
 

@@ -5,6 +5,7 @@
 
 pub mod eval;
 pub mod expm;
+pub mod jit;
 mod kernels;
 pub mod npy;
 pub mod params;
@@ -13,4 +14,4 @@ pub mod sim;
 pub mod state;
 pub mod trace;
 
-pub use sim::{Recording, RunConfig, Sim, SimError};
+pub use sim::{Backend, Recording, RunConfig, Sim, SimError};

@@ -39,10 +39,22 @@ impl SimError {
     }
 }
 
+/// Which code evaluates the model's expressions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Backend {
+    /// The reference interpreter.
+    #[default]
+    Interp,
+    /// Cranelift-compiled expression kernels (falling back to the interpreter for what they do
+    /// not cover).
+    Jit,
+}
+
 /// Settings of one run.
 #[derive(Debug, Clone)]
 pub struct RunConfig {
     pub seed: u64,
+    pub backend: Backend,
     /// Directory that relative data paths in the spec start from.
     pub base_dir: PathBuf,
     /// Parameter values replacing the spec's defaults (SI units).
@@ -92,6 +104,8 @@ pub struct Sim<'m> {
     pub base_dir: PathBuf,
     /// Hash of each node's name: the high half of the element coordinate of random draws.
     pub node_keys: Vec<u64>,
+    /// Compiled kernels, with the JIT backend.
+    pub jit: Option<crate::jit::JitState>,
 }
 
 impl<'m> Sim<'m> {
@@ -141,6 +155,10 @@ impl<'m> Sim<'m> {
                 .chain(std::iter::once("$global"))
                 .map(|n| neurograph_compiler::stable_hash(n) as u64)
                 .collect(),
+            jit: match config.backend {
+                Backend::Interp => None,
+                Backend::Jit => Some(crate::jit::JitState::new(model).map_err(SimError::new)?),
+            },
         };
         let g = sim.global_node();
         sim.nodes[g].size = 1;

@@ -39,6 +39,7 @@ pub fn compile_text(text: &str) -> Compiled {
 pub fn config(seed: u64) -> RunConfig {
     RunConfig {
         seed,
+        backend: neurograph_runtime::Backend::Interp,
         base_dir: root().join("specs"),
         overrides: Vec::new(),
     }

@@ -673,7 +673,7 @@ impl Lowerer<'_> {
                 BinOp::Sub => Some(a - b),
                 BinOp::Mul => Some(a * b),
                 BinOp::Div if *b != 0.0 => Some(a / b),
-                BinOp::Pow => Some(a.powf(*b)),
+                BinOp::Pow => Some(pow_f64(*a, *b)),
                 _ => None,
             };
             if let Some(v) = v {
@@ -975,7 +975,7 @@ pub fn const_eval(model: &Model, h: Handle<Expr>) -> Option<f64> {
                 BinOp::Mul => a * b,
                 BinOp::Div => a / b,
                 BinOp::Mod => a.rem_euclid(b),
-                BinOp::Pow => a.powf(b),
+                BinOp::Pow => pow_f64(a, b),
                 _ => return None,
             })
         }
@@ -1060,4 +1060,14 @@ pub fn stable_hash(text: &str) -> u32 {
         h = h.wrapping_mul(0x0100_0193);
     }
     h
+}
+
+/// `x ^ y` as every backend computes it: repeated multiplication for small integer exponents
+/// (exact for `v^3`, `n^4`), `powf` otherwise.
+pub fn pow_f64(x: f64, y: f64) -> f64 {
+    if y == y.trunc() && y.abs() <= 16.0 {
+        x.powi(y as i32)
+    } else {
+        x.powf(y)
+    }
 }

@@ -1,0 +1,584 @@
+//! Cranelift code generation: the only module that knows Cranelift.
+//!
+//! One long-lived JIT module; a private translator turns one IR expression into a native loop
+//! that evaluates it for many elements (the same operations, in the same order, as the
+//! reference interpreter, so results are bit-identical): it reads each input variable as a
+//! shared scalar, a per-element column or a column gathered through an index array, calls the
+//! same Rust functions for transcendental functions and random draws, and writes one `f64` per
+//! element. The step loop, integrator stages, spike lists and synaptic delivery stay in the
+//! runtime and are shared by both backends; what the JIT replaces is the evaluation of every
+//! per-element expression of the model.
+//!
+//! Safety: generated code reads `inputs[s].ptr[...]` at indices it is given; the runtime's
+//! safe wrapper checks every length against the element count and every gather index against
+//! its column before the call (see `runtime::jit`).
+
+use std::collections::HashMap;
+
+use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
+use cranelift_codegen::ir::{types, AbiParam, InstBuilder, MemFlagsData, Value};
+use cranelift_codegen::settings::{self, Configurable};
+use cranelift_codegen::Context;
+use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
+use cranelift_jit::{JITBuilder, JITModule};
+use cranelift_module::{default_libcall_names, FuncId, Linkage, Module};
+
+use crate::funcs::{self, FuncClass};
+use crate::ir::*;
+use crate::{BinOp, UnOp};
+
+/// How a compiled expression reads one of its inputs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum InputMode {
+    /// One value shared by all elements: `ptr[0]`.
+    Scalar,
+    /// One value per evaluated element: `ptr[e]`.
+    Element,
+    /// Through an index array: `ptr[index[e] + offset]`.
+    Gather,
+}
+
+/// An input of a compiled expression: a variable read from a side.
+pub type InputKey = (Handle<Variable>, Side);
+
+/// One input column as the generated code receives it.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct InputArg {
+    pub ptr: *const f64,
+    pub index: *const u32,
+    pub offset: i64,
+}
+
+/// The single argument of every generated function. Field order is part of the ABI.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct KernelArgs {
+    /// Number of elements evaluated.
+    pub n: u64,
+    /// Element indices (ascending), or null for `0..n`.
+    pub elems: *const u32,
+    /// `n` outputs.
+    pub out: *mut f64,
+    pub inputs: *const InputArg,
+    /// Endpoint indices of each synapse (synapse evaluation) or null (cells).
+    pub pre_idx: *const u32,
+    pub post_idx: *const u32,
+    pub t: f64,
+    pub step: u64,
+    /// High half of the random element coordinate: `node key << 32`.
+    pub node_key: u64,
+    pub seed: u64,
+    /// Number of elements of the node (`N`).
+    pub size: u64,
+}
+
+/// The signature of every generated function.
+pub type KernelFn = unsafe extern "C" fn(*const KernelArgs);
+
+/// What to compile: an expression, how each input is read, whether elements are a subset, and
+/// whether it runs over synapses (so `i`, `j` are endpoint indices).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct KernelKey {
+    pub expr: Handle<Expr>,
+    pub modes: Vec<InputMode>,
+    pub subset: bool,
+    pub synapses: bool,
+}
+
+/// A compiled expression.
+pub struct Kernel {
+    pub func: KernelFn,
+    /// Inputs in slot order.
+    pub inputs: Vec<InputKey>,
+}
+
+/// Host functions the generated code calls. The runtime supplies the random-number one so that
+/// both backends draw through the same Rust code.
+pub struct Helpers {
+    /// `fn(kind, seed, stream, element, step, a, b) -> f64`; kinds: 0 rand, 1 randn, 2 uniform(a, b),
+    /// 3 normal(a, b), 4 poisson(a), 5 bernoulli(a).
+    pub random: *const u8,
+}
+
+extern "C" fn ng_pure(func: u32, nargs: u32, a: f64, b: f64, c: f64) -> f64 {
+    let f = funcs::FUNCS[func as usize].func;
+    let args = [a, b, c];
+    crate::eval_pure(f, &args[..nargs as usize]).unwrap_or(f64::NAN)
+}
+
+extern "C" fn ng_pow(x: f64, y: f64) -> f64 {
+    crate::pow_f64(x, y)
+}
+
+extern "C" fn ng_rem(x: f64, y: f64) -> f64 {
+    x.rem_euclid(y)
+}
+
+/// Whether an expression can be compiled (everything but population-wide functions, loaded
+/// arrays, tokens, regime-indexed values and per-regime arrays).
+pub fn jittable(model: &Model, e: Handle<Expr>) -> bool {
+    match &model.exprs[e] {
+        Expr::Const(_) | Expr::Bool(_) | Expr::Builtin(_) => true,
+        Expr::Var { var, .. } => model.variables[*var].regime.is_none(),
+        Expr::Unary(_, a) => jittable(model, *a),
+        Expr::Binary(_, a, b) => jittable(model, *a) && jittable(model, *b),
+        Expr::Call(f, args) => {
+            let class = funcs::FUNCS.iter().find(|i| i.func == *f).map(|i| i.class);
+            matches!(class, Some(FuncClass::Pure | FuncClass::Random))
+                && args.iter().all(|a| jittable(model, *a))
+        }
+        Expr::RegimeState(_) | Expr::Load(_) | Expr::Token { .. } | Expr::Array(_) => false,
+    }
+}
+
+/// Inputs of an expression in first-use order.
+pub fn inputs_of(model: &Model, e: Handle<Expr>, out: &mut Vec<InputKey>) {
+    match &model.exprs[e] {
+        Expr::Var { var, side } if !out.contains(&(*var, *side)) => out.push((*var, *side)),
+        Expr::Unary(_, a) => inputs_of(model, *a, out),
+        Expr::Binary(_, a, b) => {
+            inputs_of(model, *a, out);
+            inputs_of(model, *b, out);
+        }
+        Expr::Call(_, args) | Expr::Array(args) => {
+            for a in args {
+                inputs_of(model, *a, out);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The long-lived JIT module.
+pub struct Jit {
+    module: JITModule,
+    ctx: Context,
+    fctx: FunctionBuilderContext,
+    kernels: HashMap<KernelKey, Kernel>,
+    /// CLIF text of every compiled function, when asked for (`inspect --clif`).
+    pub keep_clif: bool,
+    pub clif: Vec<(String, String)>,
+    pure_id: FuncId,
+    pow_id: FuncId,
+    rem_id: FuncId,
+    random_id: FuncId,
+}
+
+fn sig(
+    module: &JITModule,
+    params: &[types::Type],
+    ret: Option<types::Type>,
+) -> cranelift_codegen::ir::Signature {
+    let mut s = module.make_signature();
+    for p in params {
+        s.params.push(AbiParam::new(*p));
+    }
+    if let Some(r) = ret {
+        s.returns.push(AbiParam::new(r));
+    }
+    s
+}
+
+impl Jit {
+    pub fn new(helpers: &Helpers) -> Result<Jit, String> {
+        let mut flags = settings::builder();
+        flags.set("opt_level", "speed").map_err(|e| e.to_string())?;
+        flags
+            .set("use_colocated_libcalls", "false")
+            .map_err(|e| e.to_string())?;
+        flags.set("is_pic", "false").map_err(|e| e.to_string())?;
+        let isa = cranelift_native::builder()
+            .map_err(|e| format!("this machine is not supported by Cranelift: {e}"))?
+            .finish(settings::Flags::new(flags))
+            .map_err(|e| e.to_string())?;
+        let mut builder = JITBuilder::with_isa(isa, default_libcall_names());
+        builder.symbol("ng_pure", ng_pure as *const u8);
+        builder.symbol("ng_pow", ng_pow as *const u8);
+        builder.symbol("ng_rem", ng_rem as *const u8);
+        builder.symbol("ng_random", helpers.random);
+        let mut module = JITModule::new(builder);
+        let (f64t, i32t, i64t) = (types::F64, types::I32, types::I64);
+        let pure_sig = sig(&module, &[i32t, i32t, f64t, f64t, f64t], Some(f64t));
+        let bin_sig = sig(&module, &[f64t, f64t], Some(f64t));
+        let random_sig = sig(
+            &module,
+            &[i32t, i64t, i32t, i64t, i64t, f64t, f64t],
+            Some(f64t),
+        );
+        let e = |r: cranelift_module::ModuleResult<FuncId>| r.map_err(|e| e.to_string());
+        let pure_id = e(module.declare_function("ng_pure", Linkage::Import, &pure_sig))?;
+        let pow_id = e(module.declare_function("ng_pow", Linkage::Import, &bin_sig))?;
+        let rem_id = e(module.declare_function("ng_rem", Linkage::Import, &bin_sig))?;
+        let random_id = e(module.declare_function("ng_random", Linkage::Import, &random_sig))?;
+        Ok(Jit {
+            ctx: module.make_context(),
+            module,
+            fctx: FunctionBuilderContext::new(),
+            kernels: HashMap::new(),
+            keep_clif: false,
+            clif: Vec::new(),
+            pure_id,
+            pow_id,
+            rem_id,
+            random_id,
+        })
+    }
+
+    pub fn get(&self, key: &KernelKey) -> Option<&Kernel> {
+        self.kernels.get(key)
+    }
+
+    pub fn len(&self) -> usize {
+        self.kernels.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.kernels.is_empty()
+    }
+
+    /// Compile (once) the kernel for `key`.
+    pub fn compile(&mut self, model: &Model, key: &KernelKey) -> Result<&Kernel, String> {
+        if !self.kernels.contains_key(key) {
+            let kernel = self.translate(model, key)?;
+            self.kernels.insert(key.clone(), kernel);
+        }
+        Ok(&self.kernels[key])
+    }
+
+    fn translate(&mut self, model: &Model, key: &KernelKey) -> Result<Kernel, String> {
+        let mut inputs = Vec::new();
+        inputs_of(model, key.expr, &mut inputs);
+        if inputs.len() != key.modes.len() {
+            return Err(format!(
+                "kernel key has {} modes for {} inputs",
+                key.modes.len(),
+                inputs.len()
+            ));
+        }
+        let ptr = self.module.target_config().pointer_type();
+        let frontend_config = self.module.target_config();
+        self.ctx.func.signature = sig(&self.module, &[ptr], None);
+        let name = format!("e{}_{}", key.expr.index(), self.kernels.len());
+        {
+            let mut b = FunctionBuilder::new(&mut self.ctx.func, &mut self.fctx);
+            let refs = FuncRefs {
+                pure: self.module.declare_func_in_func(self.pure_id, b.func),
+                pow: self.module.declare_func_in_func(self.pow_id, b.func),
+                rem: self.module.declare_func_in_func(self.rem_id, b.func),
+                random: self.module.declare_func_in_func(self.random_id, b.func),
+            };
+            let entry = b.create_block();
+            let header = b.create_block();
+            let body = b.create_block();
+            let exit = b.create_block();
+            b.append_block_params_for_function_params(entry);
+            b.switch_to_block(entry);
+            let args = b.block_params(entry)[0];
+            let flags = MemFlagsData::trusted();
+            let field = |b: &mut FunctionBuilder, k: i32, ty| b.ins().load(ty, flags, args, 8 * k);
+            let n = field(&mut b, 0, types::I64);
+            let elems = field(&mut b, 1, ptr);
+            let out = field(&mut b, 2, ptr);
+            let inputs_ptr = field(&mut b, 3, ptr);
+            let pre_idx = field(&mut b, 4, ptr);
+            let post_idx = field(&mut b, 5, ptr);
+            let t = field(&mut b, 6, types::F64);
+            let step = field(&mut b, 7, types::I64);
+            let node_key = field(&mut b, 8, types::I64);
+            let seed = field(&mut b, 9, types::I64);
+            let size = field(&mut b, 10, types::I64);
+            // Input columns: scalars are loaded once, columns keep their base pointers.
+            let mut slots = Vec::new();
+            for (s, mode) in key.modes.iter().enumerate() {
+                let base = (s * std::mem::size_of::<InputArg>()) as i32;
+                let col = b.ins().load(ptr, flags, inputs_ptr, base);
+                let slot = match mode {
+                    InputMode::Scalar => Slot::Scalar(b.ins().load(types::F64, flags, col, 0)),
+                    InputMode::Element => Slot::Element(col),
+                    InputMode::Gather => {
+                        let index = b.ins().load(ptr, flags, inputs_ptr, base + 8);
+                        let offset = b.ins().load(types::I64, flags, inputs_ptr, base + 16);
+                        Slot::Gather(col, index, offset)
+                    }
+                };
+                slots.push(slot);
+            }
+            let k = b.declare_var(types::I64);
+            let zero = b.ins().iconst(types::I64, 0);
+            b.def_var(k, zero);
+            b.ins().jump(header, &[]);
+
+            b.switch_to_block(header);
+            let kv = b.use_var(k);
+            let more = b.ins().icmp(IntCC::UnsignedLessThan, kv, n);
+            b.ins().brif(more, body, &[], exit, &[]);
+
+            b.switch_to_block(body);
+            let kv = b.use_var(k);
+            let e = if key.subset {
+                let off = b.ins().ishl_imm_u(kv, 2);
+                let addr = b.ins().iadd(elems, off);
+                let e32 = b.ins().load(types::I32, flags, addr, 0);
+                b.ins().uextend(types::I64, e32)
+            } else {
+                kv
+            };
+            let mut tr = Translator {
+                model,
+                b: &mut b,
+                refs: &refs,
+                inputs: &inputs,
+                slots: &slots,
+                e,
+                pre_idx,
+                post_idx,
+                synapses: key.synapses,
+                t,
+                step,
+                node_key,
+                seed,
+                size,
+                memo: HashMap::new(),
+            };
+            let value = tr.expr(key.expr);
+            let off = b.ins().ishl_imm_u(kv, 3);
+            let addr = b.ins().iadd(out, off);
+            b.ins().store(flags, value, addr, 0);
+            let next = b.ins().iadd_imm_s(kv, 1);
+            b.def_var(k, next);
+            b.ins().jump(header, &[]);
+
+            b.switch_to_block(exit);
+            b.ins().return_(&[]);
+            b.seal_all_blocks();
+            b.finalize(frontend_config);
+        }
+        if self.keep_clif {
+            self.clif
+                .push((name.clone(), self.ctx.func.display().to_string()));
+        }
+        let id = self
+            .module
+            .declare_function(&name, Linkage::Local, &self.ctx.func.signature)
+            .map_err(|e| e.to_string())?;
+        self.module
+            .define_function(id, &mut self.ctx)
+            .map_err(|e| format!("{e:?}"))?;
+        self.module.clear_context(&mut self.ctx);
+        self.module
+            .finalize_definitions()
+            .map_err(|e| e.to_string())?;
+        let code = self.module.get_finalized_function(id);
+        // SAFETY: `code` was just defined with the signature `fn(*const KernelArgs)` (one pointer
+        // argument, no return value), which is `KernelFn`.
+        let func = unsafe { std::mem::transmute::<*const u8, KernelFn>(code) };
+        Ok(Kernel { func, inputs })
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Slot {
+    Scalar(Value),
+    Element(Value),
+    Gather(Value, Value, Value),
+}
+
+struct FuncRefs {
+    pure: cranelift_codegen::ir::FuncRef,
+    pow: cranelift_codegen::ir::FuncRef,
+    rem: cranelift_codegen::ir::FuncRef,
+    random: cranelift_codegen::ir::FuncRef,
+}
+
+/// Translates one expression for the current element `e` (a single basic block: no control
+/// flow, so shared subexpressions are computed once).
+struct Translator<'a, 'b> {
+    model: &'a Model,
+    b: &'a mut FunctionBuilder<'b>,
+    refs: &'a FuncRefs,
+    inputs: &'a [InputKey],
+    slots: &'a [Slot],
+    e: Value,
+    pre_idx: Value,
+    post_idx: Value,
+    synapses: bool,
+    t: Value,
+    step: Value,
+    node_key: Value,
+    seed: Value,
+    size: Value,
+    memo: HashMap<Handle<Expr>, Value>,
+}
+
+impl Translator<'_, '_> {
+    fn f64c(&mut self, v: f64) -> Value {
+        self.b.ins().f64const(v)
+    }
+
+    fn bool_to_f64(&mut self, c: Value) -> Value {
+        let one = self.f64c(1.0);
+        let zero = self.f64c(0.0);
+        self.b.ins().select(c, one, zero)
+    }
+
+    fn load_u32_at(&mut self, base: Value, index: Value) -> Value {
+        let off = self.b.ins().ishl_imm_u(index, 2);
+        let addr = self.b.ins().iadd(base, off);
+        let v = self
+            .b
+            .ins()
+            .load(types::I32, MemFlagsData::trusted(), addr, 0);
+        self.b.ins().uextend(types::I64, v)
+    }
+
+    fn load_f64_at(&mut self, base: Value, index: Value) -> Value {
+        let off = self.b.ins().ishl_imm_u(index, 3);
+        let addr = self.b.ins().iadd(base, off);
+        self.b
+            .ins()
+            .load(types::F64, MemFlagsData::trusted(), addr, 0)
+    }
+
+    fn expr(&mut self, e: Handle<Expr>) -> Value {
+        if let Some(v) = self.memo.get(&e) {
+            return *v;
+        }
+        let v = match self.model.exprs[e].clone() {
+            Expr::Const(c) => self.f64c(c),
+            Expr::Bool(x) => self.f64c(if x { 1.0 } else { 0.0 }),
+            Expr::Var { var, side } => {
+                let s = self
+                    .inputs
+                    .iter()
+                    .position(|k| *k == (var, side))
+                    .expect("input collected");
+                match self.slots[s] {
+                    Slot::Scalar(v) => v,
+                    Slot::Element(p) => self.load_f64_at(p, self.e),
+                    Slot::Gather(p, index, offset) => {
+                        let i = self.load_u32_at(index, self.e);
+                        let i = self.b.ins().iadd(i, offset);
+                        self.load_f64_at(p, i)
+                    }
+                }
+            }
+            Expr::Builtin(bi) => match bi {
+                Builtin::T => self.t,
+                Builtin::Dt => self.f64c(self.model.run.dt),
+                Builtin::Step => self.b.ins().fcvt_from_uint(types::F64, self.step),
+                Builtin::N => self.b.ins().fcvt_from_uint(types::F64, self.size),
+                Builtin::I | Builtin::J => {
+                    let idx = if !self.synapses {
+                        self.e
+                    } else if bi == Builtin::I {
+                        self.load_u32_at(self.pre_idx, self.e)
+                    } else {
+                        self.load_u32_at(self.post_idx, self.e)
+                    };
+                    self.b.ins().fcvt_from_uint(types::F64, idx)
+                }
+            },
+            Expr::Unary(UnOp::Neg, a) => {
+                let a = self.expr(a);
+                self.b.ins().fneg(a)
+            }
+            Expr::Unary(UnOp::Not, a) => {
+                let a = self.expr(a);
+                let z = self.f64c(0.0);
+                let c = self.b.ins().fcmp(FloatCC::Equal, a, z);
+                self.bool_to_f64(c)
+            }
+            Expr::Binary(op, a, bb) => {
+                let (x, y) = (self.expr(a), self.expr(bb));
+                let ins = self.b.ins();
+                match op {
+                    BinOp::Add => ins.fadd(x, y),
+                    BinOp::Sub => ins.fsub(x, y),
+                    BinOp::Mul => ins.fmul(x, y),
+                    BinOp::Div => ins.fdiv(x, y),
+                    BinOp::Pow => {
+                        let call = ins.call(self.refs.pow, &[x, y]);
+                        self.b.inst_results(call)[0]
+                    }
+                    BinOp::Mod => {
+                        let call = ins.call(self.refs.rem, &[x, y]);
+                        self.b.inst_results(call)[0]
+                    }
+                    BinOp::Eq | BinOp::Ne | BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge => {
+                        let cc = match op {
+                            BinOp::Eq => FloatCC::Equal,
+                            BinOp::Ne => FloatCC::NotEqual,
+                            BinOp::Lt => FloatCC::LessThan,
+                            BinOp::Le => FloatCC::LessThanOrEqual,
+                            BinOp::Gt => FloatCC::GreaterThan,
+                            _ => FloatCC::GreaterThanOrEqual,
+                        };
+                        let c = ins.fcmp(cc, x, y);
+                        self.bool_to_f64(c)
+                    }
+                    BinOp::And | BinOp::Or => {
+                        let z = self.f64c(0.0);
+                        let cx = self.b.ins().fcmp(FloatCC::NotEqual, x, z);
+                        let cy = self.b.ins().fcmp(FloatCC::NotEqual, y, z);
+                        let c = if op == BinOp::And {
+                            self.b.ins().band(cx, cy)
+                        } else {
+                            self.b.ins().bor(cx, cy)
+                        };
+                        self.bool_to_f64(c)
+                    }
+                }
+            }
+            Expr::Call(f, args) => self.call(e, f, &args),
+            Expr::RegimeState(_) | Expr::Load(_) | Expr::Token { .. } | Expr::Array(_) => {
+                unreachable!("not jittable; checked by `jittable`")
+            }
+        };
+        self.memo.insert(e, v);
+        v
+    }
+
+    fn call(&mut self, e: Handle<Expr>, f: Func, args: &[Handle<Expr>]) -> Value {
+        let info = funcs::FUNCS
+            .iter()
+            .position(|i| i.func == f)
+            .expect("known function");
+        let vals: Vec<Value> = args.iter().map(|a| self.expr(*a)).collect();
+        if funcs::FUNCS[info].class == FuncClass::Random {
+            let kind = match f {
+                Func::Rand => 0,
+                Func::Randn => 1,
+                Func::Uniform => 2,
+                Func::Normal => 3,
+                Func::Poisson => 4,
+                _ => 5,
+            };
+            let stream = self
+                .model
+                .random_streams
+                .get(&e)
+                .copied()
+                .unwrap_or(e.index() as u32);
+            let kind = self.b.ins().iconst(types::I32, kind);
+            let stream = self.b.ins().iconst(types::I32, stream as i64);
+            let element = self.b.ins().bor(self.node_key, self.e);
+            let z = self.f64c(0.0);
+            let a = vals.first().copied().unwrap_or(z);
+            let bv = vals.get(1).copied().unwrap_or(z);
+            let call = self.b.ins().call(
+                self.refs.random,
+                &[kind, self.seed, stream, element, self.step, a, bv],
+            );
+            return self.b.inst_results(call)[0];
+        }
+        let z = self.f64c(0.0);
+        let a = vals.first().copied().unwrap_or(z);
+        let bv = vals.get(1).copied().unwrap_or(z);
+        let c = vals.get(2).copied().unwrap_or(z);
+        let fid = self.b.ins().iconst(types::I32, info as i64);
+        let nargs = self.b.ins().iconst(types::I32, vals.len() as i64);
+        let call = self.b.ins().call(self.refs.pure, &[fid, nargs, a, bv, c]);
+        self.b.inst_results(call)[0]
+    }
+}

@@ -1,0 +1,341 @@
+//! The JIT backend: expressions evaluated by code from `neurograph_compiler::codegen`, with
+//! the checks that keep generated code inside its buffers. Everything else (integrator stages,
+//! spike lists, delivery, monitors) is the same code as the interpreter's.
+
+use std::cell::RefCell;
+
+use neurograph_compiler::codegen::{
+    self, Helpers, InputArg, InputMode, Jit, KernelArgs, KernelKey,
+};
+use neurograph_compiler::ir::*;
+
+use crate::eval::{Col, Ctx};
+use crate::rng::Stream;
+use crate::sim::Sim;
+use crate::state::Store;
+
+/// The random draws of the generated code: the same formulas as the interpreter's `call`.
+pub extern "C" fn ng_random(
+    kind: u32,
+    seed: u64,
+    stream: u32,
+    element: u64,
+    step: u64,
+    a: f64,
+    b: f64,
+) -> f64 {
+    let s = Stream::new(seed, stream);
+    match kind {
+        0 => s.uniform(element, step, 0),
+        1 => s.normal(element, step, 0),
+        2 => a + (b - a) * s.uniform(element, step, 0),
+        3 => a + b * s.normal(element, step, 0),
+        4 => s.poisson(element, step, a),
+        _ => crate::eval::b2f(s.uniform(element, step, 0) < a),
+    }
+}
+
+pub fn new_jit() -> Result<Jit, String> {
+    Jit::new(&Helpers {
+        random: ng_random as *const u8,
+    })
+}
+
+/// JIT state owned by a simulation: the module and which expressions were found not to be
+/// compilable.
+pub struct JitState {
+    pub jit: RefCell<Jit>,
+    jittable: RefCell<Vec<Option<bool>>>,
+}
+
+impl JitState {
+    pub fn new(model: &Model) -> Result<JitState, String> {
+        Ok(JitState {
+            jit: RefCell::new(new_jit()?),
+            jittable: RefCell::new(vec![None; model.exprs.len()]),
+        })
+    }
+}
+
+/// One input column for a checked kernel call.
+#[derive(Debug, Clone, Copy)]
+pub enum Column<'a> {
+    Scalar(f64),
+    Element(&'a [f64]),
+    Gather {
+        values: &'a [f64],
+        index: &'a [u32],
+        offset: i64,
+    },
+}
+
+/// Everything a compiled expression reads, as slices whose lengths are checked before the call.
+pub struct CallArgs<'a> {
+    pub n: usize,
+    pub elems: Option<&'a [u32]>,
+    pub columns: Vec<Column<'a>>,
+    pub pre_idx: Option<&'a [u32]>,
+    pub post_idx: Option<&'a [u32]>,
+    pub t: f64,
+    pub step: u64,
+    pub node_key: u64,
+    pub seed: u64,
+    pub size: usize,
+}
+
+/// Call a compiled kernel after checking that every read stays inside its slice.
+pub fn call_checked(
+    kernel: &codegen::Kernel,
+    key: &KernelKey,
+    args: &CallArgs,
+) -> Result<Vec<f64>, String> {
+    if args.columns.len() != kernel.inputs.len() || key.modes.len() != kernel.inputs.len() {
+        return Err(format!(
+            "kernel takes {} inputs, {} given",
+            kernel.inputs.len(),
+            args.columns.len()
+        ));
+    }
+    if key.subset != args.elems.is_some() {
+        return Err("element subset does not match the compiled kernel".to_string());
+    }
+    // Largest element index the kernel will use.
+    let max_e = match args.elems {
+        Some(e) => {
+            if e.len() != args.n {
+                return Err(format!(
+                    "{} element indices for {} elements",
+                    e.len(),
+                    args.n
+                ));
+            }
+            e.iter().copied().max().map(|m| m as usize + 1).unwrap_or(0)
+        }
+        None => args.n,
+    };
+    for idx in [args.pre_idx, args.post_idx].into_iter().flatten() {
+        if idx.len() < max_e {
+            return Err(format!(
+                "endpoint index array has {} entries, {max_e} needed",
+                idx.len()
+            ));
+        }
+    }
+    if key.synapses && (args.pre_idx.is_none() || args.post_idx.is_none()) {
+        return Err("synapse kernel without endpoint indices".to_string());
+    }
+    let mut inputs = Vec::with_capacity(args.columns.len());
+    for (k, (c, mode)) in args.columns.iter().zip(&key.modes).enumerate() {
+        let arg = match (c, mode) {
+            (Column::Scalar(v), InputMode::Scalar) => InputArg {
+                ptr: v as *const f64,
+                index: std::ptr::null(),
+                offset: 0,
+            },
+            (Column::Element(v), InputMode::Element) => {
+                if v.len() < max_e {
+                    return Err(format!("input {k} has {} values, {max_e} needed", v.len()));
+                }
+                InputArg {
+                    ptr: v.as_ptr(),
+                    index: std::ptr::null(),
+                    offset: 0,
+                }
+            }
+            (
+                Column::Gather {
+                    values,
+                    index,
+                    offset,
+                },
+                InputMode::Gather,
+            ) => {
+                if index.len() < max_e {
+                    return Err(format!(
+                        "input {k}: index array has {} entries, {max_e} needed",
+                        index.len()
+                    ));
+                }
+                let hi = index[..max_e]
+                    .iter()
+                    .map(|&i| i as i64 + offset)
+                    .max()
+                    .unwrap_or(0);
+                let lo = index[..max_e]
+                    .iter()
+                    .map(|&i| i as i64 + offset)
+                    .min()
+                    .unwrap_or(0);
+                if max_e > 0 && (lo < 0 || hi >= values.len() as i64) {
+                    return Err(format!(
+                        "input {k}: gathered index {} outside {} values",
+                        if lo < 0 { lo } else { hi },
+                        values.len()
+                    ));
+                }
+                InputArg {
+                    ptr: values.as_ptr(),
+                    index: index.as_ptr(),
+                    offset: *offset,
+                }
+            }
+            _ => {
+                return Err(format!(
+                    "input {k} does not have the compiled mode {mode:?}"
+                ))
+            }
+        };
+        inputs.push(arg);
+    }
+    let mut out = vec![0.0; args.n];
+    let ka = KernelArgs {
+        n: args.n as u64,
+        elems: args.elems.map_or(std::ptr::null(), <[u32]>::as_ptr),
+        out: out.as_mut_ptr(),
+        inputs: inputs.as_ptr(),
+        pre_idx: args.pre_idx.map_or(std::ptr::null(), <[u32]>::as_ptr),
+        post_idx: args.post_idx.map_or(std::ptr::null(), <[u32]>::as_ptr),
+        t: args.t,
+        step: args.step,
+        node_key: args.node_key,
+        seed: args.seed,
+        size: args.size as u64,
+    };
+    // SAFETY: every pointer in `ka` comes from a slice that outlives the call, `out` has `n`
+    // entries, and the checks above bound every index the generated code computes (element
+    // indices below `max_e`, gathered indices inside their columns).
+    unsafe { (kernel.func)(&ka) };
+    Ok(out)
+}
+
+impl Sim<'_> {
+    fn is_jittable(&self, js: &JitState, e: Handle<Expr>) -> bool {
+        let mut cache = js.jittable.borrow_mut();
+        *cache[e.index()].get_or_insert_with(|| codegen::jittable(self.model, e))
+    }
+
+    /// Evaluate `e` with compiled code, or `None` when the interpreter should (the expression
+    /// is not compilable, does not vary per element, or reads through a multi-part endpoint).
+    pub(crate) fn jit_eval(&self, e: Handle<Expr>, ctx: &Ctx) -> Option<Col> {
+        let js = self.jit.as_ref()?;
+        if ctx.init_draw.is_some() || ctx.regime_state.is_some() || !self.is_jittable(js, e) {
+            return None;
+        }
+        let model = self.model;
+        let synapses = ctx.node >= self.n_pops && ctx.node < self.nodes.len() - 1;
+        if ctx.node == self.nodes.len() - 1 || (ctx.overrides.is_some() && ctx.elems.is_some()) {
+            return None;
+        }
+        let mut keys = Vec::new();
+        codegen::inputs_of(model, e, &mut keys);
+        let mut columns = Vec::with_capacity(keys.len());
+        let mut modes = Vec::with_capacity(keys.len());
+        let mut per_element = uses_element(model, e);
+        for &(var, side) in &keys {
+            let over = if side == Side::Own {
+                ctx.overrides.and_then(|o| o.get(&var))
+            } else {
+                None
+            };
+            let column = if let Some(c) = over {
+                match c {
+                    Col::S(v) => Column::Scalar(*v),
+                    Col::V(v) => Column::Element(v),
+                }
+            } else if model.variables[var].scope == Scope::Global {
+                match self.globals.get(&var) {
+                    Some(Store::Uniform(v)) => Column::Scalar(*v),
+                    _ => return None,
+                }
+            } else {
+                let (node, gather) = match side {
+                    Side::Own => (ctx.node, None),
+                    Side::Pre | Side::Post => {
+                        if !synapses {
+                            return None;
+                        }
+                        let p = self.proj_of(ctx.node);
+                        let map = if side == Side::Pre {
+                            &self.pre_maps[p]
+                        } else {
+                            &self.post_maps[p]
+                        };
+                        if map.parts.len() != 1 {
+                            return None;
+                        }
+                        let (node, start, offset, _) = map.parts[0];
+                        let idx = if side == Side::Pre {
+                            &self.conn[p].pre
+                        } else {
+                            &self.conn[p].post
+                        };
+                        (node, Some((idx.as_slice(), start as i64 - offset as i64)))
+                    }
+                };
+                match (self.nodes[node].vars.get(&var), gather) {
+                    (Some(Store::Uniform(v)), _) => Column::Scalar(*v),
+                    (Some(Store::Elements(v)), None) => Column::Element(v),
+                    (Some(Store::Elements(v)), Some((index, offset))) => Column::Gather {
+                        values: v,
+                        index,
+                        offset,
+                    },
+                    _ => return None,
+                }
+            };
+            modes.push(match column {
+                Column::Scalar(_) => InputMode::Scalar,
+                Column::Element(_) => InputMode::Element,
+                Column::Gather { .. } => InputMode::Gather,
+            });
+            per_element |= !matches!(column, Column::Scalar(_));
+            columns.push(column);
+        }
+        if !per_element {
+            return None; // the interpreter keeps element-independent values as one scalar
+        }
+        let key = KernelKey {
+            expr: e,
+            modes,
+            subset: ctx.elems.is_some(),
+            synapses,
+        };
+        let mut jit = js.jit.borrow_mut();
+        let kernel = jit.compile(model, &key).ok()?;
+        let conn = synapses.then(|| &self.conn[self.proj_of(ctx.node)]);
+        let args = CallArgs {
+            n: self.count(ctx),
+            elems: ctx.elems,
+            columns,
+            pre_idx: conn.map(|c| c.pre.as_slice()),
+            post_idx: conn.map(|c| c.post.as_slice()),
+            t: self.step as f64 * self.dt + ctx.time_offset,
+            step: self.step,
+            node_key: self.node_keys[ctx.node] << 32,
+            seed: self.seed,
+            size: self.nodes[ctx.node].size,
+        };
+        call_checked(kernel, &key, &args).ok().map(Col::V)
+    }
+}
+
+/// Whether an expression varies per element by itself (indices, random draws).
+fn uses_element(model: &Model, e: Handle<Expr>) -> bool {
+    match &model.exprs[e] {
+        Expr::Builtin(Builtin::I | Builtin::J) => true,
+        Expr::Call(f, args) => {
+            matches!(
+                f,
+                Func::Rand
+                    | Func::Randn
+                    | Func::Uniform
+                    | Func::Normal
+                    | Func::Poisson
+                    | Func::Bernoulli
+            ) || args.iter().any(|a| uses_element(model, *a))
+        }
+        Expr::Unary(_, a) => uses_element(model, *a),
+        Expr::Binary(_, a, b) => uses_element(model, *a) || uses_element(model, *b),
+        _ => false,
+    }
+}

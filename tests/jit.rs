@@ -1,0 +1,151 @@
+//! The JIT backend against the interpreter: every recorded array of every bundled spec is the
+//! same bit for bit, for two seeds; compiled kernels refuse inputs that would take them outside
+//! their buffers.
+
+mod common;
+
+use std::sync::atomic::AtomicBool;
+
+use neurograph::compiler::codegen::{InputMode, KernelKey};
+use neurograph_runtime::jit::{call_checked, new_jit, CallArgs, Column};
+use neurograph_runtime::{Backend, Sim};
+
+fn run(
+    c: &neurograph::compiler::Compiled,
+    seed: u64,
+    steps: u64,
+    backend: Backend,
+) -> Vec<(Vec<u64>, Vec<u64>)> {
+    let mut cfg = common::config(seed);
+    cfg.backend = backend;
+    let mut sim = Sim::new(&c.model, &c.info, &cfg).unwrap();
+    sim.run(steps, &AtomicBool::new(false), 0, &mut |_| {});
+    sim.finish_records();
+    sim.recordings
+        .iter()
+        .map(|r| {
+            (
+                r.times.iter().map(|x| x.to_bits()).collect(),
+                r.values.iter().map(|x| x.to_bits()).collect(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn jit_traces_equal_the_interpreter_bit_for_bit_on_every_spec() {
+    let mut specs: Vec<_> = std::fs::read_dir(common::root().join("specs"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "ng"))
+        .collect();
+    specs.sort();
+    for path in specs {
+        let c = common::compile(&path);
+        let steps = (0.02 / c.model.run.dt).round().max(50.0) as u64;
+        for seed in [1, 2] {
+            let a = run(&c, seed, steps, Backend::Interp);
+            let b = run(&c, seed, steps, Backend::Jit);
+            for (k, (ra, rb)) in a.iter().zip(&b).enumerate() {
+                assert!(
+                    ra == rb,
+                    "{}: record {k} differs between interp and jit (seed {seed})",
+                    path.display()
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn jit_spikes_equal_the_interpreter_over_a_longer_cuba_run() {
+    let c = common::compile(&common::root().join("specs/cuba.ng"));
+    assert_eq!(
+        run(&c, 3, 2000, Backend::Interp),
+        run(&c, 3, 2000, Backend::Jit)
+    );
+}
+
+#[test]
+fn kernels_reject_inputs_that_do_not_fit() {
+    let c = common::compile_text(
+        "model k\ncell C { state x: 1 = 0; state y: 1 = 0; x <- y * 2 + 1 }\npopulation P = C[4]\n",
+    );
+    let m = &c.model;
+    let update = &m.cell_types.iter().next().unwrap().1.dynamics.updates[0];
+    let mut jit = new_jit().unwrap();
+    let key = KernelKey {
+        expr: update.value,
+        modes: vec![InputMode::Element],
+        subset: false,
+        synapses: false,
+    };
+    let sub_key = KernelKey {
+        subset: true,
+        ..key.clone()
+    };
+    jit.compile(m, &sub_key).unwrap();
+    jit.compile(m, &key).unwrap();
+    let (kernel, sub) = (jit.get(&key).unwrap(), jit.get(&sub_key).unwrap());
+    let y = [1.0, 2.0, 3.0, 4.0];
+    let args = |n: usize, col: &'static [f64]| CallArgs {
+        n,
+        elems: None,
+        columns: vec![Column::Element(col)],
+        pre_idx: None,
+        post_idx: None,
+        t: 0.0,
+        step: 0,
+        node_key: 0,
+        seed: 1,
+        size: n,
+    };
+    let ok = call_checked(
+        kernel,
+        &key,
+        &CallArgs {
+            columns: vec![Column::Element(&y)],
+            ..args(4, &[])
+        },
+    )
+    .unwrap();
+    assert_eq!(ok, vec![3.0, 5.0, 7.0, 9.0]);
+    // Four elements, but only two input values: refused before any read.
+    let err = call_checked(kernel, &key, &args(4, &[1.0, 2.0])).unwrap_err();
+    assert!(err.contains("has 2 values, 4 needed"), "{err}");
+    // A subset that points past the column.
+    let elems = [0u32, 9];
+    let err = call_checked(
+        kernel,
+        &key,
+        &CallArgs {
+            elems: Some(&elems),
+            columns: vec![Column::Element(&y)],
+            ..args(2, &[])
+        },
+    )
+    .unwrap_err();
+    assert!(err.contains("subset"), "{err}");
+    let err = call_checked(
+        sub,
+        &sub_key,
+        &CallArgs {
+            elems: Some(&elems),
+            columns: vec![Column::Element(&y)],
+            ..args(2, &[])
+        },
+    )
+    .unwrap_err();
+    assert!(err.contains("10 needed"), "{err}");
+    // A mode that does not match the compiled kernel.
+    let err = call_checked(
+        kernel,
+        &key,
+        &CallArgs {
+            columns: vec![Column::Scalar(1.0)],
+            ..args(4, &[])
+        },
+    )
+    .unwrap_err();
+    assert!(err.contains("does not have the compiled mode"), "{err}");
+}
