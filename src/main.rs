@@ -66,8 +66,11 @@ enum Command {
         #[arg(long, conflicts_with = "ir")]
         dot: bool,
         /// Print the lowered IR as text instead.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "clif")]
         ir: bool,
+        /// Print the Cranelift IR of every compiled expression kernel instead.
+        #[arg(long)]
+        clif: bool,
     },
 }
 
@@ -100,6 +103,20 @@ fn report(checked: Checked, short: bool) -> Option<Checked> {
         emit_stderr(&checked.sources, &checked.output.diagnostics);
     }
     (!checked.output.has_errors()).then_some(checked)
+}
+
+/// The CLIF of every kernel the model compiles to, labelled with its origin.
+fn clif_text(model: &neurograph_compiler::ir::Model) -> Result<String, String> {
+    let mut jit = neurograph_runtime::jit::new_jit()?;
+    jit.keep_clif = true;
+    let mut out = String::new();
+    for (label, key) in neurograph_compiler::codegen::model_kernels(model) {
+        jit.compile(model, &key)?;
+        if let Some((name, text)) = jit.clif.last() {
+            out.push_str(&format!("; {label} ({name}, inputs {:?}, subset {}, synapses {})\n{text}\n", key.modes, key.subset, key.synapses));
+        }
+    }
+    Ok(out)
 }
 
 const INTERRUPTED: &str = "interrupted by Ctrl-C";
@@ -264,7 +281,7 @@ fn main() -> ExitCode {
                 ExitCode::SUCCESS
             }
         }
-        Command::Inspect { file, dot, ir } => {
+        Command::Inspect { file, dot, ir, clif } => {
             let Some(checked) = compile_reporting(&file, false) else {
                 return ExitCode::from(1);
             };
@@ -273,7 +290,15 @@ fn main() -> ExitCode {
                 .compiled
                 .as_ref()
                 .expect("no errors means a model");
-            let text = if dot {
+            let text = if clif {
+                match clif_text(&c.model) {
+                    Ok(t) => t,
+                    Err(e) => {
+                        eprintln!("error: {e}");
+                        return ExitCode::from(1);
+                    }
+                }
+            } else if dot {
                 c.info.graph.to_dot(&c.model)
             } else if ir {
                 neurograph_compiler::print::print_model(&c.model, &c.info)

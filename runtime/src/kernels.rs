@@ -130,23 +130,47 @@ impl Sim<'_> {
             let values = self.eval(st.value, &ctx);
             match st.side {
                 Side::Own => self.write(st.var, node, elems, &values, st.op),
-                Side::Pre | Side::Post => {
-                    // Through the projection's endpoint map, one synapse at a time.
-                    let p = self.proj_of(node);
-                    let n = elems.map_or(self.nodes[node].size, <[u32]>::len);
-                    for k in 0..n {
-                        let s = elems.map_or(k, |x| x[k] as usize);
-                        let (map, idx) = if st.side == Side::Pre {
-                            (&self.pre_maps[p], self.conn[p].pre[s])
-                        } else {
-                            (&self.post_maps[p], self.conn[p].post[s])
-                        };
-                        let (target, local) = map.locate(idx as usize);
-                        let one = [local as u32];
-                        self.write(st.var, target, Some(&one), &Col::S(values.at(k)), st.op);
-                    }
+                Side::Pre | Side::Post => self.write_through(st, node, elems, &values),
+            }
+        }
+    }
+
+    /// Apply one statement's values to `pre.x` / `post.x` of the given synapses, in synapse
+    /// order, through the projection's endpoint map.
+    fn write_through(&mut self, st: &Statement, node: usize, elems: Option<&[u32]>, values: &Col) {
+        let p = self.proj_of(node);
+        let n = elems.map_or(self.nodes[node].size, <[u32]>::len);
+        let map = if st.side == Side::Pre { self.pre_maps[p].clone() } else { self.post_maps[p].clone() };
+        let rs = self.model.variables[st.var].regime.map_or(0, |r| self.regime_state[r.index()] as usize);
+        // Take the target stores out for the loop, so each write is a plain slot update.
+        let mut targets: Vec<(usize, usize, Store)> = Vec::new();
+        for &(target, ..) in &map.parts {
+            if targets.iter().all(|t| t.0 != target) {
+                if let Some(store) = self.nodes[target].vars.get_mut(&st.var) {
+                    let taken = std::mem::replace(store, Store::Uniform(0.0));
+                    targets.push((target, self.nodes[target].size, taken));
                 }
             }
+        }
+        let idx = if st.side == Side::Pre { &self.conn[p].pre } else { &self.conn[p].post };
+        let f32_state = self.f32_state;
+        for k in 0..n {
+            let s = elems.map_or(k, |x| x[k] as usize);
+            let (target, local) = map.locate(idx[s] as usize);
+            let Some((_, size, store)) = targets.iter_mut().find(|t| t.0 == target) else { continue };
+            let slot = store.slot(local, rs, *size);
+            let v = values.at(k);
+            let new = match st.op {
+                AssignOp::Set => v,
+                AssignOp::Add => *slot + v,
+                AssignOp::Sub => *slot - v,
+                AssignOp::Mul => *slot * v,
+                AssignOp::Div => *slot / v,
+            };
+            *slot = if f32_state { new as f32 as f64 } else { new };
+        }
+        for (target, _, store) in targets {
+            self.nodes[target].vars.insert(st.var, store);
         }
     }
 

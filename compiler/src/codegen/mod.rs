@@ -582,3 +582,62 @@ impl Translator<'_, '_> {
         self.b.inst_results(call)[0]
     }
 }
+
+/// The kernels a model needs, with the input modes they have at the start of a run
+/// (parameters with one value for all elements are scalars): what `inspect --clif` prints and
+/// what the `compile/<spec>` benchmark compiles. Labels say where each expression comes from.
+pub fn model_kernels(model: &Model) -> Vec<(String, KernelKey)> {
+    let mut out = Vec::new();
+    let mode_of = |var: Handle<Variable>, side: Side| -> InputMode {
+        let v = &model.variables[var];
+        let uniform_param = v.kind == VarKind::Param && crate::const_eval(model, v.init).is_some();
+        if v.scope == Scope::Global || uniform_param {
+            InputMode::Scalar
+        } else if side == Side::Own {
+            InputMode::Element
+        } else {
+            InputMode::Gather
+        }
+    };
+    let mut push = |label: String, e: Handle<Expr>, subset: bool, synapses: bool| {
+        if !jittable(model, e) {
+            return;
+        }
+        let mut inputs = Vec::new();
+        inputs_of(model, e, &mut inputs);
+        let modes = inputs.iter().map(|&(v, s)| mode_of(v, s)).collect();
+        out.push((label, KernelKey { expr: e, modes, subset, synapses }));
+    };
+    let dynamics = |d: &Dynamics, owner: &str, push: &mut dyn FnMut(String, Handle<Expr>, bool, bool), synapses: bool| {
+        for o in &d.odes {
+            push(format!("{owner}: d{}/dt", model.variables[o.var].name), o.rhs, false, synapses);
+        }
+        for u in &d.updates {
+            push(format!("{owner}: {} <-", model.variables[u.var].name), u.value, false, synapses);
+        }
+    };
+    for (_, ct) in model.cell_types.iter() {
+        dynamics(&ct.dynamics, &ct.name, &mut push, false);
+        for ev in &ct.events {
+            let t = match &ev.trigger {
+                Trigger::When(c) | Trigger::Probability(c) => *c,
+            };
+            push(format!("{}: event {}", ct.name, ev.name), t, false, false);
+            for st in &ev.body {
+                push(format!("{}: {} reset of {}", ct.name, ev.name, model.variables[st.var].name), st.value, true, false);
+            }
+        }
+    }
+    for (_, p) in model.projections.iter() {
+        dynamics(&p.code.dynamics, &p.name, &mut push, true);
+        for (trigger, stmts, subset) in [("on pre", &p.code.on_pre, true), ("on post", &p.code.on_post, true), ("on step", &p.code.on_step, false)] {
+            for st in stmts {
+                push(format!("{}: {trigger} {}", p.name, model.variables[st.var].name), st.value, subset, true);
+            }
+        }
+        for c in &p.couplings {
+            push(format!("{}: coupling onto {}", p.name, model.variables[c.target].name), c.value, false, true);
+        }
+    }
+    out
+}

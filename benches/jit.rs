@@ -1,0 +1,81 @@
+//! `cargo bench --bench jit`:
+//! - `compile/<spec>`: spec text to callable kernels (parse, check, lower, and Cranelift
+//!   compilation of every expression kernel the model needs, in a fresh JIT module);
+//! - `sim/cuba`: 100 steps of CUBA (N = 4000) with `--backend jit` (throughput: steps/s);
+//! - `sim/events`: 10 steps of a 20,000-neuron network with in-degree ~1,000, where synaptic
+//!   events dominate (throughput: synaptic events/s; its inverse is ns per event).
+
+use std::path::Path;
+use std::sync::atomic::AtomicBool;
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use neurograph::compiler::codegen::model_kernels;
+use neurograph::compiler::{compile_str, FsLoader};
+use neurograph_runtime::{Backend, RunConfig, Sim};
+
+fn specs_dir() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("specs")
+}
+
+fn compile(c: &mut Criterion) {
+    let dir = specs_dir();
+    let loader = FsLoader { base: dir.clone() };
+    let mut specs: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|e| e == "ng")).collect();
+    specs.sort();
+    let mut group = c.benchmark_group("compile");
+    group.sample_size(20);
+    for path in specs {
+        let name = path.file_stem().unwrap().to_string_lossy().into_owned();
+        let text = std::fs::read_to_string(&path).unwrap();
+        group.bench_function(&name, |b| {
+            b.iter(|| {
+                let (_, out) = compile_str(&name, &text, &loader);
+                let compiled = out.compiled.expect("compiles");
+                let mut jit = neurograph_runtime::jit::new_jit().unwrap();
+                for (_, key) in model_kernels(&compiled.model) {
+                    jit.compile(&compiled.model, &key).unwrap();
+                }
+                jit.len()
+            })
+        });
+    }
+    group.finish();
+}
+
+fn config(backend: Backend) -> RunConfig {
+    RunConfig { seed: 1, backend, base_dir: specs_dir(), overrides: Vec::new() }
+}
+
+fn sim(c: &mut Criterion) {
+    let stop = AtomicBool::new(false);
+    let mut group = c.benchmark_group("sim");
+    group.sample_size(10);
+    let checked = neurograph::compile_file(&specs_dir().join("cuba.ng")).unwrap();
+    let cuba = checked.output.compiled.unwrap();
+    let mut s = Sim::new(&cuba.model, &cuba.info, &config(Backend::Jit)).unwrap();
+    s.run(1000, &stop, 0, &mut |_| {});
+    group.throughput(Throughput::Elements(100));
+    group.bench_function("cuba", |b| b.iter(|| s.run(100, &stop, 0, &mut |_| {})));
+
+    // Events dominate: 20,000 neurons, p = 0.05 (in-degree ~1,000), weights scaled by 1/12.5.
+    let text = std::fs::read_to_string(specs_dir().join("cuba.ng"))
+        .unwrap()
+        .replace("LIF[3200]", "LIF[16000]")
+        .replace("LIF[800]", "LIF[4000]")
+        .replace("bernoulli(0.02)", "bernoulli(0.05)")
+        .replace("param we = 1.62 mV", "param we = 0.1296 mV")
+        .replace("param wi = -9 mV", "param wi = -0.72 mV");
+    let (_, out) = compile_str("events", &text, &FsLoader { base: specs_dir() });
+    let events = out.compiled.unwrap();
+    let mut s = Sim::new(&events.model, &events.info, &config(Backend::Jit)).unwrap();
+    s.run(500, &stop, 0, &mut |_| {});
+    let before = s.events_delivered;
+    s.run(50, &stop, 0, &mut |_| {});
+    let per_10_steps = ((s.events_delivered - before) / 5).max(1);
+    group.throughput(Throughput::Elements(per_10_steps));
+    group.bench_function("events", |b| b.iter(|| s.run(10, &stop, 0, &mut |_| {})));
+    group.finish();
+}
+
+criterion_group!(benches, compile, sim);
+criterion_main!(benches);
