@@ -20,7 +20,11 @@ fn specs_dir() -> std::path::PathBuf {
 fn compile(c: &mut Criterion) {
     let dir = specs_dir();
     let loader = FsLoader { base: dir.clone() };
-    let mut specs: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|e| e == "ng")).collect();
+    let mut specs: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "ng"))
+        .collect();
     specs.sort();
     let mut group = c.benchmark_group("compile");
     group.sample_size(20);
@@ -43,7 +47,12 @@ fn compile(c: &mut Criterion) {
 }
 
 fn config(backend: Backend) -> RunConfig {
-    RunConfig { seed: 1, backend, base_dir: specs_dir(), overrides: Vec::new() }
+    RunConfig {
+        seed: 1,
+        backend,
+        base_dir: specs_dir(),
+        overrides: Vec::new(),
+    }
 }
 
 fn sim(c: &mut Criterion) {

@@ -113,7 +113,10 @@ fn clif_text(model: &neurograph_compiler::ir::Model) -> Result<String, String> {
     for (label, key) in neurograph_compiler::codegen::model_kernels(model) {
         jit.compile(model, &key)?;
         if let Some((name, text)) = jit.clif.last() {
-            out.push_str(&format!("; {label} ({name}, inputs {:?}, subset {}, synapses {})\n{text}\n", key.modes, key.subset, key.synapses));
+            out.push_str(&format!(
+                "; {label} ({name}, inputs {:?}, subset {}, synapses {})\n{text}\n",
+                key.modes, key.subset, key.synapses
+            ));
         }
     }
     Ok(out)
@@ -281,7 +284,12 @@ fn main() -> ExitCode {
                 ExitCode::SUCCESS
             }
         }
-        Command::Inspect { file, dot, ir, clif } => {
+        Command::Inspect {
+            file,
+            dot,
+            ir,
+            clif,
+        } => {
             let Some(checked) = compile_reporting(&file, false) else {
                 return ExitCode::from(1);
             };

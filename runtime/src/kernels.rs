@@ -104,18 +104,25 @@ impl Sim<'_> {
             return;
         }
         let n = elems.map_or(size, <[u32]>::len);
+        if let Store::Uniform(v) = store {
+            *store = Store::Elements(vec![*v; size]);
+        }
+        let (data, base) = match store {
+            Store::Elements(d) => (d, 0),
+            Store::Regime { n, data } => (data, rs * *n),
+            Store::Uniform(_) => unreachable!("converted above"),
+        };
         for k in 0..n {
-            let e = elems.map_or(k, |s| s[k] as usize);
-            let slot = store.slot(e, rs, size);
+            let e = base + elems.map_or(k, |s| s[k] as usize);
             let v = values.at(k);
             let new = match op {
                 AssignOp::Set => v,
-                AssignOp::Add => *slot + v,
-                AssignOp::Sub => *slot - v,
-                AssignOp::Mul => *slot * v,
-                AssignOp::Div => *slot / v,
+                AssignOp::Add => data[e] + v,
+                AssignOp::Sub => data[e] - v,
+                AssignOp::Mul => data[e] * v,
+                AssignOp::Div => data[e] / v,
             };
-            *slot = if f32_state { new as f32 as f64 } else { new };
+            data[e] = if f32_state { new as f32 as f64 } else { new };
         }
     }
 
@@ -140,8 +147,14 @@ impl Sim<'_> {
     fn write_through(&mut self, st: &Statement, node: usize, elems: Option<&[u32]>, values: &Col) {
         let p = self.proj_of(node);
         let n = elems.map_or(self.nodes[node].size, <[u32]>::len);
-        let map = if st.side == Side::Pre { self.pre_maps[p].clone() } else { self.post_maps[p].clone() };
-        let rs = self.model.variables[st.var].regime.map_or(0, |r| self.regime_state[r.index()] as usize);
+        let map = if st.side == Side::Pre {
+            self.pre_maps[p].clone()
+        } else {
+            self.post_maps[p].clone()
+        };
+        let rs = self.model.variables[st.var]
+            .regime
+            .map_or(0, |r| self.regime_state[r.index()] as usize);
         // Take the target stores out for the loop, so each write is a plain slot update.
         let mut targets: Vec<(usize, usize, Store)> = Vec::new();
         for &(target, ..) in &map.parts {
@@ -152,12 +165,18 @@ impl Sim<'_> {
                 }
             }
         }
-        let idx = if st.side == Side::Pre { &self.conn[p].pre } else { &self.conn[p].post };
+        let idx = if st.side == Side::Pre {
+            &self.conn[p].pre
+        } else {
+            &self.conn[p].post
+        };
         let f32_state = self.f32_state;
         for k in 0..n {
             let s = elems.map_or(k, |x| x[k] as usize);
             let (target, local) = map.locate(idx[s] as usize);
-            let Some((_, size, store)) = targets.iter_mut().find(|t| t.0 == target) else { continue };
+            let Some((_, size, store)) = targets.iter_mut().find(|t| t.0 == target) else {
+                continue;
+            };
             let slot = store.slot(local, rs, *size);
             let v = values.at(k);
             let new = match st.op {
@@ -402,28 +421,56 @@ impl Sim<'_> {
         let c = self.derivatives(node, d, &zero, 0.0);
         let m = old.len();
         let size = self.nodes[node].size;
-        // x_i <- sum_j phi_ij x_j + sum_j gamma_ij c_j, for one element's propagators.
-        let propagate = |i: usize, (phi, gamma): &(Matrix, Matrix), e: usize| -> f64 {
+        // x_i <- sum_j phi_ij x_j + sum_j gamma_ij c_j: the state part summed over j in order,
+        // then the input part (also summed in order), for one element's propagators.
+        let input = |i: usize, gamma: &Matrix, e: usize| -> f64 {
             let mut v = 0.0;
-            for j in 0..m {
-                v += phi[i][j] * old[j].at(e);
-            }
-            for j in 0..m {
-                v += gamma[i][j] * c[j].at(e);
+            for (j, cj) in c.iter().enumerate() {
+                v += gamma[i][j] * cj.at(e);
             }
             v
         };
-        let shared = plan.which.is_none() && old.iter().chain(&c).all(|x| matches!(x, Col::S(_)));
+        let state = |i: usize, phi: &Matrix, e: usize| -> f64 {
+            let mut v = 0.0;
+            for (j, xj) in old.iter().enumerate() {
+                v += phi[i][j] * xj.at(e);
+            }
+            v
+        };
+        if plan.which.is_none() && old.iter().chain(&c).all(|x| matches!(x, Col::S(_))) {
+            let (phi, gamma) = &plan.props[0];
+            return (0..m)
+                .map(|i| Col::S(state(i, phi, 0) + input(i, gamma, 0)))
+                .collect();
+        }
+        if plan.which.is_none() && c.iter().all(|x| matches!(x, Col::S(_))) {
+            // The common case (constant inputs, one propagator): a tight loop over plain slices.
+            let (phi, gamma) = &plan.props[0];
+            let xs: Vec<Vec<f64>> = old.iter().map(|x| x.clone().into_vec(size)).collect();
+            return (0..m)
+                .map(|i| {
+                    let k = input(i, gamma, 0);
+                    let row = &phi[i];
+                    let mut out = vec![0.0; size];
+                    for (e, o) in out.iter_mut().enumerate() {
+                        let mut v = 0.0;
+                        for (pj, xj) in row.iter().zip(&xs) {
+                            v += pj * xj[e];
+                        }
+                        *o = v + k;
+                    }
+                    Col::V(out)
+                })
+                .collect();
+        }
         (0..m)
             .map(|i| {
-                if shared {
-                    return Col::S(propagate(i, &plan.props[0], 0));
-                }
                 Col::V(
                     (0..size)
                         .map(|e| {
-                            let k = plan.which.as_ref().map_or(0, |w| w[e] as usize);
-                            propagate(i, &plan.props[k], e)
+                            let (phi, gamma) =
+                                &plan.props[plan.which.as_ref().map_or(0, |w| w[e] as usize)];
+                            state(i, phi, e) + input(i, gamma, e)
                         })
                         .collect(),
                 )

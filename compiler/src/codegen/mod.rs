@@ -606,14 +606,35 @@ pub fn model_kernels(model: &Model) -> Vec<(String, KernelKey)> {
         let mut inputs = Vec::new();
         inputs_of(model, e, &mut inputs);
         let modes = inputs.iter().map(|&(v, s)| mode_of(v, s)).collect();
-        out.push((label, KernelKey { expr: e, modes, subset, synapses }));
+        out.push((
+            label,
+            KernelKey {
+                expr: e,
+                modes,
+                subset,
+                synapses,
+            },
+        ));
     };
-    let dynamics = |d: &Dynamics, owner: &str, push: &mut dyn FnMut(String, Handle<Expr>, bool, bool), synapses: bool| {
+    let dynamics = |d: &Dynamics,
+                    owner: &str,
+                    push: &mut dyn FnMut(String, Handle<Expr>, bool, bool),
+                    synapses: bool| {
         for o in &d.odes {
-            push(format!("{owner}: d{}/dt", model.variables[o.var].name), o.rhs, false, synapses);
+            push(
+                format!("{owner}: d{}/dt", model.variables[o.var].name),
+                o.rhs,
+                false,
+                synapses,
+            );
         }
         for u in &d.updates {
-            push(format!("{owner}: {} <-", model.variables[u.var].name), u.value, false, synapses);
+            push(
+                format!("{owner}: {} <-", model.variables[u.var].name),
+                u.value,
+                false,
+                synapses,
+            );
         }
     };
     for (_, ct) in model.cell_types.iter() {
@@ -624,19 +645,44 @@ pub fn model_kernels(model: &Model) -> Vec<(String, KernelKey)> {
             };
             push(format!("{}: event {}", ct.name, ev.name), t, false, false);
             for st in &ev.body {
-                push(format!("{}: {} reset of {}", ct.name, ev.name, model.variables[st.var].name), st.value, true, false);
+                push(
+                    format!(
+                        "{}: {} reset of {}",
+                        ct.name, ev.name, model.variables[st.var].name
+                    ),
+                    st.value,
+                    true,
+                    false,
+                );
             }
         }
     }
     for (_, p) in model.projections.iter() {
         dynamics(&p.code.dynamics, &p.name, &mut push, true);
-        for (trigger, stmts, subset) in [("on pre", &p.code.on_pre, true), ("on post", &p.code.on_post, true), ("on step", &p.code.on_step, false)] {
+        for (trigger, stmts, subset) in [
+            ("on pre", &p.code.on_pre, true),
+            ("on post", &p.code.on_post, true),
+            ("on step", &p.code.on_step, false),
+        ] {
             for st in stmts {
-                push(format!("{}: {trigger} {}", p.name, model.variables[st.var].name), st.value, subset, true);
+                push(
+                    format!("{}: {trigger} {}", p.name, model.variables[st.var].name),
+                    st.value,
+                    subset,
+                    true,
+                );
             }
         }
         for c in &p.couplings {
-            push(format!("{}: coupling onto {}", p.name, model.variables[c.target].name), c.value, false, true);
+            push(
+                format!(
+                    "{}: coupling onto {}",
+                    p.name, model.variables[c.target].name
+                ),
+                c.value,
+                false,
+                true,
+            );
         }
     }
     out
