@@ -5,6 +5,7 @@
 use std::cell::RefCell;
 
 use neurograph_compiler::codegen::{
+    FusedArgs, FusedKey,
     self, Helpers, InputArg, InputMode, Jit, KernelArgs, KernelKey,
 };
 use neurograph_compiler::ir::*;
@@ -337,5 +338,111 @@ fn uses_element(model: &Model, e: Handle<Expr>) -> bool {
         Expr::Unary(_, a) => uses_element(model, *a),
         Expr::Binary(_, a, b) => uses_element(model, *a) || uses_element(model, *b),
         _ => false,
+    }
+}
+
+impl Sim<'_> {
+    /// The fused update of a population when it qualifies: exact integration with one
+    /// propagator and constant inputs, no discrete updates, one `spike when` event, duration
+    /// refractoriness or none. Returns false (nothing done) otherwise.
+    pub(crate) fn try_fused(&mut self, p: Handle<Population>) -> bool {
+        let Some(js) = self.jit.as_ref() else { return false };
+        let model = self.model;
+        let node = p.index();
+        let ct = &model.cell_types[model.populations[p].cell_type];
+        let d = &ct.dynamics;
+        let qualifies = self.info.cell_methods.get(&model.populations[p].cell_type) == Some(&Method::Exact)
+            && !d.odes.is_empty()
+            && d.updates.is_empty()
+            && ct.events.len() == 1
+            && ct.events[0].name == "spike"
+            && matches!(ct.events[0].trigger, Trigger::When(_))
+            && !matches!(ct.refractory, Some(Refractory::Condition(_)))
+            && self.spike_trains.get(&node).is_none();
+        if !qualifies {
+            return false;
+        }
+        let Trigger::When(threshold) = ct.events[0].trigger else { return false };
+        let vars: Vec<Handle<Variable>> = d.odes.iter().map(|o| o.var).collect();
+        if !vars.iter().all(|v| matches!(self.nodes[node].vars.get(v), Some(Store::Elements(_)))) {
+            return false;
+        }
+        // The propagator and the constant input part, as the interpreter computes them.
+        if !self.exact.contains_key(&node) {
+            let plan = self.exact_plan(node, d);
+            self.exact.insert(node, plan);
+        }
+        let Some((phi, k)) = self.exact_constants(node, d) else { return false };
+        let mut inputs = Vec::new();
+        codegen::inputs_of(model, threshold, &mut inputs);
+        inputs.retain(|(v, s)| !(*s == Side::Own && vars.contains(v)));
+        let mut columns: Vec<InputArg> = Vec::new();
+        let mut modes = Vec::new();
+        let size = self.nodes[node].size;
+        for &(var, side) in &inputs {
+            if side != Side::Own {
+                return false;
+            }
+            let store = if model.variables[var].scope == Scope::Global { self.globals.get(&var) } else { self.nodes[node].vars.get(&var) };
+            match store {
+                Some(Store::Uniform(v)) => {
+                    modes.push(InputMode::Scalar);
+                    columns.push(InputArg { ptr: v as *const f64, index: std::ptr::null(), offset: 0 });
+                }
+                Some(Store::Elements(v)) if v.len() == size => {
+                    modes.push(InputMode::Element);
+                    columns.push(InputArg { ptr: v.as_ptr(), index: std::ptr::null(), offset: 0 });
+                }
+                _ => return false,
+            }
+        }
+        let key = FusedKey {
+            vars: vars.clone(),
+            frozen: d.odes.iter().map(|o| o.unless_refractory && ct.refractory.is_some()).collect(),
+            refractory: ct.refractory.is_some(),
+            threshold,
+            modes,
+            f32_state: self.f32_state,
+        };
+        let mut jit = js.jit.borrow_mut();
+        let Ok(kernel) = jit.compile_fused(model, &key) else { return false };
+        // Every column, countdown and output buffer holds exactly `size` entries.
+        let mut state_ptrs: Vec<*mut f64> = Vec::with_capacity(vars.len());
+        for v in &vars {
+            match self.nodes[node].vars.get_mut(v) {
+                Some(Store::Elements(col)) if col.len() == size => state_ptrs.push(col.as_mut_ptr()),
+                _ => return false,
+            }
+        }
+        if self.ref_until[node].len() != size || self.refractory_now[node].len() != size {
+            return false;
+        }
+        let mut spikes = vec![0u32; size];
+        let args = FusedArgs {
+            n: size as u64,
+            state: state_ptrs.as_ptr(),
+            phi: phi.as_ptr(),
+            k: k.as_ptr(),
+            ref_until: self.ref_until[node].as_ptr(),
+            refractory_now: self.refractory_now[node].as_mut_ptr() as *mut u8,
+            step: self.step,
+            inputs: columns.as_ptr(),
+            spikes: spikes.as_mut_ptr(),
+            t: self.step as f64 * self.dt,
+            node_key: self.node_keys[node] << 32,
+            seed: self.seed,
+        };
+        // SAFETY: the state pointers come from distinct per-variable vectors of `size` entries
+        // (checked above), the threshold inputs are scalars or columns of `size` entries, the
+        // countdown and refractory flags hold `size` entries (a bool is one byte holding 0 or 1,
+        // which is what the kernel stores), and `spikes` has room for `size` indices; the
+        // kernel touches element indices below `size` only.
+        let count = unsafe { (kernel.func)(&args) } as usize;
+        spikes.truncate(count.min(size));
+        drop(jit);
+        self.spike_counts[node] += spikes.len() as u64;
+        self.spikes[node][0] = spikes;
+        self.fused_this_step[node] = true;
+        true
     }
 }

@@ -36,7 +36,9 @@ impl Sim<'_> {
             KernelCall::AdvanceRegime(r) => self.advance_regime(r),
             KernelCall::Coupling(p) => self.coupling(p),
             KernelCall::Input(i) => self.input(i),
+            KernelCall::Integrate(Node::Population(p)) if self.try_fused(p) => {}
             KernelCall::Integrate(node) => self.integrate(node),
+            KernelCall::Detect(p) if self.fused_this_step[p.index()] => self.fused_this_step[p.index()] = false,
             KernelCall::Detect(p) => self.detect(p),
             KernelCall::DeliverPre(p) => self.deliver_pre(p),
             KernelCall::DeliverPost(p) => self.deliver_post(p),
@@ -478,7 +480,34 @@ impl Sim<'_> {
             .collect()
     }
 
-    fn exact_plan(&self, node: usize, d: &Dynamics) -> ExactPlan {
+    /// The propagator (row-major) and constant input parts `sum_j gamma_ij c_j` of an exactly
+    /// integrated node, when it has one propagator and inputs that are the same for every
+    /// element (what a fused kernel needs); computed as in `exact`.
+    pub(crate) fn exact_constants(&self, node: usize, d: &Dynamics) -> Option<(Vec<f64>, Vec<f64>)> {
+        let plan = self.exact.get(&node)?;
+        if plan.which.is_some() {
+            return None;
+        }
+        let zero: HashMap<_, _> = plan.vars.iter().map(|v| (*v, Col::S(0.0))).collect();
+        let c = self.derivatives(node, d, &zero, 0.0);
+        if !c.iter().all(|x| matches!(x, Col::S(_))) {
+            return None;
+        }
+        let (phi, gamma) = &plan.props[0];
+        let m = c.len();
+        let k = (0..m)
+            .map(|i| {
+                let mut v = 0.0;
+                for (j, cj) in c.iter().enumerate() {
+                    v += gamma[i][j] * cj.at(0);
+                }
+                v
+            })
+            .collect();
+        Some((phi.iter().flatten().copied().collect(), k))
+    }
+
+    pub(crate) fn exact_plan(&self, node: usize, d: &Dynamics) -> ExactPlan {
         let vars: Vec<Handle<Variable>> = d.odes.iter().map(|o| o.var).collect();
         let m = vars.len();
         let size = self.nodes[node].size;

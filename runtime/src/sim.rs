@@ -106,6 +106,8 @@ pub struct Sim<'m> {
     pub node_keys: Vec<u64>,
     /// Compiled kernels, with the JIT backend.
     pub jit: Option<crate::jit::JitState>,
+    /// Populations whose fused kernel already detected this step's spikes.
+    pub(crate) fused_this_step: Vec<bool>,
 }
 
 impl<'m> Sim<'m> {
@@ -155,6 +157,7 @@ impl<'m> Sim<'m> {
                 .chain(std::iter::once("$global"))
                 .map(|n| neurograph_compiler::stable_hash(n) as u64)
                 .collect(),
+            fused_this_step: vec![false; n_pops],
             jit: match config.backend {
                 Backend::Interp => None,
                 Backend::Jit => Some(crate::jit::JitState::new(model).map_err(SimError::new)?),

@@ -156,6 +156,7 @@ pub struct Jit {
     ctx: Context,
     fctx: FunctionBuilderContext,
     kernels: HashMap<KernelKey, Kernel>,
+    fused: HashMap<FusedKey, FusedKernel>,
     /// CLIF text of every compiled function, when asked for (`inspect --clif`).
     pub keep_clif: bool,
     pub clif: Vec<(String, String)>,
@@ -216,6 +217,7 @@ impl Jit {
             module,
             fctx: FunctionBuilderContext::new(),
             kernels: HashMap::new(),
+            fused: HashMap::new(),
             keep_clif: false,
             clif: Vec::new(),
             pure_id,
@@ -380,6 +382,8 @@ impl Jit {
 #[derive(Clone, Copy)]
 enum Slot {
     Scalar(Value),
+    /// A value already in a register (fused kernels: the updated state).
+    Reg(Value),
     Element(Value),
     Gather(Value, Value, Value),
 }
@@ -454,7 +458,7 @@ impl Translator<'_, '_> {
                     .position(|k| *k == (var, side))
                     .expect("input collected");
                 match self.slots[s] {
-                    Slot::Scalar(v) => v,
+                    Slot::Scalar(v) | Slot::Reg(v) => v,
                     Slot::Element(p) => self.load_f64_at(p, self.e),
                     Slot::Gather(p, index, offset) => {
                         let i = self.load_u32_at(index, self.e);
@@ -686,4 +690,231 @@ pub fn model_kernels(model: &Model) -> Vec<(String, KernelKey)> {
         }
     }
     out
+}
+
+/// A population update fused into one generated loop: exact integration with one propagator
+/// and constant inputs, `unless refractory` holds, refractoriness from a countdown, and the
+/// spike condition on the updated state. Per element it performs the interpreter's operations
+/// in the interpreter's order (see `runtime::kernels::exact` and `detect`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct FusedKey {
+    /// ODE variables in equation order.
+    pub vars: Vec<Handle<Variable>>,
+    /// Held while refractory.
+    pub frozen: Vec<bool>,
+    pub refractory: bool,
+    pub threshold: Handle<Expr>,
+    /// Modes of the threshold's inputs that are not ODE variables (in `inputs_of` order,
+    /// skipping ODE variables).
+    pub modes: Vec<InputMode>,
+    pub f32_state: bool,
+}
+
+/// The argument block of a fused kernel. Field order is part of the ABI.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct FusedArgs {
+    pub n: u64,
+    /// One pointer per ODE variable: the state column, updated in place.
+    pub state: *const *mut f64,
+    /// Propagator, row-major `m x m`.
+    pub phi: *const f64,
+    /// Constant input part per equation (`sum_j gamma_ij c_j`).
+    pub k: *const f64,
+    pub ref_until: *const u64,
+    /// Output: 1 where the element is refractory this step.
+    pub refractory_now: *mut u8,
+    pub step: u64,
+    pub inputs: *const InputArg,
+    /// Output: indices of the elements that spiked, ascending (capacity `n`).
+    pub spikes: *mut u32,
+    pub t: f64,
+    pub node_key: u64,
+    pub seed: u64,
+}
+
+/// Returns the number of spikes written.
+pub type FusedFn = unsafe extern "C" fn(*const FusedArgs) -> u64;
+
+pub struct FusedKernel {
+    pub func: FusedFn,
+    /// Threshold inputs that are read from memory, in slot order.
+    pub inputs: Vec<InputKey>,
+}
+
+impl Jit {
+    /// Compile (once per key) a fused population update.
+    pub fn compile_fused(&mut self, model: &Model, key: &FusedKey) -> Result<&FusedKernel, String> {
+        if !self.fused.contains_key(key) {
+            let k = self.translate_fused(model, key)?;
+            self.fused.insert(key.clone(), k);
+        }
+        Ok(&self.fused[key])
+    }
+
+    fn translate_fused(&mut self, model: &Model, key: &FusedKey) -> Result<FusedKernel, String> {
+        if !jittable(model, key.threshold) {
+            return Err("threshold is not compilable".to_string());
+        }
+        let mut all = Vec::new();
+        inputs_of(model, key.threshold, &mut all);
+        let inputs: Vec<InputKey> = all.iter().copied().filter(|(v, s)| !(*s == Side::Own && key.vars.contains(v))).collect();
+        if inputs.len() != key.modes.len() || key.modes.contains(&InputMode::Gather) {
+            return Err("fused kernel inputs do not match their modes".to_string());
+        }
+        let ptr = self.module.target_config().pointer_type();
+        let frontend_config = self.module.target_config();
+        let mut s = self.module.make_signature();
+        s.params.push(AbiParam::new(ptr));
+        s.returns.push(AbiParam::new(types::I64));
+        self.ctx.func.signature = s;
+        let name = format!("fused{}", self.fused.len());
+        let m = key.vars.len();
+        {
+            let mut b = FunctionBuilder::new(&mut self.ctx.func, &mut self.fctx);
+            let refs = FuncRefs {
+                pure: self.module.declare_func_in_func(self.pure_id, b.func),
+                pow: self.module.declare_func_in_func(self.pow_id, b.func),
+                rem: self.module.declare_func_in_func(self.rem_id, b.func),
+                random: self.module.declare_func_in_func(self.random_id, b.func),
+            };
+            let (entry, header, body, exit) = (b.create_block(), b.create_block(), b.create_block(), b.create_block());
+            b.append_block_params_for_function_params(entry);
+            b.switch_to_block(entry);
+            let args = b.block_params(entry)[0];
+            let flags = MemFlagsData::trusted();
+            let field = |b: &mut FunctionBuilder, k: i32, ty| b.ins().load(ty, flags, args, 8 * k);
+            let n = field(&mut b, 0, types::I64);
+            let state = field(&mut b, 1, ptr);
+            let phi_p = field(&mut b, 2, ptr);
+            let k_p = field(&mut b, 3, ptr);
+            let ref_until = field(&mut b, 4, ptr);
+            let refractory_now = field(&mut b, 5, ptr);
+            let step = field(&mut b, 6, types::I64);
+            let inputs_ptr = field(&mut b, 7, ptr);
+            let spikes = field(&mut b, 8, ptr);
+            let t = field(&mut b, 9, types::F64);
+            let node_key = field(&mut b, 10, types::I64);
+            let seed = field(&mut b, 11, types::I64);
+            let cols: Vec<Value> = (0..m).map(|i| b.ins().load(ptr, flags, state, 8 * i as i32)).collect();
+            let phi: Vec<Value> = (0..m * m).map(|i| b.ins().load(types::F64, flags, phi_p, 8 * i as i32)).collect();
+            let kc: Vec<Value> = (0..m).map(|i| b.ins().load(types::F64, flags, k_p, 8 * i as i32)).collect();
+            let mut slots = Vec::new();
+            for (s, mode) in key.modes.iter().enumerate() {
+                let base = (s * std::mem::size_of::<InputArg>()) as i32;
+                let col = b.ins().load(ptr, flags, inputs_ptr, base);
+                slots.push(match mode {
+                    InputMode::Scalar => Slot::Scalar(b.ins().load(types::F64, flags, col, 0)),
+                    _ => Slot::Element(col),
+                });
+            }
+            let kv_var = b.declare_var(types::I64);
+            let count_var = b.declare_var(types::I64);
+            let zero = b.ins().iconst(types::I64, 0);
+            b.def_var(kv_var, zero);
+            b.def_var(count_var, zero);
+            b.ins().jump(header, &[]);
+
+            b.switch_to_block(header);
+            let kv = b.use_var(kv_var);
+            let more = b.ins().icmp(IntCC::UnsignedLessThan, kv, n);
+            let count_out = b.use_var(count_var);
+            b.ins().brif(more, body, &[], exit, &[]);
+
+            b.switch_to_block(body);
+            let e = b.use_var(kv_var);
+            let refr = if key.refractory {
+                let off = b.ins().ishl_imm_u(e, 3);
+                let addr = b.ins().iadd(ref_until, off);
+                let until = b.ins().load(types::I64, flags, addr, 0);
+                let r = b.ins().icmp(IntCC::UnsignedLessThan, step, until);
+                let addr = b.ins().iadd(refractory_now, e);
+                b.ins().store(flags, r, addr, 0);
+                Some(r)
+            } else {
+                None
+            };
+            let off8 = b.ins().ishl_imm_u(e, 3);
+            let addrs: Vec<Value> = cols.iter().map(|c| b.ins().iadd(*c, off8)).collect();
+            let old: Vec<Value> = addrs.iter().map(|a| b.ins().load(types::F64, flags, *a, 0)).collect();
+            let mut new = Vec::with_capacity(m);
+            for i in 0..m {
+                let mut acc = b.ins().f64const(0.0);
+                for j in 0..m {
+                    let prod = b.ins().fmul(phi[i * m + j], old[j]);
+                    acc = b.ins().fadd(acc, prod);
+                }
+                let mut v = b.ins().fadd(acc, kc[i]);
+                if key.f32_state {
+                    let narrow = b.ins().fdemote(types::F32, v);
+                    v = b.ins().fpromote(types::F64, narrow);
+                }
+                if let (Some(r), true) = (refr, key.frozen[i]) {
+                    v = b.ins().select(r, old[i], v);
+                }
+                b.ins().store(flags, v, addrs[i], 0);
+                new.push(v);
+            }
+            // The spike condition on the updated state: ODE variables from registers.
+            let mut tr_inputs: Vec<InputKey> = inputs.clone();
+            let mut tr_slots = slots.clone();
+            for (i, v) in key.vars.iter().enumerate() {
+                tr_inputs.push((*v, Side::Own));
+                tr_slots.push(Slot::Reg(new[i]));
+            }
+            let size = n;
+            let mut tr = Translator {
+                model,
+                b: &mut b,
+                refs: &refs,
+                inputs: &tr_inputs,
+                slots: &tr_slots,
+                e,
+                pre_idx: zero,
+                post_idx: zero,
+                synapses: false,
+                t,
+                step,
+                node_key,
+                seed,
+                size,
+                memo: HashMap::new(),
+            };
+            let cond = tr.expr(key.threshold);
+            let fz = b.ins().f64const(0.0);
+            let mut fired = b.ins().fcmp(FloatCC::NotEqual, cond, fz);
+            if let Some(r) = refr {
+                let not_r = b.ins().bnot(r);
+                fired = b.ins().band(fired, not_r);
+            }
+            let count = b.use_var(count_var);
+            let off4 = b.ins().ishl_imm_u(count, 2);
+            let addr = b.ins().iadd(spikes, off4);
+            let e32 = b.ins().ireduce(types::I32, e);
+            b.ins().store(flags, e32, addr, 0);
+            let inc = b.ins().uextend(types::I64, fired);
+            let count = b.ins().iadd(count, inc);
+            b.def_var(count_var, count);
+            let next = b.ins().iadd_imm_s(e, 1);
+            b.def_var(kv_var, next);
+            b.ins().jump(header, &[]);
+
+            b.switch_to_block(exit);
+            b.ins().return_(&[count_out]);
+            b.seal_all_blocks();
+            b.finalize(frontend_config);
+        }
+        if self.keep_clif {
+            self.clif.push((name.clone(), self.ctx.func.display().to_string()));
+        }
+        let id = self.module.declare_function(&name, Linkage::Local, &self.ctx.func.signature).map_err(|e| e.to_string())?;
+        self.module.define_function(id, &mut self.ctx).map_err(|e| format!("{e:?}"))?;
+        self.module.clear_context(&mut self.ctx);
+        self.module.finalize_definitions().map_err(|e| e.to_string())?;
+        let code = self.module.get_finalized_function(id);
+        // SAFETY: `code` was just defined with the signature `fn(*const FusedArgs) -> u64`,
+        // which is `FusedFn`.
+        let func = unsafe { std::mem::transmute::<*const u8, FusedFn>(code) };
+        Ok(FusedKernel { func, inputs })
+    }
 }
