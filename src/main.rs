@@ -53,7 +53,7 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
         /// Simulation backend.
-        #[arg(long, value_enum, default_value_t = Backend::Interp)]
+        #[arg(long, value_enum, default_value_t = Backend::Jit)]
         backend: Backend,
         /// No progress bar and no summary.
         #[arg(long)]

@@ -5,8 +5,7 @@
 use std::cell::RefCell;
 
 use neurograph_compiler::codegen::{
-    FusedArgs, FusedKey,
-    self, Helpers, InputArg, InputMode, Jit, KernelArgs, KernelKey,
+    self, FusedArgs, FusedKey, Helpers, InputArg, InputMode, Jit, KernelArgs, KernelKey,
 };
 use neurograph_compiler::ir::*;
 
@@ -46,14 +45,22 @@ pub fn new_jit() -> Result<Jit, String> {
 /// compilable.
 pub struct JitState {
     pub jit: RefCell<Jit>,
-    jittable: RefCell<Vec<Option<bool>>>,
+    /// Per expression, computed once: whether it compiles, its inputs, and whether it varies
+    /// per element by itself.
+    facts: RefCell<Vec<Option<std::rc::Rc<ExprFacts>>>>,
+}
+
+struct ExprFacts {
+    jittable: bool,
+    inputs: Vec<codegen::InputKey>,
+    uses_element: bool,
 }
 
 impl JitState {
     pub fn new(model: &Model) -> Result<JitState, String> {
         Ok(JitState {
             jit: RefCell::new(new_jit()?),
-            jittable: RefCell::new(vec![None; model.exprs.len()]),
+            facts: RefCell::new(vec![None; model.exprs.len()]),
         })
     }
 }
@@ -210,16 +217,30 @@ pub fn call_checked(
 }
 
 impl Sim<'_> {
-    fn is_jittable(&self, js: &JitState, e: Handle<Expr>) -> bool {
-        let mut cache = js.jittable.borrow_mut();
-        *cache[e.index()].get_or_insert_with(|| codegen::jittable(self.model, e))
+    fn facts(&self, js: &JitState, e: Handle<Expr>) -> std::rc::Rc<ExprFacts> {
+        let mut cache = js.facts.borrow_mut();
+        cache[e.index()]
+            .get_or_insert_with(|| {
+                let mut inputs = Vec::new();
+                codegen::inputs_of(self.model, e, &mut inputs);
+                std::rc::Rc::new(ExprFacts {
+                    jittable: codegen::jittable(self.model, e),
+                    inputs,
+                    uses_element: uses_element(self.model, e),
+                })
+            })
+            .clone()
     }
 
     /// Evaluate `e` with compiled code, or `None` when the interpreter should (the expression
     /// is not compilable, does not vary per element, or reads through a multi-part endpoint).
     pub(crate) fn jit_eval(&self, e: Handle<Expr>, ctx: &Ctx) -> Option<Col> {
         let js = self.jit.as_ref()?;
-        if ctx.init_draw.is_some() || ctx.regime_state.is_some() || !self.is_jittable(js, e) {
+        if ctx.init_draw.is_some() || ctx.regime_state.is_some() {
+            return None;
+        }
+        let facts = self.facts(js, e);
+        if !facts.jittable {
             return None;
         }
         let model = self.model;
@@ -227,12 +248,11 @@ impl Sim<'_> {
         if ctx.node == self.nodes.len() - 1 || (ctx.overrides.is_some() && ctx.elems.is_some()) {
             return None;
         }
-        let mut keys = Vec::new();
-        codegen::inputs_of(model, e, &mut keys);
+        let keys = &facts.inputs;
         let mut columns = Vec::with_capacity(keys.len());
         let mut modes = Vec::with_capacity(keys.len());
-        let mut per_element = uses_element(model, e);
-        for &(var, side) in &keys {
+        let mut per_element = facts.uses_element;
+        for &(var, side) in keys {
             let over = if side == Side::Own {
                 ctx.overrides.and_then(|o| o.get(&var))
             } else {
@@ -346,25 +366,33 @@ impl Sim<'_> {
     /// propagator and constant inputs, no discrete updates, one `spike when` event, duration
     /// refractoriness or none. Returns false (nothing done) otherwise.
     pub(crate) fn try_fused(&mut self, p: Handle<Population>) -> bool {
-        let Some(js) = self.jit.as_ref() else { return false };
+        let Some(js) = self.jit.as_ref() else {
+            return false;
+        };
         let model = self.model;
         let node = p.index();
         let ct = &model.cell_types[model.populations[p].cell_type];
         let d = &ct.dynamics;
-        let qualifies = self.info.cell_methods.get(&model.populations[p].cell_type) == Some(&Method::Exact)
+        let qualifies = self.info.cell_methods.get(&model.populations[p].cell_type)
+            == Some(&Method::Exact)
             && !d.odes.is_empty()
             && d.updates.is_empty()
             && ct.events.len() == 1
             && ct.events[0].name == "spike"
             && matches!(ct.events[0].trigger, Trigger::When(_))
             && !matches!(ct.refractory, Some(Refractory::Condition(_)))
-            && self.spike_trains.get(&node).is_none();
+            && !self.spike_trains.contains_key(&node);
         if !qualifies {
             return false;
         }
-        let Trigger::When(threshold) = ct.events[0].trigger else { return false };
+        let Trigger::When(threshold) = ct.events[0].trigger else {
+            return false;
+        };
         let vars: Vec<Handle<Variable>> = d.odes.iter().map(|o| o.var).collect();
-        if !vars.iter().all(|v| matches!(self.nodes[node].vars.get(v), Some(Store::Elements(_)))) {
+        if !vars
+            .iter()
+            .all(|v| matches!(self.nodes[node].vars.get(v), Some(Store::Elements(_))))
+        {
             return false;
         }
         // The propagator and the constant input part, as the interpreter computes them.
@@ -372,7 +400,9 @@ impl Sim<'_> {
             let plan = self.exact_plan(node, d);
             self.exact.insert(node, plan);
         }
-        let Some((phi, k)) = self.exact_constants(node, d) else { return false };
+        let Some((phi, k)) = self.exact_constants(node, d) else {
+            return false;
+        };
         let mut inputs = Vec::new();
         codegen::inputs_of(model, threshold, &mut inputs);
         inputs.retain(|(v, s)| !(*s == Side::Own && vars.contains(v)));
@@ -383,34 +413,54 @@ impl Sim<'_> {
             if side != Side::Own {
                 return false;
             }
-            let store = if model.variables[var].scope == Scope::Global { self.globals.get(&var) } else { self.nodes[node].vars.get(&var) };
+            let store = if model.variables[var].scope == Scope::Global {
+                self.globals.get(&var)
+            } else {
+                self.nodes[node].vars.get(&var)
+            };
             match store {
                 Some(Store::Uniform(v)) => {
                     modes.push(InputMode::Scalar);
-                    columns.push(InputArg { ptr: v as *const f64, index: std::ptr::null(), offset: 0 });
+                    columns.push(InputArg {
+                        ptr: v as *const f64,
+                        index: std::ptr::null(),
+                        offset: 0,
+                    });
                 }
                 Some(Store::Elements(v)) if v.len() == size => {
                     modes.push(InputMode::Element);
-                    columns.push(InputArg { ptr: v.as_ptr(), index: std::ptr::null(), offset: 0 });
+                    columns.push(InputArg {
+                        ptr: v.as_ptr(),
+                        index: std::ptr::null(),
+                        offset: 0,
+                    });
                 }
                 _ => return false,
             }
         }
         let key = FusedKey {
             vars: vars.clone(),
-            frozen: d.odes.iter().map(|o| o.unless_refractory && ct.refractory.is_some()).collect(),
+            frozen: d
+                .odes
+                .iter()
+                .map(|o| o.unless_refractory && ct.refractory.is_some())
+                .collect(),
             refractory: ct.refractory.is_some(),
             threshold,
             modes,
             f32_state: self.f32_state,
         };
         let mut jit = js.jit.borrow_mut();
-        let Ok(kernel) = jit.compile_fused(model, &key) else { return false };
+        let Ok(kernel) = jit.compile_fused(model, &key) else {
+            return false;
+        };
         // Every column, countdown and output buffer holds exactly `size` entries.
         let mut state_ptrs: Vec<*mut f64> = Vec::with_capacity(vars.len());
         for v in &vars {
             match self.nodes[node].vars.get_mut(v) {
-                Some(Store::Elements(col)) if col.len() == size => state_ptrs.push(col.as_mut_ptr()),
+                Some(Store::Elements(col)) if col.len() == size => {
+                    state_ptrs.push(col.as_mut_ptr())
+                }
                 _ => return false,
             }
         }

@@ -38,7 +38,9 @@ impl Sim<'_> {
             KernelCall::Input(i) => self.input(i),
             KernelCall::Integrate(Node::Population(p)) if self.try_fused(p) => {}
             KernelCall::Integrate(node) => self.integrate(node),
-            KernelCall::Detect(p) if self.fused_this_step[p.index()] => self.fused_this_step[p.index()] = false,
+            KernelCall::Detect(p) if self.fused_this_step[p.index()] => {
+                self.fused_this_step[p.index()] = false
+            }
             KernelCall::Detect(p) => self.detect(p),
             KernelCall::DeliverPre(p) => self.deliver_pre(p),
             KernelCall::DeliverPost(p) => self.deliver_post(p),
@@ -483,7 +485,11 @@ impl Sim<'_> {
     /// The propagator (row-major) and constant input parts `sum_j gamma_ij c_j` of an exactly
     /// integrated node, when it has one propagator and inputs that are the same for every
     /// element (what a fused kernel needs); computed as in `exact`.
-    pub(crate) fn exact_constants(&self, node: usize, d: &Dynamics) -> Option<(Vec<f64>, Vec<f64>)> {
+    pub(crate) fn exact_constants(
+        &self,
+        node: usize,
+        d: &Dynamics,
+    ) -> Option<(Vec<f64>, Vec<f64>)> {
         let plan = self.exact.get(&node)?;
         if plan.which.is_some() {
             return None;

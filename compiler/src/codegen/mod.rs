@@ -758,7 +758,11 @@ impl Jit {
         }
         let mut all = Vec::new();
         inputs_of(model, key.threshold, &mut all);
-        let inputs: Vec<InputKey> = all.iter().copied().filter(|(v, s)| !(*s == Side::Own && key.vars.contains(v))).collect();
+        let inputs: Vec<InputKey> = all
+            .iter()
+            .copied()
+            .filter(|(v, s)| !(*s == Side::Own && key.vars.contains(v)))
+            .collect();
         if inputs.len() != key.modes.len() || key.modes.contains(&InputMode::Gather) {
             return Err("fused kernel inputs do not match their modes".to_string());
         }
@@ -778,7 +782,12 @@ impl Jit {
                 rem: self.module.declare_func_in_func(self.rem_id, b.func),
                 random: self.module.declare_func_in_func(self.random_id, b.func),
             };
-            let (entry, header, body, exit) = (b.create_block(), b.create_block(), b.create_block(), b.create_block());
+            let (entry, header, body, exit) = (
+                b.create_block(),
+                b.create_block(),
+                b.create_block(),
+                b.create_block(),
+            );
             b.append_block_params_for_function_params(entry);
             b.switch_to_block(entry);
             let args = b.block_params(entry)[0];
@@ -796,9 +805,15 @@ impl Jit {
             let t = field(&mut b, 9, types::F64);
             let node_key = field(&mut b, 10, types::I64);
             let seed = field(&mut b, 11, types::I64);
-            let cols: Vec<Value> = (0..m).map(|i| b.ins().load(ptr, flags, state, 8 * i as i32)).collect();
-            let phi: Vec<Value> = (0..m * m).map(|i| b.ins().load(types::F64, flags, phi_p, 8 * i as i32)).collect();
-            let kc: Vec<Value> = (0..m).map(|i| b.ins().load(types::F64, flags, k_p, 8 * i as i32)).collect();
+            let cols: Vec<Value> = (0..m)
+                .map(|i| b.ins().load(ptr, flags, state, 8 * i as i32))
+                .collect();
+            let phi: Vec<Value> = (0..m * m)
+                .map(|i| b.ins().load(types::F64, flags, phi_p, 8 * i as i32))
+                .collect();
+            let kc: Vec<Value> = (0..m)
+                .map(|i| b.ins().load(types::F64, flags, k_p, 8 * i as i32))
+                .collect();
             let mut slots = Vec::new();
             for (s, mode) in key.modes.iter().enumerate() {
                 let base = (s * std::mem::size_of::<InputArg>()) as i32;
@@ -836,7 +851,10 @@ impl Jit {
             };
             let off8 = b.ins().ishl_imm_u(e, 3);
             let addrs: Vec<Value> = cols.iter().map(|c| b.ins().iadd(*c, off8)).collect();
-            let old: Vec<Value> = addrs.iter().map(|a| b.ins().load(types::F64, flags, *a, 0)).collect();
+            let old: Vec<Value> = addrs
+                .iter()
+                .map(|a| b.ins().load(types::F64, flags, *a, 0))
+                .collect();
             let mut new = Vec::with_capacity(m);
             for i in 0..m {
                 let mut acc = b.ins().f64const(0.0);
@@ -905,12 +923,20 @@ impl Jit {
             b.finalize(frontend_config);
         }
         if self.keep_clif {
-            self.clif.push((name.clone(), self.ctx.func.display().to_string()));
+            self.clif
+                .push((name.clone(), self.ctx.func.display().to_string()));
         }
-        let id = self.module.declare_function(&name, Linkage::Local, &self.ctx.func.signature).map_err(|e| e.to_string())?;
-        self.module.define_function(id, &mut self.ctx).map_err(|e| format!("{e:?}"))?;
+        let id = self
+            .module
+            .declare_function(&name, Linkage::Local, &self.ctx.func.signature)
+            .map_err(|e| e.to_string())?;
+        self.module
+            .define_function(id, &mut self.ctx)
+            .map_err(|e| format!("{e:?}"))?;
         self.module.clear_context(&mut self.ctx);
-        self.module.finalize_definitions().map_err(|e| e.to_string())?;
+        self.module
+            .finalize_definitions()
+            .map_err(|e| e.to_string())?;
         let code = self.module.get_finalized_function(id);
         // SAFETY: `code` was just defined with the signature `fn(*const FusedArgs) -> u64`,
         // which is `FusedFn`.
