@@ -105,11 +105,64 @@ fn report(checked: Checked, short: bool) -> Option<Checked> {
     (!checked.output.has_errors()).then_some(checked)
 }
 
-/// The CLIF of every kernel the model compiles to, labelled with its origin.
-fn clif_text(model: &neurograph_compiler::ir::Model) -> Result<String, String> {
+/// The CLIF of every kernel the model compiles to, labelled with its origin: the fused
+/// population updates first, then the expression kernels.
+fn clif_text(c: &neurograph_compiler::Compiled) -> Result<String, String> {
+    use neurograph_compiler::codegen::{inputs_of, FusedKey, InputMode};
+    use neurograph_compiler::ir::*;
+    let model = &c.model;
     let mut jit = neurograph_runtime::jit::new_jit()?;
     jit.keep_clif = true;
     let mut out = String::new();
+    for (h, ct) in model.cell_types.iter() {
+        let d = &ct.dynamics;
+        let fusable = c.info.cell_methods.get(&h) == Some(&Method::Exact)
+            && !d.odes.is_empty()
+            && d.updates.is_empty()
+            && ct.events.len() == 1
+            && ct.events[0].name == "spike"
+            && !matches!(ct.refractory, Some(Refractory::Condition(_)));
+        let (true, Trigger::When(threshold)) = (fusable, &ct.events[0].trigger) else {
+            continue;
+        };
+        let vars: Vec<_> = d.odes.iter().map(|o| o.var).collect();
+        let mut inputs = Vec::new();
+        inputs_of(model, *threshold, &mut inputs);
+        let modes = inputs
+            .iter()
+            .filter(|(v, s)| !(*s == Side::Own && vars.contains(v)))
+            .map(|(v, _)| {
+                let var = &model.variables[*v];
+                let uniform = var.scope == Scope::Global
+                    || (var.kind == VarKind::Param
+                        && neurograph_compiler::const_eval(model, var.init).is_some());
+                if uniform {
+                    InputMode::Scalar
+                } else {
+                    InputMode::Element
+                }
+            })
+            .collect();
+        let key = FusedKey {
+            frozen: d
+                .odes
+                .iter()
+                .map(|o| o.unless_refractory && ct.refractory.is_some())
+                .collect(),
+            vars,
+            refractory: ct.refractory.is_some(),
+            threshold: *threshold,
+            modes,
+            f32_state: model.run.precision == Precision::F32,
+        };
+        jit.compile_fused(model, &key)?;
+        if let Some((name, text)) = jit.clif.last() {
+            out.push_str(&format!(
+                "; {}: fused update and spike detection ({name})\n{text}\n",
+                ct.name
+            ));
+        }
+    }
     for (label, key) in neurograph_compiler::codegen::model_kernels(model) {
         jit.compile(model, &key)?;
         if let Some((name, text)) = jit.clif.last() {
@@ -299,7 +352,7 @@ fn main() -> ExitCode {
                 .as_ref()
                 .expect("no errors means a model");
             let text = if clif {
-                match clif_text(&c.model) {
+                match clif_text(c) {
                     Ok(t) => t,
                     Err(e) => {
                         eprintln!("error: {e}");

@@ -149,3 +149,26 @@ fn kernels_reject_inputs_that_do_not_fit() {
     .unwrap_err();
     assert!(err.contains("does not have the compiled mode"), "{err}");
 }
+
+#[test]
+fn inspect_prints_the_generated_cranelift_ir() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_neurograph"))
+        .args(["inspect", "--clif", "specs/cuba.ng"])
+        .current_dir(common::root())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("; LIF: fused update and spike detection"),
+        "{text}"
+    );
+    assert!(text.contains("; LIF: dv/dt"), "{text}");
+    assert!(text.matches("function ").count() >= 5, "{text}");
+    assert!(text.contains("fmul") && text.contains("fcmp"), "{text}");
+}
