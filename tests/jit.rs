@@ -172,3 +172,34 @@ fn inspect_prints_the_generated_cranelift_ir() {
     assert!(text.matches("function ").count() >= 5, "{text}");
     assert!(text.contains("fmul") && text.contains("fcmp"), "{text}");
 }
+
+#[test]
+fn a_coupling_into_several_targets_is_computed_once_and_agrees_across_backends() {
+    // A coupling that reads its targets' state, into two populations (review finding): the
+    // interpreter and the fused JIT kernel must see the same coupled value.
+    let spec = "model multi
+neuron L {
+  state v: volt = 0 mV
+  state I: volt = 0 mV
+  dv/dt = (15 mV - v) / (10 ms)
+  method exact
+  spike when v + I > 10 mV { v = 0 mV }
+}
+population E = L[3]
+population A = L[4]
+population B = L[5]
+project G: E -> (A, B) { connect all_to_all; post.I = sum(0.5 * post.v) }
+record A.spikes, B.spikes, A.I
+run { dt = 0.1 ms; duration = 50 ms }
+";
+    let c = common::compile_text(spec);
+    let schedule = neurograph::compiler::abi::step_schedule(&c.model, &c.info);
+    let couplings = schedule
+        .iter()
+        .filter(|k| matches!(k, neurograph::compiler::abi::KernelCall::Coupling(_)))
+        .count();
+    assert_eq!(couplings, 1, "{schedule:?}");
+    let a = run(&c, 1, 500, Backend::Interp);
+    assert!(!a[0].1.is_empty(), "A never spiked");
+    assert_eq!(a, run(&c, 1, 500, Backend::Jit));
+}

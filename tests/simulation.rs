@@ -261,3 +261,40 @@ fn stdp_short_run_keeps_weights_in_bounds() {
     assert!(w.iter().all(|&x| (0.0..=0.01).contains(&x)));
     assert!(rate > 0.0);
 }
+
+#[test]
+fn spike_file_inputs_replay_their_trains() {
+    let dir = std::env::temp_dir().join(format!("neurograph-spikes-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("train.npy");
+    // (time in s, source): source 0 at 1 ms and 3 ms, source 1 at 2 ms.
+    let rows = [0.001, 0.0, 0.002, 1.0, 0.003, 0.0];
+    std::fs::write(
+        &file,
+        neurograph_runtime::npy::to_bytes(&rows, &[3, 2], neurograph_runtime::npy::Dtype::F64),
+    )
+    .unwrap();
+    let spec = format!(
+        "model replay
+{CLOCK}
+synapse Kick {{ on pre {{ post.x += 1 }} }}
+input S = spikes(\"{}\", 2)
+population Post = Clock[1] {{ fire_step = -1 }}
+project S -> Post via Kick {{ connect all_to_all }}
+record S.spikes, Post.x at end
+run {{ dt = 0.1 ms; duration = 5 ms }}
+",
+        file.display()
+    );
+    let c = common::compile_text(&spec);
+    let sim = common::simulate(&c, 1, 50);
+    let (t, i) = common::events(&sim, 0);
+    assert_eq!(i, vec![0, 1, 0]);
+    assert!(
+        t.iter()
+            .zip([0.001, 0.002, 0.003])
+            .all(|(a, b)| (a - b).abs() < 1e-12),
+        "{t:?}"
+    );
+    assert_eq!(sim.recordings[1].values, vec![3.0]);
+}

@@ -43,10 +43,14 @@ pub fn step_schedule(model: &Model, info: &Info) -> Vec<KernelCall> {
             calls.push(KernelCall::Coupling(h));
         }
     }
+    // A zero-delay coupling is computed once, right before the first of its targets in update
+    // order (it writes all its targets at once).
+    let mut coupled = vec![false; model.projections.len()];
     for &node in &info.update_order {
         for (h, p) in model.projections.iter() {
             let into_node = p.post.parts.iter().any(|part| part.node == node);
-            if into_node && !p.couplings.is_empty() && p.delay.is_none() {
+            if into_node && !p.couplings.is_empty() && p.delay.is_none() && !coupled[h.index()] {
+                coupled[h.index()] = true;
                 calls.push(KernelCall::Coupling(h));
             }
         }
@@ -60,7 +64,7 @@ pub fn step_schedule(model: &Model, info: &Info) -> Vec<KernelCall> {
         calls.push(KernelCall::Integrate(node));
     }
     for (h, p) in model.populations.iter() {
-        if !model.cell_types[p.cell_type].events.is_empty() {
+        if has_events(model, p) {
             calls.push(KernelCall::Detect(h));
         }
     }
@@ -80,9 +84,16 @@ pub fn step_schedule(model: &Model, info: &Info) -> Vec<KernelCall> {
         }
     }
     for (h, p) in model.populations.iter() {
-        if !model.cell_types[p.cell_type].events.is_empty() {
+        if has_events(model, p) {
             calls.push(KernelCall::Reset(h));
         }
     }
     calls
+}
+
+/// Whether a population emits events: its cell type has some, or it replays a spike file.
+fn has_events(model: &Model, p: &Population) -> bool {
+    !model.cell_types[p.cell_type].events.is_empty()
+        || p.input
+            .is_some_and(|i| matches!(model.inputs[i].kind, InputKind::SpikeFile { .. }))
 }

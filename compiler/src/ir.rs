@@ -18,7 +18,12 @@
 //!    (reading sources already updated in this step), then inputs that set its variables, then
 //!    its lets are evaluated, its ODEs integrated with the chosen method (variables marked
 //!    `unless refractory` are held while refractory), then its discrete updates `x <- e` are
-//!    applied in order, each seeing the results of the previous ones.
+//!    applied in order, each seeing the results of the previous ones. A zero-delay coupling is
+//!    computed once, before the first of its targets, and writes all of them. Projections with
+//!    synapse dynamics come after the populations, so a coupling that reads synapse state
+//!    sees the value of the previous step.
+//!    Statements run over all elements at once, one statement after the other; `on pre`
+//!    synapses run in ascending synapse (= source) order.
 //! 4. **Events**: every event condition is evaluated on the updated state (a cell that is
 //!    refractory does not spike); `spike with probability p` draws once per cell and step.
 //! 5. **Synaptic events**: `on pre` code runs for every synapse of every event due now

@@ -81,8 +81,9 @@ pub struct Ctx<'a> {
     pub elems: Option<&'a [u32]>,
     /// Values that replace variables (integrator stages, linearity probes).
     pub overrides: Option<&'a HashMap<Handle<Variable>, Col>>,
-    /// Regime state used for variables with one value per state (`None`: current states).
-    pub regime_state: Option<usize>,
+    /// (regime, state) used for the variables indexed by that regime while their initial
+    /// values are computed (`None`: current states).
+    pub regime_state: Option<(usize, usize)>,
     /// Coordinate used instead of the step for random draws of initial values.
     pub init_draw: Option<u64>,
     /// Added to `t` (intermediate integrator stages).
@@ -124,9 +125,9 @@ impl Sim<'_> {
 
     fn regime_of(&self, var: Handle<Variable>, ctx: &Ctx) -> usize {
         match (ctx.regime_state, self.model.variables[var].regime) {
-            (Some(s), _) => s,
-            (None, Some(r)) => self.regime_state[r.index()] as usize,
-            (None, None) => 0,
+            (Some((r0, s)), Some(r)) if r.index() == r0 => s,
+            (_, Some(r)) => self.regime_state[r.index()] as usize,
+            (_, None) => 0,
         }
     }
 
@@ -273,7 +274,7 @@ impl Sim<'_> {
                 // Per-regime values: pick the current (or initialising) regime state's entry.
                 let k = ctx
                     .regime_state
-                    .unwrap_or(0)
+                    .map_or(0, |(_, k)| k)
                     .min(items.len().saturating_sub(1));
                 self.eval(items[k], ctx)
             }
@@ -286,7 +287,11 @@ impl Sim<'_> {
         let e = Self::elem(ctx, k);
         let idx = if ctx.node >= self.n_pops && arr.shape.len() == 2 {
             let conn = &self.conn[self.proj_of(ctx.node)];
-            conn.pre[e] as usize * arr.shape[1] + conn.post[e] as usize
+            let (i, j) = (conn.pre[e] as usize, conn.post[e] as usize);
+            if j >= arr.shape[1] {
+                return f64::NAN; // outside the array: never another row's value
+            }
+            i * arr.shape[1] + j
         } else {
             e
         };

@@ -679,6 +679,8 @@ impl Sim<'_> {
         if due.is_empty() {
             return;
         }
+        // Ascending synapse order is ascending source order (CSR), as `ir.rs` promises.
+        due.sort_unstable();
         self.events_delivered += due.len() as u64;
         let stmts = &self.model.projections[p].code.on_pre;
         self.execute(stmts, node, Some(&due));
@@ -723,7 +725,7 @@ impl Sim<'_> {
                         );
                         for (k2, &e) in fired.iter().enumerate() {
                             let steps = (dur.at(k2) / self.dt).round().max(0.0) as u64;
-                            self.ref_until[node][e as usize] = self.step + steps;
+                            self.ref_until[node][e as usize] = self.step.saturating_add(steps);
                         }
                     }
                 }

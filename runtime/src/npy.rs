@@ -107,14 +107,21 @@ pub fn parse(bytes: &[u8]) -> io::Result<Array> {
         ));
     }
     let shape_txt = field("shape").ok_or_else(|| bad("no shape in .npy header"))?;
-    let shape_txt = &shape_txt[1..shape_txt.find(')').ok_or_else(|| bad("bad shape"))?];
+    let close = shape_txt.find(')').ok_or_else(|| bad("bad shape"))?;
+    let shape_txt = shape_txt
+        .strip_prefix('(')
+        .and_then(|t| t.get(..close.saturating_sub(1)))
+        .ok_or_else(|| bad("bad shape"))?;
     let shape: Vec<usize> = shape_txt
         .split(',')
         .map(str::trim)
         .filter(|s| !s.is_empty())
         .map(|s| s.parse().map_err(|_| bad("bad shape")))
         .collect::<io::Result<_>>()?;
-    let count: usize = shape.iter().product();
+    let count = shape
+        .iter()
+        .try_fold(1usize, |a, &d| a.checked_mul(d))
+        .ok_or_else(|| bad("array too large"))?;
     let body = &bytes[start + header_len..];
     let (size, conv): (usize, fn(&[u8]) -> f64) = match descr {
         "<f8" => (8, |b| f64::from_le_bytes(b.try_into().unwrap())),
@@ -126,14 +133,17 @@ pub fn parse(bytes: &[u8]) -> io::Result<Array> {
         "|b1" => (1, |b| f64::from(b[0] != 0)),
         other => return Err(bad(format!("unsupported .npy dtype {other}"))),
     };
-    if body.len() < count * size {
+    let bytes_needed = count
+        .checked_mul(size)
+        .ok_or_else(|| bad("array too large"))?;
+    if body.len() < bytes_needed {
         return Err(bad(format!(
             "truncated .npy data: {count} elements need {} bytes, found {}",
             count * size,
             body.len()
         )));
     }
-    let data = body[..count * size].chunks_exact(size).map(conv).collect();
+    let data = body[..bytes_needed].chunks_exact(size).map(conv).collect();
     Ok(Array { shape, data })
 }
 
@@ -170,5 +180,11 @@ mod tests {
         let mut b = to_bytes(&[1.0, 2.0], &[2], Dtype::F64);
         b.truncate(b.len() - 3);
         assert!(parse(&b).is_err());
+        for header in ["{'descr': '<f8', 'fortran_order': False, 'shape': ), }", "{'descr': '<f8', 'fortran_order': False, 'shape': (99999999999, 99999999999, 9999999), }"] {
+            let mut b = b"\x93NUMPY\x01\x00".to_vec();
+            b.extend_from_slice(&(header.len() as u16).to_le_bytes());
+            b.extend_from_slice(header.as_bytes());
+            assert!(parse(&b).is_err(), "{header}");
+        }
     }
 }

@@ -215,7 +215,7 @@ impl<'m> Sim<'m> {
                 RecordWhat::State { node, range, .. } => {
                     let n = sim.nodes[sim.node_index(*node)].size;
                     match range {
-                        Some((a, b)) => (*b as usize).min(n) - *a as usize,
+                        Some((a, b)) => (*b as usize).min(n).saturating_sub((*a as usize).min(n)),
                         None => n,
                     }
                 }
@@ -268,7 +268,12 @@ impl<'m> Sim<'m> {
                 let size = model.populations[*population].size as f64;
                 let mut train: Vec<(u64, u32)> = Vec::new();
                 for row in arr.data.chunks_exact(2) {
-                    if row[1] < 0.0 || row[1] >= size || row[0] < 0.0 {
+                    let valid = row[0].is_finite()
+                        && row[0] >= 0.0
+                        && row[1] >= 0.0
+                        && row[1] < size
+                        && row[1].fract() == 0.0;
+                    if !valid {
                         return Err(SimError::at(i.span, format!("spike file `{path}` has an entry ({}, {}) outside the {size} sources", row[0], row[1])));
                     }
                     train.push(((row[0] / self.dt).round() as u64, row[1] as u32));
@@ -317,7 +322,7 @@ impl<'m> Sim<'m> {
                 for k in 0..states {
                     let ctx = Ctx {
                         init_draw: Some(k as u64),
-                        regime_state: Some(k),
+                        regime_state: Some((r.index(), k)),
                         ..Ctx::all(node)
                     };
                     data.extend(
@@ -512,7 +517,13 @@ impl<'m> Sim<'m> {
                 }
                 RecordWhat::Rate { population } => {
                     let n = model.populations[*population].size as f64;
-                    let count = self.spikes[population.index()].first().map_or(0, Vec::len) as f64;
+                    let ct = &model.cell_types[model.populations[*population].cell_type];
+                    let k = ct
+                        .events
+                        .iter()
+                        .position(|e| e.name == "spike")
+                        .unwrap_or(0);
+                    let count = self.spikes[population.index()].get(k).map_or(0, Vec::len) as f64;
                     let every = r.every.map_or(1, |e| (e / self.dt).round().max(1.0) as u64);
                     let rec = &mut self.recordings[k];
                     if self.step.is_multiple_of(every) {
@@ -555,7 +566,12 @@ impl<'m> Sim<'m> {
     ) -> Vec<f64> {
         let nd = self.node_index(node);
         let size = self.nodes[nd].size;
-        let (a, b) = range.map_or((0, size), |(a, b)| (a as usize, (b as usize).min(size)));
+        let (a, b) = range.map_or((0, size), |(a, b)| {
+            (
+                (a as usize).min(size),
+                (b as usize).min(size).max((a as usize).min(size)),
+            )
+        });
         let rs = self.model.variables[var]
             .regime
             .map_or(0, |r| self.regime_state[r.index()] as usize);
@@ -577,7 +593,12 @@ impl<'m> Sim<'m> {
                     .map_or(1, |h| model.regimes[h].states.len());
                 let nd = self.node_index(*node);
                 let size = self.nodes[nd].size;
-                let (a, b) = range.map_or((0, size), |(a, b)| (a as usize, (b as usize).min(size)));
+                let (a, b) = range.map_or((0, size), |(a, b)| {
+                    (
+                        (a as usize).min(size),
+                        (b as usize).min(size).max((a as usize).min(size)),
+                    )
+                });
                 let mut values = Vec::with_capacity(states * (b - a));
                 for st in 0..states {
                     let rs = if states > 1 {

@@ -1015,6 +1015,7 @@ impl<'a> Lowerer<'a> {
     ) -> Option<Ode> {
         let owner = ctx.own.expect("equations are lowered in an element scope");
         let v = self.own_state(owner, var, "cannot integrate")?;
+        self.no_regime_dynamics(v, var, span)?;
         if let Some(prev) = dynamics.odes.iter().find(|o| o.var == v) {
             self.diags.push(
                 Diagnostic::error(span, format!("`{}` has two equations", var.name))
@@ -1059,6 +1060,7 @@ impl<'a> Lowerer<'a> {
         dynamics: &Dynamics,
     ) -> Option<Update> {
         let v = self.own_state(owner, var, "cannot update")?;
+        self.no_regime_dynamics(v, var, span)?;
         if let Some(prev) = dynamics.odes.iter().find(|o| o.var == v) {
             self.diags.push(
                 Diagnostic::error(
@@ -1082,6 +1084,26 @@ impl<'a> Lowerer<'a> {
             value,
             span,
         })
+    }
+
+    /// Equations and updates act on one value per element; a per-regime state has several.
+    fn no_regime_dynamics(
+        &mut self,
+        v: Handle<Variable>,
+        var: &ast::Ident,
+        span: Span,
+    ) -> Option<()> {
+        let Some(r) = self.model.variables[v].regime else {
+            return Some(());
+        };
+        let rname = self.model.regimes[r].name.clone();
+        self.diags.push(
+            Diagnostic::error(span, format!("`{}` has one value per state of `{rname}` and cannot have an equation or update", var.name))
+                .with_label("not supported for per-regime state")
+                .with_secondary(self.model.variables[v].span, "declared per regime here")
+                .with_help(format!("keep the dynamics on a plain state and select a per-regime parameter with `[{rname}]`")),
+        );
+        None
     }
 
     /// Lower assignments in reset, event and synapse code.
@@ -2580,6 +2602,17 @@ impl<'a> Lowerer<'a> {
                     self.unknown_member(elem, field);
                     return None;
                 };
+                if self.model.variables[var].kind == VarKind::Const {
+                    self.diags.push(
+                        Diagnostic::error(
+                            field.span,
+                            format!("`{}` is a const and has no values to record", field.name),
+                        )
+                        .with_label("folded into the code")
+                        .with_help("record a state or a param"),
+                    );
+                    return None;
+                }
                 let range = match range {
                     None => None,
                     Some(r) => match self.model.node_size(node) {
@@ -2596,6 +2629,15 @@ impl<'a> Lowerer<'a> {
                                 Some(s) => self.const_size(s, "a slice bound")?,
                                 None => u32::MAX,
                             };
+                            if a >= b {
+                                self.diags.push(
+                                    Diagnostic::error(r.span, format!("slice {a}..{b} is empty"))
+                                        .with_label("records nothing"),
+                                );
+                                return None;
+                            }
+                            // The synapse count is known only at run time: the range is
+                            // clipped to it there.
                             (a, b)
                         }),
                     },
