@@ -160,10 +160,7 @@ pub struct Jit {
     /// CLIF text of every compiled function, when asked for (`inspect --clif`).
     pub keep_clif: bool,
     pub clif: Vec<(String, String)>,
-    pure_id: FuncId,
-    pow_id: FuncId,
-    rem_id: FuncId,
-    random_id: FuncId,
+    helper_ids: [FuncId; 4],
 }
 
 fn sig(
@@ -220,11 +217,29 @@ impl Jit {
             fused: HashMap::new(),
             keep_clif: false,
             clif: Vec::new(),
-            pure_id,
-            pow_id,
-            rem_id,
-            random_id,
+            helper_ids: [pure_id, pow_id, rem_id, random_id],
         })
+    }
+
+    /// Define the function built in `self.ctx` under `name` and return its code pointer
+    /// (keeping its CLIF text when asked).
+    fn finish(&mut self, name: &str) -> Result<*const u8, String> {
+        if self.keep_clif {
+            self.clif
+                .push((name.to_string(), self.ctx.func.display().to_string()));
+        }
+        let id = self
+            .module
+            .declare_function(name, Linkage::Local, &self.ctx.func.signature)
+            .map_err(|e| e.to_string())?;
+        self.module
+            .define_function(id, &mut self.ctx)
+            .map_err(|e| format!("{e:?}"))?;
+        self.module.clear_context(&mut self.ctx);
+        self.module
+            .finalize_definitions()
+            .map_err(|e| e.to_string())?;
+        Ok(self.module.get_finalized_function(id))
     }
 
     pub fn get(&self, key: &KernelKey) -> Option<&Kernel> {
@@ -264,12 +279,7 @@ impl Jit {
         let name = format!("e{}_{}", key.expr.index(), self.kernels.len());
         {
             let mut b = FunctionBuilder::new(&mut self.ctx.func, &mut self.fctx);
-            let refs = FuncRefs {
-                pure: self.module.declare_func_in_func(self.pure_id, b.func),
-                pow: self.module.declare_func_in_func(self.pow_id, b.func),
-                rem: self.module.declare_func_in_func(self.rem_id, b.func),
-                random: self.module.declare_func_in_func(self.random_id, b.func),
-            };
+            let refs = FuncRefs::declare(&mut self.module, self.helper_ids, b.func);
             let entry = b.create_block();
             let header = b.create_block();
             let body = b.create_block();
@@ -356,22 +366,7 @@ impl Jit {
             b.seal_all_blocks();
             b.finalize(frontend_config);
         }
-        if self.keep_clif {
-            self.clif
-                .push((name.clone(), self.ctx.func.display().to_string()));
-        }
-        let id = self
-            .module
-            .declare_function(&name, Linkage::Local, &self.ctx.func.signature)
-            .map_err(|e| e.to_string())?;
-        self.module
-            .define_function(id, &mut self.ctx)
-            .map_err(|e| format!("{e:?}"))?;
-        self.module.clear_context(&mut self.ctx);
-        self.module
-            .finalize_definitions()
-            .map_err(|e| e.to_string())?;
-        let code = self.module.get_finalized_function(id);
+        let code = self.finish(&name)?;
         // SAFETY: `code` was just defined with the signature `fn(*const KernelArgs)` (one pointer
         // argument, no return value), which is `KernelFn`.
         let func = unsafe { std::mem::transmute::<*const u8, KernelFn>(code) };
@@ -393,6 +388,22 @@ struct FuncRefs {
     pow: cranelift_codegen::ir::FuncRef,
     rem: cranelift_codegen::ir::FuncRef,
     random: cranelift_codegen::ir::FuncRef,
+}
+
+impl FuncRefs {
+    /// The host helpers (`ng_pure`, `ng_pow`, `ng_rem`, `ng_random`) as callees of `func`.
+    fn declare(
+        module: &mut JITModule,
+        ids: [FuncId; 4],
+        func: &mut cranelift_codegen::ir::Function,
+    ) -> FuncRefs {
+        FuncRefs {
+            pure: module.declare_func_in_func(ids[0], func),
+            pow: module.declare_func_in_func(ids[1], func),
+            rem: module.declare_func_in_func(ids[2], func),
+            random: module.declare_func_in_func(ids[3], func),
+        }
+    }
 }
 
 /// Translates one expression for the current element `e` (a single basic block: no control
@@ -776,12 +787,7 @@ impl Jit {
         let m = key.vars.len();
         {
             let mut b = FunctionBuilder::new(&mut self.ctx.func, &mut self.fctx);
-            let refs = FuncRefs {
-                pure: self.module.declare_func_in_func(self.pure_id, b.func),
-                pow: self.module.declare_func_in_func(self.pow_id, b.func),
-                rem: self.module.declare_func_in_func(self.rem_id, b.func),
-                random: self.module.declare_func_in_func(self.random_id, b.func),
-            };
+            let refs = FuncRefs::declare(&mut self.module, self.helper_ids, b.func);
             let (entry, header, body, exit) = (
                 b.create_block(),
                 b.create_block(),
@@ -922,22 +928,7 @@ impl Jit {
             b.seal_all_blocks();
             b.finalize(frontend_config);
         }
-        if self.keep_clif {
-            self.clif
-                .push((name.clone(), self.ctx.func.display().to_string()));
-        }
-        let id = self
-            .module
-            .declare_function(&name, Linkage::Local, &self.ctx.func.signature)
-            .map_err(|e| e.to_string())?;
-        self.module
-            .define_function(id, &mut self.ctx)
-            .map_err(|e| format!("{e:?}"))?;
-        self.module.clear_context(&mut self.ctx);
-        self.module
-            .finalize_definitions()
-            .map_err(|e| e.to_string())?;
-        let code = self.module.get_finalized_function(id);
+        let code = self.finish(&name)?;
         // SAFETY: `code` was just defined with the signature `fn(*const FusedArgs) -> u64`,
         // which is `FusedFn`.
         let func = unsafe { std::mem::transmute::<*const u8, FusedFn>(code) };
