@@ -217,7 +217,7 @@ fn rule_name(r: &Rule) -> Option<&'static str> {
         Rule::eq_sign => "`=`",
         Rule::unit_annot => "`:` and a unit",
         Rule::arg | Rule::named_arg => "an argument",
-        Rule::range => "a range `a..b`",
+        Rule::range | Rule::open_range | Rule::range_tail => "a range `a..b`",
         Rule::assign => "an assignment",
         Rule::assign_op => "`=`, `+=`, `-=`, `*=` or `/=`",
         Rule::path => "a name",
@@ -750,24 +750,38 @@ impl Builder {
         }
     }
 
+    /// A range from the pairs of `range` / `index_args`: `open_range` (`..b`), or an
+    /// expression followed by `range_tail` (`a..`, `a..b`).
     fn range(&self, p: Pair<Rule>) -> Expr {
         let span = self.span(&p);
-        let text = p.as_str();
-        let mut start = None;
-        let mut end = None;
-        for q in p.into_inner() {
-            let e = self.expr(q);
-            // An expression before `..` is the start; after it, the end.
-            let dots = span.start as usize + text.find("..").unwrap_or(0);
-            if (e.span.start as usize) < dots {
-                start = Some(Box::new(e));
-            } else {
-                end = Some(Box::new(e));
+        self.range_from(p.into_inner(), span).unwrap_or_else(|e| e)
+    }
+
+    /// `Ok(range)` when the pairs form a range, `Err(expr)` when they are a plain expression.
+    fn range_from(&self, mut it: Pairs<Rule>, span: Span) -> Result<Expr, Expr> {
+        let first = it.next().expect("index has content");
+        let tail_end = |q: Pair<Rule>| q.into_inner().next().map(|e| Box::new(self.expr(e)));
+        match first.as_rule() {
+            Rule::open_range => Ok(Expr {
+                kind: ExprKind::Range {
+                    start: None,
+                    end: tail_end(first),
+                },
+                span,
+            }),
+            _ => {
+                let start = self.expr(first);
+                match it.next() {
+                    Some(tail) => Ok(Expr {
+                        kind: ExprKind::Range {
+                            start: Some(Box::new(start)),
+                            end: tail_end(tail),
+                        },
+                        span,
+                    }),
+                    None => Err(start),
+                }
             }
-        }
-        Expr {
-            kind: ExprKind::Range { start, end },
-            span,
         }
     }
 
@@ -799,11 +813,11 @@ impl Builder {
                         args: op.into_inner().map(|a| self.arg(a)).collect(),
                     },
                     Rule::index_args => {
-                        let q = op.into_inner().next().unwrap();
-                        let index = match q.as_rule() {
-                            Rule::range => self.range(q),
-                            _ => self.expr(q),
-                        };
+                        let inner = op.into_inner();
+                        // The range's own span, inside the brackets.
+                        let parts: Vec<Pair<Rule>> = inner.clone().collect();
+                        let ispan = self.span(&parts[0]).to(self.span(&parts[parts.len() - 1]));
+                        let index = self.range_from(inner, ispan).unwrap_or_else(|e| e);
                         ExprKind::Index {
                             base: Box::new(lhs),
                             index: Box::new(index),
@@ -843,19 +857,16 @@ impl Builder {
     }
 
     fn arg(&self, p: Pair<Rule>) -> Arg {
-        let q = p.into_inner().next().unwrap();
-        match q.as_rule() {
-            Rule::named_arg => {
-                let mut it = q.into_inner();
-                let name = self.ident(it.next().unwrap());
-                Arg {
-                    name: Some(name),
-                    value: self.expr(it.next().unwrap()),
-                }
-            }
+        let mut it = p.into_inner();
+        let first = it.next().unwrap();
+        match first.as_rule() {
+            Rule::named_arg => Arg {
+                name: Some(self.ident(first.into_inner().next().unwrap())),
+                value: self.expr(it.next().unwrap()),
+            },
             _ => Arg {
                 name: None,
-                value: self.expr(q),
+                value: self.expr(first),
             },
         }
     }
