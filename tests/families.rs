@@ -227,7 +227,15 @@ fn fit_rise(t: &[f64], y: &[f64]) -> f64 {
 fn rate_rises_on_the_astrocyte_time_scale_after_a_step_in_input() {
     let c = common::compile(&common::root().join("specs/astro_minimal.ng"));
     // 5 s to settle, a step of +30 % input at t = 5 s, 5 s after it.
-    let (_, _, rate) = neuron_spikes(&c, &["nu_step=300 Hz", "t_step=5 s"], 10.0);
+    let (spike_times, _, rate) = neuron_spikes(&c, &["nu_step=300 Hz", "t_step=5 s"], 10.0);
+    // The rate record and the spike record describe the same spikes.
+    let mean_rate = rate.iter().sum::<f64>() / rate.len() as f64;
+    let from_spikes = spike_times.len() as f64 / (400.0 * 10.0);
+    assert_eq!(rate.len(), 100_000);
+    assert!(
+        (mean_rate - from_spikes).abs() <= 1e-9 * from_spikes,
+        "{mean_rate} vs {from_spikes}"
+    );
     // Population rate in 50 ms bins after the step, skipping the first 100 ms (the fast,
     // membrane-time-scale jump); the slow part follows the astrocyte.
     let bin = 500;

@@ -518,12 +518,12 @@ impl<'m> Sim<'m> {
                 RecordWhat::Rate { population } => {
                     let n = model.populations[*population].size as f64;
                     let ct = &model.cell_types[model.populations[*population].cell_type];
-                    let k = ct
+                    let ev = ct
                         .events
                         .iter()
                         .position(|e| e.name == "spike")
                         .unwrap_or(0);
-                    let count = self.spikes[population.index()].get(k).map_or(0, Vec::len) as f64;
+                    let count = self.spikes[population.index()].get(ev).map_or(0, Vec::len) as f64;
                     let every = r.every.map_or(1, |e| (e / self.dt).round().max(1.0) as u64);
                     let rec = &mut self.recordings[k];
                     if self.step.is_multiple_of(every) {
