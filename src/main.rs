@@ -108,7 +108,7 @@ fn report(checked: Checked, short: bool) -> Option<Checked> {
 /// The CLIF of every kernel the model compiles to, labelled with its origin: the fused
 /// population updates first, then the expression kernels.
 fn clif_text(c: &neurograph_compiler::Compiled) -> Result<String, String> {
-    use neurograph_compiler::codegen::{inputs_of, FusedKey, InputMode};
+    use neurograph_compiler::codegen::{fused_inputs, FusedKey, InputMode};
     use neurograph_compiler::ir::*;
     let model = &c.model;
     let mut jit = neurograph_runtime::jit::new_jit()?;
@@ -116,7 +116,8 @@ fn clif_text(c: &neurograph_compiler::Compiled) -> Result<String, String> {
     let mut out = String::new();
     for (h, ct) in model.cell_types.iter() {
         let d = &ct.dynamics;
-        let fusable = c.info.cell_methods.get(&h) == Some(&Method::Exact)
+        let method = c.info.cell_methods.get(&h).copied();
+        let fusable = matches!(method, Some(Method::Exact | Method::Euler))
             && !d.odes.is_empty()
             && d.updates.is_empty()
             && ct.events.len() == 1
@@ -126,11 +127,11 @@ fn clif_text(c: &neurograph_compiler::Compiled) -> Result<String, String> {
             continue;
         };
         let vars: Vec<_> = d.odes.iter().map(|o| o.var).collect();
-        let mut inputs = Vec::new();
-        inputs_of(model, *threshold, &mut inputs);
+        let euler = (method == Some(Method::Euler))
+            .then(|| d.odes.iter().map(|o| o.rhs).collect::<Vec<_>>());
+        let inputs = fused_inputs(model, &vars, *threshold, euler.as_deref().unwrap_or(&[]));
         let modes = inputs
             .iter()
-            .filter(|(v, s)| !(*s == Side::Own && vars.contains(v)))
             .map(|(v, _)| {
                 let var = &model.variables[*v];
                 let uniform = var.scope == Scope::Global
@@ -152,6 +153,7 @@ fn clif_text(c: &neurograph_compiler::Compiled) -> Result<String, String> {
             vars,
             refractory: ct.refractory.is_some(),
             threshold: *threshold,
+            euler,
             modes,
             f32_state: model.run.precision == Precision::F32,
         };

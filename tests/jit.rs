@@ -58,12 +58,15 @@ fn jit_traces_equal_the_interpreter_bit_for_bit_on_every_spec() {
 }
 
 #[test]
-fn jit_spikes_equal_the_interpreter_over_a_longer_cuba_run() {
-    let c = common::compile(&common::root().join("specs/cuba.ng"));
-    assert_eq!(
-        run(&c, 3, 2000, Backend::Interp),
-        run(&c, 3, 2000, Backend::Jit)
-    );
+fn jit_equals_the_interpreter_over_longer_runs_of_the_fused_populations() {
+    // CUBA (exact, fused) and COBA (Euler, fused), 0.2 s each.
+    for spec in ["cuba.ng", "coba.ng"] {
+        let c = common::compile(&common::root().join("specs").join(spec));
+        assert!(
+            run(&c, 3, 2000, Backend::Interp) == run(&c, 3, 2000, Backend::Jit),
+            "{spec}"
+        );
+    }
 }
 
 #[test]

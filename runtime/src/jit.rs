@@ -373,8 +373,12 @@ impl Sim<'_> {
         let node = p.index();
         let ct = &model.cell_types[model.populations[p].cell_type];
         let d = &ct.dynamics;
-        let qualifies = self.info.cell_methods.get(&model.populations[p].cell_type)
-            == Some(&Method::Exact)
+        let method = self
+            .info
+            .cell_methods
+            .get(&model.populations[p].cell_type)
+            .copied();
+        let qualifies = matches!(method, Some(Method::Exact | Method::Euler))
             && !d.odes.is_empty()
             && d.updates.is_empty()
             && ct.events.len() == 1
@@ -395,17 +399,23 @@ impl Sim<'_> {
         {
             return false;
         }
-        // The propagator and the constant input part, as the interpreter computes them.
-        if !self.exact.contains_key(&node) {
-            let plan = self.exact_plan(node, d);
-            self.exact.insert(node, plan);
-        }
-        let Some((phi, k)) = self.exact_constants(node, d) else {
-            return false;
+        let euler = (method == Some(Method::Euler))
+            .then(|| d.odes.iter().map(|o| o.rhs).collect::<Vec<_>>());
+        // Exact: the propagator and the constant input part, as the interpreter computes them.
+        let (phi, k) = if euler.is_some() {
+            (Vec::new(), Vec::new())
+        } else {
+            if !self.exact.contains_key(&node) {
+                let plan = self.exact_plan(node, d);
+                self.exact.insert(node, plan);
+            }
+            let Some(constants) = self.exact_constants(node, d) else {
+                return false;
+            };
+            constants
         };
-        let mut inputs = Vec::new();
-        codegen::inputs_of(model, threshold, &mut inputs);
-        inputs.retain(|(v, s)| !(*s == Side::Own && vars.contains(v)));
+        let inputs =
+            codegen::fused_inputs(model, &vars, threshold, euler.as_deref().unwrap_or(&[]));
         let mut columns: Vec<InputArg> = Vec::new();
         let mut modes = Vec::new();
         let size = self.nodes[node].size;
@@ -447,6 +457,7 @@ impl Sim<'_> {
                 .collect(),
             refractory: ct.refractory.is_some(),
             threshold,
+            euler,
             modes,
             f32_state: self.f32_state,
         };

@@ -715,10 +715,29 @@ pub struct FusedKey {
     pub frozen: Vec<bool>,
     pub refractory: bool,
     pub threshold: Handle<Expr>,
-    /// Modes of the threshold's inputs that are not ODE variables (in `inputs_of` order,
-    /// skipping ODE variables).
+    /// `None`: exact integration with the propagator passed at run time. `Some(rhs)`: forward
+    /// Euler with these right-hand sides, `x <- x + dt * rhs(x)`.
+    pub euler: Option<Vec<Handle<Expr>>>,
+    /// Modes of `fused_inputs(..)`, the memory inputs of the kernel.
     pub modes: Vec<InputMode>,
     pub f32_state: bool,
+}
+
+/// The inputs a fused kernel reads from memory: those of the spike condition, then those of
+/// the right-hand sides, without the integrated variables themselves.
+pub fn fused_inputs(
+    model: &Model,
+    vars: &[Handle<Variable>],
+    threshold: Handle<Expr>,
+    rhs: &[Handle<Expr>],
+) -> Vec<InputKey> {
+    let mut all = Vec::new();
+    inputs_of(model, threshold, &mut all);
+    for r in rhs {
+        inputs_of(model, *r, &mut all);
+    }
+    all.retain(|(v, s)| !(*s == Side::Own && vars.contains(v)));
+    all
 }
 
 /// The argument block of a fused kernel. Field order is part of the ABI.
@@ -764,16 +783,14 @@ impl Jit {
     }
 
     fn translate_fused(&mut self, model: &Model, key: &FusedKey) -> Result<FusedKernel, String> {
-        if !jittable(model, key.threshold) {
-            return Err("threshold is not compilable".to_string());
+        let rhs: &[Handle<Expr>] = key.euler.as_deref().unwrap_or(&[]);
+        if !jittable(model, key.threshold) || !rhs.iter().all(|r| jittable(model, *r)) {
+            return Err("threshold or equations are not compilable".to_string());
         }
-        let mut all = Vec::new();
-        inputs_of(model, key.threshold, &mut all);
-        let inputs: Vec<InputKey> = all
-            .iter()
-            .copied()
-            .filter(|(v, s)| !(*s == Side::Own && key.vars.contains(v)))
-            .collect();
+        if key.euler.is_some() && rhs.len() != key.vars.len() {
+            return Err("one right-hand side per variable".to_string());
+        }
+        let inputs = fused_inputs(model, &key.vars, key.threshold, rhs);
         if inputs.len() != key.modes.len() || key.modes.contains(&InputMode::Gather) {
             return Err("fused kernel inputs do not match their modes".to_string());
         }
@@ -814,10 +831,12 @@ impl Jit {
             let cols: Vec<Value> = (0..m)
                 .map(|i| b.ins().load(ptr, flags, state, 8 * i as i32))
                 .collect();
-            let phi: Vec<Value> = (0..m * m)
+            // The propagator and constant inputs exist only for exact integration.
+            let exact_n = if key.euler.is_none() { m } else { 0 };
+            let phi: Vec<Value> = (0..exact_n * exact_n)
                 .map(|i| b.ins().load(types::F64, flags, phi_p, 8 * i as i32))
                 .collect();
-            let kc: Vec<Value> = (0..m)
+            let kc: Vec<Value> = (0..exact_n)
                 .map(|i| b.ins().load(types::F64, flags, k_p, 8 * i as i32))
                 .collect();
             let mut slots = Vec::new();
@@ -861,14 +880,50 @@ impl Jit {
                 .iter()
                 .map(|a| b.ins().load(types::F64, flags, *a, 0))
                 .collect();
+            // Euler: the right-hand sides on the old state (ODE variables from registers).
+            let derivs: Vec<Value> = if key.euler.is_some() {
+                let mut tr_inputs: Vec<InputKey> = inputs.clone();
+                let mut tr_slots = slots.clone();
+                for (i, v) in key.vars.iter().enumerate() {
+                    tr_inputs.push((*v, Side::Own));
+                    tr_slots.push(Slot::Reg(old[i]));
+                }
+                let mut tr = Translator {
+                    model,
+                    b: &mut b,
+                    refs: &refs,
+                    inputs: &tr_inputs,
+                    slots: &tr_slots,
+                    e,
+                    pre_idx: zero,
+                    post_idx: zero,
+                    synapses: false,
+                    t,
+                    step,
+                    node_key,
+                    seed,
+                    size: n,
+                    memo: HashMap::new(),
+                };
+                rhs.iter().map(|r| tr.expr(*r)).collect()
+            } else {
+                Vec::new()
+            };
             let mut new = Vec::with_capacity(m);
             for i in 0..m {
-                let mut acc = b.ins().f64const(0.0);
-                for j in 0..m {
-                    let prod = b.ins().fmul(phi[i * m + j], old[j]);
-                    acc = b.ins().fadd(acc, prod);
-                }
-                let mut v = b.ins().fadd(acc, kc[i]);
+                let mut v = if key.euler.is_some() {
+                    // x + dt * k, as the interpreter's Euler step.
+                    let dt = b.ins().f64const(model.run.dt);
+                    let step_size = b.ins().fmul(dt, derivs[i]);
+                    b.ins().fadd(old[i], step_size)
+                } else {
+                    let mut acc = b.ins().f64const(0.0);
+                    for j in 0..m {
+                        let prod = b.ins().fmul(phi[i * m + j], old[j]);
+                        acc = b.ins().fadd(acc, prod);
+                    }
+                    b.ins().fadd(acc, kc[i])
+                };
                 if key.f32_state {
                     let narrow = b.ins().fdemote(types::F32, v);
                     v = b.ins().fpromote(types::F64, narrow);
