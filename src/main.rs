@@ -154,6 +154,7 @@ fn clif_text(c: &neurograph_compiler::Compiled) -> Result<String, String> {
             refractory: ct.refractory.is_some(),
             threshold: *threshold,
             euler,
+            simd: true,
             modes,
             f32_state: model.run.precision == Precision::F32,
         };

@@ -45,13 +45,15 @@ fn jit_traces_equal_the_interpreter_bit_for_bit_on_every_spec() {
         let steps = (0.02 / c.model.run.dt).round().max(50.0) as u64;
         for seed in [1, 2] {
             let a = run(&c, seed, steps, Backend::Interp);
-            let b = run(&c, seed, steps, Backend::Jit);
-            for (k, (ra, rb)) in a.iter().zip(&b).enumerate() {
-                assert!(
-                    ra == rb,
-                    "{}: record {k} differs between interp and jit (seed {seed})",
-                    path.display()
-                );
+            for backend in [Backend::Jit, Backend::JitScalar] {
+                let b = run(&c, seed, steps, backend);
+                for (k, (ra, rb)) in a.iter().zip(&b).enumerate() {
+                    assert!(
+                        ra == rb,
+                        "{}: record {k} differs between interp and {backend:?} (seed {seed})",
+                        path.display()
+                    );
+                }
             }
         }
     }
@@ -62,9 +64,11 @@ fn jit_equals_the_interpreter_over_longer_runs_of_the_fused_populations() {
     // CUBA (exact, fused) and COBA (Euler, fused), 0.2 s each.
     for spec in ["cuba.ng", "coba.ng"] {
         let c = common::compile(&common::root().join("specs").join(spec));
+        let interp = run(&c, 3, 2000, Backend::Interp);
+        assert!(interp == run(&c, 3, 2000, Backend::Jit), "{spec}: SIMD");
         assert!(
-            run(&c, 3, 2000, Backend::Interp) == run(&c, 3, 2000, Backend::Jit),
-            "{spec}"
+            interp == run(&c, 3, 2000, Backend::JitScalar),
+            "{spec}: scalar"
         );
     }
 }

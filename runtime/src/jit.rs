@@ -48,6 +48,8 @@ pub struct JitState {
     /// Per expression, computed once: whether it compiles, its inputs, and whether it varies
     /// per element by itself.
     facts: RefCell<Vec<Option<std::rc::Rc<ExprFacts>>>>,
+    /// Vectorise fused kernels.
+    pub simd: bool,
 }
 
 struct ExprFacts {
@@ -57,10 +59,11 @@ struct ExprFacts {
 }
 
 impl JitState {
-    pub fn new(model: &Model) -> Result<JitState, String> {
+    pub fn new(model: &Model, simd: bool) -> Result<JitState, String> {
         Ok(JitState {
             jit: RefCell::new(new_jit()?),
             facts: RefCell::new(vec![None; model.exprs.len()]),
+            simd,
         })
     }
 }
@@ -460,6 +463,7 @@ impl Sim<'_> {
             euler,
             modes,
             f32_state: self.f32_state,
+            simd: js.simd,
         };
         let mut jit = js.jit.borrow_mut();
         let Ok(kernel) = jit.compile_fused(model, &key) else {

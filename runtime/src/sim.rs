@@ -46,8 +46,10 @@ pub enum Backend {
     #[default]
     Interp,
     /// Cranelift-compiled expression kernels (falling back to the interpreter for what they do
-    /// not cover).
+    /// not cover), with SIMD where it pays.
     Jit,
+    /// The JIT without SIMD (to check that both code paths agree).
+    JitScalar,
 }
 
 /// Settings of one run.
@@ -160,7 +162,10 @@ impl<'m> Sim<'m> {
             fused_this_step: vec![false; n_pops],
             jit: match config.backend {
                 Backend::Interp => None,
-                Backend::Jit => Some(crate::jit::JitState::new(model).map_err(SimError::new)?),
+                Backend::Jit | Backend::JitScalar => Some(
+                    crate::jit::JitState::new(model, config.backend == Backend::Jit)
+                        .map_err(SimError::new)?,
+                ),
             },
         };
         let g = sim.global_node();

@@ -721,6 +721,9 @@ pub struct FusedKey {
     /// Modes of `fused_inputs(..)`, the memory inputs of the kernel.
     pub modes: Vec<InputMode>,
     pub f32_state: bool,
+    /// Exact propagation two elements at a time in `f64x2` vectors (the per-lane operations
+    /// are those of the scalar loop, which handles the remainder).
+    pub simd: bool,
 }
 
 /// The inputs a fused kernel reads from memory: those of the spike condition, then those of
@@ -853,7 +856,117 @@ impl Jit {
             let zero = b.ins().iconst(types::I64, 0);
             b.def_var(kv_var, zero);
             b.def_var(count_var, zero);
-            b.ins().jump(header, &[]);
+            let simd = key.simd && key.euler.is_none();
+            if simd {
+                let (vheader, vbody) = (b.create_block(), b.create_block());
+                let phi_v: Vec<Value> = phi
+                    .iter()
+                    .map(|p| b.ins().splat(types::F64X2, *p))
+                    .collect();
+                let kc_v: Vec<Value> = kc.iter().map(|k| b.ins().splat(types::F64X2, *k)).collect();
+                b.ins().jump(vheader, &[]);
+
+                b.switch_to_block(vheader);
+                let kv = b.use_var(kv_var);
+                let next = b.ins().iadd_imm_s(kv, 1);
+                let pair = b.ins().icmp(IntCC::UnsignedLessThan, next, n);
+                b.ins().brif(pair, vbody, &[], header, &[]);
+
+                b.switch_to_block(vbody);
+                let e0 = b.use_var(kv_var);
+                let e1 = b.ins().iadd_imm_s(e0, 1);
+                let lanes = [e0, e1];
+                let refr: Vec<Option<Value>> = lanes
+                    .iter()
+                    .map(|&e| {
+                        key.refractory.then(|| {
+                            let off = b.ins().ishl_imm_u(e, 3);
+                            let addr = b.ins().iadd(ref_until, off);
+                            let until = b.ins().load(types::I64, flags, addr, 0);
+                            let r = b.ins().icmp(IntCC::UnsignedLessThan, step, until);
+                            let addr = b.ins().iadd(refractory_now, e);
+                            b.ins().store(flags, r, addr, 0);
+                            r
+                        })
+                    })
+                    .collect();
+                let off8 = b.ins().ishl_imm_u(e0, 3);
+                let addrs: Vec<Value> = cols.iter().map(|c| b.ins().iadd(*c, off8)).collect();
+                // Vector loads need no 16-byte alignment.
+                let vflags = MemFlagsData::new().with_notrap();
+                let xv: Vec<Value> = addrs
+                    .iter()
+                    .map(|a| b.ins().load(types::F64X2, vflags, *a, 0))
+                    .collect();
+                let mut new_lanes = [Vec::with_capacity(m), Vec::with_capacity(m)];
+                for i in 0..m {
+                    let mut acc = b.ins().f64const(0.0);
+                    acc = b.ins().splat(types::F64X2, acc);
+                    for j in 0..m {
+                        let prod = b.ins().fmul(phi_v[i * m + j], xv[j]);
+                        acc = b.ins().fadd(acc, prod);
+                    }
+                    let v = b.ins().fadd(acc, kc_v[i]);
+                    for (lane, new) in new_lanes.iter_mut().enumerate() {
+                        let mut x = b.ins().extractlane(v, lane as u8);
+                        if key.f32_state {
+                            let narrow = b.ins().fdemote(types::F32, x);
+                            x = b.ins().fpromote(types::F64, narrow);
+                        }
+                        if let (Some(r), true) = (refr[lane], key.frozen[i]) {
+                            let old = b.ins().extractlane(xv[i], lane as u8);
+                            x = b.ins().select(r, old, x);
+                        }
+                        b.ins().store(flags, x, addrs[i], 8 * lane as i32);
+                        new.push(x);
+                    }
+                }
+                for (lane, &e) in lanes.iter().enumerate() {
+                    let mut tr_inputs: Vec<InputKey> = inputs.clone();
+                    let mut tr_slots = slots.clone();
+                    for (i, v) in key.vars.iter().enumerate() {
+                        tr_inputs.push((*v, Side::Own));
+                        tr_slots.push(Slot::Reg(new_lanes[lane][i]));
+                    }
+                    let mut tr = Translator {
+                        model,
+                        b: &mut b,
+                        refs: &refs,
+                        inputs: &tr_inputs,
+                        slots: &tr_slots,
+                        e,
+                        pre_idx: zero,
+                        post_idx: zero,
+                        synapses: false,
+                        t,
+                        step,
+                        node_key,
+                        seed,
+                        size: n,
+                        memo: HashMap::new(),
+                    };
+                    let cond = tr.expr(key.threshold);
+                    let fz = b.ins().f64const(0.0);
+                    let mut fired = b.ins().fcmp(FloatCC::NotEqual, cond, fz);
+                    if let Some(r) = refr[lane] {
+                        let not_r = b.ins().bnot(r);
+                        fired = b.ins().band(fired, not_r);
+                    }
+                    let count = b.use_var(count_var);
+                    let off4 = b.ins().ishl_imm_u(count, 2);
+                    let addr = b.ins().iadd(spikes, off4);
+                    let e32 = b.ins().ireduce(types::I32, e);
+                    b.ins().store(flags, e32, addr, 0);
+                    let inc = b.ins().uextend(types::I64, fired);
+                    let count = b.ins().iadd(count, inc);
+                    b.def_var(count_var, count);
+                }
+                let next = b.ins().iadd_imm_s(e0, 2);
+                b.def_var(kv_var, next);
+                b.ins().jump(vheader, &[]);
+            } else {
+                b.ins().jump(header, &[]);
+            }
 
             b.switch_to_block(header);
             let kv = b.use_var(kv_var);
