@@ -406,6 +406,86 @@ impl FuncRefs {
     }
 }
 
+/// What the expressions inside a fused kernel read, for one loop body.
+struct CellEnv<'a> {
+    model: &'a Model,
+    refs: &'a FuncRefs,
+    inputs: &'a [InputKey],
+    slots: &'a [Slot],
+    /// The integrated variables, whose values come from registers.
+    vars: &'a [Handle<Variable>],
+    t: Value,
+    step: Value,
+    node_key: Value,
+    seed: Value,
+    n: Value,
+    zero: Value,
+}
+
+impl CellEnv<'_> {
+    /// Translate expressions for element `e`, the integrated variables taking `regs`; shared
+    /// subexpressions are computed once.
+    fn translate(
+        &self,
+        b: &mut FunctionBuilder,
+        regs: &[Value],
+        e: Value,
+        exprs: &[Handle<Expr>],
+    ) -> Vec<Value> {
+        let mut inputs: Vec<InputKey> = self.inputs.to_vec();
+        let mut slots = self.slots.to_vec();
+        for (v, r) in self.vars.iter().zip(regs) {
+            inputs.push((*v, Side::Own));
+            slots.push(Slot::Reg(*r));
+        }
+        let mut tr = Translator {
+            model: self.model,
+            b,
+            refs: self.refs,
+            inputs: &inputs,
+            slots: &slots,
+            e,
+            pre_idx: self.zero,
+            post_idx: self.zero,
+            synapses: false,
+            t: self.t,
+            step: self.step,
+            node_key: self.node_key,
+            seed: self.seed,
+            size: self.n,
+            memo: HashMap::new(),
+        };
+        exprs.iter().map(|x| tr.expr(*x)).collect()
+    }
+
+    /// Append `e` to the spike list when `cond` holds and the element is not refractory
+    /// (branch-free: the index is always written, the count grows by 0 or 1).
+    fn record_spike(
+        &self,
+        b: &mut FunctionBuilder,
+        cond: Value,
+        refr: Option<Value>,
+        e: Value,
+        spikes: Value,
+        count_var: cranelift_frontend::Variable,
+    ) {
+        let fz = b.ins().f64const(0.0);
+        let mut fired = b.ins().fcmp(FloatCC::NotEqual, cond, fz);
+        if let Some(r) = refr {
+            let not_r = b.ins().bnot(r);
+            fired = b.ins().band(fired, not_r);
+        }
+        let count = b.use_var(count_var);
+        let off4 = b.ins().ishl_imm_u(count, 2);
+        let addr = b.ins().iadd(spikes, off4);
+        let e32 = b.ins().ireduce(types::I32, e);
+        b.ins().store(MemFlagsData::trusted(), e32, addr, 0);
+        let inc = b.ins().uextend(types::I64, fired);
+        let count = b.ins().iadd(count, inc);
+        b.def_var(count_var, count);
+    }
+}
+
 /// Translates one expression for the current element `e` (a single basic block: no control
 /// flow, so shared subexpressions are computed once).
 struct Translator<'a, 'b> {
@@ -856,6 +936,19 @@ impl Jit {
             let zero = b.ins().iconst(types::I64, 0);
             b.def_var(kv_var, zero);
             b.def_var(count_var, zero);
+            let env = CellEnv {
+                model,
+                refs: &refs,
+                inputs: &inputs,
+                slots: &slots,
+                vars: &key.vars,
+                t,
+                step,
+                node_key,
+                seed,
+                n,
+                zero,
+            };
             let simd = key.simd && key.euler.is_none();
             if simd {
                 let (vheader, vbody) = (b.create_block(), b.create_block());
@@ -922,44 +1015,8 @@ impl Jit {
                     }
                 }
                 for (lane, &e) in lanes.iter().enumerate() {
-                    let mut tr_inputs: Vec<InputKey> = inputs.clone();
-                    let mut tr_slots = slots.clone();
-                    for (i, v) in key.vars.iter().enumerate() {
-                        tr_inputs.push((*v, Side::Own));
-                        tr_slots.push(Slot::Reg(new_lanes[lane][i]));
-                    }
-                    let mut tr = Translator {
-                        model,
-                        b: &mut b,
-                        refs: &refs,
-                        inputs: &tr_inputs,
-                        slots: &tr_slots,
-                        e,
-                        pre_idx: zero,
-                        post_idx: zero,
-                        synapses: false,
-                        t,
-                        step,
-                        node_key,
-                        seed,
-                        size: n,
-                        memo: HashMap::new(),
-                    };
-                    let cond = tr.expr(key.threshold);
-                    let fz = b.ins().f64const(0.0);
-                    let mut fired = b.ins().fcmp(FloatCC::NotEqual, cond, fz);
-                    if let Some(r) = refr[lane] {
-                        let not_r = b.ins().bnot(r);
-                        fired = b.ins().band(fired, not_r);
-                    }
-                    let count = b.use_var(count_var);
-                    let off4 = b.ins().ishl_imm_u(count, 2);
-                    let addr = b.ins().iadd(spikes, off4);
-                    let e32 = b.ins().ireduce(types::I32, e);
-                    b.ins().store(flags, e32, addr, 0);
-                    let inc = b.ins().uextend(types::I64, fired);
-                    let count = b.ins().iadd(count, inc);
-                    b.def_var(count_var, count);
+                    let cond = env.translate(&mut b, &new_lanes[lane], e, &[key.threshold])[0];
+                    env.record_spike(&mut b, cond, refr[lane], e, spikes, count_var);
                 }
                 let next = b.ins().iadd_imm_s(e0, 2);
                 b.def_var(kv_var, next);
@@ -995,30 +1052,7 @@ impl Jit {
                 .collect();
             // Euler: the right-hand sides on the old state (ODE variables from registers).
             let derivs: Vec<Value> = if key.euler.is_some() {
-                let mut tr_inputs: Vec<InputKey> = inputs.clone();
-                let mut tr_slots = slots.clone();
-                for (i, v) in key.vars.iter().enumerate() {
-                    tr_inputs.push((*v, Side::Own));
-                    tr_slots.push(Slot::Reg(old[i]));
-                }
-                let mut tr = Translator {
-                    model,
-                    b: &mut b,
-                    refs: &refs,
-                    inputs: &tr_inputs,
-                    slots: &tr_slots,
-                    e,
-                    pre_idx: zero,
-                    post_idx: zero,
-                    synapses: false,
-                    t,
-                    step,
-                    node_key,
-                    seed,
-                    size: n,
-                    memo: HashMap::new(),
-                };
-                rhs.iter().map(|r| tr.expr(*r)).collect()
+                env.translate(&mut b, &old, e, rhs)
             } else {
                 Vec::new()
             };
@@ -1048,45 +1082,8 @@ impl Jit {
                 new.push(v);
             }
             // The spike condition on the updated state: ODE variables from registers.
-            let mut tr_inputs: Vec<InputKey> = inputs.clone();
-            let mut tr_slots = slots.clone();
-            for (i, v) in key.vars.iter().enumerate() {
-                tr_inputs.push((*v, Side::Own));
-                tr_slots.push(Slot::Reg(new[i]));
-            }
-            let size = n;
-            let mut tr = Translator {
-                model,
-                b: &mut b,
-                refs: &refs,
-                inputs: &tr_inputs,
-                slots: &tr_slots,
-                e,
-                pre_idx: zero,
-                post_idx: zero,
-                synapses: false,
-                t,
-                step,
-                node_key,
-                seed,
-                size,
-                memo: HashMap::new(),
-            };
-            let cond = tr.expr(key.threshold);
-            let fz = b.ins().f64const(0.0);
-            let mut fired = b.ins().fcmp(FloatCC::NotEqual, cond, fz);
-            if let Some(r) = refr {
-                let not_r = b.ins().bnot(r);
-                fired = b.ins().band(fired, not_r);
-            }
-            let count = b.use_var(count_var);
-            let off4 = b.ins().ishl_imm_u(count, 2);
-            let addr = b.ins().iadd(spikes, off4);
-            let e32 = b.ins().ireduce(types::I32, e);
-            b.ins().store(flags, e32, addr, 0);
-            let inc = b.ins().uextend(types::I64, fired);
-            let count = b.ins().iadd(count, inc);
-            b.def_var(count_var, count);
+            let cond = env.translate(&mut b, &new, e, &[key.threshold])[0];
+            env.record_spike(&mut b, cond, refr, e, spikes, count_var);
             let next = b.ins().iadd_imm_s(e, 1);
             b.def_var(kv_var, next);
             b.ins().jump(header, &[]);
