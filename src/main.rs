@@ -117,8 +117,10 @@ fn clif_text(c: &neurograph_compiler::Compiled) -> Result<String, String> {
     for (h, ct) in model.cell_types.iter() {
         let d = &ct.dynamics;
         let method = c.info.cell_methods.get(&h).copied();
-        let fusable = matches!(method, Some(Method::Exact | Method::Euler))
-            && !d.odes.is_empty()
+        let fusable = matches!(
+            method,
+            Some(Method::Exact | Method::Euler | Method::ExponentialEuler)
+        ) && !d.odes.is_empty()
             && d.updates.is_empty()
             && ct.events.len() == 1
             && ct.events[0].name == "spike"
@@ -127,7 +129,7 @@ fn clif_text(c: &neurograph_compiler::Compiled) -> Result<String, String> {
             continue;
         };
         let vars: Vec<_> = d.odes.iter().map(|o| o.var).collect();
-        let euler = (method == Some(Method::Euler))
+        let euler = (method != Some(Method::Exact))
             .then(|| d.odes.iter().map(|o| o.rhs).collect::<Vec<_>>());
         let inputs = fused_inputs(model, &vars, *threshold, euler.as_deref().unwrap_or(&[]));
         let modes = inputs
@@ -154,6 +156,7 @@ fn clif_text(c: &neurograph_compiler::Compiled) -> Result<String, String> {
             refractory: ct.refractory.is_some(),
             threshold: *threshold,
             euler,
+            exponential: method == Some(Method::ExponentialEuler),
             simd: true,
             modes,
             f32_state: model.run.precision == Precision::F32,

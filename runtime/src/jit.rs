@@ -381,8 +381,10 @@ impl Sim<'_> {
             .cell_methods
             .get(&model.populations[p].cell_type)
             .copied();
-        let qualifies = matches!(method, Some(Method::Exact | Method::Euler))
-            && !d.odes.is_empty()
+        let qualifies = matches!(
+            method,
+            Some(Method::Exact | Method::Euler | Method::ExponentialEuler)
+        ) && !d.odes.is_empty()
             && d.updates.is_empty()
             && ct.events.len() == 1
             && ct.events[0].name == "spike"
@@ -402,7 +404,8 @@ impl Sim<'_> {
         {
             return false;
         }
-        let euler = (method == Some(Method::Euler))
+        let exponential = method == Some(Method::ExponentialEuler);
+        let euler = (method != Some(Method::Exact))
             .then(|| d.odes.iter().map(|o| o.rhs).collect::<Vec<_>>());
         // Exact: the propagator and the constant input part, as the interpreter computes them.
         let (phi, k) = if euler.is_some() {
@@ -461,6 +464,7 @@ impl Sim<'_> {
             refractory: ct.refractory.is_some(),
             threshold,
             euler,
+            exponential,
             modes,
             f32_state: self.f32_state,
             simd: js.simd,

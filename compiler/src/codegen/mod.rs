@@ -798,6 +798,9 @@ pub struct FusedKey {
     /// `None`: exact integration with the propagator passed at run time. `Some(rhs)`: forward
     /// Euler with these right-hand sides, `x <- x + dt * rhs(x)`.
     pub euler: Option<Vec<Handle<Expr>>>,
+    /// With `euler`: exponential Euler instead (`dx/dt = A x + B`, A and B from the right side
+    /// at x = 0 and x = 1, as the interpreter).
+    pub exponential: bool,
     /// Modes of `fused_inputs(..)`, the memory inputs of the kernel.
     pub modes: Vec<InputMode>,
     pub f32_state: bool,
@@ -1051,14 +1054,45 @@ impl Jit {
                 .map(|a| b.ins().load(types::F64, flags, *a, 0))
                 .collect();
             // Euler: the right-hand sides on the old state (ODE variables from registers).
-            let derivs: Vec<Value> = if key.euler.is_some() {
+            let derivs: Vec<Value> = if key.euler.is_some() && !key.exponential {
                 env.translate(&mut b, &old, e, rhs)
             } else {
                 Vec::new()
             };
             let mut new = Vec::with_capacity(m);
             for i in 0..m {
-                let mut v = if key.euler.is_some() {
+                let mut v = if key.exponential {
+                    let dt = b.ins().f64const(model.run.dt);
+                    let probe = |b: &mut FunctionBuilder, x: f64| {
+                        let mut regs = old.clone();
+                        regs[i] = b.ins().f64const(x);
+                        env.translate(b, &regs, e, &rhs[i..=i])[0]
+                    };
+                    let bv = probe(&mut b, 0.0);
+                    let f1 = probe(&mut b, 1.0);
+                    let av = b.ins().fsub(f1, bv);
+                    // A = 0: x + B dt.
+                    let bdt = b.ins().fmul(bv, dt);
+                    let linear = b.ins().fadd(old[i], bdt);
+                    // Else -B/A + (x + B/A) exp(A dt), with exp through the interpreter's function.
+                    let r = b.ins().fdiv(bv, av);
+                    let adt = b.ins().fmul(av, dt);
+                    let exp_id = funcs::FUNCS
+                        .iter()
+                        .position(|f| f.func == Func::Exp)
+                        .expect("exp is a function");
+                    let fid = b.ins().iconst(types::I32, exp_id as i64);
+                    let one_arg = b.ins().iconst(types::I32, 1);
+                    let fz = b.ins().f64const(0.0);
+                    let call = b.ins().call(refs.pure, &[fid, one_arg, adt, fz, fz]);
+                    let ex = b.inst_results(call)[0];
+                    let xr = b.ins().fadd(old[i], r);
+                    let scaled = b.ins().fmul(xr, ex);
+                    let neg_r = b.ins().fneg(r);
+                    let general = b.ins().fadd(neg_r, scaled);
+                    let a_zero = b.ins().fcmp(FloatCC::Equal, av, fz);
+                    b.ins().select(a_zero, linear, general)
+                } else if key.euler.is_some() {
                     // x + dt * k, as the interpreter's Euler step.
                     let dt = b.ins().f64const(model.run.dt);
                     let step_size = b.ins().fmul(dt, derivs[i]);
