@@ -432,6 +432,18 @@ impl CellEnv<'_> {
         e: Value,
         exprs: &[Handle<Expr>],
     ) -> Vec<Value> {
+        self.translate_with(b, regs, e, exprs, HashMap::new()).0
+    }
+
+    /// `translate` starting from already translated subexpressions; returns them all.
+    fn translate_with(
+        &self,
+        b: &mut FunctionBuilder,
+        regs: &[Value],
+        e: Value,
+        exprs: &[Handle<Expr>],
+        memo: HashMap<Handle<Expr>, Value>,
+    ) -> (Vec<Value>, HashMap<Handle<Expr>, Value>) {
         let mut inputs: Vec<InputKey> = self.inputs.to_vec();
         let mut slots = self.slots.to_vec();
         for (v, r) in self.vars.iter().zip(regs) {
@@ -453,9 +465,10 @@ impl CellEnv<'_> {
             node_key: self.node_key,
             seed: self.seed,
             size: self.n,
-            memo: HashMap::new(),
+            memo,
         };
-        exprs.iter().map(|x| tr.expr(*x)).collect()
+        let values = exprs.iter().map(|x| tr.expr(*x)).collect();
+        (values, tr.memo)
     }
 
     /// Append `e` to the spike list when `cond` holds and the element is not refractory
@@ -1054,6 +1067,12 @@ impl Jit {
                 .map(|a| b.ins().load(types::F64, flags, *a, 0))
                 .collect();
             // Euler: the right-hand sides on the old state (ODE variables from registers).
+            // Exponential Euler: every right side on the old state, for the probes to share.
+            let base_memo = if key.exponential {
+                env.translate_with(&mut b, &old, e, rhs, HashMap::new()).1
+            } else {
+                HashMap::new()
+            };
             let derivs: Vec<Value> = if key.euler.is_some() && !key.exponential {
                 env.translate(&mut b, &old, e, rhs)
             } else {
@@ -1063,10 +1082,18 @@ impl Jit {
             for i in 0..m {
                 let mut v = if key.exponential {
                     let dt = b.ins().f64const(model.run.dt);
+                    // Probes at x_i = 0 and 1 reuse every subexpression that does not read x_i
+                    // (the same values the interpreter computes again for each probe).
+                    let shared: HashMap<Handle<Expr>, Value> = base_memo
+                        .iter()
+                        .filter(|(h, _)| !depends_on(model, **h, key.vars[i]))
+                        .map(|(h, v)| (*h, *v))
+                        .collect();
                     let probe = |b: &mut FunctionBuilder, x: f64| {
                         let mut regs = old.clone();
                         regs[i] = b.ins().f64const(x);
-                        env.translate(b, &regs, e, &rhs[i..=i])[0]
+                        env.translate_with(b, &regs, e, &rhs[i..=i], shared.clone())
+                            .0[0]
                     };
                     let bv = probe(&mut b, 0.0);
                     let f1 = probe(&mut b, 1.0);
@@ -1132,5 +1159,16 @@ impl Jit {
         // which is `FusedFn`.
         let func = unsafe { std::mem::transmute::<*const u8, FusedFn>(code) };
         Ok(FusedKernel { func, inputs })
+    }
+}
+
+/// Whether an expression reads a variable (on its own side).
+fn depends_on(model: &Model, e: Handle<Expr>, var: Handle<Variable>) -> bool {
+    match &model.exprs[e] {
+        Expr::Var { var: v, side } => *v == var && *side == Side::Own,
+        Expr::Unary(_, a) => depends_on(model, *a, var),
+        Expr::Binary(_, a, b) => depends_on(model, *a, var) || depends_on(model, *b, var),
+        Expr::Call(_, args) | Expr::Array(args) => args.iter().any(|a| depends_on(model, *a, var)),
+        _ => false,
     }
 }
