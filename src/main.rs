@@ -108,58 +108,17 @@ fn report(checked: Checked, short: bool) -> Option<Checked> {
 /// The CLIF of every kernel the model compiles to, labelled with its origin: the fused
 /// population updates first, then the expression kernels.
 fn clif_text(c: &neurograph_compiler::Compiled) -> Result<String, String> {
-    use neurograph_compiler::codegen::{fused_inputs, FusedKey, InputMode};
+    use neurograph_compiler::codegen::{fused_key, static_mode};
     use neurograph_compiler::ir::*;
     let model = &c.model;
     let mut jit = neurograph_runtime::jit::new_jit()?;
     jit.keep_clif = true;
     let mut out = String::new();
     for (h, ct) in model.cell_types.iter() {
-        let d = &ct.dynamics;
         let method = c.info.cell_methods.get(&h).copied();
-        let fusable = matches!(
-            method,
-            Some(Method::Exact | Method::Euler | Method::ExponentialEuler)
-        ) && !d.odes.is_empty()
-            && d.updates.is_empty()
-            && ct.events.len() == 1
-            && ct.events[0].name == "spike"
-            && !matches!(ct.refractory, Some(Refractory::Condition(_)));
-        let (true, Trigger::When(threshold)) = (fusable, &ct.events[0].trigger) else {
+        let mode_of = |(v, side)| (side == Side::Own).then(|| static_mode(model, v, side));
+        let Some((key, _)) = fused_key(model, ct, method, mode_of, true) else {
             continue;
-        };
-        let vars: Vec<_> = d.odes.iter().map(|o| o.var).collect();
-        let euler = (method != Some(Method::Exact))
-            .then(|| d.odes.iter().map(|o| o.rhs).collect::<Vec<_>>());
-        let inputs = fused_inputs(model, &vars, *threshold, euler.as_deref().unwrap_or(&[]));
-        let modes = inputs
-            .iter()
-            .map(|(v, _)| {
-                let var = &model.variables[*v];
-                let uniform = var.scope == Scope::Global
-                    || (var.kind == VarKind::Param
-                        && neurograph_compiler::const_eval(model, var.init).is_some());
-                if uniform {
-                    InputMode::Scalar
-                } else {
-                    InputMode::Element
-                }
-            })
-            .collect();
-        let key = FusedKey {
-            frozen: d
-                .odes
-                .iter()
-                .map(|o| o.unless_refractory && ct.refractory.is_some())
-                .collect(),
-            vars,
-            refractory: ct.refractory.is_some(),
-            threshold: *threshold,
-            euler,
-            exponential: method == Some(Method::ExponentialEuler),
-            simd: true,
-            modes,
-            f32_state: model.run.precision == Precision::F32,
         };
         jit.compile_fused(model, &key)?;
         if let Some((name, text)) = jit.clif.last() {

@@ -364,118 +364,117 @@ fn uses_element(model: &Model, e: Handle<Expr>) -> bool {
     }
 }
 
+/// What a population's fused kernel needs besides its state, found once per run.
+pub(crate) struct FusedSetup {
+    key: FusedKey,
+    inputs: Vec<codegen::InputKey>,
+    /// Exact integration: propagator (row-major) and constant input parts.
+    phi: Vec<f64>,
+    k: Vec<f64>,
+}
+
 impl Sim<'_> {
-    /// The fused update of a population when it qualifies: exact integration with one
-    /// propagator and constant inputs, no discrete updates, one `spike when` event, duration
-    /// refractoriness or none. Returns false (nothing done) otherwise.
-    pub(crate) fn try_fused(&mut self, p: Handle<Population>) -> bool {
-        let Some(js) = self.jit.as_ref() else {
-            return false;
-        };
+    /// The key, inputs and constants of a population's fused kernel, or `None` when the
+    /// population does not qualify (see `codegen::fused_key`).
+    fn fused_setup(&mut self, p: Handle<Population>) -> Option<std::rc::Rc<FusedSetup>> {
+        if let Some(cached) = &self.fused_setups[p.index()] {
+            return cached.clone();
+        }
+        let setup = self.make_fused_setup(p).map(std::rc::Rc::new);
+        self.fused_setups[p.index()] = Some(setup.clone());
+        setup
+    }
+
+    fn make_fused_setup(&mut self, p: Handle<Population>) -> Option<FusedSetup> {
+        let js = self.jit.as_ref()?;
         let model = self.model;
         let node = p.index();
         let ct = &model.cell_types[model.populations[p].cell_type];
-        let d = &ct.dynamics;
+        if self.spike_trains.contains_key(&node) {
+            return None;
+        }
         let method = self
             .info
             .cell_methods
             .get(&model.populations[p].cell_type)
             .copied();
-        let qualifies = matches!(
-            method,
-            Some(Method::Exact | Method::Euler | Method::ExponentialEuler)
-        ) && !d.odes.is_empty()
-            && d.updates.is_empty()
-            && ct.events.len() == 1
-            && ct.events[0].name == "spike"
-            && matches!(ct.events[0].trigger, Trigger::When(_))
-            && !matches!(ct.refractory, Some(Refractory::Condition(_)))
-            && !self.spike_trains.contains_key(&node);
-        if !qualifies {
-            return false;
-        }
-        let Trigger::When(threshold) = ct.events[0].trigger else {
-            return false;
+        let size = self.nodes[node].size;
+        let mode_of = |(var, side): codegen::InputKey| {
+            let store = if model.variables[var].scope == Scope::Global {
+                self.globals.get(&var)
+            } else {
+                self.nodes[node].vars.get(&var)
+            };
+            match (side, store) {
+                (Side::Own, Some(Store::Uniform(_))) => Some(InputMode::Scalar),
+                (Side::Own, Some(Store::Elements(v))) if v.len() == size => {
+                    Some(InputMode::Element)
+                }
+                _ => None,
+            }
         };
-        let vars: Vec<Handle<Variable>> = d.odes.iter().map(|o| o.var).collect();
-        if !vars
-            .iter()
-            .all(|v| matches!(self.nodes[node].vars.get(v), Some(Store::Elements(_))))
-        {
-            return false;
-        }
-        let exponential = method == Some(Method::ExponentialEuler);
-        let euler = (method != Some(Method::Exact))
-            .then(|| d.odes.iter().map(|o| o.rhs).collect::<Vec<_>>());
+        let (key, inputs) = codegen::fused_key(model, ct, method, mode_of, js.simd)?;
+        let d = &ct.dynamics;
         // Exact: the propagator and the constant input part, as the interpreter computes them.
-        let (phi, k) = if euler.is_some() {
+        let (phi, k) = if key.euler.is_some() {
             (Vec::new(), Vec::new())
         } else {
             if !self.exact.contains_key(&node) {
                 let plan = self.exact_plan(node, d);
                 self.exact.insert(node, plan);
             }
-            let Some(constants) = self.exact_constants(node, d) else {
-                return false;
-            };
-            constants
+            self.exact_constants(node, d)?
         };
-        let inputs =
-            codegen::fused_inputs(model, &vars, threshold, euler.as_deref().unwrap_or(&[]));
-        let mut columns: Vec<InputArg> = Vec::new();
-        let mut modes = Vec::new();
+        Some(FusedSetup {
+            key,
+            inputs,
+            phi,
+            k,
+        })
+    }
+
+    /// The fused update of a population when it qualifies: integration, refractoriness and
+    /// spike detection in one generated loop. Returns false (nothing done) otherwise.
+    pub(crate) fn try_fused(&mut self, p: Handle<Population>) -> bool {
+        if self.jit.is_none() {
+            return false;
+        }
+        let Some(setup) = self.fused_setup(p) else {
+            return false;
+        };
+        let Some(js) = self.jit.as_ref() else {
+            return false;
+        };
+        let model = self.model;
+        let node = p.index();
         let size = self.nodes[node].size;
-        for &(var, side) in &inputs {
-            if side != Side::Own {
-                return false;
-            }
+        let (key, vars, phi, k) = (&setup.key, &setup.key.vars, &setup.phi, &setup.k);
+        // Input columns for this step; a store whose kind changed since set-up ends fusing.
+        let mut columns: Vec<InputArg> = Vec::with_capacity(setup.inputs.len());
+        for (&(var, _), mode) in setup.inputs.iter().zip(&key.modes) {
             let store = if model.variables[var].scope == Scope::Global {
                 self.globals.get(&var)
             } else {
                 self.nodes[node].vars.get(&var)
             };
-            match store {
-                Some(Store::Uniform(v)) => {
-                    modes.push(InputMode::Scalar);
-                    columns.push(InputArg {
-                        ptr: v as *const f64,
-                        index: std::ptr::null(),
-                        offset: 0,
-                    });
-                }
-                Some(Store::Elements(v)) if v.len() == size => {
-                    modes.push(InputMode::Element);
-                    columns.push(InputArg {
-                        ptr: v.as_ptr(),
-                        index: std::ptr::null(),
-                        offset: 0,
-                    });
-                }
+            let ptr = match (store, mode) {
+                (Some(Store::Uniform(v)), InputMode::Scalar) => v as *const f64,
+                (Some(Store::Elements(v)), InputMode::Element) if v.len() == size => v.as_ptr(),
                 _ => return false,
-            }
+            };
+            columns.push(InputArg {
+                ptr,
+                index: std::ptr::null(),
+                offset: 0,
+            });
         }
-        let key = FusedKey {
-            vars: vars.clone(),
-            frozen: d
-                .odes
-                .iter()
-                .map(|o| o.unless_refractory && ct.refractory.is_some())
-                .collect(),
-            refractory: ct.refractory.is_some(),
-            threshold,
-            euler,
-            exponential,
-            modes,
-            f32_state: self.f32_state,
-            simd: js.simd,
-        };
         let mut jit = js.jit.borrow_mut();
-        let Ok(kernel) = jit.compile_fused(model, &key) else {
+        let Ok(kernel) = jit.compile_fused(model, key) else {
             return false;
         };
         // Every column, countdown and output buffer holds exactly `size` entries.
         let mut state_ptrs: Vec<*mut f64> = Vec::with_capacity(vars.len());
-        for v in &vars {
+        for v in vars {
             match self.nodes[node].vars.get_mut(v) {
                 Some(Store::Elements(col)) if col.len() == size => {
                     state_ptrs.push(col.as_mut_ptr())

@@ -110,6 +110,8 @@ pub struct Sim<'m> {
     pub jit: Option<crate::jit::JitState>,
     /// Populations whose fused kernel already detected this step's spikes.
     pub(crate) fused_this_step: Vec<bool>,
+    /// Per population, once known: its fused-kernel set-up, or `None` when it does not qualify.
+    pub(crate) fused_setups: Vec<Option<Option<std::rc::Rc<crate::jit::FusedSetup>>>>,
 }
 
 impl<'m> Sim<'m> {
@@ -160,6 +162,7 @@ impl<'m> Sim<'m> {
                 .map(|n| neurograph_compiler::stable_hash(n) as u64)
                 .collect(),
             fused_this_step: vec![false; n_pops],
+            fused_setups: vec![None; n_pops],
             jit: match config.backend {
                 Backend::Interp => None,
                 Backend::Jit | Backend::JitScalar => Some(

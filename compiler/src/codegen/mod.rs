@@ -691,22 +691,77 @@ impl Translator<'_, '_> {
     }
 }
 
+/// How an input is read at the start of a run: globals and parameters with one value for all
+/// elements are scalars, other own variables columns, other sides gathered.
+pub fn static_mode(model: &Model, var: Handle<Variable>, side: Side) -> InputMode {
+    let v = &model.variables[var];
+    let uniform_param = v.kind == VarKind::Param && crate::const_eval(model, v.init).is_some();
+    if v.scope == Scope::Global || uniform_param {
+        InputMode::Scalar
+    } else if side == Side::Own {
+        InputMode::Element
+    } else {
+        InputMode::Gather
+    }
+}
+
+/// The fused-kernel key of a cell type integrated with `method`, when it qualifies (exact,
+/// Euler or exponential Euler; no discrete updates; one `spike when` event; no refractory
+/// condition). `mode_of` says how each memory input is read, or `None` to give up.
+pub fn fused_key(
+    model: &Model,
+    ct: &CellType,
+    method: Option<Method>,
+    mode_of: impl Fn(InputKey) -> Option<InputMode>,
+    simd: bool,
+) -> Option<(FusedKey, Vec<InputKey>)> {
+    let d = &ct.dynamics;
+    let qualifies = matches!(
+        method,
+        Some(Method::Exact | Method::Euler | Method::ExponentialEuler)
+    ) && !d.odes.is_empty()
+        && d.updates.is_empty()
+        && ct.events.len() == 1
+        && ct.events[0].name == "spike"
+        && !matches!(ct.refractory, Some(Refractory::Condition(_)));
+    if !qualifies {
+        return None;
+    }
+    let Trigger::When(threshold) = &ct.events[0].trigger else {
+        return None;
+    };
+    let vars: Vec<Handle<Variable>> = d.odes.iter().map(|o| o.var).collect();
+    let euler =
+        (method != Some(Method::Exact)).then(|| d.odes.iter().map(|o| o.rhs).collect::<Vec<_>>());
+    let inputs = fused_inputs(model, &vars, *threshold, euler.as_deref().unwrap_or(&[]));
+    let modes = inputs
+        .iter()
+        .map(|k| mode_of(*k))
+        .collect::<Option<Vec<_>>>()?;
+    let key = FusedKey {
+        frozen: d
+            .odes
+            .iter()
+            .map(|o| o.unless_refractory && ct.refractory.is_some())
+            .collect(),
+        vars,
+        refractory: ct.refractory.is_some(),
+        threshold: *threshold,
+        euler,
+        exponential: method == Some(Method::ExponentialEuler),
+        modes,
+        f32_state: model.run.precision == Precision::F32,
+        simd,
+    };
+    Some((key, inputs))
+}
+
 /// The kernels a model needs, with the input modes they have at the start of a run
 /// (parameters with one value for all elements are scalars): what `inspect --clif` prints and
 /// what the `compile/<spec>` benchmark compiles. Labels say where each expression comes from.
 pub fn model_kernels(model: &Model) -> Vec<(String, KernelKey)> {
     let mut out = Vec::new();
-    let mode_of = |var: Handle<Variable>, side: Side| -> InputMode {
-        let v = &model.variables[var];
-        let uniform_param = v.kind == VarKind::Param && crate::const_eval(model, v.init).is_some();
-        if v.scope == Scope::Global || uniform_param {
-            InputMode::Scalar
-        } else if side == Side::Own {
-            InputMode::Element
-        } else {
-            InputMode::Gather
-        }
-    };
+    let mode_of = |var: Handle<Variable>, side: Side| static_mode(model, var, side);
     let mut push = |label: String, e: Handle<Expr>, subset: bool, synapses: bool| {
         if !jittable(model, e) {
             return;
