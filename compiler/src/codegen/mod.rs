@@ -280,42 +280,29 @@ impl Jit {
         {
             let mut b = FunctionBuilder::new(&mut self.ctx.func, &mut self.fctx);
             let refs = FuncRefs::declare(&mut self.module, self.helper_ids, b.func);
-            let entry = b.create_block();
-            let header = b.create_block();
-            let body = b.create_block();
-            let exit = b.create_block();
-            b.append_block_params_for_function_params(entry);
-            b.switch_to_block(entry);
-            let args = b.block_params(entry)[0];
+            let ([header, body, exit], f) = open_kernel(
+                &mut b,
+                &[
+                    types::I64,
+                    ptr,
+                    ptr,
+                    ptr,
+                    ptr,
+                    ptr,
+                    types::F64,
+                    types::I64,
+                    types::I64,
+                    types::I64,
+                    types::I64,
+                ],
+            );
             let flags = MemFlagsData::trusted();
-            let field = |b: &mut FunctionBuilder, k: i32, ty| b.ins().load(ty, flags, args, 8 * k);
-            let n = field(&mut b, 0, types::I64);
-            let elems = field(&mut b, 1, ptr);
-            let out = field(&mut b, 2, ptr);
-            let inputs_ptr = field(&mut b, 3, ptr);
-            let pre_idx = field(&mut b, 4, ptr);
-            let post_idx = field(&mut b, 5, ptr);
-            let t = field(&mut b, 6, types::F64);
-            let step = field(&mut b, 7, types::I64);
-            let node_key = field(&mut b, 8, types::I64);
-            let seed = field(&mut b, 9, types::I64);
-            let size = field(&mut b, 10, types::I64);
-            // Input columns: scalars are loaded once, columns keep their base pointers.
-            let mut slots = Vec::new();
-            for (s, mode) in key.modes.iter().enumerate() {
-                let base = (s * std::mem::size_of::<InputArg>()) as i32;
-                let col = b.ins().load(ptr, flags, inputs_ptr, base);
-                let slot = match mode {
-                    InputMode::Scalar => Slot::Scalar(b.ins().load(types::F64, flags, col, 0)),
-                    InputMode::Element => Slot::Element(col),
-                    InputMode::Gather => {
-                        let index = b.ins().load(ptr, flags, inputs_ptr, base + 8);
-                        let offset = b.ins().load(types::I64, flags, inputs_ptr, base + 16);
-                        Slot::Gather(col, index, offset)
-                    }
-                };
-                slots.push(slot);
-            }
+            let [n, elems, out, inputs_ptr, pre_idx, post_idx, t, step, node_key, seed, size] =
+                f[..]
+            else {
+                unreachable!("eleven fields")
+            };
+            let slots = load_slots(&mut b, inputs_ptr, &key.modes, ptr);
             let k = b.declare_var(types::I64);
             let zero = b.ins().iconst(types::I64, 0);
             b.def_var(k, zero);
@@ -372,6 +359,56 @@ impl Jit {
         let func = unsafe { std::mem::transmute::<*const u8, KernelFn>(code) };
         Ok(Kernel { func, inputs })
     }
+}
+
+/// Create the entry (which loads the argument block's fields, 8 bytes apart, with the given
+/// types), loop header, loop body and exit blocks of a kernel; leaves the builder in the entry.
+fn open_kernel(
+    b: &mut FunctionBuilder,
+    fields: &[types::Type],
+) -> ([cranelift_codegen::ir::Block; 3], Vec<Value>) {
+    let entry = b.create_block();
+    let blocks = [b.create_block(), b.create_block(), b.create_block()];
+    b.append_block_params_for_function_params(entry);
+    b.switch_to_block(entry);
+    let args = b.block_params(entry)[0];
+    let values = fields
+        .iter()
+        .enumerate()
+        .map(|(k, ty)| {
+            b.ins()
+                .load(*ty, MemFlagsData::trusted(), args, 8 * k as i32)
+        })
+        .collect();
+    (blocks, values)
+}
+
+/// The input columns of a kernel: scalars loaded once, columns keep their base pointers,
+/// gathers their index array and offset.
+fn load_slots(
+    b: &mut FunctionBuilder,
+    inputs_ptr: Value,
+    modes: &[InputMode],
+    ptr: types::Type,
+) -> Vec<Slot> {
+    let flags = MemFlagsData::trusted();
+    modes
+        .iter()
+        .enumerate()
+        .map(|(s, mode)| {
+            let base = (s * std::mem::size_of::<InputArg>()) as i32;
+            let col = b.ins().load(ptr, flags, inputs_ptr, base);
+            match mode {
+                InputMode::Scalar => Slot::Scalar(b.ins().load(types::F64, flags, col, 0)),
+                InputMode::Element => Slot::Element(col),
+                InputMode::Gather => {
+                    let index = b.ins().load(ptr, flags, inputs_ptr, base + 8);
+                    let offset = b.ins().load(types::I64, flags, inputs_ptr, base + 16);
+                    Slot::Gather(col, index, offset)
+                }
+            }
+        })
+        .collect()
 }
 
 #[derive(Clone, Copy)]
@@ -959,29 +996,29 @@ impl Jit {
         {
             let mut b = FunctionBuilder::new(&mut self.ctx.func, &mut self.fctx);
             let refs = FuncRefs::declare(&mut self.module, self.helper_ids, b.func);
-            let (entry, header, body, exit) = (
-                b.create_block(),
-                b.create_block(),
-                b.create_block(),
-                b.create_block(),
+            let ([header, body, exit], f) = open_kernel(
+                &mut b,
+                &[
+                    types::I64,
+                    ptr,
+                    ptr,
+                    ptr,
+                    ptr,
+                    ptr,
+                    types::I64,
+                    ptr,
+                    ptr,
+                    types::F64,
+                    types::I64,
+                    types::I64,
+                ],
             );
-            b.append_block_params_for_function_params(entry);
-            b.switch_to_block(entry);
-            let args = b.block_params(entry)[0];
             let flags = MemFlagsData::trusted();
-            let field = |b: &mut FunctionBuilder, k: i32, ty| b.ins().load(ty, flags, args, 8 * k);
-            let n = field(&mut b, 0, types::I64);
-            let state = field(&mut b, 1, ptr);
-            let phi_p = field(&mut b, 2, ptr);
-            let k_p = field(&mut b, 3, ptr);
-            let ref_until = field(&mut b, 4, ptr);
-            let refractory_now = field(&mut b, 5, ptr);
-            let step = field(&mut b, 6, types::I64);
-            let inputs_ptr = field(&mut b, 7, ptr);
-            let spikes = field(&mut b, 8, ptr);
-            let t = field(&mut b, 9, types::F64);
-            let node_key = field(&mut b, 10, types::I64);
-            let seed = field(&mut b, 11, types::I64);
+            let [n, state, phi_p, k_p, ref_until, refractory_now, step, inputs_ptr, spikes, t, node_key, seed] =
+                f[..]
+            else {
+                unreachable!("twelve fields")
+            };
             let cols: Vec<Value> = (0..m)
                 .map(|i| b.ins().load(ptr, flags, state, 8 * i as i32))
                 .collect();
@@ -993,15 +1030,7 @@ impl Jit {
             let kc: Vec<Value> = (0..exact_n)
                 .map(|i| b.ins().load(types::F64, flags, k_p, 8 * i as i32))
                 .collect();
-            let mut slots = Vec::new();
-            for (s, mode) in key.modes.iter().enumerate() {
-                let base = (s * std::mem::size_of::<InputArg>()) as i32;
-                let col = b.ins().load(ptr, flags, inputs_ptr, base);
-                slots.push(match mode {
-                    InputMode::Scalar => Slot::Scalar(b.ins().load(types::F64, flags, col, 0)),
-                    _ => Slot::Element(col),
-                });
-            }
+            let slots = load_slots(&mut b, inputs_ptr, &key.modes, ptr);
             let kv_var = b.declare_var(types::I64);
             let count_var = b.declare_var(types::I64);
             let zero = b.ins().iconst(types::I64, 0);
