@@ -256,12 +256,18 @@ project A -> A via S { connect all_to_all; w = load(\"w.npy\") }
 ";
     std::fs::write(tmp.join("w.ng"), spec).unwrap();
     let out = tmp.join("trace");
-    let r = neurograph(&[
-        "run",
-        tmp.join("w.ng").to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let (spec_path, out_path) = (tmp.join("w.ng"), out.clone());
+    let run_w = |extra: &[&str]| {
+        let mut args = vec![
+            "run",
+            spec_path.to_str().unwrap(),
+            "--out",
+            out_path.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        neurograph(&args)
+    };
+    let r = run_w(&[]);
     let stderr = String::from_utf8_lossy(&r.stderr);
     assert_eq!(r.status.code(), Some(1), "{stderr}");
     assert!(
@@ -270,12 +276,7 @@ project A -> A via S { connect all_to_all; w = load(\"w.npy\") }
     );
     assert_nothing_written(&out);
     std::fs::write(tmp.join("w.npy"), b"not numpy at all").unwrap();
-    let r = neurograph(&[
-        "run",
-        tmp.join("w.ng").to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let r = run_w(&[]);
     let stderr = String::from_utf8_lossy(&r.stderr);
     assert_eq!(r.status.code(), Some(1), "{stderr}");
     assert!(
@@ -288,14 +289,7 @@ project A -> A via S { connect all_to_all; w = load(\"w.npy\") }
         npy::to_bytes(&[0.5; 9], &[3, 3], npy::Dtype::F64),
     )
     .unwrap();
-    let r = neurograph(&[
-        "run",
-        tmp.join("w.ng").to_str().unwrap(),
-        "--duration",
-        "1ms",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let r = run_w(&["--duration", "1ms"]);
     assert_eq!(
         r.status.code(),
         Some(0),

@@ -65,29 +65,13 @@ impl Dim {
     }
 }
 
-/// Named derived units used to print dimensions readably.
+/// Named derived units used to print dimensions readably (their dimensions come from the
+/// unit table).
 fn named_dims() -> [(&'static str, Dim); 13] {
-    let m = Dim::base(M);
-    let kg = Dim::base(KG);
-    let s = Dim::base(S);
-    let a = Dim::base(A);
-    let volt = kg.times(m.powi(2)).times(s.powi(-3)).times(a.powi(-1));
-    let ohm = volt.per(a);
     [
-        ("V", volt),
-        ("A", a),
-        ("S", ohm.powi(-1)),
-        ("F", a.times(s).per(volt)),
-        ("ohm", ohm),
-        ("s", s),
-        ("Hz", s.powi(-1)),
-        ("m", m),
-        ("M", Dim::base(MOL).times(m.powi(-3))),
-        ("mol", Dim::base(MOL)),
-        ("K", Dim::base(K)),
-        ("kg", kg),
-        ("C", a.times(s)),
+        "V", "A", "S", "F", "ohm", "s", "Hz", "m", "M", "mol", "K", "kg", "C",
     ]
+    .map(|n| (n, lookup_unit(n).expect("a unit of the table").1))
 }
 
 impl fmt::Display for Dim {
