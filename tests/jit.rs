@@ -74,6 +74,48 @@ fn jit_equals_the_interpreter_over_longer_runs_of_the_fused_populations() {
 }
 
 #[test]
+fn fused_kernel_variants_equal_the_interpreter() {
+    // Variants of CUBA that take the fused kernel's other paths: f32 state (vector demotion),
+    // odd population sizes (the scalar remainder after the f64x2 pairs), a threshold that
+    // reads the element index (evaluated lane by lane), and a parameter that makes the
+    // propagator dense in a different pattern (`--set`-style override of El to 0).
+    let base = std::fs::read_to_string(common::root().join("specs/cuba.ng")).unwrap();
+    let variants = [
+        (
+            "f32",
+            base.replace("seed = 1 }", "seed = 1; precision = f32 }"),
+        ),
+        (
+            "odd sizes",
+            base.replace("LIF[3200]", "LIF[3201]")
+                .replace("LIF[800]", "LIF[799]"),
+        ),
+        (
+            "per-lane threshold",
+            base.replace("spike when v > Vt", "spike when v > Vt + i * 0.001 mV"),
+        ),
+        (
+            "no constant input",
+            base.replace("El = -49 mV", "El = 0 mV"),
+        ),
+    ];
+    for (name, text) in variants {
+        let c = common::compile_text(&text);
+        let interp = run(&c, 2, 1500, Backend::Interp);
+        let spikes: usize = interp.iter().map(|r| r.1.len()).sum();
+        assert!(
+            spikes > 0 || name == "no constant input",
+            "{name}: no spikes"
+        );
+        assert!(interp == run(&c, 2, 1500, Backend::Jit), "{name}: SIMD");
+        assert!(
+            interp == run(&c, 2, 1500, Backend::JitScalar),
+            "{name}: scalar"
+        );
+    }
+}
+
+#[test]
 fn kernels_reject_inputs_that_do_not_fit() {
     let c = common::compile_text(
         "model k\ncell C { state x: 1 = 0; state y: 1 = 0; x <- y * 2 + 1 }\npopulation P = C[4]\n",

@@ -413,7 +413,7 @@ impl Sim<'_> {
                 _ => None,
             }
         };
-        let (key, inputs) = codegen::fused_key(model, ct, method, mode_of, js.simd)?;
+        let (mut key, inputs) = codegen::fused_key(model, ct, method, mode_of, js.simd)?;
         let d = &ct.dynamics;
         // Exact: the propagator and the constant input part, as the interpreter computes them.
         let (phi, k) = if key.euler.is_some() {
@@ -425,6 +425,10 @@ impl Sim<'_> {
             }
             self.exact_constants(node, d)?
         };
+        if key.euler.is_none() {
+            // Which products and constants the interpreter's `sparse_dot` performs.
+            key.pattern = phi.iter().chain(&k).map(|x| *x != 0.0).collect();
+        }
         Some(FusedSetup {
             key,
             inputs,
@@ -482,17 +486,19 @@ impl Sim<'_> {
                 _ => return false,
             }
         }
-        if self.ref_until[node].len() != size || self.refractory_now[node].len() != size {
+        if self.ref_until[node].len() != size {
             return false;
         }
-        let mut spikes = vec![0u32; size];
+        // The spike list keeps its allocation from step to step.
+        let mut spikes = std::mem::take(&mut self.spikes[node][0]);
+        spikes.clear();
+        spikes.resize(size, 0);
         let args = FusedArgs {
             n: size as u64,
             state: state_ptrs.as_ptr(),
             phi: phi.as_ptr(),
             k: k.as_ptr(),
             ref_until: self.ref_until[node].as_ptr(),
-            refractory_now: self.refractory_now[node].as_mut_ptr() as *mut u8,
             step: self.step,
             inputs: columns.as_ptr(),
             spikes: spikes.as_mut_ptr(),
@@ -502,9 +508,8 @@ impl Sim<'_> {
         };
         // SAFETY: the state pointers come from distinct per-variable vectors of `size` entries
         // (checked above), the threshold inputs are scalars or columns of `size` entries, the
-        // countdown and refractory flags hold `size` entries (a bool is one byte holding 0 or 1,
-        // which is what the kernel stores), and `spikes` has room for `size` indices; the
-        // kernel touches element indices below `size` only.
+        // countdown holds `size` entries, and `spikes` has room for `size` indices; the kernel
+        // touches element indices below `size` only.
         let count = unsafe { (kernel.func)(&args) } as usize;
         spikes.truncate(count.min(size));
         drop(jit);

@@ -23,6 +23,20 @@ pub(crate) struct ExactPlan {
     which: Option<Vec<u32>>,
 }
 
+/// `sum_j row[j] * x(j)` over the non-zero coefficients only, in order, starting from the
+/// first product (zero when there is none). Exact propagators are mostly sparse (a synaptic
+/// variable decays on its own); the fused JIT kernel performs exactly these operations.
+pub(crate) fn sparse_dot(row: &[f64], x: impl Fn(usize) -> f64) -> f64 {
+    let mut acc: Option<f64> = None;
+    for (j, &p) in row.iter().enumerate() {
+        if p != 0.0 {
+            let prod = p * x(j);
+            acc = Some(acc.map_or(prod, |a| a + prod));
+        }
+    }
+    acc.unwrap_or(0.0)
+}
+
 fn dynamics_of(model: &Model, node: Node) -> &Dynamics {
     match node {
         Node::Population(p) => &model.cell_types[model.populations[p].cell_type].dynamics,
@@ -434,13 +448,8 @@ impl Sim<'_> {
             }
             v
         };
-        let state = |i: usize, phi: &Matrix, e: usize| -> f64 {
-            let mut v = 0.0;
-            for (j, xj) in old.iter().enumerate() {
-                v += phi[i][j] * xj.at(e);
-            }
-            v
-        };
+        let state =
+            |i: usize, phi: &Matrix, e: usize| -> f64 { sparse_dot(&phi[i], |j| old[j].at(e)) };
         if plan.which.is_none() && old.iter().chain(&c).all(|x| matches!(x, Col::S(_))) {
             let (phi, gamma) = &plan.props[0];
             return (0..m)
@@ -457,11 +466,8 @@ impl Sim<'_> {
                     let row = &phi[i];
                     let mut out = vec![0.0; size];
                     for (e, o) in out.iter_mut().enumerate() {
-                        let mut v = 0.0;
-                        for (pj, xj) in row.iter().zip(&xs) {
-                            v += pj * xj[e];
-                        }
-                        *o = v + k;
+                        let v = sparse_dot(row, |j| xs[j][e]);
+                        *o = if k != 0.0 { v + k } else { v };
                     }
                     Col::V(out)
                 })

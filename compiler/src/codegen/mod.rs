@@ -339,6 +339,7 @@ impl Jit {
                 seed,
                 size,
                 memo: HashMap::new(),
+                vector: false,
             };
             let value = tr.expr(key.expr);
             let off = b.ins().ishl_imm_u(kv, 3);
@@ -481,6 +482,23 @@ impl CellEnv<'_> {
         exprs: &[Handle<Expr>],
         memo: HashMap<Handle<Expr>, Value>,
     ) -> (Vec<Value>, HashMap<Handle<Expr>, Value>) {
+        self.with_translator(b, regs, e, memo, false, |tr| {
+            let values = exprs.iter().map(|x| tr.expr(*x)).collect();
+            (values, std::mem::take(&mut tr.memo))
+        })
+    }
+
+    /// Run `f` with a translator for element `e` (or, `vector`, elements `e` and `e + 1` in
+    /// `f64x2` lanes) whose integrated variables take `regs`.
+    fn with_translator<R>(
+        &self,
+        b: &mut FunctionBuilder,
+        regs: &[Value],
+        e: Value,
+        memo: HashMap<Handle<Expr>, Value>,
+        vector: bool,
+        f: impl FnOnce(&mut Translator) -> R,
+    ) -> R {
         let mut inputs: Vec<InputKey> = self.inputs.to_vec();
         let mut slots = self.slots.to_vec();
         for (v, r) in self.vars.iter().zip(regs) {
@@ -503,13 +521,29 @@ impl CellEnv<'_> {
             seed: self.seed,
             size: self.n,
             memo,
+            vector,
         };
-        let values = exprs.iter().map(|x| tr.expr(*x)).collect();
-        (values, tr.memo)
+        f(&mut tr)
     }
 
-    /// Append `e` to the spike list when `cond` holds and the element is not refractory
-    /// (branch-free: the index is always written, the count grows by 0 or 1).
+    /// Whether the condition `c` holds for element `e` (a boolean).
+    fn cond(&self, b: &mut FunctionBuilder, regs: &[Value], e: Value, c: Handle<Expr>) -> Value {
+        self.with_translator(b, regs, e, HashMap::new(), false, |tr| tr.cond(c))
+    }
+
+    /// The condition `c` on the `f64x2` lanes of elements `e`, `e + 1`: an `i64x2` mask.
+    fn vector_cond(
+        &self,
+        b: &mut FunctionBuilder,
+        regs: &[Value],
+        e: Value,
+        c: Handle<Expr>,
+    ) -> Value {
+        self.with_translator(b, regs, e, HashMap::new(), true, |tr| tr.cond(c))
+    }
+
+    /// Append `e` to the spike list when `cond` (a boolean) holds and the element is not
+    /// refractory.
     fn record_spike(
         &self,
         b: &mut FunctionBuilder,
@@ -519,18 +553,34 @@ impl CellEnv<'_> {
         spikes: Value,
         count_var: cranelift_frontend::Variable,
     ) {
-        let fz = b.ins().f64const(0.0);
-        let mut fired = b.ins().fcmp(FloatCC::NotEqual, cond, fz);
+        let mut fired = cond;
         if let Some(r) = refr {
             let not_r = b.ins().bnot(r);
             fired = b.ins().band(fired, not_r);
         }
+        self.append_spike(b, fired, e, spikes, count_var);
+    }
+
+    /// Append `e` to the spike list when `fired` (an integer 0 or 1) is 1, branch-free: the
+    /// index is always written, the count grows by 0 or 1.
+    fn append_spike(
+        &self,
+        b: &mut FunctionBuilder,
+        fired: Value,
+        e: Value,
+        spikes: Value,
+        count_var: cranelift_frontend::Variable,
+    ) {
         let count = b.use_var(count_var);
         let off4 = b.ins().ishl_imm_u(count, 2);
         let addr = b.ins().iadd(spikes, off4);
         let e32 = b.ins().ireduce(types::I32, e);
         b.ins().store(MemFlagsData::trusted(), e32, addr, 0);
-        let inc = b.ins().uextend(types::I64, fired);
+        let inc = if b.func.dfg.value_type(fired) == types::I64 {
+            fired
+        } else {
+            b.ins().uextend(types::I64, fired)
+        };
         let count = b.ins().iadd(count, inc);
         b.def_var(count_var, count);
     }
@@ -554,17 +604,65 @@ struct Translator<'a, 'b> {
     seed: Value,
     size: Value,
     memo: HashMap<Handle<Expr>, Value>,
+    /// Evaluate on two elements (`e`, `e + 1`) in `f64x2` lanes; only for expressions that
+    /// pass `vectorizable`.
+    vector: bool,
 }
 
 impl Translator<'_, '_> {
     fn f64c(&mut self, v: f64) -> Value {
-        self.b.ins().f64const(v)
+        let c = self.b.ins().f64const(v);
+        self.lanes(c)
+    }
+
+    /// A scalar as the translator's value type (splat in vector mode).
+    fn lanes(&mut self, x: Value) -> Value {
+        if self.vector {
+            self.b.ins().splat(types::F64X2, x)
+        } else {
+            x
+        }
     }
 
     fn bool_to_f64(&mut self, c: Value) -> Value {
         let one = self.f64c(1.0);
         let zero = self.f64c(0.0);
-        self.b.ins().select(c, one, zero)
+        if self.vector {
+            let mask = self.b.ins().bitcast(types::F64X2, MemFlagsData::new(), c);
+            self.b.ins().bitselect(mask, one, zero)
+        } else {
+            self.b.ins().select(c, one, zero)
+        }
+    }
+
+    /// Whether a condition holds: a boolean (vector mode: an all-ones/all-zeros lane mask),
+    /// true exactly where the interpreter's value of `e` is non-zero.
+    fn cond(&mut self, e: Handle<Expr>) -> Value {
+        match self.model.exprs[e].clone() {
+            Expr::Binary(op, a, bb) if float_cc(op).is_some() => {
+                let (x, y) = (self.expr(a), self.expr(bb));
+                let cc = float_cc(op).expect("a comparison");
+                self.b.ins().fcmp(cc, x, y)
+            }
+            Expr::Binary(op @ (BinOp::And | BinOp::Or), a, bb) => {
+                let (x, y) = (self.cond(a), self.cond(bb));
+                if op == BinOp::And {
+                    self.b.ins().band(x, y)
+                } else {
+                    self.b.ins().bor(x, y)
+                }
+            }
+            Expr::Unary(UnOp::Not, a) => {
+                let x = self.expr(a);
+                let z = self.f64c(0.0);
+                self.b.ins().fcmp(FloatCC::Equal, x, z)
+            }
+            _ => {
+                let x = self.expr(e);
+                let z = self.f64c(0.0);
+                self.b.ins().fcmp(FloatCC::NotEqual, x, z)
+            }
+        }
     }
 
     fn load_u32_at(&mut self, base: Value, index: Value) -> Value {
@@ -599,7 +697,14 @@ impl Translator<'_, '_> {
                     .position(|k| *k == (var, side))
                     .expect("input collected");
                 match self.slots[s] {
-                    Slot::Scalar(v) | Slot::Reg(v) => v,
+                    Slot::Scalar(v) => self.lanes(v),
+                    Slot::Reg(v) => v,
+                    Slot::Element(p) if self.vector => {
+                        let off = self.b.ins().ishl_imm_u(self.e, 3);
+                        let addr = self.b.ins().iadd(p, off);
+                        let flags = MemFlagsData::new().with_notrap();
+                        self.b.ins().load(types::F64X2, flags, addr, 0)
+                    }
                     Slot::Element(p) => self.load_f64_at(p, self.e),
                     Slot::Gather(p, index, offset) => {
                         let i = self.load_u32_at(index, self.e);
@@ -609,10 +714,16 @@ impl Translator<'_, '_> {
                 }
             }
             Expr::Builtin(bi) => match bi {
-                Builtin::T => self.t,
+                Builtin::T => self.lanes(self.t),
                 Builtin::Dt => self.f64c(self.model.run.dt),
-                Builtin::Step => self.b.ins().fcvt_from_uint(types::F64, self.step),
-                Builtin::N => self.b.ins().fcvt_from_uint(types::F64, self.size),
+                Builtin::Step => {
+                    let x = self.b.ins().fcvt_from_uint(types::F64, self.step);
+                    self.lanes(x)
+                }
+                Builtin::N => {
+                    let x = self.b.ins().fcvt_from_uint(types::F64, self.size);
+                    self.lanes(x)
+                }
                 Builtin::I | Builtin::J => {
                     let idx = if !self.synapses {
                         self.e
@@ -651,14 +762,7 @@ impl Translator<'_, '_> {
                         self.b.inst_results(call)[0]
                     }
                     BinOp::Eq | BinOp::Ne | BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge => {
-                        let cc = match op {
-                            BinOp::Eq => FloatCC::Equal,
-                            BinOp::Ne => FloatCC::NotEqual,
-                            BinOp::Lt => FloatCC::LessThan,
-                            BinOp::Le => FloatCC::LessThanOrEqual,
-                            BinOp::Gt => FloatCC::GreaterThan,
-                            _ => FloatCC::GreaterThanOrEqual,
-                        };
+                        let cc = float_cc(op).expect("a comparison");
                         let c = ins.fcmp(cc, x, y);
                         self.bool_to_f64(c)
                     }
@@ -728,6 +832,19 @@ impl Translator<'_, '_> {
     }
 }
 
+/// The float condition code of a comparison operator.
+fn float_cc(op: BinOp) -> Option<FloatCC> {
+    Some(match op {
+        BinOp::Eq => FloatCC::Equal,
+        BinOp::Ne => FloatCC::NotEqual,
+        BinOp::Lt => FloatCC::LessThan,
+        BinOp::Le => FloatCC::LessThanOrEqual,
+        BinOp::Gt => FloatCC::GreaterThan,
+        BinOp::Ge => FloatCC::GreaterThanOrEqual,
+        _ => return None,
+    })
+}
+
 /// How an input is read at the start of a run: globals and parameters with one value for all
 /// elements are scalars, other own variables columns, other sides gathered.
 pub fn static_mode(model: &Model, var: Handle<Variable>, side: Side) -> InputMode {
@@ -787,6 +904,11 @@ pub fn fused_key(
         euler,
         exponential: method == Some(Method::ExponentialEuler),
         modes,
+        pattern: if method == Some(Method::Exact) {
+            vec![true; d.odes.len() * (d.odes.len() + 1)]
+        } else {
+            Vec::new()
+        },
         f32_state: model.run.precision == Precision::F32,
         simd,
     };
@@ -908,6 +1030,10 @@ pub struct FusedKey {
     pub exponential: bool,
     /// Modes of `fused_inputs(..)`, the memory inputs of the kernel.
     pub modes: Vec<InputMode>,
+    /// Exact integration: which propagator entries (row-major, `m x m`) and then which
+    /// constant input parts (`m`) are non-zero; the kernel multiplies and adds only those, as
+    /// the interpreter does (`runtime::kernels::sparse_dot`). All `true` when unknown.
+    pub pattern: Vec<bool>,
     pub f32_state: bool,
     /// Exact propagation two elements at a time in `f64x2` vectors (the per-lane operations
     /// are those of the scalar loop, which handles the remainder).
@@ -943,8 +1069,6 @@ pub struct FusedArgs {
     /// Constant input part per equation (`sum_j gamma_ij c_j`).
     pub k: *const f64,
     pub ref_until: *const u64,
-    /// Output: 1 where the element is refractory this step.
-    pub refractory_now: *mut u8,
     pub step: u64,
     pub inputs: *const InputArg,
     /// Output: indices of the elements that spiked, ascending (capacity `n`).
@@ -1004,7 +1128,6 @@ impl Jit {
                     ptr,
                     ptr,
                     ptr,
-                    ptr,
                     types::I64,
                     ptr,
                     ptr,
@@ -1014,10 +1137,10 @@ impl Jit {
                 ],
             );
             let flags = MemFlagsData::trusted();
-            let [n, state, phi_p, k_p, ref_until, refractory_now, step, inputs_ptr, spikes, t, node_key, seed] =
+            let [n, state, phi_p, k_p, ref_until, step, inputs_ptr, spikes, t, node_key, seed] =
                 f[..]
             else {
-                unreachable!("twelve fields")
+                unreachable!("eleven fields")
             };
             let cols: Vec<Value> = (0..m)
                 .map(|i| b.ins().load(ptr, flags, state, 8 * i as i32))
@@ -1052,11 +1175,12 @@ impl Jit {
             let simd = key.simd && key.euler.is_none();
             if simd {
                 let (vheader, vbody) = (b.create_block(), b.create_block());
-                let phi_v: Vec<Value> = phi
-                    .iter()
-                    .map(|p| b.ins().splat(types::F64X2, *p))
-                    .collect();
-                let kc_v: Vec<Value> = kc.iter().map(|k| b.ins().splat(types::F64X2, *k)).collect();
+                let splat = |b: &mut FunctionBuilder, xs: &[Value]| -> Vec<Value> {
+                    xs.iter().map(|x| b.ins().splat(types::F64X2, *x)).collect()
+                };
+                let phi_v = splat(&mut b, &phi);
+                let kc_v = splat(&mut b, &kc);
+                let step_v = b.ins().splat(types::I64X2, step);
                 b.ins().jump(vheader, &[]);
 
                 b.switch_to_block(vheader);
@@ -1067,56 +1191,67 @@ impl Jit {
 
                 b.switch_to_block(vbody);
                 let e0 = b.use_var(kv_var);
-                let e1 = b.ins().iadd_imm_s(e0, 1);
-                let lanes = [e0, e1];
-                let refr: Vec<Option<Value>> = lanes
-                    .iter()
-                    .map(|&e| {
-                        key.refractory.then(|| {
-                            let off = b.ins().ishl_imm_u(e, 3);
-                            let addr = b.ins().iadd(ref_until, off);
-                            let until = b.ins().load(types::I64, flags, addr, 0);
-                            let r = b.ins().icmp(IntCC::UnsignedLessThan, step, until);
-                            let addr = b.ins().iadd(refractory_now, e);
-                            b.ins().store(flags, r, addr, 0);
-                            r
-                        })
-                    })
-                    .collect();
                 let off8 = b.ins().ishl_imm_u(e0, 3);
-                let addrs: Vec<Value> = cols.iter().map(|c| b.ins().iadd(*c, off8)).collect();
-                // Vector loads need no 16-byte alignment.
+                // Vector loads and stores need no 16-byte alignment.
                 let vflags = MemFlagsData::new().with_notrap();
+                // Lanes still refractory this step: all-ones where `step < ref_until`.
+                let refr = key.refractory.then(|| {
+                    let addr = b.ins().iadd(ref_until, off8);
+                    let until = b.ins().load(types::I64X2, vflags, addr, 0);
+                    b.ins().icmp(IntCC::UnsignedGreaterThan, until, step_v)
+                });
+                let addrs: Vec<Value> = cols.iter().map(|c| b.ins().iadd(*c, off8)).collect();
                 let xv: Vec<Value> = addrs
                     .iter()
                     .map(|a| b.ins().load(types::F64X2, vflags, *a, 0))
                     .collect();
-                let mut new_lanes = [Vec::with_capacity(m), Vec::with_capacity(m)];
+                let zero_v = b.ins().f64const(0.0);
+                let zero_v = b.ins().splat(types::F64X2, zero_v);
+                let mut new = Vec::with_capacity(m);
                 for i in 0..m {
-                    let mut acc = b.ins().f64const(0.0);
-                    acc = b.ins().splat(types::F64X2, acc);
-                    for j in 0..m {
-                        let prod = b.ins().fmul(phi_v[i * m + j], xv[j]);
-                        acc = b.ins().fadd(acc, prod);
+                    let mut v = exact_row(&mut b, &key.pattern, i, &phi_v, &kc_v, &xv, zero_v);
+                    if key.f32_state {
+                        let narrow = b.ins().fvdemote(v);
+                        v = b.ins().fvpromote_low(narrow);
                     }
-                    let v = b.ins().fadd(acc, kc_v[i]);
-                    for (lane, new) in new_lanes.iter_mut().enumerate() {
-                        let mut x = b.ins().extractlane(v, lane as u8);
-                        if key.f32_state {
-                            let narrow = b.ins().fdemote(types::F32, x);
-                            x = b.ins().fpromote(types::F64, narrow);
-                        }
-                        if let (Some(r), true) = (refr[lane], key.frozen[i]) {
-                            let old = b.ins().extractlane(xv[i], lane as u8);
-                            x = b.ins().select(r, old, x);
-                        }
-                        b.ins().store(flags, x, addrs[i], 8 * lane as i32);
-                        new.push(x);
+                    if let (Some(r), true) = (refr, key.frozen[i]) {
+                        let mask = b.ins().bitcast(types::F64X2, MemFlagsData::new(), r);
+                        v = b.ins().bitselect(mask, xv[i], v);
                     }
+                    b.ins().store(vflags, v, addrs[i], 0);
+                    new.push(v);
                 }
-                for (lane, &e) in lanes.iter().enumerate() {
-                    let cond = env.translate(&mut b, &new_lanes[lane], e, &[key.threshold])[0];
-                    env.record_spike(&mut b, cond, refr[lane], e, spikes, count_var);
+                if vectorizable(model, key.threshold) {
+                    // The condition on both lanes at once; the rare pairs holding a spike
+                    // append their lanes in order.
+                    let mut fired = env.vector_cond(&mut b, &new, e0, key.threshold);
+                    if let Some(r) = refr {
+                        fired = b.ins().band_not(fired, r);
+                    }
+                    let bits = b.ins().vhigh_bits(types::I64, fired);
+                    let (fire, cont) = (b.create_block(), b.create_block());
+                    b.ins().brif(bits, fire, &[], cont, &[]);
+                    b.switch_to_block(fire);
+                    for lane in 0..2 {
+                        let e = b.ins().iadd_imm_s(e0, lane);
+                        let bit = b.ins().ushr_imm_u(bits, lane);
+                        let bit = b.ins().band_imm_u(bit, 1);
+                        env.append_spike(&mut b, bit, e, spikes, count_var);
+                    }
+                    b.ins().jump(cont, &[]);
+                    b.switch_to_block(cont);
+                } else {
+                    for lane in 0..2u8 {
+                        let e = b.ins().iadd_imm_s(e0, lane as i64);
+                        let regs: Vec<Value> =
+                            new.iter().map(|v| b.ins().extractlane(*v, lane)).collect();
+                        let refr_lane = refr.map(|r| {
+                            let l = b.ins().extractlane(r, lane);
+                            b.ins().icmp_imm_u(IntCC::NotEqual, l, 0)
+                        });
+                        let cond = env.cond(&mut b, &regs, e, key.threshold);
+                        env.record_spike(&mut b, cond, refr_lane, e, spikes, count_var);
+                    }
                 }
                 let next = b.ins().iadd_imm_s(e0, 2);
                 b.def_var(kv_var, next);
@@ -1133,17 +1268,12 @@ impl Jit {
 
             b.switch_to_block(body);
             let e = b.use_var(kv_var);
-            let refr = if key.refractory {
+            let refr = key.refractory.then(|| {
                 let off = b.ins().ishl_imm_u(e, 3);
                 let addr = b.ins().iadd(ref_until, off);
                 let until = b.ins().load(types::I64, flags, addr, 0);
-                let r = b.ins().icmp(IntCC::UnsignedLessThan, step, until);
-                let addr = b.ins().iadd(refractory_now, e);
-                b.ins().store(flags, r, addr, 0);
-                Some(r)
-            } else {
-                None
-            };
+                b.ins().icmp(IntCC::UnsignedLessThan, step, until)
+            });
             let off8 = b.ins().ishl_imm_u(e, 3);
             let addrs: Vec<Value> = cols.iter().map(|c| b.ins().iadd(*c, off8)).collect();
             let old: Vec<Value> = addrs
@@ -1209,12 +1339,8 @@ impl Jit {
                     let step_size = b.ins().fmul(dt, derivs[i]);
                     b.ins().fadd(old[i], step_size)
                 } else {
-                    let mut acc = b.ins().f64const(0.0);
-                    for j in 0..m {
-                        let prod = b.ins().fmul(phi[i * m + j], old[j]);
-                        acc = b.ins().fadd(acc, prod);
-                    }
-                    b.ins().fadd(acc, kc[i])
+                    let zero_f = b.ins().f64const(0.0);
+                    exact_row(&mut b, &key.pattern, i, &phi, &kc, &old, zero_f)
                 };
                 if key.f32_state {
                     let narrow = b.ins().fdemote(types::F32, v);
@@ -1227,7 +1353,7 @@ impl Jit {
                 new.push(v);
             }
             // The spike condition on the updated state: ODE variables from registers.
-            let cond = env.translate(&mut b, &new, e, &[key.threshold])[0];
+            let cond = env.cond(&mut b, &new, e, key.threshold);
             env.record_spike(&mut b, cond, refr, e, spikes, count_var);
             let next = b.ins().iadd_imm_s(e, 1);
             b.def_var(kv_var, next);
@@ -1243,6 +1369,55 @@ impl Jit {
         // which is `FusedFn`.
         let func = unsafe { std::mem::transmute::<*const u8, FusedFn>(code) };
         Ok(FusedKernel { func, inputs })
+    }
+}
+
+/// Row `i` of exact propagation, `sum_j phi_ij x_j (+ k_i)`, over the entries `pattern` marks
+/// non-zero, starting from the first product (as `runtime::kernels::sparse_dot`); scalars or
+/// `f64x2` vectors alike.
+fn exact_row(
+    b: &mut FunctionBuilder,
+    pattern: &[bool],
+    i: usize,
+    phi: &[Value],
+    kc: &[Value],
+    xs: &[Value],
+    zero: Value,
+) -> Value {
+    let m = xs.len();
+    let mut acc: Option<Value> = None;
+    for j in 0..m {
+        if pattern.get(i * m + j).copied().unwrap_or(true) {
+            let prod = b.ins().fmul(phi[i * m + j], xs[j]);
+            acc = Some(match acc {
+                None => prod,
+                Some(a) => b.ins().fadd(a, prod),
+            });
+        }
+    }
+    let v = acc.unwrap_or(zero);
+    if pattern.get(m * m + i).copied().unwrap_or(true) {
+        b.ins().fadd(v, kc[i])
+    } else {
+        v
+    }
+}
+
+/// Whether an expression can be evaluated on `f64x2` lanes inside a fused kernel: arithmetic,
+/// comparisons and logic on constants, variables and the time builtins (no calls, no powers,
+/// no element indices).
+fn vectorizable(model: &Model, e: Handle<Expr>) -> bool {
+    match &model.exprs[e] {
+        Expr::Const(_) | Expr::Bool(_) => true,
+        Expr::Var { side, .. } => *side == Side::Own,
+        Expr::Builtin(bi) => !matches!(bi, Builtin::I | Builtin::J),
+        Expr::Unary(_, a) => vectorizable(model, *a),
+        Expr::Binary(op, a, b) => {
+            !matches!(op, BinOp::Pow | BinOp::Mod)
+                && vectorizable(model, *a)
+                && vectorizable(model, *b)
+        }
+        _ => false,
     }
 }
 
