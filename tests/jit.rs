@@ -78,7 +78,8 @@ fn fused_kernel_variants_equal_the_interpreter() {
     // Variants of CUBA that take the fused kernel's other paths: f32 state (vector demotion),
     // odd population sizes (the scalar remainder after the f64x2 pairs), a threshold that
     // reads the element index (evaluated lane by lane), and a parameter that makes the
-    // propagator dense in a different pattern (`--set`-style override of El to 0).
+    // propagator dense in a different pattern (`--set`-style override of El to 0), and event
+    // code that reads the variable it writes.
     let base = std::fs::read_to_string(common::root().join("specs/cuba.ng")).unwrap();
     let variants = [
         (
@@ -97,6 +98,12 @@ fn fused_kernel_variants_equal_the_interpreter() {
         (
             "no constant input",
             base.replace("El = -49 mV", "El = 0 mV"),
+        ),
+        (
+            // Event code whose value reads what it writes: computed for every due synapse
+            // before any write (the generated code's two-pass path).
+            "event code reads its target",
+            base.replace("post.ge += we", "post.ge += we - 0.01 * post.ge"),
         ),
     ];
     for (name, text) in variants {

@@ -371,6 +371,8 @@ pub(crate) struct FusedSetup {
     /// Exact integration: propagator (row-major) and constant input parts.
     phi: Vec<f64>,
     k: Vec<f64>,
+    /// The compiled kernel, once compiled (kernels live as long as the JIT module).
+    func: std::cell::Cell<Option<codegen::FusedFn>>,
 }
 
 impl Sim<'_> {
@@ -434,6 +436,7 @@ impl Sim<'_> {
             inputs,
             phi,
             k,
+            func: std::cell::Cell::new(None),
         })
     }
 
@@ -472,9 +475,20 @@ impl Sim<'_> {
                 offset: 0,
             });
         }
-        let mut jit = js.jit.borrow_mut();
-        let Ok(kernel) = jit.compile_fused(model, key) else {
-            return false;
+        let func = match setup.func.get() {
+            Some(f) => f,
+            None => {
+                let Ok(kernel) = js
+                    .jit
+                    .borrow_mut()
+                    .compile_fused(model, key)
+                    .map(|k| k.func)
+                else {
+                    return false;
+                };
+                setup.func.set(Some(kernel));
+                kernel
+            }
         };
         // Every column, countdown and output buffer holds exactly `size` entries.
         let mut state_ptrs: Vec<*mut f64> = Vec::with_capacity(vars.len());
@@ -492,7 +506,7 @@ impl Sim<'_> {
         // The spike list keeps its allocation from step to step.
         let mut spikes = std::mem::take(&mut self.spikes[node][0]);
         spikes.clear();
-        spikes.resize(size, 0);
+        spikes.reserve(size);
         let args = FusedArgs {
             n: size as u64,
             state: state_ptrs.as_ptr(),
@@ -510,12 +524,239 @@ impl Sim<'_> {
         // (checked above), the threshold inputs are scalars or columns of `size` entries, the
         // countdown holds `size` entries, and `spikes` has room for `size` indices; the kernel
         // touches element indices below `size` only.
-        let count = unsafe { (kernel.func)(&args) } as usize;
-        spikes.truncate(count.min(size));
-        drop(jit);
+        let count = unsafe { func(&args) } as usize;
+        // SAFETY: the kernel wrote indices `0..count` (count <= size <= capacity) of the buffer.
+        unsafe { spikes.set_len(count.min(size)) };
         self.spike_counts[node] += spikes.len() as u64;
         self.spikes[node][0] = spikes;
         self.fused_this_step[node] = true;
+        true
+    }
+}
+
+/// What a projection's event code needs besides the state, found once per run.
+pub(crate) struct DeliverySetup {
+    columns: Vec<codegen::InputKey>,
+    /// The kernel last used, with the column modes it was compiled for (saves hashing the key
+    /// every step).
+    last: std::cell::RefCell<Option<(Vec<codegen::ColumnMode>, codegen::DeliveryFn)>>,
+}
+
+impl Sim<'_> {
+    fn delivery_setup(
+        &mut self,
+        p: Handle<Projection>,
+        on_post: bool,
+    ) -> Option<std::rc::Rc<DeliverySetup>> {
+        let slot = 2 * p.index() + on_post as usize;
+        if let Some(cached) = &self.delivery_setups[slot] {
+            return cached.clone();
+        }
+        let setup = self.make_delivery_setup(p, on_post).map(std::rc::Rc::new);
+        self.delivery_setups[slot] = Some(setup.clone());
+        setup
+    }
+
+    fn make_delivery_setup(&self, p: Handle<Projection>, on_post: bool) -> Option<DeliverySetup> {
+        let model = self.model;
+        let pi = p.index();
+        let code = &model.projections[p].code;
+        let stmts = if on_post { &code.on_post } else { &code.on_pre };
+        let columns = codegen::delivery_columns(model, stmts)?;
+        // The generated code trusts the endpoint indices: check them once (connectivity does
+        // not change during a run).
+        let conn = &self.conn[pi];
+        let n_syn = self.nodes[self.n_pops + pi].size;
+        let fits = |idx: &[u32], size: usize| {
+            idx.len() == n_syn && idx.iter().all(|&i| (i as usize) < size)
+        };
+        if !fits(&conn.pre, self.pre_maps[pi].size())
+            || !fits(&conn.post, self.post_maps[pi].size())
+        {
+            return None;
+        }
+        Some(DeliverySetup {
+            columns,
+            last: std::cell::RefCell::new(None),
+        })
+    }
+
+    /// Run a projection's `on pre` (or `on post`) code over the due synapses with generated
+    /// code. Returns false (nothing done) when it does not apply; the interpreter then runs it.
+    pub(crate) fn try_deliver(
+        &mut self,
+        p: Handle<Projection>,
+        on_post: bool,
+        due: &[u32],
+    ) -> bool {
+        if self.jit.is_none() {
+            return false;
+        }
+        let Some(setup) = self.delivery_setup(p, on_post) else {
+            return false;
+        };
+        let model = self.model;
+        let pi = p.index();
+        let node = self.n_pops + pi;
+        let n_syn = self.nodes[node].size;
+        if due.iter().any(|&s| s as usize >= n_syn) {
+            return false;
+        }
+        let code = &model.projections[p].code;
+        let stmts = if on_post { &code.on_post } else { &code.on_pre };
+        // Written variables become per-element columns, as the interpreter's first write
+        // makes them.
+        for st in stmts {
+            let nodes: Vec<usize> = match st.side {
+                Side::Own => vec![node],
+                Side::Pre => self.pre_maps[pi].parts.iter().map(|x| x.0).collect(),
+                Side::Post => self.post_maps[pi].parts.iter().map(|x| x.0).collect(),
+            };
+            for nd in nodes {
+                let size = self.nodes[nd].size;
+                if let Some(store @ Store::Uniform(_)) = self.nodes[nd].vars.get_mut(&st.var) {
+                    let _ = store.slot(0, 0, size);
+                }
+            }
+        }
+        // Shared values are copied here (so that no pointer aliases a store borrowed again
+        // below); columns are pointed at in place.
+        enum Src {
+            Scalar(usize),
+            Column(*mut f64),
+        }
+        let mut scalars: Vec<f64> = Vec::new();
+        let mut modes = Vec::with_capacity(setup.columns.len());
+        let mut plain: Vec<Src> = Vec::with_capacity(setup.columns.len());
+        let mut part_srcs: Vec<Vec<(Src, i64, u64)>> = Vec::with_capacity(setup.columns.len());
+        for &(var, side) in &setup.columns {
+            let global = model.variables[var].scope == Scope::Global;
+            if global || side == Side::Own {
+                let store = if global {
+                    self.globals.get_mut(&var)
+                } else {
+                    self.nodes[node].vars.get_mut(&var)
+                };
+                let (mode, src) = match store {
+                    Some(Store::Uniform(v)) => {
+                        scalars.push(*v);
+                        (codegen::ColumnMode::Scalar, Src::Scalar(scalars.len() - 1))
+                    }
+                    Some(Store::Elements(col)) if !global && col.len() == n_syn => {
+                        (codegen::ColumnMode::Element, Src::Column(col.as_mut_ptr()))
+                    }
+                    _ => return false,
+                };
+                modes.push(mode);
+                plain.push(src);
+                part_srcs.push(Vec::new());
+                continue;
+            }
+            let map = if side == Side::Pre {
+                &self.pre_maps[pi]
+            } else {
+                &self.post_maps[pi]
+            };
+            let mut parts = Vec::with_capacity(map.parts.len());
+            for &(nd, start, offset, count) in &map.parts {
+                let end = (offset + count) as u64;
+                match self.nodes[nd].vars.get_mut(&var) {
+                    Some(Store::Uniform(v)) => {
+                        scalars.push(*v);
+                        parts.push((Src::Scalar(scalars.len() - 1), 0, end));
+                    }
+                    Some(Store::Elements(col)) if start + count <= col.len() => {
+                        let bias = start as i64 - offset as i64;
+                        parts.push((Src::Column(col.as_mut_ptr()), bias, end));
+                    }
+                    _ => return false,
+                }
+            }
+            if parts.is_empty() {
+                return false;
+            }
+            modes.push(codegen::ColumnMode::Parts(parts.len() as u32));
+            plain.push(Src::Column(std::ptr::null_mut()));
+            part_srcs.push(parts);
+        }
+        // One base pointer for the shared values, taken after the last push.
+        let scalar_base = scalars.as_mut_ptr();
+        let resolve = |s: &Src| match s {
+            Src::Scalar(k) => scalar_base.wrapping_add(*k),
+            Src::Column(p) => *p,
+        };
+        let part_args: Vec<Vec<codegen::PartArg>> = part_srcs
+            .iter()
+            .map(|parts| {
+                parts
+                    .iter()
+                    .map(|(src, bias, end)| codegen::PartArg {
+                        base: resolve(src),
+                        bias: *bias,
+                        stride: matches!(src, Src::Column(_)) as i64,
+                        end: *end,
+                    })
+                    .collect()
+            })
+            .collect();
+        let column_args: Vec<codegen::ColumnArg> = plain
+            .iter()
+            .zip(&part_args)
+            .map(|(src, parts)| codegen::ColumnArg {
+                ptr: resolve(src),
+                parts: parts.as_ptr(),
+            })
+            .collect();
+        let cached = match &*setup.last.borrow() {
+            Some((m, f)) if *m == modes => Some(*f),
+            _ => None,
+        };
+        let func = match cached {
+            Some(f) => f,
+            None => {
+                let key = codegen::DeliveryKey {
+                    projection: p,
+                    on_post,
+                    modes,
+                    f32_state: self.f32_state,
+                };
+                let Some(js) = self.jit.as_ref() else {
+                    return false;
+                };
+                let mut jit = js.jit.borrow_mut();
+                let Ok(kernel) = jit.compile_delivery(model, &key) else {
+                    return false;
+                };
+                *setup.last.borrow_mut() = Some((key.modes, kernel.func));
+                kernel.func
+            }
+        };
+        let mut scratch = std::mem::take(&mut self.scratch);
+        scratch.clear();
+        scratch.resize(due.len(), 0.0);
+        let conn = &self.conn[pi];
+        let args = codegen::DeliveryArgs {
+            n: due.len() as u64,
+            due: due.as_ptr(),
+            columns: column_args.as_ptr(),
+            pre_idx: conn.pre.as_ptr(),
+            post_idx: conn.post.as_ptr(),
+            t: self.step as f64 * self.dt,
+            step: self.step,
+            node_key: self.node_keys[node] << 32,
+            seed: self.seed,
+            size: n_syn as u64,
+            scratch: scratch.as_mut_ptr(),
+        };
+        // SAFETY: every due synapse is below the synapse count (checked above); per-synapse
+        // columns hold one value per synapse; endpoint indices are below their endpoint's size
+        // (checked at set-up) and each part covers its endpoint range inside its column
+        // (`start + count <= len`) or is a shared value (stride 0); shared values live in
+        // `scalars`, which is not resized after its pointers are taken; `scratch` holds
+        // `n` values; written variables are columns (converted above; the kernel refuses to
+        // compile a written scalar).
+        unsafe { func(&args) };
+        self.scratch = scratch;
         true
     }
 }

@@ -686,10 +686,14 @@ impl Sim<'_> {
             return;
         }
         // Ascending synapse order is ascending source order (CSR), as `ir.rs` promises.
-        due.sort_unstable();
+        if !due.is_sorted() {
+            due.sort_unstable();
+        }
         self.events_delivered += due.len() as u64;
-        let stmts = &self.model.projections[p].code.on_pre;
-        self.execute(stmts, node, Some(&due));
+        if !self.try_deliver(p, false, &due) {
+            let stmts = &self.model.projections[p].code.on_pre;
+            self.execute(stmts, node, Some(&due));
+        }
     }
 
     fn deliver_post(&mut self, p: Handle<Projection>) {
@@ -708,8 +712,10 @@ impl Sim<'_> {
             return;
         }
         self.events_delivered += due.len() as u64;
-        let stmts = &self.model.projections[p].code.on_post;
-        self.execute(stmts, node, Some(&due));
+        if !self.try_deliver(p, true, &due) {
+            let stmts = &self.model.projections[p].code.on_post;
+            self.execute(stmts, node, Some(&due));
+        }
     }
 
     fn reset(&mut self, p: Handle<Population>) {
@@ -731,7 +737,9 @@ impl Sim<'_> {
                         );
                         for (k2, &e) in fired.iter().enumerate() {
                             let steps = (dur.at(k2) / self.dt).round().max(0.0) as u64;
-                            self.ref_until[node][e as usize] = self.step.saturating_add(steps);
+                            // Below 2^63, so that generated code may compare signed.
+                            self.ref_until[node][e as usize] =
+                                self.step.saturating_add(steps).min(i64::MAX as u64);
                         }
                     }
                 }

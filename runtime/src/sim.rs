@@ -82,7 +82,7 @@ pub struct Sim<'m> {
     pub n_pops: usize,
     /// Populations, then projections, then one element standing for model-level scope.
     pub nodes: Vec<NodeState>,
-    pub globals: HashMap<Handle<Variable>, Store>,
+    pub globals: VarMap<Store>,
     pub conn: Vec<Connectivity>,
     pub pre_maps: Vec<EndpointMap>,
     pub post_maps: Vec<EndpointMap>,
@@ -112,6 +112,11 @@ pub struct Sim<'m> {
     pub(crate) fused_this_step: Vec<bool>,
     /// Per population, once known: its fused-kernel set-up, or `None` when it does not qualify.
     pub(crate) fused_setups: Vec<Option<Option<std::rc::Rc<crate::jit::FusedSetup>>>>,
+    /// Per projection, `on pre` then `on post`, once known: the set-up of its generated event
+    /// code, or `None` when it does not qualify.
+    pub(crate) delivery_setups: Vec<Option<Option<std::rc::Rc<crate::jit::DeliverySetup>>>>,
+    /// Scratch values of generated event code.
+    pub(crate) scratch: Vec<f64>,
 }
 
 impl<'m> Sim<'m> {
@@ -135,7 +140,7 @@ impl<'m> Sim<'m> {
             f32_state: model.run.precision == Precision::F32,
             n_pops,
             nodes: vec![NodeState::default(); n_pops + model.projections.len() + 1],
-            globals: HashMap::new(),
+            globals: VarMap::default(),
             conn: vec![Connectivity::default(); model.projections.len()],
             pre_maps: vec![EndpointMap::default(); model.projections.len()],
             post_maps: vec![EndpointMap::default(); model.projections.len()],
@@ -163,6 +168,8 @@ impl<'m> Sim<'m> {
                 .collect(),
             fused_this_step: vec![false; n_pops],
             fused_setups: vec![None; n_pops],
+            delivery_setups: vec![None; 2 * model.projections.len()],
+            scratch: Vec::new(),
             jit: match config.backend {
                 Backend::Interp => None,
                 Backend::Jit | Backend::JitScalar => Some(

@@ -23,6 +23,13 @@ use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
 use cranelift_jit::{JITBuilder, JITModule};
 use cranelift_module::{default_libcall_names, FuncId, Linkage, Module};
 
+mod deliver;
+
+pub use deliver::{
+    delivery_columns, ColumnArg, ColumnMode, DeliveryArgs, DeliveryFn, DeliveryKernel, DeliveryKey,
+    PartArg,
+};
+
 use crate::funcs::{self, FuncClass};
 use crate::ir::*;
 use crate::{BinOp, UnOp};
@@ -157,8 +164,11 @@ pub struct Jit {
     fctx: FunctionBuilderContext,
     kernels: HashMap<KernelKey, Kernel>,
     fused: HashMap<FusedKey, FusedKernel>,
+    delivery: HashMap<DeliveryKey, DeliveryKernel>,
     /// CLIF text of every compiled function, when asked for (`inspect --clif`).
     pub keep_clif: bool,
+    /// With `keep_clif`: append the generated machine code to each text (`inspect --asm`).
+    pub keep_asm: bool,
     pub clif: Vec<(String, String)>,
     helper_ids: [FuncId; 4],
 }
@@ -215,7 +225,9 @@ impl Jit {
             fctx: FunctionBuilderContext::new(),
             kernels: HashMap::new(),
             fused: HashMap::new(),
+            delivery: HashMap::new(),
             keep_clif: false,
+            keep_asm: false,
             clif: Vec::new(),
             helper_ids: [pure_id, pow_id, rem_id, random_id],
         })
@@ -232,9 +244,18 @@ impl Jit {
             .module
             .declare_function(name, Linkage::Local, &self.ctx.func.signature)
             .map_err(|e| e.to_string())?;
+        self.ctx.set_disasm(self.keep_asm);
         self.module
             .define_function(id, &mut self.ctx)
             .map_err(|e| format!("{e:?}"))?;
+        if let (true, Some(code), Some(last)) = (
+            self.keep_asm,
+            self.ctx.compiled_code(),
+            self.clif.last_mut(),
+        ) {
+            last.1.push_str("\n; machine code\n");
+            last.1.push_str(code.vcode.as_deref().unwrap_or(""));
+        }
         self.module.clear_context(&mut self.ctx);
         self.module
             .finalize_definitions()
@@ -412,13 +433,16 @@ fn load_slots(
         .collect()
 }
 
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 enum Slot {
     Scalar(Value),
     /// A value already in a register (fused kernels: the updated state).
     Reg(Value),
     Element(Value),
     Gather(Value, Value, Value),
+    /// Through a synapse's endpoint index (`index[e]`) into one of several node columns
+    /// (`deliver::Part`s).
+    Parts(Value, Vec<deliver::Part>),
 }
 
 struct FuncRefs {
@@ -696,9 +720,16 @@ impl Translator<'_, '_> {
                     .iter()
                     .position(|k| *k == (var, side))
                     .expect("input collected");
-                match self.slots[s] {
+                match self.slots[s].clone() {
                     Slot::Scalar(v) => self.lanes(v),
                     Slot::Reg(v) => v,
+                    Slot::Parts(index, parts) => {
+                        let j = self.load_u32_at(index, self.e);
+                        let addr = deliver::part_address(self.b, &parts, j);
+                        self.b
+                            .ins()
+                            .load(types::F64, MemFlagsData::trusted(), addr, 0)
+                    }
                     Slot::Element(p) if self.vector => {
                         let off = self.b.ins().ishl_imm_u(self.e, 3);
                         let addr = self.b.ins().iadd(p, off);
@@ -1068,6 +1099,7 @@ pub struct FusedArgs {
     pub phi: *const f64,
     /// Constant input part per equation (`sum_j gamma_ij c_j`).
     pub k: *const f64,
+    /// Per element: the first step at which it is no longer refractory (below 2^63).
     pub ref_until: *const u64,
     pub step: u64,
     pub inputs: *const InputArg,
@@ -1198,7 +1230,9 @@ impl Jit {
                 let refr = key.refractory.then(|| {
                     let addr = b.ins().iadd(ref_until, off8);
                     let until = b.ins().load(types::I64X2, vflags, addr, 0);
-                    b.ins().icmp(IntCC::UnsignedGreaterThan, until, step_v)
+                    // Both below 2^63 (the runtime clamps), so a signed compare is exact
+                    // and needs no sign flips.
+                    b.ins().icmp(IntCC::SignedGreaterThan, until, step_v)
                 });
                 let addrs: Vec<Value> = cols.iter().map(|c| b.ins().iadd(*c, off8)).collect();
                 let xv: Vec<Value> = addrs

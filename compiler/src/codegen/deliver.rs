@@ -1,0 +1,415 @@
+//! Synaptic event code: the `on pre` / `on post` statements of a projection over the synapses
+//! due this step, as one generated function.
+//!
+//! The semantics are the interpreter's (`runtime::kernels::execute`): statement after
+//! statement, each over all due synapses in ascending synapse order; a statement's values are
+//! all computed before any of its writes (the generated code computes and writes in one pass
+//! when the value cannot read what the statement writes, else it fills a scratch buffer
+//! first); writes round to f32 when the model asks. `pre.x` / `post.x` go through the
+//! projection's endpoint map, whose parts (one per population range of the endpoint) the code
+//! selects branch-free.
+
+use std::collections::HashMap;
+
+use cranelift_codegen::ir::condcodes::IntCC;
+use cranelift_codegen::ir::{types, AbiParam, InstBuilder, MemFlagsData, Value};
+use cranelift_frontend::FunctionBuilder;
+use cranelift_module::Module;
+
+use super::{inputs_of, jittable, open_kernel, FuncRefs, InputKey, Jit, Slot, Translator};
+use crate::ir::*;
+use crate::AssignOp;
+
+/// One part of a synapse endpoint as generated code sees it: endpoint index `j`, from the
+/// previous part's `end` up to this `end`, lives at `base[(j + bias) * stride]` (`stride` 0 for
+/// a value shared by the whole part).
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct PartArg {
+    pub base: *mut f64,
+    pub bias: i64,
+    pub stride: i64,
+    pub end: u64,
+}
+
+/// One column of a delivery kernel: a shared value or a per-synapse column (`ptr`), or the
+/// parts of an endpoint variable (`parts`).
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct ColumnArg {
+    pub ptr: *mut f64,
+    pub parts: *const PartArg,
+}
+
+/// How a delivery kernel reads or writes a column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ColumnMode {
+    /// `ptr[0]` (read only).
+    Scalar,
+    /// `ptr[s]` for synapse `s`.
+    Element,
+    /// Through the synapse's endpoint index into this many parts.
+    Parts(u32),
+}
+
+/// The argument block of a delivery kernel. Field order is part of the ABI.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct DeliveryArgs {
+    /// Number of due synapses.
+    pub n: u64,
+    /// Due synapse indices, ascending.
+    pub due: *const u32,
+    /// One per `delivery_columns(..)` entry.
+    pub columns: *const ColumnArg,
+    pub pre_idx: *const u32,
+    pub post_idx: *const u32,
+    pub t: f64,
+    pub step: u64,
+    /// High half of the random element coordinate: `node key << 32`.
+    pub node_key: u64,
+    pub seed: u64,
+    /// Number of synapses of the projection.
+    pub size: u64,
+    /// `n` values of room for statements that must compute before they write.
+    pub scratch: *mut f64,
+}
+
+pub type DeliveryFn = unsafe extern "C" fn(*const DeliveryArgs);
+
+/// What to compile: the `on pre` (or `on post`) code of a projection, with the modes of its
+/// columns.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct DeliveryKey {
+    pub projection: Handle<Projection>,
+    pub on_post: bool,
+    pub modes: Vec<ColumnMode>,
+    pub f32_state: bool,
+}
+
+pub struct DeliveryKernel {
+    pub func: DeliveryFn,
+    /// Columns in slot order.
+    pub columns: Vec<InputKey>,
+}
+
+pub fn statements<'m>(model: &'m Model, key: &DeliveryKey) -> &'m [Statement] {
+    let code = &model.projections[key.projection].code;
+    if key.on_post {
+        &code.on_post
+    } else {
+        &code.on_pre
+    }
+}
+
+/// The columns of a projection's event code: each statement's inputs, then its target, in
+/// first-use order. `None` when a value cannot be compiled.
+pub fn delivery_columns(model: &Model, stmts: &[Statement]) -> Option<Vec<InputKey>> {
+    let mut out = Vec::new();
+    for st in stmts {
+        if !jittable(model, st.value) || model.variables[st.var].regime.is_some() {
+            return None;
+        }
+        inputs_of(model, st.value, &mut out);
+        if !out.contains(&(st.var, st.side)) {
+            out.push((st.var, st.side));
+        }
+    }
+    Some(out)
+}
+
+/// A part's fields, loaded once before the loop.
+#[derive(Clone, Copy)]
+pub(super) struct Part {
+    base: Value,
+    bias: Value,
+    stride: Value,
+    end: Value,
+}
+
+/// The address of endpoint index `j`: the fields of the part holding `j` chosen by a chain of
+/// selects (parts are in endpoint order), then `base + 8 (j + bias) stride`.
+pub(super) fn part_address(b: &mut FunctionBuilder, parts: &[Part], j: Value) -> Value {
+    let mut p = parts[0];
+    for w in parts.windows(2) {
+        let beyond = b.ins().icmp(IntCC::UnsignedGreaterThanOrEqual, j, w[0].end);
+        p = Part {
+            base: b.ins().select(beyond, w[1].base, p.base),
+            bias: b.ins().select(beyond, w[1].bias, p.bias),
+            stride: b.ins().select(beyond, w[1].stride, p.stride),
+            end: w[1].end,
+        };
+    }
+    let k = b.ins().iadd(j, p.bias);
+    let k = b.ins().imul(k, p.stride);
+    let off = b.ins().ishl_imm_u(k, 3);
+    b.ins().iadd(p.base, off)
+}
+
+impl Jit {
+    /// Compile (once per key) the event code of a projection.
+    pub fn compile_delivery(
+        &mut self,
+        model: &Model,
+        key: &DeliveryKey,
+    ) -> Result<&DeliveryKernel, String> {
+        if !self.delivery.contains_key(key) {
+            let k = self.translate_delivery(model, key)?;
+            self.delivery.insert(key.clone(), k);
+        }
+        Ok(&self.delivery[key])
+    }
+
+    fn translate_delivery(
+        &mut self,
+        model: &Model,
+        key: &DeliveryKey,
+    ) -> Result<DeliveryKernel, String> {
+        let stmts = statements(model, key);
+        let columns = delivery_columns(model, stmts)
+            .ok_or_else(|| "event code is not compilable".to_string())?;
+        if columns.len() != key.modes.len() {
+            return Err("delivery key modes do not match its columns".to_string());
+        }
+        for st in stmts {
+            let s = columns.iter().position(|c| *c == (st.var, st.side));
+            if s.map(|s| key.modes[s]) == Some(ColumnMode::Scalar) {
+                return Err("a written variable must be a column".to_string());
+            }
+        }
+        let ptr = self.module.target_config().pointer_type();
+        let frontend_config = self.module.target_config();
+        let mut sig = self.module.make_signature();
+        sig.params.push(AbiParam::new(ptr));
+        self.ctx.func.signature = sig;
+        let name = format!("deliver{}", self.delivery.len());
+        {
+            let mut b = FunctionBuilder::new(&mut self.ctx.func, &mut self.fctx);
+            let refs = FuncRefs::declare(&mut self.module, self.helper_ids, b.func);
+            let ([first, _, exit], f) = open_kernel(
+                &mut b,
+                &[
+                    types::I64,
+                    ptr,
+                    ptr,
+                    ptr,
+                    ptr,
+                    types::F64,
+                    types::I64,
+                    types::I64,
+                    types::I64,
+                    types::I64,
+                    ptr,
+                ],
+            );
+            let flags = MemFlagsData::trusted();
+            let [n, due, cols, pre_idx, post_idx, t, step, node_key, seed, size, scratch] = f[..]
+            else {
+                unreachable!("eleven fields")
+            };
+            // Every column's pointers and part fields, loaded once.
+            let slots: Vec<Slot> = columns
+                .iter()
+                .zip(&key.modes)
+                .enumerate()
+                .map(|(c, (&(_, side), mode))| {
+                    let at = (c * std::mem::size_of::<ColumnArg>()) as i32;
+                    match mode {
+                        ColumnMode::Scalar => {
+                            let p = b.ins().load(ptr, flags, cols, at);
+                            Slot::Scalar(b.ins().load(types::F64, flags, p, 0))
+                        }
+                        ColumnMode::Element => Slot::Element(b.ins().load(ptr, flags, cols, at)),
+                        ColumnMode::Parts(k) => {
+                            let table = b.ins().load(ptr, flags, cols, at + 8);
+                            let parts = (0..*k as i32)
+                                .map(|q| {
+                                    let f = |b: &mut FunctionBuilder, o: i32| {
+                                        b.ins().load(types::I64, flags, table, 32 * q + o)
+                                    };
+                                    Part {
+                                        base: f(&mut b, 0),
+                                        bias: f(&mut b, 8),
+                                        stride: f(&mut b, 16),
+                                        end: f(&mut b, 24),
+                                    }
+                                })
+                                .collect();
+                            let index = if side == Side::Pre { pre_idx } else { post_idx };
+                            Slot::Parts(index, parts)
+                        }
+                    }
+                })
+                .collect();
+            b.ins().jump(first, &[]);
+            // One or two loops per statement; `first` starts the first, `exit` follows the last.
+            let mut entry = first;
+            for (k, st) in stmts.iter().enumerate() {
+                let target = columns
+                    .iter()
+                    .position(|c| *c == (st.var, st.side))
+                    .expect("targets are columns");
+                let mut reads = Vec::new();
+                inputs_of(model, st.value, &mut reads);
+                // Own-side reads of an own variable see only the element being written.
+                let in_place = reads
+                    .iter()
+                    .all(|&(v, s)| v != st.var || (s == Side::Own && st.side == Side::Own));
+                let after = if k + 1 == stmts.len() {
+                    exit
+                } else {
+                    b.create_block()
+                };
+                let env = LoopEnv {
+                    model,
+                    refs: &refs,
+                    columns: &columns,
+                    slots: &slots,
+                    due,
+                    pre_idx,
+                    post_idx,
+                    t,
+                    step,
+                    node_key,
+                    seed,
+                    size,
+                    n,
+                };
+                let write = |b: &mut FunctionBuilder, e: Value, v: Value| {
+                    let addr = match &slots[target] {
+                        Slot::Element(p) => {
+                            let off = b.ins().ishl_imm_u(e, 3);
+                            b.ins().iadd(*p, off)
+                        }
+                        Slot::Parts(index, parts) => {
+                            let off = b.ins().ishl_imm_u(e, 2);
+                            let a = b.ins().iadd(*index, off);
+                            let j = b.ins().load(types::I32, flags, a, 0);
+                            let j = b.ins().uextend(types::I64, j);
+                            part_address(b, parts, j)
+                        }
+                        _ => unreachable!("checked: targets are columns"),
+                    };
+                    let old = b.ins().load(types::F64, flags, addr, 0);
+                    let mut new = match st.op {
+                        AssignOp::Set => v,
+                        AssignOp::Add => b.ins().fadd(old, v),
+                        AssignOp::Sub => b.ins().fsub(old, v),
+                        AssignOp::Mul => b.ins().fmul(old, v),
+                        AssignOp::Div => b.ins().fdiv(old, v),
+                    };
+                    if key.f32_state {
+                        let narrow = b.ins().fdemote(types::F32, new);
+                        new = b.ins().fpromote(types::F64, narrow);
+                    }
+                    b.ins().store(flags, new, addr, 0);
+                };
+                if in_place {
+                    env.each(&mut b, entry, after, |b, kv, e| {
+                        let v = env.value(b, e, st.value);
+                        let _ = kv;
+                        write(b, e, v);
+                    });
+                } else {
+                    let second = b.create_block();
+                    env.each(&mut b, entry, second, |b, kv, e| {
+                        let v = env.value(b, e, st.value);
+                        let off = b.ins().ishl_imm_u(kv, 3);
+                        let addr = b.ins().iadd(scratch, off);
+                        b.ins().store(flags, v, addr, 0);
+                    });
+                    env.each(&mut b, second, after, |b, kv, e| {
+                        let off = b.ins().ishl_imm_u(kv, 3);
+                        let addr = b.ins().iadd(scratch, off);
+                        let v = b.ins().load(types::F64, flags, addr, 0);
+                        write(b, e, v);
+                    });
+                }
+                entry = after;
+            }
+            if stmts.is_empty() {
+                b.switch_to_block(first);
+                b.ins().jump(exit, &[]);
+            }
+            b.switch_to_block(exit);
+            b.ins().return_(&[]);
+            b.seal_all_blocks();
+            b.finalize(frontend_config);
+        }
+        let code = self.finish(&name)?;
+        // SAFETY: `code` was just defined with the signature `fn(*const DeliveryArgs)`, which
+        // is `DeliveryFn`.
+        let func = unsafe { std::mem::transmute::<*const u8, DeliveryFn>(code) };
+        Ok(DeliveryKernel { func, columns })
+    }
+}
+
+/// What the loops of a delivery kernel share.
+struct LoopEnv<'a> {
+    model: &'a Model,
+    refs: &'a FuncRefs,
+    columns: &'a [InputKey],
+    slots: &'a [Slot],
+    due: Value,
+    pre_idx: Value,
+    post_idx: Value,
+    t: Value,
+    step: Value,
+    node_key: Value,
+    seed: Value,
+    size: Value,
+    n: Value,
+}
+
+impl LoopEnv<'_> {
+    /// A loop over the due synapses starting in block `entry` and continuing to `after`; the
+    /// body gets the position `k` and the synapse index `due[k]`.
+    fn each(
+        &self,
+        b: &mut FunctionBuilder,
+        entry: cranelift_codegen::ir::Block,
+        after: cranelift_codegen::ir::Block,
+        body: impl FnOnce(&mut FunctionBuilder, Value, Value),
+    ) {
+        let (header, blk) = (b.create_block(), b.create_block());
+        b.append_block_param(header, types::I64);
+        b.switch_to_block(entry);
+        let zero = b.ins().iconst(types::I64, 0);
+        b.ins().jump(header, &[zero.into()]);
+        b.switch_to_block(header);
+        let kv = b.block_params(header)[0];
+        let more = b.ins().icmp(IntCC::UnsignedLessThan, kv, self.n);
+        b.ins().brif(more, blk, &[], after, &[]);
+        b.switch_to_block(blk);
+        let off = b.ins().ishl_imm_u(kv, 2);
+        let addr = b.ins().iadd(self.due, off);
+        let e = b.ins().load(types::I32, MemFlagsData::trusted(), addr, 0);
+        let e = b.ins().uextend(types::I64, e);
+        body(b, kv, e);
+        let next = b.ins().iadd_imm_s(kv, 1);
+        b.ins().jump(header, &[next.into()]);
+    }
+
+    /// The value of `expr` for synapse `e`.
+    fn value(&self, b: &mut FunctionBuilder, e: Value, expr: Handle<Expr>) -> Value {
+        let mut tr = Translator {
+            model: self.model,
+            b,
+            refs: self.refs,
+            inputs: self.columns,
+            slots: self.slots,
+            e,
+            pre_idx: self.pre_idx,
+            post_idx: self.post_idx,
+            synapses: true,
+            t: self.t,
+            step: self.step,
+            node_key: self.node_key,
+            seed: self.seed,
+            size: self.size,
+            memo: HashMap::new(),
+            vector: false,
+        };
+        tr.expr(expr)
+    }
+}
