@@ -458,6 +458,7 @@ impl Sim<'_> {
         let (key, vars, phi, k) = (&setup.key, &setup.key.vars, &setup.phi, &setup.k);
         // Input columns for this step; a store whose kind changed since set-up ends fusing.
         let mut columns: Vec<InputArg> = Vec::with_capacity(setup.inputs.len());
+        let mut scalars: Vec<f64> = Vec::new();
         for (&(var, _), mode) in setup.inputs.iter().zip(&key.modes) {
             let store = if model.variables[var].scope == Scope::Global {
                 self.globals.get(&var)
@@ -465,7 +466,10 @@ impl Sim<'_> {
                 self.nodes[node].vars.get(&var)
             };
             let ptr = match (store, mode) {
-                (Some(Store::Uniform(v)), InputMode::Scalar) => v as *const f64,
+                (Some(Store::Uniform(v)), InputMode::Scalar) => {
+                    scalars.push(*v);
+                    v as *const f64
+                }
                 (Some(Store::Elements(v)), InputMode::Element) if v.len() == size => v.as_ptr(),
                 _ => return false,
             };
@@ -507,11 +511,10 @@ impl Sim<'_> {
         let mut spikes = std::mem::take(&mut self.spikes[node][0]);
         spikes.clear();
         spikes.reserve(size);
+        let pairs = codegen::fused_pairs(key, phi, k, self.step, &scalars);
         let args = FusedArgs {
             n: size as u64,
             state: state_ptrs.as_ptr(),
-            phi: phi.as_ptr(),
-            k: k.as_ptr(),
             ref_until: self.ref_until[node].as_ptr(),
             step: self.step,
             inputs: columns.as_ptr(),
@@ -519,10 +522,12 @@ impl Sim<'_> {
             t: self.step as f64 * self.dt,
             node_key: self.node_keys[node] << 32,
             seed: self.seed,
+            pairs: pairs.as_ptr(),
         };
         // SAFETY: the state pointers come from distinct per-variable vectors of `size` entries
         // (checked above), the threshold inputs are scalars or columns of `size` entries, the
-        // countdown holds `size` entries, and `spikes` has room for `size` indices; the kernel
+        // countdown holds `size` entries, `pairs` holds the layout of `fused_pairs` for this
+        // key, and `spikes` has room for `size` indices; the kernel
         // touches element indices below `size` only.
         let count = unsafe { func(&args) } as usize;
         // SAFETY: the kernel wrote indices `0..count` (count <= size <= capacity) of the buffer.

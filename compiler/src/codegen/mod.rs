@@ -443,6 +443,10 @@ enum Slot {
     /// Through a synapse's endpoint index (`index[e]`) into one of several node columns
     /// (`deliver::Part`s).
     Parts(Value, Vec<deliver::Part>),
+    /// A shared value stored twice (`Pair`) at this byte offset from the pointer: loaded as
+    /// an `f64x2` where it is used, so that it folds into the arithmetic instead of occupying
+    /// a register (vector mode).
+    Pair(Value, i32),
 }
 
 struct FuncRefs {
@@ -482,6 +486,8 @@ struct CellEnv<'a> {
     seed: Value,
     n: Value,
     zero: Value,
+    /// Slots for vector mode: shared values read as pre-splatted pairs (`Slot::Pair`).
+    vector_slots: &'a [Slot],
 }
 
 impl CellEnv<'_> {
@@ -524,7 +530,11 @@ impl CellEnv<'_> {
         f: impl FnOnce(&mut Translator) -> R,
     ) -> R {
         let mut inputs: Vec<InputKey> = self.inputs.to_vec();
-        let mut slots = self.slots.to_vec();
+        let mut slots = if vector {
+            self.vector_slots.to_vec()
+        } else {
+            self.slots.to_vec()
+        };
         for (v, r) in self.vars.iter().zip(regs) {
             inputs.push((*v, Side::Own));
             slots.push(Slot::Reg(*r));
@@ -722,6 +732,10 @@ impl Translator<'_, '_> {
                     .expect("input collected");
                 match self.slots[s].clone() {
                     Slot::Scalar(v) => self.lanes(v),
+                    Slot::Pair(p, off) => {
+                        let ty = if self.vector { types::F64X2 } else { types::F64 };
+                        self.b.ins().load(ty, MemFlagsData::trusted(), p, off)
+                    }
                     Slot::Reg(v) => v,
                     Slot::Parts(index, parts) => {
                         let j = self.load_u32_at(index, self.e);
@@ -1095,10 +1109,6 @@ pub struct FusedArgs {
     pub n: u64,
     /// One pointer per ODE variable: the state column, updated in place.
     pub state: *const *mut f64,
-    /// Propagator, row-major `m x m`.
-    pub phi: *const f64,
-    /// Constant input part per equation (`sum_j gamma_ij c_j`).
-    pub k: *const f64,
     /// Per element: the first step at which it is no longer refractory (below 2^63).
     pub ref_until: *const u64,
     pub step: u64,
@@ -1108,6 +1118,32 @@ pub struct FusedArgs {
     pub t: f64,
     pub node_key: u64,
     pub seed: u64,
+    /// Each shared value twice, 16-byte aligned (see `fused_pairs`).
+    pub pairs: *const Pair,
+}
+
+/// A shared value twice, as an `f64x2` (or `i64x2`) lane pair in memory.
+#[repr(C, align(16))]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Pair(pub [u64; 2]);
+
+impl Pair {
+    pub fn f64(x: f64) -> Pair {
+        Pair([x.to_bits(); 2])
+    }
+}
+
+/// The shared values of a fused kernel, in the order the kernel reads them: the propagator
+/// (exact; row-major `m x m`), the constant input parts `sum_j gamma_ij c_j` (exact), the
+/// step (as an integer), then the scalar-mode inputs in slot order.
+pub fn fused_pairs(key: &FusedKey, phi: &[f64], k: &[f64], step: u64, scalars: &[f64]) -> Vec<Pair> {
+    let mut out = Vec::with_capacity(phi.len() + k.len() + 1 + scalars.len());
+    if key.euler.is_none() {
+        out.extend(phi.iter().chain(k).map(|x| Pair::f64(*x)));
+    }
+    out.push(Pair([step; 2]));
+    out.extend(scalars.iter().map(|x| Pair::f64(*x)));
+    out
 }
 
 /// Returns the number of spikes written.
@@ -1158,39 +1194,44 @@ impl Jit {
                     types::I64,
                     ptr,
                     ptr,
-                    ptr,
-                    ptr,
                     types::I64,
                     ptr,
                     ptr,
                     types::F64,
                     types::I64,
                     types::I64,
+                    ptr,
                 ],
             );
             let flags = MemFlagsData::trusted();
-            let [n, state, phi_p, k_p, ref_until, step, inputs_ptr, spikes, t, node_key, seed] =
-                f[..]
+            let [n, state, ref_until, step, inputs_ptr, spikes, t, node_key, seed, pairs] = f[..]
             else {
-                unreachable!("eleven fields")
+                unreachable!("ten fields")
             };
             let cols: Vec<Value> = (0..m)
                 .map(|i| b.ins().load(ptr, flags, state, 8 * i as i32))
                 .collect();
-            // The propagator and constant inputs exist only for exact integration.
+            // The propagator and constant inputs (in `pairs`) exist only for exact integration.
             let exact_n = if key.euler.is_none() { m } else { 0 };
-            let phi: Vec<Value> = (0..exact_n * exact_n)
-                .map(|i| b.ins().load(types::F64, flags, phi_p, 8 * i as i32))
-                .collect();
-            let kc: Vec<Value> = (0..exact_n)
-                .map(|i| b.ins().load(types::F64, flags, k_p, 8 * i as i32))
-                .collect();
             let slots = load_slots(&mut b, inputs_ptr, &key.modes, ptr);
             let kv_var = b.declare_var(types::I64);
             let count_var = b.declare_var(types::I64);
             let zero = b.ins().iconst(types::I64, 0);
             b.def_var(kv_var, zero);
             b.def_var(count_var, zero);
+            // The pair layout of `fused_pairs`.
+            let step_pair = exact_n * (exact_n + 1);
+            let mut scalar_k = 0;
+            let vector_slots: Vec<Slot> = slots
+                .iter()
+                .map(|sl| match sl {
+                    Slot::Scalar(_) => {
+                        scalar_k += 1;
+                        Slot::Pair(pairs, 16 * (step_pair + scalar_k) as i32)
+                    }
+                    other => other.clone(),
+                })
+                .collect();
             let env = CellEnv {
                 model,
                 refs: &refs,
@@ -1203,23 +1244,23 @@ impl Jit {
                 seed,
                 n,
                 zero,
+                vector_slots: &vector_slots,
             };
             let simd = key.simd && key.euler.is_none();
             if simd {
                 let (vheader, vbody) = (b.create_block(), b.create_block());
-                let splat = |b: &mut FunctionBuilder, xs: &[Value]| -> Vec<Value> {
-                    xs.iter().map(|x| b.ins().splat(types::F64X2, *x)).collect()
+                // Shared values are loaded from their pairs where they are used (Cranelift
+                // would otherwise splat them again in every iteration).
+                let pair = |b: &mut FunctionBuilder, k: usize, ty: types::Type| {
+                    b.ins().load(ty, flags, pairs, 16 * k as i32)
                 };
-                let phi_v = splat(&mut b, &phi);
-                let kc_v = splat(&mut b, &kc);
-                let step_v = b.ins().splat(types::I64X2, step);
                 b.ins().jump(vheader, &[]);
 
                 b.switch_to_block(vheader);
                 let kv = b.use_var(kv_var);
                 let next = b.ins().iadd_imm_s(kv, 1);
-                let pair = b.ins().icmp(IntCC::UnsignedLessThan, next, n);
-                b.ins().brif(pair, vbody, &[], header, &[]);
+                let two_left = b.ins().icmp(IntCC::UnsignedLessThan, next, n);
+                b.ins().brif(two_left, vbody, &[], header, &[]);
 
                 b.switch_to_block(vbody);
                 let e0 = b.use_var(kv_var);
@@ -1230,6 +1271,7 @@ impl Jit {
                 let refr = key.refractory.then(|| {
                     let addr = b.ins().iadd(ref_until, off8);
                     let until = b.ins().load(types::I64X2, vflags, addr, 0);
+                    let step_v = pair(&mut b, step_pair, types::I64X2);
                     // Both below 2^63 (the runtime clamps), so a signed compare is exact
                     // and needs no sign flips.
                     b.ins().icmp(IntCC::SignedGreaterThan, until, step_v)
@@ -1243,7 +1285,9 @@ impl Jit {
                 let zero_v = b.ins().splat(types::F64X2, zero_v);
                 let mut new = Vec::with_capacity(m);
                 for i in 0..m {
-                    let mut v = exact_row(&mut b, &key.pattern, i, &phi_v, &kc_v, &xv, zero_v);
+                    let mut v = exact_row(&mut b, &key.pattern, i, &xv, zero_v, |b, k| {
+                        pair(b, k, types::F64X2)
+                    });
                     if key.f32_state {
                         let narrow = b.ins().fvdemote(v);
                         v = b.ins().fvpromote_low(narrow);
@@ -1287,9 +1331,12 @@ impl Jit {
                         env.record_spike(&mut b, cond, refr_lane, e, spikes, count_var);
                     }
                 }
+                // The latch tests for the next pair itself (no jump back to the header).
                 let next = b.ins().iadd_imm_s(e0, 2);
                 b.def_var(kv_var, next);
-                b.ins().jump(vheader, &[]);
+                let after = b.ins().iadd_imm_s(e0, 3);
+                let two_left = b.ins().icmp(IntCC::UnsignedLessThan, after, n);
+                b.ins().brif(two_left, vbody, &[], header, &[]);
             } else {
                 b.ins().jump(header, &[]);
             }
@@ -1374,7 +1421,10 @@ impl Jit {
                     b.ins().fadd(old[i], step_size)
                 } else {
                     let zero_f = b.ins().f64const(0.0);
-                    exact_row(&mut b, &key.pattern, i, &phi, &kc, &old, zero_f)
+                    // Propagator entries from their pairs (lane 0), where they are used.
+                    exact_row(&mut b, &key.pattern, i, &old, zero_f, |b, k| {
+                        b.ins().load(types::F64, flags, pairs, 16 * k as i32)
+                    })
                 };
                 if key.f32_state {
                     let narrow = b.ins().fdemote(types::F32, v);
@@ -1409,20 +1459,23 @@ impl Jit {
 /// Row `i` of exact propagation, `sum_j phi_ij x_j (+ k_i)`, over the entries `pattern` marks
 /// non-zero, starting from the first product (as `runtime::kernels::sparse_dot`); scalars or
 /// `f64x2` vectors alike.
+///
+/// `constant(b, k)` gives the propagator entry `k` (row-major, `k < m * m`) or the constant
+/// input part `k - m * m`.
 fn exact_row(
     b: &mut FunctionBuilder,
     pattern: &[bool],
     i: usize,
-    phi: &[Value],
-    kc: &[Value],
     xs: &[Value],
     zero: Value,
+    constant: impl Fn(&mut FunctionBuilder, usize) -> Value,
 ) -> Value {
     let m = xs.len();
     let mut acc: Option<Value> = None;
     for j in 0..m {
         if pattern.get(i * m + j).copied().unwrap_or(true) {
-            let prod = b.ins().fmul(phi[i * m + j], xs[j]);
+            let p = constant(b, i * m + j);
+            let prod = b.ins().fmul(p, xs[j]);
             acc = Some(match acc {
                 None => prod,
                 Some(a) => b.ins().fadd(a, prod),
@@ -1431,7 +1484,8 @@ fn exact_row(
     }
     let v = acc.unwrap_or(zero);
     if pattern.get(m * m + i).copied().unwrap_or(true) {
-        b.ins().fadd(v, kc[i])
+        let k = constant(b, m * m + i);
+        b.ins().fadd(v, k)
     } else {
         v
     }
