@@ -1,17 +1,24 @@
 //! Cranelift code generation: the only module that knows Cranelift.
 //!
-//! One long-lived JIT module; a private translator turns one IR expression into a native loop
-//! that evaluates it for many elements (the same operations, in the same order, as the
-//! reference interpreter, so results are bit-identical): it reads each input variable as a
-//! shared scalar, a per-element column or a column gathered through an index array, calls the
-//! same Rust functions for transcendental functions and random draws, and writes one `f64` per
-//! element. The step loop, integrator stages, spike lists and synaptic delivery stay in the
-//! runtime and are shared by both backends; what the JIT replaces is the evaluation of every
-//! per-element expression of the model.
+//! One long-lived JIT module and a private translator, which turns IR expressions into native
+//! code performing the reference interpreter's operations in the interpreter's order (so
+//! results are bit-identical). Three kinds of generated function:
+//! - expression kernels: one expression over many elements, each input read as a shared
+//!   scalar, a per-element column or a column gathered through an index array;
+//! - fused population updates (`FusedKey`): integration (exact with a sparse propagator,
+//!   forward Euler, exponential Euler), refractoriness and the spike condition in one loop,
+//!   two elements at a time in `f64x2` lanes where it pays;
+//! - synaptic event code (`deliver`): a projection's `on pre` / `on post` statements over the
+//!   synapses due this step, through the endpoint parts of the projection.
 //!
-//! Safety: generated code reads `inputs[s].ptr[...]` at indices it is given; the runtime's
-//! safe wrapper checks every length against the element count and every gather index against
-//! its column before the call (see `runtime::jit`).
+//! Random draws run Philox4x32-10 inline (`rng`); transcendental functions, powers and the
+//! Poisson sampler are calls into the same Rust functions the interpreter uses. Integrator
+//! stages of RK4, couplings, resets and connectivity stay in the runtime, which calls
+//! expression kernels for their per-element values.
+//!
+//! Safety: generated code reads and writes at the indices it is given; the runtime's safe
+//! wrappers check every length against the element count and every index array against the
+//! columns it indexes before a call (see `runtime::jit`).
 
 use std::collections::HashMap;
 
@@ -24,6 +31,7 @@ use cranelift_jit::{JITBuilder, JITModule};
 use cranelift_module::{default_libcall_names, FuncId, Linkage, Module};
 
 mod deliver;
+mod rng;
 
 pub use deliver::{
     delivery_columns, ColumnArg, ColumnMode, DeliveryArgs, DeliveryFn, DeliveryKernel, DeliveryKey,
@@ -669,6 +677,19 @@ impl Translator<'_, '_> {
         }
     }
 
+    /// A one-argument pure function through the interpreter's implementation.
+    fn pure1(&mut self, f: Func, x: Value) -> Value {
+        let id = funcs::FUNCS
+            .iter()
+            .position(|i| i.func == f)
+            .expect("known function");
+        let fid = self.b.ins().iconst(types::I32, id as i64);
+        let nargs = self.b.ins().iconst(types::I32, 1);
+        let z = self.b.ins().f64const(0.0);
+        let call = self.b.ins().call(self.refs.pure, &[fid, nargs, x, z, z]);
+        self.b.inst_results(call)[0]
+    }
+
     /// Whether a condition holds: a boolean (vector mode: an all-ones/all-zeros lane mask),
     /// true exactly where the interpreter's value of `e` is non-zero.
     fn cond(&mut self, e: Handle<Expr>) -> Value {
@@ -733,7 +754,11 @@ impl Translator<'_, '_> {
                 match self.slots[s].clone() {
                     Slot::Scalar(v) => self.lanes(v),
                     Slot::Pair(p, off) => {
-                        let ty = if self.vector { types::F64X2 } else { types::F64 };
+                        let ty = if self.vector {
+                            types::F64X2
+                        } else {
+                            types::F64
+                        };
                         self.b.ins().load(ty, MemFlagsData::trusted(), p, off)
                     }
                     Slot::Reg(v) => v,
@@ -854,17 +879,52 @@ impl Translator<'_, '_> {
                 .get(&e)
                 .copied()
                 .unwrap_or(e.index() as u32);
-            let kind = self.b.ins().iconst(types::I32, kind);
-            let stream = self.b.ins().iconst(types::I32, stream as i64);
             let element = self.b.ins().bor(self.node_key, self.e);
             let z = self.f64c(0.0);
             let a = vals.first().copied().unwrap_or(z);
             let bv = vals.get(1).copied().unwrap_or(z);
-            let call = self.b.ins().call(
-                self.refs.random,
-                &[kind, self.seed, stream, element, self.step, a, bv],
-            );
-            return self.b.inst_results(call)[0];
+            if kind == 4 {
+                // Poisson counts loop over draws: the runtime's sampler.
+                let kind = self.b.ins().iconst(types::I32, kind);
+                let stream = self.b.ins().iconst(types::I32, stream as i64);
+                let call = self.b.ins().call(
+                    self.refs.random,
+                    &[kind, self.seed, stream, element, self.step, a, bv],
+                );
+                return self.b.inst_results(call)[0];
+            }
+            let w = rng::philox_bits(self.b, self.seed, stream, element, self.step);
+            let u = rng::open01(self.b, w[0], w[1]);
+            // `runtime::rng::Stream::normal`: Box–Muller on the draw's two uniforms.
+            let normal = |tr: &mut Self| {
+                let u2 = rng::open01(tr.b, w[2], w[3]);
+                let ln = tr.pure1(Func::Log, u);
+                let m2 = tr.b.ins().f64const(-2.0);
+                let r = tr.b.ins().fmul(m2, ln);
+                let r = tr.b.ins().sqrt(r);
+                let tau = tr.b.ins().f64const(std::f64::consts::TAU);
+                let angle = tr.b.ins().fmul(tau, u2);
+                let c = tr.pure1(Func::Cos, angle);
+                tr.b.ins().fmul(r, c)
+            };
+            return match kind {
+                0 => u,
+                1 => normal(self),
+                2 => {
+                    let span = self.b.ins().fsub(bv, a);
+                    let x = self.b.ins().fmul(span, u);
+                    self.b.ins().fadd(a, x)
+                }
+                3 => {
+                    let zv = normal(self);
+                    let x = self.b.ins().fmul(bv, zv);
+                    self.b.ins().fadd(a, x)
+                }
+                _ => {
+                    let c = self.b.ins().fcmp(FloatCC::LessThan, u, a);
+                    self.bool_to_f64(c)
+                }
+            };
         }
         let z = self.f64c(0.0);
         let a = vals.first().copied().unwrap_or(z);
@@ -1136,7 +1196,13 @@ impl Pair {
 /// The shared values of a fused kernel, in the order the kernel reads them: the propagator
 /// (exact; row-major `m x m`), the constant input parts `sum_j gamma_ij c_j` (exact), the
 /// step (as an integer), then the scalar-mode inputs in slot order.
-pub fn fused_pairs(key: &FusedKey, phi: &[f64], k: &[f64], step: u64, scalars: &[f64]) -> Vec<Pair> {
+pub fn fused_pairs(
+    key: &FusedKey,
+    phi: &[f64],
+    k: &[f64],
+    step: u64,
+    scalars: &[f64],
+) -> Vec<Pair> {
     let mut out = Vec::with_capacity(phi.len() + k.len() + 1 + scalars.len());
     if key.euler.is_none() {
         out.extend(phi.iter().chain(k).map(|x| Pair::f64(*x)));
