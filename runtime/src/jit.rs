@@ -1,6 +1,7 @@
-//! The JIT backend: expressions evaluated by code from `neurograph_compiler::codegen`, with
-//! the checks that keep generated code inside its buffers. Everything else (integrator stages,
-//! spike lists, delivery, monitors) is the same code as the interpreter's.
+//! The JIT backend: expression kernels, fused population updates and synaptic event code from
+//! `neurograph_compiler::codegen`, with the checks that keep generated code inside its
+//! buffers. What they do not cover (RK4 stages, couplings, resets, inputs, spike lists and
+//! delay queues, monitors) is the interpreter's code, calling expression kernels for values.
 
 use std::cell::RefCell;
 

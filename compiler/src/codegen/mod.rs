@@ -1538,10 +1538,10 @@ fn exact_row(
 ) -> Value {
     let m = xs.len();
     let mut acc: Option<Value> = None;
-    for j in 0..m {
+    for (j, &x) in xs.iter().enumerate() {
         if pattern.get(i * m + j).copied().unwrap_or(true) {
             let p = constant(b, i * m + j);
-            let prod = b.ins().fmul(p, xs[j]);
+            let prod = b.ins().fmul(p, x);
             acc = Some(match acc {
                 None => prod,
                 Some(a) => b.ins().fadd(a, prod),
