@@ -123,6 +123,25 @@ fn fused_kernel_variants_equal_the_interpreter() {
 }
 
 #[test]
+fn event_code_refuses_indices_outside_its_buffers() {
+    // Generated event code trusts due synapses and endpoint indices; the runtime refuses to
+    // call it (the interpreter, which checks every access, runs instead) when they do not fit.
+    let c = common::compile(&common::root().join("specs/cuba.ng"));
+    let mut sim = Sim::new(&c.model, &c.info, &common::config(1)).unwrap();
+    let (p, _) = c.model.projections.iter().next().unwrap();
+    let n_syn = sim.conn[p.index()].n_synapses() as u32;
+    assert!(sim.delivery_fits(p, &[0, n_syn - 1]).is_ok());
+    let err = sim.delivery_fits(p, &[0, n_syn]).unwrap_err();
+    assert!(err.contains("due synapse"), "{err}");
+    sim.conn[p.index()].post[7] = 4000;
+    let err = sim.delivery_fits(p, &[0]).unwrap_err();
+    assert!(err.contains("post index 4000 outside the 4000"), "{err}");
+    sim.conn[p.index()].post.pop();
+    let err = sim.delivery_fits(p, &[0]).unwrap_err();
+    assert!(err.contains("post indices for"), "{err}");
+}
+
+#[test]
 fn inline_random_draws_equal_the_runtime_generator() {
     // Every distribution drawn per step by generated code (Philox inline; Poisson through the
     // runtime's sampler), recorded for 101 cells (an odd count) over 40 steps.

@@ -563,24 +563,44 @@ impl Sim<'_> {
         setup
     }
 
+    /// Whether generated event code of projection `p` may run over `due`: every due synapse
+    /// exists, and every endpoint index of the projection lies inside its endpoint (what the
+    /// generated code trusts). `try_deliver` checks the first once per run (connectivity does
+    /// not change during a run) and the second every call.
+    pub fn delivery_fits(&self, p: Handle<Projection>, due: &[u32]) -> Result<(), String> {
+        let pi = p.index();
+        let conn = &self.conn[pi];
+        let n_syn = self.nodes[self.n_pops + pi].size;
+        for (idx, size, side) in [
+            (&conn.pre, self.pre_maps[pi].size(), "pre"),
+            (&conn.post, self.post_maps[pi].size(), "post"),
+        ] {
+            if idx.len() != n_syn {
+                return Err(format!("{} {side} indices for {n_syn} synapses", idx.len()));
+            }
+            if let Some(i) = idx.iter().find(|&&i| i as usize >= size) {
+                return Err(format!(
+                    "{side} index {i} outside the {size} endpoint elements"
+                ));
+            }
+        }
+        self.due_fits(p, due)
+    }
+
+    fn due_fits(&self, p: Handle<Projection>, due: &[u32]) -> Result<(), String> {
+        let n_syn = self.nodes[self.n_pops + p.index()].size;
+        match due.iter().find(|&&s| s as usize >= n_syn) {
+            Some(s) => Err(format!("due synapse {s} of {n_syn}")),
+            None => Ok(()),
+        }
+    }
+
     fn make_delivery_setup(&self, p: Handle<Projection>, on_post: bool) -> Option<DeliverySetup> {
         let model = self.model;
-        let pi = p.index();
         let code = &model.projections[p].code;
         let stmts = if on_post { &code.on_post } else { &code.on_pre };
         let columns = codegen::delivery_columns(model, stmts)?;
-        // The generated code trusts the endpoint indices: check them once (connectivity does
-        // not change during a run).
-        let conn = &self.conn[pi];
-        let n_syn = self.nodes[self.n_pops + pi].size;
-        let fits = |idx: &[u32], size: usize| {
-            idx.len() == n_syn && idx.iter().all(|&i| (i as usize) < size)
-        };
-        if !fits(&conn.pre, self.pre_maps[pi].size())
-            || !fits(&conn.post, self.post_maps[pi].size())
-        {
-            return None;
-        }
+        self.delivery_fits(p, &[]).ok()?;
         Some(DeliverySetup {
             columns,
             last: std::cell::RefCell::new(None),
@@ -605,7 +625,7 @@ impl Sim<'_> {
         let pi = p.index();
         let node = self.n_pops + pi;
         let n_syn = self.nodes[node].size;
-        if due.iter().any(|&s| s as usize >= n_syn) {
+        if self.due_fits(p, due).is_err() {
             return false;
         }
         let code = &model.projections[p].code;
