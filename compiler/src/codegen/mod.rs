@@ -759,7 +759,9 @@ impl Translator<'_, '_> {
                         } else {
                             types::F64
                         };
-                        self.b.ins().load(ty, MemFlagsData::trusted(), p, off)
+                        // Read-only for the whole call: free to move out of the loop.
+                        let flags = MemFlagsData::trusted().with_readonly().with_can_move();
+                        self.b.ins().load(ty, flags, p, off)
                     }
                     Slot::Reg(v) => v,
                     Slot::Parts(index, parts) => {
@@ -1317,8 +1319,10 @@ impl Jit {
                 let (vheader, vbody) = (b.create_block(), b.create_block());
                 // Shared values are loaded from their pairs where they are used (Cranelift
                 // would otherwise splat them again in every iteration).
+                // Read-only for the whole call, so the loads may move to where they fold.
+                let pair_flags = flags.with_readonly().with_can_move();
                 let pair = |b: &mut FunctionBuilder, k: usize, ty: types::Type| {
-                    b.ins().load(ty, flags, pairs, 16 * k as i32)
+                    b.ins().load(ty, pair_flags, pairs, 16 * k as i32)
                 };
                 b.ins().jump(vheader, &[]);
 
@@ -1541,7 +1545,7 @@ fn exact_row(
     for (j, &x) in xs.iter().enumerate() {
         if pattern.get(i * m + j).copied().unwrap_or(true) {
             let p = constant(b, i * m + j);
-            let prod = b.ins().fmul(p, x);
+            let prod = b.ins().fmul(x, p);
             acc = Some(match acc {
                 None => prod,
                 Some(a) => b.ins().fadd(a, prod),
