@@ -374,6 +374,16 @@ pub(crate) struct FusedSetup {
     k: Vec<f64>,
     /// The compiled kernel, once compiled (kernels live as long as the JIT module).
     func: std::cell::Cell<Option<codegen::FusedFn>>,
+    /// Argument buffers, reused from step to step.
+    bufs: RefCell<FusedBufs>,
+}
+
+#[derive(Default)]
+struct FusedBufs {
+    columns: Vec<InputArg>,
+    scalars: Vec<f64>,
+    state: Vec<*mut f64>,
+    pairs: Vec<codegen::Pair>,
 }
 
 impl Sim<'_> {
@@ -438,6 +448,7 @@ impl Sim<'_> {
             phi,
             k,
             func: std::cell::Cell::new(None),
+            bufs: RefCell::new(FusedBufs::default()),
         })
     }
 
@@ -457,9 +468,17 @@ impl Sim<'_> {
         let node = p.index();
         let size = self.nodes[node].size;
         let (key, vars, phi, k) = (&setup.key, &setup.key.vars, &setup.phi, &setup.k);
+        let mut bufs = setup.bufs.borrow_mut();
+        let FusedBufs {
+            columns,
+            scalars,
+            state: state_ptrs,
+            pairs,
+        } = &mut *bufs;
+        columns.clear();
+        scalars.clear();
+        state_ptrs.clear();
         // Input columns for this step; a store whose kind changed since set-up ends fusing.
-        let mut columns: Vec<InputArg> = Vec::with_capacity(setup.inputs.len());
-        let mut scalars: Vec<f64> = Vec::new();
         for (&(var, _), mode) in setup.inputs.iter().zip(&key.modes) {
             let store = if model.variables[var].scope == Scope::Global {
                 self.globals.get(&var)
@@ -496,7 +515,6 @@ impl Sim<'_> {
             }
         };
         // Every column, countdown and output buffer holds exactly `size` entries.
-        let mut state_ptrs: Vec<*mut f64> = Vec::with_capacity(vars.len());
         for v in vars {
             match self.nodes[node].vars.get_mut(v) {
                 Some(Store::Elements(col)) if col.len() == size => {
@@ -512,7 +530,7 @@ impl Sim<'_> {
         let mut spikes = std::mem::take(&mut self.spikes[node][0]);
         spikes.clear();
         spikes.reserve(size);
-        let pairs = codegen::fused_pairs(key, phi, k, self.step, &scalars);
+        codegen::fused_pairs(key, phi, k, self.step, scalars, pairs);
         let args = FusedArgs {
             n: size as u64,
             state: state_ptrs.as_ptr(),
@@ -546,6 +564,7 @@ pub(crate) struct DeliverySetup {
     /// The kernel last used, with the column modes it was compiled for (saves hashing the key
     /// every step).
     last: std::cell::RefCell<Option<(Vec<codegen::ColumnMode>, codegen::DeliveryFn)>>,
+    bufs: RefCell<DeliveryBufs>,
 }
 
 impl Sim<'_> {
@@ -604,6 +623,7 @@ impl Sim<'_> {
         Some(DeliverySetup {
             columns,
             last: std::cell::RefCell::new(None),
+            bufs: RefCell::new(DeliveryBufs::default()),
         })
     }
 
@@ -633,28 +653,34 @@ impl Sim<'_> {
         // Written variables become per-element columns, as the interpreter's first write
         // makes them.
         for st in stmts {
-            let nodes: Vec<usize> = match st.side {
-                Side::Own => vec![node],
-                Side::Pre => self.pre_maps[pi].parts.iter().map(|x| x.0).collect(),
-                Side::Post => self.post_maps[pi].parts.iter().map(|x| x.0).collect(),
+            let parts = match st.side {
+                Side::Own => &[][..],
+                Side::Pre => &self.pre_maps[pi].parts[..],
+                Side::Post => &self.post_maps[pi].parts[..],
             };
-            for nd in nodes {
+            let own = (st.side == Side::Own).then_some(node);
+            for nd in own.into_iter().chain(parts.iter().map(|x| x.0)) {
                 let size = self.nodes[nd].size;
                 if let Some(store @ Store::Uniform(_)) = self.nodes[nd].vars.get_mut(&st.var) {
                     let _ = store.slot(0, 0, size);
                 }
             }
         }
-        // Shared values are copied here (so that no pointer aliases a store borrowed again
-        // below); columns are pointed at in place.
-        enum Src {
-            Scalar(usize),
-            Column(*mut f64),
-        }
-        let mut scalars: Vec<f64> = Vec::new();
-        let mut modes = Vec::with_capacity(setup.columns.len());
-        let mut plain: Vec<Src> = Vec::with_capacity(setup.columns.len());
-        let mut part_srcs: Vec<Vec<(Src, i64, u64)>> = Vec::with_capacity(setup.columns.len());
+        let mut bufs = setup.bufs.borrow_mut();
+        let DeliveryBufs {
+            scalars,
+            modes,
+            columns,
+            parts,
+            column_args,
+            part_args,
+        } = &mut *bufs;
+        scalars.clear();
+        modes.clear();
+        columns.clear();
+        parts.clear();
+        // Shared values are copied into `scalars` (so that no pointer aliases a store
+        // borrowed again below); columns are pointed at in place.
         for &(var, side) in &setup.columns {
             let global = model.variables[var].scope == Scope::Global;
             if global || side == Side::Own {
@@ -674,8 +700,7 @@ impl Sim<'_> {
                     _ => return false,
                 };
                 modes.push(mode);
-                plain.push(src);
-                part_srcs.push(Vec::new());
+                columns.push((src, parts.len()));
                 continue;
             }
             let map = if side == Side::Pre {
@@ -683,7 +708,7 @@ impl Sim<'_> {
             } else {
                 &self.post_maps[pi]
             };
-            let mut parts = Vec::with_capacity(map.parts.len());
+            let first = parts.len();
             for &(nd, start, offset, count) in &map.parts {
                 let end = (offset + count) as u64;
                 match self.nodes[nd].vars.get_mut(&var) {
@@ -698,43 +723,34 @@ impl Sim<'_> {
                     _ => return false,
                 }
             }
-            if parts.is_empty() {
+            if parts.len() == first {
                 return false;
             }
-            modes.push(codegen::ColumnMode::Parts(parts.len() as u32));
-            plain.push(Src::Column(std::ptr::null_mut()));
-            part_srcs.push(parts);
+            modes.push(codegen::ColumnMode::Parts((parts.len() - first) as u32));
+            columns.push((Src::Column(std::ptr::null_mut()), first));
         }
-        // One base pointer for the shared values, taken after the last push.
+        // One base pointer for the shared values, taken after the last push; part tables are
+        // filled before any pointer into them is taken.
         let scalar_base = scalars.as_mut_ptr();
         let resolve = |s: &Src| match s {
             Src::Scalar(k) => scalar_base.wrapping_add(*k),
             Src::Column(p) => *p,
         };
-        let part_args: Vec<Vec<codegen::PartArg>> = part_srcs
-            .iter()
-            .map(|parts| {
-                parts
-                    .iter()
-                    .map(|(src, bias, end)| codegen::PartArg {
-                        base: resolve(src),
-                        bias: *bias,
-                        stride: matches!(src, Src::Column(_)) as i64,
-                        end: *end,
-                    })
-                    .collect()
-            })
-            .collect();
-        let column_args: Vec<codegen::ColumnArg> = plain
-            .iter()
-            .zip(&part_args)
-            .map(|(src, parts)| codegen::ColumnArg {
-                ptr: resolve(src),
-                parts: parts.as_ptr(),
-            })
-            .collect();
+        part_args.clear();
+        part_args.extend(parts.iter().map(|(src, bias, end)| codegen::PartArg {
+            base: resolve(src),
+            bias: *bias,
+            stride: matches!(src, Src::Column(_)) as i64,
+            end: *end,
+        }));
+        let part_base = part_args.as_ptr();
+        column_args.clear();
+        column_args.extend(columns.iter().map(|(src, first)| codegen::ColumnArg {
+            ptr: resolve(src),
+            parts: part_base.wrapping_add(*first),
+        }));
         let cached = match &*setup.last.borrow() {
-            Some((m, f)) if *m == modes => Some(*f),
+            Some((m, f)) if m == modes => Some(*f),
             _ => None,
         };
         let func = match cached {
@@ -743,7 +759,7 @@ impl Sim<'_> {
                 let key = codegen::DeliveryKey {
                     projection: p,
                     on_post,
-                    modes,
+                    modes: modes.clone(),
                     f32_state: self.f32_state,
                 };
                 let Some(js) = self.jit.as_ref() else {
@@ -778,11 +794,30 @@ impl Sim<'_> {
         // columns hold one value per synapse; endpoint indices are below their endpoint's size
         // (checked at set-up) and each part covers its endpoint range inside its column
         // (`start + count <= len`) or is a shared value (stride 0); shared values live in
-        // `scalars`, which is not resized after its pointers are taken; `scratch` holds
-        // `n` values; written variables are columns (converted above; the kernel refuses to
-        // compile a written scalar).
+        // `scalars` and part tables in `part_args`, neither resized after its pointers are
+        // taken; `scratch` holds `n` values; written variables are columns (converted above;
+        // the kernel refuses to compile a written scalar).
         unsafe { func(&args) };
         self.scratch = scratch;
         true
     }
+}
+
+/// Where a delivery column or part points: a copied shared value or a column in place.
+enum Src {
+    Scalar(usize),
+    Column(*mut f64),
+}
+
+/// Argument buffers of generated event code, reused from step to step.
+#[derive(Default)]
+struct DeliveryBufs {
+    scalars: Vec<f64>,
+    modes: Vec<codegen::ColumnMode>,
+    /// Per column: its source (plain columns) and its first entry in `parts`.
+    columns: Vec<(Src, usize)>,
+    /// Endpoint parts of every `Parts` column, back to back: source, bias, end.
+    parts: Vec<(Src, i64, u64)>,
+    column_args: Vec<codegen::ColumnArg>,
+    part_args: Vec<codegen::PartArg>,
 }

@@ -630,14 +630,15 @@ impl Sim<'_> {
         }
     }
 
-    /// Spikes of this step on one end of a projection, as endpoint indices in ascending order.
-    fn endpoint_spikes(&self, p: usize, pre: bool) -> Vec<u32> {
+    /// Spikes of this step on one end of a projection, as endpoint indices in ascending order
+    /// (into `out`, cleared first).
+    fn endpoint_spikes(&self, p: usize, pre: bool, out: &mut Vec<u32>) {
         let map = if pre {
             &self.pre_maps[p]
         } else {
             &self.post_maps[p]
         };
-        let mut out = Vec::new();
+        out.clear();
         for &(node, start, offset, count) in &map.parts {
             if node >= self.n_pops {
                 continue;
@@ -658,48 +659,59 @@ impl Sim<'_> {
                 }
             }
         }
-        out
     }
 
     fn deliver_pre(&mut self, p: Handle<Projection>) {
         let pi = p.index();
         let node = self.n_pops + pi;
-        let sources = self.endpoint_spikes(pi, true);
-        let mut due: Vec<u32> = match &mut self.queues[pi] {
-            Some(q) => q.take(self.step),
-            None => Vec::new(),
-        };
+        // The source and due lists keep their allocations from step to step.
+        let mut sources = std::mem::take(&mut self.buf_sources);
+        self.endpoint_spikes(pi, true, &mut sources);
+        let mut due = std::mem::take(&mut self.buf_due);
+        due.clear();
+        if let Some(q) = &mut self.queues[pi] {
+            q.take_into(self.step, &mut due);
+        }
         let conn = &self.conn[pi];
-        for &i in &sources {
-            for s in conn.row(i as usize) {
-                match conn.delay_steps.get(s) {
-                    Some(&k) if k > 0 => {
-                        if let Some(q) = &mut self.queues[pi] {
-                            q.push(self.step + k as u64, s as u32);
+        if conn.delay_steps.is_empty() {
+            // No delays: every synapse of a spiking source is due now.
+            for &i in &sources {
+                due.extend(conn.row(i as usize).map(|s| s as u32));
+            }
+        } else {
+            for &i in &sources {
+                for s in conn.row(i as usize) {
+                    match conn.delay_steps[s] {
+                        0 => due.push(s as u32),
+                        k => {
+                            if let Some(q) = &mut self.queues[pi] {
+                                q.push(self.step + k as u64, s as u32);
+                            }
                         }
                     }
-                    _ => due.push(s as u32),
                 }
             }
         }
-        if due.is_empty() {
-            return;
+        self.buf_sources = sources;
+        if !due.is_empty() {
+            // Ascending synapse order is ascending source order (CSR), as `ir.rs` promises.
+            if !due.is_sorted() {
+                due.sort_unstable();
+            }
+            self.events_delivered += due.len() as u64;
+            if !self.try_deliver(p, false, &due) {
+                let stmts = &self.model.projections[p].code.on_pre;
+                self.execute(stmts, node, Some(&due));
+            }
         }
-        // Ascending synapse order is ascending source order (CSR), as `ir.rs` promises.
-        if !due.is_sorted() {
-            due.sort_unstable();
-        }
-        self.events_delivered += due.len() as u64;
-        if !self.try_deliver(p, false, &due) {
-            let stmts = &self.model.projections[p].code.on_pre;
-            self.execute(stmts, node, Some(&due));
-        }
+        self.buf_due = due;
     }
 
     fn deliver_post(&mut self, p: Handle<Projection>) {
         let pi = p.index();
         let node = self.n_pops + pi;
-        let targets = self.endpoint_spikes(pi, false);
+        let mut targets = Vec::new();
+        self.endpoint_spikes(pi, false, &mut targets);
         let conn = &self.conn[pi];
         let mut due = Vec::new();
         for &j in &targets {

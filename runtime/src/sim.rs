@@ -117,6 +117,9 @@ pub struct Sim<'m> {
     pub(crate) delivery_setups: Vec<Option<Option<std::rc::Rc<crate::jit::DeliverySetup>>>>,
     /// Scratch values of generated event code.
     pub(crate) scratch: Vec<f64>,
+    /// Spiking sources and due synapses of a projection, reused from step to step.
+    pub(crate) buf_sources: Vec<u32>,
+    pub(crate) buf_due: Vec<u32>,
 }
 
 impl<'m> Sim<'m> {
@@ -170,6 +173,8 @@ impl<'m> Sim<'m> {
             fused_setups: vec![None; n_pops],
             delivery_setups: vec![None; 2 * model.projections.len()],
             scratch: Vec::new(),
+            buf_sources: Vec::new(),
+            buf_due: Vec::new(),
             jit: match config.backend {
                 Backend::Interp => None,
                 Backend::Jit | Backend::JitScalar => Some(
@@ -520,12 +525,12 @@ impl<'m> Sim<'m> {
                     let ct = &model.cell_types[model.populations[*population].cell_type];
                     let idx = ct.events.iter().position(|e| &e.name == event).unwrap_or(0);
                     let t = self.step as f64 * self.dt;
-                    let list = self.spikes[population.index()]
-                        .get(idx)
-                        .cloned()
-                        .unwrap_or_default();
                     let rec = &mut self.recordings[k];
-                    for i in list {
+                    for &i in self.spikes[population.index()]
+                        .get(idx)
+                        .into_iter()
+                        .flatten()
+                    {
                         rec.times.push(t);
                         rec.values.push(i as f64);
                     }

@@ -197,8 +197,15 @@ impl DelayQueue {
         self.slots[(due_step % n) as usize].push(synapse);
     }
 
-    pub fn take(&mut self, step: u64) -> Vec<u32> {
+    /// The synapses due at `step`, appended to `out`; the slot keeps `out`'s old allocation
+    /// (so a run stops allocating once the lists have grown).
+    pub fn take_into(&mut self, step: u64, out: &mut Vec<u32>) {
         let n = self.slots.len() as u64;
-        std::mem::take(&mut self.slots[(step % n) as usize])
+        let slot = &mut self.slots[(step % n) as usize];
+        if out.is_empty() {
+            std::mem::swap(slot, out);
+        } else {
+            out.append(slot);
+        }
     }
 }

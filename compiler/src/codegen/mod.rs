@@ -1198,20 +1198,21 @@ impl Pair {
 /// The shared values of a fused kernel, in the order the kernel reads them: the propagator
 /// (exact; row-major `m x m`), the constant input parts `sum_j gamma_ij c_j` (exact), the
 /// step (as an integer), then the scalar-mode inputs in slot order.
+/// (`out` is cleared first.)
 pub fn fused_pairs(
     key: &FusedKey,
     phi: &[f64],
     k: &[f64],
     step: u64,
     scalars: &[f64],
-) -> Vec<Pair> {
-    let mut out = Vec::with_capacity(phi.len() + k.len() + 1 + scalars.len());
+    out: &mut Vec<Pair>,
+) {
+    out.clear();
     if key.euler.is_none() {
         out.extend(phi.iter().chain(k).map(|x| Pair::f64(*x)));
     }
     out.push(Pair([step; 2]));
     out.extend(scalars.iter().map(|x| Pair::f64(*x)));
-    out
 }
 
 /// Returns the number of spikes written.
