@@ -1325,8 +1325,105 @@ impl Jit {
                 let pair = |b: &mut FunctionBuilder, k: usize, ty: types::Type| {
                     b.ins().load(ty, pair_flags, pairs, 16 * k as i32)
                 };
-                b.ins().jump(vheader, &[]);
+                // Vector loads and stores need no 16-byte alignment.
+                let vflags = MemFlagsData::new().with_notrap();
+                // Update the pair of elements `e0`, `e0 + 1`: their new state, and the lanes
+                // still refractory this step (all-ones where `step < ref_until`).
+                let pair_update = |b: &mut FunctionBuilder, e0: Value| {
+                    let off8 = b.ins().ishl_imm_u(e0, 3);
+                    let refr = key.refractory.then(|| {
+                        let addr = b.ins().iadd(ref_until, off8);
+                        let until = b.ins().load(types::I64X2, vflags, addr, 0);
+                        let step_v = pair(b, step_pair, types::I64X2);
+                        // Both below 2^63 (the runtime clamps), so a signed compare is exact
+                        // and needs no sign flips.
+                        b.ins().icmp(IntCC::SignedGreaterThan, until, step_v)
+                    });
+                    let addrs: Vec<Value> = cols.iter().map(|c| b.ins().iadd(*c, off8)).collect();
+                    let xv: Vec<Value> = addrs
+                        .iter()
+                        .map(|a| b.ins().load(types::F64X2, vflags, *a, 0))
+                        .collect();
+                    let zero_v = b.ins().f64const(0.0);
+                    let zero_v = b.ins().splat(types::F64X2, zero_v);
+                    let mut new = Vec::with_capacity(m);
+                    for i in 0..m {
+                        let mut v = exact_row(b, &key.pattern, i, &xv, zero_v, |b, k| {
+                            pair(b, k, types::F64X2)
+                        });
+                        if key.f32_state {
+                            let narrow = b.ins().fvdemote(v);
+                            v = b.ins().fvpromote_low(narrow);
+                        }
+                        if let (Some(r), true) = (refr, key.frozen[i]) {
+                            let mask = b.ins().bitcast(types::F64X2, MemFlagsData::new(), r);
+                            v = b.ins().bitselect(mask, xv[i], v);
+                        }
+                        b.ins().store(vflags, v, addrs[i], 0);
+                        new.push(v);
+                    }
+                    (new, refr)
+                };
+                // The lanes of a pair that spike: condition and not refractory (an i64x2 mask).
+                let fired_mask = |b: &mut FunctionBuilder, new: &[Value], refr, e0| {
+                    let fired = env.vector_cond(b, new, e0, key.threshold);
+                    match refr {
+                        Some(r) => b.ins().band_not(fired, r),
+                        None => fired,
+                    }
+                };
+                // Append the spiking lanes of the pair at `e0`, in order.
+                let append_lanes = |b: &mut FunctionBuilder, mask: Value, e0: Value| {
+                    let bits = b.ins().vhigh_bits(types::I64, mask);
+                    for lane in 0..2 {
+                        let e = b.ins().iadd_imm_s(e0, lane);
+                        let bit = b.ins().ushr_imm_u(bits, lane);
+                        let bit = b.ins().band_imm_u(bit, 1);
+                        env.append_spike(b, bit, e, spikes, count_var);
+                    }
+                };
+                if vectorizable(model, key.threshold) {
+                    // Two pairs per iteration while four elements remain: one test for a
+                    // spike among the four, the rare hits append their lanes in order.
+                    let (qheader, qbody, fire, qcont) = (
+                        b.create_block(),
+                        b.create_block(),
+                        b.create_block(),
+                        b.create_block(),
+                    );
+                    b.ins().jump(qheader, &[]);
+                    b.switch_to_block(qheader);
+                    let kv = b.use_var(kv_var);
+                    let last = b.ins().iadd_imm_s(kv, 3);
+                    let four_left = b.ins().icmp(IntCC::UnsignedLessThan, last, n);
+                    b.ins().brif(four_left, qbody, &[], vheader, &[]);
 
+                    b.switch_to_block(qbody);
+                    let e0 = b.use_var(kv_var);
+                    let e2 = b.ins().iadd_imm_s(e0, 2);
+                    let (new_a, refr_a) = pair_update(&mut b, e0);
+                    let mask_a = fired_mask(&mut b, &new_a, refr_a, e0);
+                    let (new_b, refr_b) = pair_update(&mut b, e2);
+                    let mask_b = fired_mask(&mut b, &new_b, refr_b, e2);
+                    let any = b.ins().bor(mask_a, mask_b);
+                    let bits = b.ins().vhigh_bits(types::I64, any);
+                    b.ins().brif(bits, fire, &[], qcont, &[]);
+                    b.switch_to_block(fire);
+                    append_lanes(&mut b, mask_a, e0);
+                    append_lanes(&mut b, mask_b, e2);
+                    b.ins().jump(qcont, &[]);
+                    b.switch_to_block(qcont);
+                    let next = b.ins().iadd_imm_s(e0, 4);
+                    b.def_var(kv_var, next);
+                    let last = b.ins().iadd_imm_s(e0, 7);
+                    let four_left = b.ins().icmp(IntCC::UnsignedLessThan, last, n);
+                    b.ins().brif(four_left, qbody, &[], vheader, &[]);
+                } else {
+                    b.ins().jump(vheader, &[]);
+                }
+
+                // One pair per iteration (the rest after the unrolled loop, or all of them
+                // when the condition is evaluated lane by lane).
                 b.switch_to_block(vheader);
                 let kv = b.use_var(kv_var);
                 let next = b.ins().iadd_imm_s(kv, 1);
@@ -1335,58 +1432,16 @@ impl Jit {
 
                 b.switch_to_block(vbody);
                 let e0 = b.use_var(kv_var);
-                let off8 = b.ins().ishl_imm_u(e0, 3);
-                // Vector loads and stores need no 16-byte alignment.
-                let vflags = MemFlagsData::new().with_notrap();
-                // Lanes still refractory this step: all-ones where `step < ref_until`.
-                let refr = key.refractory.then(|| {
-                    let addr = b.ins().iadd(ref_until, off8);
-                    let until = b.ins().load(types::I64X2, vflags, addr, 0);
-                    let step_v = pair(&mut b, step_pair, types::I64X2);
-                    // Both below 2^63 (the runtime clamps), so a signed compare is exact
-                    // and needs no sign flips.
-                    b.ins().icmp(IntCC::SignedGreaterThan, until, step_v)
-                });
-                let addrs: Vec<Value> = cols.iter().map(|c| b.ins().iadd(*c, off8)).collect();
-                let xv: Vec<Value> = addrs
-                    .iter()
-                    .map(|a| b.ins().load(types::F64X2, vflags, *a, 0))
-                    .collect();
-                let zero_v = b.ins().f64const(0.0);
-                let zero_v = b.ins().splat(types::F64X2, zero_v);
-                let mut new = Vec::with_capacity(m);
-                for i in 0..m {
-                    let mut v = exact_row(&mut b, &key.pattern, i, &xv, zero_v, |b, k| {
-                        pair(b, k, types::F64X2)
-                    });
-                    if key.f32_state {
-                        let narrow = b.ins().fvdemote(v);
-                        v = b.ins().fvpromote_low(narrow);
-                    }
-                    if let (Some(r), true) = (refr, key.frozen[i]) {
-                        let mask = b.ins().bitcast(types::F64X2, MemFlagsData::new(), r);
-                        v = b.ins().bitselect(mask, xv[i], v);
-                    }
-                    b.ins().store(vflags, v, addrs[i], 0);
-                    new.push(v);
-                }
+                let (new, refr) = pair_update(&mut b, e0);
                 if vectorizable(model, key.threshold) {
                     // The condition on both lanes at once; the rare pairs holding a spike
                     // append their lanes in order.
-                    let mut fired = env.vector_cond(&mut b, &new, e0, key.threshold);
-                    if let Some(r) = refr {
-                        fired = b.ins().band_not(fired, r);
-                    }
+                    let fired = fired_mask(&mut b, &new, refr, e0);
                     let bits = b.ins().vhigh_bits(types::I64, fired);
                     let (fire, cont) = (b.create_block(), b.create_block());
                     b.ins().brif(bits, fire, &[], cont, &[]);
                     b.switch_to_block(fire);
-                    for lane in 0..2 {
-                        let e = b.ins().iadd_imm_s(e0, lane);
-                        let bit = b.ins().ushr_imm_u(bits, lane);
-                        let bit = b.ins().band_imm_u(bit, 1);
-                        env.append_spike(&mut b, bit, e, spikes, count_var);
-                    }
+                    append_lanes(&mut b, fired, e0);
                     b.ins().jump(cont, &[]);
                     b.switch_to_block(cont);
                 } else {
