@@ -773,9 +773,10 @@ impl Sim<'_> {
                 kernel.func
             }
         };
+        // Room for `n` values, which the kernel writes before it reads them.
         let mut scratch = std::mem::take(&mut self.scratch);
         scratch.clear();
-        scratch.resize(due.len(), 0.0);
+        scratch.reserve(due.len());
         let conn = &self.conn[pi];
         let args = codegen::DeliveryArgs {
             n: due.len() as u64,
@@ -795,7 +796,7 @@ impl Sim<'_> {
         // (checked at set-up) and each part covers its endpoint range inside its column
         // (`start + count <= len`) or is a shared value (stride 0); shared values live in
         // `scalars` and part tables in `part_args`, neither resized after its pointers are
-        // taken; `scratch` holds `n` values; written variables are columns (converted above;
+        // taken; `scratch` has capacity for `n` values (written before read); written variables are columns (converted above;
         // the kernel refuses to compile a written scalar).
         unsafe { func(&args) };
         self.scratch = scratch;

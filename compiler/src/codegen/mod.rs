@@ -204,6 +204,17 @@ impl Jit {
             .set("use_colocated_libcalls", "false")
             .map_err(|e| e.to_string())?;
         flags.set("is_pic", "false").map_err(|e| e.to_string())?;
+        // The IR verifier checks this module's translation; release builds skip it.
+        flags
+            .set(
+                "enable_verifier",
+                if cfg!(debug_assertions) {
+                    "true"
+                } else {
+                    "false"
+                },
+            )
+            .map_err(|e| e.to_string())?;
         let isa = cranelift_native::builder()
             .map_err(|e| format!("this machine is not supported by Cranelift: {e}"))?
             .finish(settings::Flags::new(flags))
@@ -1356,8 +1367,13 @@ impl Jit {
                             v = b.ins().fvpromote_low(narrow);
                         }
                         if let (Some(r), true) = (refr, key.frozen[i]) {
-                            let mask = b.ins().bitcast(types::F64X2, MemFlagsData::new(), r);
-                            v = b.ins().bitselect(mask, xv[i], v);
+                            // Selected as integer lanes, so that the comparison mask is used
+                            // as it is (one blend instruction where SSE4.1 has it).
+                            let f = MemFlagsData::new();
+                            let old_bits = b.ins().bitcast(types::I64X2, f, xv[i]);
+                            let new_bits = b.ins().bitcast(types::I64X2, f, v);
+                            let kept = b.ins().bitselect(r, old_bits, new_bits);
+                            v = b.ins().bitcast(types::F64X2, f, kept);
                         }
                         b.ins().store(vflags, v, addrs[i], 0);
                         new.push(v);
