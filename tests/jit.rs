@@ -10,18 +10,26 @@ use neurograph::compiler::codegen::{InputMode, KernelKey};
 use neurograph_runtime::jit::{call_checked, new_jit, CallArgs, Column};
 use neurograph_runtime::{Backend, Sim};
 
-fn run(
+type Traces = Vec<(Vec<u64>, Vec<u64>)>;
+
+fn run(c: &neurograph::compiler::Compiled, seed: u64, steps: u64, backend: Backend) -> Traces {
+    run_counting(c, seed, steps, backend).0
+}
+
+/// The recorded arrays as bits, and how many fused-kernel and event-code calls the run made.
+fn run_counting(
     c: &neurograph::compiler::Compiled,
     seed: u64,
     steps: u64,
     backend: Backend,
-) -> Vec<(Vec<u64>, Vec<u64>)> {
+) -> (Traces, u64, u64) {
     let mut cfg = common::config(seed);
     cfg.backend = backend;
     let mut sim = Sim::new(&c.model, &c.info, &cfg).unwrap();
     sim.run(steps, &AtomicBool::new(false), 0, &mut |_| {});
     sim.finish_records();
-    sim.recordings
+    let traces = sim
+        .recordings
         .iter()
         .map(|r| {
             (
@@ -29,7 +37,8 @@ fn run(
                 r.values.iter().map(|x| x.to_bits()).collect(),
             )
         })
-        .collect()
+        .collect();
+    (traces, sim.fused_calls, sim.delivery_calls)
 }
 
 #[test]
@@ -105,6 +114,11 @@ fn fused_kernel_variants_equal_the_interpreter() {
             "event code reads its target",
             base.replace("post.ge += we", "post.ge += we - 0.01 * post.ge"),
         ),
+        (
+            // A parameter of the targets: one shared value per endpoint part.
+            "event code reads a shared value of its targets",
+            base.replace("post.ge += we", "post.ge += we * post.taue / 5 ms"),
+        ),
     ];
     for (name, text) in variants {
         let c = common::compile_text(&text);
@@ -114,7 +128,11 @@ fn fused_kernel_variants_equal_the_interpreter() {
             spikes > 0 || name == "no constant input",
             "{name}: no spikes"
         );
-        assert!(interp == run(&c, 2, 1500, Backend::Jit), "{name}: SIMD");
+        let (jit, fused, delivered) = run_counting(&c, 2, 1500, Backend::Jit);
+        // Both populations fused every step; event code generated whenever spikes arrive.
+        assert_eq!(fused, 2 * 1500, "{name}: fused kernel not used");
+        assert!(delivered > 0, "{name}: event code not used");
+        assert!(interp == jit, "{name}: SIMD");
         assert!(
             interp == run(&c, 2, 1500, Backend::JitScalar),
             "{name}: scalar"

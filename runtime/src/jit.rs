@@ -554,6 +554,7 @@ impl Sim<'_> {
         self.spike_counts[node] += spikes.len() as u64;
         self.spikes[node][0] = spikes;
         self.fused_this_step[node] = true;
+        self.fused_calls += 1;
         true
     }
 }
@@ -726,7 +727,15 @@ impl Sim<'_> {
             if parts.len() == first {
                 return false;
             }
-            modes.push(codegen::ColumnMode::Parts((parts.len() - first) as u32));
+            let count = (parts.len() - first) as u32;
+            let shared = parts[first..]
+                .iter()
+                .any(|(src, ..)| matches!(src, Src::Scalar(_)));
+            modes.push(if shared {
+                codegen::ColumnMode::SharedParts(count)
+            } else {
+                codegen::ColumnMode::Parts(count)
+            });
             columns.push((Src::Column(std::ptr::null_mut()), first));
         }
         // One base pointer for the shared values, taken after the last push; part tables are
@@ -800,6 +809,7 @@ impl Sim<'_> {
         // the kernel refuses to compile a written scalar).
         unsafe { func(&args) };
         self.scratch = scratch;
+        self.delivery_calls += 1;
         true
     }
 }

@@ -117,6 +117,10 @@ pub struct Sim<'m> {
     pub(crate) delivery_setups: Vec<Option<Option<std::rc::Rc<crate::jit::DeliverySetup>>>>,
     /// Scratch values of generated event code.
     pub(crate) scratch: Vec<f64>,
+    /// Calls of generated fused population updates and event code so far (what the JIT
+    /// backend ran as whole kernels rather than expression by expression).
+    pub fused_calls: u64,
+    pub delivery_calls: u64,
     /// Spiking sources and due synapses of a projection, reused from step to step.
     pub(crate) buf_sources: Vec<u32>,
     pub(crate) buf_due: Vec<u32>,
@@ -173,6 +177,8 @@ impl<'m> Sim<'m> {
             fused_setups: vec![None; n_pops],
             delivery_setups: vec![None; 2 * model.projections.len()],
             scratch: Vec::new(),
+            fused_calls: 0,
+            delivery_calls: 0,
             buf_sources: Vec::new(),
             buf_due: Vec::new(),
             jit: match config.backend {

@@ -48,8 +48,10 @@ pub enum ColumnMode {
     Scalar,
     /// `ptr[s]` for synapse `s`.
     Element,
-    /// Through the synapse's endpoint index into this many parts.
+    /// Through the synapse's endpoint index into this many parts, each a column.
     Parts(u32),
+    /// As `Parts`, where some part is one shared value (`stride` 0).
+    SharedParts(u32),
 }
 
 /// The argument block of a delivery kernel. Field order is part of the ABI.
@@ -123,7 +125,8 @@ pub fn delivery_columns(model: &Model, stmts: &[Statement]) -> Option<Vec<InputK
 pub(super) struct Part {
     base: Value,
     bias: Value,
-    stride: Value,
+    /// `None`: 1 (every part is a column, known when compiling).
+    stride: Option<Value>,
     end: Value,
 }
 
@@ -136,12 +139,17 @@ pub(super) fn part_address(b: &mut FunctionBuilder, parts: &[Part], j: Value) ->
         p = Part {
             base: b.ins().select(beyond, w[1].base, p.base),
             bias: b.ins().select(beyond, w[1].bias, p.bias),
-            stride: b.ins().select(beyond, w[1].stride, p.stride),
+            stride: match (w[1].stride, p.stride) {
+                (Some(x), Some(y)) => Some(b.ins().select(beyond, x, y)),
+                _ => None,
+            },
             end: w[1].end,
         };
     }
-    let k = b.ins().iadd(j, p.bias);
-    let k = b.ins().imul(k, p.stride);
+    let mut k = b.ins().iadd(j, p.bias);
+    if let Some(stride) = p.stride {
+        k = b.ins().imul(k, stride);
+    }
     let off = b.ins().ishl_imm_u(k, 3);
     b.ins().iadd(p.base, off)
 }
@@ -220,7 +228,8 @@ impl Jit {
                             Slot::Scalar(b.ins().load(types::F64, flags, p, 0))
                         }
                         ColumnMode::Element => Slot::Element(b.ins().load(ptr, flags, cols, at)),
-                        ColumnMode::Parts(k) => {
+                        ColumnMode::Parts(k) | ColumnMode::SharedParts(k) => {
+                            let shared = matches!(mode, ColumnMode::SharedParts(_));
                             let table = b.ins().load(ptr, flags, cols, at + 8);
                             let parts = (0..*k as i32)
                                 .map(|q| {
@@ -230,7 +239,7 @@ impl Jit {
                                     Part {
                                         base: f(&mut b, 0),
                                         bias: f(&mut b, 8),
-                                        stride: f(&mut b, 16),
+                                        stride: shared.then(|| f(&mut b, 16)),
                                         end: f(&mut b, 24),
                                     }
                                 })
@@ -284,8 +293,7 @@ impl Jit {
                         Slot::Parts(index, parts) => {
                             let off = b.ins().ishl_imm_u(e, 2);
                             let a = b.ins().iadd(*index, off);
-                            let j = b.ins().load(types::I32, flags, a, 0);
-                            let j = b.ins().uextend(types::I64, j);
+                            let j = b.ins().uload32(flags, a, 0);
                             part_address(b, parts, j)
                         }
                         _ => unreachable!("checked: targets are columns"),
@@ -383,8 +391,7 @@ impl LoopEnv<'_> {
         b.switch_to_block(blk);
         let off = b.ins().ishl_imm_u(kv, 2);
         let addr = b.ins().iadd(self.due, off);
-        let e = b.ins().load(types::I32, MemFlagsData::trusted(), addr, 0);
-        let e = b.ins().uextend(types::I64, e);
+        let e = b.ins().uload32(MemFlagsData::trusted(), addr, 0);
         body(b, kv, e);
         let next = b.ins().iadd_imm_s(kv, 1);
         b.ins().jump(header, &[next.into()]);

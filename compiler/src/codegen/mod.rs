@@ -358,8 +358,7 @@ impl Jit {
             let e = if key.subset {
                 let off = b.ins().ishl_imm_u(kv, 2);
                 let addr = b.ins().iadd(elems, off);
-                let e32 = b.ins().load(types::I32, flags, addr, 0);
-                b.ins().uextend(types::I64, e32)
+                b.ins().uload32(flags, addr, 0)
             } else {
                 kv
             };
@@ -734,11 +733,7 @@ impl Translator<'_, '_> {
     fn load_u32_at(&mut self, base: Value, index: Value) -> Value {
         let off = self.b.ins().ishl_imm_u(index, 2);
         let addr = self.b.ins().iadd(base, off);
-        let v = self
-            .b
-            .ins()
-            .load(types::I32, MemFlagsData::trusted(), addr, 0);
-        self.b.ins().uextend(types::I64, v)
+        self.b.ins().uload32(MemFlagsData::trusted(), addr, 0)
     }
 
     fn load_f64_at(&mut self, base: Value, index: Value) -> Value {
