@@ -1,6 +1,7 @@
 //! `cargo bench --bench jit`:
 //! - `compile/<spec>`: spec text to callable kernels (parse, check, lower, and Cranelift
-//!   compilation of every expression kernel the model needs, in a fresh JIT module);
+//!   compilation of every kernel the model can use: fused population updates, event code and
+//!   expression kernels, in a fresh JIT module);
 //! - `sim/cuba`: 100 steps of CUBA (N = 4000) with `--backend jit` (throughput: steps/s);
 //! - `sim/events`: 10 steps of a 20,000-neuron network with in-degree ~1,000, where synaptic
 //!   events dominate (throughput: synaptic events/s; its inverse is ns per event).
@@ -9,8 +10,8 @@ use std::path::Path;
 use std::sync::atomic::AtomicBool;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use neurograph::compiler::codegen::model_kernels;
 use neurograph::compiler::{compile_str, FsLoader};
+use neurograph::inspect::compile_all_kernels;
 use neurograph_runtime::{Backend, RunConfig, Sim};
 
 fn specs_dir() -> std::path::PathBuf {
@@ -36,10 +37,7 @@ fn compile(c: &mut Criterion) {
                 let (_, out) = compile_str(&name, &text, &loader);
                 let compiled = out.compiled.expect("compiles");
                 let mut jit = neurograph_runtime::jit::new_jit().unwrap();
-                for (_, key) in model_kernels(&compiled.model) {
-                    jit.compile(&compiled.model, &key).unwrap();
-                }
-                jit.len()
+                compile_all_kernels(&compiled, &mut jit).unwrap().len()
             })
         });
     }

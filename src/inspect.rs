@@ -275,3 +275,112 @@ pub fn describe(c: &Compiled) -> String {
     );
     out
 }
+
+/// Compile, in `jit`, every kernel a model can use, with the input modes they have at the start
+/// of a run (parameters with one value for all elements are scalars; endpoints one part per
+/// population range): fused population updates, event code (cell events, then `on pre` /
+/// `on post`), then expression kernels. Returns one label per compiled function, in order.
+/// What `inspect --clif` prints and what the `compile/<spec>` benchmark times.
+pub fn compile_all_kernels(
+    c: &Compiled,
+    jit: &mut neurograph_compiler::codegen::Jit,
+) -> Result<Vec<String>, String> {
+    use neurograph_compiler::codegen::{
+        delivery_columns, fused_key, model_kernels, static_mode, ColumnMode, DeliveryKey,
+        EventCode, InputMode,
+    };
+    let model = &c.model;
+    let f32_state = model.run.precision == Precision::F32;
+    let mut labels = Vec::new();
+    for (h, ct) in model.cell_types.iter() {
+        let method = c.info.cell_methods.get(&h).copied();
+        let mode_of = |(v, side)| (side == Side::Own).then(|| static_mode(model, v, side));
+        if let Some((key, _)) = fused_key(model, ct, method, mode_of, true) {
+            jit.compile_fused(model, &key)?;
+            labels.push(format!("{}: fused update and spike detection", ct.name));
+        }
+    }
+    for (h, ct) in model.cell_types.iter() {
+        for (event, ev) in ct.events.iter().enumerate() {
+            let Some(columns) = delivery_columns(model, &ev.body).filter(|_| !ev.body.is_empty())
+            else {
+                continue;
+            };
+            // Written variables are columns.
+            let modes = columns
+                .iter()
+                .map(|&(v, side)| {
+                    let written = ev.body.iter().any(|st| st.var == v);
+                    match static_mode(model, v, side) {
+                        InputMode::Scalar if !written => ColumnMode::Scalar,
+                        _ => ColumnMode::Element,
+                    }
+                })
+                .collect();
+            let code = EventCode::Cell { cell: h, event };
+            jit.compile_delivery(
+                model,
+                &DeliveryKey {
+                    code,
+                    modes,
+                    f32_state,
+                },
+            )?;
+            labels.push(format!("{}: event {} body", ct.name, ev.name));
+        }
+    }
+    for (h, p) in model.projections.iter() {
+        for (code, stmts) in [
+            (EventCode::OnPre(h), &p.code.on_pre),
+            (EventCode::OnPost(h), &p.code.on_post),
+        ] {
+            let Some(columns) = delivery_columns(model, stmts).filter(|_| !stmts.is_empty()) else {
+                continue;
+            };
+            let modes = columns
+                .iter()
+                .map(|&(v, side)| match (side, static_mode(model, v, side)) {
+                    (Side::Own, InputMode::Scalar) => ColumnMode::Scalar,
+                    (Side::Own, _) => ColumnMode::Element,
+                    (Side::Pre, _) => ColumnMode::Parts(p.pre.parts.len() as u32),
+                    (Side::Post, _) => ColumnMode::Parts(p.post.parts.len() as u32),
+                })
+                .collect();
+            jit.compile_delivery(
+                model,
+                &DeliveryKey {
+                    code,
+                    modes,
+                    f32_state,
+                },
+            )?;
+            let trigger = match code {
+                EventCode::OnPost(_) => "on post",
+                _ => "on pre",
+            };
+            labels.push(format!("{}: {trigger} event code", p.name));
+        }
+    }
+    for (label, key) in model_kernels(model) {
+        jit.compile(model, &key)?;
+        labels.push(format!(
+            "{label} (inputs {:?}, subset {}, synapses {})",
+            key.modes, key.subset, key.synapses
+        ));
+    }
+    Ok(labels)
+}
+
+/// The CLIF of every kernel of `compile_all_kernels`, labelled with its origin and function
+/// name; with `asm`, each followed by its machine code.
+pub fn clif_text(c: &Compiled, asm: bool) -> Result<String, String> {
+    let mut jit = neurograph_runtime::jit::new_jit()?;
+    jit.keep_clif = true;
+    jit.keep_asm = asm;
+    let labels = compile_all_kernels(c, &mut jit)?;
+    let mut out = String::new();
+    for (label, (name, text)) in labels.iter().zip(&jit.clif) {
+        let _ = write!(out, "; {label} [{name}]\n{text}\n");
+    }
+    Ok(out)
+}

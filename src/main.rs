@@ -109,75 +109,6 @@ fn report(checked: Checked, short: bool) -> Option<Checked> {
     (!checked.output.has_errors()).then_some(checked)
 }
 
-/// The CLIF of every kernel the model compiles to, labelled with its origin: the fused
-/// population updates first, then the expression kernels.
-fn clif_text(c: &neurograph_compiler::Compiled, asm: bool) -> Result<String, String> {
-    use neurograph_compiler::codegen::{
-        delivery_columns, fused_key, static_mode, ColumnMode, DeliveryKey, InputMode,
-    };
-    use neurograph_compiler::ir::*;
-    let model = &c.model;
-    let mut jit = neurograph_runtime::jit::new_jit()?;
-    jit.keep_clif = true;
-    jit.keep_asm = asm;
-    let mut out = String::new();
-    for (h, ct) in model.cell_types.iter() {
-        let method = c.info.cell_methods.get(&h).copied();
-        let mode_of = |(v, side)| (side == Side::Own).then(|| static_mode(model, v, side));
-        let Some((key, _)) = fused_key(model, ct, method, mode_of, true) else {
-            continue;
-        };
-        jit.compile_fused(model, &key)?;
-        if let Some((name, text)) = jit.clif.last() {
-            out.push_str(&format!(
-                "; {}: fused update and spike detection ({name})\n{text}\n",
-                ct.name
-            ));
-        }
-    }
-    for (h, p) in model.projections.iter() {
-        for (on_post, stmts) in [(false, &p.code.on_pre), (true, &p.code.on_post)] {
-            let Some(columns) = delivery_columns(model, stmts).filter(|_| !stmts.is_empty()) else {
-                continue;
-            };
-            // Endpoints as the spec writes them: one part per population range.
-            let modes = columns
-                .iter()
-                .map(|&(v, side)| match (side, static_mode(model, v, side)) {
-                    (Side::Own, InputMode::Scalar) => ColumnMode::Scalar,
-                    (Side::Own, _) => ColumnMode::Element,
-                    (Side::Pre, _) => ColumnMode::Parts(p.pre.parts.len() as u32),
-                    (Side::Post, _) => ColumnMode::Parts(p.post.parts.len() as u32),
-                })
-                .collect();
-            let key = DeliveryKey {
-                projection: h,
-                on_post,
-                modes,
-                f32_state: model.run.precision == Precision::F32,
-            };
-            jit.compile_delivery(model, &key)?;
-            if let Some((name, text)) = jit.clif.last() {
-                let trigger = if on_post { "on post" } else { "on pre" };
-                out.push_str(&format!(
-                    "; {}: {trigger} event code ({name})\n{text}\n",
-                    p.name
-                ));
-            }
-        }
-    }
-    for (label, key) in neurograph_compiler::codegen::model_kernels(model) {
-        jit.compile(model, &key)?;
-        if let Some((name, text)) = jit.clif.last() {
-            out.push_str(&format!(
-                "; {label} ({name}, inputs {:?}, subset {}, synapses {})\n{text}\n",
-                key.modes, key.subset, key.synapses
-            ));
-        }
-    }
-    Ok(out)
-}
-
 const INTERRUPTED: &str = "interrupted by Ctrl-C";
 
 struct RunArgs {
@@ -356,7 +287,7 @@ fn main() -> ExitCode {
                 .as_ref()
                 .expect("no errors means a model");
             let text = if clif {
-                match clif_text(c, asm) {
+                match neurograph::inspect::clif_text(c, asm) {
                     Ok(t) => t,
                     Err(e) => {
                         eprintln!("error: {e}");

@@ -559,7 +559,7 @@ impl Sim<'_> {
     }
 }
 
-/// What a projection's event code needs besides the state, found once per run.
+/// What event code needs besides the state, found once per run.
 pub(crate) struct DeliverySetup {
     columns: Vec<codegen::InputKey>,
     /// The kernel last used, with the column modes it was compiled for (saves hashing the key
@@ -569,24 +569,34 @@ pub(crate) struct DeliverySetup {
 }
 
 impl Sim<'_> {
-    fn delivery_setup(
+    /// The set-up of event code on `node` (a projection's synapses or a population's cells),
+    /// found once per run; `None` when it does not qualify.
+    fn event_setup(
         &mut self,
-        p: Handle<Projection>,
-        on_post: bool,
+        code: codegen::EventCode,
+        node: usize,
     ) -> Option<std::rc::Rc<DeliverySetup>> {
-        let slot = 2 * p.index() + on_post as usize;
-        if let Some(cached) = &self.delivery_setups[slot] {
+        let k = match code {
+            codegen::EventCode::OnPre(_) => 0,
+            codegen::EventCode::OnPost(_) => 1,
+            codegen::EventCode::Cell { event, .. } => event,
+        };
+        if let Some(Some(cached)) = self.event_setups[node].get(k) {
             return cached.clone();
         }
-        let setup = self.make_delivery_setup(p, on_post).map(std::rc::Rc::new);
-        self.delivery_setups[slot] = Some(setup.clone());
+        let setup = self.make_event_setup(code).map(std::rc::Rc::new);
+        let slots = &mut self.event_setups[node];
+        if slots.len() <= k {
+            slots.resize(k + 1, None);
+        }
+        slots[k] = Some(setup.clone());
         setup
     }
 
     /// Whether generated event code of projection `p` may run over `due`: every due synapse
     /// exists, and every endpoint index of the projection lies inside its endpoint (what the
-    /// generated code trusts). `try_deliver` checks the first once per run (connectivity does
-    /// not change during a run) and the second every call.
+    /// generated code trusts). `try_event_code` checks the second once per run (connectivity does
+    /// not change during a run) and the first every call.
     pub fn delivery_fits(&self, p: Handle<Projection>, due: &[u32]) -> Result<(), String> {
         let pi = p.index();
         let conn = &self.conn[pi];
@@ -615,12 +625,20 @@ impl Sim<'_> {
         }
     }
 
-    fn make_delivery_setup(&self, p: Handle<Projection>, on_post: bool) -> Option<DeliverySetup> {
+    fn make_event_setup(&self, code: codegen::EventCode) -> Option<DeliverySetup> {
         let model = self.model;
-        let code = &model.projections[p].code;
-        let stmts = if on_post { &code.on_post } else { &code.on_pre };
-        let columns = codegen::delivery_columns(model, stmts)?;
-        self.delivery_fits(p, &[]).ok()?;
+        let columns = codegen::delivery_columns(model, code.statements(model))?;
+        match code {
+            codegen::EventCode::OnPre(p) | codegen::EventCode::OnPost(p) => {
+                self.delivery_fits(p, &[]).ok()?
+            }
+            // Cell events read and write their own cells only.
+            codegen::EventCode::Cell { .. } => {
+                if columns.iter().any(|&(_, side)| side != Side::Own) {
+                    return None;
+                }
+            }
+        }
         Some(DeliverySetup {
             columns,
             last: std::cell::RefCell::new(None),
@@ -628,36 +646,48 @@ impl Sim<'_> {
         })
     }
 
-    /// Run a projection's `on pre` (or `on post`) code over the due synapses with generated
-    /// code. Returns false (nothing done) when it does not apply; the interpreter then runs it.
-    pub(crate) fn try_deliver(
+    /// Run event code with generated code over `due` (synapses of a projection, or the cells
+    /// of a population that fired, `node` being the projection's or population's node).
+    /// Returns false (nothing done) when it does not apply; the interpreter then runs it.
+    pub(crate) fn try_event_code(
         &mut self,
-        p: Handle<Projection>,
-        on_post: bool,
+        code: codegen::EventCode,
+        node: usize,
         due: &[u32],
     ) -> bool {
         if self.jit.is_none() {
             return false;
         }
-        let Some(setup) = self.delivery_setup(p, on_post) else {
+        let Some(setup) = self.event_setup(code, node) else {
             return false;
         };
         let model = self.model;
-        let pi = p.index();
-        let node = self.n_pops + pi;
+        // The element count, and for synapses the projection (whose maps `pre.x`, `post.x`
+        // go through).
         let n_syn = self.nodes[node].size;
-        if self.due_fits(p, due).is_err() {
-            return false;
-        }
-        let code = &model.projections[p].code;
-        let stmts = if on_post { &code.on_post } else { &code.on_pre };
+        let proj = match code {
+            codegen::EventCode::OnPre(p) | codegen::EventCode::OnPost(p) => {
+                if self.due_fits(p, due).is_err() {
+                    return false;
+                }
+                Some(p.index())
+            }
+            codegen::EventCode::Cell { .. } => {
+                if due.iter().any(|&e| e as usize >= n_syn) {
+                    return false;
+                }
+                None
+            }
+        };
+        let pi = proj.unwrap_or(0);
+        let stmts = code.statements(model);
         // Written variables become per-element columns, as the interpreter's first write
         // makes them.
         for st in stmts {
-            let parts = match st.side {
-                Side::Own => &[][..],
-                Side::Pre => &self.pre_maps[pi].parts[..],
-                Side::Post => &self.post_maps[pi].parts[..],
+            let parts = match (st.side, proj) {
+                (Side::Pre, Some(pi)) => &self.pre_maps[pi].parts[..],
+                (Side::Post, Some(pi)) => &self.post_maps[pi].parts[..],
+                _ => &[][..],
             };
             let own = (st.side == Side::Own).then_some(node);
             for nd in own.into_iter().chain(parts.iter().map(|x| x.0)) {
@@ -703,6 +733,9 @@ impl Sim<'_> {
                 modes.push(mode);
                 columns.push((src, parts.len()));
                 continue;
+            }
+            if proj.is_none() {
+                return false;
             }
             let map = if side == Side::Pre {
                 &self.pre_maps[pi]
@@ -766,8 +799,7 @@ impl Sim<'_> {
             Some(f) => f,
             None => {
                 let key = codegen::DeliveryKey {
-                    projection: p,
-                    on_post,
+                    code,
                     modes: modes.clone(),
                     f32_state: self.f32_state,
                 };
@@ -786,13 +818,16 @@ impl Sim<'_> {
         let mut scratch = std::mem::take(&mut self.scratch);
         scratch.clear();
         scratch.reserve(due.len());
-        let conn = &self.conn[pi];
+        let (pre_idx, post_idx) = match proj {
+            Some(pi) => (self.conn[pi].pre.as_ptr(), self.conn[pi].post.as_ptr()),
+            None => (std::ptr::null(), std::ptr::null()),
+        };
         let args = codegen::DeliveryArgs {
             n: due.len() as u64,
             due: due.as_ptr(),
             columns: column_args.as_ptr(),
-            pre_idx: conn.pre.as_ptr(),
-            post_idx: conn.post.as_ptr(),
+            pre_idx,
+            post_idx,
             t: self.step as f64 * self.dt,
             step: self.step,
             node_key: self.node_keys[node] << 32,
@@ -800,9 +835,10 @@ impl Sim<'_> {
             size: n_syn as u64,
             scratch: scratch.as_mut_ptr(),
         };
-        // SAFETY: every due synapse is below the synapse count (checked above); per-synapse
-        // columns hold one value per synapse; endpoint indices are below their endpoint's size
-        // (checked at set-up) and each part covers its endpoint range inside its column
+        // SAFETY: every due element is below the element count (checked above); per-element
+        // columns hold one value per element; cell code reads no endpoint index (its columns
+        // are all own, checked at set-up), and synapse endpoint indices are below their
+        // endpoint's size (checked at set-up) and each part covers its endpoint range inside its column
         // (`start + count <= len`) or is a shared value (stride 0); shared values live in
         // `scalars` and part tables in `part_args`, neither resized after its pointers are
         // taken; `scratch` has capacity for `n` values (written before read); written variables are columns (converted above;

@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 
 use neurograph_compiler::abi::KernelCall;
+use neurograph_compiler::codegen::EventCode;
 use neurograph_compiler::ir::*;
 use neurograph_compiler::AssignOp;
 
@@ -699,7 +700,7 @@ impl Sim<'_> {
                 due.sort_unstable();
             }
             self.events_delivered += due.len() as u64;
-            if !self.try_deliver(p, false, &due) {
+            if !self.try_event_code(EventCode::OnPre(p), node, &due) {
                 let stmts = &self.model.projections[p].code.on_pre;
                 self.execute(stmts, node, Some(&due));
             }
@@ -724,7 +725,7 @@ impl Sim<'_> {
             return;
         }
         self.events_delivered += due.len() as u64;
-        if !self.try_deliver(p, true, &due) {
+        if !self.try_event_code(EventCode::OnPost(p), node, &due) {
             let stmts = &self.model.projections[p].code.on_post;
             self.execute(stmts, node, Some(&due));
         }
@@ -737,7 +738,13 @@ impl Sim<'_> {
         for (k, ev) in ct.events.iter().enumerate() {
             let fired = std::mem::take(&mut self.spikes[node][k]);
             if !fired.is_empty() {
-                self.execute(&ev.body, node, Some(&fired));
+                let code = EventCode::Cell {
+                    cell: model.populations[p].cell_type,
+                    event: k,
+                };
+                if !self.try_event_code(code, node, &fired) {
+                    self.execute(&ev.body, node, Some(&fired));
+                }
                 if ev.name == "spike" {
                     if let Some(Refractory::Duration(d)) = &ct.refractory {
                         let dur = self.eval(

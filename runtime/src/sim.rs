@@ -112,9 +112,9 @@ pub struct Sim<'m> {
     pub(crate) fused_this_step: Vec<bool>,
     /// Per population, once known: its fused-kernel set-up, or `None` when it does not qualify.
     pub(crate) fused_setups: Vec<Option<Option<std::rc::Rc<crate::jit::FusedSetup>>>>,
-    /// Per projection, `on pre` then `on post`, once known: the set-up of its generated event
-    /// code, or `None` when it does not qualify.
-    pub(crate) delivery_setups: Vec<Option<Option<std::rc::Rc<crate::jit::DeliverySetup>>>>,
+    /// Per node, once known, the set-up of generated event code (projections: `on pre`, `on
+    /// post`; populations: per cell event), or `None` when it does not qualify.
+    pub(crate) event_setups: Vec<Vec<Option<Option<std::rc::Rc<crate::jit::DeliverySetup>>>>>,
     /// Scratch values of generated event code.
     pub(crate) scratch: Vec<f64>,
     /// Calls of generated fused population updates and event code so far (what the JIT
@@ -175,7 +175,7 @@ impl<'m> Sim<'m> {
                 .collect(),
             fused_this_step: vec![false; n_pops],
             fused_setups: vec![None; n_pops],
-            delivery_setups: vec![None; 2 * model.projections.len()],
+            event_setups: vec![Vec::new(); n_pops + model.projections.len() + 1],
             scratch: Vec::new(),
             fused_calls: 0,
             delivery_calls: 0,

@@ -1,5 +1,6 @@
-//! Synaptic event code: the `on pre` / `on post` statements of a projection over the synapses
-//! due this step, as one generated function.
+//! Event code: the `on pre` / `on post` statements of a projection over the synapses due this
+//! step, or the body of a cell event (a reset) over the cells that fired, as one generated
+//! function.
 //!
 //! The semantics are the interpreter's (`runtime::kernels::execute`): statement after
 //! statement, each over all due synapses in ascending synapse order; a statement's values are
@@ -71,7 +72,7 @@ pub struct DeliveryArgs {
     /// High half of the random element coordinate: `node key << 32`.
     pub node_key: u64,
     pub seed: u64,
-    /// Number of synapses of the projection.
+    /// Number of synapses of the projection (cells of the population).
     pub size: u64,
     /// `n` values of room for statements that must compute before they write.
     pub scratch: *mut f64,
@@ -79,12 +80,41 @@ pub struct DeliveryArgs {
 
 pub type DeliveryFn = unsafe extern "C" fn(*const DeliveryArgs);
 
-/// What to compile: the `on pre` (or `on post`) code of a projection, with the modes of its
-/// columns.
+/// Which statements an event-code kernel runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EventCode {
+    OnPre(Handle<Projection>),
+    OnPost(Handle<Projection>),
+    /// The body of event number `event` of a cell type, over the cells that fired.
+    Cell {
+        cell: Handle<CellType>,
+        event: usize,
+    },
+}
+
+impl EventCode {
+    /// The statements, in order.
+    pub fn statements(self, model: &Model) -> &[Statement] {
+        match self {
+            EventCode::OnPre(p) => &model.projections[p].code.on_pre,
+            EventCode::OnPost(p) => &model.projections[p].code.on_post,
+            EventCode::Cell { cell, event } => model.cell_types[cell]
+                .events
+                .get(event)
+                .map_or(&[], |e| &e.body[..]),
+        }
+    }
+
+    /// Whether the elements are synapses (so `i`, `j` are endpoint indices).
+    pub fn synapses(self) -> bool {
+        !matches!(self, EventCode::Cell { .. })
+    }
+}
+
+/// What to compile: event code, with the modes of its columns.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct DeliveryKey {
-    pub projection: Handle<Projection>,
-    pub on_post: bool,
+    pub code: EventCode,
     pub modes: Vec<ColumnMode>,
     pub f32_state: bool,
 }
@@ -93,15 +123,6 @@ pub struct DeliveryKernel {
     pub func: DeliveryFn,
     /// Columns in slot order.
     pub columns: Vec<InputKey>,
-}
-
-pub fn statements<'m>(model: &'m Model, key: &DeliveryKey) -> &'m [Statement] {
-    let code = &model.projections[key.projection].code;
-    if key.on_post {
-        &code.on_post
-    } else {
-        &code.on_pre
-    }
 }
 
 /// The columns of a projection's event code: each statement's inputs, then its target, in
@@ -155,7 +176,7 @@ pub(super) fn part_address(b: &mut FunctionBuilder, parts: &[Part], j: Value) ->
 }
 
 impl Jit {
-    /// Compile (once per key) the event code of a projection.
+    /// Compile (once per key) event code.
     pub fn compile_delivery(
         &mut self,
         model: &Model,
@@ -173,7 +194,7 @@ impl Jit {
         model: &Model,
         key: &DeliveryKey,
     ) -> Result<DeliveryKernel, String> {
-        let stmts = statements(model, key);
+        let stmts = key.code.statements(model);
         let columns = delivery_columns(model, stmts)
             .ok_or_else(|| "event code is not compilable".to_string())?;
         if columns.len() != key.modes.len() {
@@ -270,6 +291,7 @@ impl Jit {
                     b.create_block()
                 };
                 let env = LoopEnv {
+                    synapses: key.code.synapses(),
                     model,
                     refs: &refs,
                     columns: &columns,
@@ -354,6 +376,7 @@ impl Jit {
 
 /// What the loops of a delivery kernel share.
 struct LoopEnv<'a> {
+    synapses: bool,
     model: &'a Model,
     refs: &'a FuncRefs,
     columns: &'a [InputKey],
@@ -408,7 +431,7 @@ impl LoopEnv<'_> {
             e,
             pre_idx: self.pre_idx,
             post_idx: self.post_idx,
-            synapses: true,
+            synapses: self.synapses,
             t: self.t,
             step: self.step,
             node_key: self.node_key,

@@ -35,7 +35,7 @@ mod rng;
 
 pub use deliver::{
     delivery_columns, ColumnArg, ColumnMode, DeliveryArgs, DeliveryFn, DeliveryKernel, DeliveryKey,
-    PartArg,
+    EventCode, PartArg,
 };
 
 use crate::funcs::{self, FuncClass};
