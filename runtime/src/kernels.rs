@@ -464,11 +464,27 @@ impl Sim<'_> {
             return (0..m)
                 .map(|i| {
                     let k = input(i, gamma, 0);
-                    let row = &phi[i];
+                    // `sparse_dot` with the non-zero entries found once for the row.
+                    let nz: Vec<(&[f64], f64)> = phi[i]
+                        .iter()
+                        .zip(&xs)
+                        .filter(|(p, _)| **p != 0.0)
+                        .map(|(p, x)| (&x[..], *p))
+                        .collect();
                     let mut out = vec![0.0; size];
-                    for (e, o) in out.iter_mut().enumerate() {
-                        let v = sparse_dot(row, |j| xs[j][e]);
-                        *o = if k != 0.0 { v + k } else { v };
+                    if let Some(((x0, p0), rest)) = nz.split_first() {
+                        for (e, o) in out.iter_mut().enumerate() {
+                            let mut v = p0 * x0[e];
+                            for (x, p) in rest {
+                                v += p * x[e];
+                            }
+                            *o = v;
+                        }
+                    }
+                    if k != 0.0 {
+                        for o in &mut out {
+                            *o += k;
+                        }
                     }
                     Col::V(out)
                 })
