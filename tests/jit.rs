@@ -70,14 +70,28 @@ fn jit_traces_equal_the_interpreter_bit_for_bit_on_every_spec() {
 
 #[test]
 fn jit_equals_the_interpreter_over_longer_runs_of_the_fused_populations() {
-    // CUBA (exact, fused) and COBA (Euler, fused), 0.2 s each.
-    for spec in ["cuba.ng", "coba.ng"] {
-        let c = common::compile(&common::root().join("specs").join(spec));
-        let interp = run(&c, 3, 2000, Backend::Interp);
-        assert!(interp == run(&c, 3, 2000, Backend::Jit), "{spec}: SIMD");
+    // CUBA (exact, fused) and COBA (Euler, fused; vectorised right-hand sides), 0.2 s each,
+    // and COBA with odd population sizes (quads, a pair and a single element).
+    let coba = std::fs::read_to_string(common::root().join("specs/coba.ng")).unwrap();
+    let odd = coba
+        .replace("CondLIF[3200]", "CondLIF[3199]")
+        .replace("CondLIF[800]", "CondLIF[807]");
+    let models = [
+        (
+            "cuba",
+            common::compile(&common::root().join("specs/cuba.ng")),
+        ),
+        ("coba", common::compile_text(&coba)),
+        ("coba, odd sizes", common::compile_text(&odd)),
+    ];
+    for (name, c) in &models {
+        let interp = run(c, 3, 2000, Backend::Interp);
+        let (jit, fused, _) = run_counting(c, 3, 2000, Backend::Jit);
+        assert_eq!(fused, 2 * 2000, "{name}: fused kernel not used");
+        assert!(interp == jit, "{name}: SIMD");
         assert!(
-            interp == run(&c, 3, 2000, Backend::JitScalar),
-            "{spec}: scalar"
+            interp == run(c, 3, 2000, Backend::JitScalar),
+            "{name}: scalar"
         );
     }
 }

@@ -1321,7 +1321,13 @@ impl Jit {
                 zero,
                 vector_slots: &vector_slots,
             };
-            let simd = key.simd && key.euler.is_none();
+            // Vectors for exact propagation, and for forward Euler when every right side can
+            // be evaluated on lanes.
+            let simd = key.simd
+                && match &key.euler {
+                    None => true,
+                    Some(rhs) => !key.exponential && rhs.iter().all(|r| vectorizable(model, *r)),
+                };
             if simd {
                 let (vheader, vbody) = (b.create_block(), b.create_block());
                 // Shared values are loaded from their pairs where they are used (Cranelift
@@ -1352,11 +1358,27 @@ impl Jit {
                         .collect();
                     let zero_v = b.ins().f64const(0.0);
                     let zero_v = b.ins().splat(types::F64X2, zero_v);
+                    // Forward Euler: the right sides on the old state, on both lanes.
+                    let derivs: Vec<Value> = if key.euler.is_some() {
+                        env.with_translator(b, &xv, e0, HashMap::new(), true, |tr| {
+                            rhs.iter().map(|r| tr.expr(*r)).collect()
+                        })
+                    } else {
+                        Vec::new()
+                    };
                     let mut new = Vec::with_capacity(m);
                     for i in 0..m {
-                        let mut v = exact_row(b, &key.pattern, i, &xv, zero_v, |b, k| {
-                            pair(b, k, types::F64X2)
-                        });
+                        let mut v = if key.euler.is_some() {
+                            // x + dt * k, as the interpreter's Euler step.
+                            let dt = b.ins().f64const(model.run.dt);
+                            let dt = b.ins().splat(types::F64X2, dt);
+                            let step_size = b.ins().fmul(dt, derivs[i]);
+                            b.ins().fadd(xv[i], step_size)
+                        } else {
+                            exact_row(b, &key.pattern, i, &xv, zero_v, |b, k| {
+                                pair(b, k, types::F64X2)
+                            })
+                        };
                         if key.f32_state {
                             let narrow = b.ins().fvdemote(v);
                             v = b.ins().fvpromote_low(narrow);
