@@ -128,6 +128,16 @@ fn fused_kernel_variants_equal_the_interpreter() {
             "event code reads its target",
             base.replace("post.ge += we", "post.ge += we - 0.01 * post.ge"),
         ),
+        // RK4 in the fused kernel: on f64x2 lanes, and lane by lane where a right side calls
+        // a function (the stages' times matter there).
+        ("rk4", base.replace("method exact", "method rk4")),
+        (
+            "rk4 with time and a function",
+            base.replace("method exact", "method rk4").replace(
+                "dge/dt = -ge / taue",
+                "dge/dt = -ge / taue + 0.01 mV/ms * sin(t / (1 ms))",
+            ),
+        ),
         (
             // A parameter of the targets: one shared value per endpoint part.
             "event code reads a shared value of its targets",

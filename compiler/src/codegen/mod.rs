@@ -491,6 +491,7 @@ impl FuncRefs {
 }
 
 /// What the expressions inside a fused kernel read, for one loop body.
+#[derive(Clone, Copy)]
 struct CellEnv<'a> {
     model: &'a Model,
     refs: &'a FuncRefs,
@@ -576,6 +577,69 @@ impl CellEnv<'_> {
             vector,
         };
         f(&mut tr)
+    }
+
+    /// One classical Runge–Kutta step from `xs` (scalars, or `f64x2` lanes with `vector`)
+    /// with the interpreter's operations (`runtime::kernels::rk4`): stages at t, t + dt/2,
+    /// t + dt/2 and t + dt from `x + h k`, then `x + dt/6 (((k1 + 2 k2) + 2 k3) + k4)`.
+    fn rk4_step(
+        &self,
+        b: &mut FunctionBuilder,
+        xs: &[Value],
+        e: Value,
+        rhs: &[Handle<Expr>],
+        vector: bool,
+    ) -> Vec<Value> {
+        let dt = self.model.run.dt;
+        let c = |b: &mut FunctionBuilder, x: f64| {
+            let v = b.ins().f64const(x);
+            if vector {
+                b.ins().splat(types::F64X2, v)
+            } else {
+                v
+            }
+        };
+        let eval = |b: &mut FunctionBuilder, regs: &[Value], offset: f64| -> Vec<Value> {
+            let mut env = *self;
+            if offset != 0.0 {
+                let o = b.ins().f64const(offset);
+                env.t = b.ins().fadd(self.t, o);
+            }
+            env.with_translator(b, regs, e, HashMap::new(), vector, |tr| {
+                rhs.iter().map(|r| tr.expr(*r)).collect()
+            })
+        };
+        let stage = |b: &mut FunctionBuilder, k: &[Value], h: f64| -> Vec<Value> {
+            xs.iter()
+                .zip(k)
+                .map(|(x, k)| {
+                    let hv = c(b, h);
+                    let hk = b.ins().fmul(hv, *k);
+                    b.ins().fadd(*x, hk)
+                })
+                .collect()
+        };
+        let k1 = eval(b, xs, 0.0);
+        let x2 = stage(b, &k1, dt / 2.0);
+        let k2 = eval(b, &x2, dt / 2.0);
+        let x3 = stage(b, &k2, dt / 2.0);
+        let k3 = eval(b, &x3, dt / 2.0);
+        let x4 = stage(b, &k3, dt);
+        let k4 = eval(b, &x4, dt);
+        (0..xs.len())
+            .map(|i| {
+                let two = c(b, 2.0);
+                let t2 = b.ins().fmul(two, k2[i]);
+                let sum = b.ins().fadd(k1[i], t2);
+                let two = c(b, 2.0);
+                let t3 = b.ins().fmul(two, k3[i]);
+                let sum = b.ins().fadd(sum, t3);
+                let sum = b.ins().fadd(sum, k4[i]);
+                let sixth = c(b, dt / 6.0);
+                let inc = b.ins().fmul(sixth, sum);
+                b.ins().fadd(xs[i], inc)
+            })
+            .collect()
     }
 
     /// Whether the condition `c` holds for element `e` (a boolean).
@@ -973,7 +1037,7 @@ pub fn static_mode(model: &Model, var: Handle<Variable>, side: Side) -> InputMod
 }
 
 /// The fused-kernel key of a cell type integrated with `method`, when it qualifies (exact,
-/// Euler or exponential Euler; no discrete updates; one `spike when` event; no refractory
+/// Euler, exponential Euler or RK4; no discrete updates; one `spike when` event; no refractory
 /// condition). `mode_of` says how each memory input is read, or `None` to give up.
 pub fn fused_key(
     model: &Model,
@@ -985,7 +1049,7 @@ pub fn fused_key(
     let d = &ct.dynamics;
     let qualifies = matches!(
         method,
-        Some(Method::Exact | Method::Euler | Method::ExponentialEuler)
+        Some(Method::Exact | Method::Euler | Method::ExponentialEuler | Method::Rk4)
     ) && !d.odes.is_empty()
         && d.updates.is_empty()
         && ct.events.len() == 1
@@ -1016,6 +1080,7 @@ pub fn fused_key(
         threshold: *threshold,
         euler,
         exponential: method == Some(Method::ExponentialEuler),
+        rk4: method == Some(Method::Rk4),
         modes,
         pattern: if method == Some(Method::Exact) {
             vec![true; d.odes.len() * (d.odes.len() + 1)]
@@ -1136,11 +1201,14 @@ pub struct FusedKey {
     pub refractory: bool,
     pub threshold: Handle<Expr>,
     /// `None`: exact integration with the propagator passed at run time. `Some(rhs)`: forward
-    /// Euler with these right-hand sides, `x <- x + dt * rhs(x)`.
+    /// Euler with these right-hand sides, `x <- x + dt * rhs(x)` (or the scheme `exponential`
+    /// or `rk4` names).
     pub euler: Option<Vec<Handle<Expr>>>,
     /// With `euler`: exponential Euler instead (`dx/dt = A x + B`, A and B from the right side
     /// at x = 0 and x = 1, as the interpreter).
     pub exponential: bool,
+    /// With `euler`: the classical fourth-order Runge–Kutta step instead.
+    pub rk4: bool,
     /// Modes of `fused_inputs(..)`, the memory inputs of the kernel.
     pub modes: Vec<InputMode>,
     /// Exact integration: which propagator entries (row-major, `m x m`) and then which
@@ -1358,8 +1426,11 @@ impl Jit {
                         .collect();
                     let zero_v = b.ins().f64const(0.0);
                     let zero_v = b.ins().splat(types::F64X2, zero_v);
-                    // Forward Euler: the right sides on the old state, on both lanes.
-                    let derivs: Vec<Value> = if key.euler.is_some() {
+                    // Forward Euler: the right sides on the old state, on both lanes; RK4:
+                    // the whole step on both lanes.
+                    let derivs: Vec<Value> = if key.rk4 {
+                        env.rk4_step(b, &xv, e0, rhs, true)
+                    } else if key.euler.is_some() {
                         env.with_translator(b, &xv, e0, HashMap::new(), true, |tr| {
                             rhs.iter().map(|r| tr.expr(*r)).collect()
                         })
@@ -1368,7 +1439,9 @@ impl Jit {
                     };
                     let mut new = Vec::with_capacity(m);
                     for i in 0..m {
-                        let mut v = if key.euler.is_some() {
+                        let mut v = if key.rk4 {
+                            derivs[i]
+                        } else if key.euler.is_some() {
                             // x + dt * k, as the interpreter's Euler step.
                             let dt = b.ins().f64const(model.run.dt);
                             let dt = b.ins().splat(types::F64X2, dt);
@@ -1527,14 +1600,18 @@ impl Jit {
             } else {
                 HashMap::new()
             };
-            let derivs: Vec<Value> = if key.euler.is_some() && !key.exponential {
+            let derivs: Vec<Value> = if key.rk4 {
+                env.rk4_step(&mut b, &old, e, rhs, false)
+            } else if key.euler.is_some() && !key.exponential {
                 env.translate(&mut b, &old, e, rhs)
             } else {
                 Vec::new()
             };
             let mut new = Vec::with_capacity(m);
             for i in 0..m {
-                let mut v = if key.exponential {
+                let mut v = if key.rk4 {
+                    derivs[i]
+                } else if key.exponential {
                     let dt = b.ins().f64const(model.run.dt);
                     // Probes at x_i = 0 and 1 reuse every subexpression that does not read x_i
                     // (the same values the interpreter computes again for each probe).
