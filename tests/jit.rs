@@ -165,6 +165,20 @@ fn fused_kernel_variants_equal_the_interpreter() {
 }
 
 #[test]
+fn astrocytes_integrate_in_fused_kernels() {
+    // RK4 cells with a discrete update and no spike event (Li–Rinzel), and RK4 cells with a
+    // refractory condition and a release event (G-ChI): fused, and equal to the interpreter.
+    for (spec, fused_per_step) in [("lr_astrocyte.ng", 1), ("astro_tripartite.ng", 3)] {
+        let c = common::compile(&common::root().join("specs").join(spec));
+        let steps = (0.05 / c.model.run.dt).round() as u64;
+        let interp = run(&c, 1, steps, Backend::Interp);
+        let (jit, fused, _) = run_counting(&c, 1, steps, Backend::Jit);
+        assert_eq!(fused, fused_per_step * steps, "{spec}");
+        assert!(interp == jit, "{spec}");
+    }
+}
+
+#[test]
 fn event_code_refuses_indices_outside_its_buffers() {
     // Generated event code trusts due synapses and endpoint indices; the runtime refuses to
     // call it (the interpreter, which checks every access, runs instead) when they do not fit.

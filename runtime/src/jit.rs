@@ -372,6 +372,8 @@ pub(crate) struct FusedSetup {
     /// Exact integration: propagator (row-major) and constant input parts.
     phi: Vec<f64>,
     k: Vec<f64>,
+    /// `key.state_vars()`: the columns the kernel updates.
+    state_vars: Vec<Handle<Variable>>,
     /// The compiled kernel, once compiled (kernels live as long as the JIT module).
     func: std::cell::Cell<Option<codegen::FusedFn>>,
     /// Argument buffers, reused from step to step.
@@ -443,6 +445,7 @@ impl Sim<'_> {
             key.pattern = phi.iter().chain(&k).map(|x| *x != 0.0).collect();
         }
         Some(FusedSetup {
+            state_vars: key.state_vars(),
             key,
             inputs,
             phi,
@@ -467,7 +470,7 @@ impl Sim<'_> {
         let model = self.model;
         let node = p.index();
         let size = self.nodes[node].size;
-        let (key, vars, phi, k) = (&setup.key, &setup.key.vars, &setup.phi, &setup.k);
+        let (key, vars, phi, k) = (&setup.key, &setup.state_vars, &setup.phi, &setup.k);
         let mut bufs = setup.bufs.borrow_mut();
         let FusedBufs {
             columns,
@@ -526,10 +529,16 @@ impl Sim<'_> {
         if self.ref_until[node].len() != size {
             return false;
         }
-        // The spike list keeps its allocation from step to step.
-        let mut spikes = std::mem::take(&mut self.spikes[node][0]);
+        // The spike list keeps its allocation from step to step (a cell type without a spike
+        // event gets an empty list that stays empty).
+        let mut spikes = match self.spikes[node].first_mut() {
+            Some(list) => std::mem::take(list),
+            None => Vec::new(),
+        };
         spikes.clear();
-        spikes.reserve(size);
+        if key.threshold.is_some() {
+            spikes.reserve(size);
+        }
         codegen::fused_pairs(key, phi, k, self.step, scalars, pairs);
         let args = FusedArgs {
             n: size as u64,
@@ -552,7 +561,9 @@ impl Sim<'_> {
         // SAFETY: the kernel wrote indices `0..count` (count <= size <= capacity) of the buffer.
         unsafe { spikes.set_len(count.min(size)) };
         self.spike_counts[node] += spikes.len() as u64;
-        self.spikes[node][0] = spikes;
+        if let Some(list) = self.spikes[node].first_mut() {
+            *list = spikes;
+        }
         self.fused_this_step[node] = true;
         self.fused_calls += 1;
         true

@@ -582,10 +582,13 @@ impl CellEnv<'_> {
     /// One classical Runge–Kutta step from `xs` (scalars, or `f64x2` lanes with `vector`)
     /// with the interpreter's operations (`runtime::kernels::rk4`): stages at t, t + dt/2,
     /// t + dt/2 and t + dt from `x + h k`, then `x + dt/6 (((k1 + 2 k2) + 2 k3) + k4)`.
+    /// `rest`: the values of the other state columns (discrete-update variables), unchanged
+    /// through the stages.
     fn rk4_step(
         &self,
         b: &mut FunctionBuilder,
         xs: &[Value],
+        rest: &[Value],
         e: Value,
         rhs: &[Handle<Expr>],
         vector: bool,
@@ -605,7 +608,8 @@ impl CellEnv<'_> {
                 let o = b.ins().f64const(offset);
                 env.t = b.ins().fadd(self.t, o);
             }
-            env.with_translator(b, regs, e, HashMap::new(), vector, |tr| {
+            let regs: Vec<Value> = regs.iter().chain(rest).copied().collect();
+            env.with_translator(b, &regs, e, HashMap::new(), vector, |tr| {
                 rhs.iter().map(|r| tr.expr(*r)).collect()
             })
         };
@@ -1051,37 +1055,39 @@ pub fn fused_key(
         method,
         Some(Method::Exact | Method::Euler | Method::ExponentialEuler | Method::Rk4)
     ) && !d.odes.is_empty()
-        && d.updates.is_empty()
-        && ct.events.len() == 1
-        && ct.events[0].name == "spike"
-        && !matches!(ct.refractory, Some(Refractory::Condition(_)));
+        && ct.events.len() <= 1
+        && ct.events.iter().all(|e| e.name == "spike")
+        && d.updates.iter().all(|u| {
+            model.variables[u.var].regime.is_none() && model.variables[u.var].kind == VarKind::State
+        });
     if !qualifies {
         return None;
     }
-    let Trigger::When(threshold) = &ct.events[0].trigger else {
-        return None;
+    let threshold = match ct.events.first().map(|e| &e.trigger) {
+        None => None,
+        Some(Trigger::When(c)) => Some(*c),
+        Some(Trigger::Probability(_)) => return None,
     };
     let vars: Vec<Handle<Variable>> = d.odes.iter().map(|o| o.var).collect();
     let euler =
         (method != Some(Method::Exact)).then(|| d.odes.iter().map(|o| o.rhs).collect::<Vec<_>>());
-    let inputs = fused_inputs(model, &vars, *threshold, euler.as_deref().unwrap_or(&[]));
-    let modes = inputs
-        .iter()
-        .map(|k| mode_of(*k))
-        .collect::<Option<Vec<_>>>()?;
-    let key = FusedKey {
+    let mut key = FusedKey {
         frozen: d
             .odes
             .iter()
             .map(|o| o.unless_refractory && ct.refractory.is_some())
             .collect(),
         vars,
-        refractory: ct.refractory.is_some(),
-        threshold: *threshold,
+        refractory: matches!(ct.refractory, Some(Refractory::Duration(_))),
+        refractory_when: match &ct.refractory {
+            Some(Refractory::Condition(c)) => Some(*c),
+            _ => None,
+        },
+        threshold,
+        updates: d.updates.iter().map(|u| (u.var, u.value)).collect(),
         euler,
         exponential: method == Some(Method::ExponentialEuler),
         rk4: method == Some(Method::Rk4),
-        modes,
         pattern: if method == Some(Method::Exact) {
             vec![true; d.odes.len() * (d.odes.len() + 1)]
         } else {
@@ -1089,7 +1095,13 @@ pub fn fused_key(
         },
         f32_state: model.run.precision == Precision::F32,
         simd,
+        modes: Vec::new(),
     };
+    let inputs = fused_inputs(model, &key);
+    key.modes = inputs
+        .iter()
+        .map(|k| mode_of(*k))
+        .collect::<Option<Vec<_>>>()?;
     Some((key, inputs))
 }
 
@@ -1198,8 +1210,14 @@ pub struct FusedKey {
     pub vars: Vec<Handle<Variable>>,
     /// Held while refractory.
     pub frozen: Vec<bool>,
+    /// Refractoriness from the countdown (`ref_until`).
     pub refractory: bool,
-    pub threshold: Handle<Expr>,
+    /// Refractoriness from a condition on the state before the update.
+    pub refractory_when: Option<Handle<Expr>>,
+    /// The spike condition, when the cell type has a spike event.
+    pub threshold: Option<Handle<Expr>>,
+    /// Discrete updates `x <- value` after integration, in order.
+    pub updates: Vec<(Handle<Variable>, Handle<Expr>)>,
     /// `None`: exact integration with the propagator passed at run time. `Some(rhs)`: forward
     /// Euler with these right-hand sides, `x <- x + dt * rhs(x)` (or the scheme `exponential`
     /// or `rk4` names).
@@ -1221,20 +1239,46 @@ pub struct FusedKey {
     pub simd: bool,
 }
 
-/// The inputs a fused kernel reads from memory: those of the spike condition, then those of
-/// the right-hand sides, without the integrated variables themselves.
-pub fn fused_inputs(
-    model: &Model,
-    vars: &[Handle<Variable>],
-    threshold: Handle<Expr>,
-    rhs: &[Handle<Expr>],
-) -> Vec<InputKey> {
-    let mut all = Vec::new();
-    inputs_of(model, threshold, &mut all);
-    for r in rhs {
-        inputs_of(model, *r, &mut all);
+impl FusedKey {
+    /// The state columns the kernel reads and writes: the ODE variables, then the variables of
+    /// discrete updates that are not ODE variables.
+    pub fn state_vars(&self) -> Vec<Handle<Variable>> {
+        let mut out = self.vars.clone();
+        for (v, _) in &self.updates {
+            if !out.contains(v) {
+                out.push(*v);
+            }
+        }
+        out
     }
-    all.retain(|(v, s)| !(*s == Side::Own && vars.contains(v)));
+
+    /// The right-hand sides (`euler`), or none.
+    fn rhs(&self) -> &[Handle<Expr>] {
+        self.euler.as_deref().unwrap_or(&[])
+    }
+
+    /// Every expression the kernel evaluates, in slot order: the spike condition, the right
+    /// sides, the updates' values, the refractory condition.
+    fn exprs(&self) -> Vec<Handle<Expr>> {
+        self.threshold
+            .iter()
+            .chain(self.rhs())
+            .chain(self.updates.iter().map(|(_, e)| e))
+            .chain(&self.refractory_when)
+            .copied()
+            .collect()
+    }
+}
+
+/// The inputs a fused kernel reads from memory: those of its expressions (`FusedKey::exprs`)
+/// without its own state columns.
+pub fn fused_inputs(model: &Model, key: &FusedKey) -> Vec<InputKey> {
+    let state = key.state_vars();
+    let mut all = Vec::new();
+    for e in key.exprs() {
+        inputs_of(model, e, &mut all);
+    }
+    all.retain(|(v, s)| !(*s == Side::Own && state.contains(v)));
     all
 }
 
@@ -1309,14 +1353,15 @@ impl Jit {
     }
 
     fn translate_fused(&mut self, model: &Model, key: &FusedKey) -> Result<FusedKernel, String> {
-        let rhs: &[Handle<Expr>] = key.euler.as_deref().unwrap_or(&[]);
-        if !jittable(model, key.threshold) || !rhs.iter().all(|r| jittable(model, *r)) {
-            return Err("threshold or equations are not compilable".to_string());
+        let rhs: &[Handle<Expr>] = key.rhs();
+        if !key.exprs().iter().all(|x| jittable(model, *x)) {
+            return Err("conditions, equations or updates are not compilable".to_string());
         }
         if key.euler.is_some() && rhs.len() != key.vars.len() {
             return Err("one right-hand side per variable".to_string());
         }
-        let inputs = fused_inputs(model, &key.vars, key.threshold, rhs);
+        let inputs = fused_inputs(model, key);
+        let state_vars = key.state_vars();
         if inputs.len() != key.modes.len() || key.modes.contains(&InputMode::Gather) {
             return Err("fused kernel inputs do not match their modes".to_string());
         }
@@ -1327,7 +1372,8 @@ impl Jit {
         s.returns.push(AbiParam::new(types::I64));
         self.ctx.func.signature = s;
         let name = format!("fused{}", self.fused.len());
-        let m = key.vars.len();
+        // ODE variables first, then the other updated variables.
+        let (m, ms) = (key.vars.len(), state_vars.len());
         {
             let mut b = FunctionBuilder::new(&mut self.ctx.func, &mut self.fctx);
             let refs = FuncRefs::declare(&mut self.module, self.helper_ids, b.func);
@@ -1351,7 +1397,7 @@ impl Jit {
             else {
                 unreachable!("ten fields")
             };
-            let cols: Vec<Value> = (0..m)
+            let cols: Vec<Value> = (0..ms)
                 .map(|i| b.ins().load(ptr, flags, state, 8 * i as i32))
                 .collect();
             // The propagator and constant inputs (in `pairs`) exist only for exact integration.
@@ -1380,7 +1426,7 @@ impl Jit {
                 refs: &refs,
                 inputs: &inputs,
                 slots: &slots,
-                vars: &key.vars,
+                vars: &state_vars,
                 t,
                 step,
                 node_key,
@@ -1391,12 +1437,16 @@ impl Jit {
             };
             // Vectors for exact propagation, and for forward Euler when every right side can
             // be evaluated on lanes.
+            // (Not with discrete updates or a refractory condition, and only with a spike
+            // condition.)
             let simd = key.simd
+                && key.updates.is_empty()
+                && key.refractory_when.is_none()
                 && match &key.euler {
                     None => true,
                     Some(rhs) => !key.exponential && rhs.iter().all(|r| vectorizable(model, *r)),
                 };
-            if simd {
+            if let (true, Some(threshold)) = (simd, key.threshold) {
                 let (vheader, vbody) = (b.create_block(), b.create_block());
                 // Shared values are loaded from their pairs where they are used (Cranelift
                 // would otherwise splat them again in every iteration).
@@ -1429,7 +1479,7 @@ impl Jit {
                     // Forward Euler: the right sides on the old state, on both lanes; RK4:
                     // the whole step on both lanes.
                     let derivs: Vec<Value> = if key.rk4 {
-                        env.rk4_step(b, &xv, e0, rhs, true)
+                        env.rk4_step(b, &xv, &[], e0, rhs, true)
                     } else if key.euler.is_some() {
                         env.with_translator(b, &xv, e0, HashMap::new(), true, |tr| {
                             rhs.iter().map(|r| tr.expr(*r)).collect()
@@ -1472,7 +1522,7 @@ impl Jit {
                 };
                 // The lanes of a pair that spike: condition and not refractory (an i64x2 mask).
                 let fired_mask = |b: &mut FunctionBuilder, new: &[Value], refr, e0| {
-                    let fired = env.vector_cond(b, new, e0, key.threshold);
+                    let fired = env.vector_cond(b, new, e0, threshold);
                     match refr {
                         Some(r) => b.ins().band_not(fired, r),
                         None => fired,
@@ -1488,7 +1538,7 @@ impl Jit {
                         env.append_spike(b, bit, e, spikes, count_var);
                     }
                 };
-                if vectorizable(model, key.threshold) {
+                if vectorizable(model, threshold) {
                     // Two pairs per iteration while four elements remain: one test for a
                     // spike among the four, the rare hits append their lanes in order.
                     let (qheader, qbody, fire, qcont) = (
@@ -1539,7 +1589,7 @@ impl Jit {
                 b.switch_to_block(vbody);
                 let e0 = b.use_var(kv_var);
                 let (new, refr) = pair_update(&mut b, e0);
-                if vectorizable(model, key.threshold) {
+                if vectorizable(model, threshold) {
                     // The condition on both lanes at once; the rare pairs holding a spike
                     // append their lanes in order.
                     let fired = fired_mask(&mut b, &new, refr, e0);
@@ -1559,7 +1609,7 @@ impl Jit {
                             let l = b.ins().extractlane(r, lane);
                             b.ins().icmp_imm_u(IntCC::NotEqual, l, 0)
                         });
-                        let cond = env.cond(&mut b, &regs, e, key.threshold);
+                        let cond = env.cond(&mut b, &regs, e, threshold);
                         env.record_spike(&mut b, cond, refr_lane, e, spikes, count_var);
                     }
                 }
@@ -1581,18 +1631,22 @@ impl Jit {
 
             b.switch_to_block(body);
             let e = b.use_var(kv_var);
-            let refr = key.refractory.then(|| {
-                let off = b.ins().ishl_imm_u(e, 3);
-                let addr = b.ins().iadd(ref_until, off);
-                let until = b.ins().load(types::I64, flags, addr, 0);
-                b.ins().icmp(IntCC::UnsignedLessThan, step, until)
-            });
             let off8 = b.ins().ishl_imm_u(e, 3);
             let addrs: Vec<Value> = cols.iter().map(|c| b.ins().iadd(*c, off8)).collect();
+            // Every state column's old value (ODE variables first).
             let old: Vec<Value> = addrs
                 .iter()
                 .map(|a| b.ins().load(types::F64, flags, *a, 0))
                 .collect();
+            // Refractory this step: from the countdown, or from the condition on the state
+            // before the update (as the interpreter decides it before integrating).
+            let refr = if key.refractory {
+                let addr = b.ins().iadd(ref_until, off8);
+                let until = b.ins().load(types::I64, flags, addr, 0);
+                Some(b.ins().icmp(IntCC::UnsignedLessThan, step, until))
+            } else {
+                key.refractory_when.map(|c| env.cond(&mut b, &old, e, c))
+            };
             // Euler: the right-hand sides on the old state (ODE variables from registers).
             // Exponential Euler: every right side on the old state, for the probes to share.
             let base_memo = if key.exponential {
@@ -1601,7 +1655,7 @@ impl Jit {
                 HashMap::new()
             };
             let derivs: Vec<Value> = if key.rk4 {
-                env.rk4_step(&mut b, &old, e, rhs, false)
+                env.rk4_step(&mut b, &old[..m], &old[m..], e, rhs, false)
             } else if key.euler.is_some() && !key.exponential {
                 env.translate(&mut b, &old, e, rhs)
             } else {
@@ -1658,7 +1712,7 @@ impl Jit {
                 } else {
                     let zero_f = b.ins().f64const(0.0);
                     // Propagator entries from their pairs (lane 0), where they are used.
-                    exact_row(&mut b, &key.pattern, i, &old, zero_f, |b, k| {
+                    exact_row(&mut b, &key.pattern, i, &old[..m], zero_f, |b, k| {
                         b.ins().load(types::F64, flags, pairs, 16 * k as i32)
                     })
                 };
@@ -1672,9 +1726,26 @@ impl Jit {
                 b.ins().store(flags, v, addrs[i], 0);
                 new.push(v);
             }
-            // The spike condition on the updated state: ODE variables from registers.
-            let cond = env.cond(&mut b, &new, e, key.threshold);
-            env.record_spike(&mut b, cond, refr, e, spikes, count_var);
+            // Discrete updates in order, on the integrated state, each seeing the ones before.
+            let mut regs: Vec<Value> = new.iter().chain(&old[m..]).copied().collect();
+            for (var, value) in &key.updates {
+                let k = state_vars
+                    .iter()
+                    .position(|v| v == var)
+                    .expect("updated variables are state columns");
+                let mut v = env.translate(&mut b, &regs, e, &[*value])[0];
+                if key.f32_state {
+                    let narrow = b.ins().fdemote(types::F32, v);
+                    v = b.ins().fpromote(types::F64, narrow);
+                }
+                b.ins().store(flags, v, addrs[k], 0);
+                regs[k] = v;
+            }
+            // The spike condition on the updated state, from registers.
+            if let Some(threshold) = key.threshold {
+                let cond = env.cond(&mut b, &regs, e, threshold);
+                env.record_spike(&mut b, cond, refr, e, spikes, count_var);
+            }
             let next = b.ins().iadd_imm_s(e, 1);
             b.def_var(kv_var, next);
             b.ins().jump(header, &[]);
