@@ -198,6 +198,30 @@ fn event_code_refuses_indices_outside_its_buffers() {
 }
 
 #[test]
+fn fused_kernels_refuse_columns_that_do_not_fit() {
+    // A state column one element short: the fused kernel is refused (the interpreter, whose
+    // every access is checked, would run instead); the other population's still fits.
+    let c = common::compile(&common::root().join("specs/cuba.ng"));
+    let mut cfg = common::config(1);
+    cfg.backend = Backend::Jit;
+    let mut sim = Sim::new(&c.model, &c.info, &cfg).unwrap();
+    let mut pops = c.model.populations.iter();
+    let (e_pop, pop) = pops.next().unwrap();
+    let (i_pop, _) = pops.next().unwrap();
+    assert!(sim.fused_fits(e_pop).is_ok());
+    let v = c.model.cell_types[pop.cell_type].states[0];
+    match sim.nodes[e_pop.index()].vars.get_mut(&v) {
+        Some(neurograph_runtime::state::Store::Elements(col)) => {
+            col.pop();
+        }
+        _ => panic!("v is a column"),
+    }
+    let err = sim.fused_fits(e_pop).unwrap_err();
+    assert!(err.contains("`v` has 3199 values for 3200 cells"), "{err}");
+    assert!(sim.fused_fits(i_pop).is_ok());
+}
+
+#[test]
 fn inline_random_draws_equal_the_runtime_generator() {
     // Every distribution drawn per step by generated code (Philox inline; Poisson through the
     // runtime's sampler), recorded for 101 cells (an odd count) over 40 steps.

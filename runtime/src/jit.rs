@@ -455,34 +455,29 @@ impl Sim<'_> {
         })
     }
 
-    /// The fused update of a population when it qualifies: integration, refractoriness and
-    /// spike detection in one generated loop. Returns false (nothing done) otherwise.
-    pub(crate) fn try_fused(&mut self, p: Handle<Population>) -> bool {
-        if self.jit.is_none() {
-            return false;
-        }
-        let Some(setup) = self.fused_setup(p) else {
-            return false;
-        };
-        let Some(js) = self.jit.as_ref() else {
-            return false;
-        };
+    /// Whether population `p`'s fused kernel may run this step: it qualifies, and every column
+    /// it reads or writes has the kind and length it was compiled for (fills the argument
+    /// buffers on the way). `try_fused` runs the kernel only after this.
+    pub fn fused_fits(&mut self, p: Handle<Population>) -> Result<(), String> {
+        let setup = self
+            .fused_setup(p)
+            .ok_or_else(|| "the population does not qualify for a fused kernel".to_string())?;
         let model = self.model;
         let node = p.index();
         let size = self.nodes[node].size;
-        let (key, vars, phi, k) = (&setup.key, &setup.state_vars, &setup.phi, &setup.k);
         let mut bufs = setup.bufs.borrow_mut();
         let FusedBufs {
             columns,
             scalars,
             state: state_ptrs,
-            pairs,
+            ..
         } = &mut *bufs;
         columns.clear();
         scalars.clear();
         state_ptrs.clear();
+        let name = |v: Handle<Variable>| model.variables[v].name.as_str();
         // Input columns for this step; a store whose kind changed since set-up ends fusing.
-        for (&(var, _), mode) in setup.inputs.iter().zip(&key.modes) {
+        for (&(var, _), mode) in setup.inputs.iter().zip(&setup.key.modes) {
             let store = if model.variables[var].scope == Scope::Global {
                 self.globals.get(&var)
             } else {
@@ -494,7 +489,12 @@ impl Sim<'_> {
                     v as *const f64
                 }
                 (Some(Store::Elements(v)), InputMode::Element) if v.len() == size => v.as_ptr(),
-                _ => return false,
+                _ => {
+                    return Err(format!(
+                        "input `{}` is not the {mode:?} of {size} values compiled for",
+                        name(var)
+                    ))
+                }
             };
             columns.push(InputArg {
                 ptr,
@@ -502,6 +502,51 @@ impl Sim<'_> {
                 offset: 0,
             });
         }
+        // Every state column and the countdown hold exactly `size` entries.
+        for &v in &setup.state_vars {
+            match self.nodes[node].vars.get_mut(&v) {
+                Some(Store::Elements(col)) if col.len() == size => {
+                    state_ptrs.push(col.as_mut_ptr())
+                }
+                Some(Store::Elements(col)) => {
+                    return Err(format!(
+                        "state column `{}` has {} values for {size} cells",
+                        name(v),
+                        col.len()
+                    ))
+                }
+                _ => return Err(format!("state `{}` is not a column", name(v))),
+            }
+        }
+        if self.ref_until[node].len() != size {
+            return Err("refractory countdown does not fit the population".to_string());
+        }
+        Ok(())
+    }
+
+    /// The fused update of a population when it qualifies: integration, refractoriness and
+    /// spike detection in one generated loop. Returns false (nothing done) otherwise.
+    pub(crate) fn try_fused(&mut self, p: Handle<Population>) -> bool {
+        if self.jit.is_none() || self.fused_fits(p).is_err() {
+            return false;
+        }
+        let Some(setup) = self.fused_setup(p) else {
+            return false;
+        };
+        let Some(js) = self.jit.as_ref() else {
+            return false;
+        };
+        let model = self.model;
+        let node = p.index();
+        let size = self.nodes[node].size;
+        let (key, phi, k) = (&setup.key, &setup.phi, &setup.k);
+        let mut bufs = setup.bufs.borrow_mut();
+        let FusedBufs {
+            columns,
+            scalars,
+            state: state_ptrs,
+            pairs,
+        } = &mut *bufs;
         let func = match setup.func.get() {
             Some(f) => f,
             None => {
@@ -517,18 +562,6 @@ impl Sim<'_> {
                 kernel
             }
         };
-        // Every column, countdown and output buffer holds exactly `size` entries.
-        for v in vars {
-            match self.nodes[node].vars.get_mut(v) {
-                Some(Store::Elements(col)) if col.len() == size => {
-                    state_ptrs.push(col.as_mut_ptr())
-                }
-                _ => return false,
-            }
-        }
-        if self.ref_until[node].len() != size {
-            return false;
-        }
         // The spike list keeps its allocation from step to step (a cell type without a spike
         // event gets an empty list that stays empty).
         let mut spikes = match self.spikes[node].first_mut() {
