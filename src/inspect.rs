@@ -324,6 +324,7 @@ pub fn compile_all_kernels(
                     code,
                     modes,
                     f32_state,
+                    rows: false,
                 },
             )?;
             labels.push(format!("{}: event {} body", ct.name, ev.name));
@@ -346,12 +347,15 @@ pub fn compile_all_kernels(
                     (Side::Post, _) => ColumnMode::Parts(p.post.parts.len() as u32),
                 })
                 .collect();
+            // `on pre` without delays runs over the sources' rows.
+            let rows = matches!(code, EventCode::OnPre(_)) && p.delay.is_none();
             jit.compile_delivery(
                 model,
                 &DeliveryKey {
                     code,
                     modes,
                     f32_state,
+                    rows,
                 },
             )?;
             let trigger = match code {

@@ -606,9 +606,9 @@ impl Sim<'_> {
 /// What event code needs besides the state, found once per run.
 pub(crate) struct DeliverySetup {
     columns: Vec<codegen::InputKey>,
-    /// The kernel last used, with the column modes it was compiled for (saves hashing the key
-    /// every step).
-    last: std::cell::RefCell<Option<(Vec<codegen::ColumnMode>, codegen::DeliveryFn)>>,
+    /// The kernels last used over a list and over rows, with the column modes they were
+    /// compiled for (saves hashing the key every step).
+    last: std::cell::RefCell<[Option<(Vec<codegen::ColumnMode>, codegen::DeliveryFn)>; 2]>,
     bufs: RefCell<DeliveryBufs>,
 }
 
@@ -645,6 +645,12 @@ impl Sim<'_> {
         let pi = p.index();
         let conn = &self.conn[pi];
         let n_syn = self.nodes[self.n_pops + pi].size;
+        let rows_ok = conn.row_ptr.len() == self.pre_maps[pi].size() + 1
+            && conn.row_ptr.windows(2).all(|w| w[0] <= w[1])
+            && conn.row_ptr.last().is_some_and(|&e| e as usize == n_syn);
+        if !rows_ok {
+            return Err("row pointers do not describe the synapses".to_string());
+        }
         for (idx, size, side) in [
             (&conn.pre, self.pre_maps[pi].size(), "pre"),
             (&conn.post, self.post_maps[pi].size(), "post"),
@@ -685,7 +691,7 @@ impl Sim<'_> {
         }
         Some(DeliverySetup {
             columns,
-            last: std::cell::RefCell::new(None),
+            last: std::cell::RefCell::new([None, None]),
             bufs: RefCell::new(DeliveryBufs::default()),
         })
     }
@@ -693,11 +699,16 @@ impl Sim<'_> {
     /// Run event code with generated code over `due` (synapses of a projection, or the cells
     /// of a population that fired, `node` being the projection's or population's node).
     /// Returns false (nothing done) when it does not apply; the interpreter then runs it.
+    ///
+    /// `rows`: `Some(count)` when `due` holds the spiking sources of an `on pre` projection
+    /// without delays, whose rows hold `count` synapses in all (the kernel runs over the CSR
+    /// rows); `None` when `due` lists the elements.
     pub(crate) fn try_event_code(
         &mut self,
         code: codegen::EventCode,
         node: usize,
         due: &[u32],
+        rows: Option<usize>,
     ) -> bool {
         if self.jit.is_none() {
             return false;
@@ -710,8 +721,16 @@ impl Sim<'_> {
         // go through).
         let n_syn = self.nodes[node].size;
         let proj = match code {
+            codegen::EventCode::OnPre(p) if rows.is_some() => {
+                // Sources inside the rows (the row pointers were checked at set-up).
+                let n_pre = self.conn[p.index()].row_ptr.len().saturating_sub(1);
+                if due.iter().any(|&i| i as usize >= n_pre) {
+                    return false;
+                }
+                Some(p.index())
+            }
             codegen::EventCode::OnPre(p) | codegen::EventCode::OnPost(p) => {
-                if self.due_fits(p, due).is_err() {
+                if rows.is_some() || self.due_fits(p, due).is_err() {
                     return false;
                 }
                 Some(p.index())
@@ -835,7 +854,7 @@ impl Sim<'_> {
             ptr: resolve(src),
             parts: part_base.wrapping_add(*first),
         }));
-        let cached = match &*setup.last.borrow() {
+        let cached = match &setup.last.borrow()[rows.is_some() as usize] {
             Some((m, f)) if m == modes => Some(*f),
             _ => None,
         };
@@ -846,6 +865,7 @@ impl Sim<'_> {
                     code,
                     modes: modes.clone(),
                     f32_state: self.f32_state,
+                    rows: rows.is_some(),
                 };
                 let Some(js) = self.jit.as_ref() else {
                     return false;
@@ -854,14 +874,14 @@ impl Sim<'_> {
                 let Ok(kernel) = jit.compile_delivery(model, &key) else {
                     return false;
                 };
-                *setup.last.borrow_mut() = Some((key.modes, kernel.func));
+                setup.last.borrow_mut()[rows.is_some() as usize] = Some((key.modes, kernel.func));
                 kernel.func
             }
         };
-        // Room for `n` values, which the kernel writes before it reads them.
+        // Room for one value per element, which the kernel writes before it reads them.
         let mut scratch = std::mem::take(&mut self.scratch);
         scratch.clear();
-        scratch.reserve(due.len());
+        scratch.reserve(rows.unwrap_or(due.len()));
         let (pre_idx, post_idx) = match proj {
             Some(pi) => (self.conn[pi].pre.as_ptr(), self.conn[pi].post.as_ptr()),
             None => (std::ptr::null(), std::ptr::null()),
@@ -878,8 +898,13 @@ impl Sim<'_> {
             seed: self.seed,
             size: n_syn as u64,
             scratch: scratch.as_mut_ptr(),
+            row_ptr: match (proj, rows) {
+                (Some(pi), Some(_)) => self.conn[pi].row_ptr.as_ptr(),
+                _ => std::ptr::null(),
+            },
         };
-        // SAFETY: every due element is below the element count (checked above); per-element
+        // SAFETY: every due element is below the element count, or (rows) every source has a
+        // row whose pointers lie inside the synapses (checked above and at set-up); per-element
         // columns hold one value per element; cell code reads no endpoint index (its columns
         // are all own, checked at set-up), and synapse endpoint indices are below their
         // endpoint's size (checked at set-up) and each part covers its endpoint range inside its column

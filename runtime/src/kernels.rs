@@ -691,7 +691,16 @@ impl Sim<'_> {
         }
         let conn = &self.conn[pi];
         if conn.delay_steps.is_empty() {
-            // No delays: every synapse of a spiking source is due now.
+            // No delays: every synapse of a spiking source is due now, and generated code runs
+            // over the sources' rows directly.
+            let count: usize = sources.iter().map(|&i| conn.row(i as usize).len()).sum();
+            if count > 0 && self.try_event_code(EventCode::OnPre(p), node, &sources, Some(count)) {
+                self.events_delivered += count as u64;
+                self.buf_sources = sources;
+                self.buf_due = due;
+                return;
+            }
+            let conn = &self.conn[pi];
             for &i in &sources {
                 due.extend(conn.row(i as usize).map(|s| s as u32));
             }
@@ -716,7 +725,7 @@ impl Sim<'_> {
                 due.sort_unstable();
             }
             self.events_delivered += due.len() as u64;
-            if !self.try_event_code(EventCode::OnPre(p), node, &due) {
+            if !self.try_event_code(EventCode::OnPre(p), node, &due, None) {
                 let stmts = &self.model.projections[p].code.on_pre;
                 self.execute(stmts, node, Some(&due));
             }
@@ -741,7 +750,7 @@ impl Sim<'_> {
             return;
         }
         self.events_delivered += due.len() as u64;
-        if !self.try_event_code(EventCode::OnPost(p), node, &due) {
+        if !self.try_event_code(EventCode::OnPost(p), node, &due, None) {
             let stmts = &self.model.projections[p].code.on_post;
             self.execute(stmts, node, Some(&due));
         }
@@ -758,7 +767,7 @@ impl Sim<'_> {
                     cell: model.populations[p].cell_type,
                     event: k,
                 };
-                if !self.try_event_code(code, node, &fired) {
+                if !self.try_event_code(code, node, &fired, None) {
                     self.execute(&ev.body, node, Some(&fired));
                 }
                 if ev.name == "spike" {

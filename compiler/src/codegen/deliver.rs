@@ -59,9 +59,9 @@ pub enum ColumnMode {
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
 pub struct DeliveryArgs {
-    /// Number of due synapses.
+    /// Number of due synapses (rows mode: of spiking sources).
     pub n: u64,
-    /// Due synapse indices, ascending.
+    /// Due synapse indices, ascending (rows mode: spiking source endpoint indices, ascending).
     pub due: *const u32,
     /// One per `delivery_columns(..)` entry.
     pub columns: *const ColumnArg,
@@ -74,8 +74,11 @@ pub struct DeliveryArgs {
     pub seed: u64,
     /// Number of synapses of the projection (cells of the population).
     pub size: u64,
-    /// `n` values of room for statements that must compute before they write.
+    /// `n` values of room for statements that must compute before they write (rows: one
+    /// per synapse of the rows).
     pub scratch: *mut f64,
+    /// Rows mode: the CSR row pointers of the projection (`n_pre + 1` entries).
+    pub row_ptr: *const u32,
 }
 
 pub type DeliveryFn = unsafe extern "C" fn(*const DeliveryArgs);
@@ -117,6 +120,11 @@ pub struct DeliveryKey {
     pub code: EventCode,
     pub modes: Vec<ColumnMode>,
     pub f32_state: bool,
+    /// Run over the CSR rows of the spiking sources (`due` holds source endpoint indices,
+    /// `row_ptr` the rows) instead of a list of due synapses; each row is split at the post
+    /// endpoint's part boundaries, so that post-side reads and writes need no selection.
+    /// Requires `on pre` code without delays and post-side columns that are all `Parts`.
+    pub rows: bool,
 }
 
 pub struct DeliveryKernel {
@@ -183,7 +191,10 @@ impl Jit {
         key: &DeliveryKey,
     ) -> Result<&DeliveryKernel, String> {
         if !self.delivery.contains_key(key) {
-            let k = self.translate_delivery(model, key)?;
+            let k = self.translate_delivery(model, key).inspect_err(|_| {
+                // Leave no half-built function behind for the next compilation.
+                self.module.clear_context(&mut self.ctx);
+            })?;
             self.delivery.insert(key.clone(), k);
         }
         Ok(&self.delivery[key])
@@ -205,6 +216,21 @@ impl Jit {
             if s.map(|s| key.modes[s]) == Some(ColumnMode::Scalar) {
                 return Err("a written variable must be a column".to_string());
             }
+        }
+        // Rows mode: `on pre` only, and every post-side column a column in each part.
+        let post_modes: Vec<ColumnMode> = columns
+            .iter()
+            .zip(&key.modes)
+            .filter(|(c, _)| c.1 == Side::Post)
+            .map(|(_, m)| *m)
+            .collect();
+        if key.rows
+            && (!matches!(key.code, EventCode::OnPre(_))
+                || post_modes
+                    .iter()
+                    .any(|m| !matches!(m, ColumnMode::Parts(_)) || *m != post_modes[0]))
+        {
+            return Err("rows mode needs `on pre` code with post-side columns".to_string());
         }
         let ptr = self.module.target_config().pointer_type();
         let frontend_config = self.module.target_config();
@@ -229,12 +255,14 @@ impl Jit {
                     types::I64,
                     types::I64,
                     ptr,
+                    ptr,
                 ],
             );
             let flags = MemFlagsData::trusted();
-            let [n, due, cols, pre_idx, post_idx, t, step, node_key, seed, size, scratch] = f[..]
+            let [n, due, cols, pre_idx, post_idx, t, step, node_key, seed, size, scratch, row_ptr] =
+                f[..]
             else {
-                unreachable!("eleven fields")
+                unreachable!("twelve fields")
             };
             // Every column's pointers and part fields, loaded once.
             let slots: Vec<Slot> = columns
@@ -271,6 +299,33 @@ impl Jit {
                     }
                 })
                 .collect();
+            // Rows mode: per part of the post endpoint, the slots with post-side columns read
+            // from that part directly (a gather with the part's bias), and the parts' ends.
+            let post_parts: Option<Vec<Part>> =
+                columns.iter().zip(&slots).find_map(|(c, sl)| match sl {
+                    Slot::Parts(_, parts) if c.1 == Side::Post => Some(parts.clone()),
+                    _ => None,
+                });
+            let part_slots: Vec<Vec<Slot>> = match (&post_parts, key.rows) {
+                (Some(parts), true) => parts
+                    .iter()
+                    .enumerate()
+                    .map(|(q, _)| {
+                        columns
+                            .iter()
+                            .zip(&slots)
+                            .map(|(c, sl)| match sl {
+                                Slot::Parts(index, parts) if c.1 == Side::Post => {
+                                    Slot::Gather(parts[q].base, *index, parts[q].bias)
+                                }
+                                other => other.clone(),
+                            })
+                            .collect()
+                    })
+                    .collect(),
+                _ => vec![slots.clone()],
+            };
+            let part_ends: Vec<Value> = post_parts.iter().flatten().map(|p| p.end).collect();
             b.ins().jump(first, &[]);
             // One or two loops per statement; `first` starts the first, `exit` follows the last.
             let mut entry = first;
@@ -295,7 +350,8 @@ impl Jit {
                     model,
                     refs: &refs,
                     columns: &columns,
-                    slots: &slots,
+                    part_slots: &part_slots,
+                    rows: key.rows.then_some((row_ptr, &part_ends[..])),
                     due,
                     pre_idx,
                     post_idx,
@@ -306,10 +362,18 @@ impl Jit {
                     size,
                     n,
                 };
-                let write = |b: &mut FunctionBuilder, e: Value, v: Value| {
-                    let addr = match &slots[target] {
+                let write = |b: &mut FunctionBuilder, e: Value, v: Value, q: usize| {
+                    let addr = match &part_slots[q][target] {
                         Slot::Element(p) => {
                             let off = b.ins().ishl_imm_u(e, 3);
+                            b.ins().iadd(*p, off)
+                        }
+                        Slot::Gather(p, index, bias) => {
+                            let off = b.ins().ishl_imm_u(e, 2);
+                            let a = b.ins().iadd(*index, off);
+                            let j = b.ins().uload32(flags, a, 0);
+                            let j = b.ins().iadd(j, *bias);
+                            let off = b.ins().ishl_imm_u(j, 3);
                             b.ins().iadd(*p, off)
                         }
                         Slot::Parts(index, parts) => {
@@ -335,24 +399,23 @@ impl Jit {
                     b.ins().store(flags, new, addr, 0);
                 };
                 if in_place {
-                    env.each(&mut b, entry, after, |b, kv, e| {
-                        let v = env.value(b, e, st.value);
-                        let _ = kv;
-                        write(b, e, v);
+                    env.each(&mut b, entry, after, |b, _, e, q| {
+                        let v = env.value(b, e, st.value, q);
+                        write(b, e, v, q);
                     });
                 } else {
                     let second = b.create_block();
-                    env.each(&mut b, entry, second, |b, kv, e| {
-                        let v = env.value(b, e, st.value);
+                    env.each(&mut b, entry, second, |b, kv, e, q| {
+                        let v = env.value(b, e, st.value, q);
                         let off = b.ins().ishl_imm_u(kv, 3);
                         let addr = b.ins().iadd(scratch, off);
                         b.ins().store(flags, v, addr, 0);
                     });
-                    env.each(&mut b, second, after, |b, kv, e| {
+                    env.each(&mut b, second, after, |b, kv, e, q| {
                         let off = b.ins().ishl_imm_u(kv, 3);
                         let addr = b.ins().iadd(scratch, off);
                         let v = b.ins().load(types::F64, flags, addr, 0);
-                        write(b, e, v);
+                        write(b, e, v, q);
                     });
                 }
                 entry = after;
@@ -380,7 +443,10 @@ struct LoopEnv<'a> {
     model: &'a Model,
     refs: &'a FuncRefs,
     columns: &'a [InputKey],
-    slots: &'a [Slot],
+    /// The slots per post part (one entry outside rows mode).
+    part_slots: &'a [Vec<Slot>],
+    /// Rows mode: the row pointers and the ends of the post parts.
+    rows: Option<(Value, &'a [Value])>,
     due: Value,
     pre_idx: Value,
     post_idx: Value,
@@ -394,40 +460,111 @@ struct LoopEnv<'a> {
 
 impl LoopEnv<'_> {
     /// A loop over the due synapses starting in block `entry` and continuing to `after`; the
-    /// body gets the position `k` and the synapse index `due[k]`.
+    /// body gets the position `k`, the synapse index and the post part its slots are for
+    /// (the body is emitted once per part in rows mode).
     fn each(
         &self,
         b: &mut FunctionBuilder,
         entry: cranelift_codegen::ir::Block,
         after: cranelift_codegen::ir::Block,
-        body: impl FnOnce(&mut FunctionBuilder, Value, Value),
+        mut body: impl FnMut(&mut FunctionBuilder, Value, Value, usize),
     ) {
-        let (header, blk) = (b.create_block(), b.create_block());
-        b.append_block_param(header, types::I64);
+        let flags = MemFlagsData::trusted();
+        let Some((row_ptr, ends)) = self.rows else {
+            let (header, blk) = (b.create_block(), b.create_block());
+            b.append_block_param(header, types::I64);
+            b.switch_to_block(entry);
+            let zero = b.ins().iconst(types::I64, 0);
+            b.ins().jump(header, &[zero.into()]);
+            b.switch_to_block(header);
+            let kv = b.block_params(header)[0];
+            let more = b.ins().icmp(IntCC::UnsignedLessThan, kv, self.n);
+            b.ins().brif(more, blk, &[], after, &[]);
+            b.switch_to_block(blk);
+            let off = b.ins().ishl_imm_u(kv, 2);
+            let addr = b.ins().iadd(self.due, off);
+            let e = b.ins().uload32(flags, addr, 0);
+            body(b, kv, e, 0);
+            let next = b.ins().iadd_imm_s(kv, 1);
+            b.ins().jump(header, &[next.into()]);
+            return;
+        };
+        // Rows: r over the spiking sources, s over the row's synapses, k counting them all;
+        // within a row the synapses of post part q come before those of part q + 1.
+        let (r_var, s_var, k_var, hi_var) = (
+            b.declare_var(types::I64),
+            b.declare_var(types::I64),
+            b.declare_var(types::I64),
+            b.declare_var(types::I64),
+        );
+        let parts = ends.len().max(1);
+        let (rheader, rstart, rlatch) = (b.create_block(), b.create_block(), b.create_block());
+        let heads: Vec<_> = (0..parts).map(|_| b.create_block()).collect();
         b.switch_to_block(entry);
         let zero = b.ins().iconst(types::I64, 0);
-        b.ins().jump(header, &[zero.into()]);
-        b.switch_to_block(header);
-        let kv = b.block_params(header)[0];
-        let more = b.ins().icmp(IntCC::UnsignedLessThan, kv, self.n);
-        b.ins().brif(more, blk, &[], after, &[]);
-        b.switch_to_block(blk);
-        let off = b.ins().ishl_imm_u(kv, 2);
+        b.def_var(r_var, zero);
+        b.def_var(k_var, zero);
+        b.ins().jump(rheader, &[]);
+        b.switch_to_block(rheader);
+        let r = b.use_var(r_var);
+        let more = b.ins().icmp(IntCC::UnsignedLessThan, r, self.n);
+        b.ins().brif(more, rstart, &[], after, &[]);
+        b.switch_to_block(rstart);
+        let off = b.ins().ishl_imm_u(r, 2);
         let addr = b.ins().iadd(self.due, off);
-        let e = b.ins().uload32(MemFlagsData::trusted(), addr, 0);
-        body(b, kv, e);
-        let next = b.ins().iadd_imm_s(kv, 1);
-        b.ins().jump(header, &[next.into()]);
+        let i = b.ins().uload32(flags, addr, 0);
+        let off = b.ins().ishl_imm_u(i, 2);
+        let addr = b.ins().iadd(row_ptr, off);
+        let lo = b.ins().uload32(flags, addr, 0);
+        let hi = b.ins().uload32(flags, addr, 4);
+        b.def_var(s_var, lo);
+        b.def_var(hi_var, hi);
+        b.ins().jump(heads[0], &[]);
+        for q in 0..parts {
+            let next = heads.get(q + 1).copied().unwrap_or(rlatch);
+            let blk = b.create_block();
+            b.switch_to_block(heads[q]);
+            let sv = b.use_var(s_var);
+            let hi = b.use_var(hi_var);
+            let in_row = b.ins().icmp(IntCC::UnsignedLessThan, sv, hi);
+            if q + 1 < parts {
+                // Still in part q while the post index is below the part's end.
+                let check = b.create_block();
+                b.ins().brif(in_row, check, &[], next, &[]);
+                b.switch_to_block(check);
+                let off = b.ins().ishl_imm_u(sv, 2);
+                let addr = b.ins().iadd(self.post_idx, off);
+                let j = b.ins().uload32(flags, addr, 0);
+                let in_part = b.ins().icmp(IntCC::UnsignedLessThan, j, ends[q]);
+                b.ins().brif(in_part, blk, &[], next, &[]);
+            } else {
+                b.ins().brif(in_row, blk, &[], next, &[]);
+            }
+            b.switch_to_block(blk);
+            let sv = b.use_var(s_var);
+            let kv = b.use_var(k_var);
+            body(b, kv, sv, q);
+            let s1 = b.ins().iadd_imm_s(sv, 1);
+            let k1 = b.ins().iadd_imm_s(kv, 1);
+            b.def_var(s_var, s1);
+            b.def_var(k_var, k1);
+            b.ins().jump(heads[q], &[]);
+        }
+        b.switch_to_block(rlatch);
+        let r = b.use_var(r_var);
+        let r1 = b.ins().iadd_imm_s(r, 1);
+        b.def_var(r_var, r1);
+        b.ins().jump(rheader, &[]);
     }
 
-    /// The value of `expr` for synapse `e`.
-    fn value(&self, b: &mut FunctionBuilder, e: Value, expr: Handle<Expr>) -> Value {
+    /// The value of `expr` for synapse `e` (with the slots of post part `q`).
+    fn value(&self, b: &mut FunctionBuilder, e: Value, expr: Handle<Expr>, q: usize) -> Value {
         let mut tr = Translator {
             model: self.model,
             b,
             refs: self.refs,
             inputs: self.columns,
-            slots: self.slots,
+            slots: &self.part_slots[q],
             e,
             pre_idx: self.pre_idx,
             post_idx: self.post_idx,

@@ -297,7 +297,10 @@ impl Jit {
     /// Compile (once) the kernel for `key`.
     pub fn compile(&mut self, model: &Model, key: &KernelKey) -> Result<&Kernel, String> {
         if !self.kernels.contains_key(key) {
-            let kernel = self.translate(model, key)?;
+            let kernel = self.translate(model, key).inspect_err(|_| {
+                // Leave no half-built function behind for the next compilation.
+                self.module.clear_context(&mut self.ctx);
+            })?;
             self.kernels.insert(key.clone(), kernel);
         }
         Ok(&self.kernels[key])
@@ -1346,7 +1349,10 @@ impl Jit {
     /// Compile (once per key) a fused population update.
     pub fn compile_fused(&mut self, model: &Model, key: &FusedKey) -> Result<&FusedKernel, String> {
         if !self.fused.contains_key(key) {
-            let k = self.translate_fused(model, key)?;
+            let k = self.translate_fused(model, key).inspect_err(|_| {
+                // Leave no half-built function behind for the next compilation.
+                self.module.clear_context(&mut self.ctx);
+            })?;
             self.fused.insert(key.clone(), k);
         }
         Ok(&self.fused[key])
