@@ -603,12 +603,15 @@ impl Sim<'_> {
     }
 }
 
+/// A compiled event-code kernel with the column modes it was compiled for.
+type LastKernel = Option<(Vec<codegen::ColumnMode>, codegen::DeliveryFn)>;
+
 /// What event code needs besides the state, found once per run.
 pub(crate) struct DeliverySetup {
     columns: Vec<codegen::InputKey>,
     /// The kernels last used over a list and over rows, with the column modes they were
     /// compiled for (saves hashing the key every step).
-    last: std::cell::RefCell<[Option<(Vec<codegen::ColumnMode>, codegen::DeliveryFn)>; 2]>,
+    last: std::cell::RefCell<[LastKernel; 2]>,
     bufs: RefCell<DeliveryBufs>,
 }
 
