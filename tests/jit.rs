@@ -165,15 +165,23 @@ fn fused_kernel_variants_equal_the_interpreter() {
 }
 
 #[test]
-fn astrocytes_integrate_in_fused_kernels() {
+fn astrocytes_integrate_in_fused_kernels_and_couple_in_generated_code() {
     // RK4 cells with a discrete update and no spike event (Li–Rinzel), and RK4 cells with a
-    // refractory condition and a release event (G-ChI): fused, and equal to the interpreter.
-    for (spec, fused_per_step) in [("lr_astrocyte.ng", 1), ("astro_tripartite.ng", 3)] {
+    // refractory condition and a release event (G-ChI): fused, and equal to the interpreter;
+    // the tripartite network's three couplings (sum, mean, and a gap-junction sum reading both
+    // ends) accumulate in generated code every step.
+    for (spec, fused_per_step, couplings_per_step) in
+        [("lr_astrocyte.ng", 1, 0), ("astro_tripartite.ng", 3, 3)]
+    {
         let c = common::compile(&common::root().join("specs").join(spec));
         let steps = (0.05 / c.model.run.dt).round() as u64;
         let interp = run(&c, 1, steps, Backend::Interp);
-        let (jit, fused, _) = run_counting(&c, 1, steps, Backend::Jit);
+        let (jit, fused, generated) = run_counting(&c, 1, steps, Backend::Jit);
         assert_eq!(fused, fused_per_step * steps, "{spec}");
+        assert!(
+            generated >= couplings_per_step * steps,
+            "{spec}: {generated}"
+        );
         assert!(interp == jit, "{spec}");
     }
 }

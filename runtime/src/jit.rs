@@ -627,6 +627,7 @@ impl Sim<'_> {
             codegen::EventCode::OnPre(_) => 0,
             codegen::EventCode::OnPost(_) => 1,
             codegen::EventCode::Cell { event, .. } => event,
+            codegen::EventCode::Coupling { index, .. } => 2 + index,
         };
         if let Some(Some(cached)) = self.event_setups[node].get(k) {
             return cached.clone();
@@ -680,10 +681,20 @@ impl Sim<'_> {
 
     fn make_event_setup(&self, code: codegen::EventCode) -> Option<DeliverySetup> {
         let model = self.model;
-        let columns = codegen::delivery_columns(model, code.statements(model))?;
+        let columns = codegen::delivery_columns(model, &code.statements(model))?;
         match code {
             codegen::EventCode::OnPre(p) | codegen::EventCode::OnPost(p) => {
                 self.delivery_fits(p, &[]).ok()?
+            }
+            // The accumulator stands in for the target: the value must not read the target.
+            codegen::EventCode::Coupling { projection, index } => {
+                self.delivery_fits(projection, &[]).ok()?;
+                let c = &model.projections[projection].couplings[index];
+                let mut reads = Vec::new();
+                codegen::inputs_of(model, c.value, &mut reads);
+                if reads.iter().any(|&(v, _)| v == c.target) {
+                    return None;
+                }
             }
             // Cell events read and write their own cells only.
             codegen::EventCode::Cell { .. } => {
@@ -724,7 +735,9 @@ impl Sim<'_> {
         // go through).
         let n_syn = self.nodes[node].size;
         let proj = match code {
-            codegen::EventCode::OnPre(p) if rows.is_some() => {
+            codegen::EventCode::OnPre(p) | codegen::EventCode::Coupling { projection: p, .. }
+                if rows.is_some() =>
+            {
                 // Sources inside the rows (the row pointers were checked at set-up).
                 let n_pre = self.conn[p.index()].row_ptr.len().saturating_sub(1);
                 if due.iter().any(|&i| i as usize >= n_pre) {
@@ -732,7 +745,9 @@ impl Sim<'_> {
                 }
                 Some(p.index())
             }
-            codegen::EventCode::OnPre(p) | codegen::EventCode::OnPost(p) => {
+            codegen::EventCode::OnPre(p)
+            | codegen::EventCode::OnPost(p)
+            | codegen::EventCode::Coupling { projection: p, .. } => {
                 if rows.is_some() || self.due_fits(p, due).is_err() {
                     return false;
                 }
@@ -747,9 +762,13 @@ impl Sim<'_> {
         };
         let pi = proj.unwrap_or(0);
         let stmts = code.statements(model);
+        let coupling = matches!(code, codegen::EventCode::Coupling { .. });
+        if coupling && proj.is_some_and(|pi| self.coupling_acc.len() != self.post_maps[pi].size()) {
+            return false;
+        }
         // Written variables become per-element columns, as the interpreter's first write
         // makes them.
-        for st in stmts {
+        for st in stmts.iter().filter(|_| !coupling) {
             let parts = match (st.side, proj) {
                 (Side::Pre, Some(pi)) => &self.pre_maps[pi].parts[..],
                 (Side::Post, Some(pi)) => &self.post_maps[pi].parts[..],
@@ -809,6 +828,16 @@ impl Sim<'_> {
                 &self.post_maps[pi]
             };
             let first = parts.len();
+            if coupling && side == Side::Post && stmts.iter().any(|st| st.var == var) {
+                // The coupling's target: the accumulator, indexed by post endpoint index.
+                let acc = self.coupling_acc.as_mut_ptr();
+                for &(_, _, offset, count) in &map.parts {
+                    parts.push((Src::Column(acc), 0, (offset + count) as u64));
+                }
+                modes.push(codegen::ColumnMode::Parts(map.parts.len() as u32));
+                columns.push((Src::Column(std::ptr::null_mut()), first));
+                continue;
+            }
             for &(nd, start, offset, count) in &map.parts {
                 let end = (offset + count) as u64;
                 match self.nodes[nd].vars.get_mut(&var) {

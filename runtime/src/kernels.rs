@@ -216,14 +216,36 @@ impl Sim<'_> {
         let model = self.model;
         let proj = &model.projections[p];
         let node = self.n_pops + p.index();
-        for c in &proj.couplings {
-            let values = self.eval(c.value, &Ctx::all(node));
+        for (index, c) in proj.couplings.iter().enumerate() {
+            // Sums per post element, in synapse order: by generated code over every row, or
+            // from the interpreter's values.
+            let (n_pre, n_post, n_syn) = {
+                let conn = &self.conn[p.index()];
+                (conn.n_pre, conn.n_post, conn.n_synapses())
+            };
+            let mut acc = std::mem::take(&mut self.coupling_acc);
+            acc.clear();
+            acc.resize(n_post, 0.0);
+            self.coupling_acc = acc;
+            let mut sources = std::mem::take(&mut self.buf_sources);
+            sources.clear();
+            sources.extend(0..n_pre as u32);
+            let code = EventCode::Coupling {
+                projection: p,
+                index,
+            };
+            let generated = n_syn > 0 && self.try_event_code(code, node, &sources, Some(n_syn));
+            self.buf_sources = sources;
+            let mut acc = std::mem::take(&mut self.coupling_acc);
+            if !generated {
+                let values = self.eval(c.value, &Ctx::all(node));
+                let conn = &self.conn[p.index()];
+                for (s, &j) in conn.post.iter().enumerate() {
+                    acc[j as usize] += values.at(s);
+                }
+            }
             let conn = &self.conn[p.index()];
             let map = &self.post_maps[p.index()];
-            let mut acc = vec![0.0; conn.n_post];
-            for (s, &j) in conn.post.iter().enumerate() {
-                acc[j as usize] += values.at(s);
-            }
             if c.reduce == Reduce::Mean {
                 for (j, a) in acc.iter_mut().enumerate() {
                     let n = conn.col_ptr[j + 1] - conn.col_ptr[j];
@@ -235,6 +257,7 @@ impl Sim<'_> {
                 let vals = Col::V(acc[offset..offset + count].to_vec());
                 self.write(c.target, target, Some(&elems), &vals, AssignOp::Set);
             }
+            self.coupling_acc = acc;
         }
     }
 

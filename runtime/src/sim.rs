@@ -117,6 +117,8 @@ pub struct Sim<'m> {
     pub(crate) event_setups: Vec<Vec<Option<Option<std::rc::Rc<crate::jit::DeliverySetup>>>>>,
     /// Scratch values of generated event code.
     pub(crate) scratch: Vec<f64>,
+    /// Per post endpoint element: the sums of a coupling (generated code adds into it).
+    pub(crate) coupling_acc: Vec<f64>,
     /// Calls of generated fused population updates and event code so far (what the JIT
     /// backend ran as whole kernels rather than expression by expression).
     pub fused_calls: u64,
@@ -177,6 +179,7 @@ impl<'m> Sim<'m> {
             fused_setups: vec![None; n_pops],
             event_setups: vec![Vec::new(); n_pops + model.projections.len() + 1],
             scratch: Vec::new(),
+            coupling_acc: Vec::new(),
             fused_calls: 0,
             delivery_calls: 0,
             buf_sources: Vec::new(),

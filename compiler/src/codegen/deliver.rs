@@ -93,18 +93,42 @@ pub enum EventCode {
         cell: Handle<CellType>,
         event: usize,
     },
+    /// The per-synapse part of coupling number `index` of a projection: `post.target +=
+    /// value` over every synapse, where the runtime points `post.target` at a zeroed
+    /// accumulator (one value per post endpoint element) and reduces it afterwards.
+    Coupling {
+        projection: Handle<Projection>,
+        index: usize,
+    },
 }
 
 impl EventCode {
     /// The statements, in order.
-    pub fn statements(self, model: &Model) -> &[Statement] {
+    pub fn statements(self, model: &Model) -> std::borrow::Cow<'_, [Statement]> {
+        use std::borrow::Cow;
         match self {
-            EventCode::OnPre(p) => &model.projections[p].code.on_pre,
-            EventCode::OnPost(p) => &model.projections[p].code.on_post,
-            EventCode::Cell { cell, event } => model.cell_types[cell]
-                .events
-                .get(event)
-                .map_or(&[], |e| &e.body[..]),
+            EventCode::OnPre(p) => Cow::Borrowed(&model.projections[p].code.on_pre),
+            EventCode::OnPost(p) => Cow::Borrowed(&model.projections[p].code.on_post),
+            EventCode::Cell { cell, event } => Cow::Borrowed(
+                model.cell_types[cell]
+                    .events
+                    .get(event)
+                    .map_or(&[], |e| &e.body[..]),
+            ),
+            EventCode::Coupling { projection, index } => Cow::Owned(
+                model.projections[projection]
+                    .couplings
+                    .get(index)
+                    .map(|c| Statement {
+                        var: c.target,
+                        side: Side::Post,
+                        op: AssignOp::Add,
+                        value: c.value,
+                        span: c.span,
+                    })
+                    .into_iter()
+                    .collect(),
+            ),
         }
     }
 
@@ -206,6 +230,7 @@ impl Jit {
         key: &DeliveryKey,
     ) -> Result<DeliveryKernel, String> {
         let stmts = key.code.statements(model);
+        let stmts = &stmts[..];
         let columns = delivery_columns(model, stmts)
             .ok_or_else(|| "event code is not compilable".to_string())?;
         if columns.len() != key.modes.len() {
@@ -225,7 +250,7 @@ impl Jit {
             .map(|(_, m)| *m)
             .collect();
         if key.rows
-            && (!matches!(key.code, EventCode::OnPre(_))
+            && (!matches!(key.code, EventCode::OnPre(_) | EventCode::Coupling { .. })
                 || post_modes
                     .iter()
                     .any(|m| !matches!(m, ColumnMode::Parts(_)) || *m != post_modes[0]))
@@ -392,7 +417,8 @@ impl Jit {
                         AssignOp::Mul => b.ins().fmul(old, v),
                         AssignOp::Div => b.ins().fdiv(old, v),
                     };
-                    if key.f32_state {
+                    // State is rounded where it is stored; a coupling's sums are not state.
+                    if key.f32_state && !matches!(key.code, EventCode::Coupling { .. }) {
                         let narrow = b.ins().fdemote(types::F32, new);
                         new = b.ins().fpromote(types::F64, narrow);
                     }
