@@ -13,7 +13,7 @@
 use std::collections::HashMap;
 
 use cranelift_codegen::ir::condcodes::IntCC;
-use cranelift_codegen::ir::{types, AbiParam, InstBuilder, MemFlagsData, Value};
+use cranelift_codegen::ir::{types, InstBuilder, MemFlagsData, Value};
 use cranelift_frontend::FunctionBuilder;
 use cranelift_module::Module;
 
@@ -257,11 +257,7 @@ impl Jit {
         {
             return Err("rows mode needs `on pre` code with post-side columns".to_string());
         }
-        let ptr = self.module.target_config().pointer_type();
-        let frontend_config = self.module.target_config();
-        let mut sig = self.module.make_signature();
-        sig.params.push(AbiParam::new(ptr));
-        self.ctx.func.signature = sig;
+        let (ptr, frontend_config) = self.start_function(None);
         let name = format!("deliver{}", self.delivery.len());
         {
             let mut b = FunctionBuilder::new(&mut self.ctx.func, &mut self.fctx);

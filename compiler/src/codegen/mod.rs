@@ -252,6 +252,17 @@ impl Jit {
         })
     }
 
+    /// Start a function taking one pointer (its argument block) and returning `ret`: returns
+    /// the pointer type and the frontend configuration to finalize it with.
+    fn start_function(
+        &mut self,
+        ret: Option<types::Type>,
+    ) -> (types::Type, cranelift_codegen::isa::TargetFrontendConfig) {
+        let ptr = self.module.target_config().pointer_type();
+        self.ctx.func.signature = sig(&self.module, &[ptr], ret);
+        (ptr, self.module.target_config())
+    }
+
     /// Define the function built in `self.ctx` under `name` and return its code pointer
     /// (keeping its CLIF text when asked).
     fn finish(&mut self, name: &str) -> Result<*const u8, String> {
@@ -316,9 +327,7 @@ impl Jit {
                 inputs.len()
             ));
         }
-        let ptr = self.module.target_config().pointer_type();
-        let frontend_config = self.module.target_config();
-        self.ctx.func.signature = sig(&self.module, &[ptr], None);
+        let (ptr, frontend_config) = self.start_function(None);
         let name = format!("e{}_{}", key.expr.index(), self.kernels.len());
         {
             let mut b = FunctionBuilder::new(&mut self.ctx.func, &mut self.fctx);
@@ -1371,12 +1380,7 @@ impl Jit {
         if inputs.len() != key.modes.len() || key.modes.contains(&InputMode::Gather) {
             return Err("fused kernel inputs do not match their modes".to_string());
         }
-        let ptr = self.module.target_config().pointer_type();
-        let frontend_config = self.module.target_config();
-        let mut s = self.module.make_signature();
-        s.params.push(AbiParam::new(ptr));
-        s.returns.push(AbiParam::new(types::I64));
-        self.ctx.func.signature = s;
+        let (ptr, frontend_config) = self.start_function(Some(types::I64));
         let name = format!("fused{}", self.fused.len());
         // ODE variables first, then the other updated variables.
         let (m, ms) = (key.vars.len(), state_vars.len());
