@@ -569,7 +569,7 @@ impl Sim<'_> {
             None => Vec::new(),
         };
         spikes.clear();
-        if key.threshold.is_some() {
+        if key.threshold.is_some() || key.probability.is_some() {
             spikes.reserve(size);
         }
         codegen::fused_pairs(key, phi, k, self.step, scalars, pairs);

@@ -96,15 +96,10 @@ fn to_open01(hi: u32, lo: u32) -> f64 {
     (x as f64 + 0.5) * (1.0 / (1u64 << 53) as f64)
 }
 
-/// Deterministic per-model stream numbers: a name's hash, for draws that have no expression.
+/// Deterministic per-model stream numbers: a name's hash, for draws that have no expression
+/// (`neurograph_compiler::named_stream`, which generated code uses too).
 pub fn stream_of(name: &str) -> u32 {
-    // FNV-1a, stable across platforms and releases.
-    let mut h: u32 = 0x811C_9DC5;
-    for b in name.bytes() {
-        h ^= b as u32;
-        h = h.wrapping_mul(0x0100_0193);
-    }
-    h | 0x8000_0000 // expression streams are small indices; keep these apart
+    neurograph_compiler::named_stream(name)
 }
 
 #[cfg(test)]

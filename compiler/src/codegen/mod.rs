@@ -1063,10 +1063,13 @@ pub fn fused_key(
     simd: bool,
 ) -> Option<(FusedKey, Vec<InputKey>)> {
     let d = &ct.dynamics;
-    let qualifies = matches!(
-        method,
-        Some(Method::Exact | Method::Euler | Method::ExponentialEuler | Method::Rk4)
-    ) && !d.odes.is_empty()
+    let integrates = !d.odes.is_empty();
+    let qualifies = (!integrates
+        || matches!(
+            method,
+            Some(Method::Exact | Method::Euler | Method::ExponentialEuler | Method::Rk4)
+        ))
+        && (integrates || !d.updates.is_empty() || !ct.events.is_empty())
         && ct.events.len() <= 1
         && ct.events.iter().all(|e| e.name == "spike")
         && d.updates.iter().all(|u| {
@@ -1075,11 +1078,20 @@ pub fn fused_key(
     if !qualifies {
         return None;
     }
-    let threshold = match ct.events.first().map(|e| &e.trigger) {
-        None => None,
-        Some(Trigger::When(c)) => Some(*c),
-        Some(Trigger::Probability(_)) => return None,
+    let (threshold, probability) = match ct.events.first() {
+        None => (None, None),
+        Some(ev) => match &ev.trigger {
+            Trigger::When(c) => (Some(*c), None),
+            Trigger::Probability(p) => (
+                None,
+                Some((
+                    *p,
+                    crate::named_stream(&format!("event {}.{}", ct.name, ev.name)),
+                )),
+            ),
+        },
     };
+    let method = if integrates { method } else { None };
     let vars: Vec<Handle<Variable>> = d.odes.iter().map(|o| o.var).collect();
     let euler =
         (method != Some(Method::Exact)).then(|| d.odes.iter().map(|o| o.rhs).collect::<Vec<_>>());
@@ -1096,6 +1108,7 @@ pub fn fused_key(
             _ => None,
         },
         threshold,
+        probability,
         updates: d.updates.iter().map(|u| (u.var, u.value)).collect(),
         euler,
         exponential: method == Some(Method::ExponentialEuler),
@@ -1109,6 +1122,9 @@ pub fn fused_key(
         simd,
         modes: Vec::new(),
     };
+    if !key.exprs().iter().all(|x| jittable(model, *x)) {
+        return None;
+    }
     let inputs = fused_inputs(model, &key);
     key.modes = inputs
         .iter()
@@ -1226,8 +1242,11 @@ pub struct FusedKey {
     pub refractory: bool,
     /// Refractoriness from a condition on the state before the update.
     pub refractory_when: Option<Handle<Expr>>,
-    /// The spike condition, when the cell type has a spike event.
+    /// The spike condition, when the cell type has a `spike when` event.
     pub threshold: Option<Handle<Expr>>,
+    /// The spike probability and the stream of its draw, for a `spike with probability`
+    /// event (a uniform draw per cell and step below the probability fires).
+    pub probability: Option<(Handle<Expr>, u32)>,
     /// Discrete updates `x <- value` after integration, in order.
     pub updates: Vec<(Handle<Variable>, Handle<Expr>)>,
     /// `None`: exact integration with the propagator passed at run time. `Some(rhs)`: forward
@@ -1277,6 +1296,7 @@ impl FusedKey {
             .chain(self.rhs())
             .chain(self.updates.iter().map(|(_, e)| e))
             .chain(&self.refractory_when)
+            .chain(self.probability.iter().map(|(p, _)| p))
             .copied()
             .collect()
     }
@@ -1754,6 +1774,16 @@ impl Jit {
             // The spike condition on the updated state, from registers.
             if let Some(threshold) = key.threshold {
                 let cond = env.cond(&mut b, &regs, e, threshold);
+                env.record_spike(&mut b, cond, refr, e, spikes, count_var);
+            }
+            // Or a uniform draw of the event's own stream below the probability (as the
+            // interpreter's `detect`).
+            if let Some((p, stream)) = key.probability {
+                let pv = env.translate(&mut b, &regs, e, &[p])[0];
+                let element = b.ins().bor(node_key, e);
+                let w = rng::philox_bits(&mut b, seed, stream, element, step);
+                let u = rng::open01(&mut b, w[0], w[1]);
+                let cond = b.ins().fcmp(FloatCC::LessThan, u, pv);
                 env.record_spike(&mut b, cond, refr, e, spikes, count_var);
             }
             let next = b.ins().iadd_imm_s(e, 1);

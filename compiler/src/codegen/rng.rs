@@ -42,12 +42,15 @@ pub(super) fn philox_bits(
         let k1r = b
             .ins()
             .iconst(i32t, stream.wrapping_add(round.wrapping_mul(W1)) as i64);
-        let m0 = b.ins().iconst(i32t, M0);
-        let m1 = b.ins().iconst(i32t, M1);
-        let hi0 = b.ins().umulhi(m0, c[0]);
-        let lo0 = b.ins().imul(m0, c[0]);
-        let hi1 = b.ins().umulhi(m1, c[2]);
-        let lo1 = b.ins().imul(m1, c[2]);
+        // One 64-bit product per word gives both halves (as the Rust implementation).
+        let wide = |b: &mut FunctionBuilder, m: i64, x: Value| {
+            let x = b.ins().uextend(types::I64, x);
+            let p = b.ins().imul_imm_s(x, m);
+            let hi = b.ins().ushr_imm_u(p, 32);
+            (b.ins().ireduce(i32t, hi), b.ins().ireduce(i32t, p))
+        };
+        let (hi0, lo0) = wide(b, M0, c[0]);
+        let (hi1, lo1) = wide(b, M1, c[2]);
         let n0 = b.ins().bxor(hi1, c[1]);
         let n0 = b.ins().bxor(n0, k0r);
         let n2 = b.ins().bxor(hi0, c[3]);

@@ -1062,6 +1062,13 @@ pub fn stable_hash(text: &str) -> u32 {
     h
 }
 
+/// The random stream of draws that have no expression (regime transitions, probabilistic
+/// events, connect rules), from a name: its FNV-1a hash (`stable_hash`) with the top bit set,
+/// which keeps these apart from expression streams (small indices).
+pub fn named_stream(name: &str) -> u32 {
+    stable_hash(name) | 0x8000_0000
+}
+
 /// `x ^ y` as every backend computes it: repeated multiplication for small integer exponents
 /// (exact for `v^3`, `n^4`), `powf` otherwise.
 pub fn pow_f64(x: f64, y: f64) -> f64 {

@@ -15,7 +15,7 @@ use neurograph_grammar::{
 };
 
 use expr::Ctx;
-pub use expr::{const_eval, eval_pure, pow_f64, stable_hash, Ty};
+pub use expr::{const_eval, eval_pure, named_stream, pow_f64, stable_hash, Ty};
 
 use crate::funcs;
 use crate::ir::*;
