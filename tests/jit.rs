@@ -7,6 +7,7 @@ mod common;
 use std::sync::atomic::AtomicBool;
 
 use neurograph::compiler::codegen::{InputMode, KernelKey};
+use neurograph::compiler::ir::Node;
 use neurograph_runtime::jit::{call_checked, new_jit, CallArgs, Column};
 use neurograph_runtime::{Backend, Sim};
 
@@ -170,9 +171,10 @@ fn astrocytes_integrate_in_fused_kernels_and_couple_in_generated_code() {
     // fused as a probabilistic event), and RK4 cells with a
     // refractory condition and a release event (G-ChI): fused, and equal to the interpreter;
     // the tripartite network's three couplings (sum, mean, and a gap-junction sum reading both
-    // ends) accumulate in generated code every step.
+    // ends) accumulate in generated code every step, and its two projections' synapse
+    // dynamics (gliotransmitter-modulated and plain Tsodyks–Markram) are fused kernels too.
     for (spec, fused_per_step, couplings_per_step) in
-        [("lr_astrocyte.ng", 2, 0), ("astro_tripartite.ng", 3, 3)]
+        [("lr_astrocyte.ng", 2, 0), ("astro_tripartite.ng", 5, 3)]
     {
         let c = common::compile(&common::root().join("specs").join(spec));
         let steps = (0.05 / c.model.run.dt).round() as u64;
@@ -217,7 +219,7 @@ fn fused_kernels_refuse_columns_that_do_not_fit() {
     let mut pops = c.model.populations.iter();
     let (e_pop, pop) = pops.next().unwrap();
     let (i_pop, _) = pops.next().unwrap();
-    assert!(sim.fused_fits(e_pop).is_ok());
+    assert!(sim.fused_fits(Node::Population(e_pop)).is_ok());
     let v = c.model.cell_types[pop.cell_type].states[0];
     match sim.nodes[e_pop.index()].vars.get_mut(&v) {
         Some(neurograph_runtime::state::Store::Elements(col)) => {
@@ -225,9 +227,9 @@ fn fused_kernels_refuse_columns_that_do_not_fit() {
         }
         _ => panic!("v is a column"),
     }
-    let err = sim.fused_fits(e_pop).unwrap_err();
+    let err = sim.fused_fits(Node::Population(e_pop)).unwrap_err();
     assert!(err.contains("`v` has 3199 values for 3200 cells"), "{err}");
-    assert!(sim.fused_fits(i_pop).is_ok());
+    assert!(sim.fused_fits(Node::Population(i_pop)).is_ok());
 }
 
 #[test]

@@ -389,30 +389,25 @@ struct FusedBufs {
 }
 
 impl Sim<'_> {
-    /// The key, inputs and constants of a population's fused kernel, or `None` when the
-    /// population does not qualify (see `codegen::fused_key`).
-    fn fused_setup(&mut self, p: Handle<Population>) -> Option<std::rc::Rc<FusedSetup>> {
-        if let Some(cached) = &self.fused_setups[p.index()] {
+    /// The key, inputs and constants of a population's (or a projection's synapse dynamics')
+    /// fused kernel, or `None` when it does not qualify (see `codegen::fused_key`).
+    fn fused_setup(&mut self, n: Node) -> Option<std::rc::Rc<FusedSetup>> {
+        let node = self.node_index(n);
+        if let Some(cached) = &self.fused_setups[node] {
             return cached.clone();
         }
-        let setup = self.make_fused_setup(p).map(std::rc::Rc::new);
-        self.fused_setups[p.index()] = Some(setup.clone());
+        let setup = self.make_fused_setup(n).map(std::rc::Rc::new);
+        self.fused_setups[node] = Some(setup.clone());
         setup
     }
 
-    fn make_fused_setup(&mut self, p: Handle<Population>) -> Option<FusedSetup> {
+    fn make_fused_setup(&mut self, n: Node) -> Option<FusedSetup> {
         let js = self.jit.as_ref()?;
         let model = self.model;
-        let node = p.index();
-        let ct = &model.cell_types[model.populations[p].cell_type];
-        if self.spike_trains.contains_key(&node) {
+        let node = self.node_index(n);
+        if self.spike_trains.contains_key(&node) && node < self.n_pops {
             return None;
         }
-        let method = self
-            .info
-            .cell_methods
-            .get(&model.populations[p].cell_type)
-            .copied();
         let size = self.nodes[node].size;
         let mode_of = |(var, side): codegen::InputKey| {
             let store = if model.variables[var].scope == Scope::Global {
@@ -428,8 +423,22 @@ impl Sim<'_> {
                 _ => None,
             }
         };
-        let (mut key, inputs) = codegen::fused_key(model, ct, method, mode_of, js.simd)?;
-        let d = &ct.dynamics;
+        let (mut key, inputs, d) = match n {
+            Node::Population(p) => {
+                let ct = &model.cell_types[model.populations[p].cell_type];
+                let method = self.info.cell_methods.get(&model.populations[p].cell_type);
+                let (key, inputs) =
+                    codegen::fused_key(model, ct, method.copied(), mode_of, js.simd)?;
+                (key, inputs, &ct.dynamics)
+            }
+            Node::Projection(p) => {
+                let d = &model.projections[p].code.dynamics;
+                let method = self.info.projection_methods.get(&p).copied();
+                let (key, inputs) =
+                    codegen::fused_key_synapses(model, d, method, mode_of, js.simd)?;
+                (key, inputs, d)
+            }
+        };
         // Exact: the propagator and the constant input part, as the interpreter computes them.
         let (phi, k) = if key.euler.is_some() {
             (Vec::new(), Vec::new())
@@ -458,12 +467,12 @@ impl Sim<'_> {
     /// Whether population `p`'s fused kernel may run this step: it qualifies, and every column
     /// it reads or writes has the kind and length it was compiled for (fills the argument
     /// buffers on the way). `try_fused` runs the kernel only after this.
-    pub fn fused_fits(&mut self, p: Handle<Population>) -> Result<(), String> {
+    pub fn fused_fits(&mut self, n: Node) -> Result<(), String> {
         let setup = self
-            .fused_setup(p)
-            .ok_or_else(|| "the population does not qualify for a fused kernel".to_string())?;
+            .fused_setup(n)
+            .ok_or_else(|| "the node does not qualify for a fused kernel".to_string())?;
         let model = self.model;
-        let node = p.index();
+        let node = self.node_index(n);
         let size = self.nodes[node].size;
         let mut bufs = setup.bufs.borrow_mut();
         let FusedBufs {
@@ -518,7 +527,7 @@ impl Sim<'_> {
                 _ => return Err(format!("state `{}` is not a column", name(v))),
             }
         }
-        if self.ref_until[node].len() != size {
+        if setup.key.refractory && self.ref_until.get(node).is_none_or(|r| r.len() != size) {
             return Err("refractory countdown does not fit the population".to_string());
         }
         Ok(())
@@ -526,18 +535,20 @@ impl Sim<'_> {
 
     /// The fused update of a population when it qualifies: integration, refractoriness and
     /// spike detection in one generated loop. Returns false (nothing done) otherwise.
-    pub(crate) fn try_fused(&mut self, p: Handle<Population>) -> bool {
-        if self.jit.is_none() || self.fused_fits(p).is_err() {
+    pub(crate) fn try_fused(&mut self, n: Node) -> bool {
+        if self.jit.is_none() || self.fused_fits(n).is_err() {
             return false;
         }
-        let Some(setup) = self.fused_setup(p) else {
+        let Some(setup) = self.fused_setup(n) else {
             return false;
         };
         let Some(js) = self.jit.as_ref() else {
             return false;
         };
         let model = self.model;
-        let node = p.index();
+        let node = self.node_index(n);
+        // Spike lists, countdowns and counts belong to populations.
+        let population = matches!(n, Node::Population(_));
         let size = self.nodes[node].size;
         let (key, phi, k) = (&setup.key, &setup.phi, &setup.k);
         let mut bufs = setup.bufs.borrow_mut();
@@ -564,9 +575,9 @@ impl Sim<'_> {
         };
         // The spike list keeps its allocation from step to step (a cell type without a spike
         // event gets an empty list that stays empty).
-        let mut spikes = match self.spikes[node].first_mut() {
-            Some(list) => std::mem::take(list),
-            None => Vec::new(),
+        let mut spikes = match self.spikes.get_mut(node).and_then(|s| s.first_mut()) {
+            Some(list) if population => std::mem::take(list),
+            _ => Vec::new(),
         };
         spikes.clear();
         if key.threshold.is_some() || key.probability.is_some() {
@@ -576,7 +587,10 @@ impl Sim<'_> {
         let args = FusedArgs {
             n: size as u64,
             state: state_ptrs.as_ptr(),
-            ref_until: self.ref_until[node].as_ptr(),
+            ref_until: match self.ref_until.get(node) {
+                Some(r) if population => r.as_ptr(),
+                _ => std::ptr::null(),
+            },
             step: self.step,
             inputs: columns.as_ptr(),
             spikes: spikes.as_mut_ptr(),
@@ -587,17 +601,19 @@ impl Sim<'_> {
         };
         // SAFETY: the state pointers come from distinct per-variable vectors of `size` entries
         // (checked above), the threshold inputs are scalars or columns of `size` entries, the
-        // countdown holds `size` entries, `pairs` holds the layout of `fused_pairs` for this
+        // countdown holds `size` entries where the key reads it (`fused_fits`), `pairs` holds the layout of `fused_pairs` for this
         // key, and `spikes` has room for `size` indices; the kernel
         // touches element indices below `size` only.
         let count = unsafe { func(&args) } as usize;
         // SAFETY: the kernel wrote indices `0..count` (count <= size <= capacity) of the buffer.
         unsafe { spikes.set_len(count.min(size)) };
-        self.spike_counts[node] += spikes.len() as u64;
-        if let Some(list) = self.spikes[node].first_mut() {
-            *list = spikes;
+        if population {
+            self.spike_counts[node] += spikes.len() as u64;
+            if let Some(list) = self.spikes[node].first_mut() {
+                *list = spikes;
+            }
+            self.fused_this_step[node] = true;
         }
-        self.fused_this_step[node] = true;
         self.fused_calls += 1;
         true
     }

@@ -51,7 +51,7 @@ impl Sim<'_> {
             KernelCall::AdvanceRegime(r) => self.advance_regime(r),
             KernelCall::Coupling(p) => self.coupling(p),
             KernelCall::Input(i) => self.input(i),
-            KernelCall::Integrate(Node::Population(p)) if self.try_fused(p) => {}
+            KernelCall::Integrate(n) if self.try_fused(n) => {}
             KernelCall::Integrate(node) => self.integrate(node),
             KernelCall::Detect(p) if self.fused_this_step[p.index()] => {
                 self.fused_this_step[p.index()] = false

@@ -176,7 +176,7 @@ impl<'m> Sim<'m> {
                 .map(|n| neurograph_compiler::stable_hash(n) as u64)
                 .collect(),
             fused_this_step: vec![false; n_pops],
-            fused_setups: vec![None; n_pops],
+            fused_setups: vec![None; n_pops + model.projections.len() + 1],
             event_setups: vec![Vec::new(); n_pops + model.projections.len() + 1],
             scratch: Vec::new(),
             coupling_acc: Vec::new(),

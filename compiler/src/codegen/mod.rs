@@ -1052,9 +1052,10 @@ pub fn static_mode(model: &Model, var: Handle<Variable>, side: Side) -> InputMod
     }
 }
 
-/// The fused-kernel key of a cell type integrated with `method`, when it qualifies (exact,
-/// Euler, exponential Euler or RK4; no discrete updates; one `spike when` event; no refractory
-/// condition). `mode_of` says how each memory input is read, or `None` to give up.
+/// The fused-kernel key of a cell type integrated with `method`, when it qualifies (no
+/// equations, or exact, Euler, exponential Euler or RK4; at most one event, `spike when` or
+/// `spike with probability`; every expression compilable). `mode_of` says how each memory
+/// input is read, or `None` to give up.
 pub fn fused_key(
     model: &Model,
     ct: &CellType,
@@ -1062,23 +1063,51 @@ pub fn fused_key(
     mode_of: impl Fn(InputKey) -> Option<InputMode>,
     simd: bool,
 ) -> Option<(FusedKey, Vec<InputKey>)> {
-    let d = &ct.dynamics;
+    fused_key_of(
+        model,
+        &ct.dynamics,
+        (&ct.events, ct.refractory.as_ref(), &ct.name),
+        method,
+        mode_of,
+        simd,
+    )
+}
+
+/// The fused-kernel key of a projection's synapse dynamics (no events, no refractoriness).
+pub fn fused_key_synapses(
+    model: &Model,
+    d: &Dynamics,
+    method: Option<Method>,
+    mode_of: impl Fn(InputKey) -> Option<InputMode>,
+    simd: bool,
+) -> Option<(FusedKey, Vec<InputKey>)> {
+    fused_key_of(model, d, (&[], None, ""), method, mode_of, simd)
+}
+
+fn fused_key_of(
+    model: &Model,
+    d: &Dynamics,
+    (events, refractory, type_name): (&[Event], Option<&Refractory>, &str),
+    method: Option<Method>,
+    mode_of: impl Fn(InputKey) -> Option<InputMode>,
+    simd: bool,
+) -> Option<(FusedKey, Vec<InputKey>)> {
     let integrates = !d.odes.is_empty();
     let qualifies = (!integrates
         || matches!(
             method,
             Some(Method::Exact | Method::Euler | Method::ExponentialEuler | Method::Rk4)
         ))
-        && (integrates || !d.updates.is_empty() || !ct.events.is_empty())
-        && ct.events.len() <= 1
-        && ct.events.iter().all(|e| e.name == "spike")
+        && (integrates || !d.updates.is_empty() || !events.is_empty())
+        && events.len() <= 1
+        && events.iter().all(|e| e.name == "spike")
         && d.updates.iter().all(|u| {
             model.variables[u.var].regime.is_none() && model.variables[u.var].kind == VarKind::State
         });
     if !qualifies {
         return None;
     }
-    let (threshold, probability) = match ct.events.first() {
+    let (threshold, probability) = match events.first() {
         None => (None, None),
         Some(ev) => match &ev.trigger {
             Trigger::When(c) => (Some(*c), None),
@@ -1086,7 +1115,7 @@ pub fn fused_key(
                 None,
                 Some((
                     *p,
-                    crate::named_stream(&format!("event {}.{}", ct.name, ev.name)),
+                    crate::named_stream(&format!("event {}.{}", type_name, ev.name)),
                 )),
             ),
         },
@@ -1099,11 +1128,11 @@ pub fn fused_key(
         frozen: d
             .odes
             .iter()
-            .map(|o| o.unless_refractory && ct.refractory.is_some())
+            .map(|o| o.unless_refractory && refractory.is_some())
             .collect(),
         vars,
-        refractory: matches!(ct.refractory, Some(Refractory::Duration(_))),
-        refractory_when: match &ct.refractory {
+        refractory: matches!(refractory, Some(Refractory::Duration(_))),
+        refractory_when: match refractory {
             Some(Refractory::Condition(c)) => Some(*c),
             _ => None,
         },
