@@ -286,18 +286,25 @@ pub fn compile_all_kernels(
     jit: &mut neurograph_compiler::codegen::Jit,
 ) -> Result<Vec<String>, String> {
     use neurograph_compiler::codegen::{
-        delivery_columns, fused_key, model_kernels, static_mode, ColumnMode, DeliveryKey,
-        EventCode, InputMode,
+        delivery_columns, fused_key, fused_key_synapses, model_kernels, static_mode, ColumnMode,
+        DeliveryKey, EventCode, InputMode,
     };
     let model = &c.model;
     let f32_state = model.run.precision == Precision::F32;
     let mut labels = Vec::new();
+    let mode_of = |(v, side)| (side == Side::Own).then(|| static_mode(model, v, side));
     for (h, ct) in model.cell_types.iter() {
         let method = c.info.cell_methods.get(&h).copied();
-        let mode_of = |(v, side)| (side == Side::Own).then(|| static_mode(model, v, side));
         if let Some((key, _)) = fused_key(model, ct, method, mode_of, true) {
             jit.compile_fused(model, &key)?;
             labels.push(format!("{}: fused update and spike detection", ct.name));
+        }
+    }
+    for (h, p) in model.projections.iter() {
+        let method = c.info.projection_methods.get(&h).copied();
+        if let Some((key, _)) = fused_key_synapses(model, &p.code.dynamics, method, mode_of, true) {
+            jit.compile_fused(model, &key)?;
+            labels.push(format!("{}: fused synapse dynamics", p.name));
         }
     }
     for (h, ct) in model.cell_types.iter() {
