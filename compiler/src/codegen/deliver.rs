@@ -261,7 +261,7 @@ impl Jit {
         let name = format!("deliver{}", self.delivery.len());
         {
             let mut b = FunctionBuilder::new(&mut self.ctx.func, &mut self.fctx);
-            let refs = FuncRefs::declare(&mut self.module, self.helper_ids, b.func);
+            let refs = FuncRefs::declare(&mut self.module, &self.helper_ids, b.func);
             let ([first, _, exit], f) = open_kernel(
                 &mut b,
                 &[

@@ -130,6 +130,36 @@ extern "C" fn ng_rem(x: f64, y: f64) -> f64 {
     x.rem_euclid(y)
 }
 
+extern "C" fn ng_exp(x: f64) -> f64 {
+    x.exp()
+}
+extern "C" fn ng_ln(x: f64) -> f64 {
+    x.ln()
+}
+extern "C" fn ng_expm1(x: f64) -> f64 {
+    x.exp_m1()
+}
+extern "C" fn ng_sin(x: f64) -> f64 {
+    x.sin()
+}
+extern "C" fn ng_cos(x: f64) -> f64 {
+    x.cos()
+}
+extern "C" fn ng_tanh(x: f64) -> f64 {
+    x.tanh()
+}
+
+/// One-argument functions generated code calls directly, without `ng_pure`'s dispatch: each
+/// is the interpreter's `eval_pure` formula for that function (checked bit for bit by a test).
+const UNARY: [(Func, &str, extern "C" fn(f64) -> f64); 6] = [
+    (Func::Exp, "ng_exp", ng_exp),
+    (Func::Log, "ng_ln", ng_ln),
+    (Func::Expm1, "ng_expm1", ng_expm1),
+    (Func::Sin, "ng_sin", ng_sin),
+    (Func::Cos, "ng_cos", ng_cos),
+    (Func::Tanh, "ng_tanh", ng_tanh),
+];
+
 /// Whether an expression can be compiled (everything but population-wide functions, loaded
 /// arrays, tokens, regime-indexed values and per-regime arrays).
 pub fn jittable(model: &Model, e: Handle<Expr>) -> bool {
@@ -178,7 +208,7 @@ pub struct Jit {
     /// With `keep_clif`: append the generated machine code to each text (`inspect --asm`).
     pub keep_asm: bool,
     pub clif: Vec<(String, String)>,
-    helper_ids: [FuncId; 4],
+    helper_ids: HelperIds,
 }
 
 fn sig(
@@ -224,6 +254,9 @@ impl Jit {
         builder.symbol("ng_pow", ng_pow as *const u8);
         builder.symbol("ng_rem", ng_rem as *const u8);
         builder.symbol("ng_random", helpers.random);
+        for (_, name, f) in UNARY {
+            builder.symbol(name, f as *const u8);
+        }
         let mut module = JITModule::new(builder);
         let (f64t, i32t, i64t) = (types::F64, types::I32, types::I64);
         let pure_sig = sig(&module, &[i32t, i32t, f64t, f64t, f64t], Some(f64t));
@@ -238,6 +271,14 @@ impl Jit {
         let pow_id = e(module.declare_function("ng_pow", Linkage::Import, &bin_sig))?;
         let rem_id = e(module.declare_function("ng_rem", Linkage::Import, &bin_sig))?;
         let random_id = e(module.declare_function("ng_random", Linkage::Import, &random_sig))?;
+        let unary_sig = sig(&module, &[f64t], Some(f64t));
+        let mut unary = Vec::with_capacity(UNARY.len());
+        for (f, name, _) in UNARY {
+            unary.push((
+                f,
+                e(module.declare_function(name, Linkage::Import, &unary_sig))?,
+            ));
+        }
         Ok(Jit {
             ctx: module.make_context(),
             module,
@@ -248,7 +289,10 @@ impl Jit {
             keep_clif: false,
             keep_asm: false,
             clif: Vec::new(),
-            helper_ids: [pure_id, pow_id, rem_id, random_id],
+            helper_ids: HelperIds {
+                fixed: [pure_id, pow_id, rem_id, random_id],
+                unary,
+            },
         })
     }
 
@@ -331,7 +375,7 @@ impl Jit {
         let name = format!("e{}_{}", key.expr.index(), self.kernels.len());
         {
             let mut b = FunctionBuilder::new(&mut self.ctx.func, &mut self.fctx);
-            let refs = FuncRefs::declare(&mut self.module, self.helper_ids, b.func);
+            let refs = FuncRefs::declare(&mut self.module, &self.helper_ids, b.func);
             let ([header, body, exit], f) = open_kernel(
                 &mut b,
                 &[
@@ -479,26 +523,46 @@ enum Slot {
     Pair(Value, i32),
 }
 
+/// The module's declarations of the host helpers.
+struct HelperIds {
+    /// `ng_pure`, `ng_pow`, `ng_rem`, `ng_random`.
+    fixed: [FuncId; 4],
+    /// The `UNARY` functions.
+    unary: Vec<(Func, FuncId)>,
+}
+
 struct FuncRefs {
     pure: cranelift_codegen::ir::FuncRef,
     pow: cranelift_codegen::ir::FuncRef,
     rem: cranelift_codegen::ir::FuncRef,
     random: cranelift_codegen::ir::FuncRef,
+    unary: Vec<(Func, cranelift_codegen::ir::FuncRef)>,
 }
 
 impl FuncRefs {
-    /// The host helpers (`ng_pure`, `ng_pow`, `ng_rem`, `ng_random`) as callees of `func`.
+    /// The host helpers as callees of `func`.
     fn declare(
         module: &mut JITModule,
-        ids: [FuncId; 4],
+        ids: &HelperIds,
         func: &mut cranelift_codegen::ir::Function,
     ) -> FuncRefs {
+        let [pure, pow, rem, random] = ids.fixed;
         FuncRefs {
-            pure: module.declare_func_in_func(ids[0], func),
-            pow: module.declare_func_in_func(ids[1], func),
-            rem: module.declare_func_in_func(ids[2], func),
-            random: module.declare_func_in_func(ids[3], func),
+            pure: module.declare_func_in_func(pure, func),
+            pow: module.declare_func_in_func(pow, func),
+            rem: module.declare_func_in_func(rem, func),
+            random: module.declare_func_in_func(random, func),
+            unary: ids
+                .unary
+                .iter()
+                .map(|(f, id)| (*f, module.declare_func_in_func(*id, func)))
+                .collect(),
         }
+    }
+
+    /// The direct helper of a one-argument function, if it has one.
+    fn unary(&self, f: Func) -> Option<cranelift_codegen::ir::FuncRef> {
+        self.unary.iter().find(|(g, _)| *g == f).map(|(_, r)| *r)
     }
 }
 
@@ -767,8 +831,41 @@ impl Translator<'_, '_> {
         }
     }
 
-    /// A one-argument pure function through the interpreter's implementation.
+    /// `x^n` for a constant integer `|n| <= 16`: the multiplications of `pow_f64`'s `powi`
+    /// (square-and-multiply from the lowest bit, then `1 / r` for negative `n`), in its order.
+    fn powi(&mut self, x: Value, n: i32) -> Value {
+        let mut bits = n.unsigned_abs();
+        let (mut r, mut a) = (None, x);
+        loop {
+            if bits & 1 == 1 {
+                // `1.0 * a` is `a`.
+                r = Some(match r {
+                    None => a,
+                    Some(r) => self.b.ins().fmul(r, a),
+                });
+            }
+            bits >>= 1;
+            if bits == 0 {
+                break;
+            }
+            a = self.b.ins().fmul(a, a);
+        }
+        let r = r.unwrap_or_else(|| self.f64c(1.0));
+        if n < 0 {
+            let one = self.f64c(1.0);
+            self.b.ins().fdiv(one, r)
+        } else {
+            r
+        }
+    }
+
+    /// A one-argument pure function through the interpreter's implementation (its direct
+    /// helper where it has one).
     fn pure1(&mut self, f: Func, x: Value) -> Value {
+        if let Some(r) = self.refs.unary(f) {
+            let call = self.b.ins().call(r, &[x]);
+            return self.b.inst_results(call)[0];
+        }
         let id = funcs::FUNCS
             .iter()
             .position(|i| i.func == f)
@@ -903,6 +1000,11 @@ impl Translator<'_, '_> {
                 let c = self.b.ins().fcmp(FloatCC::Equal, a, z);
                 self.bool_to_f64(c)
             }
+            Expr::Binary(BinOp::Pow, a, bb) if small_integer(&self.model.exprs[bb]).is_some() => {
+                let n = small_integer(&self.model.exprs[bb]).expect("checked");
+                let x = self.expr(a);
+                self.powi(x, n)
+            }
             Expr::Binary(op, a, bb) => {
                 let (x, y) = (self.expr(a), self.expr(bb));
                 let ins = self.b.ins();
@@ -1014,6 +1116,20 @@ impl Translator<'_, '_> {
                 }
             };
         }
+        if let [x] = vals[..] {
+            // IEEE operations with one correct result: the same bits as Rust's `sqrt`, `abs`,
+            // `floor`, `ceil`.
+            match f {
+                Func::Sqrt => return self.b.ins().sqrt(x),
+                Func::Abs => return self.b.ins().fabs(x),
+                Func::Floor => return self.b.ins().floor(x),
+                Func::Ceil => return self.b.ins().ceil(x),
+                _ => {}
+            }
+            if self.refs.unary(f).is_some() {
+                return self.pure1(f, x);
+            }
+        }
         let z = self.f64c(0.0);
         let a = vals.first().copied().unwrap_or(z);
         let bv = vals.get(1).copied().unwrap_or(z);
@@ -1022,6 +1138,15 @@ impl Translator<'_, '_> {
         let nargs = self.b.ins().iconst(types::I32, vals.len() as i64);
         let call = self.b.ins().call(self.refs.pure, &[fid, nargs, a, bv, c]);
         self.b.inst_results(call)[0]
+    }
+}
+
+/// The exponent of `pow_f64`'s `powi` path when an expression is that constant (an integer of
+/// magnitude at most 16).
+fn small_integer(e: &Expr) -> Option<i32> {
+    match e {
+        Expr::Const(y) if *y == y.trunc() && y.abs() <= 16.0 => Some(*y as i32),
+        _ => None,
     }
 }
 
@@ -1435,7 +1560,7 @@ impl Jit {
         let (m, ms) = (key.vars.len(), state_vars.len());
         {
             let mut b = FunctionBuilder::new(&mut self.ctx.func, &mut self.fctx);
-            let refs = FuncRefs::declare(&mut self.module, self.helper_ids, b.func);
+            let refs = FuncRefs::declare(&mut self.module, &self.helper_ids, b.func);
             let ([header, body, exit], f) = open_kernel(
                 &mut b,
                 &[
@@ -1748,15 +1873,10 @@ impl Jit {
                     // Else -B/A + (x + B/A) exp(A dt), with exp through the interpreter's function.
                     let r = b.ins().fdiv(bv, av);
                     let adt = b.ins().fmul(av, dt);
-                    let exp_id = funcs::FUNCS
-                        .iter()
-                        .position(|f| f.func == Func::Exp)
-                        .expect("exp is a function");
-                    let fid = b.ins().iconst(types::I32, exp_id as i64);
-                    let one_arg = b.ins().iconst(types::I32, 1);
-                    let fz = b.ins().f64const(0.0);
-                    let call = b.ins().call(refs.pure, &[fid, one_arg, adt, fz, fz]);
+                    let exp = refs.unary(Func::Exp).expect("exp has a direct helper");
+                    let call = b.ins().call(exp, &[adt]);
                     let ex = b.inst_results(call)[0];
+                    let fz = b.ins().f64const(0.0);
                     let xr = b.ins().fadd(old[i], r);
                     let scaled = b.ins().fmul(xr, ex);
                     let neg_r = b.ins().fneg(r);
@@ -1893,5 +2013,64 @@ fn depends_on(model: &Model, e: Handle<Expr>, var: Handle<Variable>) -> bool {
         Expr::Binary(_, a, b) => depends_on(model, *a, var) || depends_on(model, *b, var),
         Expr::Call(_, args) | Expr::Array(args) => args.iter().any(|a| depends_on(model, *a, var)),
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn direct_helpers_and_inline_powers_are_the_interpreters_functions() {
+        let mut xs = vec![
+            0.0,
+            -0.0,
+            1.0,
+            -1.0,
+            0.5,
+            1e-310,
+            -1e-310,
+            700.0,
+            -745.5,
+            1e300,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::NAN,
+            std::f64::consts::PI,
+        ];
+        // A spread of magnitudes and signs.
+        let mut x = 1.234_567e-6;
+        while x < 1e6 {
+            xs.push(x);
+            xs.push(-x);
+            x *= 1.37;
+        }
+        for n in -16..=16 {
+            for &x in &xs {
+                // What the generated square-and-multiply computes.
+                let mut bits = (n as i32).unsigned_abs();
+                let (mut r, mut a) = (None, x);
+                loop {
+                    if bits & 1 == 1 {
+                        r = Some(r.map_or(a, |r: f64| r * a));
+                    }
+                    bits >>= 1;
+                    if bits == 0 {
+                        break;
+                    }
+                    a *= a;
+                }
+                let r = r.unwrap_or(1.0);
+                let got = if n < 0 { 1.0 / r } else { r };
+                let want = crate::pow_f64(x, n as f64);
+                assert_eq!(got.to_bits(), want.to_bits(), "{x}^{n}");
+            }
+        }
+        for (f, name, helper) in UNARY {
+            for &x in &xs {
+                let want = crate::eval_pure(f, &[x]).unwrap();
+                assert_eq!(helper(x).to_bits(), want.to_bits(), "{name}({x})");
+            }
+        }
     }
 }
