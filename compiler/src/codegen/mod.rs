@@ -2048,7 +2048,7 @@ mod tests {
         for n in -16..=16 {
             for &x in &xs {
                 // What the generated square-and-multiply computes.
-                let mut bits = (n as i32).unsigned_abs();
+                let mut bits = n.unsigned_abs();
                 let (mut r, mut a) = (None, x);
                 loop {
                     if bits & 1 == 1 {
