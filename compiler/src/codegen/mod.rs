@@ -2045,7 +2045,7 @@ mod tests {
             xs.push(-x);
             x *= 1.37;
         }
-        for n in -16..=16 {
+        for n in -16i32..=16 {
             for &x in &xs {
                 // What the generated square-and-multiply computes.
                 let mut bits = n.unsigned_abs();
