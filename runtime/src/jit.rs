@@ -600,13 +600,14 @@ impl Sim<'_> {
             pairs: pairs.as_ptr(),
         };
         // SAFETY: the state pointers come from distinct per-variable vectors of `size` entries
-        // (checked above), the threshold inputs are scalars or columns of `size` entries, the
-        // countdown holds `size` entries where the key reads it (`fused_fits`), `pairs` holds the layout of `fused_pairs` for this
-        // key, and `spikes` has room for `size` indices; the kernel
-        // touches element indices below `size` only.
+        // and the inputs are scalars or columns of `size` entries (`fused_fits`), the countdown
+        // holds `size` entries where the key reads it (`fused_fits`), `pairs` holds the layout
+        // of `fused_pairs` for this key, and `spikes` has room for `size` indices whenever the
+        // key has a spike event (without one the kernel writes no index); the kernel touches
+        // element indices below `size` only.
         let count = unsafe { func(&args) } as usize;
         // SAFETY: the kernel wrote indices `0..count` (count <= size <= capacity) of the buffer.
-        unsafe { spikes.set_len(count.min(size)) };
+        unsafe { spikes.set_len(count.min(size).min(spikes.capacity())) };
         if population {
             self.spike_counts[node] += spikes.len() as u64;
             if let Some(list) = self.spikes[node].first_mut() {
