@@ -168,6 +168,43 @@ fn runs_reproduce_exactly_for_a_seed() {
     assert_eq!(a.conn[0].post, b.conn[0].post);
 }
 
+#[test]
+fn random_initial_values_do_not_depend_on_other_items() {
+    // Draws are keyed by where they are written: a model-level parameter added at the end of
+    // the spec (lowered last among the parameters) leaves a synapse type's random initial
+    // weights and a cell type's random initial voltages unchanged.
+    let stdp = std::fs::read_to_string(common::root().join("specs/stdp.ng")).unwrap();
+    let edited = format!("{stdp}\nparam unused_extra = 1\n");
+    assert_ne!(stdp, edited);
+    let initial = |text: &str| {
+        let c = common::compile_text(text);
+        let sim = neurograph_runtime::Sim::new(&c.model, &c.info, &common::config(5)).unwrap();
+        let w = sim.nodes[sim.n_pops]
+            .vars
+            .values()
+            .map(|s| s.elements(4))
+            .collect::<Vec<_>>();
+        let mut w: Vec<Vec<u64>> = w
+            .iter()
+            .map(|col| col.iter().map(|x| x.to_bits()).collect())
+            .collect();
+        w.sort();
+        w
+    };
+    assert_eq!(initial(&stdp), initial(&edited));
+    // And the cell's own draws: CUBA's uniform initial voltages.
+    let cuba = std::fs::read_to_string(common::root().join("specs/cuba.ng")).unwrap();
+    let edited = format!("{cuba}\nparam unused_extra = 1\n");
+    let v0 = |text: &str| {
+        let c = common::compile_text(text);
+        let sim = neurograph_runtime::Sim::new(&c.model, &c.info, &common::config(5)).unwrap();
+        let (e, pop) = c.model.populations.iter().next().unwrap();
+        let v = c.model.cell_types[pop.cell_type].states[0];
+        sim.state_values(neurograph::compiler::ir::Node::Population(e), v, None)
+    };
+    assert_eq!(v0(&cuba), v0(&edited));
+}
+
 fn single(method: &str, eqs: &str, init: &str) -> String {
     format!(
         "model one

@@ -752,8 +752,9 @@ impl<'a> Lowerer<'a> {
 
     fn cell_body(&mut self, h: Handle<CellType>, c: &ast::CellDecl) {
         let owner = ElementType::Cell(h);
-        self.body_vars(owner, &c.body);
+        // Draws in initial values belong to this cell type too.
         self.stream_item = format!("cell {}", c.name.name);
+        self.body_vars(owner, &c.body);
         let mut ctx = Ctx {
             own: Some(owner),
             indices: true,
@@ -1175,6 +1176,7 @@ impl<'a> Lowerer<'a> {
     }
 
     fn synapse_vars(&mut self, h: Handle<SynapseType>, s: &ast::SynapseDecl) {
+        self.stream_item = format!("synapse {}", s.name.name);
         self.body_vars(ElementType::Synapse(h), &s.body);
         for st in &s.body {
             let bad = match &st.kind {
