@@ -263,6 +263,23 @@ run { dt = 1 ms; duration = 40 ms }
 }
 
 #[test]
+fn exact_integration_with_inputs_that_change_is_not_fused_and_agrees() {
+    // A time-varying input under `method exact`: its constant part changes every step, so the
+    // population is not fused (the fused kernel takes it once per run); traces still agree.
+    let base = std::fs::read_to_string(common::root().join("specs/cuba.ng")).unwrap();
+    let text = base.replace(
+        "dge/dt = -ge / taue",
+        "dge/dt = -ge / taue + 0.01 mV/ms * sin(t / (1 ms))",
+    );
+    assert_ne!(text, base);
+    let c = common::compile_text(&text);
+    let interp = run(&c, 2, 1500, Backend::Interp);
+    let (jit, fused, _) = run_counting(&c, 2, 1500, Backend::Jit);
+    assert_eq!(fused, 0);
+    assert!(interp == jit);
+}
+
+#[test]
 fn kernels_reject_inputs_that_do_not_fit() {
     let c = common::compile_text(
         "model k\ncell C { state x: 1 = 0; state y: 1 = 0; x <- y * 2 + 1 }\npopulation P = C[4]\n",

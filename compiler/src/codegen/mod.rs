@@ -1206,7 +1206,52 @@ pub fn fused_key_synapses(
     mode_of: impl Fn(InputKey) -> Option<InputMode>,
     simd: bool,
 ) -> Option<(FusedKey, Vec<InputKey>)> {
+    // The fused loop numbers elements itself: `i` and `j` (endpoint indices of a synapse)
+    // stay with the interpreter.
+    let reads_endpoints = d
+        .odes
+        .iter()
+        .map(|o| o.rhs)
+        .chain(d.updates.iter().map(|u| u.value))
+        .any(|e| reads_builtin(model, e, &[Builtin::I, Builtin::J]));
+    if reads_endpoints {
+        return None;
+    }
     fused_key_of(model, d, (&[], None, ""), method, mode_of, simd)
+}
+
+/// Whether an expression reads one of the builtins.
+fn reads_builtin(model: &Model, e: Handle<Expr>, which: &[Builtin]) -> bool {
+    match &model.exprs[e] {
+        Expr::Builtin(b) => which.contains(b),
+        Expr::Unary(_, a) => reads_builtin(model, *a, which),
+        Expr::Binary(_, a, b) => reads_builtin(model, *a, which) || reads_builtin(model, *b, which),
+        Expr::Call(_, args) | Expr::Array(args) => {
+            args.iter().any(|a| reads_builtin(model, *a, which))
+        }
+        _ => false,
+    }
+}
+
+/// Whether an expression's value can change during a run other than through the integrated
+/// variables `vars`: it reads the time, the step, a random draw or a state variable.
+fn varies_in_run(model: &Model, e: Handle<Expr>, vars: &[Handle<Variable>]) -> bool {
+    match &model.exprs[e] {
+        Expr::Builtin(b) => matches!(b, Builtin::T | Builtin::Step),
+        Expr::Var { var, .. } => {
+            model.variables[*var].kind == VarKind::State && !vars.contains(var)
+        }
+        Expr::Unary(_, a) => varies_in_run(model, *a, vars),
+        Expr::Binary(_, a, b) => varies_in_run(model, *a, vars) || varies_in_run(model, *b, vars),
+        Expr::Call(f, args) => {
+            funcs::FUNCS
+                .iter()
+                .any(|i| i.func == *f && i.class == FuncClass::Random)
+                || args.iter().any(|a| varies_in_run(model, *a, vars))
+        }
+        Expr::Array(args) => args.iter().any(|a| varies_in_run(model, *a, vars)),
+        _ => false,
+    }
 }
 
 fn fused_key_of(
@@ -1277,6 +1322,16 @@ fn fused_key_of(
         modes: Vec::new(),
     };
     if !key.exprs().iter().all(|x| jittable(model, *x)) {
+        return None;
+    }
+    // Exact integration takes its constant input part once per run (`FusedSetup`): only when
+    // the right sides at x = 0 cannot change during the run (the interpreter evaluates them
+    // every step).
+    if key.euler.is_none()
+        && d.odes
+            .iter()
+            .any(|o| varies_in_run(model, o.rhs, &key.vars))
+    {
         return None;
     }
     let inputs = fused_inputs(model, &key);
