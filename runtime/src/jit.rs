@@ -685,6 +685,11 @@ impl Sim<'_> {
                 ));
             }
         }
+        // Event code over rows splits each row at the post parts' boundaries: rows must be
+        // sorted by post index (as `Connectivity::from_pairs` builds them).
+        if (0..conn.row_ptr.len().saturating_sub(1)).any(|i| !conn.post[conn.row(i)].is_sorted()) {
+            return Err("a row's synapses are not in post order".to_string());
+        }
         self.due_fits(p, due)
     }
 
