@@ -356,6 +356,18 @@ fn kernels_reject_inputs_that_do_not_fit() {
     )
     .unwrap_err();
     assert!(err.contains("10 needed"), "{err}");
+    // A key the kernel was not compiled for (here: a subset for a whole-column kernel).
+    let err = call_checked(
+        kernel,
+        &sub_key,
+        &CallArgs {
+            elems: Some(&[0, 1]),
+            columns: vec![Column::Element(&y)],
+            ..args(2, &[])
+        },
+    )
+    .unwrap_err();
+    assert!(err.contains("another key"), "{err}");
     // A mode that does not match the compiled kernel.
     let err = call_checked(
         kernel,

@@ -101,6 +101,10 @@ pub fn call_checked(
     key: &KernelKey,
     args: &CallArgs,
 ) -> Result<Vec<f64>, String> {
+    // The checks below are against `key`: it must be what the kernel was compiled for.
+    if *key != kernel.key {
+        return Err("kernel called with another key than it was compiled for".to_string());
+    }
     if args.columns.len() != kernel.inputs.len() || key.modes.len() != kernel.inputs.len() {
         return Err(format!(
             "kernel takes {} inputs, {} given",

@@ -106,6 +106,8 @@ pub struct Kernel {
     pub func: KernelFn,
     /// Inputs in slot order.
     pub inputs: Vec<InputKey>,
+    /// What it was compiled for.
+    pub key: KernelKey,
 }
 
 /// Host functions the generated code calls. The runtime supplies the random-number one so that
@@ -453,7 +455,11 @@ impl Jit {
         // SAFETY: `code` was just defined with the signature `fn(*const KernelArgs)` (one pointer
         // argument, no return value), which is `KernelFn`.
         let func = unsafe { std::mem::transmute::<*const u8, KernelFn>(code) };
-        Ok(Kernel { func, inputs })
+        Ok(Kernel {
+            func,
+            inputs,
+            key: key.clone(),
+        })
     }
 }
 
