@@ -205,6 +205,29 @@ fn random_initial_values_do_not_depend_on_other_items() {
     assert_eq!(v0(&cuba), v0(&edited));
 }
 
+#[test]
+fn a_connection_probability_follows_its_parameter_override() {
+    // `connect bernoulli(p)` with a model-level `p`: `--set p=...` changes the connectivity.
+    let c = common::compile_text(
+        "model conn\nparam p = 0.1\ncell C { state x: 1 = 0 }\nsynapse S { state w: 1 = 1 }\n\
+         population A = C[50]\nproject A -> A via S { connect bernoulli(p) }\n",
+    );
+    let synapses = |sets: &[&str]| {
+        let mut cfg = common::config(1);
+        for s in sets {
+            cfg.overrides
+                .push(neurograph_runtime::params::resolve(&c.model, s).unwrap());
+        }
+        neurograph_runtime::Sim::new(&c.model, &c.info, &cfg)
+            .unwrap()
+            .n_synapses()
+    };
+    let default = synapses(&[]);
+    assert!(default > 100 && default < 400, "{default}");
+    assert_eq!(synapses(&["p=1"]), 50 * 50);
+    assert_eq!(synapses(&["p=0"]), 0);
+}
+
 fn single(method: &str, eqs: &str, init: &str) -> String {
     format!(
         "model one

@@ -964,10 +964,26 @@ impl Sim<'_> {
 }
 
 /// A connection probability that is the same for every pair.
+/// The probability of a Bernoulli connect rule when it is the same for every pair: a
+/// constant, or an expression of model-level parameters evaluated with this run's values
+/// (so that `--set` applies).
 fn const_probability(sim: &Sim, e: Handle<Expr>) -> Option<f64> {
-    match sim.model.exprs[e] {
-        Expr::Bool(b) => Some(b2f(b)),
-        _ => sim.constant_value(e),
+    if let Expr::Bool(b) = sim.model.exprs[e] {
+        return Some(b2f(b));
+    }
+    sim.constant_value(e)?;
+    let mut reads = Vec::new();
+    neurograph_compiler::codegen::inputs_of(sim.model, e, &mut reads);
+    if reads
+        .iter()
+        .all(|&(v, _)| sim.model.variables[v].scope == Scope::Global)
+    {
+        match sim.eval(e, &Ctx::all(sim.global_node())) {
+            Col::S(p) => Some(p),
+            Col::V(_) => None,
+        }
+    } else {
+        sim.constant_value(e)
     }
 }
 
