@@ -972,7 +972,7 @@ impl Sim<'_> {
         // the kernel refuses to compile a written scalar).
         unsafe { func(&args) };
         self.scratch = scratch;
-        self.delivery_calls += 1;
+        self.event_code_calls[code.kind()] += 1;
         true
     }
 }

@@ -122,7 +122,8 @@ pub struct Sim<'m> {
     /// Calls of generated fused population updates and event code so far (what the JIT
     /// backend ran as whole kernels rather than expression by expression).
     pub fused_calls: u64,
-    pub delivery_calls: u64,
+    /// Per `EventCode::kind`: on pre, on post, cell events, couplings.
+    pub event_code_calls: [u64; 4],
     /// Spiking sources and due synapses of a projection, reused from step to step.
     pub(crate) buf_sources: Vec<u32>,
     pub(crate) buf_due: Vec<u32>,
@@ -181,7 +182,7 @@ impl<'m> Sim<'m> {
             scratch: Vec::new(),
             coupling_acc: Vec::new(),
             fused_calls: 0,
-            delivery_calls: 0,
+            event_code_calls: [0; 4],
             buf_sources: Vec::new(),
             buf_due: Vec::new(),
             jit: match config.backend {

@@ -132,6 +132,16 @@ impl EventCode {
         }
     }
 
+    /// 0 `on pre`, 1 `on post`, 2 cell event, 3 coupling (for per-kind counts).
+    pub fn kind(self) -> usize {
+        match self {
+            EventCode::OnPre(_) => 0,
+            EventCode::OnPost(_) => 1,
+            EventCode::Cell { .. } => 2,
+            EventCode::Coupling { .. } => 3,
+        }
+    }
+
     /// Whether the elements are synapses (so `i`, `j` are endpoint indices).
     pub fn synapses(self) -> bool {
         !matches!(self, EventCode::Cell { .. })
