@@ -137,11 +137,10 @@ fn tripartite_network_calcium_crosses_threshold_and_releases() {
         ga_var,
         None,
     );
-    eprintln!(
-        "{releases} releases in {seconds} s; max G_A {:e}",
-        ga.iter().cloned().fold(0.0, f64::max)
-    );
+    let max_ga = ga.iter().cloned().fold(0.0, f64::max);
+    eprintln!("{releases} releases in {seconds} s; max G_A {max_ga:e}");
     assert!(releases > 0, "no astrocyte crossed C_Theta");
+    assert!(max_ga > 0.0, "the releases left no gliotransmitter");
 }
 
 // ---------------------------------------------------------------- minimal astrocyte unit
@@ -352,6 +351,7 @@ fn li_rinzel_rests_at_its_fixed_point_for_100_s() {
     ));
     let sim = common::simulate(&c, 1, 1_000_000);
     for (k, want) in [(0, ip3 * UM), (1, ca * UM), (2, h)] {
+        assert!(!sim.recordings[k].values.is_empty(), "variable {k}: nothing recorded");
         for &v in &sim.recordings[k].values {
             assert!(
                 (v - want).abs() <= 1e-9 * want.abs(),
