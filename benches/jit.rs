@@ -72,7 +72,11 @@ fn sim(c: &mut Criterion) {
         .replace("bernoulli(0.02)", "bernoulli(0.05)")
         .replace("param we = 1.62 mV", "param we = 0.1296 mV")
         .replace("param wi = -9 mV", "param wi = -0.72 mV");
-    assert_eq!(text.matches("bernoulli(0.05)").count(), 2, "cuba.ng changed");
+    assert_eq!(
+        text.matches("bernoulli(0.05)").count(),
+        2,
+        "cuba.ng changed"
+    );
     let (_, out) = compile_str("events", &text, &FsLoader { base: specs_dir() });
     let events = out.compiled.unwrap();
     let mut s = Sim::new(&events.model, &events.info, &config(Backend::Jit)).unwrap();

@@ -351,7 +351,10 @@ fn li_rinzel_rests_at_its_fixed_point_for_100_s() {
     ));
     let sim = common::simulate(&c, 1, 1_000_000);
     for (k, want) in [(0, ip3 * UM), (1, ca * UM), (2, h)] {
-        assert!(!sim.recordings[k].values.is_empty(), "variable {k}: nothing recorded");
+        assert!(
+            !sim.recordings[k].values.is_empty(),
+            "variable {k}: nothing recorded"
+        );
         for &v in &sim.recordings[k].values {
             assert!(
                 (v - want).abs() <= 1e-9 * want.abs(),

@@ -22,7 +22,10 @@ use std::path::{Path, PathBuf};
 
 use neurograph_grammar::{self as grammar, Diagnostic, FileId, ItemKind, SourceMap};
 
-pub use lower::{const_eval, eval_pure, named_stream, pow_f64, stable_hash, Ty};
+pub use lower::{
+    connect_stream, const_eval, eval_pure, event_stream, named_stream, pow_f64, regime_stream,
+    stable_hash, Ty,
+};
 pub use neurograph_grammar::{AssignOp, BinOp, Span, UnOp};
 
 use ir::*;

@@ -1,7 +1,8 @@
-//! The JIT backend: expression kernels, fused population updates and synaptic event code from
+//! The JIT backend: expression kernels, fused updates and event code from
 //! `neurograph_compiler::codegen`, with the checks that keep generated code inside its
-//! buffers. What they do not cover (RK4 stages, couplings, resets, inputs, spike lists and
-//! delay queues, monitors) is the interpreter's code, calling expression kernels for values.
+//! buffers. What they do not cover (populations and synapse dynamics that do not qualify,
+//! current inputs, spike lists and delay queues, monitors) is the interpreter's code, calling
+//! expression kernels for values.
 
 use std::cell::RefCell;
 

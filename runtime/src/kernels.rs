@@ -11,7 +11,7 @@ use neurograph_compiler::AssignOp;
 
 use crate::eval::{b2f, Col, Ctx};
 use crate::expm::{propagators, Matrix};
-use crate::rng::{stream_of, Stream};
+use crate::rng::Stream;
 use crate::sim::{Sim, SimError};
 use crate::state::Store;
 
@@ -73,7 +73,7 @@ impl Sim<'_> {
             return;
         }
         let reg = &self.model.regimes[r];
-        let u = Stream::new(self.seed, stream_of(&format!("regime {}", reg.name)))
+        let u = Stream::new(self.seed, neurograph_compiler::regime_stream(&reg.name))
             .uniform(0, self.step, 0);
         let row = &reg.transition[self.regime_state[r.index()] as usize];
         let mut acc = 0.0;
@@ -628,7 +628,7 @@ impl Sim<'_> {
                     // The draw has its own stream, apart from any draws inside the probability.
                     let stream = Stream::new(
                         self.seed,
-                        stream_of(&format!("event {}.{}", ct.name, ev.name)),
+                        neurograph_compiler::event_stream(&ct.name, &ev.name),
                     );
                     let ctx = Ctx::all(node);
                     (0..size as u32)
@@ -830,7 +830,7 @@ impl Sim<'_> {
         let post_map = self.post_maps[pi].clone();
         let same = |i: usize, j: usize| pre_map.locate(i) == post_map.locate(j);
         let keep = |i: usize, j: usize| p.connect.autapses || !same(i, j);
-        let stream = Stream::new(self.seed, stream_of(&format!("connect {}", p.name)));
+        let stream = Stream::new(self.seed, neurograph_compiler::connect_stream(&p.name));
         let mut pairs = Vec::new();
         match &p.connect.rule {
             ConnectRule::AllToAll => {

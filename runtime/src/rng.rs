@@ -96,12 +96,6 @@ fn to_open01(hi: u32, lo: u32) -> f64 {
     (x as f64 + 0.5) * (1.0 / (1u64 << 53) as f64)
 }
 
-/// Deterministic per-model stream numbers: a name's hash, for draws that have no expression
-/// (`neurograph_compiler::named_stream`, which generated code uses too).
-pub fn stream_of(name: &str) -> u32 {
-    neurograph_compiler::named_stream(name)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,7 +11,7 @@ use neurograph_compiler::{const_eval, Info};
 
 use crate::eval::{Col, Ctx};
 use crate::npy::Array;
-use crate::rng::{stream_of, Stream};
+use crate::rng::Stream;
 use crate::state::*;
 
 /// A run-time problem: a missing or malformed file, a bad override. The message is complete;
@@ -200,7 +200,7 @@ impl<'m> Sim<'m> {
             let init = match r.initial {
                 Some(k) => k,
                 None => {
-                    let u = Stream::new(config.seed, stream_of(&format!("regime {}", r.name)))
+                    let u = Stream::new(config.seed, neurograph_compiler::regime_stream(&r.name))
                         .uniform(0, u64::MAX, 0);
                     ((u * r.states.len() as f64) as u32).min(r.states.len() as u32 - 1)
                 }

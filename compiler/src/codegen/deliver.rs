@@ -163,8 +163,6 @@ pub struct DeliveryKey {
 
 pub struct DeliveryKernel {
     pub func: DeliveryFn,
-    /// Columns in slot order.
-    pub columns: Vec<InputKey>,
 }
 
 /// The columns of a projection's event code: each statement's inputs, then its target, in
@@ -465,7 +463,7 @@ impl Jit {
         // SAFETY: `code` was just defined with the signature `fn(*const DeliveryArgs)`, which
         // is `DeliveryFn`.
         let func = unsafe { std::mem::transmute::<*const u8, DeliveryFn>(code) };
-        Ok(DeliveryKernel { func, columns })
+        Ok(DeliveryKernel { func })
     }
 }
 

@@ -5,16 +5,17 @@
 //! results are bit-identical). Three kinds of generated function:
 //! - expression kernels: one expression over many elements, each input read as a shared
 //!   scalar, a per-element column or a column gathered through an index array;
-//! - fused population updates (`FusedKey`): integration (exact with a sparse propagator,
-//!   forward Euler, exponential Euler), refractoriness and the spike condition in one loop,
-//!   two elements at a time in `f64x2` lanes where it pays;
-//! - synaptic event code (`deliver`): a projection's `on pre` / `on post` statements over the
-//!   synapses due this step, through the endpoint parts of the projection.
+//! - fused updates (`FusedKey`) of a population or of a projection's synapse dynamics:
+//!   integration (exact with a sparse propagator, forward Euler, exponential Euler, RK4),
+//!   refractoriness, discrete updates and the spike condition or probability in one loop,
+//!   four and two elements at a time in `f64x2` lanes where it pays;
+//! - event code (`deliver`): `on pre` / `on post` statements over the due synapses or the
+//!   sources' rows, cell event bodies (resets) over the fired cells, coupling sums.
 //!
-//! Random draws run Philox4x32-10 inline (`rng`); transcendental functions, powers and the
-//! Poisson sampler are calls into the same Rust functions the interpreter uses. Integrator
-//! stages of RK4, couplings, resets and connectivity stay in the runtime, which calls
-//! expression kernels for their per-element values.
+//! Random draws run Philox4x32-10 inline (`rng`); exp, ln, expm1, sin, cos and tanh are direct
+//! calls of the interpreter's formulas, sqrt, abs, floor, ceil and small constant integer
+//! powers are inline, other functions, general powers and the Poisson sampler are calls into
+//! the same Rust functions the interpreter uses.
 //!
 //! Safety: generated code reads and writes at the indices it is given; the runtime's safe
 //! wrappers check every length against the element count and every index array against the
@@ -114,7 +115,8 @@ pub struct Kernel {
 /// both backends draw through the same Rust code.
 pub struct Helpers {
     /// `fn(kind, seed, stream, element, step, a, b) -> f64`; kinds: 0 rand, 1 randn, 2 uniform(a, b),
-    /// 3 normal(a, b), 4 poisson(a), 5 bernoulli(a).
+    /// 3 normal(a, b), 4 poisson(a), 5 bernoulli(a). Generated code draws the others inline
+    /// (`rng`) and calls this for Poisson counts only.
     pub random: *const u8,
 }
 
@@ -341,14 +343,6 @@ impl Jit {
 
     pub fn get(&self, key: &KernelKey) -> Option<&Kernel> {
         self.kernels.get(key)
-    }
-
-    pub fn len(&self) -> usize {
-        self.kernels.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.kernels.is_empty()
     }
 
     /// Compile (once) the kernel for `key`.
@@ -1287,13 +1281,7 @@ fn fused_key_of(
         None => (None, None),
         Some(ev) => match &ev.trigger {
             Trigger::When(c) => (Some(*c), None),
-            Trigger::Probability(p) => (
-                None,
-                Some((
-                    *p,
-                    crate::named_stream(&format!("event {}.{}", type_name, ev.name)),
-                )),
-            ),
+            Trigger::Probability(p) => (None, Some((*p, crate::event_stream(type_name, &ev.name)))),
         },
     };
     let method = if integrates { method } else { None };
@@ -1480,8 +1468,8 @@ pub struct FusedKey {
     /// the interpreter does (`runtime::kernels::sparse_dot`). All `true` when unknown.
     pub pattern: Vec<bool>,
     pub f32_state: bool,
-    /// Exact propagation two elements at a time in `f64x2` vectors (the per-lane operations
-    /// are those of the scalar loop, which handles the remainder).
+    /// Exact, Euler and RK4 steps in `f64x2` lanes where every expression is plain arithmetic
+    /// (the per-lane operations are those of the scalar loop, which handles the remainder).
     pub simd: bool,
 }
 
@@ -1534,7 +1522,7 @@ pub fn fused_inputs(model: &Model, key: &FusedKey) -> Vec<InputKey> {
 #[derive(Debug, Clone, Copy)]
 pub struct FusedArgs {
     pub n: u64,
-    /// One pointer per ODE variable: the state column, updated in place.
+    /// One pointer per state column (`FusedKey::state_vars`), updated in place.
     pub state: *const *mut f64,
     /// Per element: the first step at which it is no longer refractory (below 2^63).
     pub ref_until: *const u64,
@@ -1585,8 +1573,6 @@ pub type FusedFn = unsafe extern "C" fn(*const FusedArgs) -> u64;
 
 pub struct FusedKernel {
     pub func: FusedFn,
-    /// Threshold inputs that are read from memory, in slot order.
-    pub inputs: Vec<InputKey>,
 }
 
 impl Jit {
@@ -1953,7 +1939,8 @@ impl Jit {
                     let zero_f = b.ins().f64const(0.0);
                     // Propagator entries from their pairs (lane 0), where they are used.
                     exact_row(&mut b, &key.pattern, i, &old[..m], zero_f, |b, k| {
-                        b.ins().load(types::F64, flags, pairs, 16 * k as i32)
+                        let ro = flags.with_readonly().with_can_move();
+                        b.ins().load(types::F64, ro, pairs, 16 * k as i32)
                     })
                 };
                 if key.f32_state {
@@ -2009,7 +1996,7 @@ impl Jit {
         // SAFETY: `code` was just defined with the signature `fn(*const FusedArgs) -> u64`,
         // which is `FusedFn`.
         let func = unsafe { std::mem::transmute::<*const u8, FusedFn>(code) };
-        Ok(FusedKernel { func, inputs })
+        Ok(FusedKernel { func })
     }
 }
 

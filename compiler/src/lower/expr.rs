@@ -1064,9 +1064,24 @@ pub fn stable_hash(text: &str) -> u32 {
 
 /// The random stream of draws that have no expression (regime transitions, probabilistic
 /// events, connect rules), from a name: its FNV-1a hash (`stable_hash`) with the top bit set,
-/// which keeps these apart from expression streams (small indices).
+/// which keeps these apart from expression streams (hashes with the top two bits clear).
 pub fn named_stream(name: &str) -> u32 {
     stable_hash(name) | 0x8000_0000
+}
+
+/// The stream of the draws of a probabilistic event (`spike with probability`) of a cell type.
+pub fn event_stream(cell_type: &str, event: &str) -> u32 {
+    named_stream(&format!("event {cell_type}.{event}"))
+}
+
+/// The stream of a regime's transitions (and of its initial state).
+pub fn regime_stream(regime: &str) -> u32 {
+    named_stream(&format!("regime {regime}"))
+}
+
+/// The stream of a projection's connect rule.
+pub fn connect_stream(projection: &str) -> u32 {
+    named_stream(&format!("connect {projection}"))
 }
 
 /// `x ^ y` as every backend computes it: repeated multiplication for small integer exponents

@@ -15,7 +15,10 @@ use neurograph_grammar::{
 };
 
 use expr::Ctx;
-pub use expr::{const_eval, eval_pure, named_stream, pow_f64, stable_hash, Ty};
+pub use expr::{
+    connect_stream, const_eval, eval_pure, event_stream, named_stream, pow_f64, regime_stream,
+    stable_hash, Ty,
+};
 
 use crate::funcs;
 use crate::ir::*;
