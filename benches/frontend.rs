@@ -8,12 +8,7 @@ use neurograph::compiler::{compile_str, FsLoader};
 
 fn frontend(c: &mut Criterion) {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("specs");
-    let mut specs: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "ng"))
-        .collect();
-    specs.sort();
+    let specs = neurograph::spec_files(&dir).unwrap();
     let loader = FsLoader { base: dir.clone() };
     let mut group = c.benchmark_group("frontend");
     for path in specs {

@@ -21,12 +21,7 @@ fn specs_dir() -> std::path::PathBuf {
 fn compile(c: &mut Criterion) {
     let dir = specs_dir();
     let loader = FsLoader { base: dir.clone() };
-    let mut specs: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "ng"))
-        .collect();
-    specs.sort();
+    let specs = neurograph::spec_files(&dir).unwrap();
     let mut group = c.benchmark_group("compile");
     group.sample_size(20);
     for path in specs {

@@ -23,6 +23,19 @@ pub struct Checked {
     pub output: Output,
 }
 
+/// The spec files (`*.ng`) of a directory, sorted by path.
+pub fn spec_files(dir: &Path) -> std::io::Result<Vec<std::path::PathBuf>> {
+    let mut specs = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.extension().is_some_and(|e| e == "ng") {
+            specs.push(path);
+        }
+    }
+    specs.sort();
+    Ok(specs)
+}
+
 /// Read and compile a spec file; relative paths inside it start at its directory.
 pub fn compile_file(path: &Path) -> std::io::Result<Checked> {
     let text = std::fs::read_to_string(path)?;

@@ -45,12 +45,7 @@ fn run_counting(
 
 #[test]
 fn jit_traces_equal_the_interpreter_bit_for_bit_on_every_spec() {
-    let mut specs: Vec<_> = std::fs::read_dir(common::root().join("specs"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "ng"))
-        .collect();
-    specs.sort();
+    let specs = neurograph::spec_files(&common::root().join("specs")).unwrap();
     for path in specs {
         let c = common::compile(&path);
         let steps = (0.02 / c.model.run.dt).round().max(50.0) as u64;

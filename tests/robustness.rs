@@ -10,13 +10,9 @@ use neurograph::compiler::{compile_str, FsLoader};
 
 fn spec_texts() -> Vec<String> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("specs");
-    let mut v: Vec<_> = std::fs::read_dir(dir)
+    neurograph::spec_files(&dir)
         .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "ng"))
-        .collect();
-    v.sort();
-    v.iter()
+        .iter()
         .map(|p| std::fs::read_to_string(p).unwrap())
         .collect()
 }

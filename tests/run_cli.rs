@@ -42,11 +42,7 @@ fn assert_nothing_written(out: &Path) {
 #[test]
 fn every_spec_runs_to_completion_with_the_interpreter() {
     let tmp = temp_dir("all");
-    for entry in std::fs::read_dir(common::root().join("specs")).unwrap() {
-        let path = entry.unwrap().path();
-        if path.extension().is_none_or(|e| e != "ng") {
-            continue;
-        }
+    for path in neurograph::spec_files(&common::root().join("specs")).unwrap() {
         let stem = path.file_stem().unwrap().to_string_lossy().into_owned();
         let out = tmp.join(&stem);
         let o = neurograph(&[

@@ -12,13 +12,7 @@ fn root() -> &'static Path {
 }
 
 fn specs() -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(root().join("specs"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "ng"))
-        .collect();
-    v.sort();
-    v
+    neurograph::spec_files(&root().join("specs")).unwrap()
 }
 
 fn compile(path: &Path) -> neurograph::Checked {
