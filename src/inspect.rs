@@ -290,7 +290,6 @@ pub fn compile_all_kernels(
         DeliveryKey, EventCode, InputMode,
     };
     let model = &c.model;
-    let f32_state = model.run.precision == Precision::F32;
     let mut labels = Vec::new();
     let mode_of = |(v, side)| (side == Side::Own).then(|| static_mode(model, v, side));
     for (h, ct) in model.cell_types.iter() {
@@ -307,70 +306,69 @@ pub fn compile_all_kernels(
             labels.push(format!("{}: fused synapse dynamics", p.name));
         }
     }
+    // Event code: cell event bodies, `on pre` / `on post`, coupling sums.
+    let mut codes = Vec::new();
     for (h, ct) in model.cell_types.iter() {
         for (event, ev) in ct.events.iter().enumerate() {
-            let Some(columns) = delivery_columns(model, &ev.body).filter(|_| !ev.body.is_empty())
-            else {
-                continue;
-            };
-            // Written variables are columns.
-            let modes = columns
-                .iter()
-                .map(|&(v, side)| {
-                    let written = ev.body.iter().any(|st| st.var == v);
-                    match static_mode(model, v, side) {
-                        InputMode::Scalar if !written => ColumnMode::Scalar,
-                        _ => ColumnMode::Element,
-                    }
-                })
-                .collect();
-            let code = EventCode::Cell { cell: h, event };
-            jit.compile_delivery(
-                model,
-                &DeliveryKey {
-                    code,
-                    modes,
-                    f32_state,
-                    rows: false,
-                },
-            )?;
-            labels.push(format!("{}: event {} body", ct.name, ev.name));
+            let label = format!("{}: event {} body", ct.name, ev.name);
+            codes.push((EventCode::Cell { cell: h, event }, label));
         }
     }
     for (h, p) in model.projections.iter() {
-        for (code, stmts) in [
-            (EventCode::OnPre(h), &p.code.on_pre),
-            (EventCode::OnPost(h), &p.code.on_post),
-        ] {
-            let Some(columns) = delivery_columns(model, stmts).filter(|_| !stmts.is_empty()) else {
-                continue;
+        codes.push((
+            EventCode::OnPre(h),
+            format!("{}: on pre event code", p.name),
+        ));
+        codes.push((
+            EventCode::OnPost(h),
+            format!("{}: on post event code", p.name),
+        ));
+        for index in 0..p.couplings.len() {
+            let code = EventCode::Coupling {
+                projection: h,
+                index,
             };
-            let modes = columns
-                .iter()
-                .map(|&(v, side)| match (side, static_mode(model, v, side)) {
-                    (Side::Own, InputMode::Scalar) => ColumnMode::Scalar,
-                    (Side::Own, _) => ColumnMode::Element,
-                    (Side::Pre, _) => ColumnMode::Parts(p.pre.parts.len() as u32),
-                    (Side::Post, _) => ColumnMode::Parts(p.post.parts.len() as u32),
-                })
-                .collect();
-            // `on pre` without delays runs over the sources' rows.
-            let rows = matches!(code, EventCode::OnPre(_)) && p.delay.is_none();
-            jit.compile_delivery(
-                model,
-                &DeliveryKey {
-                    code,
-                    modes,
-                    f32_state,
-                    rows,
-                },
-            )?;
-            let trigger = match code {
-                EventCode::OnPost(_) => "on post",
-                _ => "on pre",
-            };
-            labels.push(format!("{}: {trigger} event code", p.name));
+            codes.push((code, format!("{}: coupling sum", p.name)));
         }
+    }
+    for (code, label) in codes {
+        let stmts = code.statements(model);
+        let Some(columns) = delivery_columns(model, &stmts).filter(|_| !stmts.is_empty()) else {
+            continue;
+        };
+        let proj = match code {
+            EventCode::OnPre(p)
+            | EventCode::OnPost(p)
+            | EventCode::Coupling { projection: p, .. } => Some(&model.projections[p]),
+            EventCode::Cell { .. } => None,
+        };
+        let parts = |side| {
+            proj.map_or(0, |p| {
+                let ep = if side == Side::Pre { &p.pre } else { &p.post };
+                ep.parts.len() as u32
+            })
+        };
+        // Written variables are columns; endpoints one part per population range.
+        let modes = columns
+            .iter()
+            .map(|&(v, side)| {
+                let written = stmts.iter().any(|st| st.var == v && st.side == side);
+                match (side, static_mode(model, v, side)) {
+                    (Side::Own, InputMode::Scalar) if !written => ColumnMode::Scalar,
+                    (Side::Own, _) => ColumnMode::Element,
+                    (side, _) => ColumnMode::Parts(parts(side)),
+                }
+            })
+            .collect();
+        // As the runtime runs them: `on pre` without delays and couplings over rows.
+        let rows = match code {
+            EventCode::OnPre(_) => proj.is_some_and(|p| p.delay.is_none()),
+            EventCode::Coupling { .. } => true,
+            _ => false,
+        };
+        let key = DeliveryKey::new(model, code, modes, rows);
+        jit.compile_delivery(model, &key)?;
+        labels.push(label);
     }
     for (label, key) in model_kernels(model) {
         jit.compile(model, &key)?;

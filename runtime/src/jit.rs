@@ -920,12 +920,7 @@ impl Sim<'_> {
         let func = match cached {
             Some(f) => f,
             None => {
-                let key = codegen::DeliveryKey {
-                    code,
-                    modes: modes.clone(),
-                    f32_state: self.f32_state,
-                    rows: rows.is_some(),
-                };
+                let key = codegen::DeliveryKey::new(model, code, modes.clone(), rows.is_some());
                 let Some(js) = self.jit.as_ref() else {
                     return false;
                 };

@@ -83,6 +83,21 @@ pub struct DeliveryArgs {
 
 pub type DeliveryFn = unsafe extern "C" fn(*const DeliveryArgs);
 
+impl DeliveryKey {
+    /// The key of `code` with these column modes in a model: written values are rounded to
+    /// f32 when the model's state is f32, except a coupling's sums (the runtime rounds the
+    /// reduced values where it stores them).
+    pub fn new(model: &Model, code: EventCode, modes: Vec<ColumnMode>, rows: bool) -> Self {
+        DeliveryKey {
+            code,
+            modes,
+            f32_state: model.run.precision == Precision::F32
+                && !matches!(code, EventCode::Coupling { .. }),
+            rows,
+        }
+    }
+}
+
 /// Which statements an event-code kernel runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum EventCode {
@@ -153,6 +168,8 @@ impl EventCode {
 pub struct DeliveryKey {
     pub code: EventCode,
     pub modes: Vec<ColumnMode>,
+    /// Round every written value to f32 (state of an f32 model; never a coupling's sums,
+    /// which are not state: `DeliveryKey::new` decides).
     pub f32_state: bool,
     /// Run over the CSR rows of the spiking sources (`due` holds source endpoint indices,
     /// `row_ptr` the rows) instead of a list of due synapses; each row is split at the post
@@ -421,8 +438,7 @@ impl Jit {
                         AssignOp::Mul => b.ins().fmul(old, v),
                         AssignOp::Div => b.ins().fdiv(old, v),
                     };
-                    // State is rounded where it is stored; a coupling's sums are not state.
-                    if key.f32_state && !matches!(key.code, EventCode::Coupling { .. }) {
+                    if key.f32_state {
                         let narrow = b.ins().fdemote(types::F32, new);
                         new = b.ins().fpromote(types::F64, narrow);
                     }
