@@ -1,5 +1,5 @@
 //! Agreement with Brian2 at distribution level on the benchmark networks
-//! (`../shared/reference/brian2.json`, N = 4000, dt = 0.1 ms): rates, ISI CV and silent fraction
+//! (`tests/data/brian2.json`, vendored with its source in `tests/data/README.md`; N = 4000, dt = 0.1 ms): rates, ISI CV and silent fraction
 //! of CUBA and COBA over seeds, and the COBAHH rate band. The full comparison (5 seeds, 1 s) is
 //! `#[ignore]`d for CI time; `cargo test --release --test agreement -- --ignored` runs it. A
 //! CI-sized form (2 seeds, 0.5 s) runs always, with bands wide enough for the shorter window.
@@ -10,7 +10,7 @@ use neurograph_analysis::spikes::spike_stats;
 use serde_json::Value;
 
 fn reference() -> Value {
-    let path = common::root().join("../shared/reference/brian2.json");
+    let path = common::root().join("tests/data/brian2.json");
     let text = std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
     serde_json::from_str(&text).unwrap()

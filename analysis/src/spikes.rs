@@ -1,4 +1,4 @@
-//! Spike-train statistics as defined in `shared/reference/brian2.md`: mean rate, rate spread
+//! Spike-train statistics as defined for the Brian2 reference measurements (`tests/data/README.md`): mean rate, rate spread
 //! across neurons, ISI coefficient of variation, silent fraction, population Fano factor.
 
 /// Statistics of the spikes of `n` neurons over `duration_s` seconds.
