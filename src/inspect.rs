@@ -25,37 +25,7 @@ fn value_text(model: &Model, v: Handle<Variable>) -> String {
 }
 
 /// Expected synapse count of a projection between populations, when the rule says.
-fn expected_synapses(model: &Model, pr: &Projection) -> Option<f64> {
-    let all_pops = pr
-        .pre
-        .parts
-        .iter()
-        .chain(&pr.post.parts)
-        .all(|p| matches!(p.node, Node::Population(_)));
-    if !all_pops {
-        return None;
-    }
-    let (n_pre, n_post) = (pr.pre.size() as f64, pr.post.size() as f64);
-    Some(match &pr.connect.rule {
-        ConnectRule::Bernoulli(p) => const_eval(model, *p)? * n_pre * n_post,
-        ConnectRule::FixedIndegree(k) => *k as f64 * n_post,
-        ConnectRule::FixedOutdegree(k) => *k as f64 * n_pre,
-        ConnectRule::AllToAll => n_pre * n_post,
-        ConnectRule::OneToOne => n_pre,
-        ConnectRule::File(_) => return None,
-    })
-}
-
-fn human_bytes(b: f64) -> String {
-    let units = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = b;
-    let mut k = 0;
-    while v >= 1024.0 && k + 1 < units.len() {
-        v /= 1024.0;
-        k += 1;
-    }
-    format!("{v:.1} {}", units[k])
-}
+use crate::memory::{expected_synapses, human_bytes};
 
 pub fn describe(c: &Compiled) -> String {
     let m = &c.model;
@@ -74,7 +44,6 @@ pub fn describe(c: &Compiled) -> String {
             "f64"
         }
     );
-    let mut state_bytes = 0u64;
     let _ = writeln!(out, "\npopulations:");
     for (_, p) in m.populations.iter() {
         let ct = &m.cell_types[p.cell_type];
@@ -109,10 +78,8 @@ pub fn describe(c: &Compiled) -> String {
                 let _ = writeln!(out, "    integration: {} ({how})", method.name());
             }
         }
-        state_bytes += p.size as u64 * (ct.states.len() + ct.params.len()) as u64 * w;
     }
     let _ = writeln!(out, "\nprojections:");
-    let mut syn_bytes = 0.0;
     for (h, pr) in m.projections.iter() {
         let names = |e: &Endpoint| {
             e.parts
@@ -204,7 +171,6 @@ pub fn describe(c: &Compiled) -> String {
                     + (st.params.len() + st.states.len()) as f64 * w as f64
                     + if pr.delay.is_some() { 2.0 } else { 0.0 };
                 let bytes = n * per_syn + 4.0 * (pr.pre.size() as f64 + 1.0);
-                syn_bytes += bytes;
                 let _ = writeln!(out, "    synapses: ~{n:.0} (CSR, ~{})", human_bytes(bytes));
             }
             None => {
@@ -267,12 +233,19 @@ pub fn describe(c: &Compiled) -> String {
     if !any {
         let _ = writeln!(out, "  (none)");
     }
+    let est = crate::memory::estimate(m, (m.run.duration / m.run.dt).round() as u64);
     let _ = writeln!(
         out,
-        "\nmemory estimate: state {}, synapses {}",
-        human_bytes(state_bytes as f64),
-        human_bytes(syn_bytes)
+        "\nmemory estimate for a run of {}: {} (state {}, synapses {}, records {})",
+        pretty(m.run.duration, Dim::TIME),
+        human_bytes(est.total()),
+        human_bytes(est.sum_where("population")),
+        human_bytes(est.sum_where("projection")),
+        human_bytes(est.sum_where("record"))
     );
+    for u in &est.unknown {
+        let _ = writeln!(out, "  not included: {u}");
+    }
     out
 }
 

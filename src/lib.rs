@@ -7,6 +7,7 @@
 pub mod diagnostics;
 pub mod experiment;
 pub mod inspect;
+pub mod memory;
 pub mod run;
 
 use std::path::Path;

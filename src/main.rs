@@ -58,6 +58,10 @@ enum Command {
         /// No progress bar and no summary.
         #[arg(long)]
         quiet: bool,
+        /// Refuse to start when the estimated memory exceeds this size, e.g. `8GiB`, `500MB`
+        /// (default: the memory available on this machine).
+        #[arg(long, value_name = "SIZE")]
+        max_memory: Option<String>,
     },
     /// Describe a compiled model: populations, projections, update order, parameters.
     Inspect {
@@ -109,7 +113,7 @@ fn report(checked: Checked, short: bool) -> Option<Checked> {
     (!checked.output.has_errors()).then_some(checked)
 }
 
-const INTERRUPTED: &str = "interrupted by Ctrl-C";
+const INTERRUPTED: &str = "interrupted (Ctrl-C or SIGTERM)";
 
 struct RunArgs {
     file: PathBuf,
@@ -119,6 +123,7 @@ struct RunArgs {
     sets: Vec<String>,
     out: Option<PathBuf>,
     quiet: bool,
+    max_memory: Option<f64>,
 }
 
 /// `neurograph run`: one run of a spec, or one run per seed of an experiment.
@@ -126,8 +131,15 @@ fn run(args: RunArgs) -> Result<(), String> {
     let stop = Arc::new(AtomicBool::new(false));
     {
         let stop = stop.clone();
-        // A second Ctrl-C while the trace is being written would lose it: keep ignoring.
+        // Ctrl-C, SIGTERM and SIGHUP stop at the end of the current step; a second signal
+        // while the trace is being written would lose it: keep ignoring.
         let _ = ctrlc::set_handler(move || stop.store(true, Ordering::SeqCst));
+    }
+    #[cfg(unix)]
+    // SAFETY: setting a signal's disposition to "ignore" installs no handler code; a write
+    // past the file-size limit then fails with EFBIG, which the trace writer reports.
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
     }
     let is_experiment = args
         .file
@@ -143,6 +155,7 @@ fn run(args: RunArgs) -> Result<(), String> {
             sets,
             out: args.out.clone().or(exp.out.clone()),
             backend: args.backend,
+            max_memory: args.max_memory,
         };
         let seeds: Vec<Option<u64>> = match args.seed {
             Some(s) => vec![Some(s)],
@@ -157,6 +170,7 @@ fn run(args: RunArgs) -> Result<(), String> {
             sets: args.sets.clone(),
             out: args.out.clone(),
             backend: args.backend,
+            max_memory: args.max_memory,
         };
         (args.file.clone(), opts, vec![args.seed], Vec::new())
     };
@@ -204,13 +218,24 @@ fn run(args: RunArgs) -> Result<(), String> {
                 started.elapsed().as_secs_f64() / simulated.max(1e-300)
             ));
         };
-        let summary = run_compiled(compiled, &spec, &text, &opts, &stop, &mut progress);
+        let summary = run_compiled(
+            compiled,
+            &checked.sources,
+            &spec,
+            &text,
+            &opts,
+            &stop,
+            &mut progress,
+        );
         if let Some(b) = bar {
             b.finish_and_clear();
         }
         let summary = summary?;
         if !args.quiet {
             print!("{}", summary_text(&summary));
+        }
+        if let Some(failure) = summary.failure {
+            return Err(failure);
         }
         if summary.interrupted {
             return Err(INTERRUPTED.to_string());
@@ -230,7 +255,16 @@ fn main() -> ExitCode {
             out,
             backend,
             quiet,
+            max_memory,
         } => {
+            let max_memory = match max_memory.as_deref().map(neurograph::memory::parse_bytes) {
+                None => None,
+                Some(Ok(b)) => Some(b),
+                Some(Err(e)) => {
+                    eprintln!("error: --max-memory: {e}");
+                    return ExitCode::from(1);
+                }
+            };
             let backend = match backend {
                 Backend::Interp => neurograph_runtime::Backend::Interp,
                 Backend::Jit => neurograph_runtime::Backend::Jit,
@@ -243,6 +277,7 @@ fn main() -> ExitCode {
                 sets,
                 out,
                 quiet,
+                max_memory,
             }) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(msg) if msg == INTERRUPTED => {

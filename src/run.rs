@@ -9,8 +9,11 @@ use neurograph_compiler::ir::*;
 use neurograph_compiler::quantity::parse_quantity;
 use neurograph_compiler::units::{pretty, Dim};
 use neurograph_compiler::Compiled;
-use neurograph_runtime::trace::{fnv1a64, write_trace, TraceMeta};
-use neurograph_runtime::{params, RunConfig, Sim};
+use neurograph_grammar::{Diagnostic, SourceMap};
+use neurograph_runtime::trace::{check_replaceable, fnv1a64, write_trace, RunStatus, TraceMeta};
+use neurograph_runtime::{params, RunConfig, Sim, SimError};
+
+use crate::memory;
 
 /// Options of one run; `None` keeps the spec's `run` settings.
 #[derive(Debug, Clone, Default)]
@@ -23,6 +26,9 @@ pub struct RunOptions {
     /// Trace directory; default `traces/<model>`.
     pub out: Option<PathBuf>,
     pub backend: neurograph_runtime::Backend,
+    /// Refuse runs whose memory estimate exceeds this many bytes (default: the memory
+    /// available on this machine).
+    pub max_memory: Option<f64>,
 }
 
 #[derive(Debug, Clone)]
@@ -43,6 +49,9 @@ pub struct RunSummary {
     pub setup_s: f64,
     pub wall_s: f64,
     pub interrupted: bool,
+    /// Why the run stopped early with an error (a non-finite value, a data file that does not
+    /// fit); the trace holds what was simulated up to it and its manifest says `failed`.
+    pub failure: Option<String>,
     pub trace_dir: PathBuf,
     pub synaptic_events: u64,
     /// Histograms of the values recorded `at end`: (name, low, high, counts of 10 bins).
@@ -77,12 +86,7 @@ impl RunSummary {
 
 /// Make sure the trace can be written before spending time on the simulation.
 fn check_writable(dir: &Path) -> Result<(), String> {
-    if dir.exists() && !dir.join("manifest.json").is_file() {
-        return Err(format!(
-            "output directory {} exists and is not a neurograph trace; choose another --out",
-            dir.display()
-        ));
-    }
+    check_replaceable(dir).map_err(|e| e.to_string())?;
     let parent = dir
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -94,6 +98,21 @@ fn check_writable(dir: &Path) -> Result<(), String> {
         .map_err(|e| format!("output directory {} is not writable: {e}", parent.display()))?;
     let _ = std::fs::remove_dir(&probe);
     Ok(())
+}
+
+/// A run-time error as text: with the source excerpt when it has a place in the spec.
+fn sim_error_text(sources: &SourceMap, e: SimError) -> String {
+    match e.span {
+        Some(span) => {
+            let text =
+                crate::diagnostics::render_plain(sources, &[Diagnostic::error(span, e.message)]);
+            text.strip_prefix("error: ")
+                .unwrap_or(&text)
+                .trim_end()
+                .to_string()
+        }
+        None => e.message,
+    }
 }
 
 /// Steps for a duration given as text, or the spec's duration.
@@ -123,9 +142,11 @@ pub fn steps_for(model: &Model, duration: Option<&str>) -> Result<(u64, f64), St
     Ok((steps.max(1.0) as u64, seconds))
 }
 
-/// Compile-independent part of a run: set up, simulate, write the trace.
+/// Compile-independent part of a run: set up, simulate, write the trace. `sources` renders
+/// errors that have a place in the spec.
 pub fn run_compiled(
     compiled: &Compiled,
+    sources: &SourceMap,
     spec_path: &Path,
     spec_text: &str,
     opts: &RunOptions,
@@ -137,7 +158,17 @@ pub fn run_compiled(
     let seed = opts.seed.unwrap_or(model.run.seed);
     let mut overrides = Vec::new();
     for s in &opts.sets {
-        overrides.push(params::resolve(model, s).map_err(|e| e.message)?);
+        overrides.push(params::resolve(model, s).map_err(|e| sim_error_text(sources, e))?);
+    }
+    params::check_overrides(model, &overrides).map_err(|e| sim_error_text(sources, e))?;
+    let estimate = memory::estimate(model, n_steps);
+    match opts.max_memory {
+        Some(limit) => memory::check_fits(&estimate, limit, "--max-memory")?,
+        None => {
+            if let Some(limit) = memory::available() {
+                memory::check_fits(&estimate, limit, "the memory available on this machine")?;
+            }
+        }
     }
     let out = opts
         .out
@@ -155,14 +186,42 @@ pub fn run_compiled(
         base_dir,
         overrides: overrides.clone(),
     };
-    let mut sim = Sim::new(model, &compiled.info, &config).map_err(|e| e.message)?;
+    let mut sim =
+        Sim::new(model, &compiled.info, &config).map_err(|e| sim_error_text(sources, e))?;
     let setup_s = started.elapsed().as_secs_f64();
     let report_every = (n_steps / 200).max(1);
-    let done = sim.run(n_steps, stop, report_every, &mut |d| progress(d, n_steps));
+    let mut done = sim.run(n_steps, stop, report_every, &mut |d| progress(d, n_steps));
+    let mut failure = sim.take_data_fault().map(|e| sim_error_text(sources, e));
+    if let Some(found) = sim.non_finite.clone() {
+        // The check runs every few steps: simulate again (the run is deterministic) from the
+        // start and step by step from the last check that passed, to name the exact step and
+        // keep the trace up to it.
+        let mut again =
+            Sim::new(model, &compiled.info, &config).map_err(|e| sim_error_text(sources, e))?;
+        let last_ok = sim.last_finite_check;
+        again.run(last_ok, &AtomicBool::new(false), 0, &mut |_| {});
+        let exact = match again.locate_non_finite(found.steps) {
+            Some(nf) if again.non_finite.is_some() => {
+                sim = again;
+                nf
+            }
+            _ => found,
+        };
+        done = exact.steps;
+        let step = exact.steps.saturating_sub(1);
+        failure = Some(format!(
+            "the simulation diverged: {}.{}[{}] became {} in step {step} (t = {}); stopped there. Check the time constants and the integration method (a smaller dt, `method exact` or `rk4`)",
+            exact.node,
+            exact.variable,
+            exact.element,
+            exact.value,
+            pretty(step as f64 * model.run.dt, Dim::TIME),
+        ));
+    }
     sim.finish_records();
     let wall_s = started.elapsed().as_secs_f64() - setup_s;
     let simulated_s = done as f64 * model.run.dt;
-    let interrupted = done < n_steps;
+    let interrupted = done < n_steps && failure.is_none();
     let mut parameters = Vec::new();
     for (h, v) in model.variables.iter() {
         if v.kind != VarKind::Param || v.regime.is_some() {
@@ -188,7 +247,11 @@ pub fn run_compiled(
         seed,
         simulated_s,
         requested_s: requested,
-        interrupted,
+        status: match &failure {
+            Some(f) => RunStatus::Failed(f.clone()),
+            None if interrupted => RunStatus::Interrupted,
+            None => RunStatus::Complete,
+        },
         parameters,
     };
     write_trace(&out, &sim, &meta)
@@ -230,6 +293,7 @@ pub fn run_compiled(
         setup_s,
         wall_s,
         interrupted,
+        failure,
         trace_dir: out,
         synaptic_events: sim.events_delivered,
     })
@@ -268,6 +332,12 @@ pub fn summary_text(s: &RunSummary) -> String {
     if s.interrupted {
         out.push_str(&format!(
             "interrupted: the trace holds the first {} that were simulated\n",
+            pretty(s.simulated_s, Dim::TIME)
+        ));
+    }
+    if s.failure.is_some() {
+        out.push_str(&format!(
+            "failed: the trace holds the first {} that were simulated\n",
             pretty(s.simulated_s, Dim::TIME)
         ));
     }

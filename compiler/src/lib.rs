@@ -34,6 +34,10 @@ use ir::*;
 pub trait Loader {
     fn read(&self, path: &str) -> std::io::Result<String>;
     fn exists(&self, path: &str) -> bool;
+    /// Whether `path` names a directory (so that "not found" can say what is there instead).
+    fn is_dir(&self, _path: &str) -> bool {
+        false
+    }
 }
 
 /// Reads files relative to a base directory (the root spec's directory).
@@ -60,6 +64,10 @@ impl Loader for FsLoader {
 
     fn exists(&self, path: &str) -> bool {
         self.resolve(path).is_file()
+    }
+
+    fn is_dir(&self, path: &str) -> bool {
+        self.resolve(path).is_dir()
     }
 }
 

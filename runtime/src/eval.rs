@@ -9,7 +9,7 @@ use neurograph_compiler::ir::*;
 use neurograph_compiler::{eval_pure, BinOp, UnOp};
 
 use crate::rng::Stream;
-use crate::sim::Sim;
+use crate::sim::{Sim, SimError};
 use crate::state::Store;
 
 /// A column of values, one per element of the evaluation (or one shared value).
@@ -259,7 +259,7 @@ impl Sim<'_> {
             Expr::Call(f, args) => self.call(e, *f, args, ctx, n),
             Expr::Load(path) => {
                 let arr = &self.arrays[path];
-                Col::V((0..n).map(|k| self.load_value(arr, ctx, k)).collect())
+                Col::V((0..n).map(|k| self.load_value(path, arr, ctx, k)).collect())
             }
             Expr::Token { path, .. } => {
                 let bytes = &self.token_files[path];
@@ -282,20 +282,68 @@ impl Sim<'_> {
     }
 
     /// Value of a loaded array for evaluation position k: indexed by element for cells, by
-    /// `[pre, post]` (2-D) or synapse number (1-D) for synapses.
-    fn load_value(&self, arr: &crate::npy::Array, ctx: &Ctx, k: usize) -> f64 {
+    /// `[pre, post]` (2-D) or synapse number (1-D) for synapses. A position outside the array
+    /// is a data fault (the run stops with an error naming the file); the value is NaN until
+    /// then.
+    fn load_value(&self, path: &str, arr: &crate::npy::Array, ctx: &Ctx, k: usize) -> f64 {
         let e = Self::elem(ctx, k);
         let idx = if ctx.node >= self.n_pops && arr.shape.len() == 2 {
             let conn = &self.conn[self.proj_of(ctx.node)];
             let (i, j) = (conn.pre[e] as usize, conn.post[e] as usize);
-            if j >= arr.shape[1] {
-                return f64::NAN; // outside the array: never another row's value
+            if i >= arr.shape[0] || j >= arr.shape[1] {
+                self.data_problem(path, arr, ctx, format!("synapse ({i}, {j})"));
+                return f64::NAN;
             }
             i * arr.shape[1] + j
         } else {
             e
         };
-        arr.data.get(idx).copied().unwrap_or(f64::NAN)
+        match arr.data.get(idx) {
+            Some(&x) => x,
+            None => {
+                self.data_problem(path, arr, ctx, format!("element {e}"));
+                f64::NAN
+            }
+        }
+    }
+
+    /// Note the first loaded array that is too small for where it is used.
+    fn data_problem(&self, path: &str, arr: &crate::npy::Array, ctx: &Ctx, what: String) {
+        let mut fault = self.data_fault.borrow_mut();
+        if fault.is_some() {
+            return;
+        }
+        let node = self.nodes[ctx.node].size;
+        let owner = if ctx.node < self.n_pops {
+            format!(
+                "population `{}` ({node} cells)",
+                self.model
+                    .populations
+                    .iter()
+                    .nth(ctx.node)
+                    .map_or("", |(_, p)| p.name.as_str())
+            )
+        } else if ctx.node < self.nodes.len() - 1 {
+            let (_, p) = self
+                .model
+                .projections
+                .iter()
+                .nth(ctx.node - self.n_pops)
+                .expect("a projection node");
+            format!(
+                "projection `{}` ({node} synapses, {} x {} endpoints)",
+                p.name,
+                self.conn[ctx.node - self.n_pops].n_pre,
+                self.conn[ctx.node - self.n_pops].n_post
+            )
+        } else {
+            "the model".to_string()
+        };
+        let shape: Vec<String> = arr.shape.iter().map(usize::to_string).collect();
+        *fault = Some(SimError::new(format!(
+            "`{path}` has shape ({}) but {owner} reads {what} of it: the array must have one value per element (cells: shape (n,); synapses: (n_pre, n_post) or one per synapse)",
+            shape.join(", ")
+        )));
     }
 
     /// Element coordinate of random draws: unique per node and element.

@@ -3,6 +3,7 @@
 
 use neurograph_compiler::ir::*;
 use neurograph_compiler::quantity::parse_quantity;
+use neurograph_compiler::{BinOp, UnOp};
 
 use crate::sim::SimError;
 
@@ -79,6 +80,11 @@ pub fn resolve(model: &Model, assignment: &str) -> Result<(Handle<Variable>, f64
     }
     let (x, dim) =
         parse_quantity(value).map_err(|e| SimError::new(format!("--set {name}: {e}")))?;
+    if !x.is_finite() {
+        return Err(SimError::new(format!(
+            "--set {name}: `{value}` is not a finite number ({x})"
+        )));
+    }
     if dim != v.dim {
         return Err(SimError::new(format!(
             "--set {name}: `{}` is in {}, but `{value}` is in {dim}",
@@ -107,4 +113,194 @@ pub fn all_params(model: &Model) -> Vec<String> {
         }
     }
     out
+}
+
+/// Value of an expression that depends only on parameters, with `overrides` in place of their
+/// defaults (parameters of every scope; states and anything per element give `None`).
+fn eval_params(
+    model: &Model,
+    h: Handle<Expr>,
+    overrides: &[(Handle<Variable>, f64)],
+    depth: u32,
+) -> Option<f64> {
+    if depth > 512 {
+        return None;
+    }
+    let ev = |e: Handle<Expr>| eval_params(model, e, overrides, depth + 1);
+    match &model.exprs[h] {
+        Expr::Const(c) => Some(*c),
+        Expr::Var {
+            var,
+            side: Side::Own,
+        } => {
+            let v = &model.variables[*var];
+            if v.regime.is_some() || v.kind == VarKind::State {
+                return None;
+            }
+            match overrides.iter().find(|(x, _)| x == var) {
+                Some((_, x)) => Some(*x),
+                None => ev(v.init),
+            }
+        }
+        Expr::Unary(UnOp::Neg, a) => ev(*a).map(|x| -x),
+        Expr::Binary(op, a, b) => {
+            let (a, b) = (ev(*a)?, ev(*b)?);
+            Some(match op {
+                BinOp::Add => a + b,
+                BinOp::Sub => a - b,
+                BinOp::Mul => a * b,
+                BinOp::Div => a / b,
+                BinOp::Mod => a.rem_euclid(b),
+                BinOp::Pow => neurograph_compiler::pow_f64(a, b),
+                _ => return None,
+            })
+        }
+        Expr::Call(f, args) => {
+            let vals: Option<Vec<f64>> = args.iter().map(|&a| ev(a)).collect();
+            neurograph_compiler::eval_pure(*f, &vals?)
+        }
+        _ => None,
+    }
+}
+
+/// Whether expression `h` reads variable `var` (own side).
+fn reads(model: &Model, h: Handle<Expr>, var: Handle<Variable>) -> bool {
+    let mut pending = vec![h];
+    while let Some(e) = pending.pop() {
+        match &model.exprs[e] {
+            Expr::Var { var: v, .. } if *v == var => return true,
+            Expr::Unary(_, a) => pending.push(*a),
+            Expr::Binary(_, a, b) => pending.extend([*a, *b]),
+            Expr::Call(_, args) | Expr::Array(args) => pending.extend(args.iter().copied()),
+            _ => {}
+        }
+    }
+    false
+}
+
+/// Check values set at run time as the checker checks values written in the spec, before
+/// anything is simulated: probabilities stay within [0, 1], refractory periods are not
+/// negative, no divisor becomes zero, and a time constant (a parameter in time units that
+/// divides something) keeps its sign — a negative one turns decay into growth.
+pub fn check_overrides(
+    model: &Model,
+    overrides: &[(Handle<Variable>, f64)],
+) -> Result<(), SimError> {
+    if overrides.is_empty() {
+        return Ok(());
+    }
+    let name = |v: Handle<Variable>| {
+        let var = &model.variables[v];
+        match var.scope {
+            Scope::Global => var.name.clone(),
+            Scope::Cell(c) => format!("{}.{}", model.cell_types[c].name, var.name),
+            Scope::Synapse(s) => format!("{}.{}", model.synapse_types[s].name, var.name),
+        }
+    };
+    let set_by = |h: Handle<Expr>| {
+        overrides
+            .iter()
+            .filter(|(v, _)| reads(model, h, *v))
+            .map(|(v, x)| format!("--set {}={x}", name(*v)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let probability = |h: Handle<Expr>, span: neurograph_compiler::Span, what: &str| {
+        if !overrides.iter().any(|(v, _)| reads(model, h, *v)) {
+            return Ok(());
+        }
+        match eval_params(model, h, overrides, 0) {
+            Some(p) if !(0.0..=1.0).contains(&p) => Err(SimError::at(
+                span,
+                format!("{}: {what} becomes {p}, outside [0, 1]", set_by(h)),
+            )),
+            _ => Ok(()),
+        }
+    };
+    for (_, pr) in model.projections.iter() {
+        if let ConnectRule::Bernoulli(p) = pr.connect.rule {
+            probability(
+                p,
+                pr.connect.span,
+                &format!("the connection probability of `{}`", pr.name),
+            )?;
+        }
+    }
+    for (_, ct) in model.cell_types.iter() {
+        for ev in &ct.events {
+            if let Trigger::Probability(p) = ev.trigger {
+                probability(
+                    p,
+                    ev.span,
+                    &format!("the {} probability of `{}`", ev.name, ct.name),
+                )?;
+            }
+        }
+        if let Some(Refractory::Duration(d)) = ct.refractory {
+            if overrides.iter().any(|(v, _)| reads(model, d, *v)) {
+                if let Some(x) = eval_params(model, d, overrides, 0) {
+                    if x < 0.0 {
+                        return Err(SimError::at(
+                            ct.span,
+                            format!(
+                                "{}: the refractory period of `{}` becomes {x} s, which is negative",
+                                set_by(d),
+                                ct.name
+                            ),
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    for (_, e) in model.exprs.iter() {
+        match e {
+            Expr::Call(Func::Bernoulli, args) if !args.is_empty() => {
+                let span = overrides
+                    .iter()
+                    .find(|(v, _)| reads(model, args[0], *v))
+                    .map(|(v, _)| model.variables[*v].span);
+                if let Some(span) = span {
+                    probability(args[0], span, "the probability of a `bernoulli` draw")?;
+                }
+            }
+            Expr::Binary(BinOp::Div, _, b) => {
+                for &(v, x) in overrides {
+                    if !reads(model, *b, v) {
+                        continue;
+                    }
+                    let var = &model.variables[v];
+                    let divisor = eval_params(model, *b, overrides, 0);
+                    if divisor == Some(0.0) {
+                        return Err(SimError::at(
+                            var.span,
+                            format!(
+                                "--set {}={x}: `{}` divides an expression (`... / {}`), which would divide by zero",
+                                name(v),
+                                var.name,
+                                var.name
+                            ),
+                        ));
+                    }
+                    let default = eval_params(model, var.init, &[], 0);
+                    if var.dim == neurograph_compiler::units::Dim::TIME
+                        && default.is_some_and(|d| d > 0.0)
+                        && x <= 0.0
+                    {
+                        return Err(SimError::at(
+                            var.span,
+                            format!(
+                                "--set {}={x} s: `{}` is a time constant (a time that divides an expression; its default is {} s) and must stay positive: a negative one turns decay into growth",
+                                name(v),
+                                var.name,
+                                default.unwrap_or(0.0)
+                            ),
+                        ));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }

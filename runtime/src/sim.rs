@@ -31,12 +31,83 @@ impl SimError {
         }
     }
 
-    fn at(span: neurograph_compiler::Span, message: impl Into<String>) -> SimError {
+    pub(crate) fn at(span: neurograph_compiler::Span, message: impl Into<String>) -> SimError {
         SimError {
             message: message.into(),
             span: Some(span),
         }
     }
+}
+
+/// A state value that is not finite (inf or NaN): where it is and when it was found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NonFinite {
+    /// Population, projection or `model` (model-level state).
+    pub node: String,
+    pub variable: String,
+    pub element: usize,
+    pub value: f64,
+    /// Steps simulated when it was found (it became non-finite in step `steps - 1`, whose time
+    /// is `(steps - 1) * dt`, when found by `locate_non_finite`).
+    pub steps: u64,
+}
+
+/// How often `Sim::run` looks for non-finite state, in steps: a scan of every state value,
+/// rare enough to cost well under 1 % of a step loop.
+pub const FINITE_CHECK_EVERY: u64 = 100;
+
+/// An error, located when the place is known.
+fn located(span: Option<neurograph_compiler::Span>, message: String) -> SimError {
+    SimError { message, span }
+}
+
+/// An I/O error in words, naming a directory where a file was expected.
+fn file_error(path: &std::path::Path, e: &std::io::Error) -> String {
+    if path.is_dir() {
+        "it is a directory, not a file".to_string()
+    } else {
+        e.to_string()
+    }
+}
+
+/// Where `load(...)` expression `h` is used: the variable, population override or projection
+/// whose value reads it.
+fn load_site(model: &Model, h: Handle<Expr>) -> Option<neurograph_compiler::Span> {
+    let reads = |root: Handle<Expr>| {
+        let mut pending = vec![root];
+        let mut seen = 0usize;
+        while let Some(e) = pending.pop() {
+            seen += 1;
+            if e == h {
+                return true;
+            }
+            if seen > 100_000 {
+                return false;
+            }
+            match &model.exprs[e] {
+                Expr::Unary(_, a) => pending.push(*a),
+                Expr::Binary(_, a, b) => pending.extend([*a, *b]),
+                Expr::Call(_, args) | Expr::Array(args) => pending.extend(args.iter().copied()),
+                _ => {}
+            }
+        }
+        false
+    };
+    if let Some((_, v)) = model.variables.iter().find(|(_, v)| reads(v.init)) {
+        return Some(v.span);
+    }
+    if let Some((_, p)) = model
+        .populations
+        .iter()
+        .find(|(_, p)| p.overrides.iter().any(|&(_, e)| reads(e)))
+    {
+        return Some(p.span);
+    }
+    model
+        .projections
+        .iter()
+        .find(|(_, p)| p.inits.iter().any(|&(_, e)| reads(e)))
+        .map(|(_, p)| p.span)
 }
 
 /// Which code evaluates the model's expressions.
@@ -127,6 +198,13 @@ pub struct Sim<'m> {
     /// Spiking sources and due synapses of a projection, reused from step to step.
     pub(crate) buf_sources: Vec<u32>,
     pub(crate) buf_due: Vec<u32>,
+    /// The first non-finite state value `run` found; the run stops there.
+    pub non_finite: Option<NonFinite>,
+    /// Steps simulated at the last check that found every state value finite.
+    pub last_finite_check: u64,
+    /// A data file that does not fit where it is used (found while evaluating); set-up and
+    /// `run` turn it into an error.
+    pub(crate) data_fault: std::cell::RefCell<Option<SimError>>,
 }
 
 impl<'m> Sim<'m> {
@@ -185,6 +263,9 @@ impl<'m> Sim<'m> {
             event_code_calls: [0; 4],
             buf_sources: Vec::new(),
             buf_due: Vec::new(),
+            non_finite: None,
+            last_finite_check: 0,
+            data_fault: std::cell::RefCell::new(None),
             jit: match config.backend {
                 Backend::Interp => None,
                 Backend::Jit | Backend::JitScalar => Some(
@@ -252,6 +333,9 @@ impl<'m> Sim<'m> {
                 _ => 1,
             };
         }
+        if let Some(e) = sim.data_fault.borrow_mut().take() {
+            return Err(e);
+        }
         Ok(sim)
     }
 
@@ -269,15 +353,53 @@ impl<'m> Sim<'m> {
                 Expr::Load(path) if !self.arrays.contains_key(path) => {
                     let full = config.base_dir.join(path);
                     let arr = crate::npy::read(&full).map_err(|e| {
-                        SimError::new(format!("cannot load `{}`: {e}", full.display()))
+                        located(
+                            load_site(model, h),
+                            format!(
+                                "cannot load `{}`: {}",
+                                full.display(),
+                                file_error(&full, &e)
+                            ),
+                        )
                     })?;
                     self.arrays.insert(path.clone(), arr);
                 }
-                Expr::Token { path, .. } if !self.token_files.contains_key(path) => {
+                Expr::Token { path, vocab } if !self.token_files.contains_key(path) => {
                     let full = config.base_dir.join(path);
+                    let span = model.inputs.iter().find_map(|(_, i)| match &i.kind {
+                        InputKind::Tokens { path: p, .. } if p == path => Some(i.span),
+                        _ => None,
+                    });
                     let bytes = std::fs::read(&full).map_err(|e| {
-                        SimError::new(format!("cannot read token file `{}`: {e}", full.display()))
+                        located(
+                            span,
+                            format!(
+                                "cannot read token file `{}`: {}",
+                                full.display(),
+                                file_error(&full, &e)
+                            ),
+                        )
                     })?;
+                    if bytes.is_empty() {
+                        return Err(located(
+                            span,
+                            format!(
+                                "token file `{}` is empty: it has no token to feed",
+                                full.display()
+                            ),
+                        ));
+                    }
+                    if let Some(k) = bytes.iter().position(|&b| b as u32 >= *vocab) {
+                        return Err(located(
+                            span,
+                            format!(
+                                "token file `{}` has byte {} at offset {k}, outside the vocabulary of {vocab} tokens (bytes 0 to {}); raise `vocab` or clean the file",
+                                full.display(),
+                                bytes[k],
+                                vocab - 1
+                            ),
+                        ));
+                    }
                     self.token_files.insert(path.clone(), bytes);
                 }
                 _ => {}
@@ -287,10 +409,14 @@ impl<'m> Sim<'m> {
             if let InputKind::SpikeFile { population, path } = &i.kind {
                 let full = config.base_dir.join(path);
                 let arr = crate::npy::read(&full).map_err(|e| {
-                    SimError::new(format!(
-                        "cannot load spike trains `{}`: {e}",
-                        full.display()
-                    ))
+                    SimError::at(
+                        i.span,
+                        format!(
+                            "cannot load spike trains `{}`: {}",
+                            full.display(),
+                            file_error(&full, &e)
+                        ),
+                    )
                 })?;
                 if arr.shape.len() != 2 || arr.shape[1] != 2 {
                     return Err(SimError::at(i.span, format!("spike file `{path}` must have shape (n, 2): time in seconds, source index")));
@@ -495,6 +621,9 @@ impl<'m> Sim<'m> {
 
     /// Run the simulation for `n_steps` more steps, or until `stop` is set (the current step is
     /// completed). `progress` is called every `report_every` steps with the steps done so far.
+    /// Every `FINITE_CHECK_EVERY` steps and at the end, every state value is checked: the run
+    /// stops at the first check that finds a non-finite one (`non_finite`). A data file that
+    /// does not fit stops it too (`take_data_fault`). Returns the steps done.
     pub fn run(
         &mut self,
         n_steps: u64,
@@ -509,11 +638,102 @@ impl<'m> Sim<'m> {
             if report_every > 0 && done % report_every == 0 {
                 progress(done);
             }
-            if stop.load(Ordering::Relaxed) {
+            if (self.step.is_multiple_of(FINITE_CHECK_EVERY) || done == n_steps)
+                && !self.check_finite()
+            {
+                break;
+            }
+            if stop.load(Ordering::Relaxed) || self.data_fault.borrow().is_some() {
                 break;
             }
         }
         done
+    }
+
+    /// The data-file problem that stopped the run, if any (taken: asked once).
+    pub fn take_data_fault(&mut self) -> Option<SimError> {
+        self.data_fault.borrow_mut().take()
+    }
+
+    /// Scan every state value; record the first non-finite one in `non_finite`. Returns
+    /// whether all were finite.
+    pub fn check_finite(&mut self) -> bool {
+        if self.non_finite.is_some() {
+            return false;
+        }
+        let model = self.model;
+        let global = self.global_node();
+        for (nd, node) in self.nodes.iter().enumerate() {
+            let stores: Box<dyn Iterator<Item = (&Handle<Variable>, &Store)>> = if nd == global {
+                Box::new(self.globals.iter())
+            } else {
+                Box::new(node.vars.iter())
+            };
+            let mut found: Option<(Handle<Variable>, usize, f64)> = None;
+            for (&v, store) in stores {
+                if model.variables[v].kind != VarKind::State {
+                    continue;
+                }
+                let values: &[f64] = match store {
+                    Store::Uniform(x) => std::slice::from_ref(x),
+                    Store::Elements(xs) => xs,
+                    Store::Regime { data, .. } => data,
+                };
+                // One pass that vectorises: x - x is 0 for finite x and NaN otherwise.
+                if values.iter().fold(0.0, |acc, &x| acc + (x - x)) == 0.0 {
+                    continue;
+                }
+                let k = values.iter().position(|x| !x.is_finite()).unwrap_or(0);
+                let element = match store {
+                    Store::Regime { n, .. } if *n > 0 => k % n,
+                    _ => k,
+                };
+                // Handles are declaration order: report the first variable deterministically.
+                if found.is_none_or(|(f, _, _)| v.index() < f.index()) {
+                    found = Some((v, element, values[k]));
+                }
+            }
+            if let Some((v, element, value)) = found {
+                let name = if nd == global {
+                    "model".to_string()
+                } else if nd < self.n_pops {
+                    model
+                        .populations
+                        .iter()
+                        .nth(nd)
+                        .map_or(String::new(), |(_, p)| p.name.clone())
+                } else {
+                    model
+                        .projections
+                        .iter()
+                        .nth(nd - self.n_pops)
+                        .map_or(String::new(), |(_, p)| p.name.clone())
+                };
+                self.non_finite = Some(NonFinite {
+                    node: name,
+                    variable: model.variables[v].name.clone(),
+                    element,
+                    value,
+                    steps: self.step,
+                });
+                return false;
+            }
+        }
+        self.last_finite_check = self.step;
+        true
+    }
+
+    /// Step one step at a time, checking after each, until a non-finite value appears or
+    /// `until` steps are done: finds the exact step a value became non-finite (a re-run from
+    /// the last check that passed).
+    pub fn locate_non_finite(&mut self, until: u64) -> Option<NonFinite> {
+        while self.step < until {
+            self.step_once();
+            if !self.check_finite() {
+                break;
+            }
+        }
+        self.non_finite.clone()
     }
 
     /// One step: every kernel of the schedule in order, then the monitors.

@@ -11,6 +11,18 @@ use serde_json::{json, Value};
 use crate::npy::{self, Dtype};
 use crate::sim::Sim;
 
+/// How a run ended, for the manifest's `status`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunStatus {
+    /// Every requested step was simulated.
+    Complete,
+    /// Stopped early on request (Ctrl-C, SIGTERM, a stop flag).
+    Interrupted,
+    /// Stopped by an error (a non-finite value, a data file that does not fit); the trace
+    /// holds what was simulated up to it.
+    Failed(String),
+}
+
 /// Facts about the run for the manifest.
 pub struct TraceMeta {
     pub spec_path: String,
@@ -20,7 +32,7 @@ pub struct TraceMeta {
     /// Simulated time actually covered, seconds.
     pub simulated_s: f64,
     pub requested_s: f64,
-    pub interrupted: bool,
+    pub status: RunStatus,
     /// Parameter values used: (name, value in SI units, unit).
     pub parameters: Vec<(String, f64, String)>,
 }
@@ -45,17 +57,151 @@ fn unique(name: String, used: &mut Vec<String>) -> String {
     candidate
 }
 
-/// Write the trace of `sim` into `dir` (replacing an earlier trace there). Returns the files.
-pub fn write_trace(dir: &Path, sim: &Sim, meta: &TraceMeta) -> io::Result<Vec<PathBuf>> {
-    if dir.exists() && !dir.join("manifest.json").is_file() {
-        return Err(io::Error::new(
+/// The value of the manifest's `format` field: what marks a directory as neurograph's own.
+pub const TRACE_FORMAT: &str = "neurograph-trace";
+
+/// Whether `dir` may be replaced by a new trace: it does not exist, or it is a trace that
+/// neurograph wrote (its `manifest.json` says `"format": "neurograph-trace"`) and holds no file
+/// or directory that the manifest does not list. Anything else is refused with the reason, so
+/// a user's own folder is never deleted.
+pub fn check_replaceable(dir: &Path) -> io::Result<()> {
+    let refuse = |why: String| {
+        Err(io::Error::new(
             io::ErrorKind::AlreadyExists,
             format!(
-                "{} exists and is not a neurograph trace; choose another --out",
+                "{} exists and {why}; neurograph only replaces a trace it wrote itself: choose another --out",
                 dir.display()
             ),
+        ))
+    };
+    let meta = match std::fs::symlink_metadata(dir) {
+        Ok(m) => m,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    if !meta.is_dir() {
+        return refuse("is not a directory".into());
+    }
+    let manifest = match std::fs::read_to_string(dir.join("manifest.json")) {
+        Ok(text) => text,
+        Err(_) => {
+            return refuse("is not a neurograph trace (it has no readable manifest.json)".into())
+        }
+    };
+    let value: Value = match serde_json::from_str(&manifest) {
+        Ok(v) => v,
+        Err(_) => return refuse("has a manifest.json that is not a neurograph manifest".into()),
+    };
+    if value.get("format").and_then(Value::as_str) != Some(TRACE_FORMAT) {
+        return refuse(format!(
+            "has a manifest.json without \"format\": \"{TRACE_FORMAT}\""
         ));
     }
+    // The files a manifest names: its `files` list, and every record's `file` fields (traces
+    // written before the list existed have only those).
+    let mut listed = vec!["manifest.json".to_string()];
+    if let Some(files) = value.get("files").and_then(Value::as_array) {
+        listed.extend(files.iter().filter_map(Value::as_str).map(str::to_string));
+    }
+    let mut pending = vec![&value];
+    while let Some(v) = pending.pop() {
+        match v {
+            Value::Object(map) => {
+                if let Some(Value::String(f)) = map.get("file") {
+                    listed.push(f.clone());
+                }
+                pending.extend(map.values());
+            }
+            Value::Array(items) => pending.extend(items),
+            _ => {}
+        }
+    }
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !listed.contains(&name) || !entry.file_type()?.is_file() {
+            return refuse(format!("holds `{name}`, which its manifest does not list"));
+        }
+    }
+    Ok(())
+}
+
+/// Process ids that leave `.NAME.partial-PID-…` / `.NAME.old-PID-…` siblings.
+fn sibling_pid(file_name: &str, prefixes: &[String]) -> Option<u32> {
+    let rest = prefixes
+        .iter()
+        .find_map(|p| file_name.strip_prefix(p.as_str()))?;
+    rest.split('-').next()?.parse().ok()
+}
+
+/// Whether a process with this id is running (always "yes" where that cannot be known, so
+/// nothing of a live run is removed).
+fn process_alive(pid: u32) -> bool {
+    if pid == std::process::id() {
+        return true;
+    }
+    if cfg!(target_os = "linux") {
+        Path::new("/proc").join(pid.to_string()).exists()
+    } else {
+        true
+    }
+}
+
+/// Remove the temporary siblings of `dir` that a killed run left behind (their process is gone).
+fn remove_stale_siblings(parent: &Path, name: &str) {
+    let prefixes = [format!(".{name}.partial-"), format!(".{name}.old-")];
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let file_name = entry.file_name().to_string_lossy().into_owned();
+        if let Some(pid) = sibling_pid(&file_name, &prefixes) {
+            if !process_alive(pid) {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+    }
+}
+
+/// A temporary directory removed when dropped unless `keep` was called: every error path of
+/// the writer cleans up after itself.
+struct TempDir(Option<PathBuf>);
+
+impl TempDir {
+    fn path(&self) -> &Path {
+        self.0.as_deref().expect("present until kept")
+    }
+
+    fn keep(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        if let Some(p) = self.0.take() {
+            let _ = std::fs::remove_dir_all(p);
+        }
+    }
+}
+
+/// A name no other writer uses at the same time: process id, a per-process counter and the
+/// clock.
+fn unique_suffix() -> String {
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let k = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    format!("{}-{k}-{nanos}", std::process::id())
+}
+
+/// Write the trace of `sim` into `dir`. An earlier trace there is replaced only when
+/// neurograph wrote it (`check_replaceable`); the new trace is written into a temporary
+/// sibling and renamed into place, so readers and concurrent runs into the same directory
+/// see either a whole old trace or a whole new one (the last writer wins). Returns the files.
+pub fn write_trace(dir: &Path, sim: &Sim, meta: &TraceMeta) -> io::Result<Vec<PathBuf>> {
+    check_replaceable(dir)?;
     let parent = dir
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -64,24 +210,37 @@ pub fn write_trace(dir: &Path, sim: &Sim, meta: &TraceMeta) -> io::Result<Vec<Pa
     let name = dir
         .file_name()
         .map_or("trace".into(), |n| n.to_string_lossy().into_owned());
-    let tmp = parent.join(format!(".{name}.partial-{}", std::process::id()));
-    if tmp.exists() {
-        std::fs::remove_dir_all(&tmp)?;
-    }
-    std::fs::create_dir(&tmp)?;
-    let result = write_into(&tmp, sim, meta);
-    let files = match result {
-        Ok(f) => f,
-        Err(e) => {
-            let _ = std::fs::remove_dir_all(&tmp);
-            return Err(e);
+    remove_stale_siblings(parent, &name);
+    let tmp = TempDir(Some(
+        parent.join(format!(".{name}.partial-{}", unique_suffix())),
+    ));
+    std::fs::create_dir(tmp.path())?;
+    let files = write_into(tmp.path(), sim, meta)?;
+    // Move the old trace aside, then the new one in. Another run may do the same at the same
+    // time: when the rename finds a directory in place again, go round once more.
+    for _ in 0..64 {
+        check_replaceable(dir)?;
+        let old = parent.join(format!(".{name}.old-{}", unique_suffix()));
+        match std::fs::rename(dir, &old) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
         }
-    };
-    if dir.exists() {
-        std::fs::remove_dir_all(dir)?;
+        let placed = std::fs::rename(tmp.path(), dir);
+        let _ = std::fs::remove_dir_all(&old);
+        match placed {
+            Ok(()) => {
+                tmp.keep();
+                return Ok(files.into_iter().map(|f| dir.join(f)).collect());
+            }
+            Err(_) if dir.exists() => continue,
+            Err(e) => return Err(e),
+        }
     }
-    std::fs::rename(&tmp, dir)?;
-    Ok(files.into_iter().map(|f| dir.join(f)).collect())
+    Err(io::Error::other(format!(
+        "{} kept being replaced by other runs; the trace was not written",
+        dir.display()
+    )))
 }
 
 fn write_into(tmp: &Path, sim: &Sim, meta: &TraceMeta) -> io::Result<Vec<String>> {
@@ -170,6 +329,18 @@ fn write_into(tmp: &Path, sim: &Sim, meta: &TraceMeta) -> io::Result<Vec<String>
             }
         }
     }
+    let projections: Vec<Value> = model
+        .projections
+        .iter()
+        .map(|(h, p)| {
+            json!({
+                "name": p.name,
+                "synapse_type": model.synapse_types[p.synapse].name,
+                "synapses": sim.conn[h.index()].n_synapses(),
+            })
+        })
+        .collect();
+    files.push("manifest.json".to_string());
     let params: Vec<Value> = meta
         .parameters
         .iter()
@@ -187,13 +358,23 @@ fn write_into(tmp: &Path, sim: &Sim, meta: &TraceMeta) -> io::Result<Vec<String>
         "duration_s": meta.simulated_s,
         "requested_duration_s": meta.requested_s,
         "steps": sim.step,
-        "interrupted": meta.interrupted,
+        "interrupted": meta.status == RunStatus::Interrupted,
+        "status": match &meta.status {
+            RunStatus::Complete => "complete",
+            RunStatus::Interrupted => "interrupted",
+            RunStatus::Failed(_) => "failed",
+        },
+        "error": match &meta.status {
+            RunStatus::Failed(e) => Value::from(e.as_str()),
+            _ => Value::Null,
+        },
         "precision": if model.run.precision == Precision::F32 { "f32" } else { "f64" },
         "parameters": params,
+        "projections": projections,
         "records": records,
+        "files": files,
     });
     let text = serde_json::to_string_pretty(&manifest).map_err(io::Error::other)?;
     std::fs::write(tmp.join("manifest.json"), text + "\n")?;
-    files.push("manifest.json".to_string());
     Ok(files)
 }

@@ -1338,7 +1338,13 @@ impl<'a> Lowerer<'a> {
     }
 
     fn check_file(&mut self, path: &str, span: Span) {
-        if !self.loader.exists(path) {
+        if self.loader.is_dir(path) {
+            self.diags.push(
+                Diagnostic::error(span, format!("`{path}` is a directory, not a file"))
+                    .with_label("a directory")
+                    .with_help("name a file; paths are relative to the directory of the spec file"),
+            );
+        } else if !self.loader.exists(path) {
             self.diags.push(
                 Diagnostic::error(span, format!("file not found: `{path}`"))
                     .with_label("no such file")

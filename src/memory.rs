@@ -1,0 +1,237 @@
+//! The memory a run will need, estimated from the model before anything is allocated, and the
+//! limit it must fit in (`--max-memory`, or the memory this machine has available). `run`
+//! refuses a model that does not fit and names its largest buffers; `inspect` prints the
+//! same estimate.
+
+use neurograph_compiler::const_eval;
+use neurograph_compiler::ir::*;
+
+/// One buffer (or group of buffers) of a run and its estimated size.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Buffer {
+    pub what: String,
+    pub bytes: f64,
+}
+
+/// The estimate: every buffer that grows with the model, largest first.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Estimate {
+    pub buffers: Vec<Buffer>,
+    /// Things whose size is not known before the run (spike records, file connectivity).
+    pub unknown: Vec<String>,
+}
+
+impl Estimate {
+    pub fn total(&self) -> f64 {
+        self.buffers.iter().map(|b| b.bytes).sum()
+    }
+
+    /// The part of the estimate held by population state (for `inspect`).
+    pub fn sum_where(&self, prefix: &str) -> f64 {
+        self.buffers
+            .iter()
+            .filter(|b| b.what.starts_with(prefix))
+            .map(|b| b.bytes)
+            .sum()
+    }
+}
+
+/// Expected number of synapses of a projection (None when only the built network knows).
+pub fn expected_synapses(model: &Model, pr: &Projection) -> Option<f64> {
+    let all_pops = pr
+        .pre
+        .parts
+        .iter()
+        .chain(&pr.post.parts)
+        .all(|p| matches!(p.node, Node::Population(_)));
+    if !all_pops {
+        return None;
+    }
+    let (n_pre, n_post) = (pr.pre.size() as f64, pr.post.size() as f64);
+    Some(match &pr.connect.rule {
+        // A probability that depends on i and j: all pairs are evaluated, at most all connect.
+        ConnectRule::Bernoulli(p) => const_eval(model, *p).unwrap_or(1.0) * n_pre * n_post,
+        ConnectRule::FixedIndegree(k) => *k as f64 * n_post,
+        ConnectRule::FixedOutdegree(k) => *k as f64 * n_pre,
+        ConnectRule::AllToAll => n_pre * n_post,
+        ConnectRule::OneToOne => n_pre,
+        ConnectRule::File(_) => return None,
+    })
+}
+
+/// Estimate the memory of a run of `n_steps` steps. Values are stored as f64 (8 bytes) even
+/// with `precision = f32` (rounded after every update), so that is the word size here.
+pub fn estimate(model: &Model, n_steps: u64) -> Estimate {
+    let mut est = Estimate::default();
+    let word = 8.0;
+    for (_, p) in model.populations.iter() {
+        let ct = &model.cell_types[p.cell_type];
+        let n = p.size as f64;
+        // State and parameters per cell, refractory counter (8) and flag (1).
+        let vars = (ct.states.len() + ct.params.len()) as f64;
+        est.buffers.push(Buffer {
+            what: format!("population {} state ({} cells)", p.name, p.size),
+            bytes: n * (vars * word + 9.0),
+        });
+    }
+    for (_, pr) in model.projections.iter() {
+        let st = &model.synapse_types[pr.synapse];
+        match expected_synapses(model, pr) {
+            Some(n) => {
+                // While connectivity is built: the (pre, post) pairs (8 bytes), then the CSR
+                // pre and post indices (8), the reverse index (4), delays (4) and the synapse
+                // variables; row pointers per endpoint element.
+                let vars = (st.states.len() + st.params.len()) as f64;
+                let per_syn = 8.0 + 8.0 + 4.0 + if pr.delay.is_some() { 4.0 } else { 0.0 };
+                est.buffers.push(Buffer {
+                    what: format!("projection {} synapses (~{n:.0})", pr.name),
+                    bytes: n * (per_syn + vars * word)
+                        + 8.0 * (pr.pre.size() as f64 + pr.post.size() as f64 + 2.0),
+                });
+            }
+            None => est.unknown.push(format!(
+                "projection {} (its size is known once built)",
+                pr.name
+            )),
+        }
+    }
+    let steps = n_steps as f64;
+    for r in &model.records {
+        let every_steps =
+            |every: Option<f64>| every.map_or(1.0, |e| (e / model.run.dt).round().max(1.0));
+        match &r.what {
+            RecordWhat::State { node, var, range } => {
+                let size = model.node_size(*node).map_or(0.0, |s| s as f64);
+                let width = match range {
+                    Some((a, b)) => (*b as f64).min(size) - (*a as f64).min(size),
+                    None => size,
+                }
+                .max(0.0);
+                let rows = if r.at_end {
+                    model.variables[*var]
+                        .regime
+                        .map_or(1.0, |h| model.regimes[h].states.len() as f64)
+                } else {
+                    (steps / every_steps(r.every)).ceil()
+                };
+                // Samples in memory, and the same again while the file is written.
+                est.buffers.push(Buffer {
+                    what: format!(
+                        "record {}.{} ({rows:.0} samples x {width:.0})",
+                        model.node_name(*node),
+                        model.variables[*var].name
+                    ),
+                    bytes: 2.0 * rows * (width + 1.0) * word,
+                });
+            }
+            RecordWhat::Rate { population } => {
+                let rows = (steps / every_steps(r.every)).ceil();
+                est.buffers.push(Buffer {
+                    what: format!(
+                        "record rate({}) ({rows:.0} samples)",
+                        model.populations[*population].name
+                    ),
+                    bytes: 2.0 * rows * 2.0 * word,
+                });
+            }
+            RecordWhat::Regime(h) => est.buffers.push(Buffer {
+                what: format!("record {} ({steps:.0} samples)", model.regimes[*h].name),
+                bytes: 2.0 * steps * 2.0 * word,
+            }),
+            RecordWhat::Events { population, .. } => est.unknown.push(format!(
+                "spike record of {} (grows with the number of spikes: 16 bytes each)",
+                model.populations[*population].name
+            )),
+        }
+    }
+    est.buffers.sort_by(|a, b| b.bytes.total_cmp(&a.bytes));
+    est
+}
+
+/// Bytes as people read them.
+pub fn human_bytes(b: f64) -> String {
+    let units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
+    let mut v = b;
+    let mut k = 0;
+    while v >= 1024.0 && k + 1 < units.len() {
+        v /= 1024.0;
+        k += 1;
+    }
+    format!("{v:.1} {}", units[k])
+}
+
+/// A size as written on the command line: `8GiB`, `500 MB`, `1.5G`, `123456` (bytes).
+pub fn parse_bytes(text: &str) -> Result<f64, String> {
+    let t = text.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a size; write e.g. `8GiB` or `500MB`"))?;
+    let factor = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1.0,
+        "k" | "kb" => 1e3,
+        "m" | "mb" => 1e6,
+        "g" | "gb" => 1e9,
+        "t" | "tb" => 1e12,
+        "ki" | "kib" => 1024.0,
+        "mi" | "mib" => 1024.0f64.powi(2),
+        "gi" | "gib" => 1024.0f64.powi(3),
+        "ti" | "tib" => 1024.0f64.powi(4),
+        other => {
+            return Err(format!(
+                "`{text}`: unknown size unit `{other}`; use B, kB, MB, GB, TB, KiB, MiB, GiB or TiB"
+            ))
+        }
+    };
+    if !(value.is_finite() && value > 0.0) {
+        return Err(format!("`{text}` must be a positive size"));
+    }
+    Ok(value * factor)
+}
+
+/// The memory this machine can give a new run (`MemAvailable` of `/proc/meminfo`), where the
+/// system says.
+pub fn available() -> Option<f64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024.0)
+}
+
+/// Refuse a run whose estimate exceeds `limit` bytes, naming the largest buffers.
+pub fn check_fits(est: &Estimate, limit: f64, limit_source: &str) -> Result<(), String> {
+    let total = est.total();
+    if total <= limit {
+        return Ok(());
+    }
+    let largest: Vec<String> = est
+        .buffers
+        .iter()
+        .take(3)
+        .map(|b| format!("  {}: {}", b.what, human_bytes(b.bytes)))
+        .collect();
+    Err(format!(
+        "this run needs about {} of memory, more than {} ({limit_source}); nothing was allocated. Largest buffers:\n{}\nmake the model or its records smaller (record a slice `E.v[0..100]`, sample with `every 1 ms`), shorten the run, or raise the limit with --max-memory",
+        human_bytes(total),
+        human_bytes(limit),
+        largest.join("\n")
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_parse_with_units() {
+        assert_eq!(parse_bytes("8GiB").unwrap(), 8.0 * 1024.0f64.powi(3));
+        assert_eq!(parse_bytes("500 MB").unwrap(), 500e6);
+        assert_eq!(parse_bytes("123").unwrap(), 123.0);
+        assert!(parse_bytes("lots").is_err());
+        assert!(parse_bytes("5 parsecs").is_err());
+        assert!(parse_bytes("0").is_err());
+    }
+}
