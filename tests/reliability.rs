@@ -599,3 +599,37 @@ run { dt = 0.1 ms; duration = 2 ms }
         "{err}"
     );
 }
+
+#[test]
+fn the_manifest_gives_each_projections_synapse_count() {
+    let out = temp_dir("synapses").join("trace");
+    let r = neurograph(&[
+        "run",
+        "specs/cuba.ng",
+        "--duration",
+        "5ms",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(r.status.code(), Some(0), "{}", stderr(&r));
+    let summary = String::from_utf8_lossy(&r.stdout).into_owned();
+    let total: u64 = summary
+        .split(" synapses")
+        .next()
+        .and_then(|s| s.rsplit(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no synapse count in {summary}"));
+    let m = manifest(&out);
+    let projections = m["projections"].as_array().unwrap();
+    assert_eq!(projections.len(), 2);
+    let counts: Vec<u64> = projections
+        .iter()
+        .map(|p| p["synapses"].as_u64().unwrap())
+        .collect();
+    assert_eq!(counts.iter().sum::<u64>(), total);
+    // About p * n_pre * n_post each: 0.02 * 3200 * 4000 and 0.02 * 800 * 4000.
+    assert!((counts[0] as f64 - 256_000.0).abs() < 5.0 * 256_000f64.sqrt());
+    assert!((counts[1] as f64 - 64_000.0).abs() < 5.0 * 64_000f64.sqrt());
+    assert_eq!(projections[0]["synapse_type"], "Exc");
+    assert_eq!(m["status"], "complete");
+}

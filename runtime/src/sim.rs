@@ -110,6 +110,21 @@ fn load_site(model: &Model, h: Handle<Expr>) -> Option<neurograph_compiler::Span
         .map(|(_, p)| p.span)
 }
 
+/// Whether every value is finite, in one pass that vectorises: `x - x` is 0 for a finite x and
+/// NaN otherwise, summed in eight independent lanes.
+fn all_finite(values: &[f64]) -> bool {
+    let mut acc = [0.0f64; 8];
+    let chunks = values.chunks_exact(8);
+    let rest = chunks.remainder();
+    for c in chunks {
+        for k in 0..8 {
+            acc[k] += c[k] - c[k];
+        }
+    }
+    let tail: f64 = rest.iter().map(|x| x - x).sum();
+    acc.iter().sum::<f64>() + tail == 0.0
+}
+
 /// Which code evaluates the model's expressions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Backend {
@@ -679,8 +694,7 @@ impl<'m> Sim<'m> {
                     Store::Elements(xs) => xs,
                     Store::Regime { data, .. } => data,
                 };
-                // One pass that vectorises: x - x is 0 for finite x and NaN otherwise.
-                if values.iter().fold(0.0, |acc, &x| acc + (x - x)) == 0.0 {
+                if all_finite(values) {
                     continue;
                 }
                 let k = values.iter().position(|x| !x.is_finite()).unwrap_or(0);
@@ -882,5 +896,26 @@ impl<'m> Sim<'m> {
     /// Total events of the first event type (spikes) recorded for a population so far.
     pub fn constant_value(&self, e: Handle<Expr>) -> Option<f64> {
         const_eval(self.model, e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::all_finite;
+
+    #[test]
+    fn all_finite_finds_any_inf_or_nan_in_any_lane() {
+        for n in [0, 1, 7, 8, 9, 17, 64, 100] {
+            let mut v: Vec<f64> = (0..n).map(|k| k as f64 * 1e300).collect();
+            assert!(all_finite(&v), "{n}");
+            for k in 0..n {
+                for bad in [f64::INFINITY, f64::NEG_INFINITY, f64::NAN] {
+                    let keep = v[k];
+                    v[k] = bad;
+                    assert!(!all_finite(&v), "{n} {k} {bad}");
+                    v[k] = keep;
+                }
+            }
+        }
     }
 }
