@@ -11,7 +11,7 @@ use neurograph_runtime::{RunConfig, Sim};
 fn interp_cuba(c: &mut Criterion) {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("specs/cuba.ng");
     let checked = neurograph::compile_file(&path).unwrap();
-    let compiled = checked.output.compiled.unwrap();
+    let compiled = std::sync::Arc::new(checked.output.compiled.unwrap());
     let config = RunConfig {
         seed: 1,
         backend: neurograph_runtime::Backend::Interp,
@@ -22,9 +22,9 @@ fn interp_cuba(c: &mut Criterion) {
     let mut group = c.benchmark_group("interp_cuba");
     group.sample_size(20);
     group.bench_function("setup", |b| {
-        b.iter(|| Sim::new(&compiled.model, &compiled.info, &config).unwrap())
+        b.iter(|| Sim::new(compiled.clone(), &config).unwrap())
     });
-    let mut sim = Sim::new(&compiled.model, &compiled.info, &config).unwrap();
+    let mut sim = Sim::new(compiled.clone(), &config).unwrap();
     sim.run(1000, &stop, 0, &mut |_| {});
     group.throughput(Throughput::Elements(100));
     group.bench_function("steps", |b| b.iter(|| sim.run(100, &stop, 0, &mut |_| {})));

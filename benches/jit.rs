@@ -53,8 +53,8 @@ fn sim(c: &mut Criterion) {
     let mut group = c.benchmark_group("sim");
     group.sample_size(10);
     let checked = neurograph::compile_file(&specs_dir().join("cuba.ng")).unwrap();
-    let cuba = checked.output.compiled.unwrap();
-    let mut s = Sim::new(&cuba.model, &cuba.info, &config(Backend::Jit)).unwrap();
+    let cuba = std::sync::Arc::new(checked.output.compiled.unwrap());
+    let mut s = Sim::new(cuba.clone(), &config(Backend::Jit)).unwrap();
     s.run(1000, &stop, 0, &mut |_| {});
     group.throughput(Throughput::Elements(100));
     group.bench_function("cuba", |b| b.iter(|| s.run(100, &stop, 0, &mut |_| {})));
@@ -73,8 +73,8 @@ fn sim(c: &mut Criterion) {
         "cuba.ng changed"
     );
     let (_, out) = compile_str("events", &text, &FsLoader { base: specs_dir() });
-    let events = out.compiled.unwrap();
-    let mut s = Sim::new(&events.model, &events.info, &config(Backend::Jit)).unwrap();
+    let events = std::sync::Arc::new(out.compiled.unwrap());
+    let mut s = Sim::new(events.clone(), &config(Backend::Jit)).unwrap();
     s.run(500, &stop, 0, &mut |_| {});
     // Criterion's throughput needs a count per iteration before timing: the events of 10
     // steps averaged over 200 steps of the steady state. The events actually delivered while

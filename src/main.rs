@@ -179,12 +179,14 @@ fn run(args: RunArgs) -> Result<(), String> {
     for r in &records {
         text.push_str(&format!("\nrecord {r}\n"));
     }
-    let checked = report(compile_text(&spec, text.clone()), false).ok_or_else(String::new)?;
-    let compiled = checked
-        .output
-        .compiled
-        .as_ref()
-        .expect("no errors means a model");
+    let mut checked = report(compile_text(&spec, text.clone()), false).ok_or_else(String::new)?;
+    let compiled = Arc::new(
+        checked
+            .output
+            .compiled
+            .take()
+            .expect("no errors means a model"),
+    );
     let base_out = opts
         .out
         .clone()
@@ -219,7 +221,7 @@ fn run(args: RunArgs) -> Result<(), String> {
             ));
         };
         let summary = run_compiled(
-            compiled,
+            &compiled,
             &checked.sources,
             &spec,
             &text,

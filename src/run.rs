@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 use std::time::Instant;
 
 use neurograph_compiler::ir::*;
@@ -145,7 +146,7 @@ pub fn steps_for(model: &Model, duration: Option<&str>) -> Result<(u64, f64), St
 /// Compile-independent part of a run: set up, simulate, write the trace. `sources` renders
 /// errors that have a place in the spec.
 pub fn run_compiled(
-    compiled: &Compiled,
+    compiled: &Arc<Compiled>,
     sources: &SourceMap,
     spec_path: &Path,
     spec_text: &str,
@@ -187,7 +188,7 @@ pub fn run_compiled(
         overrides: overrides.clone(),
     };
     let mut sim =
-        Sim::new(model, &compiled.info, &config).map_err(|e| sim_error_text(sources, e))?;
+        Sim::new(Arc::clone(compiled), &config).map_err(|e| sim_error_text(sources, e))?;
     let setup_s = started.elapsed().as_secs_f64();
     let report_every = (n_steps / 200).max(1);
     let mut done = sim.run(n_steps, stop, report_every, &mut |d| progress(d, n_steps));
@@ -197,7 +198,7 @@ pub fn run_compiled(
         // start and step by step from the last check that passed, to name the exact step and
         // keep the trace up to it.
         let mut again =
-            Sim::new(model, &compiled.info, &config).map_err(|e| sim_error_text(sources, e))?;
+            Sim::new(Arc::clone(compiled), &config).map_err(|e| sim_error_text(sources, e))?;
         let last_ok = sim.last_finite_check;
         again.run(last_ok, &AtomicBool::new(false), 0, &mut |_| {});
         let exact = match again.locate_non_finite(found.steps) {

@@ -146,7 +146,7 @@ fn tripartite_network_calcium_crosses_threshold_and_releases() {
 // ---------------------------------------------------------------- minimal astrocyte unit
 
 fn neuron_spikes(
-    c: &neurograph::compiler::Compiled,
+    c: &std::sync::Arc<neurograph::compiler::Compiled>,
     overrides: &[&str],
     seconds: f64,
 ) -> (Vec<f64>, Vec<u32>, Vec<f64>) {
@@ -155,7 +155,7 @@ fn neuron_spikes(
         cfg.overrides
             .push(neurograph_runtime::params::resolve(&c.model, s).unwrap());
     }
-    let mut sim = neurograph_runtime::Sim::new(&c.model, &c.info, &cfg).unwrap();
+    let mut sim = neurograph_runtime::Sim::new(std::sync::Arc::clone(c), &cfg).unwrap();
     sim.run(
         (seconds / c.model.run.dt).round() as u64,
         &std::sync::atomic::AtomicBool::new(false),

@@ -13,21 +13,26 @@ use neurograph_runtime::{Backend, Sim};
 
 type Traces = Vec<(Vec<u64>, Vec<u64>)>;
 
-fn run(c: &neurograph::compiler::Compiled, seed: u64, steps: u64, backend: Backend) -> Traces {
+fn run(
+    c: &std::sync::Arc<neurograph::compiler::Compiled>,
+    seed: u64,
+    steps: u64,
+    backend: Backend,
+) -> Traces {
     run_counting(c, seed, steps, backend).0
 }
 
 /// The recorded arrays as bits, and how many fused-kernel calls and event-code calls (per
 /// kind: on pre, on post, cell events, couplings) the run made.
 fn run_counting(
-    c: &neurograph::compiler::Compiled,
+    c: &std::sync::Arc<neurograph::compiler::Compiled>,
     seed: u64,
     steps: u64,
     backend: Backend,
 ) -> (Traces, u64, [u64; 4]) {
     let mut cfg = common::config(seed);
     cfg.backend = backend;
-    let mut sim = Sim::new(&c.model, &c.info, &cfg).unwrap();
+    let mut sim = Sim::new(std::sync::Arc::clone(c), &cfg).unwrap();
     sim.run(steps, &AtomicBool::new(false), 0, &mut |_| {});
     sim.finish_records();
     let traces = sim
@@ -190,7 +195,7 @@ fn event_code_refuses_indices_outside_its_buffers() {
     // Generated event code trusts due synapses and endpoint indices; the runtime refuses to
     // call it (the interpreter, which checks every access, runs instead) when they do not fit.
     let c = common::compile(&common::root().join("specs/cuba.ng"));
-    let mut sim = Sim::new(&c.model, &c.info, &common::config(1)).unwrap();
+    let mut sim = Sim::new(std::sync::Arc::clone(&c), &common::config(1)).unwrap();
     let (p, _) = c.model.projections.iter().next().unwrap();
     let n_syn = sim.conn[p.index()].n_synapses() as u32;
     assert!(sim.delivery_fits(p, &[0, n_syn - 1]).is_ok());
@@ -217,7 +222,7 @@ fn fused_kernels_refuse_columns_that_do_not_fit() {
     let c = common::compile(&common::root().join("specs/cuba.ng"));
     let mut cfg = common::config(1);
     cfg.backend = Backend::Jit;
-    let mut sim = Sim::new(&c.model, &c.info, &cfg).unwrap();
+    let mut sim = Sim::new(std::sync::Arc::clone(&c), &cfg).unwrap();
     let mut pops = c.model.populations.iter();
     let (e_pop, pop) = pops.next().unwrap();
     let (i_pop, _) = pops.next().unwrap();

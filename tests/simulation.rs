@@ -178,7 +178,8 @@ fn random_initial_values_do_not_depend_on_other_items() {
     assert_ne!(stdp, edited);
     let initial = |text: &str| {
         let c = common::compile_text(text);
-        let sim = neurograph_runtime::Sim::new(&c.model, &c.info, &common::config(5)).unwrap();
+        let sim =
+            neurograph_runtime::Sim::new(std::sync::Arc::clone(&c), &common::config(5)).unwrap();
         let w = sim.nodes[sim.n_pops]
             .vars
             .values()
@@ -197,7 +198,8 @@ fn random_initial_values_do_not_depend_on_other_items() {
     let edited = format!("{cuba}\nparam unused_extra = 1\n");
     let v0 = |text: &str| {
         let c = common::compile_text(text);
-        let sim = neurograph_runtime::Sim::new(&c.model, &c.info, &common::config(5)).unwrap();
+        let sim =
+            neurograph_runtime::Sim::new(std::sync::Arc::clone(&c), &common::config(5)).unwrap();
         let (e, pop) = c.model.populations.iter().next().unwrap();
         let v = c.model.cell_types[pop.cell_type].states[0];
         sim.state_values(neurograph::compiler::ir::Node::Population(e), v, None)
@@ -218,7 +220,7 @@ fn a_connection_probability_follows_its_parameter_override() {
             cfg.overrides
                 .push(neurograph_runtime::params::resolve(&c.model, s).unwrap());
         }
-        neurograph_runtime::Sim::new(&c.model, &c.info, &cfg)
+        neurograph_runtime::Sim::new(std::sync::Arc::clone(&c), &cfg)
             .unwrap()
             .n_synapses()
     };

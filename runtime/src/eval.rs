@@ -111,7 +111,7 @@ pub fn b2f(b: bool) -> f64 {
     }
 }
 
-impl Sim<'_> {
+impl Sim {
     /// Number of evaluated elements.
     pub fn count(&self, ctx: &Ctx) -> usize {
         ctx.elems.map_or(self.nodes[ctx.node].size, <[u32]>::len)
@@ -124,7 +124,7 @@ impl Sim<'_> {
     }
 
     fn regime_of(&self, var: Handle<Variable>, ctx: &Ctx) -> usize {
-        match (ctx.regime_state, self.model.variables[var].regime) {
+        match (ctx.regime_state, self.program.model.variables[var].regime) {
             (Some((r0, s)), Some(r)) if r.index() == r0 => s,
             (_, Some(r)) => self.regime_state[r.index()] as usize,
             (_, None) => 0,
@@ -160,7 +160,7 @@ impl Sim<'_> {
             }
         }
         let n = self.count(ctx);
-        match &self.model.exprs[e] {
+        match &self.program.model.exprs[e] {
             Expr::Const(c) => Col::S(*c),
             Expr::Bool(b) => Col::S(b2f(*b)),
             Expr::Var { var, side } => {
@@ -169,7 +169,7 @@ impl Sim<'_> {
                         return c.clone();
                     }
                 }
-                let v = &self.model.variables[*var];
+                let v = &self.program.model.variables[*var];
                 if v.scope == Scope::Global {
                     return self.read_var(*var, None, ctx, |k| k, 1).expand(n);
                 }
@@ -317,7 +317,8 @@ impl Sim<'_> {
         let owner = if ctx.node < self.n_pops {
             format!(
                 "population `{}` ({node} cells)",
-                self.model
+                self.program
+                    .model
                     .populations
                     .iter()
                     .nth(ctx.node)
@@ -325,6 +326,7 @@ impl Sim<'_> {
             )
         } else if ctx.node < self.nodes.len() - 1 {
             let (_, p) = self
+                .program
                 .model
                 .projections
                 .iter()
@@ -361,7 +363,8 @@ impl Sim<'_> {
     fn call(&self, e: Handle<Expr>, f: Func, args: &[Handle<Expr>], ctx: &Ctx, n: usize) -> Col {
         let stream = Stream::new(
             self.seed,
-            self.model
+            self.program
+                .model
                 .random_streams
                 .get(&e)
                 .copied()

@@ -225,17 +225,17 @@ pub fn call_checked(
     Ok(out)
 }
 
-impl Sim<'_> {
+impl Sim {
     fn facts(&self, js: &JitState, e: Handle<Expr>) -> std::rc::Rc<ExprFacts> {
         let mut cache = js.facts.borrow_mut();
         cache[e.index()]
             .get_or_insert_with(|| {
                 let mut inputs = Vec::new();
-                codegen::inputs_of(self.model, e, &mut inputs);
+                codegen::inputs_of(&self.program.model, e, &mut inputs);
                 std::rc::Rc::new(ExprFacts {
-                    jittable: codegen::jittable(self.model, e),
+                    jittable: codegen::jittable(&self.program.model, e),
                     inputs,
-                    uses_element: uses_element(self.model, e),
+                    uses_element: uses_element(&self.program.model, e),
                 })
             })
             .clone()
@@ -252,7 +252,8 @@ impl Sim<'_> {
         if !facts.jittable {
             return None;
         }
-        let model = self.model;
+        let program = std::sync::Arc::clone(&self.program);
+        let model = &program.model;
         let synapses = ctx.node >= self.n_pops && ctx.node < self.nodes.len() - 1;
         if ctx.node == self.nodes.len() - 1 || (ctx.overrides.is_some() && ctx.elems.is_some()) {
             return None;
@@ -393,7 +394,7 @@ struct FusedBufs {
     pairs: Vec<codegen::Pair>,
 }
 
-impl Sim<'_> {
+impl Sim {
     /// The key, inputs and constants of a population's (or a projection's synapse dynamics')
     /// fused kernel, or `None` when it does not qualify (see `codegen::fused_key`).
     fn fused_setup(&mut self, n: Node) -> Option<std::rc::Rc<FusedSetup>> {
@@ -408,7 +409,8 @@ impl Sim<'_> {
 
     fn make_fused_setup(&mut self, n: Node) -> Option<FusedSetup> {
         let js = self.jit.as_ref()?;
-        let model = self.model;
+        let program = std::sync::Arc::clone(&self.program);
+        let model = &program.model;
         let node = self.node_index(n);
         if self.spike_trains.contains_key(&node) && node < self.n_pops {
             return None;
@@ -431,14 +433,18 @@ impl Sim<'_> {
         let (mut key, inputs, d) = match n {
             Node::Population(p) => {
                 let ct = &model.cell_types[model.populations[p].cell_type];
-                let method = self.info.cell_methods.get(&model.populations[p].cell_type);
+                let method = self
+                    .program
+                    .info
+                    .cell_methods
+                    .get(&model.populations[p].cell_type);
                 let (key, inputs) =
                     codegen::fused_key(model, ct, method.copied(), mode_of, js.simd)?;
                 (key, inputs, &ct.dynamics)
             }
             Node::Projection(p) => {
                 let d = &model.projections[p].code.dynamics;
-                let method = self.info.projection_methods.get(&p).copied();
+                let method = self.program.info.projection_methods.get(&p).copied();
                 let (key, inputs) =
                     codegen::fused_key_synapses(model, d, method, mode_of, js.simd)?;
                 (key, inputs, d)
@@ -476,7 +482,8 @@ impl Sim<'_> {
         let setup = self
             .fused_setup(n)
             .ok_or_else(|| "the node does not qualify for a fused kernel".to_string())?;
-        let model = self.model;
+        let program = std::sync::Arc::clone(&self.program);
+        let model = &program.model;
         let node = self.node_index(n);
         let size = self.nodes[node].size;
         let mut bufs = setup.bufs.borrow_mut();
@@ -550,7 +557,8 @@ impl Sim<'_> {
         let Some(js) = self.jit.as_ref() else {
             return false;
         };
-        let model = self.model;
+        let program = std::sync::Arc::clone(&self.program);
+        let model = &program.model;
         let node = self.node_index(n);
         // Spike lists, countdowns and counts belong to populations.
         let population = matches!(n, Node::Population(_));
@@ -637,7 +645,7 @@ pub(crate) struct DeliverySetup {
     bufs: RefCell<DeliveryBufs>,
 }
 
-impl Sim<'_> {
+impl Sim {
     /// The set-up of event code on `node` (a projection's synapses or a population's cells),
     /// found once per run; `None` when it does not qualify.
     fn event_setup(
@@ -707,7 +715,8 @@ impl Sim<'_> {
     }
 
     fn make_event_setup(&self, code: codegen::EventCode) -> Option<DeliverySetup> {
-        let model = self.model;
+        let program = std::sync::Arc::clone(&self.program);
+        let model = &program.model;
         let columns = codegen::delivery_columns(model, &code.statements(model))?;
         match code {
             codegen::EventCode::OnPre(p) | codegen::EventCode::OnPost(p) => {
@@ -757,7 +766,8 @@ impl Sim<'_> {
         let Some(setup) = self.event_setup(code, node) else {
             return false;
         };
-        let model = self.model;
+        let program = std::sync::Arc::clone(&self.program);
+        let model = &program.model;
         // The element count, and for synapses the projection (whose maps `pre.x`, `post.x`
         // go through).
         let n_syn = self.nodes[node].size;

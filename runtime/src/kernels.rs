@@ -45,7 +45,7 @@ fn dynamics_of(model: &Model, node: Node) -> &Dynamics {
     }
 }
 
-impl Sim<'_> {
+impl Sim {
     pub fn run_kernel(&mut self, call: KernelCall) {
         match call {
             KernelCall::AdvanceRegime(r) => self.advance_regime(r),
@@ -61,7 +61,8 @@ impl Sim<'_> {
             KernelCall::DeliverPost(p) => self.deliver_post(p),
             KernelCall::OnStep(p) => {
                 let node = self.n_pops + p.index();
-                let stmts = &self.model.projections[p].code.on_step;
+                let program = std::sync::Arc::clone(&self.program);
+                let stmts = &program.model.projections[p].code.on_step;
                 self.execute(stmts, node, None);
             }
             KernelCall::Reset(p) => self.reset(p),
@@ -72,7 +73,7 @@ impl Sim<'_> {
         if self.step == 0 {
             return;
         }
-        let reg = &self.model.regimes[r];
+        let reg = &self.program.model.regimes[r];
         let u = Stream::new(self.seed, neurograph_compiler::regime_stream(&reg.name))
             .uniform(0, self.step, 0);
         let row = &reg.transition[self.regime_state[r.index()] as usize];
@@ -98,7 +99,7 @@ impl Sim<'_> {
         op: AssignOp,
     ) {
         let size = self.nodes[node].size;
-        let rs = self.model.variables[var]
+        let rs = self.program.model.variables[var]
             .regime
             .map_or(0, |r| self.regime_state[r.index()] as usize);
         let f32_state = self.f32_state;
@@ -171,7 +172,7 @@ impl Sim<'_> {
         } else {
             self.post_maps[p].clone()
         };
-        let rs = self.model.variables[st.var]
+        let rs = self.program.model.variables[st.var]
             .regime
             .map_or(0, |r| self.regime_state[r.index()] as usize);
         // Take the target stores out for the loop, so each write is a plain slot update.
@@ -213,7 +214,8 @@ impl Sim<'_> {
     }
 
     fn coupling(&mut self, p: Handle<Projection>) {
-        let model = self.model;
+        let program = std::sync::Arc::clone(&self.program);
+        let model = &program.model;
         let proj = &model.projections[p];
         let node = self.n_pops + p.index();
         for (index, c) in proj.couplings.iter().enumerate() {
@@ -266,7 +268,7 @@ impl Sim<'_> {
             population,
             var,
             value,
-        } = self.model.inputs[i].kind
+        } = self.program.model.inputs[i].kind
         {
             let node = population.index();
             let v = self.eval(value, &Ctx::all(node));
@@ -298,7 +300,8 @@ impl Sim<'_> {
     }
 
     fn integrate(&mut self, n: Node) {
-        let model = self.model;
+        let program = std::sync::Arc::clone(&self.program);
+        let model = &program.model;
         let node = self.node_index(n);
         let size = self.nodes[node].size;
         let d = dynamics_of(model, n);
@@ -310,12 +313,12 @@ impl Sim<'_> {
         }
         if !d.odes.is_empty() && size > 0 {
             let method = match n {
-                Node::Population(p) => self
+                Node::Population(p) => program
                     .info
                     .cell_methods
                     .get(&model.populations[p].cell_type)
                     .copied(),
-                Node::Projection(p) => self.info.projection_methods.get(&p).copied(),
+                Node::Projection(p) => self.program.info.projection_methods.get(&p).copied(),
             }
             .unwrap_or(Method::Euler);
             let old: Vec<Col> = d.odes.iter().map(|o| self.column(node, o.var)).collect();
@@ -351,7 +354,7 @@ impl Sim<'_> {
 
     /// Which cells of a population are refractory during this step's update and detection.
     fn update_refractory(&mut self, p: Handle<Population>) {
-        let ct = &self.model.cell_types[self.model.populations[p].cell_type];
+        let ct = &self.program.model.cell_types[self.program.model.populations[p].cell_type];
         match &ct.refractory {
             None => {}
             Some(Refractory::Duration(_)) => {
@@ -611,7 +614,8 @@ impl Sim<'_> {
     }
 
     fn detect(&mut self, p: Handle<Population>) {
-        let model = self.model;
+        let program = std::sync::Arc::clone(&self.program);
+        let model = &program.model;
         let node = p.index();
         let ct = &model.cell_types[model.populations[p].cell_type];
         let size = self.nodes[node].size;
@@ -683,8 +687,8 @@ impl Sim<'_> {
             if node >= self.n_pops {
                 continue;
             }
-            let ct = &self.model.cell_types
-                [self.model.populations[Handle::<Population>::new(node)].cell_type];
+            let ct = &self.program.model.cell_types
+                [self.program.model.populations[Handle::<Population>::new(node)].cell_type];
             let k = ct
                 .events
                 .iter()
@@ -749,7 +753,8 @@ impl Sim<'_> {
             }
             self.events_delivered += due.len() as u64;
             if !self.try_event_code(EventCode::OnPre(p), node, &due, None) {
-                let stmts = &self.model.projections[p].code.on_pre;
+                let program = std::sync::Arc::clone(&self.program);
+                let stmts = &program.model.projections[p].code.on_pre;
                 self.execute(stmts, node, Some(&due));
             }
         }
@@ -774,13 +779,15 @@ impl Sim<'_> {
         }
         self.events_delivered += due.len() as u64;
         if !self.try_event_code(EventCode::OnPost(p), node, &due, None) {
-            let stmts = &self.model.projections[p].code.on_post;
+            let program = std::sync::Arc::clone(&self.program);
+            let stmts = &program.model.projections[p].code.on_post;
             self.execute(stmts, node, Some(&due));
         }
     }
 
     fn reset(&mut self, p: Handle<Population>) {
-        let model = self.model;
+        let program = std::sync::Arc::clone(&self.program);
+        let model = &program.model;
         let node = p.index();
         let ct = &model.cell_types[model.populations[p].cell_type];
         for (k, ev) in ct.events.iter().enumerate() {
@@ -822,7 +829,8 @@ impl Sim<'_> {
         n_pre: usize,
         n_post: usize,
     ) -> Result<Vec<(u32, u32)>, SimError> {
-        let model = self.model;
+        let program = std::sync::Arc::clone(&self.program);
+        let model = &program.model;
         let p = &model.projections[h];
         let pi = h.index();
         let node = self.n_pops + pi;
@@ -968,15 +976,15 @@ impl Sim<'_> {
 /// constant, or an expression of model-level parameters evaluated with this run's values
 /// (so that `--set` applies).
 fn const_probability(sim: &Sim, e: Handle<Expr>) -> Option<f64> {
-    if let Expr::Bool(b) = sim.model.exprs[e] {
+    if let Expr::Bool(b) = sim.model().exprs[e] {
         return Some(b2f(b));
     }
     sim.constant_value(e)?;
     let mut reads = Vec::new();
-    neurograph_compiler::codegen::inputs_of(sim.model, e, &mut reads);
+    neurograph_compiler::codegen::inputs_of(sim.model(), e, &mut reads);
     if reads
         .iter()
-        .all(|&(v, _)| sim.model.variables[v].scope == Scope::Global)
+        .all(|&(v, _)| sim.model().variables[v].scope == Scope::Global)
     {
         match sim.eval(e, &Ctx::all(sim.global_node())) {
             Col::S(p) => Some(p),

@@ -4,10 +4,11 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use neurograph_compiler::abi::{step_schedule, KernelCall};
 use neurograph_compiler::ir::*;
-use neurograph_compiler::{const_eval, Info};
+use neurograph_compiler::{const_eval, Compiled, Info};
 
 use crate::eval::{Col, Ctx};
 use crate::npy::Array;
@@ -158,9 +159,9 @@ pub struct Recording {
     pub width: usize,
 }
 
-pub struct Sim<'m> {
-    pub model: &'m Model,
-    pub info: &'m Info,
+pub struct Sim {
+    /// The compiled model, shared with every other simulation of it.
+    pub(crate) program: Arc<Compiled>,
     pub seed: u64,
     pub dt: f64,
     pub step: u64,
@@ -222,7 +223,22 @@ pub struct Sim<'m> {
     pub(crate) data_fault: std::cell::RefCell<Option<SimError>>,
 }
 
-impl<'m> Sim<'m> {
+impl Sim {
+    /// The compiled model this simulation runs.
+    pub fn model(&self) -> &Model {
+        &self.program.model
+    }
+
+    /// The validation side tables of the model.
+    pub fn info(&self) -> &Info {
+        &self.program.info
+    }
+
+    /// The compiled model, shared.
+    pub fn program(&self) -> &Arc<Compiled> {
+        &self.program
+    }
+
     pub fn proj_of(&self, node: usize) -> usize {
         node - self.n_pops
     }
@@ -232,11 +248,12 @@ impl<'m> Sim<'m> {
     }
 
     /// Build the initial state: parameters, initial values, connectivity, synapse values.
-    pub fn new(model: &'m Model, info: &'m Info, config: &RunConfig) -> Result<Sim<'m>, SimError> {
+    pub fn new(program: Arc<Compiled>, config: &RunConfig) -> Result<Sim, SimError> {
+        let shared = Arc::clone(&program);
+        let (model, info) = (&shared.model, &shared.info);
         let n_pops = model.populations.len();
         let mut sim = Sim {
-            model,
-            info,
+            program,
             seed: config.seed,
             dt: model.run.dt,
             step: 0,
@@ -362,7 +379,8 @@ impl<'m> Sim<'m> {
     }
 
     fn load_files(&mut self, config: &RunConfig) -> Result<(), SimError> {
-        let model = self.model;
+        let program = std::sync::Arc::clone(&self.program);
+        let model = &program.model;
         for (h, _) in model.exprs.iter() {
             match &model.exprs[h] {
                 Expr::Load(path) if !self.arrays.contains_key(path) => {
@@ -465,7 +483,7 @@ impl<'m> Sim<'m> {
         size: usize,
         pop_overrides: &[(Handle<Variable>, Handle<Expr>)],
     ) -> Result<Store, SimError> {
-        let var = &self.model.variables[v];
+        let var = &self.program.model.variables[v];
         let expr = pop_overrides
             .iter()
             .find(|(x, _)| *x == v)
@@ -488,7 +506,7 @@ impl<'m> Sim<'m> {
                 })
             }
             Some(r) => {
-                let states = self.model.regimes[r].states.len();
+                let states = self.program.model.regimes[r].states.len();
                 let mut data = Vec::with_capacity(states * size);
                 for k in 0..states {
                     let ctx = Ctx {
@@ -519,11 +537,11 @@ impl<'m> Sim<'m> {
 
     /// Projections in an order where a projection used as an endpoint is built first.
     fn projection_build_order(&self) -> Result<Vec<Handle<Projection>>, SimError> {
-        let mut done = vec![false; self.model.projections.len()];
+        let mut done = vec![false; self.program.model.projections.len()];
         let mut order = Vec::new();
         while order.len() < done.len() {
             let before = order.len();
-            for (h, p) in self.model.projections.iter() {
+            for (h, p) in self.program.model.projections.iter() {
                 if done[h.index()] {
                     continue;
                 }
@@ -568,7 +586,8 @@ impl<'m> Sim<'m> {
         h: Handle<Projection>,
         overrides: &HashMap<Handle<Variable>, f64>,
     ) -> Result<(), SimError> {
-        let model = self.model;
+        let program = std::sync::Arc::clone(&self.program);
+        let model = &program.model;
         let p = &model.projections[h];
         let node = self.n_pops + h.index();
         self.pre_maps[h.index()] = self.endpoint_map(&p.pre);
@@ -676,7 +695,8 @@ impl<'m> Sim<'m> {
         if self.non_finite.is_some() {
             return false;
         }
-        let model = self.model;
+        let program = std::sync::Arc::clone(&self.program);
+        let model = &program.model;
         let global = self.global_node();
         for (nd, node) in self.nodes.iter().enumerate() {
             let stores: Box<dyn Iterator<Item = (&Handle<Variable>, &Store)>> = if nd == global {
@@ -762,7 +782,8 @@ impl<'m> Sim<'m> {
     }
 
     fn monitor(&mut self) {
-        let model = self.model;
+        let program = std::sync::Arc::clone(&self.program);
+        let model = &program.model;
         for (k, r) in model.records.iter().enumerate() {
             match &r.what {
                 RecordWhat::Events { population, event } => {
@@ -836,7 +857,7 @@ impl<'m> Sim<'m> {
                 (b as usize).min(size).max((a as usize).min(size)),
             )
         });
-        let rs = self.model.variables[var]
+        let rs = self.program.model.variables[var]
             .regime
             .map_or(0, |r| self.regime_state[r.index()] as usize);
         match self.nodes[nd].vars.get(&var) {
@@ -847,7 +868,8 @@ impl<'m> Sim<'m> {
 
     /// Final values for `at end` records.
     pub fn finish_records(&mut self) {
-        let model = self.model;
+        let program = std::sync::Arc::clone(&self.program);
+        let model = &program.model;
         for (k, r) in model.records.iter().enumerate() {
             if let (true, RecordWhat::State { node, var, range }) = (r.at_end, &r.what) {
                 let t = self.step as f64 * self.dt;
@@ -895,7 +917,7 @@ impl<'m> Sim<'m> {
 
     /// Total events of the first event type (spikes) recorded for a population so far.
     pub fn constant_value(&self, e: Handle<Expr>) -> Option<f64> {
-        const_eval(self.model, e)
+        const_eval(&self.program.model, e)
     }
 }
 
@@ -918,4 +940,22 @@ mod tests {
             }
         }
     }
+}
+
+// SAFETY: a `Sim` may move to another thread as a whole (a worker, a C handle, a Python
+// object). What is not `Send` by itself stays inside it: the `Rc`s of the per-simulation JIT
+// set-ups (`fused_setups`, `event_setups`, the expression facts of `JitState`) are never
+// handed out: clones are made inside `&mut self` methods and dropped before they return, so
+// at rest every clone is owned by this `Sim` and moves with it; the raw pointers cached in
+// those set-ups point into buffers this `Sim` owns (heap allocations that do not move when
+// the `Sim` does) and are only dereferenced by generated code called from `&mut self`
+// methods. `Sim` is not `Sync`: it is never used from two threads at once.
+unsafe impl Send for Sim {}
+
+/// A simulation can move to another thread: checked at compile time.
+#[allow(dead_code)]
+fn assert_send() {
+    fn is_send<T: Send>() {}
+    is_send::<Sim>();
+    is_send::<Arc<Compiled>>();
 }

@@ -244,7 +244,7 @@ pub fn write_trace(dir: &Path, sim: &Sim, meta: &TraceMeta) -> io::Result<Vec<Pa
 }
 
 fn write_into(tmp: &Path, sim: &Sim, meta: &TraceMeta) -> io::Result<Vec<String>> {
-    let model = sim.model;
+    let model = sim.model();
     let float = if model.run.precision == Precision::F32 {
         Dtype::F32
     } else {

@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 
 use neurograph::compiler::Compiled;
 use neurograph_runtime::{RunConfig, Sim};
@@ -13,7 +14,7 @@ pub fn root() -> PathBuf {
 }
 
 /// Compile a spec file (panicking with the rendered diagnostics if it does not compile).
-pub fn compile(path: &Path) -> Compiled {
+pub fn compile(path: &Path) -> Arc<Compiled> {
     let c = neurograph::compile_file(path).unwrap();
     if c.output.has_errors() {
         panic!(
@@ -21,11 +22,11 @@ pub fn compile(path: &Path) -> Compiled {
             neurograph::diagnostics::render_plain(&c.sources, &c.output.diagnostics)
         );
     }
-    c.output.compiled.unwrap()
+    Arc::new(c.output.compiled.unwrap())
 }
 
 /// Compile spec text (relative paths start at `specs/`).
-pub fn compile_text(text: &str) -> Compiled {
+pub fn compile_text(text: &str) -> Arc<Compiled> {
     let c = neurograph::compile_text(&root().join("specs/inline.ng"), text.to_string());
     if c.output.has_errors() {
         panic!(
@@ -33,7 +34,7 @@ pub fn compile_text(text: &str) -> Compiled {
             neurograph::diagnostics::render_plain(&c.sources, &c.output.diagnostics)
         );
     }
-    c.output.compiled.unwrap()
+    Arc::new(c.output.compiled.unwrap())
 }
 
 pub fn config(seed: u64) -> RunConfig {
@@ -46,8 +47,8 @@ pub fn config(seed: u64) -> RunConfig {
 }
 
 /// Run `steps` steps and return the simulation (recordings inside).
-pub fn simulate<'m>(c: &'m Compiled, seed: u64, steps: u64) -> Sim<'m> {
-    let mut sim = Sim::new(&c.model, &c.info, &config(seed)).unwrap();
+pub fn simulate(c: &Arc<Compiled>, seed: u64, steps: u64) -> Sim {
+    let mut sim = Sim::new(Arc::clone(c), &config(seed)).unwrap();
     sim.run(steps, &AtomicBool::new(false), 0, &mut |_| {});
     sim.finish_records();
     sim
