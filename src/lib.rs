@@ -9,11 +9,14 @@ pub mod experiment;
 pub mod inspect;
 pub mod memory;
 pub mod run;
+pub mod simulation;
 
 use std::path::Path;
 
 pub use neurograph_compiler as compiler;
 pub use neurograph_grammar as grammar;
+pub use neurograph_runtime as runtime;
+pub use simulation::{Backend, Error, Model, Simulation, SimulationBuilder, Stopped};
 
 use neurograph_compiler::{FsLoader, Output};
 use neurograph_grammar::SourceMap;

@@ -10,11 +10,12 @@ use neurograph_compiler::ir::*;
 use neurograph_compiler::quantity::parse_quantity;
 use neurograph_compiler::units::{pretty, Dim};
 use neurograph_compiler::Compiled;
-use neurograph_grammar::{Diagnostic, SourceMap};
+use neurograph_grammar::SourceMap;
 use neurograph_runtime::trace::{check_replaceable, fnv1a64, write_trace, RunStatus, TraceMeta};
-use neurograph_runtime::{params, RunConfig, Sim, SimError};
+use neurograph_runtime::{params, RunConfig, Sim};
 
 use crate::memory;
+use crate::simulation::sim_error_text;
 
 /// Options of one run; `None` keeps the spec's `run` settings.
 #[derive(Debug, Clone, Default)]
@@ -99,21 +100,6 @@ fn check_writable(dir: &Path) -> Result<(), String> {
         .map_err(|e| format!("output directory {} is not writable: {e}", parent.display()))?;
     let _ = std::fs::remove_dir(&probe);
     Ok(())
-}
-
-/// A run-time error as text: with the source excerpt when it has a place in the spec.
-fn sim_error_text(sources: &SourceMap, e: SimError) -> String {
-    match e.span {
-        Some(span) => {
-            let text =
-                crate::diagnostics::render_plain(sources, &[Diagnostic::error(span, e.message)]);
-            text.strip_prefix("error: ")
-                .unwrap_or(&text)
-                .trim_end()
-                .to_string()
-        }
-        None => e.message,
-    }
 }
 
 /// Steps for a duration given as text, or the spec's duration.
@@ -223,25 +209,7 @@ pub fn run_compiled(
     let wall_s = started.elapsed().as_secs_f64() - setup_s;
     let simulated_s = done as f64 * model.run.dt;
     let interrupted = done < n_steps && failure.is_none();
-    let mut parameters = Vec::new();
-    for (h, v) in model.variables.iter() {
-        if v.kind != VarKind::Param || v.regime.is_some() {
-            continue;
-        }
-        let value = overrides
-            .iter()
-            .find(|(x, _)| *x == h)
-            .map(|(_, x)| *x)
-            .or_else(|| neurograph_compiler::const_eval(model, v.init));
-        if let Some(value) = value {
-            let owner = match v.scope {
-                Scope::Global => String::new(),
-                Scope::Cell(c) => format!("{}.", model.cell_types[c].name),
-                Scope::Synapse(s) => format!("{}.", model.synapse_types[s].name),
-            };
-            parameters.push((format!("{owner}{}", v.name), value, v.dim.to_string()));
-        }
-    }
+    let parameters = parameter_values(model, &overrides);
     let meta = TraceMeta {
         spec_path: spec_path.display().to_string(),
         spec_hash: fnv1a64(spec_text),
@@ -298,6 +266,42 @@ pub fn run_compiled(
         trace_dir: out,
         synaptic_events: sim.events_delivered,
     })
+}
+
+/// Parameter values of a run for the manifest: (name as `--set` spells it, value in SI units,
+/// unit). Each parameter with its value everywhere; a value set for one population or
+/// projection as `Population.p` too.
+pub fn parameter_values(
+    model: &Model,
+    overrides: &[neurograph_runtime::Override],
+) -> Vec<(String, f64, String)> {
+    let mut parameters = Vec::new();
+    for (h, v) in model.variables.iter() {
+        if v.kind != VarKind::Param || v.regime.is_some() {
+            continue;
+        }
+        let value = neurograph_runtime::override_for(overrides, h, None)
+            .or_else(|| neurograph_compiler::const_eval(model, v.init));
+        if let Some(value) = value {
+            let owner = match v.scope {
+                Scope::Global => String::new(),
+                Scope::Cell(c) => format!("{}.", model.cell_types[c].name),
+                Scope::Synapse(s) => format!("{}.", model.synapse_types[s].name),
+            };
+            parameters.push((format!("{owner}{}", v.name), value, v.dim.to_string()));
+        }
+    }
+    for o in overrides {
+        if let Some(node) = o.node {
+            let v = &model.variables[o.var];
+            parameters.push((
+                format!("{}.{}", model.node_name(node), v.name),
+                o.value,
+                v.dim.to_string(),
+            ));
+        }
+    }
+    parameters
 }
 
 /// The summary as printed by `neurograph run`.

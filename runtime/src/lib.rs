@@ -14,4 +14,4 @@ pub mod sim;
 pub mod state;
 pub mod trace;
 
-pub use sim::{Backend, Recording, RunConfig, Sim, SimError};
+pub use sim::{override_for, Backend, NonFinite, Override, Recording, RunConfig, Sim, SimError};

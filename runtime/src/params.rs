@@ -5,15 +5,29 @@ use neurograph_compiler::ir::*;
 use neurograph_compiler::quantity::parse_quantity;
 use neurograph_compiler::{BinOp, UnOp};
 
-use crate::sim::SimError;
+use crate::sim::{Override, SimError};
 
-/// Resolve `name=value`. Names are `p` (a model-level param), `Type.p` (a param of a cell or
-/// synapse type, for every population or projection of that type) or `Population.p`.
-pub fn resolve(model: &Model, assignment: &str) -> Result<(Handle<Variable>, f64), SimError> {
+/// Resolve `name=value` (`--set`). Names are `p` (a model-level param), `Type.p` (a param of
+/// a cell or synapse type, on every population or projection of that type) or
+/// `Population.p` / `Projection.p` (that population's or projection's value only).
+pub fn resolve(model: &Model, assignment: &str) -> Result<Override, SimError> {
     let (name, value) = assignment
         .split_once('=')
         .ok_or_else(|| SimError::new(format!("--set expects name=value, found `{assignment}`")))?;
     let (name, value) = (name.trim(), value.trim());
+    let (var, node) = parameter(model, name).map_err(|e| SimError::new(format!("--set {e}")))?;
+    let x = value_of(model, var, value).map_err(|e| SimError::new(format!("--set {name}: {e}")))?;
+    Ok(Override {
+        var,
+        node,
+        value: x,
+    })
+}
+
+/// The parameter a name means (see `resolve`) and the population or projection it is limited
+/// to. Errors start with the name.
+pub fn parameter(model: &Model, name: &str) -> Result<(Handle<Variable>, Option<Node>), String> {
+    let mut node = None;
     let candidates: Vec<Handle<Variable>> = match name.split_once('.') {
         None => model
             .globals
@@ -33,20 +47,24 @@ pub fn resolve(model: &Model, assignment: &str) -> Result<(Handle<Variable>, f64
                     scopes.push(Scope::Synapse(h));
                 }
             }
-            for (_, p) in model.populations.iter() {
-                if p.name == owner {
-                    scopes.push(Scope::Cell(p.cell_type));
+            if scopes.is_empty() {
+                for (h, p) in model.populations.iter() {
+                    if p.name == owner {
+                        scopes.push(Scope::Cell(p.cell_type));
+                        node = Some(Node::Population(h));
+                    }
                 }
-            }
-            for (_, p) in model.projections.iter() {
-                if p.name == owner {
-                    scopes.push(Scope::Synapse(p.synapse));
+                for (h, p) in model.projections.iter() {
+                    if p.name == owner {
+                        scopes.push(Scope::Synapse(p.synapse));
+                        node = Some(Node::Projection(h));
+                    }
                 }
             }
             if scopes.is_empty() {
-                return Err(SimError::new(format!(
-                    "--set {name}: no cell type, synapse type, population or projection `{owner}`"
-                )));
+                return Err(format!(
+                    "{name}: no cell type, synapse type, population or projection `{owner}`"
+                ));
             }
             model
                 .variables
@@ -58,40 +76,47 @@ pub fn resolve(model: &Model, assignment: &str) -> Result<(Handle<Variable>, f64
     };
     let Some(&var) = candidates.first() else {
         let params: Vec<String> = all_params(model);
-        return Err(SimError::new(format!(
-            "--set {name}: unknown parameter; the parameters are {}",
+        return Err(format!(
+            "{name}: unknown parameter; the parameters are {}",
             if params.is_empty() {
                 "(none)".to_string()
             } else {
                 params.join(", ")
             }
-        )));
+        ));
     };
     let v = &model.variables[var];
     if v.kind != VarKind::Param {
-        return Err(SimError::new(format!(
-            "--set {name}: `{}` is a {}, not a param; only params change without recompiling",
+        return Err(format!(
+            "{name}: `{}` is a {}, not a param; only params change without recompiling",
             v.name,
             v.kind.keyword()
-        )));
+        ));
     }
     if v.regime.is_some() {
-        return Err(SimError::new(format!("--set {name}: `{}` has one value per regime state and cannot be set from the command line", v.name)));
+        return Err(format!(
+            "{name}: `{}` has one value per regime state and cannot be set by name",
+            v.name
+        ));
     }
-    let (x, dim) =
-        parse_quantity(value).map_err(|e| SimError::new(format!("--set {name}: {e}")))?;
+    Ok((var, node))
+}
+
+/// A quantity as written (`18 ms`, `1.7mV`) in SI units, checked against the parameter's
+/// unit and for being finite.
+pub fn value_of(model: &Model, var: Handle<Variable>, value: &str) -> Result<f64, String> {
+    let v = &model.variables[var];
+    let (x, dim) = parse_quantity(value)?;
     if !x.is_finite() {
-        return Err(SimError::new(format!(
-            "--set {name}: `{value}` is not a finite number ({x})"
-        )));
+        return Err(format!("`{value}` is not a finite number ({x})"));
     }
     if dim != v.dim {
-        return Err(SimError::new(format!(
-            "--set {name}: `{}` is in {}, but `{value}` is in {dim}",
+        return Err(format!(
+            "`{}` is in {}, but `{value}` is in {dim}",
             v.name, v.dim
-        )));
+        ));
     }
-    Ok((var, x))
+    Ok(x)
 }
 
 /// Every overridable parameter, as `--set` spells it.
@@ -164,7 +189,7 @@ fn eval_params(
 }
 
 /// Whether expression `h` reads variable `var` (own side).
-fn reads(model: &Model, h: Handle<Expr>, var: Handle<Variable>) -> bool {
+pub(crate) fn reads(model: &Model, h: Handle<Expr>, var: Handle<Variable>) -> bool {
     let mut pending = vec![h];
     while let Some(e) = pending.pop() {
         match &model.exprs[e] {
@@ -182,13 +207,13 @@ fn reads(model: &Model, h: Handle<Expr>, var: Handle<Variable>) -> bool {
 /// anything is simulated: probabilities stay within [0, 1], refractory periods are not
 /// negative, no divisor becomes zero, and a time constant (a parameter in time units that
 /// divides something) keeps its sign — a negative one turns decay into growth.
-pub fn check_overrides(
-    model: &Model,
-    overrides: &[(Handle<Variable>, f64)],
-) -> Result<(), SimError> {
+pub fn check_overrides(model: &Model, overrides: &[Override]) -> Result<(), SimError> {
     if overrides.is_empty() {
         return Ok(());
     }
+    let overrides: Vec<(Handle<Variable>, f64)> =
+        overrides.iter().map(|o| (o.var, o.value)).collect();
+    let overrides = overrides.as_slice();
     let name = |v: Handle<Variable>| {
         let var = &model.variables[v];
         match var.scope {

@@ -147,7 +147,37 @@ pub struct RunConfig {
     /// Directory that relative data paths in the spec start from.
     pub base_dir: PathBuf,
     /// Parameter values replacing the spec's defaults (SI units).
-    pub overrides: Vec<(Handle<Variable>, f64)>,
+    pub overrides: Vec<Override>,
+}
+
+/// A parameter value replacing the spec's default (SI units): everywhere the parameter lives
+/// (`node` is `None`: a model-level parameter, or a cell or synapse type's parameter on every
+/// population or projection of that type), or on one population or projection only.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Override {
+    pub var: Handle<Variable>,
+    pub node: Option<Node>,
+    pub value: f64,
+}
+
+/// The value overriding `var` on `node` (`None`: model level): one given for that node wins
+/// over one for every node; among equals, the last given.
+pub fn override_for(
+    overrides: &[Override],
+    var: Handle<Variable>,
+    node: Option<Node>,
+) -> Option<f64> {
+    let own = overrides
+        .iter()
+        .rev()
+        .find(|o| o.var == var && o.node.is_some() && o.node == node);
+    own.or_else(|| {
+        overrides
+            .iter()
+            .rev()
+            .find(|o| o.var == var && o.node.is_none())
+    })
+    .map(|o| o.value)
 }
 
 /// Recorded data of one `record` item.
@@ -321,13 +351,13 @@ impl Sim {
             let _ = h;
             sim.regime_state.push(init);
         }
-        let overrides: HashMap<Handle<Variable>, f64> = config.overrides.iter().copied().collect();
+        let overrides = &config.overrides;
         for &v in &model.globals {
             if model.variables[v].kind == VarKind::Const {
                 continue;
             }
-            let store = match overrides.get(&v) {
-                Some(x) => Store::Uniform(*x),
+            let store = match override_for(overrides, v, None) {
+                Some(x) => Store::Uniform(x),
                 None => sim.init_store(v, g, 1, &[])?,
             };
             sim.globals.insert(v, store);
@@ -340,8 +370,8 @@ impl Sim {
                 if model.variables[v].kind == VarKind::Const {
                     continue;
                 }
-                let store = match overrides.get(&v) {
-                    Some(x) if model.variables[v].kind == VarKind::Param => Store::Uniform(*x),
+                let store = match override_for(overrides, v, Some(Node::Population(h))) {
+                    Some(x) if model.variables[v].kind == VarKind::Param => Store::Uniform(x),
                     _ => sim.init_store(v, node, p.size as usize, &p.overrides)?,
                 };
                 sim.nodes[node].vars.insert(v, store);
@@ -351,7 +381,7 @@ impl Sim {
             sim.refractory_now.push(vec![false; p.size as usize]);
         }
         for p in sim.projection_build_order()? {
-            sim.build_projection(p, &overrides)?;
+            sim.build_projection(p, overrides)?;
         }
         for (h, r) in model.records.iter().enumerate() {
             sim.recordings[h].width = match &r.what {
@@ -584,7 +614,7 @@ impl Sim {
     fn build_projection(
         &mut self,
         h: Handle<Projection>,
-        overrides: &HashMap<Handle<Variable>, f64>,
+        overrides: &[Override],
     ) -> Result<(), SimError> {
         let program = std::sync::Arc::clone(&self.program);
         let model = &program.model;
@@ -605,8 +635,8 @@ impl Sim {
             if model.variables[v].kind == VarKind::Const {
                 continue;
             }
-            let store = match overrides.get(&v) {
-                Some(x) if model.variables[v].kind == VarKind::Param => Store::Uniform(*x),
+            let store = match override_for(overrides, v, Some(Node::Projection(h))) {
+                Some(x) if model.variables[v].kind == VarKind::Param => Store::Uniform(x),
                 _ => self.init_store(v, node, n_syn, &p.inits)?,
             };
             self.nodes[node].vars.insert(v, store);
@@ -913,6 +943,141 @@ impl Sim {
 
     pub fn n_neurons(&self) -> usize {
         self.nodes[..self.n_pops].iter().map(|n| n.size).sum()
+    }
+
+    /// The value of a parameter on a node (`None`: model level) as the next step reads it;
+    /// `None` when it differs between elements (set per element by the spec) or does not live
+    /// there.
+    pub fn param_value(&self, var: Handle<Variable>, node: Option<Node>) -> Option<f64> {
+        let store = match node {
+            None => self.globals.get(&var)?,
+            Some(n) => self.nodes[self.node_index(n)].vars.get(&var)?,
+        };
+        match store {
+            Store::Uniform(x) => Some(*x),
+            _ => None,
+        }
+    }
+
+    /// Change a parameter between steps: on every population or projection where it lives,
+    /// or on `o.node` only. Derived data computed from parameter values (propagators, fused
+    /// set-ups, the shared values copied into generated event code) is rebuilt on the next
+    /// step, so both backends go on bit-identically. Refused: a parameter the network was
+    /// built from (connection rules, delays), and values the checker would refuse.
+    pub fn set_param(&mut self, o: Override) -> Result<(), SimError> {
+        let program = Arc::clone(&self.program);
+        let model = &program.model;
+        let v = &model.variables[o.var];
+        if v.kind != VarKind::Param || v.regime.is_some() {
+            return Err(SimError::new(format!(
+                "`{}` is not a parameter that can change during a run",
+                v.name
+            )));
+        }
+        for (_, p) in model.projections.iter() {
+            let rule = match &p.connect.rule {
+                ConnectRule::Bernoulli(e) => Some(*e),
+                _ => None,
+            };
+            for (what, e) in [("connection rule", rule), ("delay", p.delay)] {
+                if e.is_some_and(|e| crate::params::reads(model, e, o.var)) {
+                    return Err(SimError::at(
+                        p.span,
+                        format!(
+                            "`{}` is read by the {what} of projection `{}`, which built the network before the run; it cannot change during a run (set it before the run starts, e.g. with --set)",
+                            v.name, p.name
+                        ),
+                    ));
+                }
+            }
+        }
+        crate::params::check_overrides(model, &[o])?;
+        let mut changed = false;
+        match v.scope {
+            Scope::Global => {
+                self.globals.insert(o.var, Store::Uniform(o.value));
+                changed = true;
+            }
+            Scope::Cell(ct) => {
+                for (h, p) in model.populations.iter() {
+                    if p.cell_type == ct && o.node.is_none_or(|n| n == Node::Population(h)) {
+                        self.nodes[h.index()]
+                            .vars
+                            .insert(o.var, Store::Uniform(o.value));
+                        changed = true;
+                    }
+                }
+            }
+            Scope::Synapse(st) => {
+                for (h, p) in model.projections.iter() {
+                    if p.synapse == st && o.node.is_none_or(|n| n == Node::Projection(h)) {
+                        let node = self.n_pops + h.index();
+                        self.nodes[node].vars.insert(o.var, Store::Uniform(o.value));
+                        changed = true;
+                    }
+                }
+            }
+        }
+        if !changed {
+            return Err(SimError::new(format!(
+                "`{}` does not live on the population or projection named",
+                v.name
+            )));
+        }
+        self.invalidate_derived();
+        Ok(())
+    }
+
+    /// Replace one variable's values on a node (a state, or a parameter per element) between
+    /// steps; derived data is rebuilt as after `set_param`.
+    pub fn set_values(
+        &mut self,
+        node: Node,
+        var: Handle<Variable>,
+        values: &[f64],
+    ) -> Result<(), SimError> {
+        let nd = self.node_index(node);
+        let size = self.nodes[nd].size;
+        let name = &self.program.model.variables[var].name;
+        if values.len() != size {
+            return Err(SimError::new(format!(
+                "`{name}` of `{}` has {size} values, {} given",
+                self.program.model.node_name(node),
+                values.len()
+            )));
+        }
+        if let Some(k) = values.iter().position(|x| !x.is_finite()) {
+            return Err(SimError::new(format!(
+                "value {} for element {k} of `{name}` is not finite",
+                values[k]
+            )));
+        }
+        let rs = self.program.model.variables[var]
+            .regime
+            .map_or(0, |r| self.regime_state[r.index()] as usize);
+        let f32_state = self.f32_state;
+        let Some(store) = self.nodes[nd].vars.get_mut(&var) else {
+            return Err(SimError::new(format!(
+                "`{name}` does not live on `{}`",
+                self.program.model.node_name(node)
+            )));
+        };
+        for (e, &x) in values.iter().enumerate() {
+            *store.slot(e, rs, size) = if f32_state { x as f32 as f64 } else { x };
+        }
+        self.invalidate_derived();
+        Ok(())
+    }
+
+    /// Forget what was computed from parameter values; it is rebuilt when next needed.
+    fn invalidate_derived(&mut self) {
+        self.exact.clear();
+        for s in &mut self.fused_setups {
+            *s = None;
+        }
+        for s in &mut self.event_setups {
+            s.clear();
+        }
     }
 
     /// Total events of the first event type (spikes) recorded for a population so far.

@@ -1,0 +1,544 @@
+//! The embedding API: compile a spec into a [`Model`], make [`Simulation`]s of it, step them,
+//! read and write state and parameters by name, and write traces. A `Simulation` owns what it
+//! needs (an `Arc` of the compiled model), is `Send`, and is the same machinery
+//! `neurograph run` uses.
+//!
+//! ```no_run
+//! use neurograph::{Backend, Model};
+//! let model = Model::compile_file("specs/cuba.ng".as_ref())?;
+//! let mut sim = model.simulation().seed(1).set("we", "1.7 mV").build()?;
+//! sim.run_for("200 ms")?;
+//! let (t, i) = sim.spikes("E")?;
+//! let v = sim.state("E", "v")?;
+//! sim.set_param("LIF.taum", "18 ms")?;
+//! sim.run_for("200 ms")?;
+//! sim.write_trace("traces/cuba".as_ref())?;
+//! # Ok::<(), neurograph::Error>(())
+//! ```
+
+use std::borrow::Cow;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use neurograph_compiler::ir::*;
+use neurograph_compiler::quantity::parse_quantity;
+use neurograph_compiler::units::Dim;
+use neurograph_compiler::{Compiled, FsLoader};
+use neurograph_grammar::{Diagnostic, SourceMap};
+use neurograph_runtime::trace::{fnv1a64, write_trace, RunStatus, TraceMeta};
+use neurograph_runtime::{params, NonFinite, Override, RunConfig, Sim, SimError};
+
+pub use neurograph_runtime::Backend;
+
+/// Everything that can go wrong when embedding neurograph. Each variant's text is complete and
+/// says where (file:line:col with the source excerpt, for spec errors).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The spec has errors; the text renders every diagnostic as the CLI does.
+    #[error("{rendered}")]
+    Compile {
+        rendered: String,
+        diagnostics: Vec<Diagnostic>,
+    },
+    /// Setting up or running the simulation failed (a data file, a bad value).
+    #[error("{0}")]
+    Run(String),
+    /// A name that the model does not have (population, variable, parameter).
+    #[error("{0}")]
+    Name(String),
+    /// A value that does not fit (unit, length, range).
+    #[error("{0}")]
+    Value(String),
+    /// A state value became inf or NaN; the simulation stopped after that step.
+    #[error("the simulation diverged: {}.{}[{}] became {} after {} steps", .0.node, .0.variable, .0.element, .0.value, .0.steps)]
+    Diverged(NonFinite),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// A compiled spec. Cheap to clone; every simulation made from it shares the compiled model.
+#[derive(Clone)]
+pub struct Model {
+    program: Arc<Compiled>,
+    sources: Arc<SourceMap>,
+    spec_path: PathBuf,
+    spec_text: Arc<str>,
+}
+
+impl Model {
+    /// Read and compile a spec file; data paths in it are relative to its directory.
+    pub fn compile_file(path: &Path) -> Result<Model, Error> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::Run(format!("cannot read {}: {e}", path.display())))?;
+        Model::compile_text(path, text)
+    }
+
+    /// Compile spec text; data paths in it are relative to the current directory.
+    pub fn compile_str(text: &str) -> Result<Model, Error> {
+        Model::compile_text(Path::new("<string>"), text.to_string())
+    }
+
+    /// Compile spec text as if it were the file `path` (data paths relative to its directory).
+    pub fn compile_text(path: &Path, text: String) -> Result<Model, Error> {
+        let mut sources = SourceMap::new();
+        let root = sources.add(path.display().to_string(), text.clone());
+        let loader = FsLoader::for_spec(path);
+        let output = neurograph_compiler::compile(&mut sources, root, &loader);
+        if output.has_errors() {
+            return Err(Error::Compile {
+                rendered: crate::diagnostics::render_plain(&sources, &output.diagnostics),
+                diagnostics: output.diagnostics,
+            });
+        }
+        let compiled = output.compiled.expect("no errors means a model");
+        Ok(Model {
+            program: Arc::new(compiled),
+            sources: Arc::new(sources),
+            spec_path: path.to_path_buf(),
+            spec_text: text.into(),
+        })
+    }
+
+    /// The model's name (`model NAME` in the spec).
+    pub fn name(&self) -> &str {
+        &self.program.model.name
+    }
+
+    /// The compiled model and its side tables.
+    pub fn compiled(&self) -> &Arc<Compiled> {
+        &self.program
+    }
+
+    /// The sources, for rendering diagnostics.
+    pub fn sources(&self) -> &SourceMap {
+        &self.sources
+    }
+
+    /// Every parameter that can change without recompiling, as `set` spells it.
+    pub fn parameters(&self) -> Vec<String> {
+        params::all_params(&self.program.model)
+    }
+
+    /// Start describing a simulation of this model (seed, backend, parameter values).
+    pub fn simulation(&self) -> SimulationBuilder {
+        SimulationBuilder {
+            model: self.clone(),
+            seed: None,
+            backend: Backend::Jit,
+            sets: Vec::new(),
+        }
+    }
+
+    /// A run-time error as text, with the source excerpt when it has a place in the spec.
+    fn sim_error(&self, e: SimError) -> Error {
+        Error::Run(sim_error_text(&self.sources, e))
+    }
+}
+
+/// A run-time error as text: with the source excerpt when it has a place in the spec.
+pub(crate) fn sim_error_text(sources: &SourceMap, e: SimError) -> String {
+    match e.span {
+        Some(span) => {
+            let text =
+                crate::diagnostics::render_plain(sources, &[Diagnostic::error(span, e.message)]);
+            text.strip_prefix("error: ")
+                .unwrap_or(&text)
+                .trim_end()
+                .to_string()
+        }
+        None => e.message,
+    }
+}
+
+/// Settings of a simulation before it is built.
+pub struct SimulationBuilder {
+    model: Model,
+    seed: Option<u64>,
+    backend: Backend,
+    sets: Vec<(String, String)>,
+}
+
+impl SimulationBuilder {
+    /// Random seed (default: the spec's `run` block).
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = Some(seed);
+        self
+    }
+
+    /// Which code simulates: `Backend::Jit` (default) or `Backend::Interp`.
+    pub fn backend(mut self, backend: Backend) -> Self {
+        self.backend = backend;
+        self
+    }
+
+    /// A parameter value, as `--set` takes it: `set("LIF.taum", "18 ms")`.
+    pub fn set(mut self, name: &str, value: &str) -> Self {
+        self.sets.push((name.to_string(), value.to_string()));
+        self
+    }
+
+    /// Set up the simulation: initial values, connectivity, loaded data.
+    pub fn build(self) -> Result<Simulation, Error> {
+        let model = self.model;
+        let m = &model.program.model;
+        let mut overrides = Vec::new();
+        for (name, value) in &self.sets {
+            overrides.push(
+                params::resolve(m, &format!("{name}={value}")).map_err(|e| model.sim_error(e))?,
+            );
+        }
+        params::check_overrides(m, &overrides).map_err(|e| model.sim_error(e))?;
+        let config = RunConfig {
+            seed: self.seed.unwrap_or(m.run.seed),
+            backend: self.backend,
+            base_dir: model
+                .spec_path
+                .parent()
+                .map(Path::to_path_buf)
+                .unwrap_or_default(),
+            overrides: overrides.clone(),
+        };
+        let sim = Sim::new(Arc::clone(&model.program), &config).map_err(|e| model.sim_error(e))?;
+        Ok(Simulation {
+            model,
+            sim,
+            config,
+            stop: Arc::new(AtomicBool::new(false)),
+            requested_steps: 0,
+        })
+    }
+}
+
+/// How a call that simulates ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stopped {
+    /// Every requested step was simulated.
+    Done,
+    /// The stop flag was set (another thread, a signal handler); the current step completed.
+    Interrupted,
+}
+
+/// One running simulation of a [`Model`].
+pub struct Simulation {
+    model: Model,
+    sim: Sim,
+    config: RunConfig,
+    stop: Arc<AtomicBool>,
+    /// Steps asked for so far (the trace's requested duration).
+    requested_steps: u64,
+}
+
+impl Simulation {
+    /// The model this simulation runs.
+    pub fn model(&self) -> &Model {
+        &self.model
+    }
+
+    /// Steps simulated so far.
+    pub fn steps(&self) -> u64 {
+        self.sim.step
+    }
+
+    /// Simulated time so far, seconds.
+    pub fn time(&self) -> f64 {
+        self.sim.step as f64 * self.sim.dt
+    }
+
+    /// The step size, seconds.
+    pub fn dt(&self) -> f64 {
+        self.sim.dt
+    }
+
+    /// The seed this simulation draws from.
+    pub fn seed(&self) -> u64 {
+        self.config.seed
+    }
+
+    /// Set this flag (from any thread) to stop a running `step`/`run_for` at the end of the
+    /// current step. It is cleared when the next call starts.
+    pub fn stop_flag(&self) -> Arc<AtomicBool> {
+        Arc::clone(&self.stop)
+    }
+
+    /// Simulate `n` steps.
+    pub fn step(&mut self, n: u64) -> Result<Stopped, Error> {
+        self.step_with_progress(n, &mut |_, _| {})
+    }
+
+    /// Simulate for a duration written with its unit (`"200 ms"`).
+    pub fn run_for(&mut self, duration: &str) -> Result<Stopped, Error> {
+        let (seconds, dim) = parse_quantity(duration).map_err(Error::Value)?;
+        if dim != Dim::TIME || !(seconds >= 0.0 && seconds.is_finite()) {
+            return Err(Error::Value(format!(
+                "`{duration}` is not a non-negative time; write e.g. \"200 ms\""
+            )));
+        }
+        self.step((seconds / self.sim.dt).round() as u64)
+    }
+
+    /// Simulate `n` steps, calling `progress(done, n)` about 200 times along the way.
+    pub fn step_with_progress(
+        &mut self,
+        n: u64,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<Stopped, Error> {
+        self.stop.store(false, std::sync::atomic::Ordering::SeqCst);
+        self.requested_steps += n;
+        let report_every = (n / 200).max(1);
+        let done = self
+            .sim
+            .run(n, &self.stop, report_every, &mut |d| progress(d, n));
+        self.outcome(done, n)
+    }
+
+    /// Simulate `n` steps, calling `on_step(simulation)` after each, which may read state and
+    /// spikes (`fired`) or change parameters between steps.
+    pub fn step_each(
+        &mut self,
+        n: u64,
+        on_step: &mut dyn FnMut(&mut Simulation) -> Result<(), Error>,
+    ) -> Result<Stopped, Error> {
+        for k in 0..n {
+            match self.step(1)? {
+                Stopped::Done => on_step(self)?,
+                Stopped::Interrupted => {
+                    self.requested_steps += n - k - 1;
+                    return Ok(Stopped::Interrupted);
+                }
+            }
+        }
+        Ok(Stopped::Done)
+    }
+
+    fn outcome(&mut self, done: u64, asked: u64) -> Result<Stopped, Error> {
+        if let Some(e) = self.sim.take_data_fault() {
+            return Err(self.model.sim_error(e));
+        }
+        if let Some(nf) = &self.sim.non_finite {
+            return Err(Error::Diverged(nf.clone()));
+        }
+        Ok(if done < asked {
+            Stopped::Interrupted
+        } else {
+            Stopped::Done
+        })
+    }
+
+    fn node(&self, name: &str) -> Result<Node, Error> {
+        let m = &self.model.program.model;
+        if let Some((h, _)) = m.populations.iter().find(|(_, p)| p.name == name) {
+            return Ok(Node::Population(h));
+        }
+        if let Some((h, _)) = m.projections.iter().find(|(_, p)| p.name == name) {
+            return Ok(Node::Projection(h));
+        }
+        let names: Vec<&str> = m
+            .populations
+            .iter()
+            .map(|(_, p)| p.name.as_str())
+            .chain(m.projections.iter().map(|(_, p)| p.name.as_str()))
+            .collect();
+        Err(Error::Name(format!(
+            "no population or projection `{name}`; there are {}",
+            names.join(", ")
+        )))
+    }
+
+    fn variable(&self, node: Node, name: &str) -> Result<Handle<Variable>, Error> {
+        let m = &self.model.program.model;
+        let nd = self.sim.node_index(node);
+        let mut found = self.sim.nodes[nd]
+            .vars
+            .keys()
+            .copied()
+            .filter(|&v| m.variables[v].name == name);
+        found.next().ok_or_else(|| {
+            let mut names: Vec<&str> = self.sim.nodes[nd]
+                .vars
+                .keys()
+                .map(|&v| m.variables[v].name.as_str())
+                .collect();
+            names.sort_unstable();
+            Error::Name(format!(
+                "`{}` has no variable `{name}`; it has {}",
+                m.node_name(node),
+                names.join(", ")
+            ))
+        })
+    }
+
+    /// The values of a variable (state or parameter) of a population or projection, one per
+    /// element, in SI units. Borrowed when stored per element.
+    pub fn state(&self, node: &str, var: &str) -> Result<Cow<'_, [f64]>, Error> {
+        let n = self.node(node)?;
+        let v = self.variable(n, var)?;
+        let nd = self.sim.node_index(n);
+        let size = self.sim.nodes[nd].size;
+        Ok(match &self.sim.nodes[nd].vars[&v] {
+            neurograph_runtime::state::Store::Elements(xs) => Cow::Borrowed(xs),
+            other => Cow::Owned(
+                (0..size)
+                    .map(|e| {
+                        let rs = self.model.program.model.variables[v]
+                            .regime
+                            .map_or(0, |r| self.sim.regime_state[r.index()] as usize);
+                        other.get(e, rs)
+                    })
+                    .collect(),
+            ),
+        })
+    }
+
+    /// Replace a variable's values (SI units), one per element, between steps.
+    pub fn set_state(&mut self, node: &str, var: &str, values: &[f64]) -> Result<(), Error> {
+        let n = self.node(node)?;
+        let v = self.variable(n, var)?;
+        self.sim
+            .set_values(n, v, values)
+            .map_err(|e| Error::Value(e.message))
+    }
+
+    /// A parameter's current value in SI units: `"we"`, `"LIF.taum"` (the type's value where
+    /// it is the same on every population) or `"E.taum"` (that population's).
+    pub fn param(&self, name: &str) -> Result<f64, Error> {
+        let m = &self.model.program.model;
+        let (var, node) = params::parameter(m, name).map_err(Error::Name)?;
+        let nodes: Vec<Option<Node>> = match (node, m.variables[var].scope) {
+            (Some(n), _) => vec![Some(n)],
+            (None, Scope::Global) => vec![None],
+            (None, Scope::Cell(ct)) => m
+                .populations
+                .iter()
+                .filter(|(_, p)| p.cell_type == ct)
+                .map(|(h, _)| Some(Node::Population(h)))
+                .collect(),
+            (None, Scope::Synapse(st)) => m
+                .projections
+                .iter()
+                .filter(|(_, p)| p.synapse == st)
+                .map(|(h, _)| Some(Node::Projection(h)))
+                .collect(),
+        };
+        let values: Vec<Option<f64>> = nodes
+            .iter()
+            .map(|&n| self.sim.param_value(var, n))
+            .collect();
+        match values.first() {
+            Some(Some(x)) if values.iter().all(|v| *v == Some(*x)) => Ok(*x),
+            None => Err(Error::Name(format!(
+                "`{name}` is not used by any population or projection"
+            ))),
+            _ => Err(Error::Value(format!(
+                "`{name}` differs between elements or populations; read it per population (`Population.{}`) or with `state`",
+                m.variables[var].name
+            ))),
+        }
+    }
+
+    /// Change a parameter between steps, with its unit: `set_param("LIF.taum", "18 ms")`.
+    /// `Type.p` changes it on every population or projection of that type, `Population.p` on
+    /// that one only. Both backends go on bit-identically after the change.
+    pub fn set_param(&mut self, name: &str, value: &str) -> Result<(), Error> {
+        let m = &self.model.program.model;
+        let (var, node) = params::parameter(m, name).map_err(Error::Name)?;
+        let x =
+            params::value_of(m, var, value).map_err(|e| Error::Value(format!("{name}: {e}")))?;
+        self.set_param_si(var, node, x)
+    }
+
+    fn set_param_si(
+        &mut self,
+        var: Handle<Variable>,
+        node: Option<Node>,
+        value: f64,
+    ) -> Result<(), Error> {
+        let o = Override { var, node, value };
+        self.sim.set_param(o).map_err(|e| self.model.sim_error(e))?;
+        self.config.overrides.push(o);
+        Ok(())
+    }
+
+    /// The elements of a population that fired in the last step (spike event).
+    pub fn fired(&self, population: &str) -> Result<&[u32], Error> {
+        let Node::Population(p) = self.node(population)? else {
+            return Err(Error::Name(format!("`{population}` is not a population")));
+        };
+        let ct =
+            &self.model.program.model.cell_types[self.model.program.model.populations[p].cell_type];
+        let ev = ct.events.iter().position(|e| e.name == "spike");
+        Ok(ev
+            .and_then(|k| self.sim.spikes[p.index()].get(k))
+            .map_or(&[][..], Vec::as_slice))
+    }
+
+    /// The spikes recorded for a population (`record P.spikes` in the spec) so far: times in
+    /// seconds and element indices.
+    pub fn spikes(&self, population: &str) -> Result<(Vec<f64>, Vec<u32>), Error> {
+        let Node::Population(p) = self.node(population)? else {
+            return Err(Error::Name(format!("`{population}` is not a population")));
+        };
+        let m = &self.model.program.model;
+        let k = m.records.iter().position(|r| {
+            matches!(&r.what, RecordWhat::Events { population, event } if *population == p && event == "spike")
+        });
+        let Some(k) = k else {
+            return Err(Error::Name(format!(
+                "the spikes of `{population}` are not recorded; add `record {population}.spikes` to the spec"
+            )));
+        };
+        let rec = &self.sim.recordings[k];
+        Ok((
+            rec.times.clone(),
+            rec.values.iter().map(|&i| i as u32).collect(),
+        ))
+    }
+
+    /// Spikes per population since the start.
+    pub fn spike_count(&self, population: &str) -> Result<u64, Error> {
+        let Node::Population(p) = self.node(population)? else {
+            return Err(Error::Name(format!("`{population}` is not a population")));
+        };
+        Ok(self.sim.spike_counts[p.index()])
+    }
+
+    /// Write a trace directory of what was recorded so far (the same format as
+    /// `neurograph run`; an earlier trace there is replaced only when neurograph wrote it).
+    pub fn write_trace(&mut self, dir: &Path) -> Result<PathBuf, Error> {
+        self.sim.finish_records();
+        let m = &self.model.program.model;
+        let status = if self.sim.step < self.requested_steps {
+            RunStatus::Interrupted
+        } else {
+            RunStatus::Complete
+        };
+        let meta = TraceMeta {
+            spec_path: self.model.spec_path.display().to_string(),
+            spec_hash: fnv1a64(&self.model.spec_text),
+            seed: self.config.seed,
+            simulated_s: self.time(),
+            requested_s: self.requested_steps as f64 * m.run.dt,
+            status,
+            parameters: crate::run::parameter_values(m, &self.config.overrides),
+        };
+        write_trace(dir, &self.sim, &meta)?;
+        Ok(dir.to_path_buf())
+    }
+
+    /// The simulation underneath, for what this API does not cover yet.
+    pub fn raw(&self) -> &Sim {
+        &self.sim
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn simulations_and_models_move_between_threads() {
+        fn is_send<T: Send>() {}
+        is_send::<Simulation>();
+        is_send::<Model>();
+    }
+}
