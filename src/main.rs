@@ -11,7 +11,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use neurograph::diagnostics::{emit_stderr, one_line};
 use neurograph::experiment::Experiment;
-use neurograph::run::{run_compiled, summary_text, RunOptions};
+use neurograph::run::{run_model, summary_text, RunOptions};
 use neurograph::{compile_file, compile_text, Checked};
 
 #[derive(Parser)]
@@ -179,14 +179,10 @@ fn run(args: RunArgs) -> Result<(), String> {
     for r in &records {
         text.push_str(&format!("\nrecord {r}\n"));
     }
-    let mut checked = report(compile_text(&spec, text.clone()), false).ok_or_else(String::new)?;
-    let compiled = Arc::new(
-        checked
-            .output
-            .compiled
-            .take()
-            .expect("no errors means a model"),
-    );
+    let checked = report(compile_text(&spec, text.clone()), false).ok_or_else(String::new)?;
+    let Checked { sources, output } = checked;
+    let compiled = Arc::new(output.compiled.expect("no errors means a model"));
+    let model = neurograph::Model::from_parts(Arc::clone(&compiled), sources, &spec, &text);
     let base_out = opts
         .out
         .clone()
@@ -220,15 +216,7 @@ fn run(args: RunArgs) -> Result<(), String> {
                 started.elapsed().as_secs_f64() / simulated.max(1e-300)
             ));
         };
-        let summary = run_compiled(
-            &compiled,
-            &checked.sources,
-            &spec,
-            &text,
-            &opts,
-            &stop,
-            &mut progress,
-        );
+        let summary = run_model(&model, &opts, Arc::clone(&stop), &mut progress);
         if let Some(b) = bar {
             b.finish_and_clear();
         }

@@ -9,13 +9,9 @@ use std::time::Instant;
 use neurograph_compiler::ir::*;
 use neurograph_compiler::quantity::parse_quantity;
 use neurograph_compiler::units::{pretty, Dim};
-use neurograph_compiler::Compiled;
-use neurograph_grammar::SourceMap;
-use neurograph_runtime::trace::{check_replaceable, fnv1a64, write_trace, RunStatus, TraceMeta};
-use neurograph_runtime::{params, RunConfig, Sim};
+use neurograph_runtime::trace::{check_replaceable, RunStatus};
 
 use crate::memory;
-use crate::simulation::sim_error_text;
 
 /// Options of one run; `None` keeps the spec's `run` settings.
 #[derive(Debug, Clone, Default)]
@@ -129,26 +125,26 @@ pub fn steps_for(model: &Model, duration: Option<&str>) -> Result<(u64, f64), St
     Ok((steps.max(1.0) as u64, seconds))
 }
 
-/// Compile-independent part of a run: set up, simulate, write the trace. `sources` renders
-/// errors that have a place in the spec.
-pub fn run_compiled(
-    compiled: &Arc<Compiled>,
-    sources: &SourceMap,
-    spec_path: &Path,
-    spec_text: &str,
+/// Compile-independent part of a run: set up, simulate, write the trace. The CLI's run is an
+/// embedding of [`Simulation`](crate::Simulation) like any other.
+pub fn run_model(
+    model: &crate::Model,
     opts: &RunOptions,
-    stop: &AtomicBool,
+    stop: Arc<AtomicBool>,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<RunSummary, String> {
-    let model = &compiled.model;
-    let (n_steps, requested) = steps_for(model, opts.duration.as_deref())?;
-    let seed = opts.seed.unwrap_or(model.run.seed);
-    let mut overrides = Vec::new();
-    for s in &opts.sets {
-        overrides.push(params::resolve(model, s).map_err(|e| sim_error_text(sources, e))?);
+    let compiled = model.compiled();
+    let model_ir = &compiled.model;
+    let (n_steps, _) = steps_for(model_ir, opts.duration.as_deref())?;
+    let mut builder = model.simulation().backend(opts.backend).stop_flag(stop);
+    if let Some(seed) = opts.seed {
+        builder = builder.seed(seed);
     }
-    params::check_overrides(model, &overrides).map_err(|e| sim_error_text(sources, e))?;
-    let estimate = memory::estimate(model, n_steps);
+    for s in &opts.sets {
+        builder = builder.assignment(s);
+    }
+    builder.check().map_err(|e| e.to_string())?;
+    let estimate = memory::estimate(model_ir, n_steps);
     match opts.max_memory {
         Some(limit) => memory::check_fits(&estimate, limit, "--max-memory")?,
         None => {
@@ -160,79 +156,50 @@ pub fn run_compiled(
     let out = opts
         .out
         .clone()
-        .unwrap_or_else(|| PathBuf::from("traces").join(&model.name));
+        .unwrap_or_else(|| PathBuf::from("traces").join(&model_ir.name));
     check_writable(&out)?;
-    let base_dir = spec_path
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_default();
     let started = Instant::now();
-    let config = RunConfig {
-        seed,
-        backend: opts.backend,
-        base_dir,
-        overrides: overrides.clone(),
-    };
-    let mut sim =
-        Sim::new(Arc::clone(compiled), &config).map_err(|e| sim_error_text(sources, e))?;
+    let mut sim = builder.build().map_err(|e| e.to_string())?;
     let setup_s = started.elapsed().as_secs_f64();
-    let report_every = (n_steps / 200).max(1);
-    let mut done = sim.run(n_steps, stop, report_every, &mut |d| progress(d, n_steps));
-    let mut failure = sim.take_data_fault().map(|e| sim_error_text(sources, e));
-    if let Some(found) = sim.non_finite.clone() {
-        // The check runs every few steps: simulate again (the run is deterministic) from the
-        // start and step by step from the last check that passed, to name the exact step and
-        // keep the trace up to it.
-        let mut again =
-            Sim::new(Arc::clone(compiled), &config).map_err(|e| sim_error_text(sources, e))?;
-        let last_ok = sim.last_finite_check;
-        again.run(last_ok, &AtomicBool::new(false), 0, &mut |_| {});
-        let exact = match again.locate_non_finite(found.steps) {
-            Some(nf) if again.non_finite.is_some() => {
-                sim = again;
-                nf
-            }
-            _ => found,
-        };
-        done = exact.steps;
-        let step = exact.steps.saturating_sub(1);
-        failure = Some(format!(
-            "the simulation diverged: {}.{}[{}] became {} in step {step} (t = {}); stopped there. Check the time constants and the integration method (a smaller dt, `method exact` or `rk4`)",
-            exact.node,
-            exact.variable,
-            exact.element,
-            exact.value,
-            pretty(step as f64 * model.run.dt, Dim::TIME),
-        ));
-    }
-    sim.finish_records();
-    let wall_s = started.elapsed().as_secs_f64() - setup_s;
-    let simulated_s = done as f64 * model.run.dt;
-    let interrupted = done < n_steps && failure.is_none();
-    let parameters = parameter_values(model, &overrides);
-    let meta = TraceMeta {
-        spec_path: spec_path.display().to_string(),
-        spec_hash: fnv1a64(spec_text),
-        seed,
-        simulated_s,
-        requested_s: requested,
-        status: match &failure {
-            Some(f) => RunStatus::Failed(f.clone()),
-            None if interrupted => RunStatus::Interrupted,
-            None => RunStatus::Complete,
-        },
-        parameters,
+    let outcome = sim.step_with_progress(n_steps, progress);
+    let failure = match outcome {
+        Ok(_) => None,
+        Err(crate::Error::Diverged(_)) => {
+            let exact = sim.locate_divergence().map_err(|e| e.to_string())?;
+            let step = exact.steps.saturating_sub(1);
+            Some(format!(
+                "the simulation diverged: {}.{}[{}] became {} in step {step} (t = {}); stopped there. Check the time constants and the integration method (a smaller dt, `method exact` or `rk4`)",
+                exact.node,
+                exact.variable,
+                exact.element,
+                exact.value,
+                pretty(step as f64 * model_ir.run.dt, Dim::TIME),
+            ))
+        }
+        Err(e) => Some(e.to_string()),
     };
-    write_trace(&out, &sim, &meta)
+    let done = sim.steps();
+    let wall_s = started.elapsed().as_secs_f64() - setup_s;
+    let simulated_s = done as f64 * model_ir.run.dt;
+    let interrupted = done < n_steps && failure.is_none();
+    let status = match &failure {
+        Some(f) => RunStatus::Failed(f.clone()),
+        None if interrupted => RunStatus::Interrupted,
+        None => RunStatus::Complete,
+    };
+    sim.write_trace_as(&out, status)
         .map_err(|e| format!("cannot write the trace to {}: {e}", out.display()))?;
+    let sim_raw = sim.raw();
+    let model = model_ir;
     let populations = model
         .populations
         .iter()
         .map(|(h, p)| PopulationSummary {
             name: p.name.clone(),
             size: p.size as usize,
-            spikes: sim.spike_counts[h.index()],
-            rate_hz: sim.spike_counts[h.index()] as f64 / (p.size as f64 * simulated_s.max(1e-300)),
+            spikes: sim_raw.spike_counts[h.index()],
+            rate_hz: sim_raw.spike_counts[h.index()] as f64
+                / (p.size as f64 * simulated_s.max(1e-300)),
         })
         .collect();
     let final_histograms = model
@@ -241,7 +208,7 @@ pub fn run_compiled(
         .enumerate()
         .filter_map(|(k, r)| match (&r.what, r.at_end) {
             (RecordWhat::State { node, var, .. }, true) => {
-                let (lo, hi, counts) = histogram(&sim.recordings[k].values);
+                let (lo, hi, counts) = histogram(&sim_raw.recordings[k].values);
                 Some((
                     format!("{}.{}", model.node_name(*node), model.variables[*var].name),
                     lo,
@@ -254,8 +221,8 @@ pub fn run_compiled(
         .collect();
     Ok(RunSummary {
         final_histograms,
-        neurons: sim.n_neurons(),
-        synapses: sim.n_synapses(),
+        neurons: sim_raw.n_neurons(),
+        synapses: sim_raw.n_synapses(),
         populations,
         simulated_s,
         steps: done,
@@ -264,7 +231,7 @@ pub fn run_compiled(
         interrupted,
         failure,
         trace_dir: out,
-        synaptic_events: sim.events_delivered,
+        synaptic_events: sim_raw.events_delivered,
     })
 }
 

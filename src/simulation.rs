@@ -26,9 +26,10 @@ use neurograph_compiler::quantity::parse_quantity;
 use neurograph_compiler::units::Dim;
 use neurograph_compiler::{Compiled, FsLoader};
 use neurograph_grammar::{Diagnostic, SourceMap};
-use neurograph_runtime::trace::{fnv1a64, write_trace, RunStatus, TraceMeta};
+use neurograph_runtime::trace::{fnv1a64, write_trace, TraceMeta};
 use neurograph_runtime::{params, NonFinite, Override, RunConfig, Sim, SimError};
 
+pub use neurograph_runtime::trace::RunStatus;
 pub use neurograph_runtime::Backend;
 
 /// Everything that can go wrong when embedding neurograph. Each variant's text is complete and
@@ -127,6 +128,22 @@ impl Model {
             seed: None,
             backend: Backend::Jit,
             sets: Vec::new(),
+            stop: None,
+        }
+    }
+
+    /// A model from the parts the CLI already has (the compiled model and its sources).
+    pub fn from_parts(
+        program: Arc<Compiled>,
+        sources: SourceMap,
+        spec_path: &Path,
+        spec_text: &str,
+    ) -> Model {
+        Model {
+            program,
+            sources: Arc::new(sources),
+            spec_path: spec_path.to_path_buf(),
+            spec_text: spec_text.into(),
         }
     }
 
@@ -157,6 +174,7 @@ pub struct SimulationBuilder {
     seed: Option<u64>,
     backend: Backend,
     sets: Vec<(String, String)>,
+    stop: Option<Arc<AtomicBool>>,
 }
 
 impl SimulationBuilder {
@@ -178,16 +196,47 @@ impl SimulationBuilder {
         self
     }
 
-    /// Set up the simulation: initial values, connectivity, loaded data.
-    pub fn build(self) -> Result<Simulation, Error> {
-        let model = self.model;
-        let m = &model.program.model;
+    /// A parameter value as `--set` spells it: `"LIF.taum=18 ms"`.
+    pub fn assignment(mut self, text: &str) -> Self {
+        match text.split_once('=') {
+            Some((name, value)) => self.sets.push((name.to_string(), value.to_string())),
+            None => self.sets.push((text.to_string(), String::new())),
+        }
+        self
+    }
+
+    /// Use this flag to stop running calls (e.g. one a Ctrl-C handler sets).
+    pub fn stop_flag(mut self, stop: Arc<AtomicBool>) -> Self {
+        self.stop = Some(stop);
+        self
+    }
+
+    /// The parameter values given so far, resolved and checked.
+    fn overrides(&self) -> Result<Vec<Override>, Error> {
+        let m = &self.model.program.model;
         let mut overrides = Vec::new();
         for (name, value) in &self.sets {
-            overrides.push(
-                params::resolve(m, &format!("{name}={value}")).map_err(|e| model.sim_error(e))?,
-            );
+            let text = if value.is_empty() && !name.contains('=') {
+                name.clone()
+            } else {
+                format!("{name}={value}")
+            };
+            overrides.push(params::resolve(m, &text).map_err(|e| self.model.sim_error(e))?);
         }
+        params::check_overrides(m, &overrides).map_err(|e| self.model.sim_error(e))?;
+        Ok(overrides)
+    }
+
+    /// Check the parameter values without setting anything up.
+    pub fn check(&self) -> Result<(), Error> {
+        self.overrides().map(|_| ())
+    }
+
+    /// Set up the simulation: initial values, connectivity, loaded data.
+    pub fn build(self) -> Result<Simulation, Error> {
+        let overrides = self.overrides()?;
+        let model = self.model;
+        let m = &model.program.model;
         params::check_overrides(m, &overrides).map_err(|e| model.sim_error(e))?;
         let config = RunConfig {
             seed: self.seed.unwrap_or(m.run.seed),
@@ -204,8 +253,9 @@ impl SimulationBuilder {
             model,
             sim,
             config,
-            stop: Arc::new(AtomicBool::new(false)),
+            stop: self.stop.unwrap_or_default(),
             requested_steps: 0,
+            changed_mid_run: false,
         })
     }
 }
@@ -227,6 +277,9 @@ pub struct Simulation {
     stop: Arc<AtomicBool>,
     /// Steps asked for so far (the trace's requested duration).
     requested_steps: u64,
+    /// Whether parameters or state were changed between steps (a run from the start with the
+    /// same settings would then not repeat this one).
+    changed_mid_run: bool,
 }
 
 impl Simulation {
@@ -396,7 +449,9 @@ impl Simulation {
         let v = self.variable(n, var)?;
         self.sim
             .set_values(n, v, values)
-            .map_err(|e| Error::Value(e.message))
+            .map_err(|e| Error::Value(e.message))?;
+        self.changed_mid_run = true;
+        Ok(())
     }
 
     /// A parameter's current value in SI units: `"we"`, `"LIF.taum"` (the type's value where
@@ -456,6 +511,7 @@ impl Simulation {
         let o = Override { var, node, value };
         self.sim.set_param(o).map_err(|e| self.model.sim_error(e))?;
         self.config.overrides.push(o);
+        self.changed_mid_run = self.sim.step > 0;
         Ok(())
     }
 
@@ -502,16 +558,53 @@ impl Simulation {
         Ok(self.sim.spike_counts[p.index()])
     }
 
+    /// After `Error::Diverged`: find the exact step in which the first value became
+    /// non-finite by simulating again from the start (runs are deterministic) up to the last
+    /// check that passed, then step by step. This simulation then holds the state and records
+    /// up to and including that step. When parameters or state were changed between steps,
+    /// a run from the start would not repeat this one: the value found by the check is kept.
+    pub fn locate_divergence(&mut self) -> Result<NonFinite, Error> {
+        let found = self
+            .sim
+            .non_finite
+            .clone()
+            .ok_or_else(|| Error::Run("the simulation has not diverged".into()))?;
+        if self.changed_mid_run {
+            return Ok(found);
+        }
+        let mut again = Sim::new(Arc::clone(&self.model.program), &self.config)
+            .map_err(|e| self.model.sim_error(e))?;
+        again.run(
+            self.sim.last_finite_check,
+            &AtomicBool::new(false),
+            0,
+            &mut |_| {},
+        );
+        match again.locate_non_finite(found.steps) {
+            Some(nf) => {
+                self.sim = again;
+                Ok(nf)
+            }
+            None => Ok(found),
+        }
+    }
+
     /// Write a trace directory of what was recorded so far (the same format as
     /// `neurograph run`; an earlier trace there is replaced only when neurograph wrote it).
     pub fn write_trace(&mut self, dir: &Path) -> Result<PathBuf, Error> {
-        self.sim.finish_records();
-        let m = &self.model.program.model;
         let status = if self.sim.step < self.requested_steps {
             RunStatus::Interrupted
         } else {
             RunStatus::Complete
         };
+        self.write_trace_as(dir, status)
+    }
+
+    /// `write_trace` with the status the manifest gives (`failed` with its reason, for a run
+    /// stopped by an error).
+    pub fn write_trace_as(&mut self, dir: &Path, status: RunStatus) -> Result<PathBuf, Error> {
+        self.sim.finish_records();
+        let m = &self.model.program.model;
         let meta = TraceMeta {
             spec_path: self.model.spec_path.display().to_string(),
             spec_hash: fnv1a64(&self.model.spec_text),
