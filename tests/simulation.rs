@@ -437,6 +437,64 @@ fn stdp_short_run_changes_weights_as_the_rule_implies() {
     assert!(up > 100 && down > 100, "{up} potentiated, {down} depressed");
 }
 
+/// `specs/stdp.ng` (seed 1, 10 s) against Brian2 2.11 running STDP.py's network (method
+/// 'exact') on the same input spikes and initial weights (`benches/peers/stdp_replay.sh`
+/// exported them from this run and committed Brian2's output, see `tests/data/README.md`):
+/// the same output spikes, each in the same step, and the same final weights.
+#[test]
+fn stdp_replay_reproduces_brian2_spike_for_spike() {
+    let text = std::fs::read_to_string(common::root().join("specs/stdp.ng")).unwrap();
+    let record = text.lines().find(|l| l.starts_with("record ")).unwrap();
+    let c = common::compile_text(&text.replace(record, "record Out.spikes, S.w at end"));
+    let dt = c.model.run.dt;
+    let mut cfg = common::config(1);
+    cfg.backend = neurograph_runtime::Backend::Jit;
+    let mut sim = neurograph_runtime::Sim::new(&c.model, &c.info, &cfg).unwrap();
+    sim.run(
+        (10.0 / dt).round() as u64,
+        &std::sync::atomic::AtomicBool::new(false),
+        0,
+        &mut |_| {},
+    );
+    sim.finish_records();
+    let load = |name: &str| {
+        neurograph_runtime::npy::read(&common::root().join("tests/data").join(name))
+            .unwrap()
+            .data
+    };
+    let (brian_t, brian_w) = (
+        load("stdp_replay_brian2_t.npy"),
+        load("stdp_replay_brian2_w.npy"),
+    );
+    let ours_t = &sim.recordings[0].times;
+    let ours_w = &sim.recordings[1].values;
+    assert!(brian_t.len() > 300, "{} Brian2 spikes", brian_t.len());
+    let first_difference = ours_t
+        .iter()
+        .zip(&brian_t)
+        .position(|(a, b)| (a - b).abs() >= 0.5 * dt);
+    assert!(
+        ours_t.len() == brian_t.len() && first_difference.is_none(),
+        "{} output spikes vs Brian2's {}; first in another step: {first_difference:?}",
+        ours_t.len(),
+        brian_t.len()
+    );
+    assert_eq!(ours_w.len(), brian_w.len());
+    let worst = ours_w
+        .iter()
+        .zip(&brian_w)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f64::max);
+    eprintln!(
+        "{} output spikes as Brian2's; final weights within {worst:e}",
+        ours_t.len()
+    );
+    assert!(
+        worst < 1e-12 * 0.01,
+        "final weights differ from Brian2's by {worst:e}"
+    );
+}
+
 #[test]
 fn spike_file_inputs_replay_their_trains() {
     let dir = std::env::temp_dir().join(format!("neurograph-spikes-{}", std::process::id()));
