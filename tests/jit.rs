@@ -48,16 +48,80 @@ fn run_counting(
     (traces, sim.fused_calls, sim.event_code_calls)
 }
 
+/// What generated code each bundled spec must run in its first 20 ms (at least 50 steps) with
+/// the JIT backend, for both seeds: fused population / synapse-dynamics kernels (or none), and
+/// event code per kind (on pre, on post, cell events, couplings; `false`: not required). A
+/// new spec needs an entry.
+const GENERATED: [(&str, bool, [bool; 4]); 10] = [
+    ("astro_minimal", true, [true, false, true, true]),
+    // No neuron fires in the first 20 ms: its on-pre code and the astrocytes' release are
+    // compared by `the_tripartite_release_path_equals_the_interpreter`.
+    ("astro_tripartite", true, [false, false, false, true]),
+    ("bdh_gpu", true, [false, false, false, true]),
+    ("coba", true, [true, false, true, false]),
+    ("cobahh", true, [true, false, true, false]),
+    ("cuba", true, [true, false, true, false]),
+    // Its coupling reads per-regime weights, which stay with the interpreter.
+    ("hmm_glm", true, [false, false, false, false]),
+    // No input spike in the first 20 ms.
+    ("lr_astrocyte", true, [false, false, false, false]),
+    ("rnn_timescales", true, [false, false, false, true]),
+    ("stdp", true, [true, true, true, false]),
+];
+
+/// A spec with every state variable of every population and named projection recorded at the
+/// end as well, so that a difference that does not reach the spec's own records (a coupling
+/// target, a synapse variable) is still compared.
+fn with_every_state_at_end(path: &std::path::Path) -> neurograph::compiler::Compiled {
+    let text = std::fs::read_to_string(path).unwrap();
+    let plain = common::compile(path);
+    let m = &plain.model;
+    let mut extra = String::new();
+    for (_, p) in m.populations.iter() {
+        for &v in &m.cell_types[p.cell_type].states {
+            extra.push_str(&format!(
+                "record {}.{} at end\n",
+                p.name, m.variables[v].name
+            ));
+        }
+    }
+    for (_, p) in m.projections.iter() {
+        if !text.contains(&format!("project {}:", p.name)) {
+            continue; // anonymous: no name to record it by
+        }
+        for &v in &m.synapse_types[p.synapse].states {
+            extra.push_str(&format!(
+                "record {}.{} at end\n",
+                p.name, m.variables[v].name
+            ));
+        }
+    }
+    assert!(!extra.is_empty(), "{}: no state", path.display());
+    let c = common::compile_text(&format!("{text}\n{extra}"));
+    assert!(c.model.records.len() > m.records.len());
+    c
+}
+
 #[test]
 fn jit_traces_equal_the_interpreter_bit_for_bit_on_every_spec() {
     let specs = neurograph::spec_files(&common::root().join("specs")).unwrap();
+    assert_eq!(
+        specs.len(),
+        GENERATED.len(),
+        "a spec without an entry in GENERATED"
+    );
     for path in specs {
-        let c = common::compile(&path);
+        let stem = path.file_stem().unwrap().to_string_lossy().into_owned();
+        let &(_, fused_expected, events_expected) = GENERATED
+            .iter()
+            .find(|(name, _, _)| *name == stem)
+            .unwrap_or_else(|| panic!("{stem}: add it to GENERATED"));
+        let c = with_every_state_at_end(&path);
         let steps = (0.02 / c.model.run.dt).round().max(50.0) as u64;
         for seed in [1, 2] {
             let a = run(&c, seed, steps, Backend::Interp);
             for backend in [Backend::Jit, Backend::JitScalar] {
-                let b = run(&c, seed, steps, backend);
+                let (b, fused, calls) = run_counting(&c, seed, steps, backend);
                 assert_eq!(a.len(), b.len(), "{}: record count", path.display());
                 for (k, (ra, rb)) in a.iter().zip(&b).enumerate() {
                     assert!(
@@ -66,7 +130,116 @@ fn jit_traces_equal_the_interpreter_bit_for_bit_on_every_spec() {
                         path.display()
                     );
                 }
+                // Generated code ran (and so was compared), every step where expected.
+                assert_eq!(
+                    fused > 0,
+                    fused_expected,
+                    "{stem} {backend:?}: fused calls {fused}"
+                );
+                assert!(
+                    fused == 0 || fused % steps == 0,
+                    "{stem}: {fused} fused calls in {steps} steps"
+                );
+                for kind in 0..4 {
+                    assert!(
+                        calls[kind] > 0 || !events_expected[kind],
+                        "{stem} {backend:?} seed {seed}: event code calls {calls:?}"
+                    );
+                }
             }
+        }
+    }
+}
+
+#[test]
+fn the_tripartite_release_path_equals_the_interpreter() {
+    // The astrocytes of specs/astro_tripartite.ng first release gliotransmitter at 2.08 s
+    // (seed 1); with the release threshold C_Theta lowered from 0.5 uM to 0.015 uM (a `--set`
+    // override) all 320 release at 35 ms, and the network fires from about 90 ms on. So 0.12 s
+    // compare the release (the G-ChI reset in generated code), the gliotransmitter coupling
+    // into the synapses, the receptors it activates (Gamma_S) and the on-pre code whose
+    // release probability U_0 they lower, bit for bit in all three backends.
+    let text = std::fs::read_to_string(common::root().join("specs/astro_tripartite.ng")).unwrap();
+    let record = text.lines().find(|l| l.starts_with("record ")).unwrap();
+    let c = common::compile_text(&text.replace(
+        record,
+        "record Exc.spikes, Inh.spikes, Astro.spikes, Astro.C[0..10], Astro.G_A[0..10], ExcSyn.Gamma_S at end, ExcSyn.U_0 at end, ExcSyn.u_S at end, ExcSyn.G_A[0..400] every 1 ms, Astro.Y_S every 1 ms, Astro.J_coupling every 1 ms, Astro.C at end, Exc.v at end",
+    ));
+    let steps = 1200;
+    for seed in [1, 2] {
+        let runs: Vec<(Traces, u64, [u64; 4])> =
+            [Backend::Interp, Backend::Jit, Backend::JitScalar]
+                .into_iter()
+                .map(|backend| {
+                    let mut cfg = common::config(seed);
+                    cfg.backend = backend;
+                    cfg.overrides.push(
+                        neurograph_runtime::params::resolve(&c.model, "GChI.C_Theta=0.015uM")
+                            .unwrap(),
+                    );
+                    let mut sim = Sim::new(&c.model, &c.info, &cfg).unwrap();
+                    sim.run(steps, &AtomicBool::new(false), 0, &mut |_| {});
+                    sim.finish_records();
+                    let traces = sim
+                        .recordings
+                        .iter()
+                        .map(|r| {
+                            (
+                                r.times.iter().map(|x| x.to_bits()).collect(),
+                                r.values.iter().map(|x| x.to_bits()).collect(),
+                            )
+                        })
+                        .collect();
+                    (traces, sim.fused_calls, sim.event_code_calls)
+                })
+                .collect();
+        let interp = &runs[0].0;
+        let f = |bits: &Vec<u64>| {
+            bits.iter()
+                .map(|&b| f64::from_bits(b))
+                .collect::<Vec<f64>>()
+        };
+        // The release happened in the compared window, and reached the synapses.
+        let releases = f(&interp[2].0);
+        let first_release = releases.first().copied().unwrap_or(f64::INFINITY);
+        assert!(
+            first_release < 0.05,
+            "seed {seed}: no release by 50 ms ({releases:?})"
+        );
+        let g_a = f(&interp[4].1);
+        assert!(
+            g_a.iter().any(|&g| g > 0.0),
+            "seed {seed}: no gliotransmitter"
+        );
+        let gamma = f(&interp[5].1);
+        let u0 = f(&interp[6].1);
+        assert!(
+            gamma.iter().any(|&g| g > 0.01),
+            "seed {seed}: receptors not activated"
+        );
+        assert!(
+            u0.iter().any(|&u| u > 0.0 && u < 0.6),
+            "seed {seed}: U_0 not lowered"
+        );
+        let late_spikes = f(&interp[0].0)
+            .iter()
+            .filter(|&&t| t > first_release)
+            .count();
+        assert!(
+            late_spikes > 20,
+            "seed {seed}: {late_spikes} Exc spikes after the release"
+        );
+        for (k, (traces, fused, calls)) in runs.iter().enumerate().skip(1) {
+            assert!(
+                traces == interp,
+                "seed {seed}: backend {k} differs from the interpreter"
+            );
+            assert_eq!(*fused, 5 * steps, "seed {seed}: fused calls");
+            assert_eq!(calls[3], 3 * steps, "seed {seed}: coupling calls");
+            assert!(
+                calls[0] > 0 && calls[2] > 0,
+                "seed {seed}: event code calls {calls:?}"
+            );
         }
     }
 }
@@ -265,7 +438,12 @@ run { dt = 1 ms; duration = 40 ms }
         let interp = run(&c, seed, 40, Backend::Interp);
         let values: usize = interp.iter().map(|r| r.1.len()).sum();
         assert_eq!(values, 6 * 101 * 40);
-        assert!(interp == run(&c, seed, 40, Backend::Jit), "seed {seed}");
+        for backend in [Backend::Jit, Backend::JitScalar] {
+            let (jit, fused, _) = run_counting(&c, seed, 40, backend);
+            // The draws ran in the generated fused update, every step.
+            assert_eq!(fused, 40, "seed {seed} {backend:?}: fused calls");
+            assert!(interp == jit, "seed {seed} {backend:?}");
+        }
     }
 }
 

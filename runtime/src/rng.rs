@@ -144,18 +144,29 @@ mod tests {
     #[test]
     fn poisson_mean_and_variance() {
         let s = Stream::new(1, 9);
-        for lambda in [0.3, 4.0, 800.0] {
+        // Cover the small-mean (inversion) and large-mean paths of the sampler.
+        for lambda in [0.3, 4.0, 30.0, 800.0] {
             let n = 50_000;
+            let nf = n as f64;
             let xs: Vec<f64> = (0..n).map(|e| s.poisson(e, 0, lambda)).collect();
-            let mean = xs.iter().sum::<f64>() / n as f64;
-            let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n as f64;
+            assert!(xs.iter().all(|&x| x >= 0.0 && x == x.trunc()), "{lambda}");
+            let mean = xs.iter().sum::<f64>() / nf;
+            let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (nf - 1.0);
+            // Standard errors from the sample size: the mean of n Poisson(lambda) draws has
+            // variance lambda / n; the sample variance has variance (mu4 - sigma^4) / n with
+            // mu4 = lambda (1 + 3 lambda) and sigma^2 = lambda, i.e. (lambda + 2 lambda^2) / n.
+            // Five standard errors: a correct sampler fails with probability ~6e-7 per check.
+            let se_mean = (lambda / nf).sqrt();
+            let se_var = ((lambda + 2.0 * lambda * lambda) / nf).sqrt();
             assert!(
-                (mean - lambda).abs() < 0.03 * lambda.max(1.0),
-                "{lambda}: {mean}"
+                (mean - lambda).abs() < 5.0 * se_mean,
+                "{lambda}: mean {mean}, {:.2} standard errors off",
+                (mean - lambda) / se_mean
             );
             assert!(
-                (var - lambda).abs() < 0.06 * lambda.max(1.0),
-                "{lambda}: {var}"
+                (var - lambda).abs() < 5.0 * se_var,
+                "{lambda}: variance {var}, {:.2} standard errors off",
+                (var - lambda) / se_var
             );
         }
     }

@@ -2068,8 +2068,8 @@ fn depends_on(model: &Model, e: Handle<Expr>, var: Handle<Variable>) -> bool {
 mod tests {
     use super::*;
 
-    #[test]
-    fn direct_helpers_and_inline_powers_are_the_interpreters_functions() {
+    /// Arguments the power test evaluates at: special values and a spread of magnitudes.
+    fn test_arguments() -> Vec<f64> {
         let mut xs = vec![
             0.0,
             -0.0,
@@ -2086,34 +2086,109 @@ mod tests {
             f64::NAN,
             std::f64::consts::PI,
         ];
-        // A spread of magnitudes and signs.
         let mut x = 1.234_567e-6;
         while x < 1e6 {
             xs.push(x);
             xs.push(-x);
             x *= 1.37;
         }
-        for n in -16i32..=16 {
-            for &x in &xs {
-                // What the generated square-and-multiply computes.
-                let mut bits = n.unsigned_abs();
-                let (mut r, mut a) = (None, x);
-                loop {
-                    if bits & 1 == 1 {
-                        r = Some(r.map_or(a, |r: f64| r * a));
-                    }
-                    bits >>= 1;
-                    if bits == 0 {
-                        break;
-                    }
-                    a *= a;
-                }
-                let r = r.unwrap_or(1.0);
-                let got = if n < 0 { 1.0 / r } else { r };
-                let want = crate::pow_f64(x, n as f64);
-                assert_eq!(got.to_bits(), want.to_bits(), "{x}^{n}");
+        xs
+    }
+
+    extern "C" fn no_random(_: u32, _: u64, _: u64, _: u64, _: u64, _: f64, _: f64) -> f64 {
+        unreachable!("the power kernels draw nothing")
+    }
+
+    struct NoFiles;
+    impl crate::Loader for NoFiles {
+        fn read(&self, path: &str) -> std::io::Result<String> {
+            Err(std::io::Error::new(std::io::ErrorKind::NotFound, path))
+        }
+        fn exists(&self, _: &str) -> bool {
+            false
+        }
+    }
+
+    /// Every constant power `x^k` of a spec, compiled to an expression kernel and called on a
+    /// column of arguments, gives the interpreter's result (`pow_f64`, what `runtime::eval`
+    /// calls for `^`) bit for bit: the inline square-and-multiply for `|k| <= 16`, the call
+    /// through `ng_pow` for the other exponents.
+    #[test]
+    fn generated_powers_are_the_interpreters_powers() {
+        let mut exponents: Vec<f64> = (-16..=16).map(f64::from).collect();
+        exponents.extend([17.0, -17.0, 0.5, -2.5, 31.0]);
+        let mut text = String::from("model powers\nunit U {\n  state x: 1 = 0\n");
+        for (k, y) in exponents.iter().enumerate() {
+            text.push_str(&format!("  state y{k}: 1 = 0\n  y{k} <- x^({y})\n"));
+        }
+        text.push_str("}\npopulation P = U[1]\n");
+        let mut sources = neurograph_grammar::SourceMap::new();
+        let root = sources.add("powers.ng", text);
+        let out = crate::compile(&mut sources, root, &NoFiles);
+        assert!(!out.has_errors(), "{:?}", out.diagnostics);
+        let model = out.compiled.expect("compiles").model;
+        let helpers = Helpers {
+            random: no_random as *const u8,
+        };
+        let mut jit = Jit::new(&helpers).unwrap();
+        let xs = test_arguments();
+        let mut inline = 0;
+        let mut seen = Vec::new();
+        for (h, e) in model.exprs.iter() {
+            let Expr::Binary(BinOp::Pow, base, exponent) = e else {
+                continue;
+            };
+            let Expr::Const(k) = model.exprs[*exponent] else {
+                panic!("exponent {:?} is not a constant", model.exprs[*exponent]);
+            };
+            assert!(matches!(model.exprs[*base], Expr::Var { .. }));
+            seen.push(k);
+            if small_integer(&model.exprs[*exponent]).is_some() {
+                inline += 1;
+            }
+            let key = KernelKey {
+                expr: h,
+                modes: vec![InputMode::Element],
+                subset: false,
+                synapses: false,
+            };
+            let kernel = jit.compile(&model, &key).unwrap();
+            let input = InputArg {
+                ptr: xs.as_ptr(),
+                index: std::ptr::null(),
+                offset: 0,
+            };
+            let mut out = vec![f64::from_bits(0x7ff8_dead_beef_0000); xs.len()];
+            let args = KernelArgs {
+                n: xs.len() as u64,
+                elems: std::ptr::null(),
+                out: out.as_mut_ptr(),
+                inputs: &input,
+                pre_idx: std::ptr::null(),
+                post_idx: std::ptr::null(),
+                t: 0.0,
+                step: 0,
+                node_key: 0,
+                seed: 0,
+                size: xs.len() as u64,
+            };
+            // SAFETY: one input read per element (`Element`), `n` elements of `xs` and `out`,
+            // no indices, no synapses.
+            unsafe { (kernel.func)(&args) };
+            for (x, got) in xs.iter().zip(&out) {
+                let want = crate::pow_f64(*x, k);
+                assert_eq!(got.to_bits(), want.to_bits(), "{x}^{k}: {got} vs {want}");
             }
         }
+        seen.sort_by(f64::total_cmp);
+        exponents.sort_by(f64::total_cmp);
+        assert_eq!(seen, exponents, "every power compiled once");
+        assert_eq!(inline, 33, "-16..=16 take the inline path");
+    }
+
+    #[test]
+    fn direct_helpers_are_the_interpreters_functions() {
+        let xs = test_arguments();
         for (f, name, helper) in UNARY {
             for &x in &xs {
                 let want = crate::eval_pure(f, &[x]).unwrap();
