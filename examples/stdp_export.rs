@@ -29,14 +29,14 @@ fn main() {
         text.replace(record, "record Out.spikes, Inputs.spikes, S.w at end"),
     );
     assert!(!checked.output.has_errors());
-    let c = checked.output.compiled.unwrap();
+    let c = std::sync::Arc::new(checked.output.compiled.unwrap());
     let cfg = RunConfig {
         seed,
         backend: Backend::Jit,
         base_dir: root.join("specs"),
         overrides: Vec::new(),
     };
-    let mut sim = Sim::new(&c.model, &c.info, &cfg).unwrap();
+    let mut sim = Sim::new(std::sync::Arc::clone(&c), &cfg).unwrap();
     let (proj, _) = c
         .model
         .projections

@@ -40,7 +40,7 @@ fn run_stats_with(
     let steps = (seconds / c.model.run.dt).round() as u64;
     let mut cfg = common::config(seed);
     cfg.backend = backend;
-    let mut sim = neurograph_runtime::Sim::new(&c.model, &c.info, &cfg).unwrap();
+    let mut sim = neurograph_runtime::Sim::new(std::sync::Arc::clone(&c), &cfg).unwrap();
     sim.run(
         steps,
         &std::sync::atomic::AtomicBool::new(false),

@@ -72,7 +72,9 @@ const GENERATED: [(&str, bool, [bool; 4]); 10] = [
 /// A spec with every state variable of every population and named projection recorded at the
 /// end as well, so that a difference that does not reach the spec's own records (a coupling
 /// target, a synapse variable) is still compared.
-fn with_every_state_at_end(path: &std::path::Path) -> neurograph::compiler::Compiled {
+fn with_every_state_at_end(
+    path: &std::path::Path,
+) -> std::sync::Arc<neurograph::compiler::Compiled> {
     let text = std::fs::read_to_string(path).unwrap();
     let plain = common::compile(path);
     let m = &plain.model;
@@ -177,7 +179,7 @@ fn the_tripartite_release_path_equals_the_interpreter() {
                         neurograph_runtime::params::resolve(&c.model, "GChI.C_Theta=0.015uM")
                             .unwrap(),
                     );
-                    let mut sim = Sim::new(&c.model, &c.info, &cfg).unwrap();
+                    let mut sim = Sim::new(std::sync::Arc::clone(&c), &cfg).unwrap();
                     sim.run(steps, &AtomicBool::new(false), 0, &mut |_| {});
                     sim.finish_records();
                     let traces = sim

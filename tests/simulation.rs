@@ -331,7 +331,8 @@ fn stdp_short_run_changes_weights_as_the_rule_implies() {
     let seconds = 2.0;
     let dt = c.model.run.dt;
     let steps = (seconds / dt).round() as u64;
-    let mut sim = neurograph_runtime::Sim::new(&c.model, &c.info, &common::config(1)).unwrap();
+    let mut sim =
+        neurograph_runtime::Sim::new(std::sync::Arc::clone(&c), &common::config(1)).unwrap();
     let (proj, _) = c
         .model
         .projections
@@ -451,7 +452,7 @@ fn stdp_replay_reproduces_brian2_spike_for_spike() {
     let dt = c.model.run.dt;
     let mut cfg = common::config(1);
     cfg.backend = neurograph_runtime::Backend::Jit;
-    let mut sim = neurograph_runtime::Sim::new(&c.model, &c.info, &cfg).unwrap();
+    let mut sim = neurograph_runtime::Sim::new(std::sync::Arc::clone(&c), &cfg).unwrap();
     sim.run(
         (10.0 / dt).round() as u64,
         &std::sync::atomic::AtomicBool::new(false),
