@@ -254,3 +254,31 @@ fn a_stop_flag_interrupts_and_a_trace_can_be_written_at_any_point() {
     .unwrap();
     assert!(seen > 0);
 }
+
+fn compiled_functions(model: &Model) -> usize {
+    model
+        .compiled()
+        .kernels
+        .get()
+        .map_or(0, |j| j.lock().unwrap().compiled_functions())
+}
+
+#[test]
+fn simulations_of_one_model_share_its_compiled_kernels() {
+    let model = cuba();
+    assert_eq!(compiled_functions(&model), 0);
+    let mut first = model.simulation().seed(1).build().unwrap();
+    first.step(20).unwrap();
+    let after_first = compiled_functions(&model);
+    assert!(after_first > 0, "the first simulation compiled its kernels");
+    for seed in 2..6 {
+        let mut sim = model.simulation().seed(seed).build().unwrap();
+        sim.step(20).unwrap();
+        assert!(sim.raw().fused_calls > 0, "generated code ran");
+    }
+    assert_eq!(
+        compiled_functions(&model),
+        after_first,
+        "other seeds compiled nothing new"
+    );
+}

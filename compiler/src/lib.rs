@@ -86,6 +86,10 @@ pub struct Info {
 pub struct Compiled {
     pub model: Model,
     pub info: Info,
+    /// The generated code of this model, made on first use and shared by every simulation of
+    /// it: a kernel is compiled once per model and key, not once per simulation or seed. Its
+    /// executable memory is released when the last holder drops.
+    pub kernels: std::sync::OnceLock<codegen::SharedJit>,
 }
 
 /// The result of a compilation: the model when there were no errors, and every diagnostic
@@ -156,6 +160,7 @@ pub fn compile(sources: &mut SourceMap, root: FileId, loader: &dyn Loader) -> Ou
                 update_order,
                 graph,
             },
+            kernels: std::sync::OnceLock::new(),
         }),
         diagnostics,
     }

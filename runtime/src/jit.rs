@@ -43,10 +43,11 @@ pub fn new_jit() -> Result<Jit, String> {
     })
 }
 
-/// JIT state owned by a simulation: the module and which expressions were found not to be
-/// compilable.
+/// JIT state of a simulation: the model's shared generated code, and per expression what the
+/// simulation found out about it.
 pub struct JitState {
-    pub jit: RefCell<Jit>,
+    /// Shared by every simulation of the model (`Compiled::kernels`).
+    jit: codegen::SharedJit,
     /// Per expression, computed once: whether it compiles, its inputs, and whether it varies
     /// per element by itself.
     facts: RefCell<Vec<Option<std::rc::Rc<ExprFacts>>>>,
@@ -61,12 +62,27 @@ struct ExprFacts {
 }
 
 impl JitState {
-    pub fn new(model: &Model, simd: bool) -> Result<JitState, String> {
+    /// Use the model's generated code, creating its `Jit` on first use.
+    pub fn new(program: &neurograph_compiler::Compiled, simd: bool) -> Result<JitState, String> {
+        let jit = match program.kernels.get() {
+            Some(j) => j.clone(),
+            None => {
+                let fresh = std::sync::Arc::new(std::sync::Mutex::new(new_jit()?));
+                // Another simulation may have set it meanwhile: use whichever is in place.
+                program.kernels.get_or_init(|| fresh).clone()
+            }
+        };
         Ok(JitState {
-            jit: RefCell::new(new_jit()?),
-            facts: RefCell::new(vec![None; model.exprs.len()]),
+            jit,
+            facts: RefCell::new(vec![None; program.model.exprs.len()]),
             simd,
         })
+    }
+
+    /// The generated code, locked for this simulation's use (a panic elsewhere while it was
+    /// held leaves it usable: compilation either finished or left nothing behind).
+    pub fn jit(&self) -> std::sync::MutexGuard<'_, Jit> {
+        self.jit.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -331,7 +347,7 @@ impl Sim {
             subset: ctx.elems.is_some(),
             synapses,
         };
-        let mut jit = js.jit.borrow_mut();
+        let mut jit = js.jit();
         let kernel = jit.compile(model, &key).ok()?;
         let conn = synapses.then(|| &self.conn[self.proj_of(ctx.node)]);
         let args = CallArgs {
@@ -574,12 +590,7 @@ impl Sim {
         let func = match setup.func.get() {
             Some(f) => f,
             None => {
-                let Ok(kernel) = js
-                    .jit
-                    .borrow_mut()
-                    .compile_fused(model, key)
-                    .map(|k| k.func)
-                else {
+                let Ok(kernel) = js.jit().compile_fused(model, key).map(|k| k.func) else {
                     return false;
                 };
                 setup.func.set(Some(kernel));
@@ -934,7 +945,7 @@ impl Sim {
                 let Some(js) = self.jit.as_ref() else {
                     return false;
                 };
-                let mut jit = js.jit.borrow_mut();
+                let mut jit = js.jit();
                 let Ok(kernel) = jit.compile_delivery(model, &key) else {
                     return false;
                 };

@@ -331,7 +331,7 @@ impl Sim {
             jit: match config.backend {
                 Backend::Interp => None,
                 Backend::Jit | Backend::JitScalar => Some(
-                    crate::jit::JitState::new(model, config.backend == Backend::Jit)
+                    crate::jit::JitState::new(&shared, config.backend == Backend::Jit)
                         .map_err(SimError::new)?,
                 ),
             },

@@ -200,8 +200,31 @@ pub fn inputs_of(model: &Model, e: Handle<Expr>, out: &mut Vec<InputKey>) {
 }
 
 /// The long-lived JIT module.
+// SAFETY: a `Jit` owns its JIT module (executable memory it allocated, tables of declared
+// functions) and compilation contexts; none of it is tied to the thread that created it (no
+// thread-local state; the memory is ordinary mmap'ed pages). It is used from one thread at a
+// time: shared, it sits behind a `Mutex` (`SharedJit`).
+unsafe impl Send for Jit {}
+
+impl Drop for Jit {
+    fn drop(&mut self) {
+        // SAFETY: the module is taken exactly once, here. Freeing its memory invalidates the
+        // function pointers it handed out: every holder of those pointers (a simulation's
+        // kernel set-ups) also holds the `Jit` (through its `SharedJit` or by owning it), so no
+        // such pointer is called after this point.
+        unsafe {
+            let module = std::mem::ManuallyDrop::take(&mut self.module);
+            module.free_memory();
+        }
+    }
+}
+
+/// A `Jit` shared by the simulations of one model.
+pub type SharedJit = std::sync::Arc<std::sync::Mutex<Jit>>;
+
 pub struct Jit {
-    module: JITModule,
+    /// Dropped by hand in `Drop`, which frees its executable memory.
+    module: std::mem::ManuallyDrop<JITModule>,
     ctx: Context,
     fctx: FunctionBuilderContext,
     kernels: HashMap<KernelKey, Kernel>,
@@ -285,7 +308,7 @@ impl Jit {
         }
         Ok(Jit {
             ctx: module.make_context(),
-            module,
+            module: std::mem::ManuallyDrop::new(module),
             fctx: FunctionBuilderContext::new(),
             kernels: HashMap::new(),
             fused: HashMap::new(),
@@ -339,6 +362,11 @@ impl Jit {
             .finalize_definitions()
             .map_err(|e| e.to_string())?;
         Ok(self.module.get_finalized_function(id))
+    }
+
+    /// Functions compiled so far (expression kernels, fused updates, event code).
+    pub fn compiled_functions(&self) -> usize {
+        self.kernels.len() + self.fused.len() + self.delivery.len()
     }
 
     pub fn get(&self, key: &KernelKey) -> Option<&Kernel> {
