@@ -4,7 +4,11 @@
 //!   expression kernels, in a fresh JIT module);
 //! - `sim/cuba`: 100 steps of CUBA (N = 4000) with `--backend jit` (throughput: steps/s);
 //! - `sim/events`: 10 steps of a 20,000-neuron network with in-degree ~1,000, where synaptic
-//!   events dominate (throughput: synaptic events/s; its inverse is ns per event).
+//!   events dominate (throughput: synaptic events/s; its inverse is ns per event);
+//! - `seed/*`: a new seed of CUBA ready to run, i.e. set-up plus the first step (where the
+//!   kernels are compiled when they are not yet): `fresh_model` compiles the spec and every
+//!   kernel again for the seed (what each seed cost before simulations shared a model's
+//!   kernels); `shared_model` makes another simulation of a model whose kernels exist.
 
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
@@ -104,5 +108,32 @@ fn sim(c: &mut Criterion) {
     );
 }
 
-criterion_group!(benches, compile, sim);
+fn seed(c: &mut Criterion) {
+    let path = specs_dir().join("cuba.ng");
+    let mut group = c.benchmark_group("seed");
+    group.sample_size(10);
+    let mut seed = 0u64;
+    group.bench_function("fresh_model", |b| {
+        b.iter(|| {
+            seed += 1;
+            let model = neurograph::Model::compile_file(&path).unwrap();
+            let mut sim = model.simulation().seed(seed).build().unwrap();
+            sim.step(1).unwrap();
+            sim.steps()
+        })
+    });
+    let model = neurograph::Model::compile_file(&path).unwrap();
+    model.simulation().build().unwrap().step(1).unwrap();
+    group.bench_function("shared_model", |b| {
+        b.iter(|| {
+            seed += 1;
+            let mut sim = model.simulation().seed(seed).build().unwrap();
+            sim.step(1).unwrap();
+            sim.steps()
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, compile, sim, seed);
 criterion_main!(benches);

@@ -11,7 +11,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use neurograph::diagnostics::{emit_stderr, one_line};
 use neurograph::experiment::Experiment;
-use neurograph::run::{run_model, summary_text, RunOptions};
+use neurograph::run::{resume_run, run_model, summary_text, RunOptions, RunSummary};
 use neurograph::{compile_file, compile_text, Checked};
 
 #[derive(Parser)]
@@ -62,6 +62,35 @@ enum Command {
         /// (default: the memory available on this machine).
         #[arg(long, value_name = "SIZE")]
         max_memory: Option<String>,
+        /// Write a checkpoint to FILE at the end of the run, also when it is interrupted
+        /// (`neurograph resume FILE` continues it bit-identically).
+        #[arg(long, value_name = "FILE")]
+        checkpoint: Option<PathBuf>,
+        /// With --checkpoint: also write it every so much simulated time, e.g. `10s`.
+        #[arg(long, value_name = "DURATION", requires = "checkpoint")]
+        checkpoint_every: Option<String>,
+    },
+    /// Continue a run from a checkpoint (`run --checkpoint FILE`) and write the trace of the
+    /// whole run. The spec is the one the checkpoint was written from; its imports must not
+    /// have changed.
+    Resume {
+        /// The checkpoint file.
+        file: PathBuf,
+        /// Simulate this much more (default: up to the duration the run was asked for).
+        #[arg(long)]
+        duration: Option<String>,
+        /// Trace directory (default `traces/<model>`).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// No progress bar and no summary.
+        #[arg(long)]
+        quiet: bool,
+        /// Write the checkpoint here again at the end (default: the file resumed from).
+        #[arg(long, value_name = "FILE")]
+        checkpoint: Option<PathBuf>,
+        /// Also write it every so much simulated time, e.g. `10s`.
+        #[arg(long, value_name = "DURATION")]
+        checkpoint_every: Option<String>,
     },
     /// Describe a compiled model: populations, projections, update order, parameters.
     Inspect {
@@ -124,23 +153,13 @@ struct RunArgs {
     out: Option<PathBuf>,
     quiet: bool,
     max_memory: Option<f64>,
+    checkpoint: Option<PathBuf>,
+    checkpoint_every: Option<String>,
 }
 
 /// `neurograph run`: one run of a spec, or one run per seed of an experiment.
 fn run(args: RunArgs) -> Result<(), String> {
-    let stop = Arc::new(AtomicBool::new(false));
-    {
-        let stop = stop.clone();
-        // Ctrl-C, SIGTERM and SIGHUP stop at the end of the current step; a second signal
-        // while the trace is being written would lose it: keep ignoring.
-        let _ = ctrlc::set_handler(move || stop.store(true, Ordering::SeqCst));
-    }
-    #[cfg(unix)]
-    // SAFETY: setting a signal's disposition to "ignore" installs no handler code; a write
-    // past the file-size limit then fails with EFBIG, which the trace writer reports.
-    unsafe {
-        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
-    }
+    let stop = stop_on_signals();
     let is_experiment = args
         .file
         .extension()
@@ -156,6 +175,8 @@ fn run(args: RunArgs) -> Result<(), String> {
             out: args.out.clone().or(exp.out.clone()),
             backend: args.backend,
             max_memory: args.max_memory,
+            checkpoint: args.checkpoint.clone(),
+            checkpoint_every: args.checkpoint_every.clone(),
         };
         let seeds: Vec<Option<u64>> = match args.seed {
             Some(s) => vec![Some(s)],
@@ -171,6 +192,8 @@ fn run(args: RunArgs) -> Result<(), String> {
             out: args.out.clone(),
             backend: args.backend,
             max_memory: args.max_memory,
+            checkpoint: args.checkpoint.clone(),
+            checkpoint_every: args.checkpoint_every.clone(),
         };
         (args.file.clone(), opts, vec![args.seed], Vec::new())
     };
@@ -193,45 +216,145 @@ fn run(args: RunArgs) -> Result<(), String> {
             let s = seed.unwrap_or(compiled.model.run.seed);
             opts.out = Some(base_out.join(format!("seed-{s}")));
         }
-        let started = Instant::now();
-        let mut bar: Option<ProgressBar> = None;
         let dt = compiled.model.run.dt;
-        let quiet = args.quiet;
-        let mut progress = |done: u64, total: u64| {
-            if quiet || started.elapsed().as_secs_f64() < 1.0 {
-                return;
-            }
-            let b = bar.get_or_insert_with(|| {
-                let b = ProgressBar::new(total);
-                b.set_style(
-                    ProgressStyle::with_template("{bar:40} {pos}/{len} steps  {msg}")
-                        .unwrap_or_else(|_| ProgressStyle::default_bar()),
-                );
-                b
-            });
-            b.set_position(done);
-            let simulated = done as f64 * dt;
-            b.set_message(format!(
-                "t = {simulated:.3} s, real-time factor {:.2}",
-                started.elapsed().as_secs_f64() / simulated.max(1e-300)
-            ));
-        };
-        let summary = run_model(&model, &opts, Arc::clone(&stop), &mut progress);
-        if let Some(b) = bar {
-            b.finish_and_clear();
-        }
-        let summary = summary?;
-        if !args.quiet {
-            print!("{}", summary_text(&summary));
-        }
-        if let Some(failure) = summary.failure {
-            return Err(failure);
-        }
-        if summary.interrupted {
-            return Err(INTERRUPTED.to_string());
-        }
+        report_run(args.quiet, dt, &mut |progress| {
+            run_model(&model, &opts, Arc::clone(&stop), progress)
+        })?;
     }
     Ok(())
+}
+
+/// Run `simulate` with a progress bar (after the first second, unless `quiet`), print the
+/// summary, and turn a failed or interrupted run into the error `main` reports.
+fn report_run(
+    quiet: bool,
+    dt: f64,
+    simulate: &mut dyn FnMut(&mut dyn FnMut(u64, u64)) -> Result<RunSummary, String>,
+) -> Result<(), String> {
+    let started = Instant::now();
+    let mut bar: Option<ProgressBar> = None;
+    let mut progress = |done: u64, total: u64| {
+        if quiet || started.elapsed().as_secs_f64() < 1.0 {
+            return;
+        }
+        let b = bar.get_or_insert_with(|| {
+            let b = ProgressBar::new(total);
+            b.set_style(
+                ProgressStyle::with_template("{bar:40} {pos}/{len} steps  {msg}")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            );
+            b
+        });
+        b.set_position(done);
+        let simulated = done as f64 * dt;
+        b.set_message(format!(
+            "t = {simulated:.3} s, real-time factor {:.2}",
+            started.elapsed().as_secs_f64() / simulated.max(1e-300)
+        ));
+    };
+    let summary = simulate(&mut progress);
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    let summary = summary?;
+    if !quiet {
+        print!("{}", summary_text(&summary));
+    }
+    if let Some(failure) = summary.failure {
+        return Err(failure);
+    }
+    if summary.interrupted {
+        return Err(INTERRUPTED.to_string());
+    }
+    Ok(())
+}
+
+/// Ctrl-C, SIGTERM and SIGHUP set the returned flag (the run stops at the end of the current
+/// step and still writes its trace); SIGXFSZ is ignored so that a file-size limit is an error.
+fn stop_on_signals() -> Arc<AtomicBool> {
+    let stop = Arc::new(AtomicBool::new(false));
+    {
+        let stop = stop.clone();
+        // A second signal while the trace is being written would lose it: keep ignoring.
+        let _ = ctrlc::set_handler(move || stop.store(true, Ordering::SeqCst));
+    }
+    #[cfg(unix)]
+    // SAFETY: setting a signal's disposition to "ignore" installs no handler code; a write
+    // past the file-size limit then fails with EFBIG, which the trace writer reports.
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+    }
+    stop
+}
+
+/// Exit status of a run: 0, 130 when interrupted, 1 with the error printed.
+fn exit_code(result: Result<(), String>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(msg) if msg == INTERRUPTED => {
+            eprintln!("{msg}");
+            ExitCode::from(130)
+        }
+        Err(msg) => {
+            if !msg.is_empty() {
+                eprintln!("error: {msg}");
+            }
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// `neurograph resume`: continue a checkpointed run and write the whole run's trace.
+fn resume(
+    file: &Path,
+    duration: Option<String>,
+    out: Option<PathBuf>,
+    quiet: bool,
+    checkpoint: Option<PathBuf>,
+    checkpoint_every: Option<String>,
+) -> Result<(), String> {
+    let stop = stop_on_signals();
+    let bytes = std::fs::read(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+    let header = neurograph::simulation::CheckpointHeader::read(&bytes)
+        .map_err(|e| format!("{}: {e}", file.display()))?;
+    let spec = PathBuf::from(&header.spec_path);
+    let checked =
+        report(compile_text(&spec, header.spec_text.clone()), false).ok_or_else(String::new)?;
+    let Checked { sources, output } = checked;
+    let compiled = Arc::new(output.compiled.expect("no errors means a model"));
+    let model =
+        neurograph::Model::from_parts(Arc::clone(&compiled), sources, &spec, &header.spec_text);
+    if !header.matches(&model) {
+        return Err(format!(
+            "{}: a spec imported by {} changed since the checkpoint was written; it can only be resumed with the files it was written from",
+            file.display(),
+            spec.display()
+        ));
+    }
+    let sim = header
+        .resume(&model)
+        .map_err(|e| format!("{}: {e}", file.display()))?;
+    let n_steps = match &duration {
+        Some(_) => neurograph::run::steps_for(&compiled.model, duration.as_deref())?.0,
+        None => sim.requested_steps().saturating_sub(sim.steps()),
+    };
+    let mut sim = sim;
+    if duration.is_some() {
+        sim.reset_requested_steps();
+    }
+    sim.set_stop_flag(stop);
+    let opts = RunOptions {
+        out,
+        checkpoint: Some(checkpoint.unwrap_or_else(|| file.to_path_buf())),
+        checkpoint_every,
+        ..RunOptions::default()
+    };
+    let dt = compiled.model.run.dt;
+    let mut sim = Some(sim);
+    report_run(quiet, dt, &mut |progress| {
+        let sim = sim.take().ok_or_else(|| "resumed twice".to_string())?;
+        resume_run(sim, n_steps, &opts, progress)
+    })
 }
 
 fn main() -> ExitCode {
@@ -246,6 +369,8 @@ fn main() -> ExitCode {
             backend,
             quiet,
             max_memory,
+            checkpoint,
+            checkpoint_every,
         } => {
             let max_memory = match max_memory.as_deref().map(neurograph::memory::parse_bytes) {
                 None => None,
@@ -259,7 +384,7 @@ fn main() -> ExitCode {
                 Backend::Interp => neurograph_runtime::Backend::Interp,
                 Backend::Jit => neurograph_runtime::Backend::Jit,
             };
-            match run(RunArgs {
+            exit_code(run(RunArgs {
                 file,
                 backend,
                 duration,
@@ -268,20 +393,25 @@ fn main() -> ExitCode {
                 out,
                 quiet,
                 max_memory,
-            }) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(msg) if msg == INTERRUPTED => {
-                    eprintln!("{msg}");
-                    ExitCode::from(130)
-                }
-                Err(msg) => {
-                    if !msg.is_empty() {
-                        eprintln!("error: {msg}");
-                    }
-                    ExitCode::from(1)
-                }
-            }
+                checkpoint,
+                checkpoint_every,
+            }))
         }
+        Command::Resume {
+            file,
+            duration,
+            out,
+            quiet,
+            checkpoint,
+            checkpoint_every,
+        } => exit_code(resume(
+            &file,
+            duration,
+            out,
+            quiet,
+            checkpoint,
+            checkpoint_every,
+        )),
         Command::Check { files, short } => {
             let mut failed = 0;
             for f in &files {

@@ -27,6 +27,11 @@ pub struct RunOptions {
     /// Refuse runs whose memory estimate exceeds this many bytes (default: the memory
     /// available on this machine).
     pub max_memory: Option<f64>,
+    /// Write a checkpoint here at the end of the run (also when interrupted) and, with
+    /// `checkpoint_every`, every so much simulated time.
+    pub checkpoint: Option<PathBuf>,
+    /// Simulated time between checkpoints, as written (`10 s`).
+    pub checkpoint_every: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -159,11 +164,78 @@ pub fn run_model(
         .unwrap_or_else(|| PathBuf::from("traces").join(&model_ir.name));
     check_writable(&out)?;
     let started = Instant::now();
-    let mut sim = builder.build().map_err(|e| e.to_string())?;
+    let sim = builder.build().map_err(|e| e.to_string())?;
+    finish_run(sim, n_steps, &out, opts, started, progress)
+}
+
+/// Continue a simulation restored from a checkpoint for `n_steps` more steps, then write
+/// the trace (the whole run's records) as `run_model` does.
+pub fn resume_run(
+    sim: crate::Simulation,
+    n_steps: u64,
+    opts: &RunOptions,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<RunSummary, String> {
+    let out = opts
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("traces").join(sim.model().name()));
+    check_writable(&out)?;
+    finish_run(sim, n_steps, &out, opts, Instant::now(), progress)
+}
+
+/// Simulate `n_steps` (in pieces between checkpoints), locate a divergence, write the
+/// trace and the last checkpoint, and summarise.
+fn finish_run(
+    mut sim: crate::Simulation,
+    n_steps: u64,
+    out: &Path,
+    opts: &RunOptions,
+    started: Instant,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<RunSummary, String> {
+    let model = sim.model().clone();
+    let compiled = Arc::clone(model.compiled());
+    let model_ir = &compiled.model;
     let setup_s = started.elapsed().as_secs_f64();
-    let outcome = sim.step_with_progress(n_steps, progress);
+    let first_step = sim.steps();
+    let chunk = match &opts.checkpoint_every {
+        Some(every) => {
+            if opts.checkpoint.is_none() {
+                return Err("--checkpoint-every needs --checkpoint FILE".to_string());
+            }
+            steps_for(model_ir, Some(every))
+                .map_err(|e| e.replace("--duration", "--checkpoint-every"))?
+                .0
+        }
+        None => n_steps.max(1),
+    };
+    let mut outcome = Ok(crate::Stopped::Done);
+    let stop = sim.stop_flag();
+    while sim.steps() - first_step < n_steps {
+        // A stop request that came between two pieces (the next call would clear it).
+        if stop.load(std::sync::atomic::Ordering::SeqCst) {
+            outcome = Ok(crate::Stopped::Interrupted);
+            break;
+        }
+        let before = sim.steps() - first_step;
+        let k = chunk.min(n_steps - before);
+        outcome = sim.step_with_progress(k, &mut |d, _| progress(before + d, n_steps));
+        if !matches!(outcome, Ok(crate::Stopped::Done)) {
+            break;
+        }
+        if let Some(path) = &opts.checkpoint {
+            sim.save_checkpoint(path).map_err(|e| e.to_string())?;
+        }
+    }
     let failure = match outcome {
-        Ok(_) => None,
+        Ok(crate::Stopped::Done) => None,
+        Ok(crate::Stopped::Interrupted) => {
+            if let Some(path) = &opts.checkpoint {
+                sim.save_checkpoint(path).map_err(|e| e.to_string())?;
+            }
+            None
+        }
         Err(crate::Error::Diverged(_)) => {
             let exact = sim.locate_divergence().map_err(|e| e.to_string())?;
             let step = exact.steps.saturating_sub(1);
@@ -181,14 +253,15 @@ pub fn run_model(
     let done = sim.steps();
     let wall_s = started.elapsed().as_secs_f64() - setup_s;
     let simulated_s = done as f64 * model_ir.run.dt;
-    let interrupted = done < n_steps && failure.is_none();
+    let interrupted = done < sim.requested_steps() && failure.is_none();
     let status = match &failure {
         Some(f) => RunStatus::Failed(f.clone()),
         None if interrupted => RunStatus::Interrupted,
         None => RunStatus::Complete,
     };
-    sim.write_trace_as(&out, status)
+    sim.write_trace_as(out, status)
         .map_err(|e| format!("cannot write the trace to {}: {e}", out.display()))?;
+    let out = out.to_path_buf();
     let sim_raw = sim.raw();
     let model = model_ir;
     let populations = model

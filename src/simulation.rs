@@ -26,6 +26,7 @@ use neurograph_compiler::quantity::parse_quantity;
 use neurograph_compiler::units::Dim;
 use neurograph_compiler::{Compiled, FsLoader};
 use neurograph_grammar::{Diagnostic, SourceMap};
+use neurograph_runtime::checkpoint::{Reader, Writer};
 use neurograph_runtime::trace::{fnv1a64, write_trace, TraceMeta};
 use neurograph_runtime::{params, NonFinite, Override, RunConfig, Sim, SimError};
 
@@ -99,6 +100,17 @@ impl Model {
             spec_path: path.to_path_buf(),
             spec_text: text.into(),
         })
+    }
+
+    /// A hash of every source file of the model (the spec and its imports) and of its name:
+    /// what a checkpoint checks before it is resumed.
+    pub fn fingerprint(&self) -> u64 {
+        let mut text = self.program.model.name.clone();
+        for f in self.sources.files() {
+            text.push('\u{0}');
+            text.push_str(&f.text);
+        }
+        u64::from_str_radix(&fnv1a64(&text), 16).unwrap_or(0)
     }
 
     /// The model's name (`model NAME` in the spec).
@@ -312,6 +324,11 @@ impl Simulation {
     /// current step. It is cleared when the next call starts.
     pub fn stop_flag(&self) -> Arc<AtomicBool> {
         Arc::clone(&self.stop)
+    }
+
+    /// Use this flag to stop running calls from now on (e.g. one a signal handler sets).
+    pub fn set_stop_flag(&mut self, stop: Arc<AtomicBool>) {
+        self.stop = stop;
     }
 
     /// Simulate `n` steps.
@@ -618,9 +635,226 @@ impl Simulation {
         Ok(dir.to_path_buf())
     }
 
+    /// The complete state of this simulation as bytes: resuming from them (`restore`), in
+    /// this process or another, continues the run bit-identically. Holds the settings
+    /// (seed, backend, parameter values), the spec's fingerprint and neurograph's version, so
+    /// a checkpoint is refused by another model or version.
+    pub fn snapshot(&self) -> Vec<u8> {
+        let mut w = Writer::default();
+        w.bytes.extend_from_slice(CHECKPOINT_MAGIC);
+        w.str(env!("CARGO_PKG_VERSION"));
+        w.u64(self.model.fingerprint());
+        w.str(&self.model.spec_path.display().to_string());
+        w.str(&self.model.spec_text);
+        w.u64(self.config.seed);
+        w.u8(match self.config.backend {
+            Backend::Interp => 0,
+            Backend::Jit => 1,
+            Backend::JitScalar => 2,
+        });
+        w.u64(self.config.overrides.len() as u64);
+        for o in &self.config.overrides {
+            w.u64(o.var.index() as u64);
+            match o.node {
+                None => w.u8(0),
+                Some(Node::Population(h)) => {
+                    w.u8(1);
+                    w.u64(h.index() as u64);
+                }
+                Some(Node::Projection(h)) => {
+                    w.u8(2);
+                    w.u64(h.index() as u64);
+                }
+            }
+            w.f64(o.value);
+        }
+        w.u64(self.requested_steps);
+        w.u8(self.changed_mid_run as u8);
+        self.sim.write_state(&mut w);
+        w.bytes
+    }
+
+    /// Write `snapshot()` to a file, atomically (a temporary sibling renamed into place), so
+    /// an interruption never leaves a half-written checkpoint where a good one was.
+    pub fn save_checkpoint(&self, path: &Path) -> Result<(), Error> {
+        let bytes = self.snapshot();
+        let name = path
+            .file_name()
+            .map_or("checkpoint".into(), |n| n.to_string_lossy().into_owned());
+        let tmp = path.with_file_name(format!(".{name}.partial-{}", std::process::id()));
+        let written = std::fs::write(&tmp, &bytes).and_then(|_| std::fs::rename(&tmp, path));
+        if let Err(e) = written {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(Error::Run(format!(
+                "cannot write the checkpoint {}: {e}",
+                path.display()
+            )));
+        }
+        Ok(())
+    }
+
+    /// Continue from a checkpoint of a simulation of `model` (see `snapshot`).
+    pub fn restore(model: &Model, bytes: &[u8]) -> Result<Simulation, Error> {
+        let header = CheckpointHeader::read(bytes)?;
+        if header.fingerprint != model.fingerprint() {
+            return Err(Error::Value(format!(
+                "this checkpoint was written by a simulation of another model (or of {} before it changed); resume it with the spec it was written from",
+                header.spec_path
+            )));
+        }
+        header.resume(model)
+    }
+
+    /// `restore` from a file.
+    pub fn load_checkpoint(model: &Model, path: &Path) -> Result<Simulation, Error> {
+        let bytes = std::fs::read(path)
+            .map_err(|e| Error::Run(format!("cannot read {}: {e}", path.display())))?;
+        Simulation::restore(model, &bytes)
+    }
+
+    /// Count what was asked for so far as done: the next calls' steps are all that is
+    /// requested (a resumed run given a new duration).
+    pub fn reset_requested_steps(&mut self) {
+        self.requested_steps = self.sim.step;
+    }
+
+    /// Steps this simulation was asked to run so far (all calls together).
+    pub fn requested_steps(&self) -> u64 {
+        self.requested_steps
+    }
+
     /// The simulation underneath, for what this API does not cover yet.
     pub fn raw(&self) -> &Sim {
         &self.sim
+    }
+}
+
+/// The first bytes of every checkpoint file.
+const CHECKPOINT_MAGIC: &[u8; 8] = b"NGCKPT\x00\x01";
+
+/// What a checkpoint says about where it came from, read before any state.
+pub struct CheckpointHeader<'a> {
+    /// Path of the spec the checkpointed simulation was compiled from.
+    pub spec_path: String,
+    /// That spec's text (imports are read again from disk and must not have changed).
+    pub spec_text: String,
+    fingerprint: u64,
+    seed: u64,
+    backend: Backend,
+    overrides: Vec<(u64, u8, u64, f64)>,
+    requested_steps: u64,
+    changed_mid_run: bool,
+    rest: Reader<'a>,
+}
+
+impl<'a> CheckpointHeader<'a> {
+    /// Read the header, refusing files that are not neurograph checkpoints or come from
+    /// another version.
+    pub fn read(bytes: &'a [u8]) -> Result<CheckpointHeader<'a>, Error> {
+        if bytes.len() < 8 || &bytes[..8] != CHECKPOINT_MAGIC {
+            return Err(Error::Value("not a neurograph checkpoint".into()));
+        }
+        let mut r = Reader::new(&bytes[8..]);
+        let e = |e: SimError| Error::Value(e.message);
+        let version = r.str("the version").map_err(e)?;
+        if version != env!("CARGO_PKG_VERSION") {
+            return Err(Error::Value(format!(
+                "this checkpoint was written by neurograph {version}; this is {}, whose state layout may differ: resume it with neurograph {version}",
+                env!("CARGO_PKG_VERSION")
+            )));
+        }
+        let fingerprint = r.u64("the model fingerprint").map_err(e)?;
+        let spec_path = r.str("the spec path").map_err(e)?;
+        let spec_text = r.str("the spec").map_err(e)?;
+        let seed = r.u64("the seed").map_err(e)?;
+        let backend = match r.u8("the backend").map_err(e)? {
+            0 => Backend::Interp,
+            1 => Backend::Jit,
+            _ => Backend::JitScalar,
+        };
+        let n = r.u64("parameter values").map_err(e)?;
+        let mut overrides = Vec::new();
+        for _ in 0..n.min(1 << 20) {
+            let var = r.u64("a parameter value").map_err(e)?;
+            let tag = r.u8("a parameter value").map_err(e)?;
+            let node = if tag == 0 {
+                0
+            } else {
+                r.u64("a parameter value").map_err(e)?
+            };
+            overrides.push((var, tag, node, r.f64("a parameter value").map_err(e)?));
+        }
+        let requested_steps = r.u64("the requested steps").map_err(e)?;
+        let changed_mid_run = r.u8("the run's changes").map_err(e)? != 0;
+        Ok(CheckpointHeader {
+            spec_path,
+            spec_text,
+            fingerprint,
+            seed,
+            backend,
+            overrides,
+            requested_steps,
+            changed_mid_run,
+            rest: r,
+        })
+    }
+
+    /// Build a simulation of `model` with the checkpoint's settings and load its state.
+    pub fn resume(mut self, model: &Model) -> Result<Simulation, Error> {
+        let m = &model.program.model;
+        let bad = || Error::Value("the checkpoint does not fit this model".to_string());
+        let mut overrides = Vec::new();
+        for &(var, tag, node, value) in &self.overrides {
+            let var = var as usize;
+            if var >= m.variables.len() {
+                return Err(bad());
+            }
+            let node = match tag {
+                0 => None,
+                1 if (node as usize) < m.populations.len() => {
+                    Some(Node::Population(Handle::new(node as usize)))
+                }
+                2 if (node as usize) < m.projections.len() => {
+                    Some(Node::Projection(Handle::new(node as usize)))
+                }
+                _ => return Err(bad()),
+            };
+            overrides.push(Override {
+                var: Handle::new(var),
+                node,
+                value,
+            });
+        }
+        let config = RunConfig {
+            seed: self.seed,
+            backend: self.backend,
+            base_dir: model
+                .spec_path
+                .parent()
+                .map(Path::to_path_buf)
+                .unwrap_or_default(),
+            overrides,
+        };
+        let mut sim =
+            Sim::new(Arc::clone(&model.program), &config).map_err(|e| model.sim_error(e))?;
+        sim.read_state(&mut self.rest)
+            .map_err(|e| Error::Value(e.message))?;
+        if !self.rest.at_end() {
+            return Err(bad());
+        }
+        Ok(Simulation {
+            model: model.clone(),
+            sim,
+            config,
+            stop: Arc::new(AtomicBool::new(false)),
+            requested_steps: self.requested_steps,
+            changed_mid_run: self.changed_mid_run,
+        })
+    }
+
+    /// The checkpoint's fingerprint matches `model`.
+    pub fn matches(&self, model: &Model) -> bool {
+        self.fingerprint == model.fingerprint()
     }
 }
 

@@ -3,6 +3,7 @@
 //! them, monitors and the trace writer. No terminal I/O and no global state: the caller
 //! supplies the stop flag and the progress callback.
 
+pub mod checkpoint;
 pub mod eval;
 pub mod expm;
 pub mod jit;

@@ -1070,7 +1070,7 @@ impl Sim {
     }
 
     /// Forget what was computed from parameter values; it is rebuilt when next needed.
-    fn invalidate_derived(&mut self) {
+    pub(crate) fn invalidate_derived(&mut self) {
         self.exact.clear();
         for s in &mut self.fused_setups {
             *s = None;

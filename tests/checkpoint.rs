@@ -1,0 +1,277 @@
+//! Checkpoint and resume: a run of 2T straight and a run of T, a checkpoint, a new process and
+//! T more give the same trace, bit for bit, on networks that exercise state, plasticity,
+//! delays and regimes; checkpoints from another model or version, damaged ones and foreign
+//! files are refused with a message.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use neurograph::{Model, Simulation};
+
+fn neurograph(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_neurograph"))
+        .args(args)
+        .current_dir(common::root())
+        .output()
+        .unwrap()
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("neurograph-ckpt-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn manifest(dir: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(dir.join("manifest.json")).unwrap()).unwrap()
+}
+
+/// Every array file of two traces is byte-identical, and there is at least one.
+fn assert_same_trace(a: &Path, b: &Path) {
+    let files = manifest(a)["files"].as_array().unwrap().clone();
+    let mut arrays = 0;
+    for f in &files {
+        let f = f.as_str().unwrap();
+        if f.ends_with(".npy") {
+            let (x, y) = (
+                std::fs::read(a.join(f)).unwrap(),
+                std::fs::read(b.join(f)).unwrap(),
+            );
+            assert!(
+                x == y,
+                "{f} differs between {} and {}",
+                a.display(),
+                b.display()
+            );
+            arrays += 1;
+        }
+    }
+    assert!(arrays > 0);
+    let (ma, mb) = (manifest(a), manifest(b));
+    for key in [
+        "steps",
+        "duration_s",
+        "seed",
+        "status",
+        "records",
+        "projections",
+    ] {
+        assert_eq!(ma[key], mb[key], "manifest field {key}");
+    }
+}
+
+/// `seconds` straight, and `seconds / 2` + checkpoint + `resume` in a new process.
+fn straight_and_resumed(spec: &str, seconds: f64, extra: &[&str]) {
+    let tmp = temp_dir(spec.trim_end_matches(".ng"));
+    let (full, split, ckpt) = (tmp.join("full"), tmp.join("split"), tmp.join("run.ckpt"));
+    let path = format!("specs/{spec}");
+    let total = format!("{seconds}s");
+    let half = format!("{}s", seconds / 2.0);
+    let mut args = vec!["run", &path, "--quiet", "--seed", "4", "--duration", &total];
+    args.extend_from_slice(extra);
+    args.extend(["--out", full.to_str().unwrap()]);
+    let r = neurograph(&args);
+    assert_eq!(
+        r.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&r.stderr)
+    );
+    let mut args = vec!["run", &path, "--quiet", "--seed", "4", "--duration", &half];
+    args.extend_from_slice(extra);
+    args.extend([
+        "--out",
+        split.to_str().unwrap(),
+        "--checkpoint",
+        ckpt.to_str().unwrap(),
+    ]);
+    let r = neurograph(&args);
+    assert_eq!(
+        r.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&r.stderr)
+    );
+    let r = neurograph(&[
+        "resume",
+        ckpt.to_str().unwrap(),
+        "--quiet",
+        "--duration",
+        &half,
+        "--out",
+        split.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        r.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&r.stderr)
+    );
+    assert_same_trace(&full, &split);
+}
+
+#[test]
+fn cuba_resumed_in_a_new_process_is_bit_identical() {
+    straight_and_resumed("cuba.ng", 1.0, &[]);
+}
+
+#[test]
+fn stdp_resumed_in_a_new_process_is_bit_identical() {
+    // Plastic weights, traces and Poisson inputs; the weights are recorded at the end.
+    straight_and_resumed("stdp.ng", 1.0, &[]);
+}
+
+#[test]
+fn hmm_glm_resumed_in_a_new_process_is_bit_identical() {
+    // Regime switching, per-state weights and spike history.
+    straight_and_resumed("hmm_glm.ng", 1.0, &[]);
+}
+
+#[test]
+fn delays_resumed_in_a_new_process_are_bit_identical() {
+    // Spikes in flight in the delay ring at the checkpoint.
+    let text = std::fs::read_to_string(common::root().join("specs/cuba.ng"))
+        .unwrap()
+        .replace(
+            "connect bernoulli(0.02) }",
+            "connect bernoulli(0.02); delay = 1 ms + (i % 7) * 0.3 ms }",
+        );
+    assert_eq!(text.matches("delay = 1 ms").count(), 2, "cuba.ng changed");
+    let model = Model::compile_text(&common::root().join("specs/cuba_delays.ng"), text).unwrap();
+    let mut full = model.simulation().seed(2).build().unwrap();
+    full.step(3000).unwrap();
+    let mut first = model.simulation().seed(2).build().unwrap();
+    first.step(1503).unwrap();
+    let bytes = first.snapshot();
+    drop(first);
+    let mut second = Simulation::restore(&model, &bytes).unwrap();
+    assert_eq!(second.steps(), 1503);
+    second.step(1497).unwrap();
+    for (p, v) in [("E", "v"), ("E", "ge"), ("I", "gi")] {
+        let (a, b) = (full.state(p, v).unwrap(), second.state(p, v).unwrap());
+        assert!(
+            a.iter()
+                .zip(b.iter())
+                .all(|(x, y)| x.to_bits() == y.to_bits()),
+            "{p}.{v}"
+        );
+    }
+    assert_eq!(full.spikes("E").unwrap(), second.spikes("E").unwrap());
+    assert_eq!(
+        full.spike_count("I").unwrap(),
+        second.spike_count("I").unwrap()
+    );
+}
+
+#[test]
+fn a_checkpoint_of_another_model_version_or_file_is_refused() {
+    let cuba = Model::compile_file(&common::root().join("specs/cuba.ng")).unwrap();
+    let coba = Model::compile_file(&common::root().join("specs/coba.ng")).unwrap();
+    let mut sim = cuba.simulation().build().unwrap();
+    sim.step(10).unwrap();
+    let bytes = sim.snapshot();
+    let msg = |r: Result<Simulation, neurograph::Error>| match r {
+        Ok(_) => panic!("resumed"),
+        Err(e) => e.to_string(),
+    };
+    let err = msg(Simulation::restore(&coba, &bytes));
+    assert!(err.contains("another model"), "{err}");
+    let err = msg(Simulation::restore(&cuba, b"hello, world"));
+    assert!(err.contains("not a neurograph checkpoint"), "{err}");
+    let err = msg(Simulation::restore(&cuba, &bytes[..bytes.len() / 2]));
+    assert!(err.contains("damaged or truncated"), "{err}");
+    // Another version: the version string follows the 8 magic bytes and its length.
+    let mut other = bytes.clone();
+    let version = env!("CARGO_PKG_VERSION").as_bytes();
+    let at = 16;
+    assert_eq!(&other[at..at + version.len()], version);
+    other[at] = b'9';
+    let err = msg(Simulation::restore(&cuba, &other));
+    assert!(err.contains("written by neurograph 9"), "{err}");
+    // The CLI says which file.
+    let tmp = temp_dir("refused");
+    std::fs::write(tmp.join("x.ckpt"), b"not a checkpoint at all").unwrap();
+    let r = neurograph(&["resume", tmp.join("x.ckpt").to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&r.stderr);
+    assert_eq!(r.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("x.ckpt") && stderr.contains("not a neurograph checkpoint"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn an_interrupted_run_leaves_a_checkpoint_that_finishes_it() {
+    let tmp = temp_dir("interrupted");
+    let (ckpt, out, full) = (tmp.join("c.ckpt"), tmp.join("trace"), tmp.join("full"));
+    let child = Command::new(env!("CARGO_BIN_EXE_neurograph"))
+        .args([
+            "run",
+            "specs/cuba.ng",
+            "--quiet",
+            "--duration",
+            "300s",
+            "--seed",
+            "3",
+        ])
+        .arg("--out")
+        .arg(&out)
+        .arg("--checkpoint")
+        .arg(&ckpt)
+        .current_dir(common::root())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let steps = manifest(&out)["steps"].as_u64().unwrap();
+    assert!(steps > 0 && steps < 3_000_000);
+    // Resume 0.2 s more and compare with a straight run of the same total length.
+    let r = neurograph(&[
+        "resume",
+        ckpt.to_str().unwrap(),
+        "--quiet",
+        "--duration",
+        "0.2s",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        r.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&r.stderr)
+    );
+    let total = format!("{}s", (steps + 2000) as f64 * 1e-4);
+    let r = neurograph(&[
+        "run",
+        "specs/cuba.ng",
+        "--quiet",
+        "--seed",
+        "3",
+        "--duration",
+        &total,
+        "--out",
+        full.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        r.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&r.stderr)
+    );
+    assert_same_trace(&full, &out);
+}
