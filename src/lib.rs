@@ -5,6 +5,7 @@
 //! over it; both are the only places that format text for people.
 
 pub mod diagnostics;
+#[cfg(feature = "cli")]
 pub mod experiment;
 pub mod inspect;
 pub mod memory;

@@ -62,3 +62,33 @@ fn nothing_reads_outside_the_repository() {
         found.join("\n")
     );
 }
+
+/// The library builds without the command line's crates (flag parsing, progress bars,
+/// signals, YAML): what an embedder gets with `default-features = false`.
+#[test]
+fn the_library_does_not_depend_on_cli_crates() {
+    let tree = |features: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO"))
+            .args(["tree", "--offline", "-e", "normal", "-p", "neurograph"])
+            .args(features)
+            .current_dir(common::root())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let cli_only = ["clap ", "indicatif ", "ctrlc ", "serde_yaml_ng "];
+    let lib = tree(&["--no-default-features"]);
+    for krate in cli_only {
+        assert!(
+            !lib.contains(krate),
+            "the library depends on {krate}:\n{lib}"
+        );
+    }
+    let with_cli = tree(&[]);
+    assert!(with_cli.contains("clap "), "{with_cli}");
+}
