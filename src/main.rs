@@ -142,7 +142,25 @@ fn report(checked: Checked, short: bool) -> Option<Checked> {
     (!checked.output.has_errors()).then_some(checked)
 }
 
-const INTERRUPTED: &str = "interrupted (Ctrl-C or SIGTERM)";
+/// Why `run` or `resume` did not finish normally.
+enum CliError {
+    /// Stopped by Ctrl-C, SIGTERM or SIGHUP; the trace of what was simulated was written.
+    Interrupted,
+    /// A message for stderr (empty when the diagnostics were printed already).
+    Failed(String),
+}
+
+impl From<String> for CliError {
+    fn from(message: String) -> CliError {
+        CliError::Failed(message)
+    }
+}
+
+impl From<neurograph::Error> for CliError {
+    fn from(e: neurograph::Error) -> CliError {
+        CliError::Failed(e.to_string())
+    }
+}
 
 struct RunArgs {
     file: PathBuf,
@@ -158,7 +176,7 @@ struct RunArgs {
 }
 
 /// `neurograph run`: one run of a spec, or one run per seed of an experiment.
-fn run(args: RunArgs) -> Result<(), String> {
+fn run(args: RunArgs) -> Result<(), CliError> {
     let stop = stop_on_signals();
     let is_experiment = args
         .file
@@ -229,8 +247,8 @@ fn run(args: RunArgs) -> Result<(), String> {
 fn report_run(
     quiet: bool,
     dt: f64,
-    simulate: &mut dyn FnMut(&mut dyn FnMut(u64, u64)) -> Result<RunSummary, String>,
-) -> Result<(), String> {
+    simulate: &mut dyn FnMut(&mut dyn FnMut(u64, u64)) -> Result<RunSummary, neurograph::Error>,
+) -> Result<(), CliError> {
     let started = Instant::now();
     let mut bar: Option<ProgressBar> = None;
     let mut progress = |done: u64, total: u64| {
@@ -261,10 +279,10 @@ fn report_run(
         print!("{}", summary_text(&summary));
     }
     if let Some(failure) = summary.failure {
-        return Err(failure);
+        return Err(CliError::Failed(failure));
     }
     if summary.interrupted {
-        return Err(INTERRUPTED.to_string());
+        return Err(CliError::Interrupted);
     }
     Ok(())
 }
@@ -288,14 +306,14 @@ fn stop_on_signals() -> Arc<AtomicBool> {
 }
 
 /// Exit status of a run: 0, 130 when interrupted, 1 with the error printed.
-fn exit_code(result: Result<(), String>) -> ExitCode {
+fn exit_code(result: Result<(), CliError>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(msg) if msg == INTERRUPTED => {
-            eprintln!("{msg}");
+        Err(CliError::Interrupted) => {
+            eprintln!("interrupted (Ctrl-C or SIGTERM)");
             ExitCode::from(130)
         }
-        Err(msg) => {
+        Err(CliError::Failed(msg)) => {
             if !msg.is_empty() {
                 eprintln!("error: {msg}");
             }
@@ -312,7 +330,7 @@ fn resume(
     quiet: bool,
     checkpoint: Option<PathBuf>,
     checkpoint_every: Option<String>,
-) -> Result<(), String> {
+) -> Result<(), CliError> {
     let stop = stop_on_signals();
     let bytes = std::fs::read(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
     let header = neurograph::simulation::CheckpointHeader::read(&bytes)
@@ -325,11 +343,11 @@ fn resume(
     let model =
         neurograph::Model::from_parts(Arc::clone(&compiled), sources, &spec, &header.spec_text);
     if !header.matches(&model) {
-        return Err(format!(
+        return Err(CliError::Failed(format!(
             "{}: a spec imported by {} changed since the checkpoint was written; it can only be resumed with the files it was written from",
             file.display(),
             spec.display()
-        ));
+        )));
     }
     let sim = header
         .resume(&model)
@@ -352,7 +370,9 @@ fn resume(
     let dt = compiled.model.run.dt;
     let mut sim = Some(sim);
     report_run(quiet, dt, &mut |progress| {
-        let sim = sim.take().ok_or_else(|| "resumed twice".to_string())?;
+        let sim = sim
+            .take()
+            .ok_or_else(|| neurograph::Error::Run("resumed twice".to_string()))?;
         resume_run(sim, n_steps, &opts, progress)
     })
 }

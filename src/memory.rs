@@ -202,7 +202,7 @@ pub fn available() -> Option<f64> {
 }
 
 /// Refuse a run whose estimate exceeds `limit` bytes, naming the largest buffers.
-pub fn check_fits(est: &Estimate, limit: f64, limit_source: &str) -> Result<(), String> {
+pub fn check_fits(est: &Estimate, limit: f64, limit_source: &str) -> Result<(), crate::Error> {
     let total = est.total();
     if total <= limit {
         return Ok(());
@@ -213,12 +213,12 @@ pub fn check_fits(est: &Estimate, limit: f64, limit_source: &str) -> Result<(), 
         .take(3)
         .map(|b| format!("  {}: {}", b.what, human_bytes(b.bytes)))
         .collect();
-    Err(format!(
+    Err(crate::Error::Value(format!(
         "this run needs about {} of memory, more than {} ({limit_source}); nothing was allocated. Largest buffers:\n{}\nmake the model or its records smaller (record a slice `E.v[0..100]`, sample with `every 1 ms`), shorten the run, or raise the limit with --max-memory",
         human_bytes(total),
         human_bytes(limit),
         largest.join("\n")
-    ))
+    )))
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ use neurograph_compiler::units::{pretty, Dim};
 use neurograph_runtime::trace::{check_replaceable, RunStatus};
 
 use crate::memory;
+use crate::Error;
 
 /// Options of one run; `None` keeps the spec's `run` settings.
 #[derive(Debug, Clone, Default)]
@@ -88,44 +89,55 @@ impl RunSummary {
 }
 
 /// Make sure the trace can be written before spending time on the simulation.
-fn check_writable(dir: &Path) -> Result<(), String> {
-    check_replaceable(dir).map_err(|e| e.to_string())?;
+fn check_writable(dir: &Path) -> Result<(), Error> {
+    check_replaceable(dir).map_err(|e| Error::Run(e.to_string()))?;
     let parent = dir
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(parent)
-        .map_err(|e| format!("cannot create output directory {}: {e}", parent.display()))?;
+    std::fs::create_dir_all(parent).map_err(|e| {
+        Error::Run(format!(
+            "cannot create output directory {}: {e}",
+            parent.display()
+        ))
+    })?;
     let probe = parent.join(format!(".neurograph-probe-{}", std::process::id()));
-    std::fs::create_dir(&probe)
-        .map_err(|e| format!("output directory {} is not writable: {e}", parent.display()))?;
+    std::fs::create_dir(&probe).map_err(|e| {
+        Error::Run(format!(
+            "output directory {} is not writable: {e}",
+            parent.display()
+        ))
+    })?;
     let _ = std::fs::remove_dir(&probe);
     Ok(())
 }
 
 /// Steps for a duration given as text, or the spec's duration.
-pub fn steps_for(model: &Model, duration: Option<&str>) -> Result<(u64, f64), String> {
+pub fn steps_for(model: &Model, duration: Option<&str>) -> Result<(u64, f64), Error> {
     let seconds = match duration {
         None => model.run.duration,
         Some(text) => {
-            let (v, d) = parse_quantity(text).map_err(|e| format!("--duration: {e}"))?;
+            let (v, d) =
+                parse_quantity(text).map_err(|e| Error::Value(format!("--duration: {e}")))?;
             if d != Dim::TIME {
-                return Err(format!(
+                return Err(Error::Value(format!(
                     "--duration: `{text}` is not a time (it is in {d}); write e.g. `--duration 2s`"
-                ));
+                )));
             }
             if !(v > 0.0 && v.is_finite()) {
-                return Err(format!("--duration: `{text}` must be positive"));
+                return Err(Error::Value(format!(
+                    "--duration: `{text}` must be positive"
+                )));
             }
             v
         }
     };
     let steps = (seconds / model.run.dt).round();
     if steps > 1e12 {
-        return Err(format!(
+        return Err(Error::Value(format!(
             "--duration: {seconds} s is more than 1e12 steps of {} s",
             model.run.dt
-        ));
+        )));
     }
     Ok((steps.max(1.0) as u64, seconds))
 }
@@ -137,7 +149,7 @@ pub fn run_model(
     opts: &RunOptions,
     stop: Arc<AtomicBool>,
     progress: &mut dyn FnMut(u64, u64),
-) -> Result<RunSummary, String> {
+) -> Result<RunSummary, Error> {
     let compiled = model.compiled();
     let model_ir = &compiled.model;
     let (n_steps, _) = steps_for(model_ir, opts.duration.as_deref())?;
@@ -148,7 +160,7 @@ pub fn run_model(
     for s in &opts.sets {
         builder = builder.assignment(s);
     }
-    builder.check().map_err(|e| e.to_string())?;
+    builder.check()?;
     let estimate = memory::estimate(model_ir, n_steps);
     match opts.max_memory {
         Some(limit) => memory::check_fits(&estimate, limit, "--max-memory")?,
@@ -164,7 +176,7 @@ pub fn run_model(
         .unwrap_or_else(|| PathBuf::from("traces").join(&model_ir.name));
     check_writable(&out)?;
     let started = Instant::now();
-    let sim = builder.build().map_err(|e| e.to_string())?;
+    let sim = builder.build()?;
     finish_run(sim, n_steps, &out, opts, started, progress)
 }
 
@@ -175,7 +187,7 @@ pub fn resume_run(
     n_steps: u64,
     opts: &RunOptions,
     progress: &mut dyn FnMut(u64, u64),
-) -> Result<RunSummary, String> {
+) -> Result<RunSummary, Error> {
     let out = opts
         .out
         .clone()
@@ -193,7 +205,7 @@ fn finish_run(
     opts: &RunOptions,
     started: Instant,
     progress: &mut dyn FnMut(u64, u64),
-) -> Result<RunSummary, String> {
+) -> Result<RunSummary, Error> {
     let model = sim.model().clone();
     let compiled = Arc::clone(model.compiled());
     let model_ir = &compiled.model;
@@ -202,10 +214,14 @@ fn finish_run(
     let chunk = match &opts.checkpoint_every {
         Some(every) => {
             if opts.checkpoint.is_none() {
-                return Err("--checkpoint-every needs --checkpoint FILE".to_string());
+                return Err(Error::Value(
+                    "--checkpoint-every needs --checkpoint FILE".to_string(),
+                ));
             }
             steps_for(model_ir, Some(every))
-                .map_err(|e| e.replace("--duration", "--checkpoint-every"))?
+                .map_err(|e| {
+                    Error::Value(e.to_string().replace("--duration", "--checkpoint-every"))
+                })?
                 .0
         }
         None => n_steps.max(1),
@@ -225,19 +241,19 @@ fn finish_run(
             break;
         }
         if let Some(path) = &opts.checkpoint {
-            sim.save_checkpoint(path).map_err(|e| e.to_string())?;
+            sim.save_checkpoint(path)?;
         }
     }
     let failure = match outcome {
         Ok(crate::Stopped::Done) => None,
         Ok(crate::Stopped::Interrupted) => {
             if let Some(path) = &opts.checkpoint {
-                sim.save_checkpoint(path).map_err(|e| e.to_string())?;
+                sim.save_checkpoint(path)?;
             }
             None
         }
         Err(crate::Error::Diverged(_)) => {
-            let exact = sim.locate_divergence().map_err(|e| e.to_string())?;
+            let exact = sim.locate_divergence()?;
             let step = exact.steps.saturating_sub(1);
             Some(format!(
                 "the simulation diverged: {}.{}[{}] became {} in step {step} (t = {}); stopped there. Check the time constants and the integration method (a smaller dt, `method exact` or `rk4`)",
@@ -260,7 +276,7 @@ fn finish_run(
         None => RunStatus::Complete,
     };
     sim.write_trace_as(out, status)
-        .map_err(|e| format!("cannot write the trace to {}: {e}", out.display()))?;
+        .map_err(|e| Error::Run(format!("cannot write the trace to {}: {e}", out.display())))?;
     let out = out.to_path_buf();
     let sim_raw = sim.raw();
     let model = model_ir;
