@@ -113,6 +113,7 @@ fn load_site(model: &Model, h: Handle<Expr>) -> Option<neurograph_compiler::Span
 
 /// Whether every value is finite, in one pass that vectorises: `x - x` is 0 for a finite x and
 /// NaN otherwise, summed in eight independent lanes.
+#[allow(clippy::eq_op)] // `x - x` is the point: 0 for finite values, NaN for inf and NaN
 fn all_finite(values: &[f64]) -> bool {
     let mut acc = [0.0f64; 8];
     let chunks = values.chunks_exact(8);
