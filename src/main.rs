@@ -242,12 +242,16 @@ fn run(args: RunArgs) -> Result<(), CliError> {
     Ok(())
 }
 
+/// A run given a progress callback `(steps done, steps in all)`.
+type Simulate<'a> =
+    dyn FnMut(&mut dyn FnMut(u64, u64)) -> Result<RunSummary, neurograph::Error> + 'a;
+
 /// Run `simulate` with a progress bar (after the first second, unless `quiet`), print the
 /// summary, and turn a failed or interrupted run into the error `main` reports.
 fn report_run(
     quiet: bool,
     dt: f64,
-    simulate: &mut dyn FnMut(&mut dyn FnMut(u64, u64)) -> Result<RunSummary, neurograph::Error>,
+    simulate: &mut Simulate,
 ) -> Result<(), CliError> {
     let started = Instant::now();
     let mut bar: Option<ProgressBar> = None;

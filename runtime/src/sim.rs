@@ -1087,6 +1087,24 @@ impl Sim {
     }
 }
 
+// SAFETY: a `Sim` may move to another thread as a whole (a worker, a C handle, a Python
+// object). What is not `Send` by itself stays inside it: the `Rc`s of the per-simulation JIT
+// set-ups (`fused_setups`, `event_setups`, the expression facts of `JitState`) are never
+// handed out: clones are made inside `&mut self` methods and dropped before they return, so
+// at rest every clone is owned by this `Sim` and moves with it; the raw pointers cached in
+// those set-ups point into buffers this `Sim` owns (heap allocations that do not move when
+// the `Sim` does) and are only dereferenced by generated code called from `&mut self`
+// methods. `Sim` is not `Sync`: it is never used from two threads at once.
+unsafe impl Send for Sim {}
+
+/// A simulation can move to another thread: checked at compile time.
+#[allow(dead_code)]
+fn assert_send() {
+    fn is_send<T: Send>() {}
+    is_send::<Sim>();
+    is_send::<Arc<Compiled>>();
+}
+
 #[cfg(test)]
 mod tests {
     use super::all_finite;
@@ -1106,22 +1124,4 @@ mod tests {
             }
         }
     }
-}
-
-// SAFETY: a `Sim` may move to another thread as a whole (a worker, a C handle, a Python
-// object). What is not `Send` by itself stays inside it: the `Rc`s of the per-simulation JIT
-// set-ups (`fused_setups`, `event_setups`, the expression facts of `JitState`) are never
-// handed out: clones are made inside `&mut self` methods and dropped before they return, so
-// at rest every clone is owned by this `Sim` and moves with it; the raw pointers cached in
-// those set-ups point into buffers this `Sim` owns (heap allocations that do not move when
-// the `Sim` does) and are only dereferenced by generated code called from `&mut self`
-// methods. `Sim` is not `Sync`: it is never used from two threads at once.
-unsafe impl Send for Sim {}
-
-/// A simulation can move to another thread: checked at compile time.
-#[allow(dead_code)]
-fn assert_send() {
-    fn is_send<T: Send>() {}
-    is_send::<Sim>();
-    is_send::<Arc<Compiled>>();
 }
