@@ -248,11 +248,7 @@ type Simulate<'a> =
 
 /// Run `simulate` with a progress bar (after the first second, unless `quiet`), print the
 /// summary, and turn a failed or interrupted run into the error `main` reports.
-fn report_run(
-    quiet: bool,
-    dt: f64,
-    simulate: &mut Simulate,
-) -> Result<(), CliError> {
+fn report_run(quiet: bool, dt: f64, simulate: &mut Simulate) -> Result<(), CliError> {
     let started = Instant::now();
     let mut bar: Option<ProgressBar> = None;
     let mut progress = |done: u64, total: u64| {
