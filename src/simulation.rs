@@ -41,6 +41,8 @@ pub enum Error {
     #[error("{rendered}")]
     Compile {
         rendered: String,
+        /// One `file:line:col: severity: message` line per diagnostic.
+        lines: Vec<String>,
         diagnostics: Vec<Diagnostic>,
     },
     /// Setting up or running the simulation failed (a data file, a bad value).
@@ -90,6 +92,11 @@ impl Model {
         if output.has_errors() {
             return Err(Error::Compile {
                 rendered: crate::diagnostics::render_plain(&sources, &output.diagnostics),
+                lines: output
+                    .diagnostics
+                    .iter()
+                    .map(|d| crate::diagnostics::one_line(&sources, d))
+                    .collect(),
                 diagnostics: output.diagnostics,
             });
         }

@@ -174,11 +174,13 @@ fn compile_errors_carry_their_place() {
     let Error::Compile {
         rendered,
         diagnostics,
+        lines,
     } = &err
     else {
         panic!("{err}")
     };
     assert!(!diagnostics.is_empty());
+    assert!(lines[0].starts_with("<string>:2:"), "{lines:?}");
     assert!(rendered.contains("<string>:2:"), "{rendered}");
     assert!(err.to_string().contains("unit mismatch"), "{err}");
 }
