@@ -8,7 +8,9 @@
 //! - `seed/*`: a new seed of CUBA ready to run, i.e. set-up plus the first step (where the
 //!   kernels are compiled when they are not yet): `fresh_model` compiles the spec and every
 //!   kernel again for the seed (what each seed cost before simulations shared a model's
-//!   kernels); `shared_model` makes another simulation of a model whose kernels exist.
+//!   kernels); `shared_model` makes another simulation of a model whose kernels exist;
+//!   `step_one_call` is one call of `Simulation::step(1)` on CUBA (the Rust side of
+//!   `benches/python_step.py`).
 
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
@@ -124,6 +126,10 @@ fn seed(c: &mut Criterion) {
     });
     let model = neurograph::Model::compile_file(&path).unwrap();
     model.simulation().build().unwrap().step(1).unwrap();
+    let mut one = model.simulation().seed(1).build().unwrap();
+    one.step(1000).unwrap();
+    // One step per call through the embedding API (compare benches/python_step.py).
+    group.bench_function("step_one_call", |b| b.iter(|| one.step(1).unwrap()));
     group.bench_function("shared_model", |b| {
         b.iter(|| {
             seed += 1;
