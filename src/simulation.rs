@@ -166,6 +166,20 @@ impl Model {
         }
     }
 
+    /// Settings of a simulation of this model: data paths start at the spec's directory.
+    fn config(&self, seed: u64, backend: Backend, overrides: Vec<Override>) -> RunConfig {
+        RunConfig {
+            seed,
+            backend,
+            base_dir: self
+                .spec_path
+                .parent()
+                .map(Path::to_path_buf)
+                .unwrap_or_default(),
+            overrides,
+        }
+    }
+
     /// A run-time error as text, with the source excerpt when it has a place in the spec.
     fn sim_error(&self, e: SimError) -> Error {
         Error::Run(sim_error_text(&self.sources, e))
@@ -257,16 +271,7 @@ impl SimulationBuilder {
         let model = self.model;
         let m = &model.program.model;
         params::check_overrides(m, &overrides).map_err(|e| model.sim_error(e))?;
-        let config = RunConfig {
-            seed: self.seed.unwrap_or(m.run.seed),
-            backend: self.backend,
-            base_dir: model
-                .spec_path
-                .parent()
-                .map(Path::to_path_buf)
-                .unwrap_or_default(),
-            overrides: overrides.clone(),
-        };
+        let config = model.config(self.seed.unwrap_or(m.run.seed), self.backend, overrides);
         let sim = Sim::new(Arc::clone(&model.program), &config).map_err(|e| model.sim_error(e))?;
         Ok(Simulation {
             model,
@@ -832,16 +837,7 @@ impl<'a> CheckpointHeader<'a> {
                 value,
             });
         }
-        let config = RunConfig {
-            seed: self.seed,
-            backend: self.backend,
-            base_dir: model
-                .spec_path
-                .parent()
-                .map(Path::to_path_buf)
-                .unwrap_or_default(),
-            overrides,
-        };
+        let config = model.config(self.seed, self.backend, overrides);
         let mut sim =
             Sim::new(Arc::clone(&model.program), &config).map_err(|e| model.sim_error(e))?;
         sim.read_state(&mut self.rest)

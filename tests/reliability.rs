@@ -11,23 +11,10 @@ use std::process::{Command, Output};
 
 use neurograph_runtime::npy;
 
-fn neurograph(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_neurograph"))
-        .args(args)
-        .current_dir(common::root())
-        .output()
-        .unwrap()
-}
+use common::{manifest, neurograph};
 
 fn temp_dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("neurograph-rel-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-fn manifest(dir: &Path) -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(dir.join("manifest.json")).unwrap()).unwrap()
+    common::temp_dir("rel", name)
 }
 
 fn stderr(o: &Output) -> String {

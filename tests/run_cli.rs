@@ -5,27 +5,14 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
 use neurograph_runtime::npy;
 
-fn neurograph(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_neurograph"))
-        .args(args)
-        .current_dir(common::root())
-        .output()
-        .unwrap()
-}
+use common::{manifest, neurograph};
 
 fn temp_dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("neurograph-test-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-fn manifest(dir: &Path) -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(dir.join("manifest.json")).unwrap()).unwrap()
+    common::temp_dir("test", name)
 }
 
 /// No trace and no partial directory next to where it would have gone.

@@ -37,6 +37,28 @@ pub fn compile_text(text: &str) -> Arc<Compiled> {
     Arc::new(c.output.compiled.unwrap())
 }
 
+/// Run the `neurograph` binary in the repository root.
+pub fn neurograph(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_neurograph"))
+        .args(args)
+        .current_dir(root())
+        .output()
+        .unwrap()
+}
+
+/// An empty directory of its own for one test (`prefix`: the test file, `name`: the test).
+pub fn temp_dir(prefix: &str, name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("neurograph-{prefix}-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// A trace directory's manifest.
+pub fn manifest(dir: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(dir.join("manifest.json")).unwrap()).unwrap()
+}
+
 pub fn config(seed: u64) -> RunConfig {
     RunConfig {
         seed,
