@@ -321,6 +321,8 @@ pub enum Func {
     Clip,
     Relu,
     LeakyRelu,
+    /// `if(cond, a, b)`: `a` where the condition holds, else `b` (both are evaluated).
+    If,
     // Random draws (counter-based).
     Rand,
     Uniform,
@@ -564,6 +566,11 @@ pub struct SynapseCode {
 #[derive(Debug)]
 pub struct Projection {
     pub name: String,
+    /// What the projection's random streams are keyed by (connect rule, element keys, draws in
+    /// its code): its endpoints as written (`E->E,I`), with `#k` for the k-th projection
+    /// between the same endpoints. Not its name, so that naming a projection (to record its
+    /// synapses) leaves the network unchanged.
+    pub stream_key: String,
     pub pre: Endpoint,
     pub post: Endpoint,
     /// The `via` type, or an anonymous type holding the projection's inline code.
