@@ -129,7 +129,7 @@ fn deep_model(levels: usize) -> String {
         k += 1;
     }
     format!(
-        "model deep\nunit U {{\n  state v = 0\n  state u = 0\n  dv/dt = ({e} - v) / (100 ms)\n  \
+        "model deep\nunit U {{\n  method euler\n  state v = 0\n  state u = 0\n  dv/dt = ({e} - v) / (100 ms)\n  \
          u <- {e} + sin(t / (1 ms))\n}}\npopulation P = U[7]\nrecord P.v, P.u\nrun {{ dt = 0.1 ms; duration = 5 ms }}\n"
     )
 }
@@ -146,13 +146,19 @@ fn an_expression_just_under_the_limit_runs_alike_in_both_backends() {
         let mut sim = Sim::new(&c.model, &c.info, &cfg).unwrap();
         sim.run(50, &AtomicBool::new(false), 0, &mut |_| {});
         sim.finish_records();
-        sim.recordings
+        let values = sim
+            .recordings
             .iter()
             .map(|r| r.values.iter().map(|x| x.to_bits()).collect::<Vec<_>>())
-            .collect::<Vec<_>>()
+            .collect::<Vec<_>>();
+        (values, sim.fused_calls)
     };
-    let a = run(Backend::Interp);
-    let b = run(Backend::Jit);
+    let (a, _) = run(Backend::Interp);
+    let (b, fused) = run(Backend::Jit);
+    assert!(
+        fused > 0,
+        "the deep expressions did not run as generated code"
+    );
     assert_eq!(a.len(), 2);
     assert!(a[0].iter().any(|&x| f64::from_bits(x) != 0.0));
     assert_eq!(a, b, "interp and jit differ");
