@@ -287,11 +287,12 @@ fn global_order(
     let mut users: Vec<Vec<usize>> = vec![Vec::new(); globals.len()];
     for (k, (b, _)) in globals.iter().enumerate() {
         let mut stack = vec![&b.value];
+        let mut seen = HashSet::new();
         while let Some(e) = stack.pop() {
             match &e.kind {
                 ExprKind::Name(n) => {
                     if let Some(&d) = index.get(n.as_str()) {
-                        if !deps[k].contains(&d) {
+                        if seen.insert(d) {
                             deps[k].push(d);
                             users[d].push(k);
                         }
