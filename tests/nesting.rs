@@ -202,6 +202,25 @@ fn a_spec_of_a_hundred_thousand_lines_checks() {
     assert_eq!(value, Some(100_000.0));
 }
 
+#[test]
+fn a_long_chain_of_parameters_checks_and_runs() {
+    // Parameters are not folded: each refers to the next through the IR, and compile-time
+    // evaluation (here: of the connection probability) used to follow the chain recursively.
+    let n = 100_000;
+    let mut s = String::from("model chain\n");
+    for k in 0..n {
+        s.push_str(&format!("param p{k} = p{} + 0\n", k + 1));
+    }
+    s.push_str(&format!(
+        "param p{n} = 0.5\nunit U {{ state v = 0 }}\npopulation P = U[10]\n\
+         project P -> P {{ connect bernoulli(p0) }}\nrun {{ dt = 0.1 ms; duration = 1 ms }}\n"
+    ));
+    let c = common::compile_text(&s);
+    let sim = common::simulate(&c, 1, 2);
+    let synapses = sim.conn[0].pre.len();
+    assert!((20..=80).contains(&synapses), "{synapses} synapses of 100");
+}
+
 trait CompiledModel {
     fn compiled_model(&self) -> &neurograph::compiler::ir::Model;
 }

@@ -1024,6 +1024,20 @@ impl Lowerer<'_> {
 }
 
 pub fn const_eval(model: &Model, h: Handle<Expr>) -> Option<f64> {
+    const_eval_within(model, h, 0)
+}
+
+/// How deep `const_eval` follows expressions, parameters included: an expression nests at most
+/// `MAX_NESTING` levels, but a chain of parameters each defined by the next can be as long as
+/// the spec. Beyond this the value counts as unknown at compile time (`None`), which every
+/// caller treats as "known only at run time".
+const MAX_CONST_EVAL_DEPTH: usize = 8 * ast::MAX_NESTING;
+
+fn const_eval_within(model: &Model, h: Handle<Expr>, depth: usize) -> Option<f64> {
+    if depth > MAX_CONST_EVAL_DEPTH {
+        return None;
+    }
+    let const_eval = |model: &Model, h: Handle<Expr>| const_eval_within(model, h, depth + 1);
     match &model.exprs[h] {
         Expr::Const(c) => Some(*c),
         Expr::Var {
