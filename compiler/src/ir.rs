@@ -36,7 +36,9 @@
 //! # Randomness
 //! Every random draw is a pure function of (seed, stream, element, step, draw number). The
 //! stream names the expression that draws by where it is written (`Model::random_streams`);
-//! the element is the node's name hash and the element index (initial values of synapse
+//! the element is the node's key hash (a population's name; a projection's `stream_key`, its
+//! endpoints and ordinal, so that naming a projection changes nothing) and the element index
+//! (initial values of synapse
 //! variables use the (pre, post) pair instead, so projections of one synapse type between
 //! ends of equal size start from the same values). Results do not depend on thread count or
 //! backend.
