@@ -1,5 +1,6 @@
 //! `cargo bench --bench frontend`: parse + check + lower of each bundled spec, text in memory
-//! to checked IR (file existence checks included, reading the spec file excluded).
+//! to checked IR (file existence checks included, reading the spec file excluded); and a
+//! generated spec of 100,000 lines.
 
 use std::path::Path;
 
@@ -22,6 +23,21 @@ fn frontend(c: &mut Criterion) {
             })
         });
     }
+    // 100,000 lines: constants each using the one defined on the next line (dependency order,
+    // not file order). Checking it should take about a second at most.
+    let mut long = String::from("model long\n");
+    for k in 0..100_000 {
+        long.push_str(&format!("const c{k} = c{} + 1\n", k + 1));
+    }
+    long.push_str("const c100000 = 0\n");
+    group.sample_size(10);
+    group.bench_function("long_spec_100k_lines", |b| {
+        b.iter(|| {
+            let (_, out) = compile_str("long", &long, &loader);
+            assert!(out.compiled.is_some(), "the long spec does not compile");
+            out
+        })
+    });
     group.finish();
 }
 

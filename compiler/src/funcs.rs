@@ -82,6 +82,8 @@ pub const FUNCS: &[FuncInfo] = &[
     f("clip", Func::Clip, 3, 3, Same, Pure),
     f("relu", Func::Relu, 1, 1, Same, Pure),
     f("leaky_relu", Func::LeakyRelu, 2, 2, FirstPasses, Pure),
+    // The condition is checked apart (see `lower::expr`); the branches share one unit.
+    f("if", Func::If, 3, 3, Same, Pure),
     f("rand", Func::Rand, 0, 0, Dimensionless, Random),
     f("uniform", Func::Uniform, 2, 2, Same, Random),
     f("randn", Func::Randn, 0, 0, Dimensionless, Random),
@@ -150,10 +152,12 @@ pub fn edit_distance(a: &str, b: &str) -> usize {
 
 /// The closest candidate within a third of the name's length (at least 1 edit).
 pub fn suggest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
-    let limit = (name.chars().count() / 3).max(1);
+    let len = name.chars().count();
+    let limit = (len / 3).max(1);
     candidates
         .into_iter()
-        .filter(|c| *c != name)
+        // The edit distance is at least the difference in length: a cheap filter first.
+        .filter(|c| c.chars().count().abs_diff(len) <= limit && *c != name)
         .map(|c| (edit_distance(name, c), c))
         .filter(|(d, _)| *d <= limit)
         .min_by_key(|(d, _)| *d)

@@ -36,7 +36,9 @@
 //! # Randomness
 //! Every random draw is a pure function of (seed, stream, element, step, draw number). The
 //! stream names the expression that draws by where it is written (`Model::random_streams`);
-//! the element is the node's name hash and the element index (initial values of synapse
+//! the element is the node's key hash (a population's name; a projection's `stream_key`, its
+//! endpoints and ordinal, so that naming a projection changes nothing) and the element index
+//! (initial values of synapse
 //! variables use the (pre, post) pair instead, so projections of one synapse type between
 //! ends of equal size start from the same values). Results do not depend on thread count or
 //! backend.
@@ -321,6 +323,8 @@ pub enum Func {
     Clip,
     Relu,
     LeakyRelu,
+    /// `if(cond, a, b)`: `a` where the condition holds, else `b` (both are evaluated).
+    If,
     // Random draws (counter-based).
     Rand,
     Uniform,
@@ -564,6 +568,11 @@ pub struct SynapseCode {
 #[derive(Debug)]
 pub struct Projection {
     pub name: String,
+    /// What the projection's random streams are keyed by (connect rule, element keys, draws in
+    /// its code): its endpoints as written (`E->E,I`), with `#k` for the k-th projection
+    /// between the same endpoints. Not its name, so that naming a projection (to record its
+    /// synapses) leaves the network unchanged.
+    pub stream_key: String,
     pub pre: Endpoint,
     pub post: Endpoint,
     /// The `via` type, or an anonymous type holding the projection's inline code.

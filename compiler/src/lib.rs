@@ -38,6 +38,37 @@ pub trait Loader {
     fn is_dir(&self, _path: &str) -> bool {
         false
     }
+
+    /// One name per file, however an import spells its path (`lib/a.ng`, `./lib/../lib/a.ng`):
+    /// each file is read once. The default normalises the path lexically.
+    fn canonical(&self, path: &str) -> String {
+        normalize(path)
+    }
+}
+
+/// `path` without `.` components and with each `dir/..` pair removed (leading `..` kept).
+pub fn normalize(path: &str) -> String {
+    let absolute = path.starts_with('/');
+    let mut parts: Vec<&str> = Vec::new();
+    for part in path.split(['/', '\\']) {
+        match part {
+            "" | "." => {}
+            ".." => match parts.last() {
+                Some(&p) if p != ".." => {
+                    parts.pop();
+                }
+                _ if absolute => {}
+                _ => parts.push(".."),
+            },
+            p => parts.push(p),
+        }
+    }
+    let joined = parts.join("/");
+    if absolute {
+        format!("/{joined}")
+    } else {
+        joined
+    }
 }
 
 /// Reads files relative to a base directory (the root spec's directory).
@@ -68,6 +99,15 @@ impl Loader for FsLoader {
 
     fn is_dir(&self, path: &str) -> bool {
         self.resolve(path).is_dir()
+    }
+
+    /// The file's canonical path on disk (symbolic links resolved), or the lexically
+    /// normalised path when it does not exist.
+    fn canonical(&self, path: &str) -> String {
+        match std::fs::canonicalize(self.resolve(path)) {
+            Ok(p) => p.to_string_lossy().into_owned(),
+            Err(_) => normalize(&self.resolve(path).to_string_lossy()),
+        }
     }
 }
 
@@ -110,7 +150,11 @@ pub fn compile(sources: &mut SourceMap, root: FileId, loader: &dyn Loader) -> Ou
     let mut diagnostics = Vec::new();
     let mut asts = Vec::new();
     let mut loaded = HashSet::new();
-    loaded.insert(sources.file(root).name.clone());
+    let root_name = sources.file(root).name.clone();
+    let root_file = Path::new(&root_name)
+        .file_name()
+        .map_or(root_name.clone(), |f| f.to_string_lossy().into_owned());
+    loaded.insert(loader.canonical(&root_file));
     load_file(
         sources,
         root,
@@ -197,7 +241,7 @@ fn load_file(
         })
         .collect();
     for imp in imports {
-        if !loaded.insert(imp.value.clone()) {
+        if !loaded.insert(loader.canonical(&imp.value)) {
             continue; // already imported (or importing itself): each file is read once
         }
         if depth >= MAX_IMPORT_DEPTH {

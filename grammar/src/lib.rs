@@ -9,6 +9,7 @@ mod parse;
 pub mod span;
 
 pub use ast::*;
+pub use parse::MAX_NESTING;
 pub use span::{Diagnostic, FileId, Severity, SourceFile, SourceMap, Span};
 
 /// Parse a spec file. Spans are offsets into `src`.

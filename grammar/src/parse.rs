@@ -7,7 +7,8 @@
 
 use pest::error::{ErrorVariant, InputLocation};
 use pest::iterators::{Pair, Pairs};
-use pest::pratt_parser::{Assoc, Op, PrattParser};
+use std::cell::RefCell;
+
 use pest::Parser;
 use pest_derive::Parser;
 
@@ -58,20 +59,32 @@ const RECOVERY_KEYWORDS: &[&str] = &[
 /// Parse a spec whose first byte sits at global offset `base`. Returns the items that parsed
 /// and one diagnostic per item that did not. Never panics.
 pub fn parse_at(src: &str, base: u32) -> (Ast, Vec<Diagnostic>) {
+    // A UTF-8 byte-order mark is not part of the text: skip it, keeping offsets right.
+    let (src, base) = match src.strip_prefix('\u{feff}') {
+        Some(rest) => (rest, base + '\u{feff}'.len_utf8() as u32),
+        None => (src, base),
+    };
     let mut ast = Ast::default();
     let mut diags = Vec::new();
     for (start, end) in split_items(src) {
         let piece = &src[start..end];
         let offset = base as usize + start;
+        if let Some((at, max)) = check_brackets(piece) {
+            let span = Span::new(offset + at, offset + at + 1);
+            diags.push(nesting_error(span, format!("{max} levels of brackets")));
+            continue;
+        }
         match SpecParser::parse(Rule::file, piece) {
             Ok(mut pairs) => {
                 let file = pairs.next().expect("file rule always yields one pair");
-                let b = Builder { offset };
+                let b = Builder::new(offset);
                 for pair in file.into_inner() {
                     if pair.as_rule() == Rule::EOI {
                         continue;
                     }
+                    // An expression nested too deeply is reported and replaced by `0`.
                     ast.items.push(b.item(pair));
+                    diags.extend(b.take_error());
                 }
             }
             Err(e) => diags.push(syntax_error(piece, offset, e)),
@@ -82,14 +95,20 @@ pub fn parse_at(src: &str, base: u32) -> (Ast, Vec<Diagnostic>) {
 
 /// Parse a single expression (used by `--set name=value` and the experiment file).
 pub fn parse_expr_at(src: &str, base: u32) -> Result<Expr, Diagnostic> {
+    if let Some((at, max)) = check_brackets(src) {
+        let span = Span::new(base as usize + at, base as usize + at + 1);
+        return Err(nesting_error(span, format!("{max} levels of brackets")));
+    }
     match SpecParser::parse(Rule::expr_only, src) {
         Ok(mut pairs) => {
             let top = pairs.next().expect("expr_only yields one pair");
-            let b = Builder {
-                offset: base as usize,
-            };
+            let b = Builder::new(base as usize);
             let inner = top.into_inner().next().expect("expr_only contains expr");
-            Ok(b.expr(inner))
+            let e = b.expr(inner);
+            match b.take_error() {
+                Some(d) => Err(d),
+                None => Ok(e),
+            }
         }
         Err(e) => Err(syntax_error(src, base as usize, e)),
     }
@@ -351,32 +370,21 @@ fn join_or(names: &[&str]) -> String {
 /// Turns pest pairs into AST nodes, shifting spans by the piece's global offset.
 struct Builder {
     offset: usize,
+    /// The first expression of the current item found nested too deeply.
+    error: RefCell<Option<Diagnostic>>,
 }
 
-fn pratt() -> &'static PrattParser<Rule> {
-    use std::sync::OnceLock;
-    static P: OnceLock<PrattParser<Rule>> = OnceLock::new();
-    P.get_or_init(|| {
-        PrattParser::new()
-            .op(Op::infix(Rule::op_or, Assoc::Left))
-            .op(Op::infix(Rule::op_and, Assoc::Left))
-            .op(Op::prefix(Rule::op_not))
-            .op(Op::infix(Rule::op_eq, Assoc::Left)
-                | Op::infix(Rule::op_ne, Assoc::Left)
-                | Op::infix(Rule::op_lt, Assoc::Left)
-                | Op::infix(Rule::op_le, Assoc::Left)
-                | Op::infix(Rule::op_gt, Assoc::Left)
-                | Op::infix(Rule::op_ge, Assoc::Left))
-            .op(Op::infix(Rule::op_add, Assoc::Left) | Op::infix(Rule::op_sub, Assoc::Left))
-            .op(Op::infix(Rule::op_mul, Assoc::Left)
-                | Op::infix(Rule::op_div, Assoc::Left)
-                | Op::infix(Rule::op_mod, Assoc::Left))
-            .op(Op::prefix(Rule::op_neg) | Op::prefix(Rule::op_pos))
-            .op(Op::infix(Rule::op_pow, Assoc::Right))
-            .op(Op::postfix(Rule::call_args)
-                | Op::postfix(Rule::index_args)
-                | Op::postfix(Rule::field))
-    })
+impl Builder {
+    fn new(offset: usize) -> Builder {
+        Builder {
+            offset,
+            error: RefCell::new(None),
+        }
+    }
+
+    fn take_error(&self) -> Option<Diagnostic> {
+        self.error.borrow_mut().take()
+    }
 }
 
 impl Builder {
@@ -754,125 +762,256 @@ impl Builder {
     /// expression followed by `range_tail` (`a..`, `a..b`).
     fn range(&self, p: Pair<Rule>) -> Expr {
         let span = self.span(&p);
-        self.range_from(p.into_inner(), span).unwrap_or_else(|e| e)
+        match self.range_from(p.into_inner(), span) {
+            Ok((e, _)) | Err((e, _)) => e,
+        }
     }
 
-    /// `Ok(range)` when the pairs form a range, `Err(expr)` when they are a plain expression.
-    fn range_from(&self, mut it: Pairs<Rule>, span: Span) -> Result<Expr, Expr> {
+    /// `Ok(range)` when the pairs form a range, `Err(expr)` when they are a plain expression;
+    /// each with its depth.
+    #[allow(clippy::type_complexity)]
+    fn range_from(&self, mut it: Pairs<Rule>, span: Span) -> Result<(Expr, u32), (Expr, u32)> {
         let first = it.next().expect("index has content");
-        let tail_end = |q: Pair<Rule>| q.into_inner().next().map(|e| Box::new(self.expr(e)));
+        let tail_end = |q: Pair<Rule>| {
+            q.into_inner().next().map(|e| {
+                let (e, d) = self.expr_d(e);
+                (Box::new(e), d)
+            })
+        };
         match first.as_rule() {
-            Rule::open_range => Ok(Expr {
-                kind: ExprKind::Range {
-                    start: None,
-                    end: tail_end(first),
-                },
-                span,
-            }),
-            _ => {
-                let start = self.expr(first);
-                match it.next() {
-                    Some(tail) => Ok(Expr {
+            Rule::open_range => {
+                let end = tail_end(first);
+                let d = end.as_ref().map_or(0, |e| e.1) + 1;
+                Ok((
+                    Expr {
                         kind: ExprKind::Range {
-                            start: Some(Box::new(start)),
-                            end: tail_end(tail),
+                            start: None,
+                            end: end.map(|e| e.0),
                         },
                         span,
-                    }),
-                    None => Err(start),
+                    },
+                    d,
+                ))
+            }
+            _ => {
+                let (start, ds) = self.expr_d(first);
+                match it.next() {
+                    Some(tail) => {
+                        let end = tail_end(tail);
+                        let d = end.as_ref().map_or(0, |e| e.1).max(ds) + 1;
+                        Ok((
+                            Expr {
+                                kind: ExprKind::Range {
+                                    start: Some(Box::new(start)),
+                                    end: end.map(|e| e.0),
+                                },
+                                span,
+                            },
+                            d,
+                        ))
+                    }
+                    None => Err((start, ds)),
                 }
             }
         }
     }
 
+    /// An expression whose nesting is within [`MAX_NESTING`]; a deeper one records an error
+    /// (see [`Builder::error`]) and becomes a placeholder.
     fn expr(&self, p: Pair<Rule>) -> Expr {
-        pratt()
-            .map_primary(|q| self.primary(q))
-            .map_prefix(|op, rhs| {
-                let span = self.span(&op).to(rhs.span);
-                match op.as_rule() {
-                    Rule::op_pos => Expr {
-                        kind: rhs.kind,
-                        span,
-                    },
-                    Rule::op_not => Expr {
-                        kind: ExprKind::Unary(UnOp::Not, Box::new(rhs)),
-                        span,
-                    },
-                    _ => Expr {
-                        kind: ExprKind::Unary(UnOp::Neg, Box::new(rhs)),
-                        span,
-                    },
-                }
-            })
-            .map_postfix(|lhs, op| {
-                let span = lhs.span.to(self.span(&op));
-                let kind = match op.as_rule() {
-                    Rule::call_args => ExprKind::Call {
-                        callee: Box::new(lhs),
-                        args: op.into_inner().map(|a| self.arg(a)).collect(),
-                    },
-                    Rule::index_args => {
-                        let inner = op.into_inner();
-                        // The range's own span, inside the brackets.
-                        let parts: Vec<Pair<Rule>> = inner.clone().collect();
-                        let ispan = self.span(&parts[0]).to(self.span(&parts[parts.len() - 1]));
-                        let index = self.range_from(inner, ispan).unwrap_or_else(|e| e);
-                        ExprKind::Index {
-                            base: Box::new(lhs),
-                            index: Box::new(index),
-                        }
-                    }
-                    _ => ExprKind::Field {
-                        base: Box::new(lhs),
-                        field: self.ident(op.into_inner().next().unwrap()),
-                    },
-                };
-                Expr { kind, span }
-            })
-            .map_infix(|lhs, op, rhs| {
-                let span = lhs.span.to(rhs.span);
-                let bop = match op.as_rule() {
-                    Rule::op_or => BinOp::Or,
-                    Rule::op_and => BinOp::And,
-                    Rule::op_eq => BinOp::Eq,
-                    Rule::op_ne => BinOp::Ne,
-                    Rule::op_lt => BinOp::Lt,
-                    Rule::op_le => BinOp::Le,
-                    Rule::op_gt => BinOp::Gt,
-                    Rule::op_ge => BinOp::Ge,
-                    Rule::op_add => BinOp::Add,
-                    Rule::op_sub => BinOp::Sub,
-                    Rule::op_mul => BinOp::Mul,
-                    Rule::op_div => BinOp::Div,
-                    Rule::op_mod => BinOp::Mod,
-                    _ => BinOp::Pow,
-                };
-                Expr {
-                    kind: ExprKind::Binary(bop, Box::new(lhs), Box::new(rhs)),
-                    span,
-                }
-            })
-            .parse(p.into_inner())
+        self.expr_d(p).0
     }
 
-    fn arg(&self, p: Pair<Rule>) -> Arg {
+    /// An expression and its depth (a leaf is 1), built by operator precedence with explicit
+    /// stacks: a long chain of operators makes a deep tree but never a deep call stack here.
+    /// Only brackets recurse, and `check_brackets` bounds them before pest runs.
+    fn expr_d(&self, p: Pair<Rule>) -> (Expr, u32) {
+        let whole = self.span(&p);
+        let mut operands: Vec<(Expr, u32)> = Vec::new();
+        let mut ops: Vec<PendingOp> = Vec::new();
+        let mut it = p.into_inner().peekable();
+        loop {
+            // prefix* primary postfix*
+            while let Some(q) = it.peek() {
+                let prec = match q.as_rule() {
+                    Rule::op_neg | Rule::op_pos => PREC_NEG,
+                    Rule::op_not => PREC_NOT,
+                    _ => break,
+                };
+                let q = it.next().unwrap();
+                let op = match q.as_rule() {
+                    Rule::op_neg => Some(UnOp::Neg),
+                    Rule::op_not => Some(UnOp::Not),
+                    _ => None,
+                };
+                ops.push(PendingOp::Prefix(op, self.span(&q), prec));
+            }
+            let Some(q) = it.next() else { break };
+            let mut operand = self.primary_d(q);
+            while let Some(q) = it.peek() {
+                if !matches!(
+                    q.as_rule(),
+                    Rule::call_args | Rule::index_args | Rule::field
+                ) {
+                    break;
+                }
+                let q = it.next().unwrap();
+                operand = self.postfix(operand, q);
+                if self.too_deep(&operand) {
+                    return self.placeholder(whole);
+                }
+            }
+            operands.push(operand);
+            // infix, or the end
+            let Some(q) = it.next() else { break };
+            let (bop, prec, right) = infix_op(q.as_rule());
+            while let Some(top) = ops.last() {
+                let reduce = match *top {
+                    PendingOp::Prefix(_, _, tp) => tp > prec,
+                    PendingOp::Infix(_, tp) => tp > prec || (tp == prec && !right),
+                };
+                if !reduce {
+                    break;
+                }
+                let top = ops.pop().unwrap();
+                if !self.reduce(top, &mut operands) {
+                    return self.placeholder(whole);
+                }
+            }
+            ops.push(PendingOp::Infix(bop, prec));
+        }
+        while let Some(top) = ops.pop() {
+            if !self.reduce(top, &mut operands) {
+                return self.placeholder(whole);
+            }
+        }
+        operands.pop().unwrap_or_else(|| self.placeholder(whole))
+    }
+
+    /// Apply `op` to the top operand(s); false (with the error recorded) when the result is too
+    /// deep.
+    fn reduce(&self, op: PendingOp, operands: &mut Vec<(Expr, u32)>) -> bool {
+        let node = match op {
+            PendingOp::Prefix(op, span, _) => {
+                let (rhs, d) = operands.pop().expect("prefix has an operand");
+                let span = span.to(rhs.span);
+                match op {
+                    // `+x` is `x` (its span includes the sign)
+                    None => (
+                        Expr {
+                            kind: rhs.kind,
+                            span,
+                        },
+                        d,
+                    ),
+                    Some(u) => (
+                        Expr {
+                            kind: ExprKind::Unary(u, Box::new(rhs)),
+                            span,
+                        },
+                        d + 1,
+                    ),
+                }
+            }
+            PendingOp::Infix(bop, _) => {
+                let (rhs, dr) = operands.pop().expect("infix has a right operand");
+                let (lhs, dl) = operands.pop().expect("infix has a left operand");
+                let span = lhs.span.to(rhs.span);
+                (
+                    Expr {
+                        kind: ExprKind::Binary(bop, Box::new(lhs), Box::new(rhs)),
+                        span,
+                    },
+                    dl.max(dr) + 1,
+                )
+            }
+        };
+        let deep = self.too_deep(&node);
+        operands.push(node);
+        !deep
+    }
+
+    /// Records the error for an expression deeper than [`MAX_NESTING`] (the first one only).
+    fn too_deep(&self, e: &(Expr, u32)) -> bool {
+        if e.1 as usize <= MAX_NESTING {
+            return false;
+        }
+        let mut slot = self.error.borrow_mut();
+        if slot.is_none() {
+            *slot = Some(nesting_error(e.0.span, format!("{} levels", e.1)));
+        }
+        true
+    }
+
+    fn placeholder(&self, span: Span) -> (Expr, u32) {
+        (
+            Expr {
+                kind: ExprKind::Number(0.0),
+                span,
+            },
+            1,
+        )
+    }
+
+    fn postfix(&self, lhs: (Expr, u32), op: Pair<Rule>) -> (Expr, u32) {
+        let (lhs, dl) = lhs;
+        let span = lhs.span.to(self.span(&op));
+        let mut depth = dl;
+        let kind = match op.as_rule() {
+            Rule::call_args => {
+                let mut args = Vec::new();
+                for a in op.into_inner() {
+                    let (a, d) = self.arg_d(a);
+                    depth = depth.max(d);
+                    args.push(a);
+                }
+                ExprKind::Call {
+                    callee: Box::new(lhs),
+                    args,
+                }
+            }
+            Rule::index_args => {
+                let inner = op.into_inner();
+                // The range's own span, inside the brackets.
+                let parts: Vec<Pair<Rule>> = inner.clone().collect();
+                let ispan = self.span(&parts[0]).to(self.span(&parts[parts.len() - 1]));
+                let (index, d) = match self.range_from(inner, ispan) {
+                    Ok(r) => r,
+                    Err(e) => e,
+                };
+                depth = depth.max(d);
+                ExprKind::Index {
+                    base: Box::new(lhs),
+                    index: Box::new(index),
+                }
+            }
+            _ => ExprKind::Field {
+                base: Box::new(lhs),
+                field: self.ident(op.into_inner().next().unwrap()),
+            },
+        };
+        (Expr { kind, span }, depth + 1)
+    }
+
+    fn arg_d(&self, p: Pair<Rule>) -> (Arg, u32) {
         let mut it = p.into_inner();
         let first = it.next().unwrap();
         match first.as_rule() {
-            Rule::named_arg => Arg {
-                name: Some(self.ident(first.into_inner().next().unwrap())),
-                value: self.expr(it.next().unwrap()),
-            },
-            _ => Arg {
-                name: None,
-                value: self.expr(first),
-            },
+            Rule::named_arg => {
+                let name = Some(self.ident(first.into_inner().next().unwrap()));
+                let (value, d) = self.expr_d(it.next().unwrap());
+                (Arg { name, value }, d)
+            }
+            _ => {
+                let (value, d) = self.expr_d(first);
+                (Arg { name: None, value }, d)
+            }
         }
     }
 
-    fn primary(&self, p: Pair<Rule>) -> Expr {
+    fn primary_d(&self, p: Pair<Rule>) -> (Expr, u32) {
         let span = self.span(&p);
+        let mut depth = 1;
         let kind = match p.as_rule() {
             Rule::number => ExprKind::Number(parse_number(p.as_str())),
             Rule::quantity => {
@@ -893,12 +1032,114 @@ impl Builder {
             Rule::boolean => ExprKind::Bool(p.as_str() == "true"),
             Rule::string => ExprKind::Str(self.string(p).value),
             Rule::ident => ExprKind::Name(p.as_str().to_string()),
-            Rule::array => ExprKind::Array(p.into_inner().map(|e| self.expr(e)).collect()),
-            Rule::paren => return self.expr(p.into_inner().next().unwrap()),
+            Rule::array => {
+                let mut items = Vec::new();
+                for e in p.into_inner() {
+                    let (e, d) = self.expr_d(e);
+                    depth = depth.max(d + 1);
+                    items.push(e);
+                }
+                ExprKind::Array(items)
+            }
+            Rule::paren => return self.expr_d(p.into_inner().next().unwrap()),
             r => unreachable!("not a primary: {r:?}"),
         };
-        Expr { kind, span }
+        (Expr { kind, span }, depth)
     }
+}
+
+/// An operator waiting on the stack of [`Builder::expr_d`]: a prefix (`None` for `+`) or an
+/// infix operator, with its precedence (and for infix, whether it is right-associative).
+#[derive(Clone, Copy)]
+enum PendingOp {
+    Prefix(Option<UnOp>, Span, u8),
+    Infix(BinOp, u8),
+}
+
+// Precedence, low to high (postfix operators bind tighter than all of these).
+const PREC_NOT: u8 = 3;
+const PREC_NEG: u8 = 7;
+
+fn infix_op(rule: Rule) -> (BinOp, u8, bool) {
+    match rule {
+        Rule::op_or => (BinOp::Or, 1, false),
+        Rule::op_and => (BinOp::And, 2, false),
+        Rule::op_eq => (BinOp::Eq, 4, false),
+        Rule::op_ne => (BinOp::Ne, 4, false),
+        Rule::op_lt => (BinOp::Lt, 4, false),
+        Rule::op_le => (BinOp::Le, 4, false),
+        Rule::op_gt => (BinOp::Gt, 4, false),
+        Rule::op_ge => (BinOp::Ge, 4, false),
+        Rule::op_add => (BinOp::Add, 5, false),
+        Rule::op_sub => (BinOp::Sub, 5, false),
+        Rule::op_mul => (BinOp::Mul, 6, false),
+        Rule::op_div => (BinOp::Div, 6, false),
+        Rule::op_mod => (BinOp::Mod, 6, false),
+        _ => (BinOp::Pow, 8, true),
+    }
+}
+
+/// How deeply expressions may nest: operators, calls, indexing and brackets each add a level.
+/// Every stage after parsing (lowering, folding, printing, the interpreter, code generation)
+/// recurses over expressions, and this bound keeps each of them far inside a 2 MiB thread
+/// stack.
+pub const MAX_NESTING: usize = 256;
+
+fn nesting_error(span: Span, levels: String) -> Diagnostic {
+    Diagnostic::error(
+        span,
+        format!("expression nested too deeply ({levels}; the limit is {MAX_NESTING})"),
+    )
+    .with_label("this expression is too deep")
+    .with_help(
+        "split it into named parts (`let`, `const` or `param`), or sum long lists with fewer \
+         levels, e.g. `(a + b) + (c + d)`",
+    )
+}
+
+/// Pest recurses once per bracket level (`(`, `[`): before parsing, find the first bracket that
+/// opens a level beyond [`MAX_NESTING`], skipping comments and strings. Returns its offset in
+/// `piece` and the deepest level reached.
+fn check_brackets(piece: &str) -> Option<(usize, usize)> {
+    let bytes = piece.as_bytes();
+    let mut depth = 0usize;
+    let mut max = 0usize;
+    let mut first = None;
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'/' if bytes.get(i + 1) == Some(&b'/') => {
+                while i < bytes.len() && bytes[i] != b'\n' {
+                    i += 1;
+                }
+                continue;
+            }
+            b'/' if bytes.get(i + 1) == Some(&b'*') => {
+                match piece[i + 2..].find("*/") {
+                    Some(k) => i += k + 4,
+                    None => i = bytes.len(),
+                }
+                continue;
+            }
+            b'"' => {
+                i += 1;
+                while i < bytes.len() && bytes[i] != b'"' && bytes[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            b'(' | b'[' => {
+                depth += 1;
+                max = max.max(depth);
+                if depth > MAX_NESTING && first.is_none() {
+                    first = Some(i);
+                }
+            }
+            b')' | b']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        i += 1;
+    }
+    first.map(|at| (at, max))
 }
 
 fn parse_number(s: &str) -> f64 {

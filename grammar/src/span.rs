@@ -96,8 +96,13 @@ impl SourceMap {
         SourceMap::default()
     }
 
+    /// Add a file. A UTF-8 byte-order mark at its start is dropped (it is not part of the
+    /// text), so offsets, lines and columns count from the first real character.
     pub fn add(&mut self, name: impl Into<String>, text: impl Into<String>) -> FileId {
-        let text = text.into();
+        let mut text = text.into();
+        if text.starts_with('\u{feff}') {
+            text.drain(..'\u{feff}'.len_utf8());
+        }
         let base = self.next_base;
         self.next_base = base.saturating_add(text.len() as u32 + 1);
         self.files.push(SourceFile {

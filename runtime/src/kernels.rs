@@ -838,7 +838,10 @@ impl Sim {
         let post_map = self.post_maps[pi].clone();
         let same = |i: usize, j: usize| pre_map.locate(i) == post_map.locate(j);
         let keep = |i: usize, j: usize| p.connect.autapses || !same(i, j);
-        let stream = Stream::new(self.seed, neurograph_compiler::connect_stream(&p.name));
+        let stream = Stream::new(
+            self.seed,
+            neurograph_compiler::connect_stream(&p.stream_key),
+        );
         let mut pairs = Vec::new();
         match &p.connect.rule {
             ConnectRule::AllToAll => {

@@ -313,7 +313,7 @@ impl Sim {
                 .populations
                 .iter()
                 .map(|(_, p)| p.name.as_str())
-                .chain(model.projections.iter().map(|(_, p)| p.name.as_str()))
+                .chain(model.projections.iter().map(|(_, p)| p.stream_key.as_str()))
                 .chain(std::iter::once("$global"))
                 .map(|n| neurograph_compiler::stable_hash(n) as u64)
                 .collect(),

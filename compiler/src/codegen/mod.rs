@@ -1144,6 +1144,12 @@ impl Translator<'_, '_> {
                 }
             };
         }
+        if let (Func::If, [c, a, b]) = (f, &vals[..]) {
+            // `eval_pure`'s `if c != 0.0 { a } else { b }`: a select, exact in both.
+            let z = self.f64c(0.0);
+            let cond = self.b.ins().fcmp(FloatCC::NotEqual, *c, z);
+            return self.b.ins().select(cond, *a, *b);
+        }
         if let [x] = vals[..] {
             // IEEE operations with one correct result: the same bits as Rust's `sqrt`, `abs`,
             // `floor`, `ceil`.

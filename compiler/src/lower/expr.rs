@@ -10,6 +10,9 @@ use crate::funcs::{self, FuncClass, UnitRule};
 use crate::ir::*;
 use crate::units::{self, Dim};
 
+/// How many unknown names get a "did you mean" search.
+const MAX_SUGGESTIONS: u32 = 200;
+
 /// The type of an expression, recorded per expression in the validation side table.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Ty {
@@ -41,8 +44,10 @@ pub struct Ctx {
     pub pre: Option<ElementType>,
     pub post: Option<ElementType>,
     pub lets: HashMap<String, (Handle<Expr>, Ty)>,
-    /// `i`, `j` (the latter only with `post`).
+    /// `i`, `j` (the latter only with `post` or `post_index`).
     pub indices: bool,
+    /// `j` (the post index) in a synapse variable's own initial value and parameters.
+    pub post_index: bool,
     pub random: bool,
     /// Population-wide functions (`sum`, `layernorm`, ...).
     pub population_ops: bool,
@@ -65,8 +70,16 @@ impl Ctx {
 
 impl Lowerer<'_> {
     pub(super) fn push_expr(&mut self, e: Expr, ty: Ty) -> (Handle<Expr>, Ty) {
+        let depth = |h: &Handle<Expr>| self.depths.get(h.index()).copied().unwrap_or(1);
+        let d = 1 + match &e {
+            Expr::Unary(_, a) => depth(a),
+            Expr::Binary(_, a, b) => depth(a).max(depth(b)),
+            Expr::Call(_, args) | Expr::Array(args) => args.iter().map(depth).max().unwrap_or(0),
+            _ => 0,
+        };
         let h = self.model.exprs.push(e);
         self.types.push(ty);
+        self.depths.push(d);
         (h, ty)
     }
 
@@ -123,8 +136,31 @@ impl Lowerer<'_> {
         h
     }
 
-    /// Lower any expression, reporting errors and returning its type.
+    /// Lower any expression, reporting errors and returning its type. The parser bounds the
+    /// nesting of what is written; `let` substitution can nest deeper, and this bounds the
+    /// result by the same limit (every later stage recurses over expressions).
     pub(super) fn expr(&mut self, e: &ast::Expr, ctx: &Ctx) -> (Handle<Expr>, Ty) {
+        let (h, ty) = self.expr_unchecked(e, ctx);
+        let depth = self.depths[h.index()];
+        if depth as usize > ast::MAX_NESTING {
+            self.diags.push(
+                Diagnostic::error(
+                    e.span,
+                    format!(
+                        "expression nested too deeply ({depth} levels once `let` names are \
+                         substituted; the limit is {})",
+                        ast::MAX_NESTING
+                    ),
+                )
+                .with_label("this expression is too deep")
+                .with_help("split the computation into state variables or parameters"),
+            );
+            return self.error_expr();
+        }
+        (h, ty)
+    }
+
+    fn expr_unchecked(&mut self, e: &ast::Expr, ctx: &Ctx) -> (Handle<Expr>, Ty) {
         match &e.kind {
             ExprKind::Number(v) => {
                 if !v.is_finite() {
@@ -285,7 +321,7 @@ impl Lowerer<'_> {
                 Builtin::T | Builtin::Step => ctx.time,
                 Builtin::Dt => true,
                 Builtin::I | Builtin::N => ctx.indices,
-                Builtin::J => ctx.indices && ctx.post.is_some(),
+                Builtin::J => ctx.indices && (ctx.post.is_some() || ctx.post_index),
             };
             if !allowed {
                 self.diags.push(
@@ -304,22 +340,39 @@ impl Lowerer<'_> {
             };
             return self.push_expr(Expr::Builtin(b), Ty::Real(dim));
         }
-        self.unknown_name(n, span, ctx);
+        if !self.cyclic_globals.contains(n) {
+            self.unknown_name(n, span, ctx);
+        }
         self.error_expr()
     }
 
     fn unknown_name(&mut self, n: &str, span: Span, ctx: &Ctx) {
-        let mut candidates: Vec<String> = ctx.lets.keys().cloned().collect();
-        if let Some(own) = ctx.own {
-            for v in self.model.element_vars(own) {
-                candidates.push(self.model.variables[v].name.clone());
-            }
-        }
-        candidates.extend(self.names.keys().cloned());
-        candidates.extend(["t", "dt", "i", "j", "N", "step"].map(String::from));
         let mut d = Diagnostic::error(span, format!("unknown name `{n}`"))
             .with_label("not declared anywhere in scope");
-        if let Some(s) = funcs::suggest(n, candidates.iter().map(String::as_str)) {
+        // Suggestions for the first few hundred unknown names only: each search looks at every
+        // name in scope, and a spec with thousands of errors needs no more of them.
+        let suggestion = if self.suggestions < MAX_SUGGESTIONS {
+            self.suggestions += 1;
+            let own_vars = ctx
+                .own
+                .map(|o| self.model.element_vars(o))
+                .unwrap_or_default();
+            let candidates = ctx
+                .lets
+                .keys()
+                .map(String::as_str)
+                .chain(
+                    own_vars
+                        .iter()
+                        .map(|&v| self.model.variables[v].name.as_str()),
+                )
+                .chain(self.names.keys().map(String::as_str))
+                .chain(["t", "dt", "i", "j", "N", "step"]);
+            funcs::suggest(n, candidates).map(str::to_string)
+        } else {
+            None
+        };
+        if let Some(s) = suggestion {
             d = d.with_help(format!("did you mean `{s}`?"));
         } else if units::lookup_unit(n).is_some() {
             d = d.with_help(format!(
@@ -571,7 +624,11 @@ impl Lowerer<'_> {
                             bad.span,
                             format!("`{}` needs numbers, found a condition", op.symbol()),
                         )
-                        .with_label("this is a condition"),
+                        .with_label("this is a condition")
+                        .with_help(
+                            "a condition is not a number: write `if(c, 1, 0)` for 1 or 0, or \
+                             `if(c, a, b)` to choose between two values",
+                        ),
                     );
                     return self.error_expr();
                 };
@@ -759,8 +816,20 @@ impl Lowerer<'_> {
         }
         let mut hs = Vec::new();
         let mut tys = Vec::new();
-        for a in args {
+        for (k, a) in args.iter().enumerate() {
+            if info.func == Func::If && k == 0 {
+                // The condition: true or false, which the IR holds as 1 or 0.
+                hs.push(self.expr_bool(&a.value, ctx, "the first argument of `if`"));
+                tys.push(Ty::Real(Dim::NONE));
+                continue;
+            }
             let (h, t) = self.expr(&a.value, ctx);
+            if t == Ty::Bool && info.func == Func::Heaviside {
+                // `heaviside(cond)`: 1 where the condition holds, else 0.
+                hs.push(h);
+                tys.push(Ty::Real(Dim::NONE));
+                continue;
+            }
             if t == Ty::Bool {
                 self.diags.push(
                     Diagnostic::error(
@@ -804,10 +873,11 @@ impl Lowerer<'_> {
                 Dim::NONE
             }
             UnitRule::Same => {
-                let first = (0..dims.len())
+                let skip = usize::from(info.func == Func::If);
+                let first = (skip..dims.len())
                     .find(|&k| !is_zero_literal(&args[k].value))
                     .map_or(Dim::NONE, |k| dims[k]);
-                for (k, d) in dims.iter().enumerate() {
+                for (k, d) in dims.iter().enumerate().skip(skip) {
                     if *d != first && !is_zero_literal(&args[k].value) {
                         self.diags.push(
                             Diagnostic::error(args[k].value.span, format!("unit mismatch: the arguments of `{name}` must share one unit; this is {d}, the first is {first}"))
@@ -869,12 +939,13 @@ impl Lowerer<'_> {
         }
         let all_const = hs
             .iter()
-            .all(|&h| matches!(self.model.exprs[h], Expr::Const(_)));
+            .all(|&h| matches!(self.model.exprs[h], Expr::Const(_) | Expr::Bool(_)));
         if all_const && info.class == FuncClass::Pure {
             let vals: Vec<f64> = hs
                 .iter()
                 .map(|&h| match self.model.exprs[h] {
                     Expr::Const(c) => c,
+                    Expr::Bool(b) => f64::from(u8::from(b)),
                     _ => 0.0,
                 })
                 .collect();
@@ -953,6 +1024,20 @@ impl Lowerer<'_> {
 }
 
 pub fn const_eval(model: &Model, h: Handle<Expr>) -> Option<f64> {
+    const_eval_within(model, h, 0)
+}
+
+/// How deep `const_eval` follows expressions, parameters included: an expression nests at most
+/// `MAX_NESTING` levels, but a chain of parameters each defined by the next can be as long as
+/// the spec. Beyond this the value counts as unknown at compile time (`None`), which every
+/// caller treats as "known only at run time".
+const MAX_CONST_EVAL_DEPTH: usize = 8 * ast::MAX_NESTING;
+
+fn const_eval_within(model: &Model, h: Handle<Expr>, depth: usize) -> Option<f64> {
+    if depth > MAX_CONST_EVAL_DEPTH {
+        return None;
+    }
+    let const_eval = |model: &Model, h: Handle<Expr>| const_eval_within(model, h, depth + 1);
     match &model.exprs[h] {
         Expr::Const(c) => Some(*c),
         Expr::Var {
@@ -967,8 +1052,12 @@ pub fn const_eval(model: &Model, h: Handle<Expr>) -> Option<f64> {
             }
         }
         Expr::Unary(UnOp::Neg, a) => const_eval(model, *a).map(|x| -x),
+        // Conditions are 1 or 0, as in both backends.
+        Expr::Bool(b) => Some(f64::from(u8::from(*b))),
+        Expr::Unary(UnOp::Not, a) => const_eval(model, *a).map(|x| f64::from(u8::from(x == 0.0))),
         Expr::Binary(op, a, b) => {
             let (a, b) = (const_eval(model, *a)?, const_eval(model, *b)?);
+            let truth = |c: bool| f64::from(u8::from(c));
             Some(match op {
                 BinOp::Add => a + b,
                 BinOp::Sub => a - b,
@@ -976,7 +1065,14 @@ pub fn const_eval(model: &Model, h: Handle<Expr>) -> Option<f64> {
                 BinOp::Div => a / b,
                 BinOp::Mod => a.rem_euclid(b),
                 BinOp::Pow => pow_f64(a, b),
-                _ => return None,
+                BinOp::Eq => truth(a == b),
+                BinOp::Ne => truth(a != b),
+                BinOp::Lt => truth(a < b),
+                BinOp::Le => truth(a <= b),
+                BinOp::Gt => truth(a > b),
+                BinOp::Ge => truth(a >= b),
+                BinOp::And => truth(a != 0.0 && b != 0.0),
+                BinOp::Or => truth(a != 0.0 || b != 0.0),
             })
         }
         Expr::Call(f, args) => {
@@ -1020,6 +1116,13 @@ pub fn eval_pure(f: Func, a: &[f64]) -> Option<f64> {
         (Func::Floor, [x]) => x.floor(),
         (Func::Ceil, [x]) => x.ceil(),
         (Func::Round, [x]) => x.round(),
+        (Func::If, [c, a, b]) => {
+            if *c != 0.0 {
+                *a
+            } else {
+                *b
+            }
+        }
         (Func::Min, [x, y]) => x.min(*y),
         (Func::Max, [x, y]) => x.max(*y),
         (Func::Clip, [x, lo, hi]) => x.max(*lo).min(*hi),

@@ -66,6 +66,14 @@ pub(crate) struct Lowerer<'a> {
     pub model: Model,
     /// Type of every expression, indexed like `model.exprs`.
     pub types: Vec<Ty>,
+    /// Depth of every expression (a leaf is 1), indexed like `model.exprs`.
+    depths: Vec<u32>,
+    /// How many projections were declared between the same endpoints (for `stream_key`).
+    projection_ordinals: HashMap<String, u32>,
+    /// Model-level `const` / `param` names defined in a cycle (already reported).
+    cyclic_globals: HashSet<String>,
+    /// How many "did you mean" searches were made (they stop after a few hundred errors).
+    pub(crate) suggestions: u32,
     pub diags: Vec<Diagnostic>,
     pub names: HashMap<String, (GlobalName, Span)>,
     const_values: HashMap<Handle<Variable>, f64>,
@@ -89,6 +97,10 @@ pub(crate) fn lower<'a>(
     let mut l = Lowerer {
         model: Model::default(),
         types: Vec::new(),
+        depths: Vec::new(),
+        cyclic_globals: HashSet::new(),
+        projection_ordinals: HashMap::new(),
+        suggestions: 0,
         diags: Vec::new(),
         names: HashMap::new(),
         const_values: HashMap::new(),
@@ -141,6 +153,7 @@ pub(crate) fn lower<'a>(
         };
         l.switch(s, it.span);
     }
+    let mut globals = Vec::new();
     for it in of(|k| matches!(k, ItemKind::Const(_) | ItemKind::Param(_))) {
         let (ItemKind::Const(bs) | ItemKind::Param(bs)) = &it.kind else {
             unreachable!()
@@ -150,9 +163,19 @@ pub(crate) fn lower<'a>(
         } else {
             VarKind::Param
         };
-        for b in bs {
-            l.global_binding(b, kind);
+        globals.extend(bs.iter().map(|b| (b, kind)));
+    }
+    // In dependency order (file order where it does not matter); cycles are reported.
+    let (order, cyclic) = global_order(&globals);
+    for (members, d) in cyclic {
+        l.diags.push(d);
+        for k in members {
+            l.cyclic_globals.insert(globals[k].0.name.name.clone());
         }
+    }
+    for k in order {
+        let (b, kind) = globals[k];
+        l.global_binding(b, kind);
     }
     // Declare all type names first so that order in the file does not matter.
     let mut cells = Vec::new();
@@ -243,6 +266,128 @@ pub(crate) fn lower<'a>(
         }
     }
     l
+}
+
+/// The order in which to lower model-level `const` and `param` bindings: every binding after
+/// the bindings its value names, otherwise in file order (Kahn's algorithm taking the earliest
+/// ready binding, iterative so that long chains are fine). Bindings in or behind a cycle come
+/// last, in file order; each cycle is returned with its members and a diagnostic.
+#[allow(clippy::type_complexity)]
+fn global_order(
+    globals: &[(&ast::Binding, VarKind)],
+) -> (Vec<usize>, Vec<(Vec<usize>, Diagnostic)>) {
+    use std::cmp::Reverse;
+    use std::collections::BinaryHeap;
+    let mut index: HashMap<&str, usize> = HashMap::new();
+    for (k, (b, _)) in globals.iter().enumerate() {
+        index.entry(b.name.name.as_str()).or_insert(k);
+    }
+    // deps[k]: the bindings k names (each once); users[d]: the bindings that name d.
+    let mut deps: Vec<Vec<usize>> = vec![Vec::new(); globals.len()];
+    let mut users: Vec<Vec<usize>> = vec![Vec::new(); globals.len()];
+    for (k, (b, _)) in globals.iter().enumerate() {
+        let mut stack = vec![&b.value];
+        let mut seen = HashSet::new();
+        while let Some(e) = stack.pop() {
+            match &e.kind {
+                ExprKind::Name(n) => {
+                    if let Some(&d) = index.get(n.as_str()) {
+                        if seen.insert(d) {
+                            deps[k].push(d);
+                            users[d].push(k);
+                        }
+                    }
+                }
+                ExprKind::Array(xs) => stack.extend(xs),
+                ExprKind::Unary(_, a) => stack.push(a),
+                ExprKind::Binary(_, a, c) => stack.extend([&**a, &**c]),
+                ExprKind::Call { callee, args } => {
+                    stack.push(callee);
+                    stack.extend(args.iter().map(|a| &a.value));
+                }
+                ExprKind::Index { base, index } => stack.extend([&**base, &**index]),
+                ExprKind::Range { start, end } => {
+                    stack.extend(start.iter().chain(end).map(|b| &**b))
+                }
+                ExprKind::Field { base, .. } => stack.push(base),
+                _ => {}
+            }
+        }
+    }
+    let mut missing: Vec<usize> = deps.iter().map(Vec::len).collect();
+    let mut ready: BinaryHeap<Reverse<usize>> = (0..globals.len())
+        .filter(|&k| missing[k] == 0)
+        .map(Reverse)
+        .collect();
+    let mut order = Vec::with_capacity(globals.len());
+    while let Some(Reverse(k)) = ready.pop() {
+        order.push(k);
+        for &u in &users[k] {
+            missing[u] -= 1;
+            if missing[u] == 0 {
+                ready.push(Reverse(u));
+            }
+        }
+    }
+    let mut cycles = Vec::new();
+    if order.len() < globals.len() {
+        let mut done = vec![false; globals.len()];
+        for &k in &order {
+            done[k] = true;
+        }
+        let blocked: Vec<usize> = (0..globals.len()).filter(|&k| !done[k]).collect();
+        let mut in_cycle = vec![false; globals.len()];
+        for &start in &blocked {
+            if in_cycle[start] {
+                continue;
+            }
+            // Follow unfinished dependencies until one repeats: that is a cycle.
+            let mut path = vec![start];
+            let mut pos: HashMap<usize, usize> = HashMap::from([(start, 0)]);
+            let cycle = loop {
+                let at = *path.last().unwrap();
+                let Some(&next) = deps[at].iter().find(|&&d| !done[d]) else {
+                    break None;
+                };
+                if in_cycle[next] {
+                    break None; // behind a cycle already reported
+                }
+                if let Some(&p) = pos.get(&next) {
+                    break Some(path[p..].to_vec());
+                }
+                pos.insert(next, path.len());
+                path.push(next);
+            };
+            let Some(mut members) = cycle else { continue };
+            members.sort_unstable();
+            for &m in &members {
+                in_cycle[m] = true;
+            }
+            let first = globals[members[0]].0;
+            let names: Vec<String> = members
+                .iter()
+                .map(|&m| format!("`{}`", globals[m].0.name.name))
+                .collect();
+            let message = if members.len() == 1 {
+                format!("`{}` is defined in terms of itself", first.name.name)
+            } else {
+                format!(
+                    "`{}` is defined in terms of itself, through {}",
+                    first.name.name,
+                    names[1..].join(", ")
+                )
+            };
+            let mut d = Diagnostic::error(first.name.span, message)
+                .with_label("its value needs its own value")
+                .with_help("give one of them a value that does not depend on the others");
+            for &m in &members[1..] {
+                d = d.with_secondary(globals[m].0.name.span, "part of the cycle");
+            }
+            cycles.push((members, d));
+        }
+        order.extend(blocked);
+    }
+    (order, cycles)
 }
 
 impl<'a> Lowerer<'a> {
@@ -647,7 +792,8 @@ impl<'a> Lowerer<'a> {
             ..Ctx::default()
         };
         if let ElementType::Synapse(_) = owner {
-            ctx.indices = true;
+            // A synapse's values are per synapse: `i` is its pre index, `j` its post index.
+            ctx.post_index = true;
         }
         let what = format!("the initial value of `{}`", name.name);
         let (init, ty) = match value {
@@ -1722,7 +1868,14 @@ impl<'a> Lowerer<'a> {
             };
             format!("{}->{}", names(&p.sources), names(&p.targets))
         };
-        let name = p.name.as_ref().map_or_else(auto, |n| n.name.clone());
+        let base = auto();
+        let ordinal = self.projection_ordinals.entry(base.clone()).or_insert(0);
+        *ordinal += 1;
+        let stream_key = match *ordinal {
+            1 => base.clone(),
+            k => format!("{base}#{k}"),
+        };
+        let name = p.name.as_ref().map_or(base, |n| n.name.clone());
         let syn = self.model.synapse_types.push(SynapseType {
             name: format!("{name}$syn"),
             declared: false,
@@ -1732,6 +1885,7 @@ impl<'a> Lowerer<'a> {
         });
         let h = self.model.projections.push(Projection {
             name: name.clone(),
+            stream_key,
             pre: Endpoint {
                 parts: Vec::new(),
                 element: ElementType::Synapse(syn),
@@ -1872,7 +2026,7 @@ impl<'a> Lowerer<'a> {
     }
 
     fn projection(&mut self, h: Handle<Projection>, p: &'a ast::ProjectDecl) {
-        self.stream_item = format!("projection {}", self.model.projections[h].name);
+        self.stream_item = format!("projection {}", self.model.projections[h].stream_key);
         let syn = match &p.via {
             Some(v) => match self.names.get(&v.name) {
                 Some((GlobalName::Synapse(s), _)) => {
