@@ -31,14 +31,15 @@ pub struct Experiment {
 
 impl Experiment {
     /// Read an experiment file; paths in it become relative to the current directory.
-    pub fn load(path: &Path) -> Result<Experiment, String> {
+    pub fn load(path: &Path) -> Result<Experiment, crate::Error> {
         let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        let mut exp: Experiment =
-            serde_yaml_ng::from_str(&text).map_err(|e| match e.location() {
+            .map_err(|e| crate::Error::Run(format!("cannot read {}: {e}", path.display())))?;
+        let mut exp: Experiment = serde_yaml_ng::from_str(&text).map_err(|e| {
+            crate::Error::Value(match e.location() {
                 Some(l) => format!("{}:{}:{}: {e}", path.display(), l.line(), l.column()),
                 None => format!("{}: {e}", path.display()),
-            })?;
+            })
+        })?;
         let dir = path.parent().unwrap_or(Path::new(""));
         exp.spec = dir.join(&exp.spec);
         exp.out = exp.out.map(|o| dir.join(o));
@@ -46,15 +47,15 @@ impl Experiment {
     }
 
     /// `name=value` strings for the overrides, in name order.
-    pub fn sets(&self) -> Result<Vec<String>, String> {
+    pub fn sets(&self) -> Result<Vec<String>, crate::Error> {
         self.set
             .iter()
             .map(|(k, v)| match v {
                 serde_yaml_ng::Value::String(s) => Ok(format!("{k}={s}")),
                 serde_yaml_ng::Value::Number(n) => Ok(format!("{k}={n}")),
-                other => Err(format!(
+                other => Err(crate::Error::Value(format!(
                     "set.{k}: expected a value such as `15 ms`, found {other:?}"
-                )),
+                ))),
             })
             .collect()
     }

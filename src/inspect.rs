@@ -257,7 +257,7 @@ pub fn describe(c: &Compiled) -> String {
 pub fn compile_all_kernels(
     c: &Compiled,
     jit: &mut neurograph_compiler::codegen::Jit,
-) -> Result<Vec<String>, String> {
+) -> Result<Vec<String>, neurograph_compiler::codegen::CodegenError> {
     use neurograph_compiler::codegen::{
         delivery_columns, fused_key, fused_key_synapses, model_kernels, static_mode, ColumnMode,
         DeliveryKey, EventCode, InputMode,
@@ -355,7 +355,10 @@ pub fn compile_all_kernels(
 
 /// The CLIF of every kernel of `compile_all_kernels`, labelled with its origin and function
 /// name; with `asm`, each followed by its machine code.
-pub fn clif_text(c: &Compiled, asm: bool) -> Result<String, String> {
+pub fn clif_text(
+    c: &Compiled,
+    asm: bool,
+) -> Result<String, neurograph_compiler::codegen::CodegenError> {
     let mut jit = neurograph_runtime::jit::new_jit()?;
     jit.keep_clif = true;
     jit.keep_asm = asm;

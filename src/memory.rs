@@ -161,15 +161,17 @@ pub fn human_bytes(b: f64) -> String {
 }
 
 /// A size as written on the command line: `8GiB`, `500 MB`, `1.5G`, `123456` (bytes).
-pub fn parse_bytes(text: &str) -> Result<f64, String> {
+pub fn parse_bytes(text: &str) -> Result<f64, crate::Error> {
     let t = text.trim();
     let split = t
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
         .unwrap_or(t.len());
     let (number, unit) = t.split_at(split);
-    let value: f64 = number
-        .parse()
-        .map_err(|_| format!("`{text}` is not a size; write e.g. `8GiB` or `500MB`"))?;
+    let value: f64 = number.parse().map_err(|_| {
+        crate::Error::Value(format!(
+            "`{text}` is not a size; write e.g. `8GiB` or `500MB`"
+        ))
+    })?;
     let factor = match unit.trim().to_ascii_lowercase().as_str() {
         "" | "b" => 1.0,
         "k" | "kb" => 1e3,
@@ -181,13 +183,15 @@ pub fn parse_bytes(text: &str) -> Result<f64, String> {
         "gi" | "gib" => 1024.0f64.powi(3),
         "ti" | "tib" => 1024.0f64.powi(4),
         other => {
-            return Err(format!(
+            return Err(crate::Error::Value(format!(
                 "`{text}`: unknown size unit `{other}`; use B, kB, MB, GB, TB, KiB, MiB, GiB or TiB"
-            ))
+            )))
         }
     };
     if !(value.is_finite() && value > 0.0) {
-        return Err(format!("`{text}` must be a positive size"));
+        return Err(crate::Error::Value(format!(
+            "`{text}` must be a positive size"
+        )));
     }
     Ok(value * factor)
 }

@@ -350,7 +350,7 @@ impl Simulation {
 
     /// Simulate for a duration written with its unit (`"200 ms"`).
     pub fn run_for(&mut self, duration: &str) -> Result<Stopped, Error> {
-        let (seconds, dim) = parse_quantity(duration).map_err(Error::Value)?;
+        let (seconds, dim) = parse_quantity(duration).map_err(|e| Error::Value(e.to_string()))?;
         if dim != Dim::TIME || !(seconds >= 0.0 && seconds.is_finite()) {
             return Err(Error::Value(format!(
                 "`{duration}` is not a non-negative time; write e.g. \"200 ms\""

@@ -7,14 +7,25 @@ use crate::funcs;
 use crate::lower::eval_pure;
 use crate::units::{lookup_unit, Dim};
 
+/// Why a quantity written outside a spec (`--set`, `--duration`) was not understood.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct QuantityError(pub String);
+
+impl From<String> for QuantityError {
+    fn from(message: String) -> QuantityError {
+        QuantityError(message)
+    }
+}
+
 /// Value in SI units and its dimension, or a message saying what is wrong.
-pub fn parse_quantity(text: &str) -> Result<(f64, Dim), String> {
+pub fn parse_quantity(text: &str) -> Result<(f64, Dim), QuantityError> {
     let e = grammar::parse_expr_at(text.trim(), 0)
         .map_err(|d| format!("`{text}` is not a value: {}", d.message))?;
     eval(&e)
 }
 
-fn eval(e: &grammar::Expr) -> Result<(f64, Dim), String> {
+fn eval(e: &grammar::Expr) -> Result<(f64, Dim), QuantityError> {
     Ok(match &e.kind {
         ExprKind::Number(v) => (*v, Dim::NONE),
         ExprKind::Quantity { value, unit } => {
@@ -37,18 +48,25 @@ fn eval(e: &grammar::Expr) -> Result<(f64, Dim), String> {
             match op {
                 BinOp::Add | BinOp::Sub => {
                     if dx != dy {
-                        return Err(format!("cannot add {dx} and {dy}"));
+                        return Err(QuantityError(format!("cannot add {dx} and {dy}")));
                     }
                     (if *op == BinOp::Add { x + y } else { x - y }, dx)
                 }
                 BinOp::Mul => (x * y, dx.times(dy)),
                 BinOp::Div => (x / y, dx.per(dy)),
                 BinOp::Pow if dy.is_none() && y.fract() == 0.0 => (x.powf(y), dx.powi(y as i32)),
-                _ => return Err(format!("`{}` is not allowed in a value", op.symbol())),
+                _ => {
+                    return Err(QuantityError(format!(
+                        "`{}` is not allowed in a value",
+                        op.symbol()
+                    )))
+                }
             }
         }
         ExprKind::Call { .. } => {
-            let (name, args) = e.call_name().ok_or("only named functions can be called")?;
+            let (name, args) = e
+                .call_name()
+                .ok_or_else(|| QuantityError("only named functions can be called".into()))?;
             let info = funcs::lookup(name, args.len())
                 .filter(|f| {
                     f.class == funcs::FuncClass::Pure
@@ -60,15 +78,21 @@ fn eval(e: &grammar::Expr) -> Result<(f64, Dim), String> {
                 .map(|a| eval(&a.value))
                 .collect::<Result<_, _>>()?;
             if vals.iter().any(|(_, d)| !d.is_none()) {
-                return Err(format!("`{name}` needs dimensionless arguments here"));
+                return Err(QuantityError(format!(
+                    "`{name}` needs dimensionless arguments here"
+                )));
             }
             let xs: Vec<f64> = vals.iter().map(|v| v.0).collect();
             (
-                eval_pure(info.func, &xs).ok_or("cannot evaluate")?,
+                eval_pure(info.func, &xs).ok_or_else(|| QuantityError("cannot evaluate".into()))?,
                 Dim::NONE,
             )
         }
-        _ => return Err("expected a number with an optional unit, e.g. `15 ms`".to_string()),
+        _ => {
+            return Err(QuantityError(
+                "expected a number with an optional unit, e.g. `15 ms`".to_string(),
+            ))
+        }
     })
 }
 

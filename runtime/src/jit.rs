@@ -13,7 +13,7 @@ use neurograph_compiler::ir::*;
 
 use crate::eval::{Col, Ctx};
 use crate::rng::Stream;
-use crate::sim::Sim;
+use crate::sim::{Sim, SimError};
 use crate::state::Store;
 
 /// The random draws of the generated code: the same formulas as the interpreter's `call`.
@@ -37,7 +37,7 @@ pub extern "C" fn ng_random(
     }
 }
 
-pub fn new_jit() -> Result<Jit, String> {
+pub fn new_jit() -> Result<Jit, codegen::CodegenError> {
     Jit::new(&Helpers {
         random: ng_random as *const u8,
     })
@@ -63,7 +63,10 @@ struct ExprFacts {
 
 impl JitState {
     /// Use the model's generated code, creating its `Jit` on first use.
-    pub fn new(program: &neurograph_compiler::Compiled, simd: bool) -> Result<JitState, String> {
+    pub fn new(
+        program: &neurograph_compiler::Compiled,
+        simd: bool,
+    ) -> Result<JitState, codegen::CodegenError> {
         let jit = match program.kernels.get() {
             Some(j) => j.clone(),
             None => {
@@ -112,8 +115,17 @@ pub struct CallArgs<'a> {
     pub size: usize,
 }
 
-/// Call a compiled kernel after checking that every read stays inside its slice.
+/// Call a compiled kernel after checking that every read stays inside its slice; an error
+/// says which check failed, and nothing was called.
 pub fn call_checked(
+    kernel: &codegen::Kernel,
+    key: &KernelKey,
+    args: &CallArgs,
+) -> Result<Vec<f64>, SimError> {
+    call_checked_text(kernel, key, args).map_err(SimError::new)
+}
+
+fn call_checked_text(
     kernel: &codegen::Kernel,
     key: &KernelKey,
     args: &CallArgs,
@@ -494,7 +506,13 @@ impl Sim {
     /// Whether population `p`'s fused kernel may run this step: it qualifies, and every column
     /// it reads or writes has the kind and length it was compiled for (fills the argument
     /// buffers on the way). `try_fused` runs the kernel only after this.
-    pub fn fused_fits(&mut self, n: Node) -> Result<(), String> {
+    /// Whether the fused kernel of `n` may run on this simulation's buffers (every length
+    /// and index it trusts checked).
+    pub fn fused_fits(&mut self, n: Node) -> Result<(), SimError> {
+        self.fused_fits_text(n).map_err(SimError::new)
+    }
+
+    fn fused_fits_text(&mut self, n: Node) -> Result<(), String> {
         let setup = self
             .fused_setup(n)
             .ok_or_else(|| "the node does not qualify for a fused kernel".to_string())?;
@@ -686,7 +704,13 @@ impl Sim {
     /// exists, and every endpoint index of the projection lies inside its endpoint (what the
     /// generated code trusts). `try_event_code` checks the second once per run (connectivity does
     /// not change during a run) and the first every call.
-    pub fn delivery_fits(&self, p: Handle<Projection>, due: &[u32]) -> Result<(), String> {
+    /// Whether event code of projection `p` may run over `due` (indices and endpoint
+    /// numbering checked).
+    pub fn delivery_fits(&self, p: Handle<Projection>, due: &[u32]) -> Result<(), SimError> {
+        self.delivery_fits_text(p, due).map_err(SimError::new)
+    }
+
+    fn delivery_fits_text(&self, p: Handle<Projection>, due: &[u32]) -> Result<(), String> {
         let pi = p.index();
         let conn = &self.conn[pi];
         let n_syn = self.nodes[self.n_pops + pi].size;

@@ -104,17 +104,19 @@ pub fn parameter(model: &Model, name: &str) -> Result<(Handle<Variable>, Option<
 
 /// A quantity as written (`18 ms`, `1.7mV`) in SI units, checked against the parameter's
 /// unit and for being finite.
-pub fn value_of(model: &Model, var: Handle<Variable>, value: &str) -> Result<f64, String> {
+pub fn value_of(model: &Model, var: Handle<Variable>, value: &str) -> Result<f64, SimError> {
     let v = &model.variables[var];
-    let (x, dim) = parse_quantity(value)?;
+    let (x, dim) = parse_quantity(value).map_err(|e| SimError::new(e.to_string()))?;
     if !x.is_finite() {
-        return Err(format!("`{value}` is not a finite number ({x})"));
+        return Err(SimError::new(format!(
+            "`{value}` is not a finite number ({x})"
+        )));
     }
     if dim != v.dim {
-        return Err(format!(
+        return Err(SimError::new(format!(
             "`{}` is in {}, but `{value}` is in {dim}",
             v.name, v.dim
-        ));
+        )));
     }
     Ok(x)
 }

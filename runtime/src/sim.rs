@@ -333,7 +333,7 @@ impl Sim {
                 Backend::Interp => None,
                 Backend::Jit | Backend::JitScalar => Some(
                     crate::jit::JitState::new(&shared, config.backend == Backend::Jit)
-                        .map_err(SimError::new)?,
+                        .map_err(|e| SimError::new(e.to_string()))?,
                 ),
             },
         };

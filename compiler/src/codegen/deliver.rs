@@ -17,7 +17,9 @@ use cranelift_codegen::ir::{types, InstBuilder, MemFlagsData, Value};
 use cranelift_frontend::FunctionBuilder;
 use cranelift_module::Module;
 
-use super::{inputs_of, jittable, open_kernel, FuncRefs, InputKey, Jit, Slot, Translator};
+use super::{
+    inputs_of, jittable, open_kernel, CodegenError, FuncRefs, InputKey, Jit, Slot, Translator,
+};
 use crate::ir::*;
 use crate::AssignOp;
 
@@ -238,7 +240,7 @@ impl Jit {
         &mut self,
         model: &Model,
         key: &DeliveryKey,
-    ) -> Result<&DeliveryKernel, String> {
+    ) -> Result<&DeliveryKernel, CodegenError> {
         if !self.delivery.contains_key(key) {
             let k = self.translate_delivery(model, key).inspect_err(|_| {
                 // Leave no half-built function behind for the next compilation.
@@ -253,18 +255,22 @@ impl Jit {
         &mut self,
         model: &Model,
         key: &DeliveryKey,
-    ) -> Result<DeliveryKernel, String> {
+    ) -> Result<DeliveryKernel, CodegenError> {
         let stmts = key.code.statements(model);
         let stmts = &stmts[..];
         let columns = delivery_columns(model, stmts)
             .ok_or_else(|| "event code is not compilable".to_string())?;
         if columns.len() != key.modes.len() {
-            return Err("delivery key modes do not match its columns".to_string());
+            return Err(CodegenError(
+                "delivery key modes do not match its columns".to_string(),
+            ));
         }
         for st in stmts {
             let s = columns.iter().position(|c| *c == (st.var, st.side));
             if s.map(|s| key.modes[s]) == Some(ColumnMode::Scalar) {
-                return Err("a written variable must be a column".to_string());
+                return Err(CodegenError(
+                    "a written variable must be a column".to_string(),
+                ));
             }
         }
         // Rows mode: `on pre` only, and every post-side column a column in each part.
@@ -280,7 +286,9 @@ impl Jit {
                     .iter()
                     .any(|m| !matches!(m, ColumnMode::Parts(_)) || *m != post_modes[0]))
         {
-            return Err("rows mode needs `on pre` code with post-side columns".to_string());
+            return Err(CodegenError(
+                "rows mode needs `on pre` code with post-side columns".to_string(),
+            ));
         }
         let (ptr, frontend_config) = self.start_function(None);
         let name = format!("deliver{}", self.delivery.len());

@@ -219,6 +219,18 @@ impl Drop for Jit {
     }
 }
 
+/// Why generated code could not be made: a machine Cranelift does not support, or an
+/// expression form the translator does not take (callers fall back to the interpreter).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct CodegenError(pub String);
+
+impl From<String> for CodegenError {
+    fn from(message: String) -> CodegenError {
+        CodegenError(message)
+    }
+}
+
 /// A `Jit` shared by the simulations of one model.
 pub type SharedJit = std::sync::Arc<std::sync::Mutex<Jit>>;
 
@@ -254,7 +266,7 @@ fn sig(
 }
 
 impl Jit {
-    pub fn new(helpers: &Helpers) -> Result<Jit, String> {
+    pub fn new(helpers: &Helpers) -> Result<Jit, CodegenError> {
         let mut flags = settings::builder();
         flags.set("opt_level", "speed").map_err(|e| e.to_string())?;
         flags
@@ -336,7 +348,7 @@ impl Jit {
 
     /// Define the function built in `self.ctx` under `name` and return its code pointer
     /// (keeping its CLIF text when asked).
-    fn finish(&mut self, name: &str) -> Result<*const u8, String> {
+    fn finish(&mut self, name: &str) -> Result<*const u8, CodegenError> {
         if self.keep_clif {
             self.clif
                 .push((name.to_string(), self.ctx.func.display().to_string()));
@@ -374,7 +386,7 @@ impl Jit {
     }
 
     /// Compile (once) the kernel for `key`.
-    pub fn compile(&mut self, model: &Model, key: &KernelKey) -> Result<&Kernel, String> {
+    pub fn compile(&mut self, model: &Model, key: &KernelKey) -> Result<&Kernel, CodegenError> {
         if !self.kernels.contains_key(key) {
             let kernel = self.translate(model, key).inspect_err(|_| {
                 // Leave no half-built function behind for the next compilation.
@@ -385,15 +397,15 @@ impl Jit {
         Ok(&self.kernels[key])
     }
 
-    fn translate(&mut self, model: &Model, key: &KernelKey) -> Result<Kernel, String> {
+    fn translate(&mut self, model: &Model, key: &KernelKey) -> Result<Kernel, CodegenError> {
         let mut inputs = Vec::new();
         inputs_of(model, key.expr, &mut inputs);
         if inputs.len() != key.modes.len() {
-            return Err(format!(
+            return Err(CodegenError(format!(
                 "kernel key has {} modes for {} inputs",
                 key.modes.len(),
                 inputs.len()
-            ));
+            )));
         }
         let (ptr, frontend_config) = self.start_function(None);
         let name = format!("e{}_{}", key.expr.index(), self.kernels.len());
@@ -1611,7 +1623,11 @@ pub struct FusedKernel {
 
 impl Jit {
     /// Compile (once per key) a fused population update.
-    pub fn compile_fused(&mut self, model: &Model, key: &FusedKey) -> Result<&FusedKernel, String> {
+    pub fn compile_fused(
+        &mut self,
+        model: &Model,
+        key: &FusedKey,
+    ) -> Result<&FusedKernel, CodegenError> {
         if !self.fused.contains_key(key) {
             let k = self.translate_fused(model, key).inspect_err(|_| {
                 // Leave no half-built function behind for the next compilation.
@@ -1622,18 +1638,26 @@ impl Jit {
         Ok(&self.fused[key])
     }
 
-    fn translate_fused(&mut self, model: &Model, key: &FusedKey) -> Result<FusedKernel, String> {
+    fn translate_fused(
+        &mut self,
+        model: &Model,
+        key: &FusedKey,
+    ) -> Result<FusedKernel, CodegenError> {
         let rhs: &[Handle<Expr>] = key.rhs();
         if !key.exprs().iter().all(|x| jittable(model, *x)) {
-            return Err("conditions, equations or updates are not compilable".to_string());
+            return Err(CodegenError(
+                "conditions, equations or updates are not compilable".to_string(),
+            ));
         }
         if key.euler.is_some() && rhs.len() != key.vars.len() {
-            return Err("one right-hand side per variable".to_string());
+            return Err(CodegenError("one right-hand side per variable".to_string()));
         }
         let inputs = fused_inputs(model, key);
         let state_vars = key.state_vars();
         if inputs.len() != key.modes.len() || key.modes.contains(&InputMode::Gather) {
-            return Err("fused kernel inputs do not match their modes".to_string());
+            return Err(CodegenError(
+                "fused kernel inputs do not match their modes".to_string(),
+            ));
         }
         let (ptr, frontend_config) = self.start_function(Some(types::I64));
         let name = format!("fused{}", self.fused.len());
