@@ -23,8 +23,8 @@ use std::path::{Path, PathBuf};
 use neurograph_grammar::{self as grammar, Diagnostic, FileId, ItemKind, SourceMap};
 
 pub use lower::{
-    connect_stream, const_eval, eval_pure, event_stream, named_stream, pow_f64, regime_stream,
-    stable_hash, Ty,
+    connect_stream, const_eval, const_eval_with, eval_pure, event_stream, named_stream, pow_f64,
+    regime_stream, stable_hash, Ty, VarValue,
 };
 pub use neurograph_grammar::{AssignOp, BinOp, Span, UnOp};
 

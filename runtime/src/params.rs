@@ -3,7 +3,7 @@
 
 use neurograph_compiler::ir::*;
 use neurograph_compiler::quantity::parse_quantity;
-use neurograph_compiler::{BinOp, UnOp};
+use neurograph_compiler::{BinOp, VarValue};
 
 use crate::sim::{Override, SimError};
 
@@ -148,46 +148,17 @@ fn eval_params(
     model: &Model,
     h: Handle<Expr>,
     overrides: &[(Handle<Variable>, f64)],
-    depth: u32,
 ) -> Option<f64> {
-    if depth > 512 {
-        return None;
-    }
-    let ev = |e: Handle<Expr>| eval_params(model, e, overrides, depth + 1);
-    match &model.exprs[h] {
-        Expr::Const(c) => Some(*c),
-        Expr::Var {
-            var,
-            side: Side::Own,
-        } => {
-            let v = &model.variables[*var];
-            if v.regime.is_some() || v.kind == VarKind::State {
-                return None;
-            }
-            match overrides.iter().find(|(x, _)| x == var) {
-                Some((_, x)) => Some(*x),
-                None => ev(v.init),
-            }
+    neurograph_compiler::const_eval_with(model, h, &|var| {
+        let v = &model.variables[var];
+        if v.regime.is_some() || v.kind == VarKind::State {
+            return VarValue::Unknown;
         }
-        Expr::Unary(UnOp::Neg, a) => ev(*a).map(|x| -x),
-        Expr::Binary(op, a, b) => {
-            let (a, b) = (ev(*a)?, ev(*b)?);
-            Some(match op {
-                BinOp::Add => a + b,
-                BinOp::Sub => a - b,
-                BinOp::Mul => a * b,
-                BinOp::Div => a / b,
-                BinOp::Mod => a.rem_euclid(b),
-                BinOp::Pow => neurograph_compiler::pow_f64(a, b),
-                _ => return None,
-            })
+        match overrides.iter().find(|(x, _)| *x == var) {
+            Some((_, x)) => VarValue::Value(*x),
+            None => VarValue::Expr(v.init),
         }
-        Expr::Call(f, args) => {
-            let vals: Option<Vec<f64>> = args.iter().map(|&a| ev(a)).collect();
-            neurograph_compiler::eval_pure(*f, &vals?)
-        }
-        _ => None,
-    }
+    })
 }
 
 /// Whether expression `h` reads variable `var` (own side).
@@ -236,7 +207,7 @@ pub fn check_overrides(model: &Model, overrides: &[Override]) -> Result<(), SimE
         if !overrides.iter().any(|(v, _)| reads(model, h, *v)) {
             return Ok(());
         }
-        match eval_params(model, h, overrides, 0) {
+        match eval_params(model, h, overrides) {
             Some(p) if !(0.0..=1.0).contains(&p) => Err(SimError::at(
                 span,
                 format!("{}: {what} becomes {p}, outside [0, 1]", set_by(h)),
@@ -265,7 +236,7 @@ pub fn check_overrides(model: &Model, overrides: &[Override]) -> Result<(), SimE
         }
         if let Some(Refractory::Duration(d)) = ct.refractory {
             if overrides.iter().any(|(v, _)| reads(model, d, *v)) {
-                if let Some(x) = eval_params(model, d, overrides, 0) {
+                if let Some(x) = eval_params(model, d, overrides) {
                     if x < 0.0 {
                         return Err(SimError::at(
                             ct.span,
@@ -297,7 +268,7 @@ pub fn check_overrides(model: &Model, overrides: &[Override]) -> Result<(), SimE
                         continue;
                     }
                     let var = &model.variables[v];
-                    let divisor = eval_params(model, *b, overrides, 0);
+                    let divisor = eval_params(model, *b, overrides);
                     if divisor == Some(0.0) {
                         return Err(SimError::at(
                             var.span,
@@ -309,7 +280,7 @@ pub fn check_overrides(model: &Model, overrides: &[Override]) -> Result<(), SimE
                             ),
                         ));
                     }
-                    let default = eval_params(model, var.init, &[], 0);
+                    let default = eval_params(model, var.init, &[]);
                     if var.dim == neurograph_compiler::units::Dim::TIME
                         && default.is_some_and(|d| d > 0.0)
                         && x <= 0.0

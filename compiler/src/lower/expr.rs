@@ -1024,7 +1024,35 @@ impl Lowerer<'_> {
 }
 
 pub fn const_eval(model: &Model, h: Handle<Expr>) -> Option<f64> {
-    const_eval_within(model, h, 0)
+    const_eval_with(model, h, &|v| {
+        let var = &model.variables[v];
+        if var.scope == Scope::Global && var.regime.is_none() {
+            VarValue::Expr(var.init)
+        } else {
+            VarValue::Unknown
+        }
+    })
+}
+
+/// What a variable stands for when an expression is folded (`const_eval_with`).
+pub enum VarValue {
+    /// This value.
+    Value(f64),
+    /// This expression, folded in turn (a parameter's default).
+    Expr(Handle<Expr>),
+    /// Not known before the run.
+    Unknown,
+}
+
+/// Fold an expression to a number, reading each variable through `lookup`: the compiler's
+/// own folding (`const_eval`: model-level defaults) and the run-time checks of values given
+/// with `--set` (every parameter, with the given values) use the same arithmetic.
+pub fn const_eval_with(
+    model: &Model,
+    h: Handle<Expr>,
+    lookup: &dyn Fn(Handle<Variable>) -> VarValue,
+) -> Option<f64> {
+    const_eval_within(model, h, 0, lookup)
 }
 
 /// How deep `const_eval` follows expressions, parameters included: an expression nests at most
@@ -1033,24 +1061,27 @@ pub fn const_eval(model: &Model, h: Handle<Expr>) -> Option<f64> {
 /// caller treats as "known only at run time".
 const MAX_CONST_EVAL_DEPTH: usize = 8 * ast::MAX_NESTING;
 
-fn const_eval_within(model: &Model, h: Handle<Expr>, depth: usize) -> Option<f64> {
+fn const_eval_within(
+    model: &Model,
+    h: Handle<Expr>,
+    depth: usize,
+    lookup: &dyn Fn(Handle<Variable>) -> VarValue,
+) -> Option<f64> {
     if depth > MAX_CONST_EVAL_DEPTH {
         return None;
     }
-    let const_eval = |model: &Model, h: Handle<Expr>| const_eval_within(model, h, depth + 1);
+    let const_eval =
+        |model: &Model, h: Handle<Expr>| const_eval_within(model, h, depth + 1, lookup);
     match &model.exprs[h] {
         Expr::Const(c) => Some(*c),
         Expr::Var {
             var,
             side: Side::Own,
-        } => {
-            let v = &model.variables[*var];
-            if v.scope == Scope::Global && v.regime.is_none() {
-                const_eval(model, v.init)
-            } else {
-                None
-            }
-        }
+        } => match lookup(*var) {
+            VarValue::Value(x) => Some(x),
+            VarValue::Expr(e) => const_eval(model, e),
+            VarValue::Unknown => None,
+        },
         Expr::Unary(UnOp::Neg, a) => const_eval(model, *a).map(|x| -x),
         // Conditions are 1 or 0, as in both backends.
         Expr::Bool(b) => Some(f64::from(u8::from(*b))),
