@@ -15,7 +15,12 @@ use pyo3::types::PyDict;
 
 use ::neurograph::{Backend, Error, Model, Simulation, Stopped};
 
-create_exception!(neurograph, NeurographError, PyException, "A neurograph error.");
+create_exception!(
+    neurograph,
+    NeurographError,
+    PyException,
+    "A neurograph error."
+);
 create_exception!(
     neurograph,
     CompileError,
@@ -137,6 +142,9 @@ impl PyModel {
     }
 }
 
+/// Spike times (seconds) and element indices.
+type SpikeArrays<'py> = (Bound<'py, PyArray1<f64>>, Bound<'py, PyArray1<u32>>);
+
 /// One simulation of a model.
 #[pyclass(name = "Simulation", module = "neurograph", frozen)]
 struct PySimulation {
@@ -178,8 +186,8 @@ impl PySimulation {
     fn run(&self, py: Python<'_>, duration: &str) -> PyResult<()> {
         let dt = self.lock().dt();
         let (seconds, dim) = ::neurograph::compiler::quantity::parse_quantity(duration)
-            .map_err(PyValueError::new_err)?;
-        if dim != ::neurograph::compiler::units::Dim::TIME || !(seconds >= 0.0) {
+            .map_err(|e| PyValueError::new_err(e.to_string()))?;
+        if dim != ::neurograph::compiler::units::Dim::TIME || seconds.is_nan() || seconds < 0.0 {
             return Err(PyValueError::new_err(format!(
                 "{duration:?} is not a non-negative time; write e.g. \"200 ms\""
             )));
@@ -206,11 +214,7 @@ impl PySimulation {
     }
 
     /// The recorded spikes of a population: (times in seconds, element indices) arrays.
-    fn spikes<'py>(
-        &self,
-        py: Python<'py>,
-        population: &str,
-    ) -> PyResult<(Bound<'py, PyArray1<f64>>, Bound<'py, PyArray1<u32>>)> {
+    fn spikes<'py>(&self, py: Python<'py>, population: &str) -> PyResult<SpikeArrays<'py>> {
         let (t, i) = self.lock().spikes(population).map_err(|e| to_py(py, e))?;
         Ok((PyArray1::from_vec(py, t), PyArray1::from_vec(py, i)))
     }
@@ -248,9 +252,7 @@ impl PySimulation {
 
     /// Change a parameter between runs, with its unit: set_param("LIF.taum", "18 ms").
     fn set_param(&self, py: Python<'_>, name: &str, value: &str) -> PyResult<()> {
-        self.lock()
-            .set_param(name, value)
-            .map_err(|e| to_py(py, e))
+        self.lock().set_param(name, value).map_err(|e| to_py(py, e))
     }
 
     /// Write a trace directory (manifest.json and .npy files) of what was recorded so far.
@@ -261,9 +263,7 @@ impl PySimulation {
 
     /// Save the complete state to a file; `Model.resume(path)` continues it bit-identically.
     fn save(&self, py: Python<'_>, path: PathBuf) -> PyResult<()> {
-        self.lock()
-            .save_checkpoint(&path)
-            .map_err(|e| to_py(py, e))
+        self.lock().save_checkpoint(&path).map_err(|e| to_py(py, e))
     }
 
     fn __repr__(&self) -> String {
