@@ -6,7 +6,6 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use neurograph::{Model, Simulation};
 
@@ -194,8 +193,8 @@ fn a_checkpoint_of_another_model_version_or_file_is_refused() {
 fn an_interrupted_run_leaves_a_checkpoint_that_finishes_it() {
     let tmp = temp_dir("interrupted");
     let (ckpt, out, full) = (tmp.join("c.ckpt"), tmp.join("trace"), tmp.join("full"));
-    let child = Command::new(env!("CARGO_BIN_EXE_neurograph"))
-        .args([
+    let o = common::run_and_signal(
+        &[
             "run",
             "specs/cuba.ng",
             "--quiet",
@@ -203,21 +202,13 @@ fn an_interrupted_run_leaves_a_checkpoint_that_finishes_it() {
             "300s",
             "--seed",
             "3",
-        ])
-        .arg("--out")
-        .arg(&out)
-        .arg("--checkpoint")
-        .arg(&ckpt)
-        .current_dir(common::root())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(1500));
-    Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    let o = child.wait_with_output().unwrap();
+            "--out",
+            out.to_str().unwrap(),
+            "--checkpoint",
+            ckpt.to_str().unwrap(),
+        ],
+        "INT",
+    );
     assert_eq!(
         o.status.code(),
         Some(130),

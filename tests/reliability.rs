@@ -150,8 +150,8 @@ fn temporary_directories_of_killed_runs_are_removed_by_the_next_run() {
 
 fn interrupt_with(signal: &str) {
     let out = temp_dir(&format!("signal-{signal}")).join("trace");
-    let child = Command::new(env!("CARGO_BIN_EXE_neurograph"))
-        .args([
+    let o = common::run_and_signal(
+        &[
             "run",
             "specs/cobahh.ng",
             "--duration",
@@ -159,18 +159,9 @@ fn interrupt_with(signal: &str) {
             "--quiet",
             "--out",
             out.to_str().unwrap(),
-        ])
-        .current_dir(common::root())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(1500));
-    let status = Command::new("kill")
-        .args([&format!("-{signal}"), &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let o = child.wait_with_output().unwrap();
+        ],
+        signal,
+    );
     assert_eq!(o.status.code(), Some(130), "{signal}: {}", stderr(&o));
     assert!(stderr(&o).contains("interrupted"), "{}", stderr(&o));
     let m = manifest(&out);

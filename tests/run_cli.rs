@@ -5,7 +5,6 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use neurograph_runtime::npy;
 
@@ -332,8 +331,8 @@ fn experiment_files_run_one_trace_per_seed() {
 #[test]
 fn ctrl_c_stops_at_a_step_and_writes_a_valid_trace() {
     let out = temp_dir("interrupt").join("trace");
-    let child = Command::new(env!("CARGO_BIN_EXE_neurograph"))
-        .args([
+    let o = common::run_and_signal(
+        &[
             "run",
             "specs/cobahh.ng",
             "--duration",
@@ -341,18 +340,9 @@ fn ctrl_c_stops_at_a_step_and_writes_a_valid_trace() {
             "--quiet",
             "--out",
             out.to_str().unwrap(),
-        ])
-        .current_dir(common::root())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(1500));
-    let status = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let o = child.wait_with_output().unwrap();
+        ],
+        "INT",
+    );
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(130), "{stderr}");
     assert!(stderr.contains("interrupted"), "{stderr}");

@@ -46,6 +46,24 @@ pub fn neurograph(args: &[&str]) -> std::process::Output {
         .unwrap()
 }
 
+/// Start the binary with `args`, send it `signal` (`INT`, `TERM`) after 1.5 s of running, and
+/// wait for it to end.
+pub fn run_and_signal(args: &[&str], signal: &str) -> std::process::Output {
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_neurograph"))
+        .args(args)
+        .current_dir(root())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let status = std::process::Command::new("kill")
+        .args([&format!("-{signal}"), &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill -{signal} failed");
+    child.wait_with_output().unwrap()
+}
+
 /// An empty directory of its own for one test (`prefix`: the test file, `name`: the test).
 pub fn temp_dir(prefix: &str, name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("neurograph-{prefix}-{}-{name}", std::process::id()));
