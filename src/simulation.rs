@@ -540,7 +540,9 @@ impl Simulation {
         let o = Override { var, node, value };
         self.sim.set_param(o).map_err(|e| self.model.sim_error(e))?;
         self.config.overrides.push(o);
-        self.changed_mid_run = self.sim.step > 0;
+        // Even at step 0: initial values were computed with the old value, which a run from
+        // the start with the new one would not repeat.
+        self.changed_mid_run = true;
         Ok(())
     }
 
