@@ -279,6 +279,15 @@ fn bad_traces_are_typed_errors_naming_the_problem() {
     std::fs::write(d.join("manifest.json"), m.to_string()).unwrap();
     assert!(matches!(err(&d), TraceError::Manifest { .. }));
 
+    for size in [json!(1), json!(1e15), json!("2")] {
+        let d = fresh("size");
+        let mut m = common::manifest(&d);
+        m["records"][0]["size"] = size;
+        std::fs::write(d.join("manifest.json"), m.to_string()).unwrap();
+        let e = err(&d);
+        assert!(e.to_string().contains("`size`"), "{e}");
+    }
+
     let d = fresh("missing-record");
     let t = Trace::open(&d).unwrap();
     let e = analyze_trace(&t, Some(&["I".to_string()]), &SpikeOptions::default()).unwrap_err();

@@ -231,7 +231,8 @@ impl Trace {
         let size = match record.get("size") {
             None => largest,
             Some(v) => match v.as_u64() {
-                Some(s) if s as usize >= largest => s as usize,
+                // Indices are u32: a larger size is not one a run wrote.
+                Some(s) if s as usize >= largest && s <= u64::from(u32::MAX) + 1 => s as usize,
                 _ => {
                     return Err(manifest_err(
                         &self.dir.join("manifest.json"),
