@@ -14,6 +14,7 @@ pub mod simulation;
 
 use std::path::Path;
 
+pub use neurograph_analysis as analysis;
 pub use neurograph_compiler as compiler;
 pub use neurograph_grammar as grammar;
 pub use neurograph_runtime as runtime;

@@ -109,6 +109,32 @@ enum Command {
         #[arg(long, requires = "clif")]
         asm: bool,
     },
+    /// Statistics of a trace directory written by `neurograph run`.
+    Analyze {
+        /// The trace directory.
+        trace: PathBuf,
+        /// The pass to run.
+        #[arg(value_enum)]
+        pass: Pass,
+        /// Bin width of the population rate histogram, correlations and synchrony, e.g. `5ms`.
+        #[arg(long, default_value = "5 ms")]
+        bin: String,
+        /// How many neuron pairs the mean correlation coefficient samples.
+        #[arg(long, default_value_t = 1000)]
+        pairs: usize,
+        /// Only these populations (repeatable; default: every population with a spike record).
+        #[arg(long = "population", value_name = "NAME")]
+        populations: Vec<String>,
+        /// Also write the results as JSON to FILE (schema in README, "neurograph analyze").
+        #[arg(long, value_name = "FILE")]
+        json: Option<PathBuf>,
+    },
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Pass {
+    /// Rates, ISI CV, CV2, LV, Fano factor, population rate, pairwise correlation, synchrony.
+    Spikes,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -377,9 +403,54 @@ fn resume(
     })
 }
 
+/// `neurograph analyze TRACE spikes`: the table on stdout, the JSON to `json`.
+fn analyze(
+    trace: &Path,
+    bin: &str,
+    pairs: usize,
+    populations: &[String],
+    json: Option<&Path>,
+) -> Result<(), String> {
+    let bin_s = match neurograph_compiler::quantity::parse_quantity(bin) {
+        Ok((v, d)) if d == neurograph_compiler::units::Dim::TIME => v,
+        Ok(_) => return Err(format!("--bin: `{bin}` is not a time")),
+        Err(e) => return Err(format!("--bin: {e}")),
+    };
+    let trace = neurograph_analysis::trace::Trace::open(trace).map_err(|e| e.to_string())?;
+    let opts = neurograph_analysis::spikes::SpikeOptions {
+        bin_s,
+        pairs,
+        ..Default::default()
+    };
+    let pops = (!populations.is_empty()).then_some(populations);
+    let stats = neurograph_analysis::spikes::analyze_trace(&trace, pops, &opts)
+        .map_err(|e| e.to_string())?;
+    print!("{}", neurograph_analysis::spikes::table_text(&stats));
+    if let Some(path) = json {
+        let doc = neurograph_analysis::spikes::to_json(&trace, &stats);
+        let text = serde_json::to_string_pretty(&doc).map_err(|e| e.to_string())? + "\n";
+        std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Analyze {
+            trace,
+            pass: Pass::Spikes,
+            bin,
+            pairs,
+            populations,
+            json,
+        } => match analyze(&trace, &bin, pairs, &populations, json.as_deref()) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(1)
+            }
+        },
         Command::Run {
             file,
             duration,

@@ -1,5 +1,6 @@
 //! Passes over recorded traces. They depend on the trace format (spike times and indices,
-//! sampled arrays), not on compiler internals.
+//! sampled arrays), not on compiler internals. `trace` reads a trace directory.
 
 pub mod spikes;
 pub mod timescales;
+pub mod trace;

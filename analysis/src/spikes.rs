@@ -1,5 +1,7 @@
-//! Spike-train statistics as defined for the Brian2 reference measurements (`tests/data/README.md`): mean rate, rate spread
-//! across neurons, ISI coefficient of variation, silent fraction, population Fano factor.
+//! Spike-train statistics: `spike_stats`, as defined for the Brian2 reference measurements
+//! (`tests/data/README.md`: mean rate, rate spread across neurons, ISI coefficient of
+//! variation, silent fraction, population Fano factor), and the `spikes` pass of `neurograph
+//! analyze` (`population_spikes`, `analyze_trace`), whose definitions follow Elephant's.
 
 /// Statistics of the spikes of `n` neurons over `duration_s` seconds.
 #[derive(Debug, Clone, PartialEq)]
@@ -83,6 +85,428 @@ pub fn spike_stats(
             0.0
         },
     }
+}
+
+/// Options of the `spikes` pass.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SpikeOptions {
+    /// Bin width (s) of the population rate histogram, the pairwise correlations and the
+    /// synchrony measure.
+    pub bin_s: f64,
+    /// How many neuron pairs (at most) the mean correlation coefficient samples.
+    pub pairs: usize,
+    /// Seed of the pair sample.
+    pub seed: u64,
+}
+
+impl Default for SpikeOptions {
+    fn default() -> Self {
+        SpikeOptions {
+            bin_s: 0.005,
+            pairs: 1000,
+            seed: 1,
+        }
+    }
+}
+
+/// A mean over the neurons for which a statistic is defined.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct NeuronMean {
+    /// Mean over the neurons that qualify; NaN when none does.
+    pub mean: f64,
+    /// Population standard deviation (ddof 0) over the same neurons; NaN when none does.
+    pub sd: f64,
+    /// How many neurons qualify.
+    pub neurons: usize,
+}
+
+impl NeuronMean {
+    fn of(xs: &[f64]) -> NeuronMean {
+        if xs.is_empty() {
+            return NeuronMean {
+                mean: f64::NAN,
+                sd: f64::NAN,
+                neurons: 0,
+            };
+        }
+        NeuronMean {
+            mean: mean(xs),
+            sd: sd(xs),
+            neurons: xs.len(),
+        }
+    }
+}
+
+/// The `spikes` pass over one population.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PopulationSpikes {
+    pub population: String,
+    /// Neurons in the population.
+    pub n: usize,
+    pub spikes: usize,
+    /// Analysed time (s): the run's simulated duration.
+    pub duration_s: f64,
+    /// Spikes / (n * duration) (Hz); equals the mean of the per-neuron rates.
+    pub mean_rate_hz: f64,
+    /// Per-neuron rates `len(train) / duration` (elephant.statistics.mean_firing_rate): their
+    /// population SD (Hz) over all n neurons, silent ones included.
+    pub rate_sd_hz: f64,
+    /// Fraction of the neurons without a spike.
+    pub silent_fraction: f64,
+    /// Coefficient of variation of each neuron's ISIs, std/mean with ddof 0
+    /// (elephant.statistics.cv of elephant.statistics.isi), over neurons with at least 2
+    /// spikes (one ISI gives CV 0, as in the Brian2 reference `isi_cv_mean`).
+    pub cv_isi: NeuronMean,
+    /// elephant.statistics.cv2: 2 mean(|I(i+1) - I(i)| / (I(i+1) + I(i))), over neurons with at
+    /// least 3 spikes (2 ISIs).
+    pub cv2: NeuronMean,
+    /// elephant.statistics.lv: 3/(N-1) sum((I(i) - I(i+1)) / (I(i) + I(i+1)))^2 over the N ISIs,
+    /// over neurons with at least 3 spikes.
+    pub lv: NeuronMean,
+    /// elephant.statistics.fanofactor over the neurons' spike counts in the whole run:
+    /// var(counts) / mean(counts), ddof 0; NaN when no neuron fired.
+    pub fano: f64,
+    /// Variance over mean of the population's spike count per bin (the Brian2 reference
+    /// `pop_fano_5ms` at 5 ms bins); NaN when no spike falls in a bin.
+    pub population_fano: f64,
+    /// Bin width (s) of `rate_hz`, the correlations and the synchrony.
+    pub bin_s: f64,
+    /// Population rate per bin (Hz per neuron): spikes in [k bin, (k+1) bin) / (n bin),
+    /// elephant.statistics.time_histogram(output='rate') averaged over the neurons. Whole
+    /// bins only: a last partial bin is left out.
+    pub rate_hz: Vec<f64>,
+    /// elephant.spike_train_correlation.correlation_coefficient (Pearson, of binned counts,
+    /// not binary) over a seeded sample of distinct pairs (every pair when there are fewer
+    /// than asked); pairs where a neuron's binned count is constant (e.g. silent) are left
+    /// out, as Elephant returns NaN for them.
+    pub correlation: NeuronMean,
+    /// Pairs drawn (before leaving out undefined ones).
+    pub pairs_sampled: usize,
+    /// Golomb's synchrony measure chi (Golomb 2007, Scholarpedia "Neuronal synchrony
+    /// measures") of the binned counts: sqrt(var_t(population mean count) / mean_i
+    /// var_t(count_i)). About 1/sqrt(n) for independent neurons, 1 for identical trains; NaN
+    /// when no neuron's count varies.
+    pub synchrony_chi: f64,
+}
+
+/// A neuron's binned counts as sorted (bin, count) pairs.
+fn sparse_bins(train: &[f64], bin_s: f64, n_bins: usize) -> Vec<(usize, f64)> {
+    let mut out: Vec<(usize, f64)> = Vec::new();
+    for &t in train {
+        let b = (t / bin_s + 1e-9).floor();
+        if b < 0.0 || b >= n_bins as f64 {
+            continue;
+        }
+        let b = b as usize;
+        match out.last_mut() {
+            Some((last, c)) if *last == b => *c += 1.0,
+            _ => out.push((b, 1.0)),
+        }
+    }
+    out
+}
+
+/// Mean and variance (ddof 0) over `n_bins` bins of sparse counts.
+fn sparse_moments(bins: &[(usize, f64)], n_bins: usize) -> (f64, f64) {
+    let nb = n_bins as f64;
+    let s: f64 = bins.iter().map(|b| b.1).sum();
+    let s2: f64 = bins.iter().map(|b| b.1 * b.1).sum();
+    let m = s / nb;
+    (m, (s2 / nb - m * m).max(0.0))
+}
+
+/// Pearson correlation of two sparse binned count vectors.
+fn sparse_corr(a: &[(usize, f64)], b: &[(usize, f64)], n_bins: usize) -> f64 {
+    let (ma, va) = sparse_moments(a, n_bins);
+    let (mb, vb) = sparse_moments(b, n_bins);
+    if va <= 0.0 || vb <= 0.0 {
+        return f64::NAN;
+    }
+    let (mut i, mut j, mut sab) = (0, 0, 0.0);
+    while i < a.len() && j < b.len() {
+        match a[i].0.cmp(&b[j].0) {
+            std::cmp::Ordering::Less => i += 1,
+            std::cmp::Ordering::Greater => j += 1,
+            std::cmp::Ordering::Equal => {
+                sab += a[i].1 * b[j].1;
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    let cov = sab / n_bins as f64 - ma * mb;
+    (cov / (va * vb).sqrt()).clamp(-1.0, 1.0)
+}
+
+/// SplitMix64: the pair sample's generator.
+fn splitmix(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// The `spikes` pass over `n` neurons' spikes in [0, duration_s). Linear in the spikes, plus
+/// the pair sample (linear in the two trains of each pair).
+pub fn population_spikes(
+    population: &str,
+    times: &[f64],
+    indices: &[u32],
+    n: usize,
+    duration_s: f64,
+    opts: &SpikeOptions,
+) -> Result<PopulationSpikes, String> {
+    if !(opts.bin_s.is_finite() && opts.bin_s > 0.0) {
+        return Err(format!(
+            "the bin width must be positive, not {} s",
+            opts.bin_s
+        ));
+    }
+    if !(duration_s.is_finite() && duration_s > 0.0) {
+        return Err(format!(
+            "population `{population}`: the trace covers no time (duration {duration_s} s)"
+        ));
+    }
+    let n_bins = (duration_s / opts.bin_s + 1e-9).floor() as usize;
+    if n_bins == 0 {
+        return Err(format!(
+            "the bin width {} s is longer than the trace ({duration_s} s)",
+            opts.bin_s
+        ));
+    }
+    let tr = trains(times, indices, n);
+    let rates: Vec<f64> = tr.iter().map(|t| t.len() as f64 / duration_s).collect();
+    let counts: Vec<f64> = tr.iter().map(|t| t.len() as f64).collect();
+    let (mut cvs, mut cv2s, mut lvs) = (Vec::new(), Vec::new(), Vec::new());
+    let mut isi = Vec::new();
+    for t in &tr {
+        if t.len() < 2 {
+            continue;
+        }
+        isi.clear();
+        isi.extend(t.windows(2).map(|w| w[1] - w[0]));
+        let m = mean(&isi);
+        if m > 0.0 {
+            cvs.push(sd(&isi) / m);
+        }
+        if isi.len() >= 2 {
+            let (mut c2, mut l, mut terms) = (0.0, 0.0, 0usize);
+            for w in isi.windows(2) {
+                let s = w[0] + w[1];
+                if s > 0.0 {
+                    let d = (w[1] - w[0]) / s;
+                    c2 += d.abs();
+                    l += d * d;
+                    terms += 1;
+                }
+            }
+            if terms > 0 {
+                cv2s.push(2.0 * c2 / terms as f64);
+                lvs.push(3.0 * l / terms as f64);
+            }
+        }
+    }
+    let cm = mean(&counts);
+    let fano = if cm > 0.0 {
+        sd(&counts).powi(2) / cm
+    } else {
+        f64::NAN
+    };
+    // Population histogram.
+    let mut hist = vec![0.0; n_bins];
+    for &t in times {
+        let b = (t / opts.bin_s + 1e-9).floor();
+        if b >= 0.0 && b < n_bins as f64 {
+            hist[b as usize] += 1.0;
+        }
+    }
+    let hm = mean(&hist);
+    let population_fano = if hm > 0.0 {
+        sd(&hist).powi(2) / hm
+    } else {
+        f64::NAN
+    };
+    let rate_hz: Vec<f64> = hist
+        .iter()
+        .map(|c| c / (n.max(1) as f64 * opts.bin_s))
+        .collect();
+    // Binned counts per neuron, sparse.
+    let bins: Vec<Vec<(usize, f64)>> = tr
+        .iter()
+        .map(|t| sparse_bins(t, opts.bin_s, n_bins))
+        .collect();
+    // Golomb chi: variance of the population-averaged count over the mean single variance.
+    let single_var = mean(
+        &bins
+            .iter()
+            .map(|b| sparse_moments(b, n_bins).1)
+            .collect::<Vec<_>>(),
+    );
+    let avg: Vec<f64> = hist.iter().map(|c| c / n.max(1) as f64).collect();
+    let pop_var = sd(&avg).powi(2);
+    let synchrony_chi = if single_var > 0.0 {
+        (pop_var / single_var).sqrt()
+    } else {
+        f64::NAN
+    };
+    // Pair sample.
+    let mut pairs: Vec<(usize, usize)> = Vec::new();
+    let all_pairs = n.saturating_mul(n.saturating_sub(1)) / 2;
+    if all_pairs <= opts.pairs {
+        for a in 0..n {
+            for b in a + 1..n {
+                pairs.push((a, b));
+            }
+        }
+    } else {
+        let mut state = opts.seed;
+        let mut seen = std::collections::HashSet::new();
+        while pairs.len() < opts.pairs {
+            let a = (splitmix(&mut state) % n as u64) as usize;
+            let b = (splitmix(&mut state) % n as u64) as usize;
+            if a != b && seen.insert((a.min(b), a.max(b))) {
+                pairs.push((a.min(b), a.max(b)));
+            }
+        }
+    }
+    let corrs: Vec<f64> = pairs
+        .iter()
+        .map(|&(a, b)| sparse_corr(&bins[a], &bins[b], n_bins))
+        .filter(|c| c.is_finite())
+        .collect();
+    Ok(PopulationSpikes {
+        population: population.into(),
+        n,
+        spikes: times.len(),
+        duration_s,
+        mean_rate_hz: times.len() as f64 / (n.max(1) as f64 * duration_s),
+        rate_sd_hz: sd(&rates),
+        silent_fraction: tr.iter().filter(|t| t.is_empty()).count() as f64 / n.max(1) as f64,
+        cv_isi: NeuronMean::of(&cvs),
+        cv2: NeuronMean::of(&cv2s),
+        lv: NeuronMean::of(&lvs),
+        fano,
+        population_fano,
+        bin_s: opts.bin_s,
+        rate_hz,
+        correlation: NeuronMean::of(&corrs),
+        pairs_sampled: pairs.len(),
+        synchrony_chi,
+    })
+}
+
+/// The `spikes` pass over every population of a trace that has a spike record (or over
+/// `populations` when given).
+pub fn analyze_trace(
+    trace: &crate::trace::Trace,
+    populations: Option<&[String]>,
+    opts: &SpikeOptions,
+) -> Result<Vec<PopulationSpikes>, crate::trace::TraceError> {
+    let names = match populations {
+        Some(p) => p.to_vec(),
+        None => trace.spike_populations(),
+    };
+    if names.is_empty() {
+        return Err(crate::trace::TraceError::NoSpikeRecords);
+    }
+    names
+        .iter()
+        .map(|p| {
+            let ev = trace.spikes(p)?;
+            population_spikes(p, &ev.times, &ev.indices, ev.size, trace.duration_s, opts)
+                .map_err(crate::trace::TraceError::Option)
+        })
+        .collect()
+}
+
+fn num(x: f64) -> serde_json::Value {
+    // NaN (undefined) becomes null.
+    serde_json::Value::from(x)
+}
+
+fn neuron_mean_json(m: &NeuronMean) -> serde_json::Value {
+    serde_json::json!({"mean": num(m.mean), "sd": num(m.sd), "neurons": m.neurons})
+}
+
+/// The JSON document of `neurograph analyze TRACE spikes --json` (schema in README).
+pub fn to_json(trace: &crate::trace::Trace, stats: &[PopulationSpikes]) -> serde_json::Value {
+    let pops: Vec<serde_json::Value> = stats
+        .iter()
+        .map(|s| {
+            serde_json::json!({
+                "population": s.population,
+                "n": s.n,
+                "spikes": s.spikes,
+                "duration_s": s.duration_s,
+                "mean_rate_hz": num(s.mean_rate_hz),
+                "rate_sd_hz": num(s.rate_sd_hz),
+                "silent_fraction": num(s.silent_fraction),
+                "cv_isi": neuron_mean_json(&s.cv_isi),
+                "cv2": neuron_mean_json(&s.cv2),
+                "lv": neuron_mean_json(&s.lv),
+                "fano": num(s.fano),
+                "population_fano": num(s.population_fano),
+                "correlation": {
+                    "mean": num(s.correlation.mean),
+                    "sd": num(s.correlation.sd),
+                    "pairs": s.correlation.neurons,
+                    "pairs_sampled": s.pairs_sampled,
+                },
+                "synchrony_chi": num(s.synchrony_chi),
+                "bin_s": s.bin_s,
+                "rate_hz": s.rate_hz.iter().map(|&r| num(r)).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "format": "neurograph-analysis-spikes",
+        "format_version": 1,
+        "trace": trace.dir.display().to_string(),
+        "model": trace.manifest.get("model").cloned().unwrap_or(serde_json::Value::Null),
+        "seed": trace.manifest.get("seed").cloned().unwrap_or(serde_json::Value::Null),
+        "duration_s": trace.duration_s,
+        "populations": pops,
+    })
+}
+
+/// The table `neurograph analyze TRACE spikes` prints.
+pub fn table_text(stats: &[PopulationSpikes]) -> String {
+    let f = |x: f64, p: usize| {
+        if x.is_finite() {
+            format!("{x:.p$}")
+        } else {
+            "-".to_string()
+        }
+    };
+    let mut out = format!(
+        "{:<12} {:>7} {:>9} {:>9} {:>8} {:>6} {:>6} {:>6} {:>6} {:>7} {:>7}\n",
+        "population", "n", "spikes", "rate Hz", "sd Hz", "CV", "CV2", "LV", "Fano", "corr", "chi"
+    );
+    for s in stats {
+        out += &format!(
+            "{:<12} {:>7} {:>9} {:>9} {:>8} {:>6} {:>6} {:>6} {:>6} {:>7} {:>7}\n",
+            s.population,
+            s.n,
+            s.spikes,
+            f(s.mean_rate_hz, 3),
+            f(s.rate_sd_hz, 3),
+            f(s.cv_isi.mean, 3),
+            f(s.cv2.mean, 3),
+            f(s.lv.mean, 3),
+            f(s.fano, 3),
+            f(s.correlation.mean, 4),
+            f(s.synchrony_chi, 4),
+        );
+    }
+    if let Some(s) = stats.first() {
+        out += &format!(
+            "rates and Fano over {} s; CV over neurons with >= 2 spikes, CV2 and LV with >= 3; corr and chi of counts in {} ms bins\n",
+            s.duration_s,
+            s.bin_s * 1e3
+        );
+    }
+    out
 }
 
 #[cfg(test)]

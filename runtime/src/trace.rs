@@ -275,7 +275,7 @@ fn write_into(tmp: &Path, sim: &Sim, meta: &TraceMeta) -> io::Result<Vec<String>
                 put(&format!("{base}.i.npy"), &rec.values, &[n], Dtype::U32)?;
                 records.push(json!({
                     "kind": "events", "name": base, "population": model.populations[*population].name,
-                    "event": event, "count": n,
+                    "event": event, "count": n, "size": model.populations[*population].size,
                     "times": {"file": format!("{base}.t.npy"), "unit": "s", "shape": [n], "dtype": "float64"},
                     "indices": {"file": format!("{base}.i.npy"), "shape": [n], "dtype": "uint32"},
                 }));

@@ -1,0 +1,333 @@
+//! Reading a trace directory (`manifest.json` plus one `.npy` file per array, as
+//! `neurograph_runtime::trace` writes it). Every problem is a [`TraceError`] naming the file or
+//! the record; nothing here panics on bad input.
+
+use std::path::{Path, PathBuf};
+
+use neurograph_runtime::npy;
+use serde_json::Value;
+
+/// The manifest's `format` value of a neurograph trace.
+pub const FORMAT: &str = "neurograph-trace";
+/// The manifest `format_version`s this reader understands.
+pub const FORMAT_VERSIONS: &[u64] = &[1];
+
+/// What can go wrong when reading a trace or running a pass over it.
+#[derive(Debug, thiserror::Error)]
+pub enum TraceError {
+    #[error("{}: cannot read: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}: not a valid trace manifest: {message}", path.display())]
+    Manifest { path: PathBuf, message: String },
+    #[error("{}: \"format\" is {found}, not \"{FORMAT}\"; is this a neurograph trace?", path.display())]
+    Format { path: PathBuf, found: String },
+    #[error("{}: format_version {found} is not supported (this neurograph reads version 1)", path.display())]
+    Version { path: PathBuf, found: String },
+    #[error("{}: malformed .npy file: {message}", path.display())]
+    Npy { path: PathBuf, message: String },
+    #[error("the trace has no spike record of population `{population}`; add `record {population}.spikes`")]
+    MissingSpikes { population: String },
+    #[error("the trace has no `{event}` event record of population `{population}`; add `record {population}.{event}`")]
+    MissingEvents { population: String, event: String },
+    #[error("the trace has no state record `{name}`; add `record {name}`")]
+    MissingState { name: String },
+    #[error("the trace records no spikes; add `record POPULATION.spikes` to the spec")]
+    NoSpikeRecords,
+    #[error("{0}")]
+    Option(String),
+}
+
+/// Recorded events of one population: parallel arrays of times (s) and element indices.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Events {
+    pub population: String,
+    pub event: String,
+    /// The population's size (the manifest's `size`; older traces lack it, then one more than
+    /// the largest recorded index).
+    pub size: usize,
+    pub times: Vec<f64>,
+    pub indices: Vec<u32>,
+}
+
+/// A recorded state variable: `rows` samples of `width` elements, row-major, and the sample
+/// times (s).
+#[derive(Debug, Clone, PartialEq)]
+pub struct State {
+    pub name: String,
+    pub unit: String,
+    pub rows: usize,
+    pub width: usize,
+    pub values: Vec<f64>,
+    pub times: Vec<f64>,
+}
+
+/// An opened trace directory: its manifest, checked; arrays are read on demand.
+#[derive(Debug, Clone)]
+pub struct Trace {
+    pub dir: PathBuf,
+    pub manifest: Value,
+    /// Simulated time of the run (s).
+    pub duration_s: f64,
+    /// The time step (s).
+    pub dt_s: f64,
+    records: Vec<Value>,
+}
+
+fn manifest_err(path: &Path, message: impl Into<String>) -> TraceError {
+    TraceError::Manifest {
+        path: path.to_path_buf(),
+        message: message.into(),
+    }
+}
+
+impl Trace {
+    /// Open `dir` and check its manifest: JSON, `"format": "neurograph-trace"`, a known
+    /// `format_version`, a positive `duration_s`, a `records` list.
+    pub fn open(dir: &Path) -> Result<Trace, TraceError> {
+        let path = dir.join("manifest.json");
+        let text = std::fs::read_to_string(&path).map_err(|source| TraceError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        let manifest: Value =
+            serde_json::from_str(&text).map_err(|e| manifest_err(&path, e.to_string()))?;
+        if !manifest.is_object() {
+            return Err(manifest_err(&path, "it is not a JSON object"));
+        }
+        match manifest.get("format") {
+            Some(Value::String(f)) if f == FORMAT => {}
+            Some(other) => {
+                return Err(TraceError::Format {
+                    path,
+                    found: other.to_string(),
+                })
+            }
+            None => {
+                return Err(TraceError::Format {
+                    path,
+                    found: "missing".into(),
+                })
+            }
+        }
+        match manifest.get("format_version") {
+            Some(v) if v.as_u64().is_some_and(|v| FORMAT_VERSIONS.contains(&v)) => {}
+            Some(v) => {
+                return Err(TraceError::Version {
+                    path,
+                    found: v.to_string(),
+                })
+            }
+            None => {
+                return Err(TraceError::Version {
+                    path,
+                    found: "missing".into(),
+                })
+            }
+        }
+        let number = |key: &str| -> Result<f64, TraceError> {
+            manifest
+                .get(key)
+                .and_then(Value::as_f64)
+                .filter(|v| v.is_finite() && *v >= 0.0)
+                .ok_or_else(|| manifest_err(&path, format!("`{key}` is not a non-negative number")))
+        };
+        let duration_s = number("duration_s")?;
+        let dt_s = number("dt_s")?;
+        let records = manifest
+            .get("records")
+            .and_then(Value::as_array)
+            .ok_or_else(|| manifest_err(&path, "`records` is not a list"))?
+            .clone();
+        Ok(Trace {
+            dir: dir.to_path_buf(),
+            manifest,
+            duration_s,
+            dt_s,
+            records,
+        })
+    }
+
+    /// The populations with a spike record, in manifest order.
+    pub fn spike_populations(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for r in &self.records {
+            if r.get("kind").and_then(Value::as_str) == Some("events")
+                && r.get("event").and_then(Value::as_str) == Some("spike")
+            {
+                if let Some(p) = r.get("population").and_then(Value::as_str) {
+                    if !out.iter().any(|q| q == p) {
+                        out.push(p.to_string());
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// The spikes of `population`.
+    pub fn spikes(&self, population: &str) -> Result<Events, TraceError> {
+        self.events(population, "spike")
+    }
+
+    /// The `event` records of `population` (`spike` for spikes).
+    pub fn events(&self, population: &str, event: &str) -> Result<Events, TraceError> {
+        let record = self
+            .records
+            .iter()
+            .find(|r| {
+                r.get("kind").and_then(Value::as_str) == Some("events")
+                    && r.get("population").and_then(Value::as_str) == Some(population)
+                    && r.get("event").and_then(Value::as_str) == Some(event)
+            })
+            .ok_or_else(|| {
+                if event == "spike" {
+                    TraceError::MissingSpikes {
+                        population: population.into(),
+                    }
+                } else {
+                    TraceError::MissingEvents {
+                        population: population.into(),
+                        event: event.into(),
+                    }
+                }
+            })?;
+        let name = record
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or(population);
+        let times = self.array(record, name, "times")?;
+        let idx = self.array(record, name, "indices")?;
+        let idx_path = self.file_path(record, name, "indices")?;
+        if times.data.len() != idx.data.len() {
+            return Err(TraceError::Npy {
+                path: idx_path,
+                message: format!(
+                    "{} indices for {} spike times",
+                    idx.data.len(),
+                    times.data.len()
+                ),
+            });
+        }
+        if let Some(t) = times.data.iter().find(|t| !t.is_finite()) {
+            return Err(TraceError::Npy {
+                path: self.file_path(record, name, "times")?,
+                message: format!("spike time {t} is not finite"),
+            });
+        }
+        let mut indices = Vec::with_capacity(idx.data.len());
+        for &i in &idx.data {
+            if !(i >= 0.0 && i <= u32::MAX as f64 && i.fract() == 0.0) {
+                return Err(TraceError::Npy {
+                    path: idx_path,
+                    message: format!("index {i} is not an element number"),
+                });
+            }
+            indices.push(i as u32);
+        }
+        let largest = indices.iter().max().map_or(0, |&m| m as usize + 1);
+        let size = match record.get("size") {
+            None => largest,
+            Some(v) => match v.as_u64() {
+                // Indices are u32: a larger size is not one a run wrote.
+                Some(s) if s as usize >= largest && s <= u64::from(u32::MAX) + 1 => s as usize,
+                _ => {
+                    return Err(manifest_err(
+                        &self.dir.join("manifest.json"),
+                        format!("record `{name}`: `size` {v} is not a size covering its indices"),
+                    ))
+                }
+            },
+        };
+        Ok(Events {
+            population: population.into(),
+            event: event.into(),
+            size,
+            times: times.data,
+            indices,
+        })
+    }
+
+    /// The state record named `name` (as in the manifest, e.g. `E.v`).
+    pub fn state(&self, name: &str) -> Result<State, TraceError> {
+        let record = self
+            .records
+            .iter()
+            .find(|r| {
+                r.get("kind").and_then(Value::as_str) == Some("state")
+                    && r.get("name").and_then(Value::as_str) == Some(name)
+            })
+            .ok_or_else(|| TraceError::MissingState { name: name.into() })?;
+        let values = self.array(record, name, "values")?;
+        let times = self.array(record, name, "times")?;
+        let (rows, width) = match values.shape[..] {
+            [r, w] => (r, w),
+            [r] => (r, 1),
+            _ => {
+                return Err(TraceError::Npy {
+                    path: self.file_path(record, name, "values")?,
+                    message: format!("shape {:?} is not (samples, elements)", values.shape),
+                })
+            }
+        };
+        if times.data.len() != rows {
+            return Err(TraceError::Npy {
+                path: self.file_path(record, name, "times")?,
+                message: format!("{} sample times for {rows} samples", times.data.len()),
+            });
+        }
+        Ok(State {
+            name: name.into(),
+            unit: record
+                .get("unit")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .into(),
+            rows,
+            width,
+            values: values.data,
+            times: times.data,
+        })
+    }
+
+    /// The path of a record's array `field` (`times`, `indices`, `values`): a plain file name
+    /// inside the trace directory (a manifest may not point elsewhere).
+    fn file_path(&self, record: &Value, name: &str, field: &str) -> Result<PathBuf, TraceError> {
+        let file = record
+            .get(field)
+            .and_then(|f| f.get("file"))
+            .and_then(Value::as_str)
+            .ok_or_else(|| {
+                manifest_err(
+                    &self.dir.join("manifest.json"),
+                    format!("record `{name}` has no `{field}.file`"),
+                )
+            })?;
+        let plain = Path::new(file)
+            .file_name()
+            .is_some_and(|f| f == std::ffi::OsStr::new(file))
+            && file != ".."
+            && file != ".";
+        if !plain {
+            return Err(manifest_err(
+                &self.dir.join("manifest.json"),
+                format!("record `{name}`: `{file}` is not a file name inside the trace directory"),
+            ));
+        }
+        Ok(self.dir.join(file))
+    }
+
+    fn array(&self, record: &Value, name: &str, field: &str) -> Result<npy::Array, TraceError> {
+        let path = self.file_path(record, name, field)?;
+        let bytes = std::fs::read(&path).map_err(|source| TraceError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        npy::parse(&bytes).map_err(|e| TraceError::Npy {
+            path,
+            message: e.to_string(),
+        })
+    }
+}
