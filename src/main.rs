@@ -254,6 +254,11 @@ fn run(args: RunArgs) -> Result<(), CliError> {
         .out
         .clone()
         .unwrap_or_else(|| PathBuf::from("traces").join(&compiled.model.name));
+    if seeds.len() > 1 && opts.checkpoint.is_some() {
+        return Err(CliError::Failed(
+            "--checkpoint with an experiment of several seeds would overwrite one file per seed; run each seed with its own --seed and --checkpoint".to_string(),
+        ));
+    }
     for seed in seeds {
         opts.seed = seed;
         if is_experiment {
