@@ -313,6 +313,8 @@ pub struct TimescaleOptions {
     pub max_lag_s: Option<f64>,
     /// Bin width of spike counts (s), for `POP.spikes`.
     pub bin_s: f64,
+    /// Samples before this time (s) are left out (burn-in; the reference drops 500 steps).
+    pub from_s: f64,
 }
 
 impl Default for TimescaleOptions {
@@ -320,6 +322,7 @@ impl Default for TimescaleOptions {
         TimescaleOptions {
             max_lag_s: None,
             bin_s: 1e-3,
+            from_s: 0.0,
         }
     }
 }
@@ -347,6 +350,12 @@ pub fn analyze_trace(
     variables: Option<&[String]>,
     opts: &TimescaleOptions,
 ) -> Result<Vec<VariableTimescales>, TraceError> {
+    if !(opts.from_s >= 0.0 && opts.from_s.is_finite()) {
+        return Err(TraceError::Option(format!(
+            "--from must be a non-negative time, not {} s",
+            opts.from_s
+        )));
+    }
     if let Some(m) = opts.max_lag_s {
         if !(m > 0.0 && m.is_finite()) {
             return Err(TraceError::Option(format!(
@@ -386,10 +395,11 @@ fn analyze_variable(
                 ));
             }
             let ev = trace.spikes(pop)?;
-            let rows = (trace.duration_s / opts.bin_s + 1e-9).floor() as usize;
+            let span = (trace.duration_s - opts.from_s).max(0.0);
+            let rows = (span / opts.bin_s + 1e-9).floor() as usize;
             let mut v = vec![0.0; rows * ev.size];
             for (&t, &i) in ev.times.iter().zip(&ev.indices) {
-                let b = (t / opts.bin_s + 1e-9).floor();
+                let b = ((t - opts.from_s) / opts.bin_s + 1e-9).floor();
                 if b >= 0.0 && (b as usize) < rows {
                     v[b as usize * ev.size + i as usize] += 1.0;
                 }
@@ -406,7 +416,9 @@ fn analyze_variable(
             } else {
                 0.0
             };
-            (s.values, s.rows, s.width, dt)
+            let skip = s.times.iter().take_while(|&&t| t < opts.from_s).count();
+            let values = s.values[skip * s.width..].to_vec();
+            (values, s.rows - skip, s.width, dt)
         }
     };
     if rows < 8 || !(sample_s > 0.0 && sample_s.is_finite()) {
