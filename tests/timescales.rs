@@ -379,3 +379,69 @@ fn rnn_spec_run_and_analysed_from_the_command_line() {
     assert!(high > 1.3 * low, "{high} vs {low}");
     assert!(rho > 0.3, "rank correlation {rho}");
 }
+
+/// Binned spike counts (`--variable E.spikes --bin 1ms`): 20 neurons spiking with a shared
+/// probability per 1 ms bin that follows a leaky unit of tau = 10 steps. The counts'
+/// autocorrelation is a white part at lag 0 plus that unit's exponential: the population fit
+/// is a double exponential whose slow time constant is the unit's timescale within 10 %.
+#[test]
+fn binned_spike_counts_of_a_modulated_population() {
+    let mut rng = Rng(11);
+    let (n, bins, tau) = (20usize, 100_000usize, 10.0);
+    let x = ar1(&mut rng, tau, bins);
+    let mut spikes: Vec<(f64, f64)> = Vec::new();
+    for (b, xv) in x.iter().enumerate() {
+        let p = (0.5 + 0.2 * xv).clamp(0.0, 1.0);
+        for i in 0..n {
+            if rng.uniform() < p {
+                spikes.push(((b as f64 + 0.5) * 1e-3, i as f64));
+            }
+        }
+    }
+    let dir = common::temp_dir("timescales", "spikes");
+    let (t, i): (Vec<f64>, Vec<f64>) = spikes.into_iter().unzip();
+    npy::write(&dir.join("E.spikes.t.npy"), &t, &[t.len()], Dtype::F64).unwrap();
+    npy::write(&dir.join("E.spikes.i.npy"), &i, &[i.len()], Dtype::U32).unwrap();
+    let manifest = json!({
+        "format": "neurograph-trace", "format_version": 1, "model": "spikes", "seed": 1,
+        "dt_s": 1e-4, "duration_s": bins as f64 * 1e-3, "status": "complete",
+        "records": [{
+            "kind": "events", "name": "E.spikes", "population": "E", "event": "spike",
+            "count": t.len(), "size": n,
+            "times": {"file": "E.spikes.t.npy", "unit": "s", "shape": [t.len()], "dtype": "float64"},
+            "indices": {"file": "E.spikes.i.npy", "shape": [i.len()], "dtype": "uint32"},
+        }],
+    });
+    std::fs::write(dir.join("manifest.json"), manifest.to_string()).unwrap();
+    let json_path = dir.join("ts.json");
+    let out = common::neurograph(&[
+        "analyze",
+        dir.to_str().unwrap(),
+        "timescales",
+        "--variable",
+        "E.spikes",
+        "--bin",
+        "1ms",
+        "--max-lag",
+        "60ms",
+        "--json",
+        json_path.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: Value = serde_json::from_str(&std::fs::read_to_string(&json_path).unwrap()).unwrap();
+    let v = &doc["variables"][0];
+    assert_eq!(v["variable"], "E.spikes");
+    assert_eq!(v["units"], 20);
+    assert_eq!(v["samples"], 100_000);
+    let pop = &v["population"];
+    let want = ar1_timescale(tau) * 1e-3;
+    eprintln!("{pop}\nwant slow tau {want}");
+    assert_eq!(pop["model"], "double");
+    let slow = pop["tau2_s"].as_f64().unwrap();
+    assert!((slow - want).abs() / want < 0.1, "{slow} vs {want}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
