@@ -500,6 +500,13 @@ fn main() -> ExitCode {
             max_lag,
             from,
         } => match match pass {
+            Pass::Spikes if !variables.is_empty() || max_lag.is_some() || from != "0 s" => {
+                Err("--variable, --max-lag and --from belong to the timescales pass".to_string())
+            }
+            Pass::Timescales if !populations.is_empty() => Err(
+                "--population belongs to the spikes pass; timescales takes --variable POP.VAR"
+                    .to_string(),
+            ),
             Pass::Spikes => analyze(&trace, &bin, pairs, &populations, json.as_deref()),
             Pass::Timescales => analyze_timescales(
                 &trace,

@@ -194,7 +194,21 @@ fn errors_name_the_record() {
         (vec!["--max-lag", "2 ms"], "fitting needs at least 4"),
         (vec!["--from=-1 s"], "--from must be a non-negative time"),
         (vec!["--from", "0.999 s"], "the timescales need at least 8"),
+        (
+            vec!["--population", "E"],
+            "--population belongs to the spikes pass",
+        ),
     ];
+    let e = analyze_trace(
+        &trace,
+        Some(&["L.x".to_string()]),
+        &TimescaleOptions {
+            from_s: -1.0,
+            ..Default::default()
+        },
+    )
+    .unwrap_err();
+    assert!(matches!(e, TraceError::Option(_)), "{e:?}");
     for (extra, expect) in cases {
         let mut args = vec!["analyze", dir, "timescales"];
         args.extend(extra);
@@ -204,6 +218,9 @@ fn errors_name_the_record() {
         assert!(err.starts_with("error: ") && err.contains(expect), "{err}");
         assert!(!err.contains("panicked"), "{err}");
     }
+    let out = common::neurograph(&["analyze", dir, "spikes", "--max-lag", "5ms"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("belong to the timescales pass"));
     let _ = std::fs::remove_dir_all(&d);
 }
 
@@ -443,5 +460,16 @@ fn binned_spike_counts_of_a_modulated_population() {
     assert_eq!(pop["model"], "double");
     let slow = pop["tau2_s"].as_f64().unwrap();
     assert!((slow - want).abs() / want < 0.1, "{slow} vs {want}");
+    let out = common::neurograph(&[
+        "analyze",
+        dir.to_str().unwrap(),
+        "timescales",
+        "--variable",
+        "E.spikes",
+        "--bin",
+        "1ns",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("use wider bins"));
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -146,6 +146,8 @@ impl Fit {
 /// Smallest and largest time constant the grid considers, in samples.
 const TAU_MIN: f64 = 0.05;
 const GRID: usize = 48;
+/// The largest matrix of binned spike counts (bins × neurons) the pass builds (2 GB of f64).
+const MAX_COUNTS: f64 = 2.5e8;
 
 fn rss_single(y: &[f64], tau: f64) -> (f64, f64) {
     let q = (-1.0 / tau).exp();
@@ -396,7 +398,14 @@ fn analyze_variable(
             }
             let ev = trace.spikes(pop)?;
             let span = (trace.duration_s - opts.from_s).max(0.0);
-            let rows = (span / opts.bin_s + 1e-9).floor() as usize;
+            let rows = (span / opts.bin_s + 1e-9).floor();
+            if rows * ev.size as f64 > MAX_COUNTS {
+                return Err(TraceError::Option(format!(
+                    "--bin: {rows} bins of {} neurons is more than {MAX_COUNTS} counts; use wider bins",
+                    ev.size
+                )));
+            }
+            let rows = rows as usize;
             let mut v = vec![0.0; rows * ev.size];
             for (&t, &i) in ev.times.iter().zip(&ev.indices) {
                 let b = ((t - opts.from_s) / opts.bin_s + 1e-9).floor();
