@@ -116,7 +116,8 @@ enum Command {
         /// The pass to run.
         #[arg(value_enum)]
         pass: Pass,
-        /// Bin width of the population rate histogram, correlations and synchrony, e.g. `5ms`.
+        /// Bin width of the population rate histogram, correlations and synchrony, and of the
+        /// spike counts of `timescales --variable POP.spikes`, e.g. `5ms`.
         #[arg(long, default_value = "5 ms")]
         bin: String,
         /// How many neuron pairs the mean correlation coefficient samples.
@@ -128,6 +129,16 @@ enum Command {
         /// Also write the results as JSON to FILE (schema in README, "neurograph analyze").
         #[arg(long, value_name = "FILE")]
         json: Option<PathBuf>,
+        /// timescales: the variable, a state record `POP.VAR` or `POP.spikes` (binned counts,
+        /// --bin); repeatable; default: every state record sampled over time.
+        #[arg(long = "variable", value_name = "POP.VAR")]
+        variables: Vec<String>,
+        /// timescales: largest lag fitted, e.g. `30ms` (default: 30 samples).
+        #[arg(long, value_name = "TIME")]
+        max_lag: Option<String>,
+        /// timescales: leave out samples before this time (burn-in), e.g. `500ms`.
+        #[arg(long, value_name = "TIME", default_value = "0 s")]
+        from: String,
     },
 }
 
@@ -135,6 +146,8 @@ enum Command {
 enum Pass {
     /// Rates, ISI CV, CV2, LV, Fano factor, population rate, pairwise correlation, synchrony.
     Spikes,
+    /// Autocorrelation per unit and its timescales (single or double exponential by AIC).
+    Timescales,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -439,17 +452,76 @@ fn analyze(
     Ok(())
 }
 
+/// A `--flag` value that must be a time, in seconds.
+fn time_flag(flag: &str, text: &str) -> Result<f64, String> {
+    match neurograph_compiler::quantity::parse_quantity(text) {
+        Ok((v, d)) if d == neurograph_compiler::units::Dim::TIME => Ok(v),
+        Ok(_) => Err(format!("{flag}: `{text}` is not a time")),
+        Err(e) => Err(format!("{flag}: {e}")),
+    }
+}
+
+/// `neurograph analyze TRACE timescales`: the table on stdout, the JSON to `json`.
+fn analyze_timescales(
+    trace: &Path,
+    bin: &str,
+    variables: &[String],
+    max_lag: Option<&str>,
+    from: &str,
+    json: Option<&Path>,
+) -> Result<(), String> {
+    let bin_s = time_flag("--bin", bin)?;
+    let from_s = time_flag("--from", from)?;
+    let max_lag_s = max_lag.map(|m| time_flag("--max-lag", m)).transpose()?;
+    let trace = neurograph_analysis::trace::Trace::open(trace).map_err(|e| e.to_string())?;
+    let opts = neurograph_analysis::timescales::TimescaleOptions {
+        max_lag_s,
+        bin_s,
+        from_s,
+    };
+    let vars = (!variables.is_empty()).then_some(variables);
+    let results = neurograph_analysis::timescales::analyze_trace(&trace, vars, &opts)
+        .map_err(|e| e.to_string())?;
+    print!("{}", neurograph_analysis::timescales::table_text(&results));
+    if let Some(path) = json {
+        let doc = neurograph_analysis::timescales::to_json(&trace, &results);
+        let text = serde_json::to_string_pretty(&doc).map_err(|e| e.to_string())? + "\n";
+        std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Analyze {
             trace,
-            pass: Pass::Spikes,
+            pass,
             bin,
             pairs,
             populations,
             json,
-        } => match analyze(&trace, &bin, pairs, &populations, json.as_deref()) {
+            variables,
+            max_lag,
+            from,
+        } => match match pass {
+            Pass::Spikes if !variables.is_empty() || max_lag.is_some() || from != "0 s" => {
+                Err("--variable, --max-lag and --from belong to the timescales pass".to_string())
+            }
+            Pass::Timescales if !populations.is_empty() => Err(
+                "--population belongs to the spikes pass; timescales takes --variable POP.VAR"
+                    .to_string(),
+            ),
+            Pass::Spikes => analyze(&trace, &bin, pairs, &populations, json.as_deref()),
+            Pass::Timescales => analyze_timescales(
+                &trace,
+                &bin,
+                &variables,
+                max_lag.as_deref(),
+                &from,
+                json.as_deref(),
+            ),
+        } {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("error: {e}");

@@ -34,6 +34,8 @@ pub enum TraceError {
     MissingEvents { population: String, event: String },
     #[error("the trace has no state record `{name}`; add `record {name}`")]
     MissingState { name: String },
+    #[error("the trace has no state record `{name}`; add `record {name} every 1 ms`")]
+    MissingSampledState { name: String },
     #[error("the trace records no spikes; add `record POPULATION.spikes` to the spec")]
     NoSpikeRecords,
     #[error("{0}")]
@@ -165,6 +167,26 @@ impl Trace {
             }
         }
         out
+    }
+
+    /// The state records sampled over time (not `at end`), in manifest order.
+    pub fn sampled_state_records(&self) -> Vec<String> {
+        self.records
+            .iter()
+            .filter(|r| {
+                r.get("kind").and_then(Value::as_str) == Some("state")
+                    && r.get("at_end").and_then(Value::as_bool) != Some(true)
+            })
+            .filter_map(|r| r.get("name").and_then(Value::as_str).map(String::from))
+            .collect()
+    }
+
+    /// Whether the trace has a state record named `name`.
+    pub fn has_state(&self, name: &str) -> bool {
+        self.records.iter().any(|r| {
+            r.get("kind").and_then(Value::as_str) == Some("state")
+                && r.get("name").and_then(Value::as_str) == Some(name)
+        })
     }
 
     /// The spikes of `population`.
