@@ -102,12 +102,19 @@ pub fn nice_ticks(lo: f64, hi: f64, count: usize) -> Vec<f64> {
         return vec![lo];
     }
     let step = nice(nice(hi - lo, false) / count.max(1) as f64, true);
+    let e = step.log10().floor();
+    let m = (step / 10f64.powf(e)).round();
     let first = (lo / step - 1e-9).ceil();
     let mut out = Vec::new();
     let mut k = first;
     while k * step <= hi + step * 1e-9 {
-        // Integer multiples of the step avoid accumulating 0.30000000000000004.
-        let v = k * step;
+        // step = m x 10^e with m in {1, 2, 5}: k x m is exact, and one division by an exact
+        // power of ten rounds correctly (0.3, not 0.30000000000000004).
+        let v = if e < 0.0 {
+            k * m / 10f64.powf(-e)
+        } else {
+            k * m * 10f64.powf(e)
+        };
         out.push(if v.abs() < step * 1e-9 { 0.0 } else { v });
         k += 1.0;
     }
