@@ -13,8 +13,11 @@ use neurograph_analysis::trace::Trace;
 use neurograph_runtime::npy::{self, Dtype};
 use serde_json::json;
 
-/// Write a trace directory with one spike record per `(population, size, spikes as (t, i))`.
-fn write_trace(name: &str, duration: f64, pops: &[(&str, usize, Vec<(f64, u32)>)]) -> PathBuf {
+/// A population's spike record: name, size, spikes as (time in s, index).
+type Record<'a> = (&'a str, usize, Vec<(f64, u32)>);
+
+/// Write a trace directory with one spike record per population.
+fn write_trace(name: &str, duration: f64, pops: &[Record]) -> PathBuf {
     let dir = common::temp_dir("plot", name);
     let mut records = Vec::new();
     for (pop, size, spikes) in pops {

@@ -98,7 +98,7 @@ fn nice(x: f64, round: bool) -> f64 {
 
 /// "Nice" ticks covering [lo, hi]: about `count` multiples of 1, 2 or 5 times a power of ten.
 pub fn nice_ticks(lo: f64, hi: f64, count: usize) -> Vec<f64> {
-    if !(hi > lo) || !lo.is_finite() || !hi.is_finite() {
+    if !lo.is_finite() || !hi.is_finite() || hi <= lo {
         return vec![lo];
     }
     let step = nice(nice(hi - lo, false) / count.max(1) as f64, true);
@@ -288,7 +288,8 @@ fn window(trace: &Trace, opts: &PlotOptions) -> Result<(f64, f64), TraceError> {
             duration_text(trace.duration_s)
         )));
     }
-    if !(to > from) {
+    // Both are finite here.
+    if to <= from {
         return Err(TraceError::Option(format!(
             "the time window [{}, {}] is empty; --to must be after --from",
             duration_text(from),
