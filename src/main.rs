@@ -140,6 +140,33 @@ enum Command {
         #[arg(long, value_name = "TIME", default_value = "0 s")]
         from: String,
     },
+    /// Plot a trace directory as SVG: `raster` (spike times against neuron index) or `rate`
+    /// (population rate over time).
+    Plot {
+        /// The trace directory.
+        trace: PathBuf,
+        /// What to draw: `raster` or `rate`.
+        kind: String,
+        /// The SVG file to write.
+        #[arg(short = 'o', long = "output", value_name = "FILE.svg")]
+        output: PathBuf,
+        /// Start of the time window, e.g. `200ms` (default 0).
+        #[arg(long)]
+        from: Option<String>,
+        /// End of the time window, e.g. `1s` (default: the end of the trace).
+        #[arg(long)]
+        to: Option<String>,
+        /// Raster: plot at most this many neurons, shared among the populations in proportion
+        /// to their sizes (evenly spaced indices; the caption says so).
+        #[arg(long, default_value_t = 500)]
+        max_neurons: usize,
+        /// Rate: bin width, e.g. `5ms`.
+        #[arg(long, default_value = "5 ms")]
+        bin: String,
+        /// Only these populations (repeatable; default: every population with a spike record).
+        #[arg(long = "population", value_name = "NAME")]
+        populations: Vec<String>,
+    },
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -421,6 +448,73 @@ fn resume(
     })
 }
 
+/// A command-line time such as `5 ms` in seconds; `flag` names the option in the error.
+fn parse_time(flag: &str, text: &str) -> Result<f64, String> {
+    match neurograph_compiler::quantity::parse_quantity(text) {
+        Ok((v, d)) if d == neurograph_compiler::units::Dim::TIME => Ok(v),
+        Ok(_) => Err(format!("{flag}: `{text}` is not a time")),
+        Err(e) => Err(format!("{flag}: {e}")),
+    }
+}
+
+/// The options of `neurograph plot`.
+struct PlotArgs {
+    trace: PathBuf,
+    kind: String,
+    output: PathBuf,
+    from: Option<String>,
+    to: Option<String>,
+    max_neurons: usize,
+    bin: String,
+    populations: Vec<String>,
+}
+
+/// `neurograph plot TRACE KIND -o FILE.svg`.
+fn plot(a: PlotArgs) -> Result<(), String> {
+    use neurograph_analysis::plot;
+    let draw = match a.kind.as_str() {
+        "raster" => plot::raster,
+        "rate" => plot::rate,
+        other => {
+            return Err(format!(
+                "unknown plot kind `{other}`; the kinds are `raster` and `rate`"
+            ))
+        }
+    };
+    match a.output.extension().and_then(|e| e.to_str()) {
+        Some(e) if e.eq_ignore_ascii_case("svg") => {}
+        Some(e) if e.eq_ignore_ascii_case("png") => {
+            return Err(format!(
+                "{}: PNG needs a rasteriser with fonts, which neurograph does not bundle; write .svg (e.g. `rsvg-convert -o {} FILE.svg` converts it)",
+                a.output.display(),
+                a.output.display()
+            ))
+        }
+        _ => {
+            return Err(format!(
+                "{}: the output must be an .svg file",
+                a.output.display()
+            ))
+        }
+    }
+    let opts = plot::PlotOptions {
+        from_s: a
+            .from
+            .as_deref()
+            .map(|t| parse_time("--from", t))
+            .transpose()?,
+        to_s: a.to.as_deref().map(|t| parse_time("--to", t)).transpose()?,
+        max_neurons: a.max_neurons,
+        bin_s: parse_time("--bin", &a.bin)?,
+        populations: (!a.populations.is_empty()).then_some(a.populations),
+    };
+    let trace = neurograph_analysis::trace::Trace::open(&a.trace).map_err(|e| e.to_string())?;
+    let p = draw(&trace, &opts).map_err(|e| e.to_string())?;
+    std::fs::write(&a.output, p.svg)
+        .map_err(|e| format!("cannot write {}: {e}", a.output.display()))?;
+    Ok(())
+}
+
 /// `neurograph analyze TRACE spikes`: the table on stdout, the JSON to `json`.
 fn analyze(
     trace: &Path,
@@ -494,6 +588,31 @@ fn analyze_timescales(
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Plot {
+            trace,
+            kind,
+            output,
+            from,
+            to,
+            max_neurons,
+            bin,
+            populations,
+        } => match plot(PlotArgs {
+            trace,
+            kind,
+            output,
+            from,
+            to,
+            max_neurons,
+            bin,
+            populations,
+        }) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(1)
+            }
+        },
         Command::Analyze {
             trace,
             pass,

@@ -1,0 +1,412 @@
+//! `neurograph plot TRACE raster|rate -o FILE.svg` and `analysis::plot`: on small trace
+//! directories written here, the SVG is well-formed, names its axes with units and its
+//! populations, draws exactly one mark per spike of a plotted neuron in the window (after the
+//! subsampling rule), one rate point per whole bin with the right value; bad input is exit
+//! status 1 with `error: ...`, never a panic.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use neurograph_analysis::plot::{self, PlotOptions};
+use neurograph_analysis::trace::Trace;
+use neurograph_runtime::npy::{self, Dtype};
+use serde_json::json;
+
+/// A population's spike record: name, size, spikes as (time in s, index).
+type Record<'a> = (&'a str, usize, Vec<(f64, u32)>);
+
+/// Write a trace directory with one spike record per population.
+fn write_trace(name: &str, duration: f64, pops: &[Record]) -> PathBuf {
+    let dir = common::temp_dir("plot", name);
+    let mut records = Vec::new();
+    for (pop, size, spikes) in pops {
+        let mut spikes = spikes.clone();
+        spikes.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let t: Vec<f64> = spikes.iter().map(|s| s.0).collect();
+        let i: Vec<f64> = spikes.iter().map(|s| f64::from(s.1)).collect();
+        let base = format!("{pop}.spikes");
+        npy::write(
+            &dir.join(format!("{base}.t.npy")),
+            &t,
+            &[t.len()],
+            Dtype::F64,
+        )
+        .unwrap();
+        npy::write(
+            &dir.join(format!("{base}.i.npy")),
+            &i,
+            &[i.len()],
+            Dtype::U32,
+        )
+        .unwrap();
+        records.push(json!({
+            "kind": "events", "name": base, "population": pop, "event": "spike",
+            "count": t.len(), "size": size,
+            "times": {"file": format!("{base}.t.npy"), "unit": "s", "shape": [t.len()], "dtype": "float64"},
+            "indices": {"file": format!("{base}.i.npy"), "shape": [i.len()], "dtype": "uint32"},
+        }));
+    }
+    let manifest = json!({
+        "format": "neurograph-trace", "format_version": 1, "model": name, "seed": 1,
+        "dt_s": 1e-4, "duration_s": duration, "status": "complete", "records": records,
+    });
+    std::fs::write(dir.join("manifest.json"), manifest.to_string()).unwrap();
+    dir
+}
+
+/// A minimal XML check: every start tag is closed in order, `/>` tags close themselves, the
+/// root is one `<svg>`; returns the element names in document order.
+fn check_well_formed(svg: &str) -> Vec<String> {
+    let mut stack: Vec<String> = Vec::new();
+    let mut names = Vec::new();
+    let mut rest = svg;
+    let mut roots = 0;
+    while let Some(start) = rest.find('<') {
+        let text = &rest[..start];
+        assert!(!text.contains('>'), "stray `>` in text {text:?}");
+        let end = rest[start..].find('>').expect("unterminated tag") + start;
+        let tag = &rest[start + 1..end];
+        rest = &rest[end + 1..];
+        assert!(!tag.contains('<'), "`<` inside a tag: {tag}");
+        if tag.starts_with('?') {
+            assert!(tag.ends_with('?'), "{tag}");
+            continue;
+        }
+        if let Some(name) = tag.strip_prefix('/') {
+            let open = stack.pop().expect("closing tag without a start tag");
+            assert_eq!(open, name.trim(), "mismatched tags");
+            continue;
+        }
+        let name: String = tag
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric())
+            .collect();
+        assert!(!name.is_empty(), "tag without a name: {tag}");
+        assert_eq!(tag.matches('"').count() % 2, 0, "unbalanced quotes: {tag}");
+        if stack.is_empty() {
+            roots += 1;
+            assert_eq!(name, "svg");
+        }
+        names.push(name.clone());
+        if !tag.ends_with('/') {
+            stack.push(name);
+        }
+    }
+    assert!(stack.is_empty(), "unclosed: {stack:?}");
+    assert_eq!(roots, 1);
+    assert!(rest.trim().is_empty());
+    names
+}
+
+/// The value of attribute `attr` of every element with `class="class"`, keyed by its
+/// `data-population`.
+fn by_class(svg: &str, class: &str, attr: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for piece in svg
+        .split('<')
+        .filter(|p| p.contains(&format!("class=\"{class}\"")))
+    {
+        let get = |a: &str| {
+            let key = format!(" {a}=\"");
+            piece.find(&key).map(|s| {
+                let v = &piece[s + key.len()..];
+                v[..v.find('"').unwrap()].to_string()
+            })
+        };
+        if let (Some(p), Some(v)) = (get("data-population"), get(attr)) {
+            out.push((p, v));
+        }
+    }
+    out
+}
+
+/// Spike marks per population: one `M` move per spike in the `d` of `class="spikes"`.
+fn marks(svg: &str) -> Vec<(String, usize)> {
+    by_class(svg, "spikes", "d")
+        .into_iter()
+        .map(|(p, d)| (p, d.matches('M').count()))
+        .collect()
+}
+
+fn texts(svg: &str) -> Vec<String> {
+    svg.split("<text")
+        .skip(1)
+        .map(|s| {
+            let s = &s[s.find('>').unwrap() + 1..];
+            s[..s.find("</text>").unwrap()].to_string()
+        })
+        .collect()
+}
+
+fn opts() -> PlotOptions {
+    PlotOptions::default()
+}
+
+/// Every spike of a small trace is one mark; axis titles with units, the population names and
+/// the model in the title; the SVG is well-formed.
+#[test]
+fn raster_draws_one_mark_per_spike() {
+    let e = vec![(0.01, 0), (0.2, 3), (0.2, 4), (0.55, 0), (0.9, 9)];
+    let i = vec![(0.1, 1), (0.7, 0), (0.99, 2)];
+    let d = write_trace("raster-small", 1.0, &[("Exc", 10, e), ("Inh", 3, i)]);
+    let p = plot::raster(&Trace::open(&d).unwrap(), &opts()).unwrap();
+    let names = check_well_formed(&p.svg);
+    assert!(names.iter().filter(|n| *n == "text").count() >= 10);
+    assert!(names.iter().filter(|n| *n == "line").count() >= 8);
+    assert_eq!(marks(&p.svg), vec![("Exc".into(), 5), ("Inh".into(), 3)]);
+    assert_eq!(p.marks, vec![("Exc".into(), 5), ("Inh".into(), 3)]);
+    let t = texts(&p.svg);
+    for want in ["time (ms)", "neuron index", "Exc", "Inh"] {
+        assert!(t.iter().any(|s| s == want), "no text {want:?} in {t:?}");
+    }
+    assert!(t
+        .iter()
+        .any(|s| s.contains("raster-small") && s.contains("Exc, Inh")));
+    assert!(t
+        .iter()
+        .any(|s| s.contains("all 13 neurons") && s.contains("8 spikes")));
+    // Tick labels are "nice": 0, 200, ..., 1000 ms.
+    for want in ["0", "200", "400", "600", "800", "1000"] {
+        assert!(t.iter().any(|s| s == want), "no tick {want} in {t:?}");
+    }
+}
+
+/// More neurons than `max_neurons`: shares in proportion to the sizes, evenly spaced indices,
+/// marks only for the kept neurons, and the caption says so.
+#[test]
+fn raster_subsamples_evenly_and_says_so() {
+    assert_eq!(plot::subsample_counts(&[300, 100], 40), vec![30, 10]);
+    assert_eq!(plot::subsample_counts(&[300, 100], 400), vec![300, 100]);
+    assert_eq!(plot::subsample_counts(&[1000, 1], 10), vec![10, 1]);
+    assert_eq!(plot::subsample_indices(300, 30)[..3], [0, 10, 20]);
+    assert_eq!(plot::subsample_indices(10, 4), vec![0, 2, 5, 7]);
+    // Every neuron fires twice: the kept ones give 2 marks each.
+    let spikes = |n: u32| -> Vec<(f64, u32)> {
+        (0..n)
+            .flat_map(|i| [(0.001 * f64::from(i), i), (0.5 + 0.001 * f64::from(i), i)])
+            .collect()
+    };
+    let d = write_trace(
+        "raster-sub",
+        1.0,
+        &[("A", 300, spikes(300)), ("B", 100, spikes(100))],
+    );
+    let o = PlotOptions {
+        max_neurons: 40,
+        ..opts()
+    };
+    let p = plot::raster(&Trace::open(&d).unwrap(), &o).unwrap();
+    check_well_formed(&p.svg);
+    assert_eq!(marks(&p.svg), vec![("A".into(), 60), ("B".into(), 20)]);
+    assert_eq!(p.neurons, vec![("A".into(), 30), ("B".into(), 10)]);
+    assert!(
+        texts(&p.svg)
+            .iter()
+            .any(|s| s.contains("showing 30 of 300 A, 10 of 100 B neurons (evenly spaced")),
+        "{:?}",
+        texts(&p.svg)
+    );
+}
+
+/// `--from/--to`: only spikes inside the window are marks; a window over 2 s has a time axis
+/// in s; a window past the end or empty is an error.
+#[test]
+fn raster_respects_the_time_window() {
+    let e: Vec<(f64, u32)> = (0..50).map(|k| (0.1 * f64::from(k), k % 5)).collect();
+    let d = write_trace("raster-window", 5.0, &[("E", 5, e)]);
+    let t = Trace::open(&d).unwrap();
+    let o = PlotOptions {
+        from_s: Some(1.0),
+        to_s: Some(1.95),
+        ..opts()
+    };
+    let p = plot::raster(&t, &o).unwrap();
+    // Spikes at 1.0, 1.1, ..., 1.9 s.
+    assert_eq!(marks(&p.svg), vec![("E".into(), 10)]);
+    assert!(texts(&p.svg).iter().any(|s| s == "time (ms)"));
+    assert!(texts(&p.svg).iter().any(|s| s == "1000") && texts(&p.svg).iter().any(|s| s == "1900"));
+    let whole = plot::raster(&t, &opts()).unwrap();
+    assert_eq!(marks(&whole.svg), vec![("E".into(), 50)]);
+    assert!(texts(&whole.svg).iter().any(|s| s == "time (s)"));
+    for (from, to, msg) in [
+        (None, Some(6.0), "past the end of the trace"),
+        (Some(2.0), Some(1.0), "--to must be after --from"),
+    ] {
+        let o = PlotOptions {
+            from_s: from,
+            to_s: to,
+            ..opts()
+        };
+        let e = plot::raster(&t, &o).unwrap_err().to_string();
+        assert!(e.contains(msg), "{e}");
+    }
+}
+
+/// Rate: one point per whole bin of the window, each spikes / (size x bin), a legend entry
+/// and the axis titles with units.
+#[test]
+fn rate_has_one_point_per_bin_with_the_rate() {
+    // 10 neurons; in [0.1, 0.15): 5 spikes -> 10 Hz; [0.15, 0.2): none; [0.2, 0.25): 1 -> 2 Hz.
+    let mut e = vec![(0.05, 0), (0.26, 1), (0.3, 2)];
+    e.extend((0..5).map(|k| (0.1 + 0.01 * f64::from(k), k)));
+    e.push((0.2, 9));
+    let d = write_trace("rate", 1.0, &[("E", 10, e), ("I", 2, vec![(0.12, 1)])]);
+    let t = Trace::open(&d).unwrap();
+    let o = PlotOptions {
+        from_s: Some(0.1),
+        to_s: Some(0.275),
+        bin_s: 0.05,
+        ..opts()
+    };
+    let pe = t.spikes("E").unwrap();
+    let r = plot::population_rate(&pe, 0.1, 0.275, 0.05);
+    // Three whole bins; the spike at 0.26 s lies in the partial bin and is not counted.
+    assert_eq!(r.len(), 3);
+    for (got, want) in r.iter().zip([10.0, 0.0, 2.0]) {
+        assert!((got - want).abs() < 1e-9, "{r:?}");
+    }
+    let p = plot::rate(&t, &o).unwrap();
+    check_well_formed(&p.svg);
+    let lines = by_class(&p.svg, "rate", "points");
+    assert_eq!(lines.len(), 2);
+    for (pop, pts) in &lines {
+        assert_eq!(pts.split(' ').count(), 3, "{pop}: {pts}");
+    }
+    let tx = texts(&p.svg);
+    for want in ["time (ms)", "population rate (Hz)", "E", "I"] {
+        assert!(tx.iter().any(|s| s == want), "no text {want:?} in {tx:?}");
+    }
+    assert!(tx.iter().any(|s| s.contains("50 ms bins")), "{tx:?}");
+    // Default 5 ms bins over 1 s: 200 points.
+    let p = plot::rate(&t, &opts()).unwrap();
+    let lines = by_class(&p.svg, "rate", "points");
+    assert!(lines.iter().all(|(_, pts)| pts.split(' ').count() == 200));
+    let e = plot::rate(
+        &t,
+        &PlotOptions {
+            bin_s: 2.0,
+            ..opts()
+        },
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("longer than the time window"), "{e}");
+}
+
+#[test]
+fn nice_ticks_are_multiples_of_1_2_5() {
+    assert_eq!(
+        plot::nice_ticks(0.0, 1000.0, 8),
+        vec![0.0, 100.0, 200.0, 300.0, 400.0, 500.0, 600.0, 700.0, 800.0, 900.0, 1000.0]
+    );
+    assert_eq!(
+        plot::nice_ticks(0.0, 4000.0, 6),
+        vec![0.0, 1000.0, 2000.0, 3000.0, 4000.0]
+    );
+    assert_eq!(
+        plot::nice_ticks(200.0, 400.0, 8),
+        (0..=10)
+            .map(|k| 200.0 + 20.0 * k as f64)
+            .collect::<Vec<_>>()
+    );
+    let t = plot::nice_ticks(0.0, 0.3, 5);
+    assert!(t.contains(&0.1) && t.contains(&0.3), "{t:?}");
+}
+
+/// The command line writes the SVG; every bad input is exit status 1 with `error: ...`.
+#[test]
+fn cli_writes_svg_and_errors_exit_1() {
+    let d = write_trace("cli", 1.0, &[("E", 4, vec![(0.1, 0), (0.5, 3)])]);
+    let dir = d.to_str().unwrap();
+    let svg = d.join("raster.svg");
+    let out = common::neurograph(&["plot", dir, "raster", "-o", svg.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&svg).unwrap();
+    check_well_formed(&text);
+    assert_eq!(marks(&text), vec![("E".into(), 2)]);
+    let rate = d.join("rate.svg");
+    let out = common::neurograph(&[
+        "plot",
+        dir,
+        "rate",
+        "--bin",
+        "10ms",
+        "-o",
+        rate.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&rate).unwrap();
+    assert_eq!(
+        by_class(&text, "rate", "points")[0].1.split(' ').count(),
+        100
+    );
+
+    let no_dir = d.join("no/such/dir/x.svg");
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec!["histogram", "-o", "x.svg"],
+            "unknown plot kind `histogram`",
+        ),
+        (
+            vec!["raster", "--population", "X", "-o", svg.to_str().unwrap()],
+            "add `record X.spikes`",
+        ),
+        (
+            vec!["raster", "-o", no_dir.to_str().unwrap()],
+            "cannot write",
+        ),
+        (vec!["raster", "-o", "x.png"], "PNG needs"),
+        (vec!["raster", "-o", "x.pdf"], "must be an .svg file"),
+        (
+            vec!["raster", "--to", "2s", "-o", svg.to_str().unwrap()],
+            "past the end of the trace",
+        ),
+        (
+            vec!["raster", "--from", "5 mV", "-o", svg.to_str().unwrap()],
+            "--from: `5 mV` is not a time",
+        ),
+        (
+            vec!["rate", "--bin", "0 ms", "-o", svg.to_str().unwrap()],
+            "bin width must be positive",
+        ),
+        (
+            vec!["raster", "--max-neurons", "0", "-o", svg.to_str().unwrap()],
+            "--max-neurons must be at least 1",
+        ),
+    ];
+    for (extra, expect) in cases {
+        let mut args = vec!["plot", dir];
+        args.extend(extra);
+        let out = common::neurograph(&args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(
+            err.starts_with("error: ") && err.contains(expect),
+            "{args:?}: {err}"
+        );
+        assert!(!err.contains("panicked"), "{err}");
+    }
+    assert!(!Path::new(&common::root().join("x.svg")).exists());
+    let out = common::neurograph(&["plot", "no/such/trace", "raster", "-o", "x.svg"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no/such/trace/manifest.json"));
+    // A trace without any spike record.
+    let empty = write_trace("cli-empty", 1.0, &[]);
+    let out = common::neurograph(&[
+        "plot",
+        empty.to_str().unwrap(),
+        "raster",
+        "-o",
+        svg.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("records no spikes"));
+}
