@@ -145,7 +145,7 @@ enum Command {
     Plot {
         /// The trace directory.
         trace: PathBuf,
-        /// What to draw: `raster` or `rate`.
+        /// What to draw: `raster`, `rate` or `isi` (inter-spike interval histogram).
         kind: String,
         /// The SVG file to write.
         #[arg(short = 'o', long = "output", value_name = "FILE.svg")]
@@ -475,9 +475,10 @@ fn plot(a: PlotArgs) -> Result<(), String> {
     let draw = match a.kind.as_str() {
         "raster" => plot::raster,
         "rate" => plot::rate,
+        "isi" => plot::isi,
         other => {
             return Err(format!(
-                "unknown plot kind `{other}`; the kinds are `raster` and `rate`"
+                "unknown plot kind `{other}`; the kinds are `raster`, `rate` and `isi`"
             ))
         }
     };

@@ -1,4 +1,4 @@
-//! `neurograph plot TRACE raster|rate -o FILE.svg` and `analysis::plot`: on small trace
+//! `neurograph plot TRACE raster|rate|isi -o FILE.svg` and `analysis::plot`: on small trace
 //! directories written here, the SVG is well-formed, names its axes with units and its
 //! populations, draws exactly one mark per spike of a plotted neuron in the window (after the
 //! subsampling rule), one rate point per whole bin with the right value; bad input is exit
@@ -409,4 +409,50 @@ fn cli_writes_svg_and_errors_exit_1() {
     ]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("records no spikes"));
+}
+
+#[test]
+fn isi_histogram_counts_each_interval_once() {
+    // Neuron 0 fires every 10 ms from 0.1 s (9 intervals of 10 ms), neuron 1 twice 25 ms apart,
+    // neuron 2 once (no interval); a spike before the window does not pair with one inside.
+    let mut e: Vec<(f64, u32)> = (0..10).map(|k| (0.1 + 0.01 * f64::from(k), 0)).collect();
+    e.extend([(0.3, 1), (0.325, 1), (0.4, 2), (0.05, 2)]);
+    let d = write_trace("isi", 1.0, &[("E", 3, e)]);
+    let t = Trace::open(&d).unwrap();
+    let pe = t.spikes("E").unwrap();
+    let mut isis = plot::intervals(&pe, 0.08, 1.0);
+    isis.sort_by(f64::total_cmp);
+    assert_eq!(isis.len(), 10, "{isis:?}");
+    assert!((isis[0] - 0.01).abs() < 1e-12 && (isis[9] - 0.025).abs() < 1e-12);
+    let h = plot::isi_histogram(&isis, 0.005, 6);
+    // 10 ms lies in bin 2 ([10, 15) ms), 25 ms in bin 5.
+    assert!(
+        (h[2] - 0.9).abs() < 1e-12 && (h[5] - 0.1).abs() < 1e-12,
+        "{h:?}"
+    );
+    assert!((h.iter().sum::<f64>() - 1.0).abs() < 1e-12);
+    let o = PlotOptions {
+        from_s: Some(0.08),
+        bin_s: 0.005,
+        ..opts()
+    };
+    let p = plot::isi(&t, &o).unwrap();
+    check_well_formed(&p.svg);
+    assert_eq!(p.marks, vec![("E".to_string(), 10)]);
+    assert_eq!(by_class(&p.svg, "isi", "points").len(), 1);
+    let tx = texts(&p.svg);
+    for want in ["inter-spike interval (ms)", "E"] {
+        assert!(tx.iter().any(|s| s == want), "no text {want:?} in {tx:?}");
+    }
+    assert!(
+        tx.iter()
+            .any(|s| s.starts_with("fraction of intervals per 5 ms")),
+        "{tx:?}"
+    );
+    // No neuron firing twice: a clear error, no panic.
+    let lone = write_trace("isi-lone", 1.0, &[("E", 2, vec![(0.1, 0), (0.2, 1)])]);
+    let err = plot::isi(&Trace::open(&lone).unwrap(), &opts())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("no neuron fired twice"), "{err}");
 }

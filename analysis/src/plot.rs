@@ -1,7 +1,8 @@
 //! Plots of a trace as SVG text, written by hand (no plotting crate, no fonts: the viewer
 //! renders the text). `raster`: spike times against neuron index, populations stacked, one
 //! colour each, a subsample of at most `max_neurons` neurons. `rate`: the population rate in
-//! bins, one line per population with a legend.
+//! bins, one line per population with a legend. `isi`: the inter-spike interval histogram, one
+//! step line per population.
 //!
 //! The output is regular enough to be checked by tests: each population's spikes are one
 //! `<path class="spikes" data-population="P">` whose `d` holds one `M x y v h` mark per
@@ -559,6 +560,153 @@ pub fn rate(trace: &Trace, opts: &PlotOptions) -> Result<Plot, TraceError> {
     Ok(Plot {
         svg: out,
         marks: Vec::new(),
+        neurons: pops
+            .iter()
+            .map(|p| (p.population.clone(), p.size))
+            .collect(),
+    })
+}
+
+/// Inter-spike intervals of `p` in [from, to]: the gaps between consecutive spikes of each
+/// neuron, both spikes inside the window (seconds, in neuron order then time).
+pub fn intervals(p: &Events, from: f64, to: f64) -> Vec<f64> {
+    let mut per_neuron: Vec<Vec<f64>> = vec![Vec::new(); p.size.max(1)];
+    for (&t, &i) in p.times.iter().zip(&p.indices) {
+        if t >= from && t <= to && (i as usize) < per_neuron.len() {
+            per_neuron[i as usize].push(t);
+        }
+    }
+    let mut out = Vec::new();
+    for mut train in per_neuron {
+        train.sort_by(f64::total_cmp);
+        out.extend(train.windows(2).map(|w| w[1] - w[0]));
+    }
+    out
+}
+
+/// Fraction of `isis` per bin of `bin_s` from 0 over `n_bins` bins (intervals beyond the last
+/// bin are counted in the total, not drawn).
+pub fn isi_histogram(isis: &[f64], bin_s: f64, n_bins: usize) -> Vec<f64> {
+    let mut counts = vec![0usize; n_bins];
+    for &d in isis {
+        let b = (d / bin_s + 1e-9).floor();
+        if b >= 0.0 && (b as usize) < n_bins {
+            counts[b as usize] += 1;
+        }
+    }
+    let total = isis.len().max(1) as f64;
+    counts.into_iter().map(|c| c as f64 / total).collect()
+}
+
+/// ISI histogram: each population's inter-spike intervals (within the window) in bins of
+/// `opts.bin_s`, as the fraction of its intervals per bin, one step line per population. The
+/// axis ends at the 99th percentile of all intervals, rounded up to a bin; the caption says how
+/// many intervals lie beyond.
+pub fn isi(trace: &Trace, opts: &PlotOptions) -> Result<Plot, TraceError> {
+    let (from, to) = window(trace, opts)?;
+    if !(opts.bin_s.is_finite() && opts.bin_s > 0.0) {
+        return Err(TraceError::Option(format!(
+            "the bin width must be positive, not {} s",
+            opts.bin_s
+        )));
+    }
+    let pops = spike_records(trace, opts)?;
+    let isis: Vec<Vec<f64>> = pops.iter().map(|p| intervals(p, from, to)).collect();
+    let mut all: Vec<f64> = isis.iter().flatten().copied().collect();
+    if all.is_empty() {
+        return Err(TraceError::Option(
+            "no neuron fired twice in the time window: there is no interval to plot".to_string(),
+        ));
+    }
+    all.sort_by(f64::total_cmp);
+    let p99 = all[((all.len() - 1) as f64 * 0.99).round() as usize];
+    let n_bins = ((p99 / opts.bin_s).floor() as usize + 1).max(1);
+    let x_max = n_bins as f64 * opts.bin_s;
+    let beyond = all.iter().filter(|&&d| d >= x_max - 1e-12).count();
+    let hists: Vec<Vec<f64>> = isis
+        .iter()
+        .map(|v| isi_histogram(v, opts.bin_s, n_bins))
+        .collect();
+    let peak = hists.iter().flatten().copied().fold(0.0f64, f64::max);
+    let yt = nice_ticks(0.0, peak.max(1e-9), 8);
+    let step = if yt.len() > 1 { yt[1] - yt[0] } else { peak };
+    let ymax = ((peak / step).ceil() * step).max(step);
+    let model = model_name(trace);
+    let names: Vec<&str> = pops.iter().map(|p| p.population.as_str()).collect();
+    let mut out = String::new();
+    header(
+        &mut out,
+        &format!("{model}: inter-spike intervals of {}", names.join(", ")),
+    );
+    let f = Frame::new(0.0, x_max, 0.0, ymax);
+    let (scale, unit) = time_unit(x_max);
+    axes(
+        &mut out,
+        &f,
+        &format!("inter-spike interval ({unit})"),
+        scale,
+        &format!(
+            "fraction of intervals per {} bin",
+            duration_text(opts.bin_s)
+        ),
+        &nice_ticks(0.0, ymax, 8),
+    );
+    for (k, (p, h)) in pops.iter().zip(&hists).enumerate() {
+        let colour = COLOURS[k % COLOURS.len()];
+        // A step outline: along the top of each bin.
+        let mut pts = String::new();
+        for (b, v) in h.iter().enumerate() {
+            let (x0, x1) = (b as f64 * opts.bin_s, (b + 1) as f64 * opts.bin_s);
+            if b > 0 {
+                pts.push(' ');
+            }
+            let _ = write!(
+                pts,
+                "{:.1},{:.1} {:.1},{:.1}",
+                f.x(x0),
+                f.y(*v),
+                f.x(x1),
+                f.y(*v)
+            );
+        }
+        let _ = writeln!(
+            out,
+            r##"<polyline class="isi" data-population="{}" fill="none" stroke="{colour}" stroke-width="1.5" points="{pts}"/>"##,
+            esc(&p.population)
+        );
+        let y = TOP + 10.0 + 24.0 * k as f64;
+        let x = LEFT + Frame::w() + 10.0;
+        let _ = writeln!(
+            out,
+            r##"<line class="legend" x1="{x}" y1="{y}" x2="{}" y2="{y}" stroke="{colour}" stroke-width="3"/><text class="population" x="{}" y="{}" font-size="16" fill="{colour}">{}</text>"##,
+            x + 24.0,
+            x + 30.0,
+            y + 5.0,
+            esc(&p.population)
+        );
+    }
+    let counts: Vec<String> = pops
+        .iter()
+        .zip(&isis)
+        .map(|(p, v)| format!("{} {}", v.len(), p.population))
+        .collect();
+    caption(
+        &mut out,
+        &format!(
+            "intervals between consecutive spikes of a neuron ({}), {}; {beyond} beyond {} not drawn",
+            counts.join(", "),
+            window_text(from, to),
+            duration_text(x_max)
+        ),
+    );
+    out.push_str("</svg>\n");
+    Ok(Plot {
+        svg: out,
+        marks: pops
+            .iter()
+            .zip(&isis)
+            .map(|(p, v)| (p.population.clone(), v.len()))
+            .collect(),
         neurons: pops
             .iter()
             .map(|p| (p.population.clone(), p.size))
