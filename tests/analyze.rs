@@ -13,19 +13,7 @@ use neurograph_analysis::trace::{Trace, TraceError};
 use neurograph_runtime::npy::{self, Dtype};
 use serde_json::{json, Value};
 
-/// SplitMix64 uniforms in (0, 1).
-struct Rng(u64);
-
-impl Rng {
-    fn uniform(&mut self) -> f64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^= z >> 31;
-        ((z >> 11) as f64 + 0.5) / (1u64 << 53) as f64
-    }
-}
+use common::Rng;
 
 /// One Poisson train of `rate` Hz on [0, duration).
 fn poisson_train(rng: &mut Rng, rate: f64, duration: f64) -> Vec<f64> {
@@ -54,36 +42,14 @@ fn flatten(trains: &[Vec<f64>]) -> (Vec<f64>, Vec<f64>) {
 /// Write a trace directory with one spike record per `(population, trains)`.
 fn write_trace(name: &str, duration: f64, pops: &[(&str, &[Vec<f64>])]) -> PathBuf {
     let dir = common::temp_dir("analyze", name);
-    let mut records = Vec::new();
-    for (pop, trains) in pops {
-        let (t, i) = flatten(trains);
-        let base = format!("{pop}.spikes");
-        npy::write(
-            &dir.join(format!("{base}.t.npy")),
-            &t,
-            &[t.len()],
-            Dtype::F64,
-        )
-        .unwrap();
-        npy::write(
-            &dir.join(format!("{base}.i.npy")),
-            &i,
-            &[i.len()],
-            Dtype::U32,
-        )
-        .unwrap();
-        records.push(json!({
-            "kind": "events", "name": base, "population": pop, "event": "spike",
-            "count": t.len(), "size": trains.len(),
-            "times": {"file": format!("{base}.t.npy"), "unit": "s", "shape": [t.len()], "dtype": "float64"},
-            "indices": {"file": format!("{base}.i.npy"), "shape": [i.len()], "dtype": "uint32"},
-        }));
-    }
-    let manifest = json!({
-        "format": "neurograph-trace", "format_version": 1, "model": name, "seed": 1,
-        "dt_s": 1e-4, "duration_s": duration, "status": "complete", "records": records,
-    });
-    std::fs::write(dir.join("manifest.json"), manifest.to_string()).unwrap();
+    let records = pops
+        .iter()
+        .map(|(pop, trains)| {
+            let (t, i) = flatten(trains);
+            common::write_spike_record(&dir, pop, trains.len(), &t, &i)
+        })
+        .collect();
+    common::write_manifest(&dir, name, duration, records);
     dir
 }
 

@@ -10,8 +10,6 @@ use std::path::{Path, PathBuf};
 
 use neurograph_analysis::plot::{self, PlotOptions};
 use neurograph_analysis::trace::Trace;
-use neurograph_runtime::npy::{self, Dtype};
-use serde_json::json;
 
 /// A population's spike record: name, size, spikes as (time in s, index).
 type Record<'a> = (&'a str, usize, Vec<(f64, u32)>);
@@ -19,39 +17,17 @@ type Record<'a> = (&'a str, usize, Vec<(f64, u32)>);
 /// Write a trace directory with one spike record per population.
 fn write_trace(name: &str, duration: f64, pops: &[Record]) -> PathBuf {
     let dir = common::temp_dir("plot", name);
-    let mut records = Vec::new();
-    for (pop, size, spikes) in pops {
-        let mut spikes = spikes.clone();
-        spikes.sort_by(|a, b| a.0.total_cmp(&b.0));
-        let t: Vec<f64> = spikes.iter().map(|s| s.0).collect();
-        let i: Vec<f64> = spikes.iter().map(|s| f64::from(s.1)).collect();
-        let base = format!("{pop}.spikes");
-        npy::write(
-            &dir.join(format!("{base}.t.npy")),
-            &t,
-            &[t.len()],
-            Dtype::F64,
-        )
-        .unwrap();
-        npy::write(
-            &dir.join(format!("{base}.i.npy")),
-            &i,
-            &[i.len()],
-            Dtype::U32,
-        )
-        .unwrap();
-        records.push(json!({
-            "kind": "events", "name": base, "population": pop, "event": "spike",
-            "count": t.len(), "size": size,
-            "times": {"file": format!("{base}.t.npy"), "unit": "s", "shape": [t.len()], "dtype": "float64"},
-            "indices": {"file": format!("{base}.i.npy"), "shape": [i.len()], "dtype": "uint32"},
-        }));
-    }
-    let manifest = json!({
-        "format": "neurograph-trace", "format_version": 1, "model": name, "seed": 1,
-        "dt_s": 1e-4, "duration_s": duration, "status": "complete", "records": records,
-    });
-    std::fs::write(dir.join("manifest.json"), manifest.to_string()).unwrap();
+    let records = pops
+        .iter()
+        .map(|(pop, size, spikes)| {
+            let mut spikes = spikes.clone();
+            spikes.sort_by(|a, b| a.0.total_cmp(&b.0));
+            let t: Vec<f64> = spikes.iter().map(|s| s.0).collect();
+            let i: Vec<f64> = spikes.iter().map(|s| f64::from(s.1)).collect();
+            common::write_spike_record(&dir, pop, *size, &t, &i)
+        })
+        .collect();
+    common::write_manifest(&dir, name, duration, records);
     dir
 }
 

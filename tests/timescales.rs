@@ -12,23 +12,7 @@ use neurograph_analysis::trace::{Trace, TraceError};
 use neurograph_runtime::npy::{self, Dtype};
 use serde_json::{json, Value};
 
-/// SplitMix64; standard normals by Box-Muller.
-struct Rng(u64);
-
-impl Rng {
-    fn uniform(&mut self) -> f64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^= z >> 31;
-        ((z >> 11) as f64 + 0.5) / (1u64 << 53) as f64
-    }
-    fn normal(&mut self) -> f64 {
-        let (u, v) = (self.uniform(), self.uniform());
-        (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()
-    }
-}
+use common::Rng;
 
 /// A linear leaky unit with time constant `tau` steps: `x_{t+1} = (1 - 1/tau) x_t + noise`,
 /// started in its stationary distribution, unit-variance stationary.

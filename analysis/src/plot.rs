@@ -255,6 +255,20 @@ fn axes(out: &mut String, f: &Frame, x_title: &str, x_scale: f64, y_title: &str,
     );
 }
 
+/// The `k`-th legend entry at the right of the plot: a line in the colour and the name.
+fn legend_entry(out: &mut String, k: usize, colour: &str, name: &str) {
+    let y = TOP + 10.0 + 24.0 * k as f64;
+    let x = LEFT + Frame::w() + 10.0;
+    let _ = writeln!(
+        out,
+        r##"<line class="legend" x1="{x}" y1="{y}" x2="{}" y2="{y}" stroke="{colour}" stroke-width="3"/><text class="population" x="{}" y="{}" font-size="16" fill="{colour}">{}</text>"##,
+        x + 24.0,
+        x + 30.0,
+        y + 5.0,
+        esc(name)
+    );
+}
+
 fn caption(out: &mut String, text: &str) {
     let _ = writeln!(
         out,
@@ -528,17 +542,7 @@ pub fn rate(trace: &Trace, opts: &PlotOptions) -> Result<Plot, TraceError> {
             r##"<polyline class="rate" data-population="{}" fill="none" stroke="{colour}" stroke-width="1.5" stroke-linejoin="round" points="{pts}"/>"##,
             esc(&p.population)
         );
-        // Legend entry at the right of the plot.
-        let y = TOP + 10.0 + 24.0 * k as f64;
-        let x = LEFT + Frame::w() + 10.0;
-        let _ = writeln!(
-            out,
-            r##"<line class="legend" x1="{x}" y1="{y}" x2="{}" y2="{y}" stroke="{colour}" stroke-width="3"/><text class="population" x="{}" y="{}" font-size="16" fill="{colour}">{}</text>"##,
-            x + 24.0,
-            x + 30.0,
-            y + 5.0,
-            esc(&p.population)
-        );
+        legend_entry(&mut out, k, colour, &p.population);
     }
     let sizes: Vec<String> = pops
         .iter()
@@ -674,16 +678,7 @@ pub fn isi(trace: &Trace, opts: &PlotOptions) -> Result<Plot, TraceError> {
             r##"<polyline class="isi" data-population="{}" fill="none" stroke="{colour}" stroke-width="1.5" points="{pts}"/>"##,
             esc(&p.population)
         );
-        let y = TOP + 10.0 + 24.0 * k as f64;
-        let x = LEFT + Frame::w() + 10.0;
-        let _ = writeln!(
-            out,
-            r##"<line class="legend" x1="{x}" y1="{y}" x2="{}" y2="{y}" stroke="{colour}" stroke-width="3"/><text class="population" x="{}" y="{}" font-size="16" fill="{colour}">{}</text>"##,
-            x + 24.0,
-            x + 30.0,
-            y + 5.0,
-            esc(&p.population)
-        );
+        legend_entry(&mut out, k, colour, &p.population);
     }
     let counts: Vec<String> = pops
         .iter()

@@ -121,3 +121,64 @@ pub fn block(text: &str, header: &str) -> String {
     }
     panic!("unclosed `{header}`");
 }
+
+/// SplitMix64: the tests' own seeded generator (uniforms in (0, 1), normals by Box–Muller).
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn uniform(&mut self) -> f64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+        ((z >> 11) as f64 + 0.5) / (1u64 << 53) as f64
+    }
+
+    pub fn normal(&mut self) -> f64 {
+        let (u, v) = (self.uniform(), self.uniform());
+        (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()
+    }
+}
+
+/// Write one population's spike arrays (times in s, indices; in time order) into a trace
+/// directory `dir` as a run does, and return the manifest's record for them.
+pub fn write_spike_record(
+    dir: &Path,
+    population: &str,
+    size: usize,
+    times: &[f64],
+    indices: &[f64],
+) -> serde_json::Value {
+    use neurograph_runtime::npy::{self, Dtype};
+    let base = format!("{population}.spikes");
+    npy::write(
+        &dir.join(format!("{base}.t.npy")),
+        times,
+        &[times.len()],
+        Dtype::F64,
+    )
+    .unwrap();
+    npy::write(
+        &dir.join(format!("{base}.i.npy")),
+        indices,
+        &[indices.len()],
+        Dtype::U32,
+    )
+    .unwrap();
+    serde_json::json!({
+        "kind": "events", "name": base, "population": population, "event": "spike",
+        "count": times.len(), "size": size,
+        "times": {"file": format!("{base}.t.npy"), "unit": "s", "shape": [times.len()], "dtype": "float64"},
+        "indices": {"file": format!("{base}.i.npy"), "shape": [indices.len()], "dtype": "uint32"},
+    })
+}
+
+/// Write a trace directory's manifest around `records`, as a complete run of `duration` s.
+pub fn write_manifest(dir: &Path, model: &str, duration: f64, records: Vec<serde_json::Value>) {
+    let manifest = serde_json::json!({
+        "format": "neurograph-trace", "format_version": 1, "model": model, "seed": 1,
+        "dt_s": 1e-4, "duration_s": duration, "status": "complete", "records": records,
+    });
+    std::fs::write(dir.join("manifest.json"), manifest.to_string()).unwrap();
+}
