@@ -457,6 +457,12 @@ fn parse_time(flag: &str, text: &str) -> Result<f64, String> {
     }
 }
 
+/// An analysis result as pretty JSON (`analyze … --json FILE`).
+fn write_json(path: &Path, doc: &serde_json::Value) -> Result<(), String> {
+    let text = serde_json::to_string_pretty(doc).map_err(|e| e.to_string())? + "\n";
+    std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
 /// The options of `neurograph plot`.
 struct PlotArgs {
     trace: PathBuf,
@@ -524,11 +530,7 @@ fn analyze(
     populations: &[String],
     json: Option<&Path>,
 ) -> Result<(), String> {
-    let bin_s = match neurograph_compiler::quantity::parse_quantity(bin) {
-        Ok((v, d)) if d == neurograph_compiler::units::Dim::TIME => v,
-        Ok(_) => return Err(format!("--bin: `{bin}` is not a time")),
-        Err(e) => return Err(format!("--bin: {e}")),
-    };
+    let bin_s = parse_time("--bin", bin)?;
     let trace = neurograph_analysis::trace::Trace::open(trace).map_err(|e| e.to_string())?;
     let opts = neurograph_analysis::spikes::SpikeOptions {
         bin_s,
@@ -540,20 +542,9 @@ fn analyze(
         .map_err(|e| e.to_string())?;
     print!("{}", neurograph_analysis::spikes::table_text(&stats));
     if let Some(path) = json {
-        let doc = neurograph_analysis::spikes::to_json(&trace, &stats);
-        let text = serde_json::to_string_pretty(&doc).map_err(|e| e.to_string())? + "\n";
-        std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))?;
+        write_json(path, &neurograph_analysis::spikes::to_json(&trace, &stats))?;
     }
     Ok(())
-}
-
-/// A `--flag` value that must be a time, in seconds.
-fn time_flag(flag: &str, text: &str) -> Result<f64, String> {
-    match neurograph_compiler::quantity::parse_quantity(text) {
-        Ok((v, d)) if d == neurograph_compiler::units::Dim::TIME => Ok(v),
-        Ok(_) => Err(format!("{flag}: `{text}` is not a time")),
-        Err(e) => Err(format!("{flag}: {e}")),
-    }
 }
 
 /// `neurograph analyze TRACE timescales`: the table on stdout, the JSON to `json`.
@@ -565,9 +556,9 @@ fn analyze_timescales(
     from: &str,
     json: Option<&Path>,
 ) -> Result<(), String> {
-    let bin_s = time_flag("--bin", bin)?;
-    let from_s = time_flag("--from", from)?;
-    let max_lag_s = max_lag.map(|m| time_flag("--max-lag", m)).transpose()?;
+    let bin_s = parse_time("--bin", bin)?;
+    let from_s = parse_time("--from", from)?;
+    let max_lag_s = max_lag.map(|m| parse_time("--max-lag", m)).transpose()?;
     let trace = neurograph_analysis::trace::Trace::open(trace).map_err(|e| e.to_string())?;
     let opts = neurograph_analysis::timescales::TimescaleOptions {
         max_lag_s,
@@ -579,9 +570,10 @@ fn analyze_timescales(
         .map_err(|e| e.to_string())?;
     print!("{}", neurograph_analysis::timescales::table_text(&results));
     if let Some(path) = json {
-        let doc = neurograph_analysis::timescales::to_json(&trace, &results);
-        let text = serde_json::to_string_pretty(&doc).map_err(|e| e.to_string())? + "\n";
-        std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))?;
+        write_json(
+            path,
+            &neurograph_analysis::timescales::to_json(&trace, &results),
+        )?;
     }
     Ok(())
 }

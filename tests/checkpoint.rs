@@ -59,13 +59,7 @@ fn straight_and_resumed(spec: &str, seconds: f64, extra: &[&str]) {
     let mut args = vec!["run", &path, "--quiet", "--seed", "4", "--duration", &total];
     args.extend_from_slice(extra);
     args.extend(["--out", full.to_str().unwrap()]);
-    let r = neurograph(&args);
-    assert_eq!(
-        r.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&r.stderr)
-    );
+    common::neurograph_ok(&args);
     let mut args = vec!["run", &path, "--quiet", "--seed", "4", "--duration", &half];
     args.extend_from_slice(extra);
     args.extend([
@@ -74,14 +68,8 @@ fn straight_and_resumed(spec: &str, seconds: f64, extra: &[&str]) {
         "--checkpoint",
         ckpt.to_str().unwrap(),
     ]);
-    let r = neurograph(&args);
-    assert_eq!(
-        r.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&r.stderr)
-    );
-    let r = neurograph(&[
+    common::neurograph_ok(&args);
+    common::neurograph_ok(&[
         "resume",
         ckpt.to_str().unwrap(),
         "--quiet",
@@ -90,12 +78,6 @@ fn straight_and_resumed(spec: &str, seconds: f64, extra: &[&str]) {
         "--out",
         split.to_str().unwrap(),
     ]);
-    assert_eq!(
-        r.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&r.stderr)
-    );
     assert_same_trace(&full, &split);
 }
 
@@ -218,7 +200,7 @@ fn an_interrupted_run_leaves_a_checkpoint_that_finishes_it() {
     let steps = manifest(&out)["steps"].as_u64().unwrap();
     assert!(steps > 0 && steps < 3_000_000);
     // Resume 0.2 s more and compare with a straight run of the same total length.
-    let r = neurograph(&[
+    common::neurograph_ok(&[
         "resume",
         ckpt.to_str().unwrap(),
         "--quiet",
@@ -227,14 +209,8 @@ fn an_interrupted_run_leaves_a_checkpoint_that_finishes_it() {
         "--out",
         out.to_str().unwrap(),
     ]);
-    assert_eq!(
-        r.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&r.stderr)
-    );
     let total = format!("{}s", (steps + 2000) as f64 * 1e-4);
-    let r = neurograph(&[
+    common::neurograph_ok(&[
         "run",
         "specs/cuba.ng",
         "--quiet",
@@ -245,11 +221,5 @@ fn an_interrupted_run_leaves_a_checkpoint_that_finishes_it() {
         "--out",
         full.to_str().unwrap(),
     ]);
-    assert_eq!(
-        r.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&r.stderr)
-    );
     assert_same_trace(&full, &out);
 }

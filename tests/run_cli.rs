@@ -73,7 +73,7 @@ fn every_spec_runs_to_completion_with_the_interpreter() {
 #[test]
 fn cuba_trace_holds_the_spikes_the_summary_reports() {
     let out = temp_dir("cuba").join("trace");
-    let o = neurograph(&[
+    let o = common::neurograph_ok(&[
         "run",
         "specs/cuba.ng",
         "--duration",
@@ -83,12 +83,6 @@ fn cuba_trace_holds_the_spikes_the_summary_reports() {
         "--out",
         out.to_str().unwrap(),
     ]);
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
     let stdout = String::from_utf8_lossy(&o.stdout);
     let m = manifest(&out);
     assert_eq!(m["seed"], 3);
@@ -126,13 +120,7 @@ fn set_changes_a_parameter_without_touching_the_spec() {
             out.to_str().unwrap(),
         ];
         args.extend_from_slice(extra);
-        let o = neurograph(&args);
-        assert_eq!(
-            o.status.code(),
-            Some(0),
-            "{}",
-            String::from_utf8_lossy(&o.stderr)
-        );
+        common::neurograph_ok(&args);
         manifest(&out)
     };
     let base = run(&[], "base");
@@ -292,13 +280,7 @@ fn experiment_files_run_one_trace_per_seed() {
         ),
     )
     .unwrap();
-    let r = neurograph(&["run", tmp.join("exp.yaml").to_str().unwrap(), "--quiet"]);
-    assert_eq!(
-        r.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&r.stderr)
-    );
+    common::neurograph_ok(&["run", tmp.join("exp.yaml").to_str().unwrap(), "--quiet"]);
     for seed in [4, 5] {
         let dir = tmp.join("sweep").join(format!("seed-{seed}"));
         let m = manifest(&dir);

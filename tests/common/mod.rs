@@ -46,6 +46,19 @@ pub fn neurograph(args: &[&str]) -> std::process::Output {
         .unwrap()
 }
 
+/// Run the `neurograph` binary and require exit status 0 (the failure shows its stderr).
+pub fn neurograph_ok(args: &[&str]) -> std::process::Output {
+    let out = neurograph(args);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "neurograph {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
 /// Start the binary with `args`, send it `signal` (`INT`, `TERM`) after 1.5 s of running, and
 /// wait for it to end.
 pub fn run_and_signal(args: &[&str], signal: &str) -> std::process::Output {
