@@ -244,6 +244,12 @@ fn finish_run(
             sim.save_checkpoint(path)?;
         }
     }
+    // The last check of the run (the step loop checks every FINITE_CHECK_EVERY steps).
+    if matches!(outcome, Ok(crate::Stopped::Done)) {
+        if let Err(e) = sim.check_finite() {
+            outcome = Err(e);
+        }
+    }
     let failure = match outcome {
         Ok(crate::Stopped::Done) => None,
         Ok(crate::Stopped::Interrupted) => {

@@ -393,6 +393,18 @@ impl Simulation {
         Ok(Stopped::Done)
     }
 
+    /// Scan every state value now (runs check every `FINITE_CHECK_EVERY` steps; this is the
+    /// check at the end of a run): `Error::Diverged` when one is inf or NaN.
+    pub fn check_finite(&mut self) -> Result<(), Error> {
+        if self.sim.check_finite() {
+            Ok(())
+        } else {
+            Err(Error::Diverged(
+                self.sim.non_finite.clone().expect("set when a check fails"),
+            ))
+        }
+    }
+
     fn outcome(&mut self, done: u64, asked: u64) -> Result<Stopped, Error> {
         if let Some(e) = self.sim.take_data_fault() {
             return Err(self.model.sim_error(e));

@@ -294,6 +294,17 @@ run { dt = 0.1 ms; duration = 50 ms }
         "{}",
         stderr(&r)
     );
+    // A run shorter than the check interval is checked at its end.
+    let r = neurograph(&[
+        "run",
+        tmp.join("zero.ng").to_str().unwrap(),
+        "--duration",
+        "3ms",
+        "--out",
+        tmp.join("zero-short").to_str().unwrap(),
+    ]);
+    assert_eq!(r.status.code(), Some(1), "{}", stderr(&r));
+    assert!(stderr(&r).contains("in step 0 "), "{}", stderr(&r));
 }
 
 #[test]

@@ -686,7 +686,9 @@ impl Sim {
 
     /// Run the simulation for `n_steps` more steps, or until `stop` is set (the current step is
     /// completed). `progress` is called every `report_every` steps with the steps done so far.
-    /// Every `FINITE_CHECK_EVERY` steps and at the end, every state value is checked: the run
+    /// At every step that is a multiple of `FINITE_CHECK_EVERY`, every state value is checked
+    /// (not at the end of each call: callers stepping one step at a time would scan every
+    /// step; `check_finite` is there for a final check): the run
     /// stops at the first check that finds a non-finite one (`non_finite`). A data file that
     /// does not fit stops it too (`take_data_fault`). Returns the steps done.
     pub fn run(
@@ -703,9 +705,7 @@ impl Sim {
             if report_every > 0 && done % report_every == 0 {
                 progress(done);
             }
-            if (self.step.is_multiple_of(FINITE_CHECK_EVERY) || done == n_steps)
-                && !self.check_finite()
-            {
+            if self.step.is_multiple_of(FINITE_CHECK_EVERY) && !self.check_finite() {
                 break;
             }
             if stop.load(Ordering::Relaxed) || self.data_fault.borrow().is_some() {
