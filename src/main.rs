@@ -14,6 +14,8 @@ use neurograph::experiment::Experiment;
 use neurograph::run::{resume_run, run_model, summary_text, RunOptions, RunSummary};
 use neurograph::{compile_file, compile_text, Checked};
 
+mod analyze_cmd;
+
 #[derive(Parser)]
 #[command(
     name = "neurograph",
@@ -109,72 +111,17 @@ enum Command {
         #[arg(long, requires = "clif")]
         asm: bool,
     },
-    /// Statistics of a trace directory written by `neurograph run`.
+    /// Run an analysis pass over a trace directory written by `neurograph run`: a table on
+    /// stdout, JSON with `--json FILE` (`neurograph analyze TRACE PASS --help` for its flags).
     Analyze {
         /// The trace directory.
         trace: PathBuf,
-        /// The pass to run.
-        #[arg(value_enum)]
-        pass: Pass,
-        /// Bin width of the population rate histogram, correlations and synchrony, and of the
-        /// spike counts of `timescales --variable POP.spikes`, e.g. `5ms`.
-        #[arg(long, default_value = "5 ms")]
-        bin: String,
-        /// How many neuron pairs the mean correlation coefficient samples.
-        #[arg(long, default_value_t = 1000)]
-        pairs: usize,
-        /// Only these populations (repeatable; default: every population with a spike record).
-        #[arg(long = "population", value_name = "NAME")]
-        populations: Vec<String>,
-        /// Also write the results as JSON to FILE (schema in README, "neurograph analyze").
-        #[arg(long, value_name = "FILE")]
-        json: Option<PathBuf>,
-        /// timescales: the variable, a state record `POP.VAR` or `POP.spikes` (binned counts,
-        /// --bin); repeatable; default: every state record sampled over time.
-        #[arg(long = "variable", value_name = "POP.VAR")]
-        variables: Vec<String>,
-        /// timescales: largest lag fitted, e.g. `30ms` (default: 30 samples).
-        #[arg(long, value_name = "TIME")]
-        max_lag: Option<String>,
-        /// timescales: leave out samples before this time (burn-in), e.g. `500ms`.
-        #[arg(long, value_name = "TIME", default_value = "0 s")]
-        from: String,
+        #[command(subcommand)]
+        pass: analyze_cmd::Pass,
     },
-    /// Plot a trace directory as SVG: `raster` (spike times against neuron index) or `rate`
-    /// (population rate over time).
-    Plot {
-        /// The trace directory.
-        trace: PathBuf,
-        /// What to draw: `raster`, `rate` or `isi` (inter-spike interval histogram).
-        kind: String,
-        /// The SVG file to write.
-        #[arg(short = 'o', long = "output", value_name = "FILE.svg")]
-        output: PathBuf,
-        /// Start of the time window, e.g. `200ms` (default 0).
-        #[arg(long)]
-        from: Option<String>,
-        /// End of the time window, e.g. `1s` (default: the end of the trace).
-        #[arg(long)]
-        to: Option<String>,
-        /// Raster: plot at most this many neurons, shared among the populations in proportion
-        /// to their sizes (evenly spaced indices; the caption says so).
-        #[arg(long, default_value_t = 500)]
-        max_neurons: usize,
-        /// Rate: bin width, e.g. `5ms`.
-        #[arg(long, default_value = "5 ms")]
-        bin: String,
-        /// Only these populations (repeatable; default: every population with a spike record).
-        #[arg(long = "population", value_name = "NAME")]
-        populations: Vec<String>,
-    },
-}
-
-#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum Pass {
-    /// Rates, ISI CV, CV2, LV, Fano factor, population rate, pairwise correlation, synchrony.
-    Spikes,
-    /// Autocorrelation per unit and its timescales (single or double exponential by AIC).
-    Timescales,
+    /// Plot a trace directory as SVG: `raster` (spike times against neuron index), `rate`
+    /// (population rate over time) or `isi` (inter-spike interval histogram).
+    Plot(analyze_cmd::PlotArgs),
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -449,191 +396,17 @@ fn resume(
 }
 
 /// A command-line time such as `5 ms` in seconds; `flag` names the option in the error.
-fn parse_time(flag: &str, text: &str) -> Result<f64, String> {
-    match neurograph_compiler::quantity::parse_quantity(text) {
-        Ok((v, d)) if d == neurograph_compiler::units::Dim::TIME => Ok(v),
-        Ok(_) => Err(format!("{flag}: `{text}` is not a time")),
-        Err(e) => Err(format!("{flag}: {e}")),
-    }
-}
-
-/// An analysis result as pretty JSON (`analyze … --json FILE`).
-fn write_json(path: &Path, doc: &serde_json::Value) -> Result<(), String> {
-    let text = serde_json::to_string_pretty(doc).map_err(|e| e.to_string())? + "\n";
-    std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))
-}
-
-/// The options of `neurograph plot`.
-struct PlotArgs {
-    trace: PathBuf,
-    kind: String,
-    output: PathBuf,
-    from: Option<String>,
-    to: Option<String>,
-    max_neurons: usize,
-    bin: String,
-    populations: Vec<String>,
-}
-
-/// `neurograph plot TRACE KIND -o FILE.svg`.
-fn plot(a: PlotArgs) -> Result<(), String> {
-    use neurograph_analysis::plot;
-    let draw = match a.kind.as_str() {
-        "raster" => plot::raster,
-        "rate" => plot::rate,
-        "isi" => plot::isi,
-        other => {
-            return Err(format!(
-                "unknown plot kind `{other}`; the kinds are `raster`, `rate` and `isi`"
-            ))
-        }
-    };
-    match a.output.extension().and_then(|e| e.to_str()) {
-        Some(e) if e.eq_ignore_ascii_case("svg") => {}
-        Some(e) if e.eq_ignore_ascii_case("png") => {
-            return Err(format!(
-                "{}: PNG needs a rasteriser with fonts, which neurograph does not bundle; write .svg (e.g. `rsvg-convert -o {} FILE.svg` converts it)",
-                a.output.display(),
-                a.output.display()
-            ))
-        }
-        _ => {
-            return Err(format!(
-                "{}: the output must be an .svg file",
-                a.output.display()
-            ))
-        }
-    }
-    let opts = plot::PlotOptions {
-        from_s: a
-            .from
-            .as_deref()
-            .map(|t| parse_time("--from", t))
-            .transpose()?,
-        to_s: a.to.as_deref().map(|t| parse_time("--to", t)).transpose()?,
-        max_neurons: a.max_neurons,
-        bin_s: parse_time("--bin", &a.bin)?,
-        populations: (!a.populations.is_empty()).then_some(a.populations),
-    };
-    let trace = neurograph_analysis::trace::Trace::open(&a.trace).map_err(|e| e.to_string())?;
-    let p = draw(&trace, &opts).map_err(|e| e.to_string())?;
-    std::fs::write(&a.output, p.svg)
-        .map_err(|e| format!("cannot write {}: {e}", a.output.display()))?;
-    Ok(())
-}
-
-/// `neurograph analyze TRACE spikes`: the table on stdout, the JSON to `json`.
-fn analyze(
-    trace: &Path,
-    bin: &str,
-    pairs: usize,
-    populations: &[String],
-    json: Option<&Path>,
-) -> Result<(), String> {
-    let bin_s = parse_time("--bin", bin)?;
-    let trace = neurograph_analysis::trace::Trace::open(trace).map_err(|e| e.to_string())?;
-    let opts = neurograph_analysis::spikes::SpikeOptions {
-        bin_s,
-        pairs,
-        ..Default::default()
-    };
-    let pops = (!populations.is_empty()).then_some(populations);
-    let stats = neurograph_analysis::spikes::analyze_trace(&trace, pops, &opts)
-        .map_err(|e| e.to_string())?;
-    print!("{}", neurograph_analysis::spikes::table_text(&stats));
-    if let Some(path) = json {
-        write_json(path, &neurograph_analysis::spikes::to_json(&trace, &stats))?;
-    }
-    Ok(())
-}
-
-/// `neurograph analyze TRACE timescales`: the table on stdout, the JSON to `json`.
-fn analyze_timescales(
-    trace: &Path,
-    bin: &str,
-    variables: &[String],
-    max_lag: Option<&str>,
-    from: &str,
-    json: Option<&Path>,
-) -> Result<(), String> {
-    let bin_s = parse_time("--bin", bin)?;
-    let from_s = parse_time("--from", from)?;
-    let max_lag_s = max_lag.map(|m| parse_time("--max-lag", m)).transpose()?;
-    let trace = neurograph_analysis::trace::Trace::open(trace).map_err(|e| e.to_string())?;
-    let opts = neurograph_analysis::timescales::TimescaleOptions {
-        max_lag_s,
-        bin_s,
-        from_s,
-    };
-    let vars = (!variables.is_empty()).then_some(variables);
-    let results = neurograph_analysis::timescales::analyze_trace(&trace, vars, &opts)
-        .map_err(|e| e.to_string())?;
-    print!("{}", neurograph_analysis::timescales::table_text(&results));
-    if let Some(path) = json {
-        write_json(
-            path,
-            &neurograph_analysis::timescales::to_json(&trace, &results),
-        )?;
-    }
-    Ok(())
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Plot {
-            trace,
-            kind,
-            output,
-            from,
-            to,
-            max_neurons,
-            bin,
-            populations,
-        } => match plot(PlotArgs {
-            trace,
-            kind,
-            output,
-            from,
-            to,
-            max_neurons,
-            bin,
-            populations,
-        }) {
+        Command::Plot(a) => match analyze_cmd::plot(a) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("error: {e}");
                 ExitCode::from(1)
             }
         },
-        Command::Analyze {
-            trace,
-            pass,
-            bin,
-            pairs,
-            populations,
-            json,
-            variables,
-            max_lag,
-            from,
-        } => match match pass {
-            Pass::Spikes if !variables.is_empty() || max_lag.is_some() || from != "0 s" => {
-                Err("--variable, --max-lag and --from belong to the timescales pass".to_string())
-            }
-            Pass::Timescales if !populations.is_empty() => Err(
-                "--population belongs to the spikes pass; timescales takes --variable POP.VAR"
-                    .to_string(),
-            ),
-            Pass::Spikes => analyze(&trace, &bin, pairs, &populations, json.as_deref()),
-            Pass::Timescales => analyze_timescales(
-                &trace,
-                &bin,
-                &variables,
-                max_lag.as_deref(),
-                &from,
-                json.as_deref(),
-            ),
-        } {
+        Command::Analyze { trace, pass } => match analyze_cmd::analyze(&trace, pass) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("error: {e}");

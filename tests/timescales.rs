@@ -178,10 +178,6 @@ fn errors_name_the_record() {
         (vec!["--max-lag", "2 ms"], "fitting needs at least 4"),
         (vec!["--from=-1 s"], "--from must be a non-negative time"),
         (vec!["--from", "0.999 s"], "the timescales need at least 8"),
-        (
-            vec!["--population", "E"],
-            "--population belongs to the spikes pass",
-        ),
     ];
     let e = analyze_trace(
         &trace,
@@ -202,9 +198,16 @@ fn errors_name_the_record() {
         assert!(err.starts_with("error: ") && err.contains(expect), "{err}");
         assert!(!err.contains("panicked"), "{err}");
     }
-    let out = common::neurograph(&["analyze", dir, "spikes", "--max-lag", "5ms"]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("belong to the timescales pass"));
+    // Each pass takes only its own flags (clap's usage error, exit status 2).
+    for (pass, flag) in [("spikes", "--max-lag"), ("timescales", "--population")] {
+        let out = common::neurograph(&["analyze", dir, pass, flag, "5ms"]);
+        assert_eq!(out.status.code(), Some(2));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains(&format!("unexpected argument '{flag}'")),
+            "{err}"
+        );
+    }
     let _ = std::fs::remove_dir_all(&d);
 }
 

@@ -1,0 +1,57 @@
+//! `neurograph analyze TRACE PASS [options]` and `neurograph plot TRACE KIND -o FILE`: one
+//! sub-command per pass, each in its own file with its own flags.
+
+use std::path::{Path, PathBuf};
+
+use clap::{Args, Subcommand};
+
+mod plot;
+mod spikes;
+mod timescales;
+
+pub use plot::{plot, PlotArgs};
+
+/// The passes of `neurograph analyze`.
+#[derive(Subcommand)]
+pub enum Pass {
+    /// Rates, ISI CV, CV2, LV, Fano factor, population rate, pairwise correlation, synchrony.
+    Spikes(spikes::SpikesArgs),
+    /// Autocorrelation per unit and its timescales (single or double exponential by AIC).
+    Timescales(timescales::TimescalesArgs),
+}
+
+/// Flags every pass takes.
+#[derive(Args)]
+pub struct Common {
+    /// Also write the results as JSON to FILE (schema in README, "neurograph analyze").
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+}
+
+/// Run one pass over the trace directory `trace`: a table on stdout, JSON on request.
+pub fn analyze(trace: &Path, pass: Pass) -> Result<(), String> {
+    match pass {
+        Pass::Spikes(a) => spikes::run(trace, a),
+        Pass::Timescales(a) => timescales::run(trace, a),
+    }
+}
+
+/// A time flag (`5ms`, `1 s`) in seconds.
+pub fn parse_time(flag: &str, text: &str) -> Result<f64, String> {
+    match neurograph_compiler::quantity::parse_quantity(text) {
+        Ok((v, d)) if d == neurograph_compiler::units::Dim::TIME => Ok(v),
+        Ok(_) => Err(format!("{flag}: `{text}` is not a time")),
+        Err(e) => Err(format!("{flag}: {e}")),
+    }
+}
+
+/// An analysis result as pretty JSON (`analyze … --json FILE`).
+pub fn write_json(path: &Path, doc: &serde_json::Value) -> Result<(), String> {
+    let text = serde_json::to_string_pretty(doc).map_err(|e| e.to_string())? + "\n";
+    std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// Open a trace directory, with the error as text.
+pub fn open_trace(trace: &Path) -> Result<neurograph_analysis::trace::Trace, String> {
+    neurograph_analysis::trace::Trace::open(trace).map_err(|e| e.to_string())
+}
