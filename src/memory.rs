@@ -142,6 +142,20 @@ pub fn estimate(model: &Model, n_steps: u64) -> Estimate {
                 "spike record of {} (grows with the number of spikes: 16 bytes each)",
                 model.populations[*population].name
             )),
+            RecordWhat::Edges { projection } => {
+                let pr = &model.projections[*projection];
+                match expected_synapses(model, pr) {
+                    // Two index columns, converted through f64 when written.
+                    Some(n) => est.buffers.push(Buffer {
+                        what: format!("record {}.edges (~{n:.0} synapses)", pr.name),
+                        bytes: 2.0 * n * 8.0,
+                    }),
+                    None => est.unknown.push(format!(
+                        "record {}.edges (16 bytes per synapse while written)",
+                        pr.name
+                    )),
+                }
+            }
         }
     }
     est.buffers.sort_by(|a, b| b.bytes.total_cmp(&a.bytes));

@@ -36,6 +36,10 @@ pub enum TraceError {
     MissingState { name: String },
     #[error("the trace has no state record `{name}`; add `record {name} every 1 ms`")]
     MissingSampledState { name: String },
+    #[error("the trace has no connectivity record of projection `{projection}`; add `record {projection}.edges`")]
+    MissingEdges { projection: String },
+    #[error("the trace has no record of regime `{regime}`; add `record {regime}`")]
+    MissingRegime { regime: String },
     #[error("the trace records no spikes; add `record POPULATION.spikes` to the spec")]
     NoSpikeRecords,
     #[error("{0}")]
@@ -52,6 +56,48 @@ pub struct Events {
     pub size: usize,
     pub times: Vec<f64>,
     pub indices: Vec<u32>,
+}
+
+/// One part of a projection endpoint: elements `start..start + size` of population (or
+/// projection) `node` are the endpoint's indices `offset..offset + size`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EndpointPart {
+    pub node: String,
+    pub start: usize,
+    pub offset: usize,
+    pub size: usize,
+}
+
+/// A projection's synapses (`record W.edges`): synapse `k` runs from endpoint index `pre[k]`
+/// to endpoint index `post[k]`, in the order of the projection's synapse state arrays.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Edges {
+    pub projection: String,
+    pub n_pre: usize,
+    pub n_post: usize,
+    pub pre_parts: Vec<EndpointPart>,
+    pub post_parts: Vec<EndpointPart>,
+    pub pre: Vec<u32>,
+    pub post: Vec<u32>,
+}
+
+impl Edges {
+    /// The population and element of endpoint index `i` (`pre_parts` or `post_parts`).
+    pub fn locate(parts: &[EndpointPart], i: usize) -> Option<(&str, usize)> {
+        parts
+            .iter()
+            .find(|p| i >= p.offset && i < p.offset + p.size)
+            .map(|p| (p.node.as_str(), p.start + i - p.offset))
+    }
+}
+
+/// A recorded regime (hidden-state) sequence: the state index of each step and the state names.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Regime {
+    pub regime: String,
+    pub states: Vec<String>,
+    pub times: Vec<f64>,
+    pub values: Vec<usize>,
 }
 
 /// A recorded state variable: `rows` samples of `width` elements, row-major, and the sample
@@ -270,6 +316,172 @@ impl Trace {
             times: times.data,
             indices,
         })
+    }
+
+    /// The projections with a connectivity record (`record W.edges`), in manifest order.
+    pub fn edge_projections(&self) -> Vec<String> {
+        self.records
+            .iter()
+            .filter(|r| r.get("kind").and_then(Value::as_str) == Some("edges"))
+            .filter_map(|r| {
+                r.get("projection")
+                    .and_then(Value::as_str)
+                    .map(String::from)
+            })
+            .collect()
+    }
+
+    /// The synapses of `projection` (`record W.edges`).
+    pub fn edges(&self, projection: &str) -> Result<Edges, TraceError> {
+        let record = self
+            .records
+            .iter()
+            .find(|r| {
+                r.get("kind").and_then(Value::as_str) == Some("edges")
+                    && r.get("projection").and_then(Value::as_str) == Some(projection)
+            })
+            .ok_or_else(|| TraceError::MissingEdges {
+                projection: projection.into(),
+            })?;
+        let name = record
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or(projection);
+        let bad = |what: String| {
+            manifest_err(
+                &self.dir.join("manifest.json"),
+                format!("record `{name}`: {what}"),
+            )
+        };
+        let count = |key: &str| -> Result<usize, TraceError> {
+            record
+                .get(key)
+                .and_then(Value::as_u64)
+                .map(|v| v as usize)
+                .ok_or_else(|| bad(format!("`{key}` is not a count")))
+        };
+        let (n_pre, n_post) = (count("n_pre")?, count("n_post")?);
+        let parts = |key: &str| -> Result<Vec<EndpointPart>, TraceError> {
+            let list = record
+                .get(key)
+                .and_then(Value::as_array)
+                .ok_or_else(|| bad(format!("`{key}` is not a list")))?;
+            list.iter()
+                .map(|p| {
+                    let n = |k: &str| p.get(k).and_then(Value::as_u64).map(|v| v as usize);
+                    match (
+                        p.get("node").and_then(Value::as_str),
+                        n("start"),
+                        n("offset"),
+                        n("size"),
+                    ) {
+                        (Some(node), Some(start), Some(offset), Some(size)) => Ok(EndpointPart {
+                            node: node.into(),
+                            start,
+                            offset,
+                            size,
+                        }),
+                        _ => Err(bad(format!(
+                            "an entry of `{key}` is not {{node, start, offset, size}}"
+                        ))),
+                    }
+                })
+                .collect()
+        };
+        let (pre_parts, post_parts) = (parts("pre_parts")?, parts("post_parts")?);
+        let pre = self.index_array(record, name, "pre", n_pre)?;
+        let post = self.index_array(record, name, "post", n_post)?;
+        if pre.len() != post.len() {
+            return Err(TraceError::Npy {
+                path: self.file_path(record, name, "post")?,
+                message: format!("{} post indices for {} pre indices", post.len(), pre.len()),
+            });
+        }
+        Ok(Edges {
+            projection: projection.into(),
+            n_pre,
+            n_post,
+            pre_parts,
+            post_parts,
+            pre,
+            post,
+        })
+    }
+
+    /// The regimes with a record, in manifest order.
+    pub fn regimes(&self) -> Vec<String> {
+        self.records
+            .iter()
+            .filter(|r| r.get("kind").and_then(Value::as_str) == Some("regime"))
+            .filter_map(|r| r.get("regime").and_then(Value::as_str).map(String::from))
+            .collect()
+    }
+
+    /// The state sequence of regime `regime` (`record brain`).
+    pub fn regime(&self, regime: &str) -> Result<Regime, TraceError> {
+        let record = self
+            .records
+            .iter()
+            .find(|r| {
+                r.get("kind").and_then(Value::as_str) == Some("regime")
+                    && r.get("regime").and_then(Value::as_str) == Some(regime)
+            })
+            .ok_or_else(|| TraceError::MissingRegime {
+                regime: regime.into(),
+            })?;
+        let name = record.get("name").and_then(Value::as_str).unwrap_or(regime);
+        let states: Vec<String> = record
+            .get("states")
+            .and_then(Value::as_array)
+            .map(|s| {
+                s.iter()
+                    .filter_map(Value::as_str)
+                    .map(String::from)
+                    .collect()
+            })
+            .unwrap_or_default();
+        if states.is_empty() {
+            return Err(manifest_err(
+                &self.dir.join("manifest.json"),
+                format!("record `{name}`: `states` is not a list of names"),
+            ));
+        }
+        let values = self.index_array(record, name, "values", states.len())?;
+        let times = self.array(record, name, "times")?;
+        if times.data.len() != values.len() {
+            return Err(TraceError::Npy {
+                path: self.file_path(record, name, "times")?,
+                message: format!("{} times for {} states", times.data.len(), values.len()),
+            });
+        }
+        Ok(Regime {
+            regime: regime.into(),
+            states,
+            times: times.data,
+            values: values.into_iter().map(|v| v as usize).collect(),
+        })
+    }
+
+    /// An array of element indices, each below `bound`.
+    fn index_array(
+        &self,
+        record: &Value,
+        name: &str,
+        field: &str,
+        bound: usize,
+    ) -> Result<Vec<u32>, TraceError> {
+        let a = self.array(record, name, field)?;
+        let mut out = Vec::with_capacity(a.data.len());
+        for &i in &a.data {
+            if !(i >= 0.0 && i < bound as f64 && i.fract() == 0.0) {
+                return Err(TraceError::Npy {
+                    path: self.file_path(record, name, field)?,
+                    message: format!("index {i} is not below {bound}"),
+                });
+            }
+            out.push(i as u32);
+        }
+        Ok(out)
     }
 
     /// The state record named `name` (as in the manifest, e.g. `E.v`).

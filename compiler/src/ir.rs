@@ -651,6 +651,9 @@ pub enum RecordWhat {
     Rate { population: Handle<Population> },
     /// The state sequence of a regime.
     Regime(Handle<Regime>),
+    /// A projection's synapses as (pre, post) index pairs (`W.edges`), written once with the
+    /// trace: connectivity does not change during a run.
+    Edges { projection: Handle<Projection> },
 }
 
 #[derive(Debug, Clone)]

@@ -376,6 +376,7 @@ impl Printer<'_> {
                 }
                 RecordWhat::Rate { population } => format!("rate({population})"),
                 RecordWhat::Regime(h) => h.to_string(),
+                RecordWhat::Edges { projection } => format!("{projection}.edges"),
             };
             let every = r
                 .every

@@ -850,6 +850,8 @@ impl Sim {
                         *last += count / (n * self.dt * every as f64);
                     }
                 }
+                // Written from the connectivity with the trace.
+                RecordWhat::Edges { .. } => {}
                 RecordWhat::Regime(h) => {
                     let t = self.step as f64 * self.dt;
                     let s = self.regime_state[h.index()] as f64;

@@ -316,6 +316,40 @@ fn write_into(tmp: &Path, sim: &Sim, meta: &TraceMeta) -> io::Result<Vec<String>
                     "times": {"file": format!("{base}.t.npy"), "unit": "s", "shape": [n]},
                 }));
             }
+            RecordWhat::Edges { projection } => {
+                let pr = &model.projections[*projection];
+                let conn = &sim.conn[projection.index()];
+                let base = unique(format!("{}.edges", pr.name), &mut used);
+                let n = conn.n_synapses();
+                let pre: Vec<f64> = conn.pre.iter().map(|&i| f64::from(i)).collect();
+                put(&format!("{base}.pre.npy"), &pre, &[n], Dtype::U32)?;
+                drop(pre);
+                let post: Vec<f64> = conn.post.iter().map(|&j| f64::from(j)).collect();
+                put(&format!("{base}.post.npy"), &post, &[n], Dtype::U32)?;
+                let endpoint = |ep: &neurograph_compiler::ir::Endpoint| -> Vec<Value> {
+                    let mut offset = 0u64;
+                    ep.parts
+                        .iter()
+                        .map(|part| {
+                            let size = sim_node_size(sim, part.node).min(part.end as usize)
+                                - (part.start as usize).min(sim_node_size(sim, part.node));
+                            let v = json!({
+                                "node": model.node_name(part.node), "start": part.start,
+                                "offset": offset, "size": size,
+                            });
+                            offset += size as u64;
+                            v
+                        })
+                        .collect()
+                };
+                records.push(json!({
+                    "kind": "edges", "name": base, "projection": pr.name, "synapses": n,
+                    "pre_parts": endpoint(&pr.pre), "post_parts": endpoint(&pr.post),
+                    "n_pre": conn.n_pre, "n_post": conn.n_post,
+                    "pre": {"file": format!("{base}.pre.npy"), "shape": [n], "dtype": "uint32"},
+                    "post": {"file": format!("{base}.post.npy"), "shape": [n], "dtype": "uint32"},
+                }));
+            }
             RecordWhat::Regime(h) => {
                 let reg = &model.regimes[*h];
                 let base = unique(format!("regime.{}", reg.name), &mut used);
@@ -377,4 +411,9 @@ fn write_into(tmp: &Path, sim: &Sim, meta: &TraceMeta) -> io::Result<Vec<String>
     let text = serde_json::to_string_pretty(&manifest).map_err(io::Error::other)?;
     std::fs::write(tmp.join("manifest.json"), text + "\n")?;
     Ok(files)
+}
+
+/// The number of elements of a population or projection in a built simulation.
+fn sim_node_size(sim: &Sim, node: Node) -> usize {
+    sim.nodes[sim.node_index(node)].size
 }

@@ -2673,7 +2673,7 @@ impl<'a> Lowerer<'a> {
         let bad = |l: &mut Self| {
             l.diags
                 .push(Diagnostic::error(e.span, "cannot record this").with_label(
-                "expected `P.spikes`, `P.v`, `P.v[0..10]`, `rate(P)`, `Proj.w` or a regime name",
+                "expected `P.spikes`, `P.v`, `P.v[0..10]`, `rate(P)`, `Proj.w`, `Proj.edges` or a regime name",
             ));
             None
         };
@@ -2731,6 +2731,11 @@ impl<'a> Lowerer<'a> {
                     }
                 };
                 let elem = self.model.element_type(node);
+                if let (Node::Projection(p), None, "edges") = (node, range, field.name.as_str()) {
+                    if self.find_var(elem, "edges").is_none() {
+                        return Some(RecordWhat::Edges { projection: p });
+                    }
+                }
                 if let (Node::Population(p), None) = (node, range) {
                     let ct = self.model.populations[p].cell_type;
                     let ev = if field.name == "spikes" {
