@@ -324,8 +324,18 @@ fn cli_writes_svg_and_errors_exit_1() {
         by_class(&text, "rate", "points")[0].1.split(' ').count(),
         100
     );
+    // PNG: the same plot rendered, 2 pixels per SVG unit by default.
+    let png_out = d.join("raster.png");
+    common::neurograph_ok(&["plot", dir, "raster", "-o", png_out.to_str().unwrap()]);
+    let bytes = std::fs::read(&png_out).unwrap();
+    assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
+    let width = u32::from_be_bytes(bytes[16..20].try_into().unwrap());
+    let height = u32::from_be_bytes(bytes[20..24].try_into().unwrap());
+    let (w, h) = svg_size(&text_of(&svg));
+    assert_eq!((width, height), (2 * w, 2 * h));
 
     let no_dir = d.join("no/such/dir/x.svg");
+    let png = d.join("bad.png");
     let cases: Vec<(Vec<&str>, &str)> = vec![
         (
             vec!["histogram", "-o", "x.svg"],
@@ -339,8 +349,14 @@ fn cli_writes_svg_and_errors_exit_1() {
             vec!["raster", "-o", no_dir.to_str().unwrap()],
             "cannot write",
         ),
-        (vec!["raster", "-o", "x.png"], "PNG needs"),
-        (vec!["raster", "-o", "x.pdf"], "must be an .svg file"),
+        (
+            vec!["raster", "-o", "x.pdf"],
+            "must be an .svg or .png file",
+        ),
+        (
+            vec!["raster", "--scale", "0", "-o", png.to_str().unwrap()],
+            "PNG scale must be in (0, 8]",
+        ),
         (
             vec!["raster", "--to", "2s", "-o", svg.to_str().unwrap()],
             "past the end of the trace",
@@ -371,6 +387,7 @@ fn cli_writes_svg_and_errors_exit_1() {
         assert!(!err.contains("panicked"), "{err}");
     }
     assert!(!Path::new(&common::root().join("x.svg")).exists());
+    assert!(!png.exists());
     let out = common::neurograph(&["plot", "no/such/trace", "raster", "-o", "x.svg"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no/such/trace/manifest.json"));
@@ -431,4 +448,102 @@ fn isi_histogram_counts_each_interval_once() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("no neuron fired twice"), "{err}");
+}
+
+fn text_of(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap()
+}
+
+/// The `width` and `height` attributes of the root element.
+fn svg_size(svg: &str) -> (u32, u32) {
+    let attr = |name: &str| -> u32 {
+        let start = svg.find(&format!(" {name}=\"")).unwrap() + name.len() + 3;
+        let len = svg[start..].find('"').unwrap();
+        svg[start..start + len].parse::<f64>().unwrap().round() as u32
+    };
+    (attr("width"), attr("height"))
+}
+
+/// `state`: one line per element, values in mV with the unit on the axis, long records reduced
+/// to the extremes per pixel column (the peaks stay), and clear errors.
+#[test]
+fn state_plot_draws_each_element_with_its_unit() {
+    use neurograph_analysis::plot::state;
+    assert_eq!(state::si_prefix(0.065), (1e3, "m"));
+    assert_eq!(state::si_prefix(2.5e-9), (1e9, "n"));
+    assert_eq!(state::si_prefix(3.0), (1.0, ""));
+    // 10,000 samples of a slow sine with one spike: 700 columns keep the spike's peak.
+    let times: Vec<f64> = (1..=10_000).map(|k| k as f64 * 1e-4).collect();
+    let mut values: Vec<f64> = times.iter().map(|t| (t * 3.0).sin()).collect();
+    values[4321] = 10.0;
+    let d = state::min_max_decimate(&times, &values, 0.0, 1.0, 700);
+    assert!(d.len() <= 1400, "{}", d.len());
+    assert!(d.iter().any(|p| p.1 == 10.0));
+    assert!(d.windows(2).all(|w| w[0].0 <= w[1].0));
+    let lo = values.iter().copied().fold(f64::INFINITY, f64::min);
+    assert!(d.iter().any(|p| p.1 == lo));
+
+    let dir = common::temp_dir("plot", "state");
+    std::fs::create_dir_all(&dir).unwrap();
+    let spec = dir.join("s.ng");
+    std::fs::write(
+        &spec,
+        "model s\nneuron N {\n  state v: volt = -65 mV + 1 mV * i\n  dv/dt = (-50 mV - v) / (20 ms)\n}\npopulation P = N[10]\nrecord P.v[2..8] every 1 ms\nrun { dt = 0.1 ms; duration = 200 ms; seed = 1 }\n",
+    )
+    .unwrap();
+    let out = dir.join("trace");
+    common::neurograph_ok(&[
+        "run",
+        spec.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ]);
+    let t = Trace::open(&out).unwrap();
+    let p = state::state(&t, &opts()).unwrap();
+    check_well_formed(&p.svg);
+    let lines = by_class(&p.svg, "state", "points");
+    assert_eq!(lines.len(), 5, "the first five recorded elements");
+    assert!(lines.iter().all(|(_, pts)| pts.split(' ').count() == 200));
+    assert!(
+        texts(&p.svg).iter().any(|t| t == "v (mV)"),
+        "{:?}",
+        texts(&p.svg)
+    );
+    assert!(texts(&p.svg).iter().any(|t| t == "P[2]"));
+    let o = PlotOptions {
+        elements: Some((6, 8)),
+        from_s: Some(0.1),
+        ..opts()
+    };
+    let p = state::state(&t, &o).unwrap();
+    let lines = by_class(&p.svg, "state", "points");
+    assert_eq!(lines.len(), 2);
+    assert!(lines.iter().all(|(_, pts)| pts.split(' ').count() == 101));
+    let png = dir.join("state.png");
+    common::neurograph_ok(&[
+        "plot",
+        out.to_str().unwrap(),
+        "state",
+        "--variable",
+        "P.v",
+        "--elements",
+        "2..4",
+        "-o",
+        png.to_str().unwrap(),
+    ]);
+    assert!(std::fs::read(&png).unwrap().starts_with(b"\x89PNG"));
+    for (extra, expect) in [
+        (vec!["--elements", "0..3"], "`P.v` records elements 2..8"),
+        (vec!["--elements", "3"], "expected a range like `0..5`"),
+        (vec!["--variable", "P.u"], "add `record P.u every 1 ms`"),
+    ] {
+        let mut args = vec!["plot", out.to_str().unwrap(), "state", "-o", "x.svg"];
+        args.extend(extra);
+        let o = common::neurograph(&args);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{err}");
+        assert!(err.contains(expect), "{err}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -227,6 +227,20 @@ impl Trace {
             .collect()
     }
 
+    /// The first element a state record covers (its manifest `elements: [first, end]`).
+    pub fn first_element(&self, name: &str) -> Option<usize> {
+        self.records
+            .iter()
+            .find(|r| {
+                r.get("kind").and_then(Value::as_str) == Some("state")
+                    && r.get("name").and_then(Value::as_str) == Some(name)
+            })
+            .and_then(|r| r.get("elements"))
+            .and_then(|e| e.get(0))
+            .and_then(Value::as_u64)
+            .map(|v| v as usize)
+    }
+
     /// Whether the trace has a state record named `name`.
     pub fn has_state(&self, name: &str) -> bool {
         self.records.iter().any(|r| {

@@ -14,9 +14,12 @@ pub struct PlotArgs {
     trace: PathBuf,
     /// What to draw: `raster`, `rate` or `isi` (inter-spike interval histogram).
     kind: String,
-    /// The SVG file to write.
-    #[arg(short = 'o', long = "output", value_name = "FILE.svg")]
+    /// The file to write: `.svg` (vector) or `.png` (rendered with an embedded font).
+    #[arg(short = 'o', long = "output", value_name = "FILE.svg|FILE.png")]
     output: PathBuf,
+    /// PNG: pixels per SVG unit (the plots are 900 units wide; 2 gives 1800 pixels).
+    #[arg(long, default_value_t = 2.0)]
+    scale: f32,
     /// Start of the time window, e.g. `200ms` (default 0).
     #[arg(long)]
     from: Option<String>,
@@ -33,6 +36,12 @@ pub struct PlotArgs {
     /// Only these populations (repeatable; default: every population with a spike record).
     #[arg(long = "population", value_name = "NAME")]
     populations: Vec<String>,
+    /// State: the record to draw, `POP.VAR` (default: the only record sampled over time).
+    #[arg(long, value_name = "POP.VAR")]
+    variable: Option<String>,
+    /// State: the elements drawn, `a..b` (default: the first up to 5 recorded; at most 8).
+    #[arg(long, value_name = "A..B")]
+    elements: Option<String>,
 }
 
 /// The plot kinds: name, drawing function.
@@ -44,6 +53,7 @@ const KINDS: &[(&str, Draw)] = &[
     ("raster", plot::raster),
     ("rate", plot::rate),
     ("isi", plot::isi),
+    ("state", plot::state::state),
 ];
 
 /// `neurograph plot TRACE KIND -o FILE.svg`.
@@ -56,7 +66,7 @@ pub fn plot(a: PlotArgs) -> Result<(), String> {
             names.join(", ")
         ));
     };
-    check_output(&a.output)?;
+    let png = is_png(&a.output)?;
     let opts = plot::PlotOptions {
         from_s: a
             .from
@@ -67,23 +77,42 @@ pub fn plot(a: PlotArgs) -> Result<(), String> {
         max_neurons: a.max_neurons,
         bin_s: parse_time("--bin", &a.bin)?,
         populations: (!a.populations.is_empty()).then_some(a.populations),
+        variable: a.variable,
+        elements: a.elements.as_deref().map(parse_range).transpose()?,
     };
     let trace = open_trace(&a.trace)?;
     let p = draw(&trace, &opts).map_err(|e| e.to_string())?;
-    std::fs::write(&a.output, p.svg)
+    let bytes = if png {
+        plot::png::svg_to_png(&p.svg, a.scale)
+            .map_err(|e| format!("{}: {e}", a.output.display()))?
+    } else {
+        p.svg.into_bytes()
+    };
+    std::fs::write(&a.output, bytes)
         .map_err(|e| format!("cannot write {}: {e}", a.output.display()))?;
     Ok(())
 }
 
-/// The output must be an SVG file.
-fn check_output(output: &Path) -> Result<(), String> {
+/// Whether the output is PNG (else SVG); other extensions are an error.
+fn is_png(output: &Path) -> Result<bool, String> {
     match output.extension().and_then(|e| e.to_str()) {
-        Some(e) if e.eq_ignore_ascii_case("svg") => Ok(()),
-        Some(e) if e.eq_ignore_ascii_case("png") => Err(format!(
-            "{}: PNG needs a rasteriser with fonts, which neurograph does not bundle; write .svg (e.g. `rsvg-convert -o {} FILE.svg` converts it)",
-            output.display(),
+        Some(e) if e.eq_ignore_ascii_case("svg") => Ok(false),
+        Some(e) if e.eq_ignore_ascii_case("png") => Ok(true),
+        _ => Err(format!(
+            "{}: the output must be an .svg or .png file",
             output.display()
         )),
-        _ => Err(format!("{}: the output must be an .svg file", output.display())),
     }
+}
+
+/// `a..b` with a < b.
+fn parse_range(text: &str) -> Result<(usize, usize), String> {
+    let bad = || format!("--elements `{text}`: expected a range like `0..5`");
+    let (a, b) = text.split_once("..").ok_or_else(bad)?;
+    let a: usize = a.trim().parse().map_err(|_| bad())?;
+    let b: usize = b.trim().parse().map_err(|_| bad())?;
+    if a >= b {
+        return Err(format!("--elements {a}..{b} is empty"));
+    }
+    Ok((a, b))
 }

@@ -11,6 +11,10 @@
 
 use std::fmt::Write;
 
+#[cfg(feature = "png")]
+pub mod png;
+pub mod state;
+
 use crate::trace::{Events, Trace, TraceError};
 
 /// What to plot and how.
@@ -27,6 +31,10 @@ pub struct PlotOptions {
     pub bin_s: f64,
     /// Only these populations (default: every population with a spike record).
     pub populations: Option<Vec<String>>,
+    /// State: the record `POP.VAR` (default: the only record sampled over time).
+    pub variable: Option<String>,
+    /// State: the elements `a..b` drawn (default: the first up to 5 recorded).
+    pub elements: Option<(usize, usize)>,
 }
 
 impl Default for PlotOptions {
@@ -37,6 +45,8 @@ impl Default for PlotOptions {
             max_neurons: 500,
             bin_s: 0.005,
             populations: None,
+            variable: None,
+            elements: None,
         }
     }
 }
