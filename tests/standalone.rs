@@ -81,7 +81,7 @@ fn the_library_does_not_depend_on_cli_crates() {
         );
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
-    let cli_only = ["clap ", "indicatif ", "ctrlc ", "serde_yaml_ng "];
+    let cli_only = ["clap ", "indicatif ", "ctrlc ", "serde_yaml_ng ", "resvg "];
     let lib = tree(&["--no-default-features"]);
     for krate in cli_only {
         assert!(
