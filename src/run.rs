@@ -353,6 +353,36 @@ pub fn parameter_values(
             parameters.push((format!("{owner}{}", v.name), value, v.dim.to_string()));
         }
     }
+    // Values a population or projection sets for itself in the spec (`population B = N[1]
+    // { b = 3 }`, `project F: ... { w = 7 }`), unless a `--set` for that node replaces them.
+    let own = model
+        .populations
+        .iter()
+        .map(|(h, p)| (Node::Population(h), &p.overrides))
+        .chain(
+            model
+                .projections
+                .iter()
+                .map(|(h, p)| (Node::Projection(h), &p.inits)),
+        );
+    for (node, values) in own {
+        for &(var, expr) in values.iter() {
+            let v = &model.variables[var];
+            let replaced = overrides
+                .iter()
+                .any(|o| o.var == var && o.node == Some(node));
+            if v.kind != VarKind::Param || v.regime.is_some() || replaced {
+                continue;
+            }
+            if let Some(value) = neurograph_compiler::const_eval(model, expr) {
+                parameters.push((
+                    format!("{}.{}", model.node_name(node), v.name),
+                    value,
+                    v.dim.to_string(),
+                ));
+            }
+        }
+    }
     for o in overrides {
         if let Some(node) = o.node {
             let v = &model.variables[o.var];
