@@ -337,3 +337,67 @@ fn naming_a_projection_does_not_change_the_network() {
         assert_eq!(bits(&a), bits(&b), "{backend:?}: spikes differ");
     }
 }
+
+/// Population and projection bodies take `,` between items as parameter lists do; a unit
+/// standing alone is that quantity (`/ms`); `Ohm` and its prefixes are units; single letters
+/// stay names.
+#[test]
+fn commas_in_bodies_standalone_units_and_ohm() {
+    let spec = r#"
+model m
+neuron N {
+  param gL = 10 nS, tauw = 100 ms, R = 1 ohm
+  state v: volt = 1 mV
+  dv/dt = -v / tauw + R * gL * mV/ms
+  spike when v > 1 V { v = 0 mV }
+}
+synapse S {
+  param w = 1 mV
+  on pre { post.v += w }
+}
+population P = N[2] { gL = 12 nS, tauw = 300 ms, R = 2 MOhm }
+population Q = N[2]
+project P -> Q via S { connect all_to_all, w = 2 mV }
+run { dt = 1 ms; duration = 10 ms; seed = 1 }
+"#;
+    let c = common::compile_text(spec);
+    let m = &c.model;
+    let p = m.populations.iter().find(|(_, p)| p.name == "P").unwrap().1;
+    let vals: Vec<(String, f64)> = p
+        .overrides
+        .iter()
+        .map(|&(v, e)| {
+            (
+                m.variables[v].name.clone(),
+                neurograph::compiler::const_eval(m, e).unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        vals,
+        vec![
+            ("gL".to_string(), 12.0 * 1e-9),
+            ("tauw".to_string(), 0.3),
+            ("R".to_string(), 2e6)
+        ]
+    );
+    // `/ms` is `/ (1 ms)`: the same model as the explicit form, bit for bit.
+    let explicit = spec.replace("mV/ms", "(1 mV)/(1 ms)");
+    let v = |text: &str| {
+        let model = neurograph::Model::compile_str(text).unwrap();
+        let mut sim = model.simulation().build().unwrap();
+        sim.step(10).unwrap();
+        sim.state("P", "v").unwrap().to_vec()
+    };
+    let (a, b) = (v(spec), v(&explicit));
+    assert!(a[0] > 1.1e-3, "{a:?}: the drive of 2e6 x 12e-9 mV/ms acted");
+    assert_eq!(a, b);
+    // A single letter is not taken for a unit: `s` undeclared is an error with the hint.
+    let e = errors(&spec.replace("mV/ms", "mV/s"));
+    assert!(e.iter().any(|e| e.contains("unknown name `s`")), "{e:?}");
+    // A declared name wins over a unit of the same spelling.
+    let shadow = spec
+        .replace("param w = 1 mV", "param w = 1 mV, ms = 2 ms")
+        .replace("post.v += w", "post.v += w * ms / (1 ms)");
+    assert!(errors(&shadow).is_empty(), "{:?}", errors(&shadow));
+}

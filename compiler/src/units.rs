@@ -142,7 +142,7 @@ fn base_unit(sym: &str) -> Option<(f64, Dim)> {
         "A" | "amp" | "ampere" => (1.0, a),
         "S" | "siemens" => (1.0, ohm.powi(-1)),
         "F" | "farad" => (1.0, a.times(s).per(volt)),
-        "ohm" => (1.0, ohm),
+        "ohm" | "Ohm" | "Ω" => (1.0, ohm),
         "m" | "metre" | "meter" => (1.0, m),
         "M" | "molar" => (1000.0, molar),
         "mol" | "mole" => (1.0, Dim::base(MOL)),
@@ -201,6 +201,7 @@ pub fn known_symbols() -> Vec<String> {
     }
     for n in [
         "second", "volt", "amp", "siemens", "farad", "metre", "molar", "mole", "hertz", "min",
+        "Ohm", "MOhm", "GOhm", "kOhm",
     ] {
         out.push(n.to_string());
     }

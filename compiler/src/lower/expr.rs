@@ -340,6 +340,14 @@ impl Lowerer<'_> {
             };
             return self.push_expr(Expr::Builtin(b), Ty::Real(dim));
         }
+        // A unit standing alone is that quantity (`/ms` is `/ (1 ms)`, as in Brian2), unless
+        // the name is declared. Not single letters (`m`, `s`, `V`, `A`, …): those are more often
+        // a variable the spec forgot to declare than a unit.
+        if n.chars().count() > 1 {
+            if let Some((scale, dim)) = units::lookup_unit(n) {
+                return self.push_expr(Expr::Const(scale), Ty::Real(dim));
+            }
+        }
         if !self.cyclic_globals.contains(n) {
             self.unknown_name(n, span, ctx);
         }
