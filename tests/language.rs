@@ -401,3 +401,46 @@ run { dt = 1 ms; duration = 10 ms; seed = 1 }
         .replace("post.v += w", "post.v += w * ms / (1 ms)");
     assert!(errors(&shadow).is_empty(), "{:?}", errors(&shadow));
 }
+
+/// A spike file with two spikes of one source in one step is refused (one would be lost), and
+/// a bad time or source index is named as such, with its row.
+#[test]
+fn spike_files_refuse_duplicates_and_name_bad_rows() {
+    use neurograph_runtime::npy::{self, Dtype};
+    let dir = common::temp_dir("language", "spikefile");
+    std::fs::create_dir_all(&dir).unwrap();
+    let spec = dir.join("s.ng");
+    std::fs::write(
+        &spec,
+        "model s\ninput G = spikes(\"train.npy\", 7)\nrecord G.spikes\nrun { dt = 0.1 ms; duration = 10 ms; seed = 1 }\n",
+    )
+    .unwrap();
+    let build = |rows: &[[f64; 2]]| {
+        let flat: Vec<f64> = rows.iter().flatten().copied().collect();
+        npy::write(&dir.join("train.npy"), &flat, &[rows.len(), 2], Dtype::F64).unwrap();
+        let model = neurograph::Model::compile_file(&spec).unwrap();
+        model.simulation().build().map(|_| ())
+    };
+    assert!(build(&[[0.001, 3.0], [0.0012, 3.0], [0.001, 4.0]]).is_ok());
+    let cases: [(&[[f64; 2]], &str); 4] = [
+        (
+            &[[0.001, 3.0], [0.00104, 3.0]],
+            "source 3 has two spikes in the step at 0.001 s (dt = 0.0001 s)",
+        ),
+        (
+            &[[0.001, 3.0], [-0.5, 1.0]],
+            "row 1: the time -0.5 is not a finite time",
+        ),
+        (&[[f64::NAN, 1.0]], "row 0: the time NaN is not"),
+        (
+            &[[0.001, 7.0]],
+            "row 0: source 7 is not one of the 7 sources (0 to 6)",
+        ),
+    ];
+    for (rows, expect) in cases {
+        let e = build(rows).unwrap_err().to_string();
+        assert!(e.contains(expect), "{e}");
+        assert!(e.contains("s.ng:2:"), "located at the input: {e}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -487,19 +487,40 @@ impl Sim {
                 }
                 let size = model.populations[*population].size as f64;
                 let mut train: Vec<(u64, u32)> = Vec::new();
-                for row in arr.data.chunks_exact(2) {
-                    let valid = row[0].is_finite()
-                        && row[0] >= 0.0
-                        && row[1] >= 0.0
-                        && row[1] < size
-                        && row[1].fract() == 0.0;
-                    if !valid {
-                        return Err(SimError::at(i.span, format!("spike file `{path}` has an entry ({}, {}) outside the {size} sources", row[0], row[1])));
+                for (k, row) in arr.data.chunks_exact(2).enumerate() {
+                    if !(row[0].is_finite() && row[0] >= 0.0) {
+                        return Err(SimError::at(
+                            i.span,
+                            format!(
+                                "spike file `{path}`, row {k}: the time {} is not a finite time of 0 s or later",
+                                row[0]
+                            ),
+                        ));
+                    }
+                    if !(row[1] >= 0.0 && row[1] < size && row[1].fract() == 0.0) {
+                        return Err(SimError::at(
+                            i.span,
+                            format!(
+                                "spike file `{path}`, row {k}: source {} is not one of the {size} sources (0 to {})",
+                                row[1],
+                                size - 1.0
+                            ),
+                        ));
                     }
                     train.push(((row[0] / self.dt).round() as u64, row[1] as u32));
                 }
                 train.sort_unstable();
-                train.dedup();
+                if let Some(w) = train.windows(2).find(|w| w[0] == w[1]) {
+                    return Err(SimError::at(
+                        i.span,
+                        format!(
+                            "spike file `{path}`: source {} has two spikes in the step at {} s (dt = {} s); a source spikes at most once per step: remove one or use a smaller dt",
+                            w[0].1,
+                            w[0].0 as f64 * self.dt,
+                            self.dt
+                        ),
+                    ));
+                }
                 self.spike_trains.insert(population.index(), train);
             }
         }

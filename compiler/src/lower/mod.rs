@@ -1664,6 +1664,30 @@ impl<'a> Lowerer<'a> {
                 let Some((pop, var)) = self.target_var(target) else {
                     return;
                 };
+                let earlier = self
+                    .model
+                    .inputs
+                    .iter()
+                    .find_map(|(_, other)| match other.kind {
+                        InputKind::Current {
+                            population, var: v, ..
+                        } if population == pop && v == var => {
+                            Some((other.name.clone(), other.span))
+                        }
+                        _ => None,
+                    });
+                if let Some((name, first)) = earlier {
+                    self.diags.push(
+                        Diagnostic::error(
+                            target.span,
+                            format!("`{}` already receives the current input `{name}`", target.dotted()),
+                        )
+                        .with_label("a second input into the same variable")
+                        .with_secondary(first, "the first one")
+                        .with_help("an input sets its variable every step, so only one would act: write one input with the sum, `current(a + b)`"),
+                    );
+                    return;
+                }
                 let ctx = Ctx {
                     own: Some(ElementType::Cell(self.model.populations[pop].cell_type)),
                     indices: true,
