@@ -444,3 +444,41 @@ fn spike_files_refuse_duplicates_and_name_bad_rows() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A Poisson input whose rate × dt exceeds 1 is refused (it would be capped at 1/dt without a
+/// word), also when the rate comes through a parameter or `--set`; the error underlines the
+/// input's name only, not the rest of the line and the next one.
+#[test]
+fn a_poisson_rate_above_one_spike_per_step_is_refused() {
+    let spec = |rate: &str| {
+        format!(
+            "model p\nparam r = 5 kHz\ninput P = poisson(3, rate = {rate})\nrecord P.spikes\nrun {{ dt = 0.1 ms; duration = 10 ms; seed = 1 }}\n"
+        )
+    };
+    let build = |text: &str, set: Option<&str>| {
+        let model = neurograph::Model::compile_str(text).map_err(|e| e.to_string())?;
+        let mut b = model.simulation();
+        if let Some(s) = set {
+            b = b.assignment(s);
+        }
+        b.build().map(|_| ()).map_err(|e| e.to_string())
+    };
+    assert!(build(&spec("r"), None).is_ok());
+    assert!(
+        build(&spec("10 kHz"), None).is_ok(),
+        "rate x dt = 1 exactly"
+    );
+    for (text, set) in [
+        (spec("20 kHz"), None),
+        (spec("4 * r"), None),
+        (spec("r"), Some("r=20kHz")),
+    ] {
+        let e = build(&text, set).unwrap_err();
+        assert!(
+            e.contains("input `P`: rate × dt is 2") && e.contains("at most once per step"),
+            "{e}"
+        );
+        assert!(e.contains(":3:7"), "{e}");
+        assert!(!e.contains("4 │"), "the underline stays on line 3: {e}");
+    }
+}

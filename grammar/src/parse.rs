@@ -388,9 +388,12 @@ impl Builder {
 }
 
 impl Builder {
+    /// The pair's span without trailing whitespace: pest skips whitespace before an optional
+    /// part that then does not match, and an underline should not run onto the next line.
     fn span(&self, p: &Pair<Rule>) -> Span {
         let s = p.as_span();
-        Span::new(self.offset + s.start(), self.offset + s.end())
+        let end = s.start() + p.as_str().trim_end().len().max(1).min(s.end() - s.start());
+        Span::new(self.offset + s.start(), self.offset + end)
     }
 
     fn ident(&self, p: Pair<Rule>) -> Ident {

@@ -161,6 +161,39 @@ fn eval_params(
     })
 }
 
+/// A Poisson input spikes at most once per step per source: a rate whose rate × dt exceeds 1
+/// would silently deliver 1/dt instead. Refused whether the rate comes from the spec (through
+/// parameters the checker cannot fold) or from `--set`.
+fn check_poisson_rates(
+    model: &Model,
+    overrides: &[(Handle<Variable>, f64)],
+) -> Result<(), SimError> {
+    for (_, input) in model.inputs.iter() {
+        let InputKind::Poisson { population } = input.kind else {
+            continue;
+        };
+        let ct = &model.cell_types[model.populations[population].cell_type];
+        for ev in &ct.events {
+            let Trigger::Probability(p) = ev.trigger else {
+                continue;
+            };
+            if let Some(x) = eval_params(model, p, overrides) {
+                if x > 1.0 {
+                    return Err(SimError::at(
+                        ev.span,
+                        format!(
+                            "input `{}`: rate × dt is {x}, but a Poisson source spikes at most once per step (the rate would be capped at 1/dt = {} Hz); lower the rate or dt, or spread the drive over more sources",
+                            input.name,
+                            1.0 / model.run.dt
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Whether expression `h` reads variable `var` (own side).
 pub(crate) fn reads(model: &Model, h: Handle<Expr>, var: Handle<Variable>) -> bool {
     let mut pending = vec![h];
@@ -181,12 +214,13 @@ pub(crate) fn reads(model: &Model, h: Handle<Expr>, var: Handle<Variable>) -> bo
 /// negative, no divisor becomes zero, and a time constant (a parameter in time units that
 /// divides something) keeps its sign — a negative one turns decay into growth.
 pub fn check_overrides(model: &Model, overrides: &[Override]) -> Result<(), SimError> {
-    if overrides.is_empty() {
-        return Ok(());
-    }
     let overrides: Vec<(Handle<Variable>, f64)> =
         overrides.iter().map(|o| (o.var, o.value)).collect();
     let overrides = overrides.as_slice();
+    check_poisson_rates(model, overrides)?;
+    if overrides.is_empty() {
+        return Ok(());
+    }
     let name = |v: Handle<Variable>| {
         let var = &model.variables[v];
         match var.scope {
