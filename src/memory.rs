@@ -142,6 +142,27 @@ pub fn estimate(model: &Model, n_steps: u64) -> Estimate {
                 "spike record of {} (grows with the number of spikes: 16 bytes each)",
                 model.populations[*population].name
             )),
+            RecordWhat::Let {
+                population,
+                name,
+                range,
+                ..
+            } => {
+                let size = model.populations[*population].size as f64;
+                let width = match range {
+                    Some((a, b)) => (*b as f64).min(size) - (*a as f64).min(size),
+                    None => size,
+                }
+                .max(0.0);
+                let rows = (steps / every_steps(r.every)).ceil();
+                est.buffers.push(Buffer {
+                    what: format!(
+                        "record {}.{name} ({rows:.0} samples x {width:.0})",
+                        model.populations[*population].name
+                    ),
+                    bytes: 2.0 * rows * (width + 1.0) * word,
+                });
+            }
             RecordWhat::Edges { projection } => {
                 let pr = &model.projections[*projection];
                 match expected_synapses(model, pr) {

@@ -482,3 +482,72 @@ fn a_poisson_rate_above_one_spike_per_step_is_refused() {
         assert!(!e.contains("4 │"), "the underline stays on line 3: {e}");
     }
 }
+
+/// `record P.x` for a `let x` of P's cell type: the let evaluated on each sample's state (with
+/// `t` the sample's time), the same in both backends; a let with a random draw is refused.
+#[test]
+fn lets_can_be_recorded() {
+    let spec = r#"
+model l
+neuron N {
+  param tau = 10 ms
+  state v: volt = -70 mV + 1 mV * i
+  let drive = (-50 mV - v) / tau
+  let wave = v * sin(2 * pi * 50 Hz * t)
+  dv/dt = drive
+}
+population P = N[6]
+record P.v every 1 ms, P.drive[1..4] every 1 ms, P.wave every 1 ms
+run { dt = 0.1 ms; duration = 20 ms; seed = 1 }
+"#;
+    let dir = common::temp_dir("language", "lets");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("l.ng");
+    std::fs::write(&path, spec).unwrap();
+    let mut traces = Vec::new();
+    for backend in ["interp", "jit"] {
+        let out = dir.join(backend);
+        common::neurograph_ok(&[
+            "run",
+            path.to_str().unwrap(),
+            "--backend",
+            backend,
+            "--out",
+            out.to_str().unwrap(),
+            "--quiet",
+        ]);
+        let t = neurograph_analysis::trace::Trace::open(&out).unwrap();
+        let v = t.state("P.v").unwrap();
+        let drive = t.state("P.drive").unwrap();
+        let wave = t.state("P.wave").unwrap();
+        assert_eq!((drive.rows, drive.width), (20, 3));
+        assert_eq!(drive.unit, "V/s");
+        assert_eq!(t.first_element("P.drive"), Some(1));
+        for r in 0..20 {
+            for (c, e) in (1..4).enumerate() {
+                let expect = (-50e-3 - v.values[r * 6 + e]) / 10e-3;
+                assert_eq!(drive.values[r * 3 + c], expect, "sample {r} element {e}");
+            }
+            let time = v.times[r];
+            assert_eq!(wave.times[r], time);
+            let expect = v.values[r * 6] * (2.0 * std::f64::consts::PI * 50.0 * time).sin();
+            assert!((wave.values[r * 6] - expect).abs() < 1e-15, "{r}");
+        }
+        traces.push((drive.values, wave.values));
+    }
+    assert_eq!(
+        traces[0], traces[1],
+        "interpreter and JIT agree bit for bit"
+    );
+    let random = spec.replace(
+        "let wave = v * sin(2 * pi * 50 Hz * t)",
+        "let wave = v * rand()",
+    );
+    let e = errors(&random);
+    assert!(
+        e.iter()
+            .any(|e| e.contains("`wave` draws random numbers and has no single value to record")),
+        "{e:?}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -90,7 +90,7 @@ pub fn linearity(model: &Model, e: Handle<Expr>, vars: &HashSet<Handle<Variable>
     }
 }
 
-fn has_random(model: &Model, e: Handle<Expr>) -> bool {
+pub(crate) fn has_random(model: &Model, e: Handle<Expr>) -> bool {
     match &model.exprs[e] {
         Expr::Call(f, args) => {
             funcs::FUNCS

@@ -654,6 +654,14 @@ pub enum RecordWhat {
     /// A projection's synapses as (pre, post) index pairs (`W.edges`), written once with the
     /// trace: connectivity does not change during a run.
     Edges { projection: Handle<Projection> },
+    /// A `let` of a population's cell type, evaluated on the state at each sample.
+    Let {
+        population: Handle<Population>,
+        name: String,
+        expr: Handle<Expr>,
+        dim: Dim,
+        range: Option<(u32, u32)>,
+    },
 }
 
 #[derive(Debug, Clone)]

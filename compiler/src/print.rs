@@ -377,6 +377,9 @@ impl Printer<'_> {
                 RecordWhat::Rate { population } => format!("rate({population})"),
                 RecordWhat::Regime(h) => h.to_string(),
                 RecordWhat::Edges { projection } => format!("{projection}.edges"),
+                RecordWhat::Let {
+                    population, name, ..
+                } => format!("{population}.{name} (let)"),
             };
             let every = r
                 .every

@@ -386,6 +386,15 @@ impl Sim {
         }
         for (h, r) in model.records.iter().enumerate() {
             sim.recordings[h].width = match &r.what {
+                RecordWhat::Let {
+                    population, range, ..
+                } => {
+                    let n = model.populations[*population].size as usize;
+                    match range {
+                        Some((a, b)) => (*b as usize).min(n).saturating_sub((*a as usize).min(n)),
+                        None => n,
+                    }
+                }
                 RecordWhat::State { node, range, .. } => {
                     let n = sim.nodes[sim.node_index(*node)].size;
                     match range {
@@ -892,7 +901,44 @@ impl Sim {
                         rec.values.extend(values);
                     }
                 }
+                RecordWhat::Let {
+                    population,
+                    expr,
+                    range,
+                    ..
+                } => {
+                    let every = r.every.map_or(1, |e| (e / self.dt).round().max(1.0) as u64);
+                    if (self.step + 1).is_multiple_of(every) {
+                        let values = self.let_values(*population, *expr, *range);
+                        let rec = &mut self.recordings[k];
+                        rec.times.push((self.step + 1) as f64 * self.dt);
+                        rec.values.extend(values);
+                    }
+                }
             }
+        }
+    }
+
+    /// A let of a population's cell type on the current state, for an element range; `t` is
+    /// the end of the step just taken, the time its sample is stamped with.
+    pub fn let_values(
+        &self,
+        population: Handle<Population>,
+        expr: Handle<Expr>,
+        range: Option<(u32, u32)>,
+    ) -> Vec<f64> {
+        let nd = self.node_index(Node::Population(population));
+        let size = self.nodes[nd].size;
+        let (a, b) = range.map_or((0, size), |(a, b)| {
+            ((a as usize).min(size), (b as usize).min(size))
+        });
+        let ctx = Ctx {
+            time_offset: self.dt,
+            ..Ctx::all(nd)
+        };
+        match self.eval(expr, &ctx) {
+            Col::S(x) => vec![x; b.saturating_sub(a)],
+            Col::V(v) => v[a.min(v.len())..b.min(v.len())].to_vec(),
         }
     }
 

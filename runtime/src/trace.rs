@@ -316,6 +316,33 @@ fn write_into(tmp: &Path, sim: &Sim, meta: &TraceMeta) -> io::Result<Vec<String>
                     "times": {"file": format!("{base}.t.npy"), "unit": "s", "shape": [n]},
                 }));
             }
+            RecordWhat::Let {
+                population,
+                name,
+                dim,
+                range,
+                ..
+            } => {
+                let pop = &model.populations[*population].name;
+                let base = unique(format!("{pop}.{name}"), &mut used);
+                let width = rec.width;
+                let rows = rec.values.len().checked_div(width).unwrap_or(0);
+                put(&format!("{base}.npy"), &rec.values, &[rows, width], float)?;
+                put(
+                    &format!("{base}.t.npy"),
+                    &rec.times,
+                    &[rec.times.len()],
+                    Dtype::F64,
+                )?;
+                let first = range.map_or(0, |(a, _)| a);
+                records.push(json!({
+                    "kind": "state", "name": base, "node": pop, "variable": name, "let": true,
+                    "unit": dim.to_string(), "elements": [first, first as usize + width],
+                    "interval_s": r.every, "at_end": false, "rows": "one per sample",
+                    "values": {"file": format!("{base}.npy"), "shape": [rows, width], "dtype": if float == Dtype::F32 { "float32" } else { "float64" }},
+                    "times": {"file": format!("{base}.t.npy"), "unit": "s", "shape": [rec.times.len()]},
+                }));
+            }
             RecordWhat::Edges { projection } => {
                 let pr = &model.projections[*projection];
                 let conn = &sim.conn[projection.index()];

@@ -2674,7 +2674,11 @@ impl<'a> Lowerer<'a> {
             );
             return;
         }
-        if r.every.is_some() && !matches!(what, RecordWhat::State { .. } | RecordWhat::Rate { .. })
+        if r.every.is_some()
+            && !matches!(
+                what,
+                RecordWhat::State { .. } | RecordWhat::Rate { .. } | RecordWhat::Let { .. }
+            )
         {
             self.diags.push(
                 Diagnostic::error(
@@ -2793,6 +2797,18 @@ impl<'a> Lowerer<'a> {
                     }
                 }
                 let Some(var) = self.find_var(elem, &field.name) else {
+                    if let Node::Population(p) = node {
+                        let ct = self.model.populations[p].cell_type;
+                        let found = self.model.cell_types[ct]
+                            .dynamics
+                            .lets
+                            .iter()
+                            .find(|(n, _)| *n == field.name)
+                            .map(|(_, h)| *h);
+                        if let Some(expr) = found {
+                            return self.record_let(p, field, expr, range);
+                        }
+                    }
                     self.unknown_member(elem, field);
                     return None;
                 };
@@ -2840,6 +2856,57 @@ impl<'a> Lowerer<'a> {
             }
             _ => bad(self),
         }
+    }
+
+    /// `record P.x` where `x` is a `let` of P's cell type: its value on the state of each sample.
+    fn record_let(
+        &mut self,
+        p: Handle<Population>,
+        field: &ast::Ident,
+        expr: Handle<Expr>,
+        range: Option<&ast::Expr>,
+    ) -> Option<RecordWhat> {
+        if crate::check::has_random(&self.model, expr) {
+            self.diags.push(
+                Diagnostic::error(
+                    field.span,
+                    format!(
+                        "`{}` draws random numbers and has no single value to record",
+                        field.name
+                    ),
+                )
+                .with_label("a let with a random draw")
+                .with_help("make the draw a state updated each step and record that"),
+            );
+            return None;
+        }
+        let dim = match self.types.get(expr.index()) {
+            Some(Ty::Real(d)) => *d,
+            _ => {
+                self.diags.push(
+                    Diagnostic::error(
+                        field.span,
+                        format!("`{}` is a condition, not a value", field.name),
+                    )
+                    .with_label("nothing numeric to record")
+                    .with_help("record `if(cond, 1, 0)` as a let instead"),
+                );
+                return None;
+            }
+        };
+        let size = self.model.populations[p].size;
+        let name = self.model.populations[p].name.clone();
+        let range = match range {
+            Some(r) => Some(self.slice(r, size, &name)?),
+            None => None,
+        };
+        Some(RecordWhat::Let {
+            population: p,
+            name: field.name.clone(),
+            expr,
+            dim,
+            range,
+        })
     }
 
     fn unknown_name_simple(&mut self, n: &str, span: Span) {
