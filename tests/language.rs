@@ -551,3 +551,33 @@ run { dt = 0.1 ms; duration = 20 ms; seed = 1 }
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Errors that teach: the help line of each habit from another tool, and no second error
+/// ("unknown cell type") caused by a syntax error inside the cell.
+#[test]
+fn habits_from_other_tools_get_a_hint_and_syntax_errors_do_not_cascade() {
+    let cases = [
+        ("habit_double_star", "help: powers are written `^`: `x^2`, not `x**2`"),
+        (
+            "habit_unit_annotation",
+            "help: Brian2's `: unit` annotations are not written here",
+        ),
+        (
+            "habit_v_post",
+            "help: the post-synaptic cell's `v` is written `post.v` (Brian2's `v_post`)",
+        ),
+        (
+            "unitless_time_constant",
+            "help: `tau` has no unit, so dividing by it leaves V: give it a time unit, e.g. `tau = 10 ms`",
+        ),
+    ];
+    for (name, help) in cases {
+        let path = common::root().join(format!("tests/errors/{name}.ng"));
+        let out = common::neurograph(&["check", path.to_str().unwrap()]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert!(err.contains(help), "{name}: {err}");
+        let errors = err.lines().filter(|l| l.starts_with("error:")).count();
+        assert_eq!(errors, 1, "{name}: one error only: {err}");
+    }
+}

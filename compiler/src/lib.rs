@@ -183,7 +183,15 @@ pub fn compile(sources: &mut SourceMap, root: FileId, loader: &dyn Loader) -> Ou
         projection_methods,
         ..
     } = lowered;
-    diagnostics.extend(diags);
+    // "unknown … `N`" where N is an item that did not parse repeats the syntax error.
+    let broken: HashSet<String> = asts
+        .iter()
+        .flat_map(|a| a.broken.iter().map(|n| format!("`{n}`")))
+        .collect();
+    diagnostics.extend(diags.into_iter().filter(|d| {
+        !(d.message.starts_with("unknown")
+            && broken.iter().any(|n| d.message.ends_with(n.as_str())))
+    }));
     let graph = graph::ModelGraph::build(&model);
     let update_order = match graph.update_order(&model) {
         Ok(o) => o,

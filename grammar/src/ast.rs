@@ -19,6 +19,9 @@ pub struct StrLit {
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Ast {
     pub items: Vec<Item>,
+    /// Names of items that did not parse (`neuron N { … syntax error … }` gives `N`): a later
+    /// "unknown cell type `N`" is a consequence of the syntax error, not news.
+    pub broken: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

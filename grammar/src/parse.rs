@@ -87,10 +87,29 @@ pub fn parse_at(src: &str, base: u32) -> (Ast, Vec<Diagnostic>) {
                     diags.extend(b.take_error());
                 }
             }
-            Err(e) => diags.push(syntax_error(piece, offset, e)),
+            Err(e) => {
+                diags.push(syntax_error(piece, offset, e));
+                ast.broken.extend(item_name(piece));
+            }
         }
     }
     (ast, diags)
+}
+
+/// The name a top-level item declares: the word after its keyword (`neuron N {`, `population
+/// P = …`, `input I = …`, `project W: …`), if it has one.
+fn item_name(piece: &str) -> Option<String> {
+    let mut words = piece
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty() && !l.starts_with("//"))?
+        .split(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .filter(|w| !w.is_empty());
+    let keyword = words.next()?;
+    if !ITEM_KEYWORDS.contains(&keyword) || matches!(keyword, "record" | "run" | "import") {
+        return None;
+    }
+    words.next().map(str::to_string)
 }
 
 /// Parse a single expression (used by `--set name=value` and the experiment file).
@@ -355,8 +374,23 @@ fn syntax_error(piece: &str, offset: usize, e: pest::error::Error<Rule>) -> Diag
     });
     if at_eof {
         d = d.with_help("the file looks truncated: is a closing `}` or `)` missing?");
+    } else if let Some(help) = habit_hint(piece, span_pos) {
+        d = d.with_help(help);
     }
     d
+}
+
+/// Help for syntax other languages use (Python, Brian2) at the position of a syntax error.
+fn habit_hint(piece: &str, pos: usize) -> Option<&'static str> {
+    let before = piece[..pos].trim_end();
+    let rest = &piece[pos..];
+    if rest.starts_with('*') && before.ends_with('*') || rest.starts_with("**") {
+        return Some("powers are written `^`: `x^2`, not `x**2`");
+    }
+    if rest.starts_with(':') {
+        return Some("Brian2's `: unit` annotations are not written here: a unit belongs to the declaration (`state v: volt = -65 mV`, `param tau = 10 ms`) and equations are checked against it");
+    }
+    None
 }
 
 fn join_or(names: &[&str]) -> String {

@@ -106,7 +106,12 @@ impl Lowerer<'_> {
                     format!("unit mismatch: {what} must be in {want}, found {d}"),
                 )
                 .with_label(format!("this is in {d}"))
-                .with_help(unit_help(want, d)),
+                .with_help(match self.unitless_divisor(h) {
+                    Some(name) if d.per(want) == Dim::TIME => format!(
+                        "`{name}` has no unit, so dividing by it leaves {d}: give it a time unit, e.g. `{name} = 10 ms`"
+                    ),
+                    _ => unit_help(want, d),
+                }),
             ),
             Ty::Bool => self.diags.push(
                 Diagnostic::error(
@@ -117,6 +122,24 @@ impl Lowerer<'_> {
             ),
         }
         h
+    }
+
+    /// A dimensionless variable that `h` divides by (through signs, sums and products): the
+    /// likely culprit when a time constant was meant.
+    fn unitless_divisor(&self, h: Handle<Expr>) -> Option<String> {
+        match &self.model.exprs[h] {
+            Expr::Binary(ast::BinOp::Div, a, b) => match &self.model.exprs[*b] {
+                Expr::Var { var, .. } if self.model.variables[*var].dim == Dim::NONE => {
+                    Some(self.model.variables[*var].name.clone())
+                }
+                _ => self.unitless_divisor(*a),
+            },
+            Expr::Binary(ast::BinOp::Add | ast::BinOp::Sub | ast::BinOp::Mul, a, b) => self
+                .unitless_divisor(*a)
+                .or_else(|| self.unitless_divisor(*b)),
+            Expr::Unary(_, a) => self.unitless_divisor(*a),
+            _ => None,
+        }
     }
 
     /// Lower `e` and require a condition.
@@ -380,7 +403,9 @@ impl Lowerer<'_> {
         } else {
             None
         };
-        if let Some(s) = suggestion {
+        if let Some(help) = brian_side_hint(n) {
+            d = d.with_help(help);
+        } else if let Some(s) = suggestion {
             d = d.with_help(format!("did you mean `{s}`?"));
         } else if units::lookup_unit(n).is_some() {
             d = d.with_help(format!(
@@ -523,7 +548,9 @@ impl Lowerer<'_> {
             ),
         )
         .with_label("unknown variable");
-        if let Some(s) = funcs::suggest(&field.name, names.iter().map(String::as_str)) {
+        if let Some(help) = brian_side_hint(&field.name) {
+            d = d.with_help(help);
+        } else if let Some(s) = funcs::suggest(&field.name, names.iter().map(String::as_str)) {
             d = d.with_help(format!("did you mean `{s}`?"));
         } else if !names.is_empty() {
             d = d.with_help(format!("its variables are: {}", names.join(", ")));
@@ -1234,4 +1261,16 @@ pub fn pow_f64(x: f64, y: f64) -> f64 {
     } else {
         x.powf(y)
     }
+}
+
+/// Brian2 writes the pre- and post-synaptic cells' variables `v_pre`, `v_post`: the hint for
+/// such an unknown name.
+fn brian_side_hint(n: &str) -> Option<String> {
+    ["_post", "_pre"].iter().find_map(|suffix| {
+        let stem = n.strip_suffix(suffix).filter(|s| !s.is_empty())?;
+        let side = &suffix[1..];
+        Some(format!(
+            "the {side}-synaptic cell's `{stem}` is written `{side}.{stem}` (Brian2's `{n}`)"
+        ))
+    })
 }
