@@ -581,3 +581,49 @@ fn habits_from_other_tools_get_a_hint_and_syntax_errors_do_not_cascade() {
         assert_eq!(errors, 1, "{name}: one error only: {err}");
     }
 }
+
+/// A Poisson input's rate may vary with `t` (evaluated every step): a sinusoidal rate gives the
+/// expected counts per half period, the same in both backends; a step where rate × dt leaves
+/// [0, 1] stops the run with the input and the time named.
+#[test]
+fn poisson_rates_may_vary_in_time() {
+    let spec = |rate: &str| {
+        format!(
+            "model p\ninput P = poisson(2000, rate = {rate})\nrecord P.spikes\nrun {{ dt = 0.1 ms; duration = 200 ms; seed = 4 }}\n"
+        )
+    };
+    let text = spec("20 Hz * (1 + sin(2 * pi * 5 Hz * t))");
+    let model = neurograph::Model::compile_str(&text).unwrap();
+    let mut counts = Vec::new();
+    for backend in [neurograph::Backend::Interp, neurograph::Backend::Jit] {
+        let mut sim = model.simulation().backend(backend).build().unwrap();
+        sim.run_for("200 ms").unwrap();
+        let (t, _) = sim.spikes("P").unwrap();
+        let first = t.iter().filter(|&&x| x < 0.1).count() as f64;
+        let second = t.len() as f64 - first;
+        counts.push((first, second));
+    }
+    assert_eq!(counts[0], counts[1], "interpreter and JIT");
+    // Expected: 2000 sources x 0.1 s x 20 Hz x (1 +- 2/pi).
+    let (first, second) = counts[0];
+    for (n, sign) in [(first, 1.0), (second, -1.0)] {
+        let expect = 2000.0 * 0.1 * 20.0 * (1.0 + sign * 2.0 / std::f64::consts::PI);
+        assert!((n - expect).abs() < 5.0 * expect.sqrt(), "{n} vs {expect}");
+    }
+    // Too high at the peak (8 kHz x 2 x 0.1 ms = 1.6): the run stops at the first such step.
+    let model =
+        neurograph::Model::compile_str(&spec("8 kHz * (1 + sin(2 * pi * 5 Hz * t))")).unwrap();
+    let mut sim = model.simulation().build().unwrap();
+    let e = sim.run_for("200 ms").unwrap_err().to_string();
+    assert!(
+        e.contains("input `P` at t = 0.0") && e.contains("outside [0, 1]"),
+        "{e}"
+    );
+    // The unit is still checked.
+    let e = errors(&spec("20 * (1 + sin(2 * pi * 5 Hz * t))"));
+    assert!(
+        e.iter()
+            .any(|e| e.contains("unit mismatch: a Poisson rate must be in Hz, found 1")),
+        "{e:?}"
+    );
+}

@@ -54,7 +54,8 @@ impl Sim {
             KernelCall::Integrate(n) if self.try_fused(n) => {}
             KernelCall::Integrate(node) => self.integrate(node),
             KernelCall::Detect(p) if self.fused_this_step[p.index()] => {
-                self.fused_this_step[p.index()] = false
+                self.fused_this_step[p.index()] = false;
+                self.check_time_varying_input(p);
             }
             KernelCall::Detect(p) => self.detect(p),
             KernelCall::DeliverPre(p) => self.deliver_pre(p),
@@ -613,6 +614,44 @@ impl Sim {
         }
     }
 
+    /// A Poisson input's rate × dt this step must lie in [0, 1] (a source spikes at most once
+    /// per step): otherwise the run stops with an error naming the input and the time.
+    fn check_input_rate(&self, input: Handle<Input>, p: &Col, size: usize) {
+        let bad = (0..size)
+            .map(|e| p.at(e))
+            .find(|x| !(0.0..=1.0).contains(x));
+        let first = self.data_fault.borrow().is_none();
+        if let (Some(x), true) = (bad, first) {
+            let i = &self.program.model.inputs[input];
+            *self.data_fault.borrow_mut() = Some(SimError::at(
+                i.span,
+                format!(
+                    "input `{}` at t = {} s: rate × dt is {x}, outside [0, 1] (a Poisson source spikes at most once per step and a rate cannot be negative); lower the rate or dt",
+                    i.name,
+                    self.step as f64 * self.dt
+                ),
+            ));
+        }
+    }
+
+    /// The fused kernel drew this step's spikes of `p`: when `p` is a Poisson input with a
+    /// time-varying rate, check the rate as `detect` does.
+    fn check_time_varying_input(&self, p: Handle<Population>) {
+        let model = &self.program.model;
+        let Some(input) = model.populations[p].input else {
+            return;
+        };
+        let ct = &model.cell_types[model.populations[p].cell_type];
+        for ev in &ct.events {
+            if let Trigger::Probability(pr) = ev.trigger {
+                if reads_time(model, pr) {
+                    let v = self.eval(pr, &Ctx::all(p.index()));
+                    self.check_input_rate(input, &v, self.nodes[p.index()].size);
+                }
+            }
+        }
+    }
+
     fn detect(&mut self, p: Handle<Population>) {
         let program = std::sync::Arc::clone(&self.program);
         let model = &program.model;
@@ -629,6 +668,11 @@ impl Sim {
                 }
                 Trigger::Probability(pr) => {
                     let v = self.eval(*pr, &Ctx::all(node));
+                    if let Some(input) = model.populations[p].input {
+                        if reads_time(model, *pr) {
+                            self.check_input_rate(input, &v, size);
+                        }
+                    }
                     // The draw has its own stream, apart from any draws inside the probability.
                     let stream = Stream::new(
                         self.seed,
@@ -1018,4 +1062,19 @@ fn choose_distinct(
         }
     }
     chosen.into_iter().map(|c| candidates[c]).collect()
+}
+
+/// Whether expression `h` reads the time (`t` or `step`).
+fn reads_time(model: &Model, h: Handle<Expr>) -> bool {
+    let mut pending = vec![h];
+    while let Some(e) = pending.pop() {
+        match &model.exprs[e] {
+            Expr::Builtin(Builtin::T | Builtin::Step) => return true,
+            Expr::Unary(_, a) => pending.push(*a),
+            Expr::Binary(_, a, b) => pending.extend([*a, *b]),
+            Expr::Call(_, args) | Expr::Array(args) => pending.extend(args.iter().copied()),
+            _ => {}
+        }
+    }
+    false
 }

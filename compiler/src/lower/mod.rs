@@ -1586,67 +1586,95 @@ impl<'a> Lowerer<'a> {
                 let ct = self.input_cell(&i.name, i.name.span);
                 let elem = ElementType::Cell(ct);
                 let rate_e = rate.unwrap();
-                let mut seen = HashMap::new();
-                self.element_var(
-                    elem,
-                    VarDecl {
-                        name: &ast::Ident {
-                            name: "rate".into(),
-                            span: rate_e.span,
-                        },
-                        regime: &None,
-                        unit: &None,
-                        value: Some(rate_e),
-                        kind: VarKind::Param,
-                    },
-                    &mut seen,
-                );
-                let rate_var = self.model.cell_types[ct].params.first().copied();
-                if let Some(rv) = rate_var {
-                    if self.model.variables[rv].dim != Dim::TIME.powi(-1) {
-                        self.diags.push(
-                            Diagnostic::error(
-                                rate_e.span,
-                                format!(
-                                    "unit mismatch: a Poisson rate must be in Hz, found {}",
-                                    self.model.variables[rv].dim
-                                ),
-                            )
-                            .with_label("not a rate"),
-                        );
-                    }
-                    // spike with probability rate * dt
-                    let (v, _) = self.push_expr(
-                        Expr::Var {
-                            var: rv,
-                            side: Side::Own,
-                        },
-                        Ty::Real(Dim::TIME.powi(-1)),
-                    );
+                if mentions_time(rate_e) {
+                    // A time-varying rate is evaluated every step (no `rate` parameter to
+                    // `--set`); the runtime refuses a step where rate × dt exceeds 1.
+                    let ctx = Ctx {
+                        own: Some(elem),
+                        indices: true,
+                        time: true,
+                        params: true,
+                        place: "a Poisson rate",
+                        ..Ctx::default()
+                    };
+                    let r = self.expr_dim(rate_e, &ctx, Dim::TIME.powi(-1), "a Poisson rate");
                     let (dt, _) =
                         self.push_expr(Expr::Const(self.model.run.dt), Ty::Real(Dim::TIME));
                     let (p, _) =
-                        self.push_expr(Expr::Binary(ast::BinOp::Mul, v, dt), Ty::Real(Dim::NONE));
-                    if let Some(r) = self.const_eval(p) {
-                        if r > 1.0 {
-                            self.diags.push(
-                                Diagnostic::error(
-                                    rate_e.span,
-                                    format!("rate times dt is {r}, more than one spike per step"),
-                                )
-                                .with_label("rate too high for this dt"),
-                            );
-                        }
-                    }
+                        self.push_expr(Expr::Binary(ast::BinOp::Mul, r, dt), Ty::Real(Dim::NONE));
                     self.model.cell_types[ct].events.push(Event {
                         name: "spike".into(),
                         trigger: Trigger::Probability(p),
                         body: Vec::new(),
                         span: i.name.span,
                     });
+                    let pop = self.input_population(&i.name, ct, n, span);
+                    InputKind::Poisson { population: pop }
+                } else {
+                    let mut seen = HashMap::new();
+                    self.element_var(
+                        elem,
+                        VarDecl {
+                            name: &ast::Ident {
+                                name: "rate".into(),
+                                span: rate_e.span,
+                            },
+                            regime: &None,
+                            unit: &None,
+                            value: Some(rate_e),
+                            kind: VarKind::Param,
+                        },
+                        &mut seen,
+                    );
+                    let rate_var = self.model.cell_types[ct].params.first().copied();
+                    if let Some(rv) = rate_var {
+                        if self.model.variables[rv].dim != Dim::TIME.powi(-1) {
+                            self.diags.push(
+                                Diagnostic::error(
+                                    rate_e.span,
+                                    format!(
+                                        "unit mismatch: a Poisson rate must be in Hz, found {}",
+                                        self.model.variables[rv].dim
+                                    ),
+                                )
+                                .with_label("not a rate"),
+                            );
+                        }
+                        // spike with probability rate * dt
+                        let (v, _) = self.push_expr(
+                            Expr::Var {
+                                var: rv,
+                                side: Side::Own,
+                            },
+                            Ty::Real(Dim::TIME.powi(-1)),
+                        );
+                        let (dt, _) =
+                            self.push_expr(Expr::Const(self.model.run.dt), Ty::Real(Dim::TIME));
+                        let (p, _) = self
+                            .push_expr(Expr::Binary(ast::BinOp::Mul, v, dt), Ty::Real(Dim::NONE));
+                        if let Some(r) = self.const_eval(p) {
+                            if r > 1.0 {
+                                self.diags.push(
+                                    Diagnostic::error(
+                                        rate_e.span,
+                                        format!(
+                                            "rate times dt is {r}, more than one spike per step"
+                                        ),
+                                    )
+                                    .with_label("rate too high for this dt"),
+                                );
+                            }
+                        }
+                        self.model.cell_types[ct].events.push(Event {
+                            name: "spike".into(),
+                            trigger: Trigger::Probability(p),
+                            body: Vec::new(),
+                            span: i.name.span,
+                        });
+                    }
+                    let pop = self.input_population(&i.name, ct, n, span);
+                    InputKind::Poisson { population: pop }
                 }
-                let pop = self.input_population(&i.name, ct, n, span);
-                InputKind::Poisson { population: pop }
             }
             "current" => {
                 if positional.len() != 1 {
@@ -2918,4 +2946,21 @@ impl<'a> Lowerer<'a> {
         }
         self.diags.push(d);
     }
+}
+
+/// Whether an expression reads the time (`t` or `step`).
+fn mentions_time(e: &ast::Expr) -> bool {
+    let mut pending = vec![e];
+    while let Some(e) = pending.pop() {
+        match &e.kind {
+            ExprKind::Name(n) if n == "t" || n == "step" => return true,
+            ExprKind::Unary(_, x) => pending.push(x),
+            ExprKind::Binary(_, a, b) => pending.extend([a.as_ref(), b.as_ref()]),
+            ExprKind::Call { args, .. } => pending.extend(args.iter().map(|a| &a.value)),
+            ExprKind::Array(xs) => pending.extend(xs.iter()),
+            ExprKind::Index { base, index } => pending.extend([base.as_ref(), index.as_ref()]),
+            _ => {}
+        }
+    }
+    false
 }
