@@ -12,7 +12,8 @@ use super::{open_trace, parse_time};
 pub struct PlotArgs {
     /// The trace directory.
     trace: PathBuf,
-    /// What to draw: `raster`, `rate` or `isi` (inter-spike interval histogram).
+    /// What to draw: `raster`, `rate`, `isi` (inter-spike interval histogram) or `circuit`
+    /// (the circuit of `analyze TRACE groups`, with --circuit FILE).
     kind: String,
     /// The SVG file to write.
     #[arg(short = 'o', long = "output", value_name = "FILE.svg")]
@@ -33,6 +34,9 @@ pub struct PlotArgs {
     /// Only these populations (repeatable; default: every population with a spike record).
     #[arg(long = "population", value_name = "NAME")]
     populations: Vec<String>,
+    /// Circuit: the JSON written by `neurograph analyze TRACE groups --json FILE`.
+    #[arg(long, value_name = "FILE")]
+    circuit: Option<PathBuf>,
 }
 
 /// The plot kinds: name, drawing function.
@@ -44,6 +48,7 @@ const KINDS: &[(&str, Draw)] = &[
     ("raster", plot::raster),
     ("rate", plot::rate),
     ("isi", plot::isi),
+    ("circuit", plot::circuit),
 ];
 
 /// `neurograph plot TRACE KIND -o FILE.svg`.
@@ -67,6 +72,7 @@ pub fn plot(a: PlotArgs) -> Result<(), String> {
         max_neurons: a.max_neurons,
         bin_s: parse_time("--bin", &a.bin)?,
         populations: (!a.populations.is_empty()).then_some(a.populations),
+        circuit: a.circuit,
     };
     let trace = open_trace(&a.trace)?;
     let p = draw(&trace, &opts).map_err(|e| e.to_string())?;

@@ -13,6 +13,9 @@ use std::fmt::Write;
 
 use crate::trace::{Events, Trace, TraceError};
 
+mod circuit;
+pub use circuit::circuit;
+
 /// What to plot and how.
 #[derive(Debug, Clone)]
 pub struct PlotOptions {
@@ -27,6 +30,8 @@ pub struct PlotOptions {
     pub bin_s: f64,
     /// Only these populations (default: every population with a spike record).
     pub populations: Option<Vec<String>>,
+    /// Circuit: the JSON of `analyze TRACE groups --json FILE`.
+    pub circuit: Option<std::path::PathBuf>,
 }
 
 impl Default for PlotOptions {
@@ -37,6 +42,7 @@ impl Default for PlotOptions {
             max_neurons: 500,
             bin_s: 0.005,
             populations: None,
+            circuit: None,
         }
     }
 }
