@@ -43,9 +43,11 @@ impl Rerun {
         };
         let spec = match spec {
             Some(s) => s.to_path_buf(),
-            None => PathBuf::from(field("spec")?.as_str().ok_or_else(|| {
-                format!("{}: `spec` is not a path", manifest.display())
-            })?),
+            None => PathBuf::from(
+                field("spec")?
+                    .as_str()
+                    .ok_or_else(|| format!("{}: `spec` is not a path", manifest.display()))?,
+            ),
         };
         let text = std::fs::read_to_string(&spec).map_err(|e| {
             format!(
@@ -100,7 +102,11 @@ impl Rerun {
 
     /// A fresh simulation of the trace's run with `silenced` silenced, run to the end.
     pub fn run(&self, silenced: &[Neuron]) -> Result<Simulation, String> {
-        let mut b = self.model.simulation().seed(self.seed).backend(self.backend);
+        let mut b = self
+            .model
+            .simulation()
+            .seed(self.seed)
+            .backend(self.backend);
         for (name, value) in &self.sets {
             b = b.set_si(name, *value).map_err(|e| e.to_string())?;
         }

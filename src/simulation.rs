@@ -244,7 +244,8 @@ impl SimulationBuilder {
     /// A parameter value in SI units, by name as `set` spells it (used to rebuild the
     /// simulation of a trace from its manifest's values).
     pub(crate) fn set_si(mut self, name: &str, value: f64) -> Result<Self, Error> {
-        let (var, node) = params::parameter(&self.model.program.model, name).map_err(Error::Name)?;
+        let (var, node) =
+            params::parameter(&self.model.program.model, name).map_err(Error::Name)?;
         self.si.push(Override { var, node, value });
         Ok(self)
     }

@@ -42,11 +42,13 @@ fn model(dir: &Path, name: &str, text: &str) -> Model {
     Model::compile_file(&path).unwrap()
 }
 
+/// Spikes as (time bits, index).
+type Spikes = Vec<(u64, u32)>;
+
 /// Spikes of In and Out, `got` and the samples of `v`, as bits.
-fn outcome(sim: &neurograph::Simulation) -> (Vec<(u64, u32)>, Vec<(u64, u32)>, Vec<u64>, Vec<u64>) {
-    let bits = |(t, i): (Vec<f64>, Vec<u32>)| -> Vec<(u64, u32)> {
-        t.iter().map(|x| x.to_bits()).zip(i).collect()
-    };
+fn outcome(sim: &neurograph::Simulation) -> (Spikes, Spikes, Vec<u64>, Vec<u64>) {
+    let bits =
+        |(t, i): (Vec<f64>, Vec<u32>)| -> Spikes { t.iter().map(|x| x.to_bits()).zip(i).collect() };
     let v: Vec<u64> = sim.raw().recordings[3]
         .values
         .iter()
@@ -55,7 +57,11 @@ fn outcome(sim: &neurograph::Simulation) -> (Vec<(u64, u32)>, Vec<(u64, u32)>, V
     (
         bits(sim.spikes("In").unwrap()),
         bits(sim.spikes("Out").unwrap()),
-        sim.state("Out", "got").unwrap().iter().map(|x| x.to_bits()).collect(),
+        sim.state("Out", "got")
+            .unwrap()
+            .iter()
+            .map(|x| x.to_bits())
+            .collect(),
         v,
     )
 }
@@ -77,7 +83,10 @@ fn silenced_neurons_neither_spike_nor_reach_their_targets_with_either_backend() 
         assert!(spikes_out.iter().all(|&(_, i)| i != 2 && i != 5 && i != 7));
         let got: Vec<f64> = got.into_iter().map(f64::from_bits).collect();
         assert_eq!((got[2], got[5]), (0.0, 0.0), "{got:?}");
-        assert!(got.iter().enumerate().all(|(k, &g)| k == 2 || k == 5 || g > 5.0));
+        assert!(got
+            .iter()
+            .enumerate()
+            .all(|(k, &g)| k == 2 || k == 5 || g > 5.0));
         // Out[7] still receives (its source is not silenced) but its spikes are removed.
         assert!(got[7] > 5.0);
         // Counts agree with the records.
@@ -88,7 +97,10 @@ fn silenced_neurons_neither_spike_nor_reach_their_targets_with_either_backend() 
         }
         results.push(outcome(&sim));
     }
-    assert!(results[0] == results[1], "interp and jit differ with silencing");
+    assert!(
+        results[0] == results[1],
+        "interp and jit differ with silencing"
+    );
     // Silencing nothing is the plain run; silencing changes it.
     let mut plain = m.simulation().build().unwrap();
     plain.run_for("400 ms").unwrap();
@@ -125,34 +137,8 @@ fn checkpoints_carry_the_silenced_set() {
 }
 
 /// 40 Bernoulli sources onto two LIF targets: In[0..3] strongly onto Out[0], In[3..6]
-/// strongly onto Out[1] (one spike fires the target), every other synapse weak (34 sources
-/// at 20 Hz x 0.3 mV x 10 ms: about 2 mV of the 15 mV to threshold).
-const DEMO: &str = r#"
-model groups_demo
-neuron Source {
-  param rate = 20 Hz
-  spike with probability rate * dt
-}
-neuron LIF {
-  param taum = 10 ms, Vt = -50 mV, Vr = -65 mV, El = -65 mV
-  state v: volt = -65 mV
-  dv/dt = (El - v) / taum
-  method exact
-  spike when v > Vt { v = Vr }
-  refractory 2 ms
-}
-param strong = 20 mV
-param weak = 0.3 mV
-synapse Syn {
-  state w: volt = if((i < 3 and j == 0) or (i >= 3 and i < 6 and j == 1), strong, weak)
-  on pre { post.v += w }
-}
-population In = Source[40]
-population Out = LIF[2]
-project W: In -> Out via Syn { connect all_to_all }
-record In.spikes, Out.spikes, W.edges, W.w at end
-run { dt = 1 ms; duration = 2 s; seed = 1 }
-"#;
+/// strongly onto Out[1], every other synapse weak (the README's example).
+const DEMO: &str = include_str!("../docs/groups_demo.ng");
 
 fn run_spec(dir: &Path, name: &str, text: &str) -> (PathBuf, PathBuf) {
     let spec = dir.join(format!("{name}.ng"));
@@ -200,7 +186,10 @@ fn the_pass_finds_the_driving_sources_their_two_groups_and_draws_the_circuit() {
     let table = String::from_utf8_lossy(&out.stdout);
     assert!(table.contains("core set: the top 6"), "{table}");
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("ablation 16:"), "progress per re-run: {stderr}");
+    assert!(
+        stderr.contains("ablation 16:"),
+        "progress per re-run: {stderr}"
+    );
     let doc: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     assert_eq!(doc["format"], "neurograph-analysis-groups");
@@ -215,7 +204,10 @@ fn the_pass_finds_the_driving_sources_their_two_groups_and_draws_the_circuit() {
     assert!(ranked.iter().all(|n| core.contains(n)));
     // Cumulative masking: the change grows with each strong source and is total at 6.
     let masking = doc["masking"].as_array().unwrap();
-    let changes: Vec<f64> = masking.iter().map(|m| m["change"].as_f64().unwrap()).collect();
+    let changes: Vec<f64> = masking
+        .iter()
+        .map(|m| m["change"].as_f64().unwrap())
+        .collect();
     assert!(changes[..6].windows(2).all(|w| w[1] < w[0]), "{changes:?}");
     assert_eq!(changes[5], -1.0);
     assert!(changes[4] > -0.95, "{changes:?}");
@@ -232,7 +224,10 @@ fn the_pass_finds_the_driving_sources_their_two_groups_and_draws_the_circuit() {
         })
         .collect();
     groups.sort();
-    assert_eq!(groups, [["In[0]", "In[1]", "In[2]"], ["In[3]", "In[4]", "In[5]"]]);
+    assert_eq!(
+        groups,
+        [["In[0]", "In[1]", "In[2]"], ["In[3]", "In[4]", "In[5]"]]
+    );
     // Fidelity: the core set against random sets of six.
     let f = &doc["fidelity"];
     assert_eq!(f["core_change"].as_f64().unwrap(), -1.0);
@@ -288,7 +283,10 @@ fn check_svg(svg: &str, nodes: usize, edges: usize) {
         tag[k..k + tag[k..].find('"').unwrap()].to_string()
     };
     let mut seen = Vec::new();
-    for line in svg.lines().filter(|l| l.starts_with(r#"<path class="edge""#)) {
+    for line in svg
+        .lines()
+        .filter(|l| l.starts_with(r#"<path class="edge""#))
+    {
         let w: f64 = attr(line, "data-weight").parse().unwrap();
         let width: f64 = attr(line, "stroke-width").parse().unwrap();
         let colour = attr(line, "stroke");
@@ -346,7 +344,10 @@ fn the_circuit_plot_draws_signs_and_refuses_bad_input() {
     common::neurograph_ok(&a.iter().map(String::as_str).collect::<Vec<_>>());
     let text = std::fs::read_to_string(&svg).unwrap();
     check_svg(&text, 4, 3);
-    assert!(text.contains(r##"stroke="#2c6fbb""##), "the negative edge is blue");
+    assert!(
+        text.contains(r##"stroke="#2c6fbb""##),
+        "the negative edge is blue"
+    );
     // Without --circuit, with a file of another kind, with an edge to nowhere.
     let out = common::neurograph(&[
         "plot",
@@ -425,7 +426,11 @@ fn bad_targets_missing_records_and_changed_specs_are_clear_errors() {
     // Without a weight record: the error names it and the --weight flag; with the flag (a
     // manifest parameter: every synapse counts alike, so the ranking is by activity alone and
     // needs every candidate to reach the strong sources) the pass runs.
-    let (_, no_w) = run_spec(&dir, "no_w", &DEMO.replace("W.edges, W.w at end", "W.edges"));
+    let (_, no_w) = run_spec(
+        &dir,
+        "no_w",
+        &DEMO.replace("W.edges, W.w at end", "W.edges"),
+    );
     let e = groups_err(&no_w, &["--target", "Out[0]"]);
     assert!(e.contains("W.w") && e.contains("--weight W="), "{e}");
     let json = dir.join("no_w.json");
@@ -447,7 +452,10 @@ fn bad_targets_missing_records_and_changed_specs_are_clear_errors() {
     let doc: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     let source = doc["weights"][0]["source"].as_str().unwrap();
-    assert!(source.starts_with("0.0003") && source.ends_with(" V per synapse"), "{source}");
+    assert!(
+        source.starts_with("0.0003") && source.ends_with(" V per synapse"),
+        "{source}"
+    );
 
     // A trace whose run cannot be reproduced: another seed in its manifest.
     let mut m = common::manifest(&trace);
@@ -466,5 +474,8 @@ fn bad_targets_missing_records_and_changed_specs_are_clear_errors() {
     // The spec changed since the trace was written.
     std::fs::write(&spec, DEMO.replace("weak = 0.3 mV", "weak = 0.4 mV")).unwrap();
     let e = err("Out[0..2]");
-    assert!(e.contains("the spec changed since the trace was written"), "{e}");
+    assert!(
+        e.contains("the spec changed since the trace was written"),
+        "{e}"
+    );
 }

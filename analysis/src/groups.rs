@@ -156,6 +156,13 @@ pub struct Attribution {
     pub projections: Vec<(String, String)>,
 }
 
+/// A number to 6 significant digits, printed as briefly as it reads back (`-0.009`).
+fn short(v: f64) -> String {
+    format!("{v:.5e}")
+        .parse::<f64>()
+        .map_or(v.to_string(), |x| x.to_string())
+}
+
 /// The value of a manifest parameter (`we`, `LIF.taum`) in SI units, with its unit.
 pub fn manifest_parameter(trace: &Trace, name: &str) -> Option<(f64, String)> {
     trace
@@ -167,7 +174,10 @@ pub fn manifest_parameter(trace: &Trace, name: &str) -> Option<(f64, String)> {
         .and_then(|p| {
             Some((
                 p.get("value")?.as_f64()?,
-                p.get("unit").and_then(Value::as_str).unwrap_or("").to_string(),
+                p.get("unit")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string(),
             ))
         })
 }
@@ -239,7 +249,7 @@ pub fn attribution(
         let weight: Box<dyn Fn(usize) -> f64> = match &source {
             WeightSource::Value(v, unit) => {
                 units.push(unit.clone());
-                used.push((proj.clone(), format!("{v} {unit} per synapse")));
+                used.push((proj.clone(), format!("{} {unit} per synapse", short(*v))));
                 let v = *v;
                 Box::new(move |_| v)
             }
@@ -345,7 +355,9 @@ pub fn core_size(changes: &[f64], tolerance: f64) -> usize {
     if max == 0.0 {
         return 0;
     }
-    abs.iter().position(|&c| c > max - tolerance).map_or(0, |i| i + 1)
+    abs.iter()
+        .position(|&c| c > max - tolerance)
+        .map_or(0, |i| i + 1)
 }
 
 fn dist2(a: &[f64], b: &[f64]) -> f64 {
@@ -590,6 +602,10 @@ pub struct GroupsResult {
     pub seed: u64,
 }
 
+/// Re-run with these neurons silenced (`what` describes the set, for progress): the target's
+/// spike count, or why not.
+pub type Ablate<'a> = dyn FnMut(&[Neuron], &str) -> Result<u64, String> + 'a;
+
 /// The whole pass. `ablate(silenced)` re-runs the simulation with these neurons silenced
 /// and returns the target's spike count (errors as text); it is called once per cumulative
 /// mask and once per fidelity set (the caller reports progress).
@@ -597,7 +613,7 @@ pub fn analyze_trace(
     trace: &Trace,
     target: &Target,
     opts: &GroupsOptions,
-    ablate: &mut dyn FnMut(&[Neuron], &str) -> Result<u64, String>,
+    ablate: &mut Ablate,
 ) -> Result<GroupsResult, TraceError> {
     if !(opts.tolerance >= 0.0 && opts.tolerance.is_finite()) {
         return Err(TraceError::Option(format!(
@@ -694,7 +710,10 @@ pub fn analyze_trace(
         });
     }
     // Step 5: fidelity against random sets of the candidates' populations.
-    let mut pops: Vec<String> = candidates.iter().map(|c| c.neuron.population.clone()).collect();
+    let mut pops: Vec<String> = candidates
+        .iter()
+        .map(|c| c.neuron.population.clone())
+        .collect();
     pops.sort();
     pops.dedup();
     let mut pool = Vec::new();
@@ -725,7 +744,12 @@ pub fn analyze_trace(
         .collect();
     let n = random_changes.len().max(1) as f64;
     let mean = random_changes.iter().sum::<f64>() / n;
-    let sd = (random_changes.iter().map(|c| (c - mean).powi(2)).sum::<f64>() / n).sqrt();
+    let sd = (random_changes
+        .iter()
+        .map(|c| (c - mean).powi(2))
+        .sum::<f64>()
+        / n)
+        .sqrt();
     let mean_abs = random_changes.iter().map(|c| c.abs()).sum::<f64>() / n;
     let core_change = relative_change(core_spikes, c0);
     Ok(GroupsResult {
@@ -868,24 +892,43 @@ pub fn to_dot(r: &GroupsResult) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "digraph circuit {{");
     let _ = writeln!(s, "  rankdir=LR;");
-    let _ = writeln!(s, "  node [shape=circle, style=filled, fontname=\"Helvetica\"];");
+    let _ = writeln!(
+        s,
+        "  node [shape=circle, style=filled, fontname=\"Helvetica\"];"
+    );
     for g in 0..r.groups.k {
         let colour = GROUP_COLOURS[g % GROUP_COLOURS.len()];
         let _ = writeln!(s, "  subgraph cluster_group{g} {{");
         let _ = writeln!(s, "    label=\"group {g}\"; color=\"{colour}\";");
         for n in r.nodes.iter().filter(|n| n.group == Some(g)) {
-            let _ = writeln!(s, "    \"{}\" [fillcolor=\"{colour}\", fontcolor=white];", n.id);
+            let _ = writeln!(
+                s,
+                "    \"{}\" [fillcolor=\"{colour}\", fontcolor=white];",
+                n.id
+            );
         }
         let _ = writeln!(s, "  }}");
     }
     let _ = writeln!(s, "  subgraph cluster_target {{");
-    let _ = writeln!(s, "    label=\"target {}\"; color=black;", r.target.text.replace('"', "'"));
+    let _ = writeln!(
+        s,
+        "    label=\"target {}\"; color=black;",
+        r.target.text.replace('"', "'")
+    );
     for n in r.nodes.iter().filter(|n| n.role == "target") {
-        let _ = writeln!(s, "    \"{}\" [shape=doublecircle, fillcolor=\"#dddddd\"];", n.id);
+        let _ = writeln!(
+            s,
+            "    \"{}\" [shape=doublecircle, fillcolor=\"#dddddd\"];",
+            n.id
+        );
     }
     let _ = writeln!(s, "  }}");
     for e in &r.edges {
-        let colour = if e.weight >= 0.0 { "#c0392b" } else { "#2c6fbb" };
+        let colour = if e.weight >= 0.0 {
+            "#c0392b"
+        } else {
+            "#2c6fbb"
+        };
         let _ = writeln!(
             s,
             "  \"{}\" -> \"{}\" [penwidth={:.2}, color=\"{colour}\", label=\"{:.3}\"];",

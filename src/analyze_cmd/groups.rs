@@ -101,7 +101,8 @@ pub fn run(trace: &Path, a: GroupsArgs) -> Result<(), String> {
         );
         Ok(c)
     };
-    let r = groups::analyze_trace(&trace, &target, &opts, &mut ablate).map_err(|e| e.to_string())?;
+    let r =
+        groups::analyze_trace(&trace, &target, &opts, &mut ablate).map_err(|e| e.to_string())?;
     print!("{}", groups::table_text(&r));
     if let Some(path) = a.common.json.as_deref() {
         write_json(path, &groups::to_json(&trace, &r))?;

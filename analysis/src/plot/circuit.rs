@@ -46,9 +46,7 @@ fn read(path: &std::path::Path) -> Result<(Value, Vec<Node>, Vec<Edge>), TraceEr
             "not the JSON of `neurograph analyze TRACE groups --json FILE` (its \"format\" is not \"neurograph-analysis-groups\")",
         ));
     }
-    let circuit = doc
-        .get("circuit")
-        .ok_or_else(|| bad("no `circuit`"))?;
+    let circuit = doc.get("circuit").ok_or_else(|| bad("no `circuit`"))?;
     let list = |k: &str| -> Result<&Vec<Value>, TraceError> {
         circuit
             .get(k)
@@ -79,7 +77,9 @@ fn read(path: &std::path::Path) -> Result<(Value, Vec<Node>, Vec<Edge>), TraceEr
             return Err(bad("an edge is not {from, to, weight}"));
         };
         if !nodes.iter().any(|n| n.id == from) || !nodes.iter().any(|n| n.id == to) {
-            return Err(bad(&format!("edge {from} -> {to} names a node not in the list")));
+            return Err(bad(&format!(
+                "edge {from} -> {to} names a node not in the list"
+            )));
         }
         edges.push(Edge {
             from: from.into(),
@@ -115,7 +115,11 @@ pub fn circuit(trace: &Trace, opts: &PlotOptions) -> Result<Plot, TraceError> {
     let mut sources: Vec<&Node> = nodes.iter().filter(|n| n.role != "target").collect();
     sources.sort_by_key(|n| n.group.unwrap_or(usize::MAX));
     let targets: Vec<&Node> = nodes.iter().filter(|n| n.role == "target").collect();
-    let groups = sources.iter().filter_map(|n| n.group).max().map_or(0, |g| g + 1);
+    let groups = sources
+        .iter()
+        .filter_map(|n| n.group)
+        .max()
+        .map_or(0, |g| g + 1);
     let (top, bottom) = (TOP + 10.0, HEIGHT - 70.0);
     // Sources get a gap between groups of half a slot.
     let slots = sources.len() as f64 + 0.5 * groups.saturating_sub(1) as f64;
@@ -149,6 +153,7 @@ pub fn circuit(trace: &Trace, opts: &PlotOptions) -> Result<Plot, TraceError> {
         pos.push((n.id.clone(), x_tgt, ty));
         ty += t_step;
     }
+    let t_font = (t_step * 0.55).clamp(8.0, 15.0);
     let at = |id: &str| pos.iter().find(|p| p.0 == id).map(|p| (p.1, p.2));
     // Group boxes behind the nodes.
     for &(g, y0, y1) in &boxes {
@@ -181,7 +186,7 @@ pub fn circuit(trace: &Trace, opts: &PlotOptions) -> Result<Plot, TraceError> {
             esc(&e.to),
             e.weight,
             x0 + radius,
-            x1 - 1.6 * radius,
+            x1 - (1.6 * radius.max(8.0)).min(t_step * 0.42),
             edge_width(e.weight)
         );
     }
@@ -204,13 +209,13 @@ pub fn circuit(trace: &Trace, opts: &PlotOptions) -> Result<Plot, TraceError> {
     }
     for n in &targets {
         let (x, y) = at(&n.id).unwrap_or((x_tgt, 0.0));
-        let r = 1.6 * radius.max(8.0);
+        let r = (1.6 * radius.max(8.0)).min(t_step * 0.42);
         let _ = writeln!(
             out,
-            r##"<circle class="node" data-id="{}" data-role="target" data-group="" cx="{x:.2}" cy="{y:.2}" r="{r:.2}" fill="#dddddd" stroke="#333" stroke-width="2"/><text x="{:.2}" y="{:.2}" font-size="15" text-anchor="start">{}</text>"##,
+            r##"<circle class="node" data-id="{}" data-role="target" data-group="" cx="{x:.2}" cy="{y:.2}" r="{r:.2}" fill="#dddddd" stroke="#333" stroke-width="2"/><text x="{:.2}" y="{:.2}" font-size="{t_font:.1}" text-anchor="start">{}</text>"##,
             esc(&n.id),
             x + r + 6.0,
-            y + 5.0,
+            y + t_font * 0.35,
             esc(&n.id)
         );
     }
@@ -249,9 +254,11 @@ pub fn circuit(trace: &Trace, opts: &PlotOptions) -> Result<Plot, TraceError> {
             sources.len()
         ))
     );
-    if let (Some(c), Some(m), Some(sd)) =
-        (g("core_change"), g("random_change_mean"), g("random_change_sd"))
-    {
+    if let (Some(c), Some(m), Some(sd)) = (
+        g("core_change"),
+        g("random_change_mean"),
+        g("random_change_sd"),
+    ) {
         caption(
             &mut out,
             &format!(
