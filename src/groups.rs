@@ -3,7 +3,7 @@
 //! reproduces the trace's spikes exactly, then run it again with chosen neurons silenced
 //! (`Simulation::silence`). This is the one analysis that simulates, so it lives here and not
 //! in `neurograph-analysis` (whose passes only read traces); the pass itself
-//! (`neurograph_analysis::groups`) calls [`Rerun::target_spikes`] for each ablation.
+//! (`neurograph_analysis::groups`) calls [`Rerun::spike_count`] for each ablation.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -149,14 +149,18 @@ impl Rerun {
         Ok(())
     }
 
-    /// The spike count of `target` (population and elements) with `silenced` silenced.
-    pub fn target_spikes(
-        &self,
-        target: &neurograph_analysis::groups::Target,
-        silenced: &[Neuron],
-    ) -> Result<u64, String> {
+    /// The spikes of the neurons `measured` with the neurons `silenced` silenced.
+    pub fn spike_count(&self, silenced: &[Neuron], measured: &[Neuron]) -> Result<u64, String> {
         let sim = self.run(silenced)?;
-        let (_, i) = sim.spikes(&target.population).map_err(|e| e.to_string())?;
-        Ok(i.iter().filter(|i| target.indices.contains(i)).count() as u64)
+        let mut by_pop: BTreeMap<&str, Vec<u32>> = BTreeMap::new();
+        for n in measured {
+            by_pop.entry(&n.population).or_default().push(n.index);
+        }
+        let mut total = 0;
+        for (pop, idx) in by_pop {
+            let (_, i) = sim.spikes(pop).map_err(|e| e.to_string())?;
+            total += i.iter().filter(|i| idx.contains(i)).count() as u64;
+        }
+        Ok(total)
     }
 }

@@ -193,17 +193,17 @@ fn the_pass_finds_the_driving_sources_their_two_groups_and_draws_the_circuit() {
     let doc: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     assert_eq!(doc["format"], "neurograph-analysis-groups");
-    let mut core = names(&doc["core"]);
+    let mut core = names(&doc["hops"][0]["core"]);
     core.sort();
     assert_eq!(core, ["In[0]", "In[1]", "In[2]", "In[3]", "In[4]", "In[5]"]);
     // The ranking: the six strong sources first.
-    let ranked: Vec<String> = doc["candidates"].as_array().unwrap()[..6]
+    let ranked: Vec<String> = doc["hops"][0]["candidates"].as_array().unwrap()[..6]
         .iter()
         .map(|c| c["neuron"].as_str().unwrap().to_string())
         .collect();
     assert!(ranked.iter().all(|n| core.contains(n)));
     // Cumulative masking: the change grows with each strong source and is total at 6.
-    let masking = doc["masking"].as_array().unwrap();
+    let masking = doc["hops"][0]["masking"].as_array().unwrap();
     let changes: Vec<f64> = masking
         .iter()
         .map(|m| m["change"].as_f64().unwrap())
@@ -212,8 +212,8 @@ fn the_pass_finds_the_driving_sources_their_two_groups_and_draws_the_circuit() {
     assert_eq!(changes[5], -1.0);
     assert!(changes[4] > -0.95, "{changes:?}");
     // Two groups: the sources of Out[0] and those of Out[1].
-    assert_eq!(doc["clustering"]["k"], 2);
-    let mut groups: Vec<Vec<String>> = doc["groups"]
+    assert_eq!(doc["hops"][0]["clustering"]["k"], 2);
+    let mut groups: Vec<Vec<String>> = doc["hops"][0]["groups"]
         .as_array()
         .unwrap()
         .iter()
@@ -229,7 +229,7 @@ fn the_pass_finds_the_driving_sources_their_two_groups_and_draws_the_circuit() {
         [["In[0]", "In[1]", "In[2]"], ["In[3]", "In[4]", "In[5]"]]
     );
     // Fidelity: the core set against random sets of six.
-    let f = &doc["fidelity"];
+    let f = &doc["hops"][0]["fidelity"];
     assert_eq!(f["core_change"].as_f64().unwrap(), -1.0);
     assert_eq!(f["random_sets"], 6);
     let mean = f["random_change_mean"].as_f64().unwrap();
@@ -252,7 +252,7 @@ fn the_pass_finds_the_driving_sources_their_two_groups_and_draws_the_circuit() {
     let dot = std::fs::read_to_string(&dot).unwrap();
     assert!(dot.starts_with("digraph circuit {"));
     assert_eq!(dot.matches(" -> ").count(), 12);
-    assert_eq!(dot.matches("subgraph cluster_group").count(), 2);
+    assert_eq!(dot.matches("subgraph cluster_hop1_group").count(), 2);
 
     // The plot of that circuit.
     let svg_path = dir.join("circuit.svg");
@@ -451,7 +451,7 @@ fn bad_targets_missing_records_and_changed_specs_are_clear_errors() {
     ]);
     let doc: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
-    let source = doc["weights"][0]["source"].as_str().unwrap();
+    let source = doc["hops"][0]["weights"][0]["source"].as_str().unwrap();
     assert!(
         source.starts_with("0.0003") && source.ends_with(" V per synapse"),
         "{source}"
@@ -478,4 +478,124 @@ fn bad_targets_missing_records_and_changed_specs_are_clear_errors() {
         e.contains("the spec changed since the trace was written"),
         "{e}"
     );
+}
+
+/// Three layers: A (30 Bernoulli sources) -> B (10 LIF) -> C (1 LIF). A[k] drives B[k]
+/// strongly (k < 10), B[0] and B[1] drive C[0] strongly; every other synapse is weak.
+const CHAIN: &str = r#"
+model chain
+neuron Source {
+  param rate = 20 Hz
+  spike with probability rate * dt
+}
+neuron LIF {
+  param taum = 10 ms, Vt = -50 mV, Vr = -65 mV, El = -65 mV
+  state v: volt = -65 mV
+  dv/dt = (El - v) / taum
+  method exact
+  spike when v > Vt { v = Vr }
+  refractory 2 ms
+}
+param strong = 20 mV
+param weak = 0.3 mV
+synapse ToB {
+  state w: volt = if(i == j, strong, weak)
+  on pre { post.v += w }
+}
+synapse ToC {
+  state w: volt = if(i < 2, strong, weak)
+  on pre { post.v += w }
+}
+population A = Source[30]
+population B = LIF[10]
+population C = LIF[1]
+project AB: A -> B via ToB { connect all_to_all }
+project BC: B -> C via ToC { connect all_to_all }
+record A.spikes, B.spikes, C.spikes, AB.edges, AB.w at end, BC.edges, BC.w at end
+run { dt = 1 ms; duration = 2 s; seed = 2 }
+"#;
+
+#[test]
+fn hops_go_back_layer_by_layer_until_no_input_is_recorded() {
+    let dir = common::temp_dir("groups", "chain");
+    let (_, trace) = run_spec(&dir, "chain", CHAIN);
+    let json = dir.join("chain.json");
+    let out = common::neurograph_ok(&[
+        "analyze",
+        trace.to_str().unwrap(),
+        "groups",
+        "--target",
+        "C[0]",
+        "--hops",
+        "3",
+        "--candidates",
+        "5",
+        "--random-sets",
+        "3",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(table.contains("stopped after 2 of 3 hops"), "{table}");
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let hops = doc["hops"].as_array().unwrap();
+    assert_eq!(hops.len(), 2);
+    let sorted = |v: &serde_json::Value| {
+        let mut n = names(v);
+        n.sort();
+        n
+    };
+    assert_eq!(sorted(&hops[0]["core"]), ["B[0]", "B[1]"]);
+    assert_eq!(sorted(&hops[1]["targets"]), ["B[0]", "B[1]"]);
+    assert_eq!(sorted(&hops[1]["core"]), ["A[0]", "A[1]"]);
+    // Hop 2 leaves out the neurons already in the circuit: no B among its candidates.
+    assert!(hops[1]["candidates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|c| c["population"] == "A"));
+    assert!(doc["stopped"]
+        .as_str()
+        .unwrap()
+        .contains("hop 3: no recorded projection"));
+    for h in hops {
+        let f = &h["fidelity"];
+        assert!(f["core_change"].as_f64().unwrap() < -0.9, "{f}");
+        assert!(f["random_change_mean"].as_f64().unwrap().abs() < 0.5, "{f}");
+    }
+    // The circuit: C[0] at layer 0, B[0], B[1] at 1, A[0], A[1] at 2; 2 + 4 edges.
+    let layer_of = |id: &str| {
+        doc["circuit"]["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|n| n["id"] == id)
+            .map(|n| n["layer"].as_u64().unwrap())
+    };
+    assert_eq!(layer_of("C[0]"), Some(0));
+    assert_eq!(layer_of("B[1]"), Some(1));
+    assert_eq!(layer_of("A[0]"), Some(2));
+    assert_eq!(doc["circuit"]["edges"].as_array().unwrap().len(), 6);
+    let svg = dir.join("chain.svg");
+    common::neurograph_ok(&[
+        "plot",
+        trace.to_str().unwrap(),
+        "circuit",
+        "--circuit",
+        json.to_str().unwrap(),
+        "-o",
+        svg.to_str().unwrap(),
+    ]);
+    let text = std::fs::read_to_string(&svg).unwrap();
+    check_svg(&text, 5, 6);
+    assert!(text.contains(">hop 2 group 0<"));
+    // Columns: A left of B left of C.
+    let cx = |id: &str| -> f64 {
+        let k = text.find(&format!(r#"data-id="{id}""#)).unwrap();
+        let t = &text[k..];
+        let c = t.find(" cx=\"").unwrap() + 5;
+        t[c..c + t[c..].find('"').unwrap()].parse().unwrap()
+    };
+    assert!(cx("A[0]") < cx("B[0]") && cx("B[0]") < cx("C[0]"));
 }

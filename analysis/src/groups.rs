@@ -26,7 +26,7 @@
 //! Everything here reads a trace; the re-runs are the caller's `ablate` function (the
 //! `neurograph` crate rebuilds the simulation from the manifest and silences neurons).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
 use serde_json::{json, Value};
@@ -122,6 +122,8 @@ pub struct GroupsOptions {
     /// Random sets of the core set's size for the fidelity comparison.
     pub random_sets: usize,
     pub seed: u64,
+    /// Hops back from the target (1: its direct inputs).
+    pub hops: usize,
 }
 
 impl Default for GroupsOptions {
@@ -132,6 +134,7 @@ impl Default for GroupsOptions {
             tolerance: 0.05,
             random_sets: 10,
             seed: 1,
+            hops: 1,
         }
     }
 }
@@ -182,14 +185,8 @@ pub fn manifest_parameter(trace: &Trace, name: &str) -> Option<(f64, String)> {
         })
 }
 
-/// Step 1: attribution of the presynaptic neurons of `target` (every projection with a
-/// `record W.edges` whose post end holds target neurons; the target's own neurons are not
-/// candidates).
-pub fn attribution(
-    trace: &Trace,
-    target: &Target,
-    opts: &GroupsOptions,
-) -> Result<Attribution, TraceError> {
+/// Check the target against the trace: its population's spike record and size.
+pub fn check_target(trace: &Trace, target: &Target) -> Result<(), TraceError> {
     let target_spikes = trace.spikes(&target.population)?;
     if let Some(&i) = target
         .indices
@@ -201,11 +198,24 @@ pub fn attribution(
             target.text, target.population, target_spikes.size
         )));
     }
-    let slot: BTreeMap<u32, usize> = target
-        .indices
+    Ok(())
+}
+
+/// Step 1: attribution of the presynaptic neurons of `targets` (every projection with a
+/// `record W.edges` whose post end holds target neurons), leaving out `exclude` (the target
+/// and the neurons already in the circuit). `label` names the targets in errors. No
+/// candidates (and no projections) when no recorded projection reaches the targets.
+pub fn attribution(
+    trace: &Trace,
+    targets: &[Neuron],
+    label: &str,
+    exclude: &BTreeSet<Neuron>,
+    opts: &GroupsOptions,
+) -> Result<Attribution, TraceError> {
+    let slot: BTreeMap<(&str, u32), usize> = targets
         .iter()
         .enumerate()
-        .map(|(k, &i)| (i, k))
+        .map(|(k, n)| ((n.population.as_str(), n.index), k))
         .collect();
     let projections = trace.edge_projections();
     if projections.is_empty() {
@@ -232,9 +242,7 @@ pub fn attribution(
         let onto: Vec<(usize, usize)> = (0..edges.post.len())
             .filter_map(|k| {
                 let (node, e) = Edges::locate(&edges.post_parts, edges.post[k] as usize)?;
-                (node == target.population)
-                    .then(|| slot.get(&(e as u32)).map(|&s| (k, s)))
-                    .flatten()
+                slot.get(&(node, e as u32)).map(|&s| (k, s))
             })
             .collect();
         if onto.is_empty() {
@@ -256,8 +264,7 @@ pub fn attribution(
             WeightSource::Record(name) => {
                 if !trace.has_state(name) {
                     return Err(TraceError::Option(format!(
-                        "projection `{proj}` has synapses onto {} but the trace has no weight record `{name}`; add `record {name} at end`, or give the weight: --weight {proj}=VALUE (a number with its unit, or a parameter of the manifest such as `we`)",
-                        target.text
+                        "projection `{proj}` has synapses onto {label} but the trace has no weight record `{name}`; add `record {name} at end`, or give the weight: --weight {proj}=VALUE (a number with its unit, or a parameter of the manifest such as `we`)"
                     )));
                 }
                 let s = trace.state(name)?;
@@ -279,7 +286,11 @@ pub fn attribution(
             let Some((node, e)) = Edges::locate(&edges.pre_parts, edges.pre[k] as usize) else {
                 continue;
             };
-            if node == target.population && slot.contains_key(&(e as u32)) {
+            let n = Neuron {
+                population: node.to_string(),
+                index: e as u32,
+            };
+            if exclude.contains(&n) {
                 continue;
             }
             if !counts.contains_key(node) {
@@ -290,22 +301,9 @@ pub fn attribution(
                 }
                 counts.insert(node.to_string(), c);
             }
-            let n = Neuron {
-                population: node.to_string(),
-                index: e as u32,
-            };
-            let a = per
-                .entry(n)
-                .or_insert_with(|| vec![0.0; target.indices.len()]);
+            let a = per.entry(n).or_insert_with(|| vec![0.0; targets.len()]);
             a[s] += weight(k);
         }
-    }
-    if used.is_empty() {
-        return Err(TraceError::Option(format!(
-            "no recorded projection has synapses onto {} (recorded: {})",
-            target.text,
-            projections.join(", ")
-        )));
     }
     let mut candidates: Vec<Candidate> = per
         .into_iter()
@@ -554,23 +552,69 @@ pub struct Fidelity {
     pub random_change_sd: f64,
     /// |core change| over mean |random change| (`None` when the latter is 0).
     pub ratio: Option<f64>,
+    /// Neurons the random sets were drawn from.
+    pub random_pool: usize,
 }
 
-/// A node of the circuit: a core neuron (with its group) or a target neuron.
+/// One hop back from the target: hop 1's targets are the target, hop h's the core set of
+/// hop h - 1 (NeurFlow goes layer by layer back from the output neuron the same way).
+#[derive(Debug, Clone)]
+pub struct Hop {
+    pub level: usize,
+    pub targets: Vec<Neuron>,
+    /// The targets' spikes in the trace (= the un-ablated re-run).
+    pub target_spikes: u64,
+    pub weight_unit: String,
+    pub projections: Vec<(String, String)>,
+    /// Presynaptic neurons of the targets in all (not yet in the circuit).
+    pub presynaptic: usize,
+    /// The top candidates tried, ranked.
+    pub candidates: Vec<Candidate>,
+    pub masking: Vec<Masking>,
+    /// The core set: the first `core` candidates.
+    pub core: usize,
+    /// Groups of the core neurons (labels in the candidates' order).
+    pub groups: Clustering,
+    pub fidelity: Fidelity,
+}
+
+impl Hop {
+    pub fn core_neurons(&self) -> Vec<Neuron> {
+        self.candidates[..self.core]
+            .iter()
+            .map(|c| c.neuron.clone())
+            .collect()
+    }
+
+    /// The members of group `g`.
+    pub fn members(&self, g: usize) -> Vec<Neuron> {
+        self.candidates[..self.core]
+            .iter()
+            .zip(&self.groups.labels)
+            .filter(|(_, &l)| l == g)
+            .map(|(c, _)| c.neuron.clone())
+            .collect()
+    }
+}
+
+/// A node of the circuit: a target neuron (layer 0) or a core neuron of hop `layer`, with
+/// its group (numbered within its hop).
 #[derive(Debug, Clone, PartialEq)]
 pub struct CircuitNode {
     pub id: String,
     pub neuron: Neuron,
     pub role: &'static str,
+    pub layer: usize,
     pub group: Option<usize>,
 }
 
-/// An edge of the circuit: interaction weight from a core neuron to a target neuron.
+/// An edge of the circuit: interaction weight from a core neuron of hop h to a target of
+/// hop h.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CircuitEdge {
     pub from: String,
     pub to: String,
-    /// `a(v → u) / Σ_{core} |a(· → u)|`: signed, |weights| onto one target neuron sum to 1.
+    /// `a(v → u) / Σ_{core of the hop} |a(· → u)|`: signed, |weights| onto one node sum to 1.
     pub weight: f64,
     /// The attribution `a(v → u)` itself.
     pub attribution: f64,
@@ -580,35 +624,47 @@ pub struct CircuitEdge {
 #[derive(Debug, Clone)]
 pub struct GroupsResult {
     pub target: Target,
-    /// The target's spikes in the trace (= the un-ablated re-run).
-    pub target_spikes: u64,
     pub duration_s: f64,
-    pub weight_unit: String,
-    pub projections: Vec<(String, String)>,
-    /// Presynaptic neurons of the target in all.
-    pub presynaptic: usize,
-    /// The top candidates tried, ranked.
-    pub candidates: Vec<Candidate>,
     pub tolerance: f64,
-    pub masking: Vec<Masking>,
-    /// The core set: the first `core` candidates.
-    pub core: usize,
-    /// Groups of the core neurons (labels in the candidates' order).
-    pub groups: Clustering,
-    pub fidelity: Fidelity,
+    pub seed: u64,
+    pub hops_asked: usize,
+    pub hops: Vec<Hop>,
+    /// Why fewer hops than asked were found.
+    pub stopped: Option<String>,
     pub nodes: Vec<CircuitNode>,
     pub edges: Vec<CircuitEdge>,
-    pub random_pool: usize,
-    pub seed: u64,
 }
 
-/// Re-run with these neurons silenced (`what` describes the set, for progress): the target's
-/// spike count, or why not.
-pub type Ablate<'a> = dyn FnMut(&[Neuron], &str) -> Result<u64, String> + 'a;
+/// Re-run with the neurons `silenced` silenced and count the spikes of the neurons
+/// `measured` (`what` describes the set, for progress); or say why not.
+pub type Ablate<'a> = dyn FnMut(&[Neuron], &[Neuron], &str) -> Result<u64, String> + 'a;
 
-/// The whole pass. `ablate(silenced)` re-runs the simulation with these neurons silenced
-/// and returns the target's spike count (errors as text); it is called once per cumulative
-/// mask and once per fidelity set (the caller reports progress).
+/// Spikes of `neurons` in the trace.
+fn spikes_of(trace: &Trace, neurons: &[Neuron]) -> Result<u64, TraceError> {
+    let mut by_pop: BTreeMap<&str, BTreeSet<u32>> = BTreeMap::new();
+    for n in neurons {
+        by_pop.entry(&n.population).or_default().insert(n.index);
+    }
+    let mut total = 0;
+    for (pop, idx) in by_pop {
+        let ev = trace.spikes(pop)?;
+        total += ev.indices.iter().filter(|i| idx.contains(i)).count() as u64;
+    }
+    Ok(total)
+}
+
+fn label_of(neurons: &[Neuron]) -> String {
+    let names: Vec<String> = neurons.iter().map(Neuron::to_string).collect();
+    if names.len() <= 4 {
+        names.join(", ")
+    } else {
+        format!("{}, … ({} neurons)", names[..3].join(", "), names.len())
+    }
+}
+
+/// The whole pass: `opts.hops` hops back from the target (fewer when a hop finds no
+/// presynaptic neuron that matters; `stopped` says why). `ablate` is called once per
+/// cumulative mask and once per fidelity set of each hop (the caller reports progress).
 pub fn analyze_trace(
     trace: &Trace,
     target: &Target,
@@ -624,159 +680,201 @@ pub fn analyze_trace(
     if opts.candidates == 0 {
         return Err(TraceError::Option("--candidates must be at least 1".into()));
     }
-    let att = attribution(trace, target, opts)?;
-    let ev = trace.spikes(&target.population)?;
-    let c0 = ev
-        .indices
-        .iter()
-        .filter(|i| target.indices.contains(i))
-        .count() as u64;
-    if c0 == 0 {
-        return Err(TraceError::Option(format!(
-            "the target {} fired no spike in the trace: its change under ablation is not defined; choose neurons that fire",
-            target.text
-        )));
+    if opts.hops == 0 {
+        return Err(TraceError::Option("--hops must be at least 1".into()));
     }
-    let presynaptic = att.candidates.len();
-    let mut candidates = att.candidates;
-    candidates.retain(|c| c.attribution != 0.0);
-    candidates.truncate(opts.candidates);
-    if candidates.is_empty() {
-        return Err(TraceError::Option(format!(
-            "no presynaptic neuron of {} has a non-zero attribution (none fired, or every weight is 0)",
-            target.text
-        )));
-    }
-    let fail = |e: String| TraceError::Option(e);
-    // Step 2: cumulative masking.
-    let mut masking = Vec::new();
-    for i in 1..=candidates.len() {
-        let set: Vec<Neuron> = candidates[..i].iter().map(|c| c.neuron.clone()).collect();
-        let what = format!("top {i} of {}", candidates.len());
-        let c = ablate(&set, &what).map_err(fail)?;
-        masking.push(Masking {
-            silenced: i,
-            target_spikes: c,
-            change: relative_change(c, c0),
-        });
-    }
-    let changes: Vec<f64> = masking.iter().map(|m| m.change).collect();
-    let core = core_size(&changes, opts.tolerance);
-    if core == 0 {
-        return Err(TraceError::Option(format!(
-            "silencing the top {} candidates does not change the target's spike count: no core set (try more --candidates)",
-            candidates.len()
-        )));
-    }
-    // Step 3: groups by interaction profile.
-    let profiles: Vec<Vec<f64>> = candidates[..core]
-        .iter()
-        .map(|c| c.per_target.clone())
-        .collect();
-    let groups = cluster(&profiles);
-    // Step 4: interaction weights.
-    let mut nodes: Vec<CircuitNode> = candidates[..core]
-        .iter()
-        .zip(&groups.labels)
-        .map(|(c, &g)| CircuitNode {
-            id: c.neuron.to_string(),
-            neuron: c.neuron.clone(),
-            role: "core",
-            group: Some(g),
-        })
-        .collect();
-    let mut edges = Vec::new();
-    for (s, u) in target.neurons().into_iter().enumerate() {
-        let norm: f64 = candidates[..core]
+    check_target(trace, target)?;
+    let fail = TraceError::Option;
+    let mut targets = target.neurons();
+    let mut in_circuit: BTreeSet<Neuron> = targets.iter().cloned().collect();
+    let mut hops: Vec<Hop> = Vec::new();
+    let mut stopped = None;
+    for level in 1..=opts.hops {
+        let label = if level == 1 {
+            target.text.clone()
+        } else {
+            format!("the core set of hop {} ({})", level - 1, label_of(&targets))
+        };
+        // A later hop that finds nothing ends the circuit there; the first one is an error.
+        let mut end = |why: String| -> Result<(), TraceError> {
+            if level == 1 {
+                Err(TraceError::Option(why))
+            } else {
+                stopped = Some(format!("hop {level}: {why}"));
+                Ok(())
+            }
+        };
+        let att = attribution(trace, &targets, &label, &in_circuit, opts)?;
+        let c0 = spikes_of(trace, &targets)?;
+        let presynaptic = att.candidates.len();
+        let mut candidates = att.candidates;
+        candidates.retain(|c| c.attribution != 0.0);
+        candidates.truncate(opts.candidates);
+        if att.projections.is_empty() {
+            end(format!(
+                "no recorded projection (`record W.edges`) has synapses onto {label} (recorded: {})",
+                trace.edge_projections().join(", ")
+            ))?;
+            break;
+        }
+        if candidates.is_empty() {
+            end(format!(
+                "no presynaptic neuron of {label} has a non-zero attribution (none fired, or every weight is 0)"
+            ))?;
+            break;
+        }
+        if c0 == 0 {
+            end(format!(
+                "{label} fired no spike in the trace: its change under ablation is not defined; choose neurons that fire"
+            ))?;
+            break;
+        }
+        // Step 2: cumulative masking.
+        let mut masking = Vec::new();
+        for i in 1..=candidates.len() {
+            let set: Vec<Neuron> = candidates[..i].iter().map(|c| c.neuron.clone()).collect();
+            let what = format!("hop {level}: top {i} of {}", candidates.len());
+            let c = ablate(&set, &targets, &what).map_err(fail)?;
+            masking.push(Masking {
+                silenced: i,
+                target_spikes: c,
+                change: relative_change(c, c0),
+            });
+        }
+        let changes: Vec<f64> = masking.iter().map(|m| m.change).collect();
+        let core = core_size(&changes, opts.tolerance);
+        if core == 0 {
+            end(format!(
+                "silencing the top {} candidates does not change the spike count of {label}: no core set (try more --candidates)",
+                candidates.len()
+            ))?;
+            break;
+        }
+        // Step 3: groups by interaction profile.
+        let profiles: Vec<Vec<f64>> = candidates[..core]
             .iter()
-            .map(|c| c.per_target[s].abs())
-            .sum();
-        for c in &candidates[..core] {
-            let a = c.per_target[s];
-            if a != 0.0 {
-                edges.push(CircuitEdge {
-                    from: c.neuron.to_string(),
-                    to: u.to_string(),
-                    weight: a / norm,
-                    attribution: a,
-                });
+            .map(|c| c.per_target.clone())
+            .collect();
+        let groups = cluster(&profiles);
+        // Step 5: fidelity against random sets of the candidates' populations.
+        let mut pops: Vec<String> = candidates
+            .iter()
+            .map(|c| c.neuron.population.clone())
+            .collect();
+        pops.sort();
+        pops.dedup();
+        let mut pool = Vec::new();
+        for p in &pops {
+            let size = trace.spikes(p)?.size as u32;
+            for index in 0..size {
+                let n = Neuron {
+                    population: p.clone(),
+                    index,
+                };
+                if !in_circuit.contains(&n) {
+                    pool.push(n);
+                }
             }
         }
-        nodes.push(CircuitNode {
+        let core_spikes = masking[core - 1].target_spikes;
+        let mut random_spikes = Vec::new();
+        let seed = opts.seed.wrapping_add(level as u64 - 1);
+        for (k, set) in random_sets(&pool, core, opts.random_sets, seed)
+            .iter()
+            .enumerate()
+        {
+            let what = format!("hop {level}: random set {} of {}", k + 1, opts.random_sets);
+            random_spikes.push(ablate(set, &targets, &what).map_err(fail)?);
+        }
+        let random_changes: Vec<f64> = random_spikes
+            .iter()
+            .map(|&c| relative_change(c, c0))
+            .collect();
+        let n = random_changes.len().max(1) as f64;
+        let mean = random_changes.iter().sum::<f64>() / n;
+        let sd = (random_changes
+            .iter()
+            .map(|c| (c - mean).powi(2))
+            .sum::<f64>()
+            / n)
+            .sqrt();
+        let mean_abs = random_changes.iter().map(|c| c.abs()).sum::<f64>() / n;
+        let core_change = relative_change(core_spikes, c0);
+        let hop = Hop {
+            level,
+            targets: targets.clone(),
+            target_spikes: c0,
+            weight_unit: att.weight_unit,
+            projections: att.projections,
+            presynaptic,
+            candidates,
+            masking,
+            core,
+            groups,
+            fidelity: Fidelity {
+                core_spikes,
+                core_change,
+                random_spikes,
+                random_changes,
+                random_change_mean: mean,
+                random_change_sd: sd,
+                ratio: (mean_abs > 0.0).then(|| core_change.abs() / mean_abs),
+                random_pool: pool.len(),
+            },
+        };
+        targets = hop.core_neurons();
+        in_circuit.extend(targets.iter().cloned());
+        hops.push(hop);
+    }
+    // Step 4: the circuit, with interaction weights per hop.
+    let mut nodes: Vec<CircuitNode> = target
+        .neurons()
+        .into_iter()
+        .map(|u| CircuitNode {
             id: u.to_string(),
             neuron: u,
             role: "target",
+            layer: 0,
             group: None,
-        });
-    }
-    // Step 5: fidelity against random sets of the candidates' populations.
-    let mut pops: Vec<String> = candidates
-        .iter()
-        .map(|c| c.neuron.population.clone())
+        })
         .collect();
-    pops.sort();
-    pops.dedup();
-    let mut pool = Vec::new();
-    for p in &pops {
-        let size = trace.spikes(p)?.size as u32;
-        for index in 0..size {
-            if *p == target.population && target.indices.contains(&index) {
-                continue;
-            }
-            pool.push(Neuron {
-                population: p.clone(),
-                index,
+    let mut edges = Vec::new();
+    for hop in &hops {
+        let core = &hop.candidates[..hop.core];
+        for (c, &g) in core.iter().zip(&hop.groups.labels) {
+            nodes.push(CircuitNode {
+                id: c.neuron.to_string(),
+                neuron: c.neuron.clone(),
+                role: "core",
+                layer: hop.level,
+                group: Some(g),
             });
         }
+        for (s, u) in hop.targets.iter().enumerate() {
+            let norm: f64 = core.iter().map(|c| c.per_target[s].abs()).sum();
+            for c in core {
+                let a = c.per_target[s];
+                if a != 0.0 {
+                    edges.push(CircuitEdge {
+                        from: c.neuron.to_string(),
+                        to: u.to_string(),
+                        weight: a / norm,
+                        attribution: a,
+                    });
+                }
+            }
+        }
     }
-    let core_spikes = masking[core - 1].target_spikes;
-    let mut random_spikes = Vec::new();
-    for (k, set) in random_sets(&pool, core, opts.random_sets, opts.seed)
-        .iter()
-        .enumerate()
-    {
-        let what = format!("random set {} of {}", k + 1, opts.random_sets);
-        random_spikes.push(ablate(set, &what).map_err(fail)?);
-    }
-    let random_changes: Vec<f64> = random_spikes
-        .iter()
-        .map(|&c| relative_change(c, c0))
-        .collect();
-    let n = random_changes.len().max(1) as f64;
-    let mean = random_changes.iter().sum::<f64>() / n;
-    let sd = (random_changes
-        .iter()
-        .map(|c| (c - mean).powi(2))
-        .sum::<f64>()
-        / n)
-        .sqrt();
-    let mean_abs = random_changes.iter().map(|c| c.abs()).sum::<f64>() / n;
-    let core_change = relative_change(core_spikes, c0);
     Ok(GroupsResult {
         target: target.clone(),
-        target_spikes: c0,
         duration_s: trace.duration_s,
-        weight_unit: att.weight_unit,
-        projections: att.projections,
-        presynaptic,
-        candidates,
         tolerance: opts.tolerance,
-        masking,
-        core,
-        groups,
-        fidelity: Fidelity {
-            core_spikes,
-            core_change,
-            random_spikes,
-            random_changes,
-            random_change_mean: mean,
-            random_change_sd: sd,
-            ratio: (mean_abs > 0.0).then(|| core_change.abs() / mean_abs),
-        },
+        seed: opts.seed,
+        hops_asked: opts.hops,
+        hops,
+        stopped,
         nodes,
         edges,
-        random_pool: pool.len(),
-        seed: opts.seed,
     })
 }
 
@@ -788,33 +886,76 @@ fn num(x: f64) -> Value {
     }
 }
 
-/// The JSON document of the pass (schema in README, "neurograph analyze").
-pub fn to_json(trace: &Trace, r: &GroupsResult) -> Value {
-    let core: Vec<&Candidate> = r.candidates[..r.core].iter().collect();
-    let groups: Vec<Value> = (0..r.groups.k)
+fn names(neurons: &[Neuron]) -> Vec<String> {
+    neurons.iter().map(Neuron::to_string).collect()
+}
+
+fn hop_json(h: &Hop, seed: u64) -> Value {
+    let groups: Vec<Value> = (0..h.groups.k)
         .map(|g| {
-            let members: Vec<String> = core
-                .iter()
-                .zip(&r.groups.labels)
-                .filter(|(_, &l)| l == g)
-                .map(|(c, _)| c.neuron.to_string())
-                .collect();
-            let to_target: Vec<f64> = r
-                .target
-                .neurons()
-                .iter()
-                .map(|u| {
-                    let id = u.to_string();
-                    r.edges
+            let members = names(&h.members(g));
+            let to_targets: Vec<f64> = (0..h.targets.len())
+                .map(|s| {
+                    let norm: f64 = h.candidates[..h.core]
                         .iter()
-                        .filter(|e| e.to == id && members.contains(&e.from))
-                        .map(|e| e.weight)
+                        .map(|c| c.per_target[s].abs())
+                        .sum();
+                    h.candidates[..h.core]
+                        .iter()
+                        .zip(&h.groups.labels)
+                        .filter(|(_, &l)| l == g)
+                        .map(|(c, _)| c.per_target[s] / norm)
+                        .filter(|w| w.is_finite())
                         .sum()
                 })
                 .collect();
-            json!({"group": g, "members": members, "weight_to_target": to_target})
+            json!({"group": g, "members": members, "weight_to_targets": to_targets})
         })
         .collect();
+    let f = &h.fidelity;
+    json!({
+        "level": h.level,
+        "targets": names(&h.targets),
+        "target_spikes": h.target_spikes,
+        "weights": h.projections.iter().map(|(p, s)| json!({"projection": p, "source": s})).collect::<Vec<_>>(),
+        "weight_unit": h.weight_unit,
+        "presynaptic": h.presynaptic,
+        "candidates": h.candidates.iter().map(|c| json!({
+            "neuron": c.neuron.to_string(),
+            "population": c.neuron.population,
+            "index": c.neuron.index,
+            "spikes": c.spikes,
+            "attribution": num(c.attribution),
+            "per_target": c.per_target.iter().map(|&a| num(a)).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
+        "masking": h.masking.iter().map(|m| json!({
+            "silenced": m.silenced,
+            "target_spikes": m.target_spikes,
+            "change": num(m.change),
+        })).collect::<Vec<_>>(),
+        "core": names(&h.core_neurons()),
+        "groups": groups,
+        "clustering": {
+            "k": h.groups.k,
+            "silhouette": h.groups.silhouette.map_or(Value::Null, num),
+            "scores": h.groups.scores.iter().map(|(k, s)| json!({"k": k, "silhouette": num(*s)})).collect::<Vec<_>>(),
+        },
+        "fidelity": {
+            "core_spikes": f.core_spikes,
+            "core_change": num(f.core_change),
+            "random_sets": f.random_spikes.len(),
+            "random_pool": f.random_pool,
+            "random_seed": seed.wrapping_add(h.level as u64 - 1),
+            "random_spikes": f.random_spikes,
+            "random_change_mean": num(f.random_change_mean),
+            "random_change_sd": num(f.random_change_sd),
+            "ratio": f.ratio.map_or(Value::Null, num),
+        },
+    })
+}
+
+/// The JSON document of the pass (schema in README, "neurograph analyze").
+pub fn to_json(trace: &Trace, r: &GroupsResult) -> Value {
     json!({
         "format": "neurograph-analysis-groups",
         "format_version": 1,
@@ -826,49 +967,18 @@ pub fn to_json(trace: &Trace, r: &GroupsResult) -> Value {
             "text": r.target.text,
             "population": r.target.population,
             "indices": r.target.indices,
-            "spikes": r.target_spikes,
         },
-        "weights": r.projections.iter().map(|(p, s)| json!({"projection": p, "source": s})).collect::<Vec<_>>(),
-        "weight_unit": r.weight_unit,
-        "presynaptic": r.presynaptic,
-        "candidates": r.candidates.iter().map(|c| json!({
-            "neuron": c.neuron.to_string(),
-            "population": c.neuron.population,
-            "index": c.neuron.index,
-            "spikes": c.spikes,
-            "attribution": num(c.attribution),
-            "per_target": c.per_target.iter().map(|&a| num(a)).collect::<Vec<_>>(),
-        })).collect::<Vec<_>>(),
         "tolerance": r.tolerance,
-        "masking": r.masking.iter().map(|m| json!({
-            "silenced": m.silenced,
-            "target_spikes": m.target_spikes,
-            "change": num(m.change),
-        })).collect::<Vec<_>>(),
-        "core": core.iter().map(|c| c.neuron.to_string()).collect::<Vec<_>>(),
-        "groups": groups,
-        "clustering": {
-            "k": r.groups.k,
-            "silhouette": r.groups.silhouette.map_or(Value::Null, num),
-            "scores": r.groups.scores.iter().map(|(k, s)| json!({"k": k, "silhouette": num(*s)})).collect::<Vec<_>>(),
-        },
-        "fidelity": {
-            "core_spikes": r.fidelity.core_spikes,
-            "core_change": num(r.fidelity.core_change),
-            "random_sets": r.fidelity.random_spikes.len(),
-            "random_pool": r.random_pool,
-            "random_seed": r.seed,
-            "random_spikes": r.fidelity.random_spikes,
-            "random_change_mean": num(r.fidelity.random_change_mean),
-            "random_change_sd": num(r.fidelity.random_change_sd),
-            "ratio": r.fidelity.ratio.map_or(Value::Null, num),
-        },
+        "hops_asked": r.hops_asked,
+        "hops": r.hops.iter().map(|h| hop_json(h, r.seed)).collect::<Vec<_>>(),
+        "stopped": r.stopped,
         "circuit": {
             "nodes": r.nodes.iter().map(|n| json!({
                 "id": n.id,
                 "population": n.neuron.population,
                 "index": n.neuron.index,
                 "role": n.role,
+                "layer": n.layer,
                 "group": n.group,
             })).collect::<Vec<_>>(),
             "edges": r.edges.iter().map(|e| json!({
@@ -883,11 +993,12 @@ pub fn to_json(trace: &Trace, r: &GroupsResult) -> Value {
 
 /// Colours of the groups (shared by the DOT output and the `circuit` plot).
 pub const GROUP_COLOURS: &[&str] = &[
-    "#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02",
+    "#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02", "#a6761d", "#666666",
 ];
 
-/// The circuit as Graphviz DOT: core neurons in one cluster per group (coloured), target
-/// neurons on the right, edges with width by |weight|, red for positive, blue for negative.
+/// The circuit as Graphviz DOT: core neurons in one cluster per hop and group (coloured),
+/// the target on the right, edges with width by |weight|, red for positive, blue for
+/// negative.
 pub fn to_dot(r: &GroupsResult) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "digraph circuit {{");
@@ -896,18 +1007,22 @@ pub fn to_dot(r: &GroupsResult) -> String {
         s,
         "  node [shape=circle, style=filled, fontname=\"Helvetica\"];"
     );
-    for g in 0..r.groups.k {
-        let colour = GROUP_COLOURS[g % GROUP_COLOURS.len()];
-        let _ = writeln!(s, "  subgraph cluster_group{g} {{");
-        let _ = writeln!(s, "    label=\"group {g}\"; color=\"{colour}\";");
-        for n in r.nodes.iter().filter(|n| n.group == Some(g)) {
+    let mut colour_index = 0;
+    for h in &r.hops {
+        for g in 0..h.groups.k {
+            let colour = GROUP_COLOURS[colour_index % GROUP_COLOURS.len()];
+            colour_index += 1;
+            let _ = writeln!(s, "  subgraph cluster_hop{}_group{g} {{", h.level);
             let _ = writeln!(
                 s,
-                "    \"{}\" [fillcolor=\"{colour}\", fontcolor=white];",
-                n.id
+                "    label=\"hop {} group {g}\"; color=\"{colour}\";",
+                h.level
             );
+            for n in h.members(g) {
+                let _ = writeln!(s, "    \"{n}\" [fillcolor=\"{colour}\", fontcolor=white];");
+            }
+            let _ = writeln!(s, "  }}");
         }
-        let _ = writeln!(s, "  }}");
     }
     let _ = writeln!(s, "  subgraph cluster_target {{");
     let _ = writeln!(
@@ -945,75 +1060,84 @@ pub fn to_dot(r: &GroupsResult) -> String {
 /// The table `neurograph analyze … groups` prints.
 pub fn table_text(r: &GroupsResult) -> String {
     let mut s = String::new();
-    let _ = writeln!(
-        s,
-        "target {}: {} spikes in {} s; {} presynaptic neurons, top {} by |attribution| (weights: {})",
-        r.target.text,
-        r.target_spikes,
-        r.duration_s,
-        r.presynaptic,
-        r.candidates.len(),
-        r.projections
-            .iter()
-            .map(|(p, w)| format!("{p}: {w}"))
-            .collect::<Vec<_>>()
-            .join("; ")
-    );
-    let _ = writeln!(
-        s,
-        "{:<4} {:<12} {:>7} {:>13}   {:>8} {:>9}   (attribution in {} x spikes; target: its spikes with ranks 1..k silenced, change relative)",
-        "rank", "neuron", "spikes", "attribution", "target", "change", r.weight_unit
-    );
-    for (k, (c, m)) in r.candidates.iter().zip(&r.masking).enumerate() {
-        let mark = if k < r.core { "*" } else { " " };
+    for h in &r.hops {
+        let label = if h.level == 1 {
+            r.target.text.clone()
+        } else {
+            format!("core of hop {} ({})", h.level - 1, label_of(&h.targets))
+        };
         let _ = writeln!(
             s,
-            "{:<4} {:<12} {:>7} {:>13.5e} {} {:>8} {:>+9.3}",
-            k + 1,
-            c.neuron.to_string(),
-            c.spikes,
-            c.attribution,
-            mark,
-            m.target_spikes,
-            m.change
+            "hop {}: target {label}: {} spikes in {} s; {} presynaptic neurons, top {} by |attribution| (weights: {})",
+            h.level,
+            h.target_spikes,
+            r.duration_s,
+            h.presynaptic,
+            h.candidates.len(),
+            h.projections
+                .iter()
+                .map(|(p, w)| format!("{p}: {w}"))
+                .collect::<Vec<_>>()
+                .join("; ")
+        );
+        let _ = writeln!(
+            s,
+            "{:<4} {:<12} {:>7} {:>13}   {:>8} {:>9}   (attribution in {} x spikes; target: its spikes with ranks 1..k silenced, change relative)",
+            "rank", "neuron", "spikes", "attribution", "target", "change", h.weight_unit
+        );
+        for (k, (c, m)) in h.candidates.iter().zip(&h.masking).enumerate() {
+            let mark = if k < h.core { "*" } else { " " };
+            let _ = writeln!(
+                s,
+                "{:<4} {:<12} {:>7} {:>13.5e} {} {:>8} {:>+9.3}",
+                k + 1,
+                c.neuron.to_string(),
+                c.spikes,
+                c.attribution,
+                mark,
+                m.target_spikes,
+                m.change
+            );
+        }
+        let _ = writeln!(
+            s,
+            "core set: the top {} (*: smallest prefix with |change| > max - {})",
+            h.core, r.tolerance
+        );
+        for g in 0..h.groups.k {
+            let _ = writeln!(s, "group {g}: {}", names(&h.members(g)).join(" "));
+        }
+        let _ = writeln!(
+            s,
+            "groups: k = {} (Ward; silhouette {})",
+            h.groups.k,
+            h.groups
+                .silhouette
+                .map_or("undefined".to_string(), |x| format!("{x:.3}"))
+        );
+        let f = &h.fidelity;
+        let _ = writeln!(
+            s,
+            "fidelity: silencing the core set changes the target by {:+.3} ({} -> {} spikes); {} random sets of {}: {:+.3} ± {:.3} (mean ± SD){}",
+            f.core_change,
+            h.target_spikes,
+            f.core_spikes,
+            f.random_spikes.len(),
+            h.core,
+            f.random_change_mean,
+            f.random_change_sd,
+            f.ratio
+                .map_or(String::new(), |x| format!("; |core| / mean |random| = {x:.2}"))
         );
     }
-    let _ = writeln!(
-        s,
-        "core set: the top {} (*: smallest prefix with |change| > max - {})",
-        r.core, r.tolerance
-    );
-    for g in 0..r.groups.k {
-        let members: Vec<String> = r.candidates[..r.core]
-            .iter()
-            .zip(&r.groups.labels)
-            .filter(|(_, &l)| l == g)
-            .map(|(c, _)| c.neuron.to_string())
-            .collect();
-        let _ = writeln!(s, "group {g}: {}", members.join(" "));
+    if let Some(why) = &r.stopped {
+        let _ = writeln!(
+            s,
+            "stopped after {} of {} hops: {why}",
+            r.hops.len(),
+            r.hops_asked
+        );
     }
-    let _ = writeln!(
-        s,
-        "groups: k = {} (Ward; silhouette {})",
-        r.groups.k,
-        r.groups
-            .silhouette
-            .map_or("undefined".to_string(), |x| format!("{x:.3}"))
-    );
-    let f = &r.fidelity;
-    let _ = writeln!(
-        s,
-        "fidelity: silencing the core set changes the target by {:+.3} ({} -> {} spikes); {} random sets of {}: {:+.3} ± {:.3} (mean ± SD){}",
-        f.core_change,
-        r.target_spikes,
-        f.core_spikes,
-        f.random_spikes.len(),
-        r.core,
-        f.random_change_mean,
-        f.random_change_sd,
-        f.ratio
-            .map_or(String::new(), |x| format!("; |core| / mean |random| = {x:.2}"))
-    );
     s
 }
 

@@ -2,6 +2,7 @@
 //! ablation re-runs (`neurograph::groups::Rerun`).
 
 use std::path::{Path, PathBuf};
+
 use std::time::Instant;
 
 use clap::Args;
@@ -27,6 +28,10 @@ pub struct GroupsArgs {
     /// each).
     #[arg(long, default_value_t = 10)]
     random_sets: usize,
+    /// Hops back from the target: 1 finds its direct inputs; each further hop finds the core
+    /// set of the previous hop's core set (NeurFlow's layer by layer).
+    #[arg(long, default_value_t = 1)]
+    hops: usize,
     /// Seed of the random sets.
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -78,24 +83,30 @@ pub fn run(trace: &Path, a: GroupsArgs) -> Result<(), String> {
         tolerance: a.tolerance,
         random_sets: a.random_sets,
         seed: a.seed,
+        hops: a.hops,
     };
-    // Cheap checks first (target, records, weights), before any simulation.
-    groups::attribution(&trace, &target, &opts).map_err(|e| e.to_string())?;
-    let rerun = Rerun::from_trace(&trace, a.spec.as_deref())?;
+    // The simulation is rebuilt (and checked against the trace) at the first ablation, after
+    // the checks of the target, the records and the weights.
+    let mut rerun: Option<Rerun> = None;
     let start = Instant::now();
-    eprintln!(
-        "groups: re-running {} (seed {}, {} steps) to check it reproduces the trace",
-        rerun.spec.display(),
-        rerun.seed,
-        rerun.steps
-    );
-    rerun.check_reproduces(&trace)?;
     let mut done = 0usize;
-    let mut ablate = |set: &[groups::Neuron], what: &str| {
+    let mut ablate = |set: &[groups::Neuron], measured: &[groups::Neuron], what: &str| {
+        if rerun.is_none() {
+            let r = Rerun::from_trace(&trace, a.spec.as_deref())?;
+            eprintln!(
+                "groups: re-running {} (seed {}, {} steps) to check it reproduces the trace",
+                r.spec.display(),
+                r.seed,
+                r.steps
+            );
+            r.check_reproduces(&trace)?;
+            rerun = Some(r);
+        }
+        let r = rerun.as_ref().expect("set above");
         done += 1;
-        let c = rerun.target_spikes(&target, set)?;
+        let c = r.spike_count(set, measured)?;
         eprintln!(
-            "groups: ablation {done}: {what} silenced ({} neurons): target {c} spikes [{:.1} s]",
+            "groups: ablation {done}: {what} silenced ({} neurons): {c} spikes [{:.1} s]",
             set.len(),
             start.elapsed().as_secs_f64()
         );

@@ -1,6 +1,6 @@
 //! `circuit`: the circuit of `neurograph analyze TRACE groups --json FILE` as a layered
-//! drawing: core neurons on the left, stacked by group (one colour per group, the group's
-//! members in a tinted box), target neurons on the right; one curve per interaction weight,
+//! drawing: one column per hop, the deepest on the left, core neurons stacked by group (one
+//! colour per hop and group, the group's members in a tinted box), target neurons on the right; one curve per interaction weight,
 //! its width in proportion to |weight|, red when positive (the source drives the target),
 //! blue when negative. Each node is `<circle class="node" data-id=… data-role=… data-group=…>`
 //! and each edge `<path class="edge" data-from=… data-to=… data-weight=…>`, for tests.
@@ -20,6 +20,8 @@ pub const NEGATIVE: &str = "#2c6fbb";
 struct Node {
     id: String,
     role: String,
+    /// 0: target; h: core neuron of hop h.
+    layer: usize,
     group: Option<usize>,
 }
 
@@ -61,9 +63,19 @@ fn read(path: &std::path::Path) -> Result<(Value, Vec<Node>, Vec<Edge>), TraceEr
         ) else {
             return Err(bad("a node is not {id, role, group}"));
         };
+        let layer = n
+            .get("layer")
+            .and_then(Value::as_u64)
+            .map_or(usize::from(role != "target"), |l| l as usize);
+        if (role == "target") != (layer == 0) {
+            return Err(bad(&format!(
+                "node {id}: a target is layer 0 and only a target is"
+            )));
+        }
         nodes.push(Node {
             id: id.into(),
             role: role.into(),
+            layer,
             group: n.get("group").and_then(Value::as_u64).map(|g| g as usize),
         });
     }
@@ -111,41 +123,63 @@ pub fn circuit(trace: &Trace, opts: &PlotOptions) -> Result<Plot, TraceError> {
         &mut out,
         &format!("Circuit of {target_text} ({})", model_name(trace)),
     );
-    // Sources: ordered by group, then as listed (by rank within a group).
-    let mut sources: Vec<&Node> = nodes.iter().filter(|n| n.role != "target").collect();
-    sources.sort_by_key(|n| n.group.unwrap_or(usize::MAX));
-    let targets: Vec<&Node> = nodes.iter().filter(|n| n.role == "target").collect();
-    let groups = sources
+    let targets: Vec<&Node> = nodes.iter().filter(|n| n.layer == 0).collect();
+    let layers = nodes.iter().map(|n| n.layer).max().unwrap_or(0);
+    // One colour per (layer, group), in that order.
+    let mut keys: Vec<(usize, usize)> = nodes
         .iter()
-        .filter_map(|n| n.group)
-        .max()
-        .map_or(0, |g| g + 1);
-    let (top, bottom) = (TOP + 10.0, HEIGHT - 70.0);
-    // Sources get a gap between groups of half a slot.
-    let slots = sources.len() as f64 + 0.5 * groups.saturating_sub(1) as f64;
-    let step = ((bottom - top) / slots.max(1.0)).min(48.0);
+        .filter_map(|n| n.group.map(|g| (n.layer, g)))
+        .collect();
+    keys.sort();
+    keys.dedup();
+    let colour_of = |layer: usize, g: Option<usize>| -> &'static str {
+        g.and_then(|g| keys.iter().position(|&k| k == (layer, g)))
+            .map_or("#888888", |k| GROUP_COLOURS[k % GROUP_COLOURS.len()])
+    };
+    let (top, bottom) = (TOP + 30.0, HEIGHT - 70.0);
+    let x_tgt = WIDTH - 230.0;
+    let x_left = LEFT + 90.0;
+    // Layer l's column: the deepest on the left, the target on the right.
+    let x_of = |l: usize| x_left + (layers - l) as f64 * (x_tgt - x_left) / layers.max(1) as f64;
+    // The densest core layer sets the node size of all.
+    let mut step = 48.0f64;
+    for l in 1..=layers {
+        let members: Vec<&Node> = nodes.iter().filter(|n| n.layer == l).collect();
+        let mut gs: Vec<Option<usize>> = members.iter().map(|n| n.group).collect();
+        gs.sort();
+        gs.dedup();
+        let slots = members.len() as f64 + 0.8 * gs.len().saturating_sub(1) as f64;
+        step = step.min((bottom - top) / slots.max(1.0));
+    }
     let radius = (step * 0.36).clamp(3.0, 14.0);
     let font = (step * 0.55).clamp(8.0, 15.0);
-    let x_src = LEFT + 170.0;
-    let x_tgt = WIDTH - 230.0;
-    let used = step * slots;
-    let mut y = top + (bottom - top - used) / 2.0 + step / 2.0;
     let mut pos: Vec<(String, f64, f64)> = Vec::new();
-    let mut last_group = None;
-    let mut boxes: Vec<(usize, f64, f64)> = Vec::new();
-    for n in &sources {
-        if last_group.is_some() && n.group != last_group {
-            y += step / 2.0;
-        }
-        if let Some(g) = n.group {
-            match boxes.last_mut() {
-                Some(b) if b.0 == g => b.2 = y,
-                _ => boxes.push((g, y, y)),
+    // (layer, group, x, y0, y1) of each group box.
+    let mut boxes: Vec<(usize, usize, f64, f64, f64)> = Vec::new();
+    for l in 1..=layers {
+        // Ordered by group, then as listed (by rank within a group).
+        let mut members: Vec<&Node> = nodes.iter().filter(|n| n.layer == l).collect();
+        members.sort_by_key(|n| n.group.unwrap_or(usize::MAX));
+        let mut gs: Vec<Option<usize>> = members.iter().map(|n| n.group).collect();
+        gs.dedup();
+        let slots = members.len() as f64 + 0.8 * gs.len().saturating_sub(1) as f64;
+        let x = x_of(l);
+        let mut y = top + (bottom - top - step * slots) / 2.0 + step / 2.0;
+        let mut last = None;
+        for n in members {
+            if last.is_some() && n.group != last {
+                y += 0.8 * step;
             }
+            if let Some(g) = n.group {
+                match boxes.last_mut() {
+                    Some(b) if b.0 == l && b.1 == g => b.4 = y,
+                    _ => boxes.push((l, g, x, y, y)),
+                }
+            }
+            last = n.group;
+            pos.push((n.id.clone(), x, y));
+            y += step;
         }
-        last_group = n.group;
-        pos.push((n.id.clone(), x_src, y));
-        y += step;
     }
     let t_step = ((bottom - top) / targets.len().max(1) as f64).min(90.0);
     let mut ty = top + (bottom - top - t_step * targets.len() as f64) / 2.0 + t_step / 2.0;
@@ -154,20 +188,27 @@ pub fn circuit(trace: &Trace, opts: &PlotOptions) -> Result<Plot, TraceError> {
         ty += t_step;
     }
     let t_font = (t_step * 0.55).clamp(8.0, 15.0);
+    let t_radius = (1.6 * radius.max(8.0)).min(t_step * 0.42);
     let at = |id: &str| pos.iter().find(|p| p.0 == id).map(|p| (p.1, p.2));
-    // Group boxes behind the nodes.
-    for &(g, y0, y1) in &boxes {
-        let colour = GROUP_COLOURS[g % GROUP_COLOURS.len()];
+    // Group boxes behind the nodes, labelled above.
+    for &(l, g, x, y0, y1) in &boxes {
+        let colour = colour_of(l, Some(g));
         let pad = step * 0.5;
+        let name = if layers > 1 {
+            format!("hop {l} group {g}")
+        } else {
+            format!("group {g}")
+        };
         let _ = writeln!(
             out,
-            r##"<rect class="group" data-group="{g}" x="{}" y="{:.2}" width="{}" height="{:.2}" rx="8" fill="{colour}" fill-opacity="0.12" stroke="{colour}"/><text x="{}" y="{:.2}" font-size="14" fill="{colour}" text-anchor="end">group {g}</text>"##,
-            x_src - 95.0,
+            r##"<rect class="group" data-layer="{l}" data-group="{g}" x="{:.2}" y="{:.2}" width="{:.2}" height="{:.2}" rx="8" fill="{colour}" fill-opacity="0.12" stroke="{colour}"/><text x="{:.2}" y="{:.2}" font-size="13" fill="{colour}">{}</text>"##,
+            x - 85.0,
             y0 - pad,
-            95.0 + radius + 10.0,
+            85.0 + radius + 8.0,
             y1 - y0 + 2.0 * pad,
-            x_src - 101.0,
-            (y0 + y1) / 2.0 + 5.0
+            x - 83.0,
+            y0 - pad - 4.0,
+            esc(&name)
         );
     }
     // Edges, widest first so that thin ones stay visible on top.
@@ -178,6 +219,7 @@ pub fn circuit(trace: &Trace, opts: &PlotOptions) -> Result<Plot, TraceError> {
             continue;
         };
         let colour = if e.weight >= 0.0 { POSITIVE } else { NEGATIVE };
+        let to_target = targets.iter().any(|t| t.id == e.to);
         let mx = (x0 + x1) / 2.0;
         let _ = writeln!(
             out,
@@ -186,35 +228,33 @@ pub fn circuit(trace: &Trace, opts: &PlotOptions) -> Result<Plot, TraceError> {
             esc(&e.to),
             e.weight,
             x0 + radius,
-            x1 - (1.6 * radius.max(8.0)).min(t_step * 0.42),
+            x1 - if to_target { t_radius } else { radius },
             edge_width(e.weight)
         );
     }
     // Nodes and labels.
-    for n in &sources {
-        let (x, y) = at(&n.id).unwrap_or((x_src, 0.0));
-        let colour = n
-            .group
-            .map_or("#888888", |g| GROUP_COLOURS[g % GROUP_COLOURS.len()]);
+    for n in nodes.iter().filter(|n| n.layer > 0) {
+        let (x, y) = at(&n.id).unwrap_or((x_left, 0.0));
         let _ = writeln!(
             out,
-            r##"<circle class="node" data-id="{}" data-role="{}" data-group="{}" cx="{x:.2}" cy="{y:.2}" r="{radius:.2}" fill="{colour}" stroke="#333"/><text x="{:.2}" y="{:.2}" font-size="{font:.1}" text-anchor="end">{}</text>"##,
+            r##"<circle class="node" data-id="{}" data-role="{}" data-layer="{}" data-group="{}" cx="{x:.2}" cy="{y:.2}" r="{radius:.2}" fill="{}" stroke="#333"/><text x="{:.2}" y="{:.2}" font-size="{font:.1}" text-anchor="end">{}</text>"##,
             esc(&n.id),
             esc(&n.role),
+            n.layer,
             n.group.map_or(String::new(), |g| g.to_string()),
-            x - radius - 6.0,
+            colour_of(n.layer, n.group),
+            x - radius - 5.0,
             y + font * 0.35,
             esc(&n.id)
         );
     }
     for n in &targets {
         let (x, y) = at(&n.id).unwrap_or((x_tgt, 0.0));
-        let r = (1.6 * radius.max(8.0)).min(t_step * 0.42);
         let _ = writeln!(
             out,
-            r##"<circle class="node" data-id="{}" data-role="target" data-group="" cx="{x:.2}" cy="{y:.2}" r="{r:.2}" fill="#dddddd" stroke="#333" stroke-width="2"/><text x="{:.2}" y="{:.2}" font-size="{t_font:.1}" text-anchor="start">{}</text>"##,
+            r##"<circle class="node" data-id="{}" data-role="target" data-layer="0" data-group="" cx="{x:.2}" cy="{y:.2}" r="{t_radius:.2}" fill="#dddddd" stroke="#333" stroke-width="2"/><text x="{:.2}" y="{:.2}" font-size="{t_font:.1}" text-anchor="start">{}</text>"##,
             esc(&n.id),
-            x + r + 6.0,
+            x + t_radius + 6.0,
             y + t_font * 0.35,
             esc(&n.id)
         );
@@ -222,13 +262,19 @@ pub fn circuit(trace: &Trace, opts: &PlotOptions) -> Result<Plot, TraceError> {
     // Legend: groups and edge signs.
     let lx = WIDTH - 120.0;
     let mut ly = TOP + 10.0;
-    for g in 0..groups {
-        let colour = GROUP_COLOURS[g % GROUP_COLOURS.len()];
+    for &(l, g) in &keys {
+        let name = if layers > 1 {
+            format!("hop {l} group {g}")
+        } else {
+            format!("group {g}")
+        };
         let _ = writeln!(
             out,
-            r##"<circle class="legend" cx="{lx}" cy="{ly}" r="7" fill="{colour}"/><text x="{}" y="{}" font-size="14">group {g}</text>"##,
+            r##"<circle class="legend" cx="{lx}" cy="{ly}" r="7" fill="{}"/><text x="{}" y="{}" font-size="14">{}</text>"##,
+            colour_of(l, Some(g)),
             lx + 12.0,
-            ly + 5.0
+            ly + 5.0,
+            esc(&name)
         );
         ly += 22.0;
     }
@@ -243,17 +289,20 @@ pub fn circuit(trace: &Trace, opts: &PlotOptions) -> Result<Plot, TraceError> {
         );
         ly += 22.0;
     }
-    let f = doc.get("fidelity");
-    let g = |k: &str| f.and_then(|f| f.get(k)).and_then(Value::as_f64);
+    let core_count = nodes.iter().filter(|n| n.layer > 0).count();
     let _ = writeln!(
         out,
         r##"<text class="caption" x="{LEFT}" y="{}" font-size="13" fill="#555">{}</text>"##,
         HEIGHT - 30.0,
         esc(&format!(
-            "{} core neurons in {groups} groups; edge width: interaction weight a(v→u) / Σ|a(·→u)| over the core",
-            sources.len()
+            "{core_count} core neurons in {} groups over {layers} hop{}; edge width: interaction weight a(v→u) / Σ|a(·→u)| over the hop's core",
+            keys.len(),
+            if layers == 1 { "" } else { "s" }
         ))
     );
+    // Hop 1's fidelity: the change of the target itself.
+    let f = doc.pointer("/hops/0/fidelity");
+    let g = |k: &str| f.and_then(|f| f.get(k)).and_then(Value::as_f64);
     if let (Some(c), Some(m), Some(sd)) = (
         g("core_change"),
         g("random_change_mean"),
@@ -262,7 +311,7 @@ pub fn circuit(trace: &Trace, opts: &PlotOptions) -> Result<Plot, TraceError> {
         caption(
             &mut out,
             &format!(
-                "silencing the core changes the target's spikes by {:+.1} %; {} random sets of equal size: {:+.1} ± {:.1} % (mean ± SD)",
+                "silencing hop 1's core changes the target's spikes by {:+.1} %; {} random sets of equal size: {:+.1} ± {:.1} % (mean ± SD)",
                 100.0 * c,
                 f.and_then(|f| f.get("random_sets"))
                     .and_then(Value::as_u64)
@@ -277,7 +326,7 @@ pub fn circuit(trace: &Trace, opts: &PlotOptions) -> Result<Plot, TraceError> {
         svg: out,
         marks: vec![("edges".into(), edges.len())],
         neurons: vec![
-            ("core".into(), sources.len()),
+            ("core".into(), core_count),
             ("target".into(), targets.len()),
         ],
     })
