@@ -22,6 +22,10 @@
 //! 5. **Fidelity**: the target's change with the core set silenced against the change with
 //!    `--random-sets` equal-size random sets of the candidates' populations silenced (seeded),
 //!    mean and SD (NeurFlow's `exps/fidelity_of_neuron` compares with random neurons too).
+//! 6. **Hops**: with `hops > 1` the core set of hop h is the target (as a group) of hop h + 1,
+//!    neurons already in the circuit left out — NeurFlow's layer-by-layer descent, for a
+//!    recurrent network where layers are not given; it stops early, saying why, when a hop
+//!    finds no recorded input that matters.
 //!
 //! Everything here reads a trace; the re-runs are the caller's `ablate` function (the
 //! `neurograph` crate rebuilds the simulation from the manifest and silences neurons).
