@@ -3,7 +3,9 @@
 //! nothing, identically with both backends, also across a checkpoint. On a network built so
 //! that six sources drive two target neurons (three each) and 34 others only weakly, the pass
 //! finds those six as the core set, the two triples as the two groups, and silencing them
-//! changes the target far more than random sets of six; bad input is a clear error.
+//! changes the target far more than random sets of six; on a three-layer chain `--hops`
+//! finds each layer's drivers in turn; the re-run applies the manifest's parameter values;
+//! bad input is a clear error.
 
 mod common;
 
@@ -598,4 +600,58 @@ fn hops_go_back_layer_by_layer_until_no_input_is_recorded() {
         t[c..c + t[c..].find('"').unwrap()].parse().unwrap()
     };
     assert!(cx("A[0]") < cx("B[0]") && cx("B[0]") < cx("C[0]"));
+}
+
+#[test]
+fn the_re_run_takes_the_parameter_values_of_the_manifest() {
+    // With a weaker strong weight and another threshold on one population the target fires
+    // differently; the re-run must apply both (`--set` values in the manifest) to reproduce it.
+    let dir = common::temp_dir("groups", "set");
+    let spec = dir.join("demo.ng");
+    std::fs::write(&spec, DEMO).unwrap();
+    let run = |out: &Path, sets: &[&str]| {
+        let mut args = vec![
+            "run",
+            spec.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--quiet",
+        ];
+        for s in sets {
+            args.extend(["--set", s]);
+        }
+        common::neurograph_ok(&args);
+    };
+    let (plain, set) = (dir.join("plain"), dir.join("set"));
+    run(&plain, &[]);
+    run(&set, &["strong=9mV", "Out.Vt=-56mV"]);
+    let count = |t: &Path| {
+        neurograph_analysis::trace::Trace::open(t)
+            .unwrap()
+            .spikes("Out")
+            .unwrap()
+            .times
+            .len()
+    };
+    assert_ne!(count(&plain), count(&set));
+    let json = dir.join("set.json");
+    common::neurograph_ok(&[
+        "analyze",
+        set.to_str().unwrap(),
+        "groups",
+        "--target",
+        "Out[0..2]",
+        "--candidates",
+        "6",
+        "--random-sets",
+        "1",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(
+        doc["hops"][0]["target_spikes"].as_u64().unwrap() as usize,
+        count(&set)
+    );
 }
