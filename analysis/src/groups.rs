@@ -20,8 +20,9 @@
 //!    (NeurFlow rescales by the sum of |weights| of the core neurons); nodes are the core
 //!    neurons (with their group) and the target neurons, as JSON and Graphviz DOT.
 //! 5. **Fidelity**: the target's change with the core set silenced against the change with
-//!    `--random-sets` equal-size random sets of the candidates' populations silenced (seeded),
-//!    mean and SD (NeurFlow's `exps/fidelity_of_neuron` compares with random neurons too).
+//!    `--random-sets` equal-size random sets of the candidates' populations silenced (seeded;
+//!    the target and earlier hops' core sets left out, this hop's core may be drawn), mean and
+//!    SD (NeurFlow's `exps/fidelity_of_neuron` compares with random neurons of the layer too).
 //! 6. **Hops**: with `hops > 1` the core set of hop h is the target (as a group) of hop h + 1,
 //!    neurons already in the circuit left out — NeurFlow's layer-by-layer descent, for a
 //!    recurrent network where layers are not given; it stops early, saying why, when a hop
