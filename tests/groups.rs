@@ -405,7 +405,10 @@ fn bad_targets_missing_records_and_changed_specs_are_clear_errors() {
         groups_err(&trace, &a.iter().map(String::as_str).collect::<Vec<_>>())
     };
     let e = err("Nope[0]");
-    assert!(e.contains("`Nope`"), "{e}");
+    assert!(
+        e.contains("`Nope`") && e.contains("recorded of: In, Out"),
+        "{e}"
+    );
     let e = err("Out[5]");
     assert!(e.contains("has 2 neurons") && e.contains("5"), "{e}");
     let e = err("Out");

@@ -192,6 +192,16 @@ pub fn manifest_parameter(trace: &Trace, name: &str) -> Option<(f64, String)> {
 
 /// Check the target against the trace: its population's spike record and size.
 pub fn check_target(trace: &Trace, target: &Target) -> Result<(), TraceError> {
+    let recorded = trace.spike_populations();
+    if !recorded.contains(&target.population) {
+        return Err(TraceError::Option(format!(
+            "--target {}: the trace has no spike record of `{}` (spikes are recorded of: {}); if it is a population of the model, add `record {}.spikes` and run again",
+            target.text,
+            target.population,
+            if recorded.is_empty() { "none".to_string() } else { recorded.join(", ") },
+            target.population
+        )));
+    }
     let target_spikes = trace.spikes(&target.population)?;
     if let Some(&i) = target
         .indices
