@@ -7,6 +7,7 @@
 pub mod diagnostics;
 #[cfg(feature = "cli")]
 pub mod experiment;
+pub mod groups;
 pub mod inspect;
 pub mod memory;
 pub mod run;

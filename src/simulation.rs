@@ -147,6 +147,7 @@ impl Model {
             seed: None,
             backend: Backend::Jit,
             sets: Vec::new(),
+            si: Vec::new(),
             stop: None,
         }
     }
@@ -207,6 +208,8 @@ pub struct SimulationBuilder {
     seed: Option<u64>,
     backend: Backend,
     sets: Vec<(String, String)>,
+    /// Values already resolved, in SI units (applied before `sets`).
+    si: Vec<Override>,
     stop: Option<Arc<AtomicBool>>,
 }
 
@@ -238,6 +241,15 @@ impl SimulationBuilder {
         self
     }
 
+    /// A parameter value in SI units, by name as `set` spells it (used to rebuild the
+    /// simulation of a trace from its manifest's values).
+    pub(crate) fn set_si(mut self, name: &str, value: f64) -> Result<Self, Error> {
+        let (var, node) =
+            params::parameter(&self.model.program.model, name).map_err(Error::Name)?;
+        self.si.push(Override { var, node, value });
+        Ok(self)
+    }
+
     /// Use this flag to stop running calls (e.g. one a Ctrl-C handler sets).
     pub fn stop_flag(mut self, stop: Arc<AtomicBool>) -> Self {
         self.stop = Some(stop);
@@ -247,7 +259,7 @@ impl SimulationBuilder {
     /// The parameter values given so far, resolved and checked.
     fn overrides(&self) -> Result<Vec<Override>, Error> {
         let m = &self.model.program.model;
-        let mut overrides = Vec::new();
+        let mut overrides = self.si.clone();
         for (name, value) in &self.sets {
             let text = if value.is_empty() && !name.contains('=') {
                 name.clone()
@@ -558,6 +570,40 @@ impl Simulation {
         Ok(())
     }
 
+    /// Silence elements of a population (local indices; added to those already silenced):
+    /// from the next step on their spikes are neither delivered nor recorded nor counted, and
+    /// no reset follows them (the cells' own equations go on). Both backends do exactly the
+    /// same; checkpoints carry the silenced set. An ablation tool: `neurograph analyze TRACE
+    /// groups` re-runs a trace's simulation with candidate neurons silenced.
+    pub fn silence(&mut self, population: &str, elements: &[u32]) -> Result<(), Error> {
+        let Node::Population(p) = self.node(population)? else {
+            return Err(Error::Name(format!("`{population}` is not a population")));
+        };
+        self.sim
+            .silence(p, elements)
+            .map_err(|e| Error::Value(e.message))?;
+        if self.sim.step > 0 && !elements.is_empty() {
+            self.changed_mid_run = true;
+        }
+        Ok(())
+    }
+
+    /// The silenced elements of a population, ascending.
+    pub fn silenced(&self, population: &str) -> Result<&[u32], Error> {
+        let Node::Population(p) = self.node(population)? else {
+            return Err(Error::Name(format!("`{population}` is not a population")));
+        };
+        Ok(&self.sim.silenced[p.index()])
+    }
+
+    /// Silence no element any more.
+    pub fn clear_silenced(&mut self) {
+        if self.sim.silenced.iter().any(|l| !l.is_empty()) && self.sim.step > 0 {
+            self.changed_mid_run = true;
+        }
+        self.sim.clear_silenced();
+    }
+
     /// The elements of a population that fired in the last step (spike event).
     pub fn fired(&self, population: &str) -> Result<&[u32], Error> {
         let Node::Population(p) = self.node(population)? else {
@@ -617,6 +663,7 @@ impl Simulation {
         }
         let mut again = Sim::new(Arc::clone(&self.model.program), &self.config)
             .map_err(|e| self.model.sim_error(e))?;
+        again.silenced = self.sim.silenced.clone();
         again.run(
             self.sim.last_finite_check,
             &AtomicBool::new(false),

@@ -1,6 +1,6 @@
 //! The complete mutable state of a simulation as bytes, and back: state and parameter
-//! stores, regime states, refractory counters, this step's spikes, delay queues, recordings
-//! and counters. Connectivity is not stored: it is a function of the seed and the set-up
+//! stores, regime states, refractory counters, this step's spikes, delay queues, recordings,
+//! counters and the silenced elements. Connectivity is not stored: it is a function of the seed and the set-up
 //! parameter values, so a simulation built with the same settings has it already. Random
 //! draws are counter-based (seed, stream, element, step), so there is no generator state
 //! either. Restoring into such a simulation continues the run bit-identically.
@@ -242,6 +242,10 @@ impl Sim {
         w.u64(self.events_delivered);
         w.u64s(&self.spike_counts);
         w.u64(self.last_finite_check);
+        w.u64(self.silenced.len() as u64);
+        for list in &self.silenced {
+            w.u32s(list);
+        }
     }
 
     /// Replace this simulation's mutable state by what `write_state` wrote for a simulation of
@@ -372,6 +376,18 @@ impl Sim {
         }
         self.spike_counts = counts;
         self.last_finite_check = r.u64("counters")?;
+        let n = r.u64("silenced elements")? as usize;
+        if n != self.silenced.len() {
+            return Err(mismatch("the populations"));
+        }
+        for p in 0..n {
+            let list = r.u32s("silenced elements")?;
+            let size = self.nodes[p].size;
+            if list.iter().any(|&e| e as usize >= size) || !list.is_sorted_by(|a, b| a < b) {
+                return Err(mismatch("the silenced elements"));
+            }
+            self.silenced[p] = list;
+        }
         self.step = step;
         self.non_finite = None;
         self.invalidate_derived();

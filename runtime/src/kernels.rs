@@ -53,11 +53,16 @@ impl Sim {
             KernelCall::Input(i) => self.input(i),
             KernelCall::Integrate(n) if self.try_fused(n) => {}
             KernelCall::Integrate(node) => self.integrate(node),
-            KernelCall::Detect(p) if self.fused_this_step[p.index()] => {
-                self.fused_this_step[p.index()] = false;
-                self.check_time_varying_input(p);
+            KernelCall::Detect(p) => {
+                if self.fused_this_step[p.index()] {
+                    self.fused_this_step[p.index()] = false;
+                    self.check_time_varying_input(p);
+                } else {
+                    self.detect(p)
+                }
+                // The one place after detection where both backends hold the same list.
+                self.filter_silenced(p.index());
             }
-            KernelCall::Detect(p) => self.detect(p),
             KernelCall::DeliverPre(p) => self.deliver_pre(p),
             KernelCall::DeliverPost(p) => self.deliver_post(p),
             KernelCall::OnStep(p) => {

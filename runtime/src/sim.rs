@@ -221,6 +221,9 @@ pub struct Sim {
     pub events_delivered: u64,
     /// Spikes per population since the start of the run.
     pub spike_counts: Vec<u64>,
+    /// Per population: the silenced elements as sorted, distinct local indices (see
+    /// [`Sim::silence`]); empty when none is.
+    pub silenced: Vec<Vec<u32>>,
     pub base_dir: PathBuf,
     /// Hash of each node's name: the high half of the element coordinate of random draws.
     pub node_keys: Vec<u64>,
@@ -308,6 +311,7 @@ impl Sim {
             recordings: vec![Recording::default(); model.records.len()],
             events_delivered: 0,
             spike_counts: vec![0; n_pops],
+            silenced: vec![Vec::new(); n_pops],
             base_dir: config.base_dir.clone(),
             node_keys: model
                 .populations
@@ -409,6 +413,55 @@ impl Sim {
             return Err(e);
         }
         Ok(sim)
+    }
+
+    /// Silence elements of population `p` (local indices, added to those already silenced):
+    /// from the next step on, their spike events are removed where spikes are detected
+    /// (`KernelCall::Detect`, after the fused kernel or the interpreter found them, so both
+    /// backends do the same): they are not delivered (`on pre`, `on post`), not recorded,
+    /// not counted, and no reset or refractory period follows (the cell's state goes on by its
+    /// own equations). Indices must be below the population's size.
+    pub fn silence(&mut self, p: Handle<Population>, elements: &[u32]) -> Result<(), SimError> {
+        let size = self.nodes[p.index()].size;
+        if let Some(&e) = elements.iter().find(|&&e| e as usize >= size) {
+            return Err(SimError::new(format!(
+                "cannot silence element {e} of `{}`: it has {size} elements",
+                self.program.model.populations[p].name
+            )));
+        }
+        let list = &mut self.silenced[p.index()];
+        list.extend_from_slice(elements);
+        list.sort_unstable();
+        list.dedup();
+        Ok(())
+    }
+
+    /// Silence nothing any more (every population).
+    pub fn clear_silenced(&mut self) {
+        for list in &mut self.silenced {
+            list.clear();
+        }
+    }
+
+    /// Remove the silenced elements of population `node` from this step's spike list (the
+    /// `spike` event, or the first event of a population fed by a spike file).
+    pub(crate) fn filter_silenced(&mut self, node: usize) {
+        if self.silenced[node].is_empty() {
+            return;
+        }
+        let ct = &self.program.model.cell_types
+            [self.program.model.populations[Handle::<Population>::new(node)].cell_type];
+        let k = ct
+            .events
+            .iter()
+            .position(|e| e.name == "spike")
+            .unwrap_or(0);
+        let silenced = &self.silenced[node];
+        if let Some(list) = self.spikes[node].get_mut(k) {
+            let before = list.len();
+            list.retain(|e| silenced.binary_search(e).is_err());
+            self.spike_counts[node] -= (before - list.len()) as u64;
+        }
     }
 
     pub fn node_index(&self, n: Node) -> usize {

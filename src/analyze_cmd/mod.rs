@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
 
+mod groups;
 mod plot;
 mod spikes;
 mod timescales;
@@ -18,6 +19,8 @@ pub enum Pass {
     Spikes(spikes::SpikesArgs),
     /// Autocorrelation per unit and its timescales (single or double exponential by AIC).
     Timescales(timescales::TimescalesArgs),
+    /// Core neurons of a target by attribution and ablation, their groups and the circuit.
+    Groups(groups::GroupsArgs),
 }
 
 /// Flags every pass takes.
@@ -33,6 +36,7 @@ pub fn analyze(trace: &Path, pass: Pass) -> Result<(), String> {
     match pass {
         Pass::Spikes(a) => spikes::run(trace, a),
         Pass::Timescales(a) => timescales::run(trace, a),
+        Pass::Groups(a) => groups::run(trace, a),
     }
 }
 

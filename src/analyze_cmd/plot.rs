@@ -12,7 +12,8 @@ use super::{open_trace, parse_time};
 pub struct PlotArgs {
     /// The trace directory.
     trace: PathBuf,
-    /// What to draw: `raster`, `rate` or `isi` (inter-spike interval histogram).
+    /// What to draw: `raster`, `rate`, `isi` (inter-spike interval histogram), `state` (a state
+    /// record over time) or `circuit` (the circuit of `analyze TRACE groups`, --circuit FILE).
     kind: String,
     /// The file to write: `.svg` (vector) or `.png` (rendered with an embedded font).
     #[arg(short = 'o', long = "output", value_name = "FILE.svg|FILE.png")]
@@ -42,6 +43,9 @@ pub struct PlotArgs {
     /// State: the elements drawn, `a..b` (default: the first up to 5 recorded; at most 8).
     #[arg(long, value_name = "A..B")]
     elements: Option<String>,
+    /// Circuit: the JSON written by `neurograph analyze TRACE groups --json FILE`.
+    #[arg(long, value_name = "FILE")]
+    circuit: Option<PathBuf>,
 }
 
 /// The plot kinds: name, drawing function.
@@ -54,6 +58,7 @@ const KINDS: &[(&str, Draw)] = &[
     ("rate", plot::rate),
     ("isi", plot::isi),
     ("state", plot::state::state),
+    ("circuit", plot::circuit),
 ];
 
 /// `neurograph plot TRACE KIND -o FILE.svg`.
@@ -79,6 +84,7 @@ pub fn plot(a: PlotArgs) -> Result<(), String> {
         populations: (!a.populations.is_empty()).then_some(a.populations),
         variable: a.variable,
         elements: a.elements.as_deref().map(parse_range).transpose()?,
+        circuit: a.circuit,
     };
     let trace = open_trace(&a.trace)?;
     let p = draw(&trace, &opts).map_err(|e| e.to_string())?;

@@ -17,6 +17,9 @@ pub mod state;
 
 use crate::trace::{Events, Trace, TraceError};
 
+mod circuit;
+pub use circuit::circuit;
+
 /// What to plot and how.
 #[derive(Debug, Clone)]
 pub struct PlotOptions {
@@ -35,6 +38,8 @@ pub struct PlotOptions {
     pub variable: Option<String>,
     /// State: the elements `a..b` drawn (default: the first up to 5 recorded).
     pub elements: Option<(usize, usize)>,
+    /// Circuit: the JSON of `analyze TRACE groups --json FILE`.
+    pub circuit: Option<std::path::PathBuf>,
 }
 
 impl Default for PlotOptions {
@@ -47,6 +52,7 @@ impl Default for PlotOptions {
             populations: None,
             variable: None,
             elements: None,
+            circuit: None,
         }
     }
 }
