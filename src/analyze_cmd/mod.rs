@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
 
+mod graph;
 mod plot;
 mod spikes;
 mod timescales;
@@ -18,6 +19,9 @@ pub enum Pass {
     Spikes(spikes::SpikesArgs),
     /// Autocorrelation per unit and its timescales (single or double exponential by AIC).
     Timescales(timescales::TimescalesArgs),
+    /// Degree distributions (power law vs exponential), Louvain modularity against a
+    /// degree-preserving null model, GraphML / TSV export of recorded synapses.
+    Graph(graph::GraphArgs),
 }
 
 /// Flags every pass takes.
@@ -33,6 +37,7 @@ pub fn analyze(trace: &Path, pass: Pass) -> Result<(), String> {
     match pass {
         Pass::Spikes(a) => spikes::run(trace, a),
         Pass::Timescales(a) => timescales::run(trace, a),
+        Pass::Graph(a) => graph::run(trace, a),
     }
 }
 
