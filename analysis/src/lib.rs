@@ -2,6 +2,7 @@
 //! sampled arrays), not on compiler internals. `trace` reads a trace directory; `plot` draws
 //! spike rasters and population rates as SVG.
 
+pub mod coverage;
 pub mod graph;
 pub mod plot;
 pub mod spikes;

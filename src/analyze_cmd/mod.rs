@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
 
+mod coverage;
 mod graph;
 mod plot;
 mod spikes;
@@ -22,6 +23,9 @@ pub enum Pass {
     /// Degree distributions (power law vs exponential), Louvain modularity against a
     /// degree-preserving null model, GraphML / TSV export of recorded synapses.
     Graph(graph::GraphArgs),
+    /// Neuron coverage (FakeSpotter): per-population thresholds from reference runs, the
+    /// fraction of neurons above them and the activated-neuron vector of each input run.
+    Coverage(coverage::CoverageArgs),
 }
 
 /// Flags every pass takes.
@@ -38,6 +42,7 @@ pub fn analyze(trace: &Path, pass: Pass) -> Result<(), String> {
         Pass::Spikes(a) => spikes::run(trace, a),
         Pass::Timescales(a) => timescales::run(trace, a),
         Pass::Graph(a) => graph::run(trace, a),
+        Pass::Coverage(a) => coverage::run(trace, a),
     }
 }
 
