@@ -12,7 +12,8 @@ use super::{open_trace, parse_time};
 pub struct PlotArgs {
     /// The trace directory.
     trace: PathBuf,
-    /// What to draw: `raster`, `rate` or `isi` (inter-spike interval histogram).
+    /// What to draw: `raster`, `rate`, `isi` (inter-spike interval histogram) or `degree`
+    /// (degree distribution of recorded synapses, `record W.edges`).
     kind: String,
     /// The SVG file to write.
     #[arg(short = 'o', long = "output", value_name = "FILE.svg")]
@@ -33,6 +34,12 @@ pub struct PlotArgs {
     /// Only these populations (repeatable; default: every population with a spike record).
     #[arg(long = "population", value_name = "NAME")]
     populations: Vec<String>,
+    /// Degree: only these projections (repeatable; default: every one with `record W.edges`).
+    #[arg(long = "projection", value_name = "W")]
+    projections: Vec<String>,
+    /// Degree: `total` (in + out), `in`, `out` or `undirected` (distinct partners).
+    #[arg(long, default_value = "total")]
+    degree: String,
 }
 
 /// The plot kinds: name, drawing function.
@@ -44,6 +51,7 @@ const KINDS: &[(&str, Draw)] = &[
     ("raster", plot::raster),
     ("rate", plot::rate),
     ("isi", plot::isi),
+    ("degree", plot::degree),
 ];
 
 /// `neurograph plot TRACE KIND -o FILE.svg`.
@@ -67,6 +75,8 @@ pub fn plot(a: PlotArgs) -> Result<(), String> {
         max_neurons: a.max_neurons,
         bin_s: parse_time("--bin", &a.bin)?,
         populations: (!a.populations.is_empty()).then_some(a.populations),
+        projections: (!a.projections.is_empty()).then_some(a.projections),
+        degree: a.degree,
     };
     let trace = open_trace(&a.trace)?;
     let p = draw(&trace, &opts).map_err(|e| e.to_string())?;

@@ -7,11 +7,14 @@
 //! The output is regular enough to be checked by tests: each population's spikes are one
 //! `<path class="spikes" data-population="P">` whose `d` holds one `M x y v h` mark per
 //! plotted spike; each population's rate is one `<polyline class="rate">` with one point per
-//! bin.
+//! bin. `degree` (in `degree.rs`): the degree distribution of recorded synapses, log–log.
 
 use std::fmt::Write;
 
 use crate::trace::{Events, Trace, TraceError};
+
+mod degree;
+pub use degree::degree;
 
 /// What to plot and how.
 #[derive(Debug, Clone)]
@@ -27,6 +30,10 @@ pub struct PlotOptions {
     pub bin_s: f64,
     /// Only these populations (default: every population with a spike record).
     pub populations: Option<Vec<String>>,
+    /// Degree: only these projections (default: every one with an edges record).
+    pub projections: Option<Vec<String>>,
+    /// Degree: the distribution, `total`, `in`, `out` or `undirected`.
+    pub degree: String,
 }
 
 impl Default for PlotOptions {
@@ -37,6 +44,8 @@ impl Default for PlotOptions {
             max_neurons: 500,
             bin_s: 0.005,
             populations: None,
+            projections: None,
+            degree: "total".into(),
         }
     }
 }
