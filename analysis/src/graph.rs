@@ -1448,7 +1448,7 @@ mod tests {
         // ζ(2, 3) = π²/6 - 1 - 1/4
         assert!((hurwitz_zeta(2.0, 3.0) - (pi2 / 6.0 - 1.25)).abs() < 1e-13);
         // Near s = 1 it diverges like 1/(s-1).
-        assert!((hurwitz_zeta(1.001, 1.0) - 1000.577_2).abs() < 1e-3);
+        assert!((hurwitz_zeta(1.001, 1.0) - 1_000.577_2).abs() < 1e-3);
     }
 
     #[test]

@@ -12,6 +12,9 @@ use super::{caption, esc, header, model_name, Frame, Plot, PlotOptions, LEFT, TO
 use crate::graph::{self, GraphOptions, Sign};
 use crate::trace::{Trace, TraceError};
 
+/// A fitted complementary CDF, `x -> P(X >= x)`.
+type Model<'a> = Box<dyn Fn(usize) -> f64 + 'a>;
+
 /// A decade's tick label: `1`, `10`, `0.01`, `1e-5`.
 fn decade_label(k: i32) -> String {
     if (0..=6).contains(&k) {
@@ -251,7 +254,7 @@ pub fn degree(trace: &Trace, opts: &PlotOptions) -> Result<Plot, TraceError> {
             .map(|k| 10f64.powf(lo + (hi - lo) * k as f64 / 60.0).round() as usize)
             .collect();
         xs.dedup();
-        let models: [(&str, &str, Box<dyn Fn(usize) -> f64>); 2] = [
+        let models: [(&str, &str, Model); 2] = [
             (
                 "power_law",
                 super::COLOURS[1],
