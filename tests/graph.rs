@@ -261,6 +261,75 @@ fn double_edge_swaps_keep_every_degree() {
     assert_eq!(sum(&after), sum(&with_loop));
 }
 
+#[test]
+fn directed_swaps_keep_in_and_out_degrees_and_bipartiteness() {
+    // A random bipartite directed graph 0..60 -> 60..100 with two planted blocks, as a
+    // `Network` graph.
+    let mut rng = Rng(8);
+    let mut edges = Vec::new();
+    for u in 0..60usize {
+        for v in 60..100usize {
+            let p = if (u < 30) == (v < 80) { 0.4 } else { 0.02 };
+            if rng.uniform() < p {
+                edges.push((u, v, 1.0 + rng.uniform()));
+            }
+        }
+    }
+    let e = neurograph_analysis::trace::Edges {
+        projection: "W".into(),
+        n_pre: 100,
+        n_post: 100,
+        pre_parts: vec![part()],
+        post_parts: vec![part()],
+        pre: edges.iter().map(|e| e.0 as u32).collect(),
+        post: edges.iter().map(|e| e.1 as u32).collect(),
+    };
+    let weights: Vec<f64> = edges.iter().map(|e| e.2).collect();
+    let input = graph::ProjectionInput {
+        edges: e,
+        weights: Some(weights.clone()),
+        weight_record: Some("W.w".into()),
+        row: Some(0),
+    };
+    let net = graph::build_network(&[input], graph::Sign::Abs, 0.0);
+    assert_eq!(net.graph.edge_count(), edges.len());
+    let degrees = |g: &graph::petgraph::graph::DiGraph<usize, f64>| {
+        let (mut din, mut dout) = (vec![0; 100], vec![0; 100]);
+        for e in g.raw_edges() {
+            dout[e.source().index()] += 1;
+            din[e.target().index()] += 1;
+        }
+        (din, dout)
+    };
+    let mut r = graph::Rng(1);
+    let (h, done) = graph::directed_edge_swaps(&net.graph, 10 * edges.len(), &mut r);
+    assert!(done > 3 * edges.len(), "{done}");
+    assert_eq!(degrees(&h), degrees(&net.graph));
+    // Still bipartite 0..60 -> 60..100, no repeated pair, the weights moved with the edges.
+    let mut seen = HashSet::new();
+    for e in h.raw_edges() {
+        let (u, v) = (e.source().index(), e.target().index());
+        assert!(u < 60 && v >= 60, "{u} -> {v}");
+        assert!(seen.insert((u, v)));
+    }
+    let total: f64 = h.raw_edges().iter().map(|e| e.weight).sum();
+    assert!((total - weights.iter().sum::<f64>()).abs() < 1e-9);
+    // The blocks stand out against this null (which keeps the bipartition), while the
+    // undirected null (which does not) is no fair comparison for a bipartite projection.
+    let m = graph::modularity_with_directed_null(&net.graph, 1, 10, 10);
+    assert!(m.z() > 5.0, "z = {}", m.z());
+    assert_eq!(m.communities, 2);
+}
+
+fn part() -> neurograph_analysis::trace::EndpointPart {
+    neurograph_analysis::trace::EndpointPart {
+        node: "A".into(),
+        start: 0,
+        offset: 0,
+        size: 100,
+    }
+}
+
 /// A minimal XML check: every start tag is closed in order, `/>` tags close themselves,
 /// attribute quotes balance, one root named `root`; returns the element names in order.
 fn check_xml(xml: &str, root: &str) -> Vec<String> {
@@ -409,6 +478,8 @@ fn cli_on_a_planted_partition_spec() {
     assert!(same_partition(&membership, &truth));
     assert_eq!(d["modularity"]["communities"], 4);
     assert!(d["modularity"]["null"]["z"].as_f64().unwrap() > 10.0);
+    assert_eq!(d["modularity"]["null"]["model"], "directed");
+    assert_eq!(d["modularity"]["null"]["samples"], 5);
     // Directed degrees: in + out = total for every node, and the in-degrees are the synapse
     // counts per target (no repeated pairs under bernoulli).
     let dist = d["distributions"].as_array().unwrap();

@@ -15,13 +15,16 @@
 //! - Newman modularity `Q` of the best partition Louvain finds (Blondel et al. 2008, seeded,
 //!   deterministic) on the undirected symmetrised graph (`A_uv = w_uv + w_vu`, a self-loop
 //!   counted twice in `A_uu` as networkx does), and the same for degree-preserving
-//!   randomisations (Maslov–Sneppen double-edge swaps, each edge's weight moving with it):
-//!   null mean, SD and z-score;
+//!   randomisations (Maslov–Sneppen swaps, each edge's weight moving with it): by default of
+//!   the directed graph's edge targets, so that every node keeps its in- and out-degree (and a
+//!   projection between two populations stays bipartite), then symmetrised; or double-edge
+//!   swaps of the undirected graph, keeping its degrees: null mean, SD and z-score;
 //! - export as GraphML or a TSV edge list.
 
 use std::collections::{HashMap, HashSet};
 use std::fmt::Write;
 
+pub use petgraph;
 use petgraph::graph::{DiGraph, NodeIndex, UnGraph};
 use petgraph::visit::EdgeRef;
 use serde_json::{json, Value};
@@ -867,16 +870,45 @@ pub fn modularity_with_null(
     samples: usize,
     swaps_per_edge: usize,
 ) -> ModularityResult {
+    let swaps = swaps_per_edge * g.edge_count();
+    modularity_against(g, seed, samples, swaps, |rng| {
+        double_edge_swaps(g, swaps, rng)
+    })
+}
+
+/// The same with the directed null model: each randomisation rewires the directed graph `dg`
+/// by [`directed_edge_swaps`] (every node keeps its in- and out-degree, so a projection
+/// between two populations stays bipartite) and is then symmetrised; `swaps_per_edge ×
+/// directed edges` attempts each.
+pub fn modularity_with_directed_null(
+    dg: &DiGraph<usize, f64>,
+    seed: u64,
+    samples: usize,
+    swaps_per_edge: usize,
+) -> ModularityResult {
+    let swaps = swaps_per_edge * dg.edge_count();
+    modularity_against(&symmetrise(dg), seed, samples, swaps, |rng| {
+        let (r, d) = directed_edge_swaps(dg, swaps, rng);
+        (symmetrise(&r), d)
+    })
+}
+
+fn modularity_against(
+    g: &UnGraph<usize, f64>,
+    seed: u64,
+    samples: usize,
+    swaps: usize,
+    mut randomise: impl FnMut(&mut Rng) -> (UnGraph<usize, f64>, usize),
+) -> ModularityResult {
     let a = Adjacency::of(g);
     let membership = louvain_adj(&a, seed);
     let q = modularity_adj(&a, &membership);
     let communities = membership.iter().max().map_or(0, |m| m + 1);
     let mut rng = Rng(seed ^ 0x5DEE_CE66_D1CE_5EED);
-    let swaps = swaps_per_edge * g.edge_count();
     let mut null_q = Vec::with_capacity(samples);
     let mut done = 0;
     for k in 0..samples {
-        let (r, d) = double_edge_swaps(g, swaps, &mut rng);
+        let (r, d) = randomise(&mut rng);
         done += d;
         let ra = Adjacency::of(&r);
         let m = louvain_adj(&ra, seed.wrapping_add(1 + k as u64));
@@ -889,6 +921,80 @@ pub fn modularity_with_null(
         null_q,
         null_swaps_attempted: swaps * samples,
         null_swaps_done: done,
+    }
+}
+
+/// A randomisation of the directed `g` that keeps every node's in- and out-degree: `swaps`
+/// attempted swaps of the targets of two edges (a→b, c→d → a→d, c→b), refused when one would
+/// create a self-loop or an edge that exists; self-loops stay. Weights move with their
+/// sources' edges. Returns the graph and the number of swaps made.
+pub fn directed_edge_swaps(
+    g: &DiGraph<usize, f64>,
+    swaps: usize,
+    rng: &mut Rng,
+) -> (DiGraph<usize, f64>, usize) {
+    let key = |u: usize, v: usize| -> u64 { ((u as u64) << 32) | v as u64 };
+    let mut edges: Vec<(usize, usize, f64)> = Vec::new();
+    let mut loops: Vec<(usize, f64)> = Vec::new();
+    for e in g.edge_references() {
+        let (u, v) = (e.source().index(), e.target().index());
+        if u == v {
+            loops.push((u, *e.weight()));
+        } else {
+            edges.push((u, v, *e.weight()));
+        }
+    }
+    let mut set: HashSet<u64, FastHash> =
+        HashSet::with_capacity_and_hasher(edges.len() * 2, FastHash);
+    for &(u, v, _) in &edges {
+        set.insert(key(u, v));
+    }
+    let mut done = 0;
+    if edges.len() >= 2 {
+        for _ in 0..swaps {
+            let i = rng.below(edges.len());
+            let j = rng.below(edges.len());
+            let ((a, b, wa), (c, d, wc)) = (edges[i], edges[j]);
+            if i == j || a == d || c == b || set.contains(&key(a, d)) || set.contains(&key(c, b)) {
+                continue;
+            }
+            set.remove(&key(a, b));
+            set.remove(&key(c, d));
+            set.insert(key(a, d));
+            set.insert(key(c, b));
+            edges[i] = (a, d, wa);
+            edges[j] = (c, b, wc);
+            done += 1;
+        }
+    }
+    let mut out = DiGraph::with_capacity(g.node_count(), edges.len() + loops.len());
+    for n in g.node_indices() {
+        out.add_node(g[n]);
+    }
+    for (u, v, w) in edges {
+        out.add_edge(NodeIndex::new(u), NodeIndex::new(v), w);
+    }
+    for (u, w) in loops {
+        out.add_edge(NodeIndex::new(u), NodeIndex::new(u), w);
+    }
+    (out, done)
+}
+
+/// Which degrees the null model's randomisations keep.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NullModel {
+    /// In- and out-degree of the directed graph ([`directed_edge_swaps`]), then symmetrised.
+    Directed,
+    /// Degree of the undirected symmetrised graph ([`double_edge_swaps`]).
+    Undirected,
+}
+
+impl NullModel {
+    pub fn name(self) -> &'static str {
+        match self {
+            NullModel::Directed => "directed",
+            NullModel::Undirected => "undirected",
+        }
     }
 }
 
@@ -1001,6 +1107,7 @@ pub struct GraphOptions {
     /// Degrees of the directed graph (in, out, total) or of the undirected one.
     pub directed: bool,
     pub null_samples: usize,
+    pub null_model: NullModel,
     pub swaps_per_edge: usize,
     pub seed: u64,
 }
@@ -1015,6 +1122,7 @@ impl Default for GraphOptions {
             threshold: 0.0,
             directed: true,
             null_samples: 20,
+            null_model: NullModel::Directed,
             swaps_per_edge: 10,
             seed: 1,
         }
@@ -1035,6 +1143,7 @@ pub struct GraphReport {
     pub distributions: Vec<Distribution>,
     pub modularity: ModularityResult,
     pub swaps_per_edge: usize,
+    pub null_model: NullModel,
     pub seed: u64,
 }
 
@@ -1214,7 +1323,17 @@ pub fn analyze_inputs(inputs: Vec<ProjectionInput>, opts: &GraphOptions) -> Grap
             strengths: undirected_strengths(&und),
         });
     }
-    let modularity = modularity_with_null(&und, opts.seed, opts.null_samples, opts.swaps_per_edge);
+    let modularity = match opts.null_model {
+        NullModel::Directed => modularity_with_directed_null(
+            &network.graph,
+            opts.seed,
+            opts.null_samples,
+            opts.swaps_per_edge,
+        ),
+        NullModel::Undirected => {
+            modularity_with_null(&und, opts.seed, opts.null_samples, opts.swaps_per_edge)
+        }
+    };
     let self_loops = und
         .edge_references()
         .filter(|e| e.source() == e.target())
@@ -1230,6 +1349,7 @@ pub fn analyze_inputs(inputs: Vec<ProjectionInput>, opts: &GraphOptions) -> Grap
         distributions,
         modularity,
         swaps_per_edge: opts.swaps_per_edge,
+        null_model: opts.null_model,
         seed: opts.seed,
     }
 }
@@ -1272,6 +1392,7 @@ pub fn to_json(trace: &Trace, r: &GraphReport, export: Option<&str>) -> Value {
         Value::Null
     } else {
         json!({
+            "model": r.null_model.name(),
             "samples": m.null_q.len(),
             "swaps_per_edge": r.swaps_per_edge,
             "swaps_attempted": m.null_swaps_attempted,
@@ -1424,8 +1545,9 @@ pub fn table_text(r: &GraphReport) -> String {
         s += "\n";
     } else {
         s += &format!(
-            "; null ({} double-edge-swap samples, {} swaps/edge): {} ± {}, z = {}\n",
+            "; null ({} {} degree-preserving samples, {} swaps/edge): {} ± {}, z = {}\n",
             m.null_q.len(),
+            r.null_model.name(),
             r.swaps_per_edge,
             f(m.null_mean(), 4),
             f(m.null_sd(), 4),

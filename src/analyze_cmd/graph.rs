@@ -37,7 +37,12 @@ pub struct GraphArgs {
     /// Degree-preserving randomisations for the modularity's null model (0: none).
     #[arg(long, default_value_t = 20)]
     null_samples: usize,
-    /// Attempted double-edge swaps per edge in each randomisation.
+    /// The null model's randomisations keep each node's in- and out-degree (`directed`:
+    /// swaps of directed edges' targets, then symmetrised) or its undirected degree
+    /// (`undirected`: double-edge swaps of the symmetrised graph).
+    #[arg(long = "null", default_value = "directed", value_parser = ["directed", "undirected"])]
+    null_model: String,
+    /// Attempted swaps per edge in each randomisation.
     #[arg(long, default_value_t = 10)]
     swaps_per_edge: usize,
     /// Seed of Louvain's node order and of the randomisations.
@@ -76,6 +81,11 @@ pub fn run(trace: &Path, a: GraphArgs) -> Result<(), String> {
         threshold: a.threshold,
         directed: !a.undirected,
         null_samples: a.null_samples,
+        null_model: if a.null_model == "undirected" {
+            graph::NullModel::Undirected
+        } else {
+            graph::NullModel::Directed
+        },
         swaps_per_edge: a.swaps_per_edge,
         seed: a.seed,
     };
