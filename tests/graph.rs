@@ -674,3 +674,77 @@ fn bad_input_is_an_error_naming_it() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// BDH's attention state `S` (specs/bdh_gpu.ng, `Mem2h0`: 64 x-neurons by 32 dimensions, all to
+/// all) recorded with its edges is a weighted bipartite graph: the kept synapses, strengths and
+/// node populations follow the recorded `S`.
+#[test]
+fn bdh_attention_state_as_a_weighted_graph() {
+    let dir = common::temp_dir("graph", "bdh");
+    let text = std::fs::read_to_string(common::root().join("specs/bdh_gpu.ng")).unwrap();
+    let tiny = common::root().join("specs/data/tiny.txt");
+    let text = text
+        .replace("\"data/tiny.txt\"", &format!("{:?}", tiny.to_str().unwrap()))
+        .replace(
+            "record Out.logit, X1h0.xs, Y1h0.xy, X2h0.xs, Y2h0.xy, Mem2h0.S at end, Mem2h1.S at end",
+            "record Mem2h0.S at end, Mem2h0.edges",
+        );
+    assert!(text.contains("record Mem2h0.S at end, Mem2h0.edges"));
+    let spec = dir.join("bdh.ng");
+    std::fs::write(&spec, text).unwrap();
+    let out = dir.join("trace");
+    common::neurograph_ok(&[
+        "run",
+        spec.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+        "--duration",
+        "40ms",
+    ]);
+    let s = Trace::open(&out).unwrap().state("Mem2h0.S").unwrap();
+    assert_eq!((s.rows, s.width), (1, 64 * 32));
+    let js = dir.join("bdh.json");
+    let o = analyze(
+        &out,
+        &[
+            "--weights",
+            "Mem2h0.S",
+            "--sign",
+            "positive",
+            "--undirected",
+            "--null-samples",
+            "3",
+            "--json",
+            js.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let d = json(&js);
+    assert_eq!(d["nodes"], 96);
+    assert_eq!(d["synapses"], 2048);
+    let positive: Vec<f64> = s.values.iter().copied().filter(|&v| v > 0.0).collect();
+    assert!(!positive.is_empty() && positive.len() < 2048);
+    assert_eq!(
+        d["synapses_kept"].as_u64().unwrap() as usize,
+        positive.len()
+    );
+    let strength = d["distributions"][0]["strength"]["mean"].as_f64().unwrap();
+    let want = 2.0 * positive.iter().sum::<f64>() / 96.0;
+    assert!(
+        (strength - want).abs() < 1e-9 * want,
+        "{strength} vs {want}"
+    );
+    let nodes = d["node_list"].as_array().unwrap();
+    assert_eq!(nodes[0], serde_json::json!(["X2h0", 0]));
+    assert_eq!(nodes[64], serde_json::json!(["A2h0", 0]));
+    // The modularity and its directed null (which keeps the graph bipartite) are computed.
+    assert!(d["modularity"]["q"].as_f64().unwrap() > 0.0);
+    assert_eq!(d["modularity"]["null"]["model"], "directed");
+    let _ = std::fs::remove_dir_all(&dir);
+}
