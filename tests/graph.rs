@@ -633,6 +633,7 @@ fn bad_input_is_an_error_naming_it() {
     );
     err(&["--threshold=-1"], "--threshold -1");
     err(&["--null-samples", "1"], "--null-samples 1");
+    err(&["--row", "0"], "--row picks a row of a weight record");
     err(
         &["--export", "/tmp/x.png"],
         "--export /tmp/x.png: the file must end in .graphml",

@@ -1277,6 +1277,11 @@ pub fn analyze_trace(trace: &Trace, opts: &GraphOptions) -> Result<GraphReport, 
             opts.threshold
         )));
     }
+    if opts.row.is_some() && opts.weights.is_empty() {
+        return Err(TraceError::Option(
+            "--row picks a row of a weight record: give the record with --weights W.VAR".into(),
+        ));
+    }
     if opts.null_samples == 1 {
         return Err(TraceError::Option(
             "--null-samples 1: an SD needs at least 2 samples (0 turns the null model off)".into(),
