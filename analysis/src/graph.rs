@@ -223,32 +223,54 @@ fn ks_distance(sorted: &[usize], cdf: impl Fn(usize) -> f64) -> f64 {
 pub fn compare_tails(sample: &[usize]) -> Option<TailComparison> {
     let mut sorted: Vec<usize> = sample.iter().copied().filter(|&x| x >= 1).collect();
     sorted.sort_unstable();
-    let mut best: Option<(f64, usize, usize, f64)> = None; // (ks, start, x_min, alpha)
-    let mut start = 0;
-    while start < sorted.len() {
-        let x_min = sorted[start];
-        let tail = &sorted[start..];
-        if tail.len() < MIN_TAIL || tail[tail.len() - 1] == x_min {
-            break;
-        }
-        let alpha = power_law_alpha(tail, x_min);
-        let z = hurwitz_zeta(alpha, x_min as f64);
-        let ks = ks_distance(tail, |x| {
-            if x < x_min {
-                0.0
-            } else {
-                1.0 - hurwitz_zeta(alpha, x as f64 + 1.0) / z
-            }
-        });
-        if best.is_none_or(|b| ks < b.0) {
-            best = Some((ks, start, x_min, alpha));
-        }
-        while start < sorted.len() && sorted[start] == x_min {
-            start += 1;
+    // Distinct values, how many of each, and per distinct value the count and the sum of
+    // ln x of the values at or above it: each candidate costs O(distinct values above it).
+    let mut vals: Vec<usize> = Vec::new();
+    let mut cnts: Vec<usize> = Vec::new();
+    for &x in &sorted {
+        if vals.last() == Some(&x) {
+            *cnts.last_mut()? += 1;
+        } else {
+            vals.push(x);
+            cnts.push(1);
         }
     }
-    let (_, start, x_min, _) = best?;
-    Some(compare_on_tail(&sorted[start..], x_min, sample.len()))
+    let d = vals.len();
+    let (mut above, mut ln_above) = (vec![0usize; d + 1], vec![0.0f64; d + 1]);
+    for k in (0..d).rev() {
+        above[k] = above[k + 1] + cnts[k];
+        ln_above[k] = ln_above[k + 1] + cnts[k] as f64 * (vals[k] as f64).ln();
+    }
+    let mut best: Option<(f64, usize)> = None; // (ks, index of x_min among the distinct)
+    for k in 0..d.saturating_sub(1) {
+        let (x_min, n) = (vals[k], above[k]);
+        if n < MIN_TAIL {
+            break;
+        }
+        let nf = n as f64;
+        let ll = |a: f64| -nf * hurwitz_zeta(a, x_min as f64).ln() - a * ln_above[k];
+        let alpha = golden_max(ll, 1.0 + 1e-6, 100.0);
+        let z = hurwitz_zeta(alpha, x_min as f64);
+        // KS over the distinct tail values: the empirical CDF just below and at each value.
+        let mut ks: f64 = 0.0;
+        let mut below = 0usize;
+        for j in k..d {
+            let model_below = 1.0 - hurwitz_zeta(alpha, vals[j] as f64) / z;
+            let model_at = 1.0 - hurwitz_zeta(alpha, vals[j] as f64 + 1.0) / z;
+            let emp_below = below as f64 / nf;
+            below += cnts[j];
+            let emp_at = below as f64 / nf;
+            ks = ks
+                .max((emp_below - model_below).abs())
+                .max((emp_at - model_at).abs());
+        }
+        if best.is_none_or(|b| ks < b.0) {
+            best = Some((ks, k));
+        }
+    }
+    let (_, k) = best?;
+    let start = sorted.len() - above[k];
+    Some(compare_on_tail(&sorted[start..], vals[k], sample.len()))
 }
 
 /// The same comparison with `x_min` fixed at the smallest positive value: over the whole
