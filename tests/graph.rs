@@ -749,3 +749,64 @@ fn bdh_attention_state_as_a_weighted_graph() {
     assert_eq!(d["modularity"]["null"]["model"], "directed");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A per-regime synapse state (`w[brain]` of specs/hmm_glm.ng: one row per hidden state) needs
+/// `--row`; each row is that state's coupling, zero weights being "no connection".
+#[test]
+fn regime_weights_need_a_row() {
+    let dir = common::temp_dir("graph", "regime");
+    let out = dir.join("trace");
+    common::neurograph_ok(&[
+        "run",
+        "specs/hmm_glm.ng",
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+        "--duration",
+        "20ms",
+    ]);
+    let o = analyze(&out, &["--weights", "W.w"]);
+    let s = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{s}");
+    assert!(
+        s.contains("`W.w` has one row per regime state (5 rows): choose one with --row 0..4"),
+        "{s}"
+    );
+    let w = Trace::open(&out).unwrap().state("W.w").unwrap();
+    assert_eq!((w.rows, w.width), (5, 380));
+    let js = dir.join("w.json");
+    for row in [0usize, 3] {
+        let o = analyze(
+            &out,
+            &[
+                "--weights",
+                "W.w",
+                "--row",
+                &row.to_string(),
+                "--null-samples",
+                "0",
+                "--json",
+                js.to_str().unwrap(),
+            ],
+        );
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let d = json(&js);
+        let values = &w.values[row * 380..(row + 1) * 380];
+        let nonzero = values.iter().filter(|v| **v != 0.0).count();
+        assert_eq!(
+            d["synapses_kept"].as_u64().unwrap() as usize,
+            nonzero,
+            "row {row}"
+        );
+        assert_eq!(d["projections"][0]["row"], row);
+        let total: f64 = values.iter().map(|v| v.abs()).sum();
+        let strength = d["distributions"][2]["strength"]["mean"].as_f64().unwrap();
+        assert!((strength - 2.0 * total / 20.0).abs() < 1e-9, "row {row}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
