@@ -3,6 +3,8 @@
 //! spike rasters and population rates as SVG.
 
 pub mod groups;
+pub mod coverage;
+pub mod graph;
 pub mod plot;
 pub mod spikes;
 pub mod timescales;

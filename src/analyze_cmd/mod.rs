@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 use clap::{Args, Subcommand};
 
 mod groups;
+mod coverage;
+mod graph;
 mod plot;
 mod spikes;
 mod timescales;
@@ -21,6 +23,12 @@ pub enum Pass {
     Timescales(timescales::TimescalesArgs),
     /// Core neurons of a target by attribution and ablation, their groups and the circuit.
     Groups(groups::GroupsArgs),
+    /// Degree distributions (power law vs exponential), Louvain modularity against a
+    /// degree-preserving null model, GraphML / TSV export of recorded synapses.
+    Graph(graph::GraphArgs),
+    /// Neuron coverage (FakeSpotter): per-population thresholds from reference runs, the
+    /// fraction of neurons above them and the activated-neuron vector of each input run.
+    Coverage(coverage::CoverageArgs),
 }
 
 /// Flags every pass takes.
@@ -37,6 +45,8 @@ pub fn analyze(trace: &Path, pass: Pass) -> Result<(), String> {
         Pass::Spikes(a) => spikes::run(trace, a),
         Pass::Timescales(a) => timescales::run(trace, a),
         Pass::Groups(a) => groups::run(trace, a),
+        Pass::Graph(a) => graph::run(trace, a),
+        Pass::Coverage(a) => coverage::run(trace, a),
     }
 }
 

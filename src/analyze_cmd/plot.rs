@@ -13,7 +13,8 @@ pub struct PlotArgs {
     /// The trace directory.
     trace: PathBuf,
     /// What to draw: `raster`, `rate`, `isi` (inter-spike interval histogram), `state` (a state
-    /// record over time) or `circuit` (the circuit of `analyze TRACE groups`, --circuit FILE).
+    /// record over time), `degree` (degree distribution of recorded synapses, `record W.edges`)
+    /// or `circuit` (the circuit of `analyze TRACE groups`, --circuit FILE).
     kind: String,
     /// The file to write: `.svg` (vector) or `.png` (rendered with an embedded font).
     #[arg(short = 'o', long = "output", value_name = "FILE.svg|FILE.png")]
@@ -46,6 +47,12 @@ pub struct PlotArgs {
     /// Circuit: the JSON written by `neurograph analyze TRACE groups --json FILE`.
     #[arg(long, value_name = "FILE")]
     circuit: Option<PathBuf>,
+    /// Degree: only these projections (repeatable; default: every one with `record W.edges`).
+    #[arg(long = "projection", value_name = "W")]
+    projections: Vec<String>,
+    /// Degree: `total` (in + out), `in`, `out` or `undirected` (distinct partners).
+    #[arg(long, default_value = "total")]
+    degree: String,
 }
 
 /// The plot kinds: name, drawing function.
@@ -59,6 +66,7 @@ const KINDS: &[(&str, Draw)] = &[
     ("isi", plot::isi),
     ("state", plot::state::state),
     ("circuit", plot::circuit),
+    ("degree", plot::degree),
 ];
 
 /// `neurograph plot TRACE KIND -o FILE.svg`.
@@ -85,6 +93,8 @@ pub fn plot(a: PlotArgs) -> Result<(), String> {
         variable: a.variable,
         elements: a.elements.as_deref().map(parse_range).transpose()?,
         circuit: a.circuit,
+        projections: (!a.projections.is_empty()).then_some(a.projections),
+        degree: a.degree,
     };
     let trace = open_trace(&a.trace)?;
     let p = draw(&trace, &opts).map_err(|e| e.to_string())?;

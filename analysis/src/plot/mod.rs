@@ -7,7 +7,7 @@
 //! The output is regular enough to be checked by tests: each population's spikes are one
 //! `<path class="spikes" data-population="P">` whose `d` holds one `M x y v h` mark per
 //! plotted spike; each population's rate is one `<polyline class="rate">` with one point per
-//! bin.
+//! bin. `degree` (in `degree.rs`): the degree distribution of recorded synapses, log–log.
 
 use std::fmt::Write;
 
@@ -19,6 +19,8 @@ use crate::trace::{Events, Trace, TraceError};
 
 mod circuit;
 pub use circuit::circuit;
+mod degree;
+pub use degree::degree;
 
 /// What to plot and how.
 #[derive(Debug, Clone)]
@@ -40,6 +42,10 @@ pub struct PlotOptions {
     pub elements: Option<(usize, usize)>,
     /// Circuit: the JSON of `analyze TRACE groups --json FILE`.
     pub circuit: Option<std::path::PathBuf>,
+    /// Degree: only these projections (default: every one with an edges record).
+    pub projections: Option<Vec<String>>,
+    /// Degree: the distribution, `total`, `in`, `out` or `undirected`.
+    pub degree: String,
 }
 
 impl Default for PlotOptions {
@@ -53,6 +59,8 @@ impl Default for PlotOptions {
             variable: None,
             elements: None,
             circuit: None,
+            projections: None,
+            degree: "total".into(),
         }
     }
 }
