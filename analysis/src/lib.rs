@@ -2,6 +2,8 @@
 //! sampled arrays), not on compiler internals. `trace` reads a trace directory; `plot` draws
 //! spike rasters and population rates as SVG.
 
+pub mod correlations;
+pub mod glm;
 pub mod plot;
 pub mod spikes;
 pub mod timescales;

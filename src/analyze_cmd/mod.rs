@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
 
+mod correlations;
+mod glm;
 mod plot;
 mod spikes;
 mod timescales;
@@ -18,6 +20,10 @@ pub enum Pass {
     Spikes(spikes::SpikesArgs),
     /// Autocorrelation per unit and its timescales (single or double exponential by AIC).
     Timescales(timescales::TimescalesArgs),
+    /// Cross-correlograms of pairs and groups with a jitter or shift-predictor correction.
+    Correlations(correlations::CorrelationsArgs),
+    /// Poisson GLM of spike history (coupling weights), ROC AUC against `record W.edges`.
+    Glm(glm::GlmArgs),
 }
 
 /// Flags every pass takes.
@@ -33,6 +39,8 @@ pub fn analyze(trace: &Path, pass: Pass) -> Result<(), String> {
     match pass {
         Pass::Spikes(a) => spikes::run(trace, a),
         Pass::Timescales(a) => timescales::run(trace, a),
+        Pass::Correlations(a) => correlations::run(trace, a),
+        Pass::Glm(a) => glm::run(trace, a),
     }
 }
 
