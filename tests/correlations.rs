@@ -6,7 +6,7 @@
 
 mod common;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use neurograph_analysis::correlations::{
     analyze_trace, parse_pair, Correction, CorrelationOptions, CorrelationResult,
@@ -78,7 +78,7 @@ fn pair() -> Vec<(
     vec![parse_pair("--pairs", "P:0,P:1").unwrap()]
 }
 
-fn run(dir: &PathBuf, opts: &CorrelationOptions) -> CorrelationResult {
+fn run(dir: &Path, opts: &CorrelationOptions) -> CorrelationResult {
     analyze_trace(&Trace::open(dir).unwrap(), &pair(), &[], opts).unwrap()
 }
 
@@ -329,5 +329,146 @@ fn correlation_errors_name_the_problem() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("P.spikes.t.npy"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A minimal XML check of an SVG document: tags close in order, quotes balance, one `<svg>`
+/// root; returns the element names in document order.
+fn well_formed(svg: &str) -> Vec<String> {
+    let mut stack: Vec<String> = Vec::new();
+    let mut names = Vec::new();
+    let mut rest = svg;
+    while let Some(start) = rest.find('<') {
+        assert!(!rest[..start].contains('>'), "stray `>`");
+        let end = rest[start..].find('>').expect("unterminated tag") + start;
+        let tag = &rest[start + 1..end];
+        rest = &rest[end + 1..];
+        if tag.starts_with('?') {
+            continue;
+        }
+        if let Some(name) = tag.strip_prefix('/') {
+            assert_eq!(stack.pop().as_deref(), Some(name.trim()), "mismatched tags");
+            continue;
+        }
+        assert_eq!(tag.matches('"').count() % 2, 0, "unbalanced quotes: {tag}");
+        let name: String = tag
+            .chars()
+            .take_while(char::is_ascii_alphanumeric)
+            .collect();
+        if stack.is_empty() {
+            assert_eq!(name, "svg");
+            assert!(names.is_empty(), "a second root");
+        }
+        names.push(name.clone());
+        if !tag.ends_with('/') {
+            stack.push(name);
+        }
+    }
+    assert!(stack.is_empty(), "unclosed: {stack:?}");
+    names
+}
+
+/// The value of `attr` of every element with `class="class"`.
+fn attrs(svg: &str, class: &str, attr: &str) -> Vec<String> {
+    svg.split('<')
+        .filter(|p| p.contains(&format!("class=\"{class}\"")))
+        .filter_map(|p| {
+            let key = format!(" {attr}=\"");
+            p.find(&key).map(|s| {
+                let v = &p[s + key.len()..];
+                v[..v.find('"').unwrap()].to_string()
+            })
+        })
+        .collect()
+}
+
+/// `neurograph plot TRACE correlogram --pair`: one bar per lag, the tallest at the planted
+/// +3 ms, the raw step line (two points per lag) and the predictor (one per lag), axis titles
+/// with units, a legend; bad flags are exit status 1.
+#[test]
+fn correlogram_plot_draws_bars_raw_and_predictor() {
+    let mut rng = Rng(11);
+    let (duration, trains) = planted(&mut rng, 400);
+    let dir = write_trace("plot", duration, &trains);
+    let d = dir.to_str().unwrap();
+    let svg_path = dir.join("cch.svg");
+    let svg = svg_path.to_str().unwrap();
+    common::neurograph_ok(&[
+        "plot",
+        d,
+        "correlogram",
+        "--pair",
+        "P:0,P:1",
+        "--bin",
+        "1ms",
+        "-o",
+        svg,
+    ]);
+    let text = std::fs::read_to_string(&svg_path).unwrap();
+    let names = well_formed(&text);
+    assert!(names.iter().filter(|n| *n == "text").count() >= 10);
+    let lags = attrs(&text, "bar", "data-lag-ms");
+    assert_eq!(lags.len(), 101);
+    assert_eq!((lags[0].as_str(), lags[100].as_str()), ("-50", "50"));
+    // The tallest bar (smallest y of a bar reaching above zero) is at +3 ms.
+    let ys: Vec<f64> = attrs(&text, "bar", "y")
+        .iter()
+        .map(|v| v.parse().unwrap())
+        .collect();
+    let top = (0..ys.len())
+        .min_by(|&a, &b| ys[a].total_cmp(&ys[b]))
+        .unwrap();
+    assert_eq!(lags[top], "3");
+    let raw = attrs(&text, "raw", "points");
+    assert_eq!(raw.len(), 1);
+    assert_eq!(raw[0].split(' ').count(), 202);
+    let pred = attrs(&text, "predictor", "points");
+    assert_eq!(pred[0].split(' ').count(), 101);
+    for want in [
+        "lag (ms; positive: second train after the first)",
+        "coincidences per 1 ms bin",
+        "jitter predictor (25 ms)",
+        "raw",
+        "P:0 → P:1",
+        "peak 3 ms",
+    ] {
+        assert!(text.contains(want), "no {want:?}");
+    }
+    // Without a correction there is no predictor line.
+    common::neurograph_ok(&[
+        "plot",
+        d,
+        "correlogram",
+        "--pair",
+        "P:0,P:1",
+        "--correction",
+        "none",
+        "-o",
+        svg,
+    ]);
+    let text = std::fs::read_to_string(&svg_path).unwrap();
+    well_formed(&text);
+    assert!(attrs(&text, "predictor", "points").is_empty());
+    // With the default 5 ms bin: 21 bars.
+    assert_eq!(attrs(&text, "bar", "data-lag-ms").len(), 21);
+    for (flags, want) in [
+        (vec![], "--pair"),
+        (vec!["--pair", "P:0"], "--pair: `P:0`"),
+        (
+            vec!["--pair", "P:0,P:1", "--correction", "x"],
+            "--correction",
+        ),
+        (vec!["--pair", "P:0,P:1", "--jitter", "7ms"], "--jitter"),
+    ] {
+        let mut args = vec!["plot", d, "correlogram", "-o", svg];
+        args.extend(&flags);
+        let out = common::neurograph(&args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{flags:?}: {err}");
+        assert!(
+            err.starts_with("error: ") && err.contains(want),
+            "{flags:?}: {err}"
+        );
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }

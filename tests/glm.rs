@@ -28,6 +28,7 @@ fn poisson(rng: &mut Rng, lambda: f64) -> u32 {
 /// bins): the fit (no prior) finds every summed coupling weight within 4 posterior SDs (each
 /// SD below 0.25), and the bias within 0.1.
 #[test]
+#[allow(clippy::needless_range_loop)] // i, j, k index the weight array as in the formula
 fn irls_recovers_the_weights_of_a_simulated_glm() {
     let (n, nb, window, bins) = (3usize, 2usize, 10usize, 300_000usize);
     let phi = basis(BasisKind::Exponential, nb, window);

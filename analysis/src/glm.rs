@@ -626,7 +626,7 @@ pub fn analyze_trace(
         )));
     }
     let window = (opts.window_s / opts.bin_s).round();
-    if !(window >= 1.0 && window <= 10_000.0) {
+    if !(1.0..=10_000.0).contains(&window) {
         return Err(bad(format!(
             "--window: {} s is not between one bin ({} s) and 10,000 bins",
             opts.window_s, opts.bin_s

@@ -12,7 +12,8 @@ use super::{open_trace, parse_time};
 pub struct PlotArgs {
     /// The trace directory.
     trace: PathBuf,
-    /// What to draw: `raster`, `rate` or `isi` (inter-spike interval histogram).
+    /// What to draw: `raster`, `rate`, `isi` (inter-spike interval histogram) or
+    /// `correlogram` (of --pair).
     kind: String,
     /// The SVG file to write.
     #[arg(short = 'o', long = "output", value_name = "FILE.svg")]
@@ -27,12 +28,24 @@ pub struct PlotArgs {
     /// to their sizes (evenly spaced indices; the caption says so).
     #[arg(long, default_value_t = 500)]
     max_neurons: usize,
-    /// Rate: bin width, e.g. `5ms`.
+    /// Rate, ISI histogram, correlogram: bin width, e.g. `5ms`.
     #[arg(long, default_value = "5 ms")]
     bin: String,
     /// Only these populations (repeatable; default: every population with a spike record).
     #[arg(long = "population", value_name = "NAME")]
     populations: Vec<String>,
+    /// Correlogram: the two trains, `POP:I,POP:J` or groups `POP[:A..B],POP[:A..B]`.
+    #[arg(long, value_name = "X,Y")]
+    pair: Option<String>,
+    /// Correlogram: largest lag, e.g. `50ms`.
+    #[arg(long, default_value = "50 ms")]
+    max_lag: String,
+    /// Correlogram: `jitter`, `shuffle` or `none` (as `analyze correlations`).
+    #[arg(long, default_value = "jitter")]
+    correction: String,
+    /// Correlogram: jitter window, e.g. `25ms`.
+    #[arg(long, default_value = "25 ms")]
+    jitter: String,
 }
 
 /// The plot kinds: name, drawing function.
@@ -44,6 +57,7 @@ const KINDS: &[(&str, Draw)] = &[
     ("raster", plot::raster),
     ("rate", plot::rate),
     ("isi", plot::isi),
+    ("correlogram", plot::correlogram),
 ];
 
 /// `neurograph plot TRACE KIND -o FILE.svg`.
@@ -67,6 +81,19 @@ pub fn plot(a: PlotArgs) -> Result<(), String> {
         max_neurons: a.max_neurons,
         bin_s: parse_time("--bin", &a.bin)?,
         populations: (!a.populations.is_empty()).then_some(a.populations),
+        pair: a.pair,
+        correlation: neurograph_analysis::correlations::CorrelationOptions {
+            max_lag_s: parse_time("--max-lag", &a.max_lag)?,
+            correction: neurograph_analysis::correlations::Correction::parse(&a.correction)
+                .ok_or_else(|| {
+                    format!(
+                        "--correction: `{}` is not `jitter`, `shuffle` or `none`",
+                        a.correction
+                    )
+                })?,
+            jitter_s: parse_time("--jitter", &a.jitter)?,
+            ..Default::default()
+        },
     };
     let trace = open_trace(&a.trace)?;
     let p = draw(&trace, &opts).map_err(|e| e.to_string())?;

@@ -13,6 +13,9 @@ use std::fmt::Write;
 
 use crate::trace::{Events, Trace, TraceError};
 
+mod correlogram;
+pub use correlogram::correlogram;
+
 /// What to plot and how.
 #[derive(Debug, Clone)]
 pub struct PlotOptions {
@@ -27,6 +30,10 @@ pub struct PlotOptions {
     pub bin_s: f64,
     /// Only these populations (default: every population with a spike record).
     pub populations: Option<Vec<String>>,
+    /// Correlogram: the two trains `X,Y` (`POP:I,POP:J`, or groups `POP[:A..B]`).
+    pub pair: Option<String>,
+    /// Correlogram: lags, correction and jitter window (its bin width is `bin_s`).
+    pub correlation: crate::correlations::CorrelationOptions,
 }
 
 impl Default for PlotOptions {
@@ -37,6 +44,8 @@ impl Default for PlotOptions {
             max_neurons: 500,
             bin_s: 0.005,
             populations: None,
+            pair: None,
+            correlation: Default::default(),
         }
     }
 }
