@@ -224,3 +224,58 @@ fn glm_errors_name_the_problem() {
     assert!(err.contains("W.edges.pre.npy"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A trace without an edge record: the fits are made, the AUC is absent (`null`) and the
+/// table says why.
+#[test]
+fn without_edges_there_is_no_auc() {
+    let dir = common::temp_dir("glm", "no-edges");
+    let mut rng = Rng(12);
+    let mut spikes: Vec<(f64, f64)> = Vec::new();
+    for k in 0..5 {
+        let mut t = 0.0;
+        loop {
+            t += -rng.uniform().ln() / 20.0;
+            if t >= 5.0 {
+                break;
+            }
+            spikes.push(((t * 1e3).floor() * 1e-3, k as f64));
+        }
+    }
+    spikes.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let t: Vec<f64> = spikes.iter().map(|s| s.0).collect();
+    let i: Vec<f64> = spikes.iter().map(|s| s.1).collect();
+    let rec = common::write_spike_record(&dir, "P", 5, &t, &i);
+    common::write_manifest(&dir, "poisson", 5.0, vec![rec]);
+    let json = dir.join("glm.json");
+    let out = common::neurograph_ok(&[
+        "analyze",
+        dir.to_str().unwrap(),
+        "glm",
+        "--basis",
+        "exponential",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("no connectivity record"), "{text}");
+    let doc: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert!(doc["recovery"].is_null());
+    assert_eq!(doc["basis"]["kind"], "exponential");
+    let targets = doc["targets"].as_array().unwrap();
+    assert_eq!(targets.len(), 5);
+    // Independent 20 Hz trains: every fit converges near 20 Hz with no coupling beyond noise.
+    for t in targets {
+        assert_eq!(t["converged"], true);
+        assert!((t["rate_hz"].as_f64().unwrap() - 20.0).abs() < 6.0, "{t}");
+        let scores = t["scores"].as_array().unwrap();
+        let sds = t["score_sd"].as_array().unwrap();
+        for (s, sd) in scores.iter().zip(sds) {
+            assert!(
+                s.as_f64().unwrap().abs() < 5.0 * sd.as_f64().unwrap(),
+                "{t}"
+            );
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
