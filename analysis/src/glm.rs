@@ -320,9 +320,51 @@ fn log_factorials(y: &[(u32, f64)]) -> f64 {
         .sum()
 }
 
+/// `h = Σ_t λ_t x̃_t x̃_tᵀ` (upper triangle, row-major `p × p`, `x̃ = [1, x]`) for weights
+/// `lambda(t)`.
+fn accumulate(design: &Design, lambda: impl Fn(usize) -> f64, h: &mut [f64]) {
+    let p = design.n_cols() + 1;
+    h.iter_mut().for_each(|v| *v = 0.0);
+    for t in 0..design.n_bins {
+        let lam = lambda(t);
+        let (cols, vals) = design.row(t);
+        h[0] += lam;
+        for (a, (&ca, &va)) in cols.iter().zip(vals).enumerate() {
+            let ia = ca as usize + 1;
+            let lv = lam * va;
+            h[ia] += lv; // row 0, column ia
+            let row = &mut h[ia * p..(ia + 1) * p];
+            for (&cb, &vb) in cols[a..].iter().zip(&vals[a..]) {
+                row[cb as usize + 1] += lv * vb;
+            }
+        }
+    }
+}
+
+impl Design {
+    /// The Gram matrix `Σ_t x̃_t x̃_tᵀ` (upper triangle), shared by every target's first
+    /// Newton step.
+    pub fn gram(&self) -> Vec<f64> {
+        let p = self.n_cols() + 1;
+        let mut h = vec![0.0; p * p];
+        accumulate(self, |_| 1.0, &mut h);
+        h
+    }
+}
+
 /// Fit one target: `y` are its (bin, count) pairs, bins ascending. Parameters are
 /// `[b, w...]`; the objective, gradient and Hessian are as in the module documentation.
 pub fn fit_target(design: &Design, y: &[(u32, f64)], opts: &GlmOptions) -> TargetFit {
+    fit_target_with(design, y, opts, None)
+}
+
+/// [`fit_target`] with the design's [`Design::gram`] matrix computed once for all targets.
+pub fn fit_target_with(
+    design: &Design,
+    y: &[(u32, f64)],
+    opts: &GlmOptions,
+    gram: Option<&[f64]>,
+) -> TargetFit {
     let p = design.n_cols() + 1;
     let n_bins = design.n_bins;
     let total: f64 = y.iter().map(|c| c.1).sum();
@@ -363,25 +405,19 @@ pub fn fit_target(design: &Design, y: &[(u32, f64)], opts: &GlmOptions) -> Targe
     let (mut iterations, mut converged, mut decrement) = (0, false, f64::INFINITY);
     let mut factor_ok;
     loop {
-        // Gradient and Hessian (upper triangle, then mirrored to the lower for Cholesky).
-        h.iter_mut().for_each(|v| *v = 0.0);
-        g.iter_mut().for_each(|v| *v = 0.0);
-        for (t, &e) in eta.iter().enumerate() {
-            let lam = e.exp();
-            let (cols, vals) = design.row(t);
-            g[0] += lam;
-            h[0] += lam;
-            for (a, (&ca, &va)) in cols.iter().zip(vals).enumerate() {
-                let ia = ca as usize + 1;
-                let lv = lam * va;
-                g[ia] += lv;
-                h[ia] += lv; // row 0, column ia
-                let row = &mut h[ia * p..(ia + 1) * p];
-                for (&cb, &vb) in cols[a..].iter().zip(&vals[a..]) {
-                    row[cb as usize + 1] += lv * vb;
+        // Gradient and Hessian (upper triangle, then mirrored to the lower for Cholesky). At the
+        // start every λ is exp(b): the Hessian is exp(b) times the shared Gram matrix.
+        match gram {
+            Some(gram) if iterations == 0 => {
+                let lam = theta[0].exp();
+                for (hv, gv) in h.iter_mut().zip(gram) {
+                    *hv = lam * gv;
                 }
             }
+            _ => accumulate(design, |t| eta[t].exp(), &mut h),
         }
+        // Row 0 of the Hessian is Σ λ x̃: the likelihood part of the gradient.
+        g.copy_from_slice(&h[..p]);
         for i in 0..p {
             g[i] -= xty[i];
             if i > 0 {
@@ -458,20 +494,7 @@ pub fn fit_target(design: &Design, y: &[(u32, f64)], opts: &GlmOptions) -> Targe
     // the Hessian at the optimum; recomputed if the loop ended without one).
     if !factor_ok {
         // Recompute the undamped Hessian's factor at θ.
-        h.iter_mut().for_each(|v| *v = 0.0);
-        for (t, &e) in eta.iter().enumerate() {
-            let lam = e.exp();
-            let (cols, vals) = design.row(t);
-            h[0] += lam;
-            for (a, (&ca, &va)) in cols.iter().zip(vals).enumerate() {
-                let ia = ca as usize + 1;
-                let lv = lam * va;
-                h[ia] += lv;
-                for (&cb, &vb) in cols[a..].iter().zip(&vals[a..]) {
-                    h[ia * p + cb as usize + 1] += lv * vb;
-                }
-            }
-        }
+        accumulate(design, |t| eta[t].exp(), &mut h);
         for i in 0..p {
             if i > 0 {
                 h[i * p + i] += opts.l2;
@@ -741,6 +764,7 @@ pub fn fit_all(design: &Design, counts: &[Vec<(u32, f64)>], opts: &GlmOptions) -
         opts.threads
     }
     .clamp(1, counts.len().max(1));
+    let gram = (counts.len() > 1).then(|| design.gram());
     let next = std::sync::atomic::AtomicUsize::new(0);
     let mut slots: Vec<Option<TargetFit>> = vec![None; counts.len()];
     let results = std::sync::Mutex::new(&mut slots);
@@ -751,7 +775,7 @@ pub fn fit_all(design: &Design, counts: &[Vec<(u32, f64)>], opts: &GlmOptions) -
                 if i >= counts.len() {
                     break;
                 }
-                let fit = fit_target(design, &counts[i], opts);
+                let fit = fit_target_with(design, &counts[i], opts, gram.as_deref());
                 results.lock().unwrap()[i] = Some(fit);
             });
         }
