@@ -52,7 +52,7 @@ fn run_counting(
 /// the JIT backend, for both seeds: fused population / synapse-dynamics kernels (or none), and
 /// event code per kind (on pre, on post, cell events, couplings; `false`: not required). A
 /// new spec needs an entry.
-const GENERATED: [(&str, bool, [bool; 4]); 10] = [
+const GENERATED: [(&str, bool, [bool; 4]); 11] = [
     ("astro_minimal", true, [true, false, true, true]),
     // No neuron fires in the first 20 ms: its on-pre code and the astrocytes' release are
     // compared by `the_tripartite_release_path_equals_the_interpreter`.
@@ -61,6 +61,7 @@ const GENERATED: [(&str, bool, [bool; 4]); 10] = [
     ("coba", true, [true, false, true, false]),
     ("cobahh", true, [true, false, true, false]),
     ("cuba", true, [true, false, true, false]),
+    ("glm_network", true, [true, false, true, false]),
     // Its coupling reads per-regime weights, which stay with the interpreter.
     ("hmm_glm", true, [false, false, false, false]),
     // No input spike in the first 20 ms.

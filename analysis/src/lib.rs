@@ -5,6 +5,8 @@
 pub mod groups;
 pub mod coverage;
 pub mod graph;
+pub mod correlations;
+pub mod glm;
 pub mod plot;
 pub mod spikes;
 pub mod timescales;

@@ -8,6 +8,8 @@ use clap::{Args, Subcommand};
 mod groups;
 mod coverage;
 mod graph;
+mod correlations;
+mod glm;
 mod plot;
 mod spikes;
 mod timescales;
@@ -29,6 +31,10 @@ pub enum Pass {
     /// Neuron coverage (FakeSpotter): per-population thresholds from reference runs, the
     /// fraction of neurons above them and the activated-neuron vector of each input run.
     Coverage(coverage::CoverageArgs),
+    /// Cross-correlograms of pairs and groups with a jitter or shift-predictor correction.
+    Correlations(correlations::CorrelationsArgs),
+    /// Poisson GLM of spike history (coupling weights), ROC AUC against `record W.edges`.
+    Glm(glm::GlmArgs),
 }
 
 /// Flags every pass takes.
@@ -47,6 +53,8 @@ pub fn analyze(trace: &Path, pass: Pass) -> Result<(), String> {
         Pass::Groups(a) => groups::run(trace, a),
         Pass::Graph(a) => graph::run(trace, a),
         Pass::Coverage(a) => coverage::run(trace, a),
+        Pass::Correlations(a) => correlations::run(trace, a),
+        Pass::Glm(a) => glm::run(trace, a),
     }
 }
 

@@ -13,8 +13,9 @@ pub struct PlotArgs {
     /// The trace directory.
     trace: PathBuf,
     /// What to draw: `raster`, `rate`, `isi` (inter-spike interval histogram), `state` (a state
-    /// record over time), `degree` (degree distribution of recorded synapses, `record W.edges`)
-    /// or `circuit` (the circuit of `analyze TRACE groups`, --circuit FILE).
+    /// record over time), `correlogram` (of --pair), `degree` (degree distribution of recorded
+    /// synapses, `record W.edges`) or `circuit` (the circuit of `analyze TRACE groups`,
+    /// --circuit FILE).
     kind: String,
     /// The file to write: `.svg` (vector) or `.png` (rendered with an embedded font).
     #[arg(short = 'o', long = "output", value_name = "FILE.svg|FILE.png")]
@@ -32,7 +33,7 @@ pub struct PlotArgs {
     /// to their sizes (evenly spaced indices; the caption says so).
     #[arg(long, default_value_t = 500)]
     max_neurons: usize,
-    /// Rate: bin width, e.g. `5ms`.
+    /// Rate, ISI histogram, correlogram: bin width, e.g. `5ms`.
     #[arg(long, default_value = "5 ms")]
     bin: String,
     /// Only these populations (repeatable; default: every population with a spike record).
@@ -53,6 +54,18 @@ pub struct PlotArgs {
     /// Degree: `total` (in + out), `in`, `out` or `undirected` (distinct partners).
     #[arg(long, default_value = "total")]
     degree: String,
+    /// Correlogram: the two trains, `POP:I,POP:J` or groups `POP[:A..B],POP[:A..B]`.
+    #[arg(long, value_name = "X,Y")]
+    pair: Option<String>,
+    /// Correlogram: largest lag, e.g. `50ms`.
+    #[arg(long, default_value = "50 ms")]
+    max_lag: String,
+    /// Correlogram: `jitter`, `shuffle` or `none` (as `analyze correlations`).
+    #[arg(long, default_value = "jitter")]
+    correction: String,
+    /// Correlogram: jitter window, e.g. `25ms`.
+    #[arg(long, default_value = "25 ms")]
+    jitter: String,
 }
 
 /// The plot kinds: name, drawing function.
@@ -67,6 +80,7 @@ const KINDS: &[(&str, Draw)] = &[
     ("state", plot::state::state),
     ("circuit", plot::circuit),
     ("degree", plot::degree),
+    ("correlogram", plot::correlogram),
 ];
 
 /// `neurograph plot TRACE KIND -o FILE.svg`.
@@ -95,6 +109,19 @@ pub fn plot(a: PlotArgs) -> Result<(), String> {
         circuit: a.circuit,
         projections: (!a.projections.is_empty()).then_some(a.projections),
         degree: a.degree,
+        pair: a.pair,
+        correlation: neurograph_analysis::correlations::CorrelationOptions {
+            max_lag_s: parse_time("--max-lag", &a.max_lag)?,
+            correction: neurograph_analysis::correlations::Correction::parse(&a.correction)
+                .ok_or_else(|| {
+                    format!(
+                        "--correction: `{}` is not `jitter`, `shuffle` or `none`",
+                        a.correction
+                    )
+                })?,
+            jitter_s: parse_time("--jitter", &a.jitter)?,
+            ..Default::default()
+        },
     };
     let trace = open_trace(&a.trace)?;
     let p = draw(&trace, &opts).map_err(|e| e.to_string())?;

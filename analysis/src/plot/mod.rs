@@ -21,6 +21,8 @@ mod circuit;
 pub use circuit::circuit;
 mod degree;
 pub use degree::degree;
+mod correlogram;
+pub use correlogram::correlogram;
 
 /// What to plot and how.
 #[derive(Debug, Clone)]
@@ -46,6 +48,10 @@ pub struct PlotOptions {
     pub projections: Option<Vec<String>>,
     /// Degree: the distribution, `total`, `in`, `out` or `undirected`.
     pub degree: String,
+    /// Correlogram: the two trains `X,Y` (`POP:I,POP:J`, or groups `POP[:A..B]`).
+    pub pair: Option<String>,
+    /// Correlogram: lags, correction and jitter window (its bin width is `bin_s`).
+    pub correlation: crate::correlations::CorrelationOptions,
 }
 
 impl Default for PlotOptions {
@@ -61,6 +67,8 @@ impl Default for PlotOptions {
             circuit: None,
             projections: None,
             degree: "total".into(),
+            pair: None,
+            correlation: Default::default(),
         }
     }
 }
