@@ -2,6 +2,7 @@
 //! sampled arrays), not on compiler internals. `trace` reads a trace directory; `plot` draws
 //! spike rasters and population rates as SVG.
 
+pub mod hmm_glm;
 pub mod plot;
 pub mod spikes;
 pub mod timescales;

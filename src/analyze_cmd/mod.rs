@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
 
+mod hmm_glm;
 mod plot;
 mod spikes;
 mod timescales;
@@ -18,6 +19,8 @@ pub enum Pass {
     Spikes(spikes::SpikesArgs),
     /// Autocorrelation per unit and its timescales (single or double exponential by AIC).
     Timescales(timescales::TimescalesArgs),
+    /// HMM-GLM fit by EM (naive, Gaussian, one-hot priors): states, weights, edge types, held-out LL.
+    HmmGlm(hmm_glm::HmmGlmArgs),
 }
 
 /// Flags every pass takes.
@@ -33,6 +36,7 @@ pub fn analyze(trace: &Path, pass: Pass) -> Result<(), String> {
     match pass {
         Pass::Spikes(a) => spikes::run(trace, a),
         Pass::Timescales(a) => timescales::run(trace, a),
+        Pass::HmmGlm(a) => hmm_glm::run(trace, a),
     }
 }
 
