@@ -463,7 +463,7 @@ fn cholesky(a: &[f64], n: usize) -> Option<Vec<f64>> {
                 s -= l[i * n + k] * l[j * n + k];
             }
             if i == j {
-                if !(s > 0.0) || !s.is_finite() {
+                if !(s.is_finite() && s > 0.0) {
                     return None;
                 }
                 l[i * n + i] = s.sqrt();
@@ -550,7 +550,7 @@ fn log_norm_cdf(z: f64) -> f64 {
 /// strength prior (rate β) and type prior `p`: the posterior over (inh, none, exc) and the
 /// weight (0, or the posterior mean strength given the chosen type, signed).
 pub fn edge_type_posterior(mu: f64, lambda: f64, beta: f64, p: [f64; 3]) -> ([f64; 3], f64) {
-    if !(lambda > 1e-12) {
+    if lambda.is_nan() || lambda <= 1e-12 {
         // No information about this weight (its state is never visited): absent.
         return (p, 0.0);
     }
@@ -1762,6 +1762,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::needless_range_loop)]
     fn glm_mstep_recovers_known_weights() {
         // One state, all posteriors 1: the M-step is a Poisson GLM fit.
         let (u, s_n) = (4, 1);
