@@ -626,7 +626,12 @@ pub struct Fit {
 /// M-step of one unit: Fisher-scoring steps (naive, Gaussian) or coordinate ascent with type
 /// choice (one-hot), each with a backtracking line search. Returns the one-hot type
 /// posteriors of this unit's edges (`states × units`, unused otherwise).
-fn mstep_unit(rp: &RowProblem, p: &mut Params, ps: &PriorState, steps: usize) -> Vec<[f64; 3]> {
+fn mstep_unit(
+    rp: &RowProblem,
+    p: &Params,
+    ps: &PriorState,
+    steps: usize,
+) -> (Vec<f64>, Vec<[f64; 3]>) {
     let d = rp.dim();
     let u = rp.units;
     let mut th = rp.theta(p);
@@ -709,8 +714,40 @@ fn mstep_unit(rp: &RowProblem, p: &mut Params, ps: &PriorState, steps: usize) ->
             break;
         }
     }
-    rp.store(&th, p);
-    qs
+    (th, qs)
+}
+
+/// `f(k)` for `k in 0..count` on up to `available_parallelism` threads, results in order
+/// (each item is independent, so the result does not depend on the thread count).
+fn par_map<T: Send>(count: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(count.max(1));
+    if threads <= 1 {
+        return (0..count).map(f).collect();
+    }
+    let f = &f;
+    let mut out: Vec<Option<T>> = (0..count).map(|_| None).collect();
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|w| {
+                scope.spawn(move || {
+                    (w..count)
+                        .step_by(threads)
+                        .map(|k| (k, f(k)))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        for h in handles {
+            for (k, v) in h.join().expect("an HMM-GLM worker thread panicked") {
+                out[k] = Some(v);
+            }
+        }
+    });
+    out.into_iter()
+        .map(|v| v.expect("every item computed"))
+        .collect()
 }
 
 /// Standard errors of one unit's weights from the Fisher information (plus the Gaussian
@@ -902,9 +939,11 @@ pub fn fit(
         let mut ll = 0.0;
         let mut xi_total = vec![0.0; s_n * s_n];
         let mut first = vec![0.0; s_n];
-        for (k, seq) in train.iter().enumerate() {
-            let logb = emission_loglik(&p, seq);
-            let post = forward_backward(&p.initial, &p.transition, &logb);
+        let posts = par_map(train.len(), |k| {
+            let logb = emission_loglik(&p, train[k]);
+            forward_backward(&p.initial, &p.transition, &logb)
+        });
+        for (k, post) in posts.into_iter().enumerate() {
             ll += post.loglik;
             for (a, b) in xi_total.iter_mut().zip(&post.xi) {
                 *a += b;
@@ -940,7 +979,7 @@ pub fn fit(
     let seconds_per_iteration = start.elapsed().as_secs_f64() / iterations.max(1) as f64;
     // Standard errors at the fit, with the last posteriors.
     let mut weight_se = vec![0.0; s_n * units * units];
-    for n in 0..units {
+    let ses = par_map(units, |n| {
         let rp = RowProblem {
             n,
             units,
@@ -948,7 +987,16 @@ pub fn fit(
             seqs: train,
             gammas: &gammas,
         };
-        let se = unit_standard_errors(&rp, &p, &ps);
+        unit_standard_errors(&rp, &p, &ps)
+    });
+    for (n, se) in ses.into_iter().enumerate() {
+        let rp = RowProblem {
+            n,
+            units,
+            states: s_n,
+            seqs: train,
+            gammas: &gammas,
+        };
         for s in 0..s_n {
             for pre in (0..units).filter(|&j| j != n) {
                 weight_se[(s * units + n) * units + pre] = se[rp.idx(s, pre)];
@@ -986,7 +1034,8 @@ fn mstep(
         p.initial = f;
     }
     let mut q_all = vec![[0.0; 3]; s_n * units * units];
-    for n in 0..units {
+    let snapshot = p.clone();
+    let rows = par_map(units, |n| {
         let rp = RowProblem {
             n,
             units,
@@ -994,7 +1043,17 @@ fn mstep(
             seqs: train,
             gammas,
         };
-        let qs = mstep_unit(&rp, p, ps, steps);
+        mstep_unit(&rp, &snapshot, ps, steps)
+    });
+    for (n, (th, qs)) in rows.into_iter().enumerate() {
+        let rp = RowProblem {
+            n,
+            units,
+            states: s_n,
+            seqs: train,
+            gammas,
+        };
+        rp.store(&th, p);
         for s in 0..s_n {
             for pre in 0..units {
                 q_all[(s * units + n) * units + pre] = qs[s * units + pre];
