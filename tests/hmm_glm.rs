@@ -175,6 +175,23 @@ fn spec_covariates_and_truth_reproduce_the_recorded_rate() {
         assert!(bias.unwrap().abs() <= 0.05 + 1e-9);
     }
     assert!(biggest_drive > 0.5, "{biggest_drive}");
+    // Cut into sequences of 120 bins: the same rows, the covariate carried across the cuts
+    // (it is the recording's, not restarted at zero), the remainder left out.
+    let cut = hmm_glm::load(
+        &out,
+        &LoadOptions {
+            length: 120,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(cut.sequences.len(), 2);
+    let second = &cut.sequences[1];
+    assert_eq!(second.bins, 120);
+    assert_eq!(second.counts[..], seq.counts[120 * u..240 * u]);
+    assert_eq!(second.cov[..], seq.cov[120 * u..240 * u]);
+    assert!(second.cov[..u].iter().any(|&h| h > 0.0));
+    assert_eq!(second.states.as_deref(), Some(&z[120..240]));
     let _ = std::fs::remove_dir_all(&d);
 }
 
