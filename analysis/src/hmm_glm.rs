@@ -362,13 +362,14 @@ impl RowProblem<'_> {
         }
     }
 
-    /// The γ-weighted expected log-likelihood (without `log x!`), and with `fisher`, its
-    /// gradient and expected information (upper triangle filled, then mirrored).
-    fn evaluate(&self, th: &[f64], fisher: bool) -> (f64, Vec<f64>, Vec<f64>) {
+    /// The γ-weighted expected log-likelihood (without `log x!`); with `level` ≥ 1 also its
+    /// gradient, with 2 also the expected information (upper triangle filled, then mirrored).
+    fn evaluate(&self, th: &[f64], level: u8) -> (f64, Vec<f64>, Vec<f64>) {
         let d = self.dim();
         let (u_n, n) = (self.units, self.n);
+        let (gradient, fisher) = (level >= 1, level >= 2);
         let mut obj = 0.0;
-        let mut grad = if fisher { vec![0.0; d] } else { Vec::new() };
+        let mut grad = if gradient { vec![0.0; d] } else { Vec::new() };
         let mut info = if fisher { vec![0.0; d * d] } else { Vec::new() };
         let mut hrow = vec![0.0; u_n - 1];
         for (seq, gamma) in self.seqs.iter().zip(self.gammas) {
@@ -388,19 +389,26 @@ impl RowProblem<'_> {
                     let sg = sigmoid(u);
                     let f = (1.0 - EPS) * sg + EPS;
                     obj += g * (x * f.ln() - f);
-                    if fisher {
+                    if gradient {
                         let df = (1.0 - EPS) * sg * (1.0 - sg);
                         let r = g * (x / f - 1.0) * df;
-                        let fw = g * df * df / f;
                         grad[0] += r;
+                        if !fisher {
+                            for (gr, &hk) in grad[off..off + u_n - 1].iter_mut().zip(&hrow) {
+                                *gr += r * hk;
+                            }
+                            continue;
+                        }
+                        let fw = g * df * df / f;
                         info[0] += fw;
+                        let m = hrow.len();
                         for (k, &hk) in hrow.iter().enumerate() {
                             grad[off + k] += r * hk;
-                            info[off + k] += fw * hk;
                             let a = fw * hk;
+                            info[off + k] += a;
                             let base = (off + k) * d + off;
-                            for (l, &hl) in hrow.iter().enumerate().skip(k) {
-                                info[base + l] += a * hl;
+                            for (dst, &hl) in info[base + k..base + m].iter_mut().zip(&hrow[k..]) {
+                                *dst += a * hl;
                             }
                         }
                     }
@@ -636,8 +644,14 @@ fn mstep_unit(
     let u = rp.units;
     let mut th = rp.theta(p);
     let mut qs = vec![[0.0, 1.0, 0.0]; rp.states * u];
+    // The expected information of the first step serves all steps of this M-step (its cost
+    // dominates; the gradient is fresh each step and the line search keeps every step uphill).
+    let mut info = Vec::new();
     for _ in 0..steps {
-        let (obj, grad, info) = rp.evaluate(&th, true);
+        let (obj, grad, new_info) = rp.evaluate(&th, if info.is_empty() { 2 } else { 1 });
+        if info.is_empty() {
+            info = new_info;
+        }
         let cur = obj + rp.log_prior(&th, ps);
         let mut extra = vec![0.0; d];
         let mut g = grad.clone();
@@ -701,7 +715,7 @@ fn mstep_unit(
                 .zip(&target)
                 .map(|(a, b)| a + alpha * (b - a))
                 .collect();
-            let (o, _, _) = rp.evaluate(&cand, false);
+            let (o, _, _) = rp.evaluate(&cand, 0);
             let val = o + rp.log_prior(&cand, ps);
             if val.is_finite() && val >= cur {
                 th = cand;
@@ -755,7 +769,7 @@ fn par_map<T: Send>(count: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
 fn unit_standard_errors(rp: &RowProblem, p: &Params, ps: &PriorState) -> Vec<f64> {
     let d = rp.dim();
     let th = rp.theta(p);
-    let (_, _, mut info) = rp.evaluate(&th, true);
+    let (_, _, mut info) = rp.evaluate(&th, 2);
     let scale = (0..d).map(|i| info[i * d + i]).sum::<f64>() / d as f64;
     for i in 0..d {
         info[i * d + i] += 1e-9 * scale.max(1e-12);
