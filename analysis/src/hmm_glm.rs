@@ -34,9 +34,12 @@
 //!   strength out in closed form (a Gaussian in the weight times the exponential prior; "none"
 //!   is the point mass at 0), the type posterior is `q(k) ∝ p_k(n, n') · evidence_k`, the edge
 //!   takes its most probable type (hard assignment, as the paper's evaluation does) and the
-//!   posterior mean strength given that type. The shared prior is the mean of `q` over the
-//!   states with a Dirichlet(1.1, 1.1, 1.1) hyper-prior (`(Σ_s q + 0.1) / (S + 0.3)`); `m` is
-//!   the mean strength of the present edges.
+//!   most probable strength given that type (none when that is 0). The step is accepted when
+//!   it raises the MAP objective `Q + Σ log p(type) + Σ log p(strength)` (line search; a
+//!   proposal whose type switches lower it is retried with those switches vetoed), so the
+//!   M-step is a generalised EM step of that objective. The shared prior is the mean of `q`
+//!   over the states with a Dirichlet(1.1, 1.1, 1.1) hyper-prior
+//!   (`(Σ_s q + 0.1) / (S + 0.3)`); `m` is the mean strength of the present edges.
 //!
 //! Initialisation (deterministic for a seed): k-means (k-means++ seeding, best of 10) of the
 //! units' counts averaged over a ±10-bin window, every 5th bin of the training sequences; the
@@ -556,7 +559,7 @@ fn log_norm_cdf(z: f64) -> f64 {
 
 /// One edge's type choice on the quadratic model `-λ/2 (w - μ)²` with the exponential
 /// strength prior (rate β) and type prior `p`: the posterior over (inh, none, exc) and the
-/// weight (0, or the posterior mean strength given the chosen type, signed).
+/// weight (0, or the most probable strength given the chosen type, signed).
 pub fn edge_type_posterior(mu: f64, lambda: f64, beta: f64, p: [f64; 3]) -> ([f64; 3], f64) {
     if lambda.is_nan() || lambda <= 1e-12 {
         // No information about this weight (its state is never visited): absent.
@@ -578,15 +581,11 @@ pub fn edge_type_posterior(mu: f64, lambda: f64, beta: f64, p: [f64; 3]) -> ([f6
         *v /= sum;
     }
     let k = (0..3).max_by(|&a, &b| q[a].total_cmp(&q[b])).unwrap_or(1);
-    // Mean of N(m, 1/λ) truncated to w > 0: m + φ(z) / (√λ Φ(z)), z = m √λ.
-    let trunc_mean = |m: f64| {
-        let z = m * sq;
-        let log_phi = -0.5 * z * z - 0.5 * std::f64::consts::TAU.ln();
-        m + (log_phi - log_norm_cdf(z)).exp() / sq
-    };
+    // The most probable strength given the type (the mode of N(m, 1/λ) on w > 0: the maximum
+    // of the MAP objective's quadratic model); 0 when the mode is at the boundary.
     let w = match k {
-        0 => -trunc_mean(m_inh),
-        2 => trunc_mean(m_exc),
+        0 => -m_inh.max(0.0),
+        2 => m_exc.max(0.0),
         _ => 0.0,
     };
     (q, w)
@@ -670,65 +669,100 @@ fn mstep_unit(
                 let step = damped_solve(&info, &extra, &g);
                 th.iter().zip(&step).map(|(a, b)| a + b).collect()
             }
-            Prior::OneHot => {
-                let beta = 1.0 / ps.strength_mean;
-                let mut new = th.clone();
-                // r = gradient of the quadratic model at `new`.
-                let mut r = grad.clone();
-                for _sweep in 0..3 {
-                    for i in 0..d {
-                        let lam = info[i * d + i];
-                        let mu = if lam > 1e-12 {
-                            new[i] + r[i] / lam
-                        } else {
-                            new[i]
-                        };
-                        let v = if i == 0 {
-                            mu
-                        } else {
-                            let k = i - 1;
-                            let (s, j) = (k / (u - 1), k % (u - 1));
-                            let pre = if j < rp.n { j } else { j + 1 };
-                            let (q, w) =
-                                edge_type_posterior(mu, lam, beta, ps.type_prior[rp.n * u + pre]);
-                            qs[s * u + pre] = q;
-                            w
-                        };
-                        let delta = v - new[i];
-                        if delta != 0.0 {
-                            new[i] = v;
-                            for (rr, row) in r.iter_mut().zip(info.chunks(d)) {
-                                *rr -= row[i] * delta;
-                            }
-                        }
-                    }
-                }
-                new
-            }
+            Prior::OneHot => onehot_sweeps(rp, &th, &grad, &info, ps, false, &mut qs),
         };
-        // Backtracking along the segment th → target.
-        let mut alpha = 1.0;
+        // Backtracking along the segment th → target. One-hot: the types are proposed by
+        // their evidence and the step must still raise the MAP objective (generalised EM);
+        // when it does not within 8 halvings, the sweeps are redone with the types frozen
+        // (a coordinate ascent of the quadratic model on their support, an ascent direction).
+        let mut candidates = vec![(target, 20)];
+        if ps.prior == Prior::OneHot {
+            candidates[0].1 = 8;
+            let mut unused = qs.clone();
+            let frozen = onehot_sweeps(rp, &th, &grad, &info, ps, true, &mut unused);
+            candidates.push((frozen, 20));
+        }
         let mut accepted = false;
-        for _ in 0..20 {
-            let cand: Vec<f64> = th
-                .iter()
-                .zip(&target)
-                .map(|(a, b)| a + alpha * (b - a))
-                .collect();
-            let (o, _, _) = rp.evaluate(&cand, 0);
-            let val = o + rp.log_prior(&cand, ps);
-            if val.is_finite() && val >= cur {
-                th = cand;
-                accepted = true;
-                break;
+        'search: for (target, halvings) in candidates {
+            let mut alpha = 1.0;
+            for _ in 0..halvings {
+                let cand: Vec<f64> = th
+                    .iter()
+                    .zip(&target)
+                    .map(|(a, b)| a + alpha * (b - a))
+                    .collect();
+                let (o, _, _) = rp.evaluate(&cand, 0);
+                let val = o + rp.log_prior(&cand, ps);
+                if val.is_finite() && val >= cur {
+                    th = cand;
+                    accepted = true;
+                    break 'search;
+                }
+                alpha *= 0.5;
             }
-            alpha *= 0.5;
         }
         if !accepted {
             break;
         }
     }
     (th, qs)
+}
+
+/// One-hot M-step proposal: three sweeps of coordinate ascent on the quadratic model
+/// `g·(θ - th) - ½ (θ - th)ᵀ F (θ - th)` plus the prior; each edge takes its most probable
+/// type and strength (`edge_type_posterior`, the type posteriors into `qs`), or with `frozen`
+/// keeps its type (absent edges stay 0, present ones keep their sign, strength ≥ 1e-6).
+fn onehot_sweeps(
+    rp: &RowProblem,
+    th: &[f64],
+    grad: &[f64],
+    info: &[f64],
+    ps: &PriorState,
+    frozen: bool,
+    qs: &mut [[f64; 3]],
+) -> Vec<f64> {
+    let (d, u) = (rp.dim(), rp.units);
+    let beta = 1.0 / ps.strength_mean;
+    let mut new = th.to_vec();
+    // r = gradient of the quadratic model at `new`.
+    let mut r = grad.to_vec();
+    for _sweep in 0..3 {
+        for i in 0..d {
+            let lam = info[i * d + i];
+            let mu = if lam > 1e-12 {
+                new[i] + r[i] / lam
+            } else {
+                new[i]
+            };
+            let v = if i == 0 {
+                mu
+            } else if frozen {
+                let b = if lam > 1e-12 { beta / lam } else { 0.0 };
+                if th[i] > 0.0 {
+                    (mu - b).max(1e-6)
+                } else if th[i] < 0.0 {
+                    (mu + b).min(-1e-6)
+                } else {
+                    0.0
+                }
+            } else {
+                let k = i - 1;
+                let (s, j) = (k / (u - 1), k % (u - 1));
+                let pre = if j < rp.n { j } else { j + 1 };
+                let (q, w) = edge_type_posterior(mu, lam, beta, ps.type_prior[rp.n * u + pre]);
+                qs[s * u + pre] = q;
+                w
+            };
+            let delta = v - new[i];
+            if delta != 0.0 {
+                new[i] = v;
+                for (rr, row) in r.iter_mut().zip(info.chunks(d)) {
+                    *rr -= row[i] * delta;
+                }
+            }
+        }
+    }
+    new
 }
 
 /// `f(k)` for `k in 0..count` on up to `available_parallelism` threads, results in order
