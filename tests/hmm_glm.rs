@@ -256,7 +256,12 @@ fn fit_recovers_the_states_and_edges_of_a_known_model() {
         assert!(mse < 0.1, "{name}: weight MSE {mse}");
         assert!(edge_f1 > 0.6, "{name}: edge F1 {edge_f1}");
         let trace = p["loglik_trace"].as_array().unwrap();
-        // EM never decreases the training likelihood (up to rounding).
+        assert!(!trace.is_empty());
+        // Without a prior, EM never decreases the training likelihood (up to rounding); with
+        // one it raises the posterior instead.
+        if name != "naive" {
+            continue;
+        }
         for w in trace.windows(2) {
             let (a, b) = (w[0].as_f64().unwrap(), w[1].as_f64().unwrap());
             assert!(b >= a - 1e-6 * a.abs(), "{name}: {a} -> {b}");
