@@ -35,9 +35,11 @@
 //!   is the point mass at 0), the type posterior is `q(k) ∝ p_k(n, n') · evidence_k`, the edge
 //!   takes its most probable type (hard assignment, as the paper's evaluation does) and the
 //!   most probable strength given that type (none when that is 0). The step is accepted when
-//!   it raises the MAP objective `Q + Σ log p(type) + Σ log p(strength)` (line search; when
-//!   the proposed types lower it, the sweeps are redone with the types frozen), so the M-step
-//!   is a generalised EM step of that objective. The shared prior is the mean of `q`
+//!   it raises the objective `Q + Σ log p(type) + Σ_present [log p(strength) + ½ log(2π/λ)]`
+//!   (the MAP objective with the Laplace factor of integrating each present strength out, λ
+//!   the information of that weight, fixed within the M-step: it ranks types as the evidence
+//!   does); line search, and when the proposed types lower it the sweeps are redone with the
+//!   types frozen, so the M-step is a generalised EM step of that objective. The shared prior is the mean of `q`
 //!   over the states with a Dirichlet(1.1, 1.1, 1.1) hyper-prior
 //!   (`(Σ_s q + 0.1) / (S + 0.3)`); `m` is the mean strength of the present edges.
 //!
