@@ -1,12 +1,13 @@
 //! Passes over recorded traces. They depend on the trace format (spike times and indices,
-//! sampled arrays), not on compiler internals. `trace` reads a trace directory; `plot` draws
-//! spike rasters and population rates as SVG.
+//! sampled arrays, synapses), not on compiler internals. `trace` reads a trace directory; one
+//! module per pass of `neurograph analyze`; `plot` draws the plots of `neurograph plot`.
 
-pub mod groups;
-pub mod coverage;
-pub mod graph;
 pub mod correlations;
+pub mod coverage;
 pub mod glm;
+pub mod graph;
+pub mod groups;
+pub mod hmm_glm;
 pub mod plot;
 pub mod spikes;
 pub mod timescales;

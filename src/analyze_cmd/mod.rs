@@ -5,11 +5,12 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
 
-mod groups;
-mod coverage;
-mod graph;
 mod correlations;
+mod coverage;
 mod glm;
+mod graph;
+mod groups;
+mod hmm_glm;
 mod plot;
 mod spikes;
 mod timescales;
@@ -35,6 +36,8 @@ pub enum Pass {
     Correlations(correlations::CorrelationsArgs),
     /// Poisson GLM of spike history (coupling weights), ROC AUC against `record W.edges`.
     Glm(glm::GlmArgs),
+    /// HMM-GLM fit by EM (naive, Gaussian, one-hot priors): states, weights, edge types, held-out LL.
+    HmmGlm(hmm_glm::HmmGlmArgs),
 }
 
 /// Flags every pass takes.
@@ -55,6 +58,7 @@ pub fn analyze(trace: &Path, pass: Pass) -> Result<(), String> {
         Pass::Coverage(a) => coverage::run(trace, a),
         Pass::Correlations(a) => correlations::run(trace, a),
         Pass::Glm(a) => glm::run(trace, a),
+        Pass::HmmGlm(a) => hmm_glm::run(trace, a),
     }
 }
 
