@@ -54,12 +54,12 @@ fn input_text(m: &Model, i: &Input) -> String {
             var,
             value,
         } => format!(
-            "current -> {}.{} = {} (set every step)",
+            "current -> {}.{}, set every step to {}",
             m.populations[*population].name,
             m.variables[*var].name,
             match const_eval(m, *value) {
                 Some(x) => pretty(x, m.variables[*var].dim),
-                None => expr_text(m, *value),
+                None => format!("{} (SI units)", expr_text(m, *value)),
             }
         ),
         InputKind::Tokens { population, path } => format!(

@@ -278,3 +278,31 @@ fn the_experiment_example_runs() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The `inspect` output the reference shows for the inputs example is what `inspect` prints.
+#[test]
+fn the_inspect_output_shown_is_real() {
+    let doc = std::fs::read_to_string(root().join("docs/language.md")).unwrap();
+    let (before, after) = doc
+        .split_once("```text\ninputs:\n")
+        .expect("docs/language.md shows `inspect` output for inputs");
+    let shown = after.split("```").next().unwrap();
+    let line_of_block = before.lines().count() + 1;
+    let example = all_blocks()
+        .into_iter()
+        .find(|b| b.file == "docs/language.md" && b.kind == Kind::Run && b.line > line_of_block)
+        .expect("an example after the inspect output");
+    let dir = example_dir("inspect");
+    let path = dir.join("example.ng");
+    std::fs::write(&path, &example.text).unwrap();
+    let model = Model::compile_file(&path).unwrap();
+    let text = neurograph::inspect::describe(model.compiled());
+    let _ = std::fs::remove_dir_all(&dir);
+    for line in shown.lines() {
+        assert!(
+            text.contains(&format!("{line}\n")),
+            "{}: `{line}` is not in the output of inspect:\n{text}",
+            example.name()
+        );
+    }
+}

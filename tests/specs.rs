@@ -189,7 +189,7 @@ run { dt = 0.1 ms; duration = 10 ms }
         "  Noise: poisson, 20 sources, rate 30 Hz each\n",
         "  Train: spikes from train.npy, 3 sources (replayed)\n",
         "  Text: tokens from text.txt, vocabulary 128 (one-hot, one token per step)\n",
-        "  Drive: current -> E.I_ext = 150 pA (set every step)\n",
+        "  Drive: current -> E.I_ext, set every step to 150 pA\n",
     ] {
         assert!(text.contains(line), "missing {line:?} in:\n{text}");
     }
