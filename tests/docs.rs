@@ -1,8 +1,10 @@
 //! Every example of the language reference (`docs/language.md`) and of README.md is checked:
 //! each ```` ```ng ```` block is a whole spec that must compile, build and run 10 steps; each
 //! ```` ```ng-error ```` block must fail with the message its first line names
-//! (`// error: MESSAGE`). ```` ```ng-fragment ```` blocks (parts of a spec) are not run; there
-//! are few of them. Blocks are named by file and line in failure messages.
+//! (`// error: MESSAGE`); each ```` ```ng-library PATH ```` block is a file the others may
+//! import, written under PATH next to every example. ```` ```ng-fragment ```` blocks (parts of
+//! a spec) are not run; there are few of them. Blocks are named by file and line in failure
+//! messages.
 //!
 //! The examples may use these data files, which the test writes next to each example (the
 //! reference says so too): `train.npy` (spike trains of 3 sources), `text.txt` (tokens),
@@ -22,6 +24,9 @@ enum Kind {
     Run,
     Fragment,
     Error,
+    /// ```` ```ng-library lib/x.ng ````: a file other examples import; written next to every
+    /// example under that path, and checked as a spec of its own.
+    Library,
 }
 
 struct Block {
@@ -29,6 +34,8 @@ struct Block {
     /// Line of the block's first line of code (1-based).
     line: usize,
     kind: Kind,
+    /// Where a library block is written, relative to the examples.
+    path: Option<String>,
     text: String,
 }
 
@@ -50,10 +57,15 @@ fn blocks(file: &'static str) -> Vec<Block> {
             continue;
         };
         let info = info.trim();
+        let (info, path) = match info.split_once(' ') {
+            Some((kind, path)) => (kind, Some(path.trim().to_string())),
+            None => (info, None),
+        };
         let kind = match info {
             "ng" => Some(Kind::Run),
             "ng-fragment" => Some(Kind::Fragment),
             "ng-error" => Some(Kind::Error),
+            "ng-library" => Some(Kind::Library),
             other if other.starts_with("ng") => {
                 panic!("{file}:{}: unknown example kind ```{other}", n + 1)
             }
@@ -71,10 +83,17 @@ fn blocks(file: &'static str) -> Vec<Block> {
         }
         assert!(closed, "{file}:{}: unclosed code block", n + 1);
         if let Some(kind) = kind {
+            assert_eq!(
+                path.is_some(),
+                kind == Kind::Library,
+                "{file}:{}: a library block names its path (```ng-library lib/x.ng), no other block does",
+                n + 1
+            );
             out.push(Block {
                 file,
                 line: n + 2,
                 kind,
+                path,
                 text: body,
             });
         }
@@ -101,6 +120,11 @@ fn example_dir(name: &str) -> PathBuf {
     npy::write(&d.join("gains.npy"), &gains, &[10], Dtype::F64).unwrap();
     let pairs = [0.0, 1.0, 1.0, 2.0, 2.0, 0.0];
     npy::write(&d.join("pairs.npy"), &pairs, &[3, 2], Dtype::F64).unwrap();
+    for lib in all_blocks().iter().filter(|b| b.kind == Kind::Library) {
+        let path = d.join(lib.path.as_deref().unwrap());
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, &lib.text).unwrap();
+    }
     d
 }
 
@@ -140,6 +164,22 @@ fn every_example_runs() {
         failures.join("\n\n")
     );
     assert!(count >= 20, "only {count} runnable examples found");
+}
+
+/// A library alone is a spec without errors (it may define types nothing uses).
+#[test]
+fn every_library_checks() {
+    let mut count = 0;
+    for b in all_blocks().iter().filter(|b| b.kind == Kind::Library) {
+        count += 1;
+        if let Err(e) = Model::compile_str(&b.text) {
+            panic!("{}: library does not check:\n{e}", b.name());
+        }
+    }
+    assert!(
+        count >= 1,
+        "no ng-library block (the import example needs one)"
+    );
 }
 
 #[test]
@@ -182,7 +222,7 @@ fn fragments_are_few() {
         .collect();
     let whole = all.iter().filter(|b| b.kind != Kind::Fragment).count();
     assert!(
-        fragments.len() * 5 <= whole,
+        fragments.len() * 10 <= whole,
         "{} fragments against {whole} whole examples: {fragments:?}",
         fragments.len()
     );
@@ -224,13 +264,15 @@ fn the_reference_names_the_example_data_files() {
 #[test]
 fn blocks_are_found_with_their_line_numbers() {
     let dir = example_dir("extract");
-    let md = "# t\n\n```ng\nmodel a\n```\n\ntext\n```ng-error\n// error: x\n```\n```rust\nfn f() {}\n```\n";
+    let md = "# t\n\n```ng\nmodel a\n```\n\ntext\n```ng-error\n// error: x\n```\n```rust\nfn f() {}\n```\n```ng-library lib/a.ng\nconst k = 1\n```\n";
     let path = dir.join("t.md");
     std::fs::write(&path, md).unwrap();
     // `blocks` reads relative to the crate root: give it an absolute path through a leak.
     let rel: &'static str = Box::leak(path.to_string_lossy().into_owned().into_boxed_str());
     let b = blocks(rel);
-    assert_eq!(b.len(), 2);
+    assert_eq!(b.len(), 3);
+    assert_eq!((b[2].line, b[2].kind), (15, Kind::Library));
+    assert_eq!(b[2].path.as_deref(), Some("lib/a.ng"));
     assert_eq!((b[0].line, b[0].kind), (4, Kind::Run));
     assert_eq!(b[0].text, "model a\n");
     assert_eq!((b[1].line, b[1].kind), (9, Kind::Error));
