@@ -24,6 +24,55 @@ fn value_text(model: &Model, v: Handle<Variable>) -> String {
     }
 }
 
+/// For a population that never emits an event, what it is instead of a spiking one: rate
+/// units, or cells of a kind without events (empty for populations that can spike).
+fn silent_note(m: &Model, p: &Population) -> String {
+    let ct = &m.cell_types[p.cell_type];
+    if !ct.events.is_empty() || p.input.is_some() {
+        return String::new();
+    }
+    match ct.kind {
+        neurograph_grammar::CellKind::Unit => " (rate units: no spikes)".to_string(),
+        kind => format!(" ({} without events: no spikes)", kind.keyword()),
+    }
+}
+
+/// One line per input: its kind, what it drives or how many sources it has, its rate.
+fn input_text(m: &Model, i: &Input) -> String {
+    match &i.kind {
+        InputKind::Poisson { population } => {
+            let p = &m.populations[*population];
+            let ct = &m.cell_types[p.cell_type];
+            let rate = ct
+                .params
+                .first()
+                .map_or_else(|| "?".to_string(), |&v| value_text(m, v));
+            format!("poisson, {} sources, rate {rate} each", p.size)
+        }
+        InputKind::Current {
+            population,
+            var,
+            value,
+        } => format!(
+            "current -> {}.{}, set every step to {}",
+            m.populations[*population].name,
+            m.variables[*var].name,
+            match const_eval(m, *value) {
+                Some(x) => pretty(x, m.variables[*var].dim),
+                None => format!("{} (SI units)", expr_text(m, *value)),
+            }
+        ),
+        InputKind::Tokens { population, path } => format!(
+            "tokens from {path}, vocabulary {} (one-hot, one token per step)",
+            m.populations[*population].size
+        ),
+        InputKind::SpikeFile { population, path } => format!(
+            "spikes from {path}, {} sources (replayed)",
+            m.populations[*population].size
+        ),
+    }
+}
+
 /// Expected synapse count of a projection between populations, when the rule says.
 use crate::memory::{expected_synapses, human_bytes};
 
@@ -53,7 +102,13 @@ pub fn describe(c: &Compiled) -> String {
             Some(InputKind::SpikeFile { path, .. }) => format!("spike trains from {path}"),
             _ => format!("{} {}", ct.kind.keyword(), ct.name),
         };
-        let _ = writeln!(out, "  {} [{}]: {kind}", p.name, p.size);
+        let _ = writeln!(
+            out,
+            "  {} [{}]: {kind}{}",
+            p.name,
+            p.size,
+            silent_note(m, p)
+        );
         for &v in &ct.states {
             let var = &m.variables[v];
             let init = p
@@ -176,6 +231,12 @@ pub fn describe(c: &Compiled) -> String {
             None => {
                 let _ = writeln!(out, "    synapses: known after connectivity is built");
             }
+        }
+    }
+    if !m.inputs.is_empty() {
+        let _ = writeln!(out, "\ninputs:");
+        for (_, i) in m.inputs.iter() {
+            let _ = writeln!(out, "  {}: {}", i.name, input_text(m, i));
         }
     }
     if !m.regimes.is_empty() {

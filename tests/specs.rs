@@ -139,3 +139,61 @@ fn cuba_has_the_benchmark_structure() {
     );
     assert_eq!(m.run.dt, 1e-4);
 }
+
+/// `inspect` lists every input with its kind, size or target and rate, and says which
+/// populations never spike instead of describing them as neurons.
+#[test]
+fn inspect_lists_inputs_and_populations_that_never_spike() {
+    use neurograph_runtime::npy::{self, Dtype};
+    let dir =
+        std::env::temp_dir().join(format!("neurograph-inspect-inputs-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    npy::write(
+        &dir.join("train.npy"),
+        &[0.001, 0.0, 0.002, 2.0],
+        &[2, 2],
+        Dtype::F64,
+    )
+    .unwrap();
+    std::fs::write(dir.join("text.txt"), "abc").unwrap();
+    let spec = r#"
+model inputs
+neuron LIF {
+  state v: volt = 0 mV
+  state I_ext: amp = 0 pA
+  dv/dt = (100 MOhm * I_ext - v) / (10 ms)
+  spike when v > 10 mV { v = 0 mV }
+}
+unit Rate { state r: 1 = 0; r <- tanh(r + 1) }
+astrocyte Quiet { state c: 1 = 0; dc/dt = -c / (1 s) }
+population E = LIF[4]
+population R = Rate[3]
+population A = Quiet[2]
+input Noise = poisson(20, rate = 30 Hz)
+input Train = spikes("train.npy", 3)
+input Text = tokens("text.txt", vocab = 128)
+input Drive = current(150 pA) -> E.I_ext
+run { dt = 0.1 ms; duration = 10 ms }
+"#;
+    let path = dir.join("inputs.ng");
+    std::fs::write(&path, spec).unwrap();
+    let c = compile(&path);
+    let text = neurograph::inspect::describe(c.output.compiled.as_ref().unwrap());
+    let _ = std::fs::remove_dir_all(&dir);
+    for line in [
+        "  E [4]: neuron LIF\n",
+        "  R [3]: unit Rate (rate units: no spikes)\n",
+        "  A [2]: astrocyte Quiet (astrocyte without events: no spikes)\n",
+        "\ninputs:\n",
+        "  Noise: poisson, 20 sources, rate 30 Hz each\n",
+        "  Train: spikes from train.npy, 3 sources (replayed)\n",
+        "  Text: tokens from text.txt, vocabulary 128 (one-hot, one token per step)\n",
+        "  Drive: current -> E.I_ext, set every step to 150 pA\n",
+    ] {
+        assert!(text.contains(line), "missing {line:?} in:\n{text}");
+    }
+    // Input populations are described as inputs, not as cells without events.
+    assert!(!text.contains("Noise [20]: unit"), "{text}");
+    assert!(text.contains("  Noise [20]: Poisson input\n"), "{text}");
+}
