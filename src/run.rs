@@ -41,6 +41,9 @@ pub struct PopulationSummary {
     pub size: usize,
     pub spikes: u64,
     pub rate_hz: f64,
+    /// Whether its cells can spike at all (a spike event, or a spike-train input); rate units,
+    /// GLM units and astrocytes without events cannot.
+    pub spiking: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -295,6 +298,12 @@ fn finish_run(
             spikes: sim_raw.spike_counts[h.index()],
             rate_hz: sim_raw.spike_counts[h.index()] as f64
                 / (p.size as f64 * simulated_s.max(1e-300)),
+            spiking: model.cell_types[p.cell_type]
+                .events
+                .iter()
+                .any(|e| e.name == "spike")
+                || p.input
+                    .is_some_and(|i| matches!(model.inputs[i].kind, InputKind::SpikeFile { .. })),
         })
         .collect();
     let final_histograms = model
@@ -347,7 +356,10 @@ pub fn parameter_values(
         if let Some(value) = value {
             let owner = match v.scope {
                 Scope::Global => String::new(),
-                Scope::Cell(c) => format!("{}.", model.cell_types[c].name),
+                // An input's own cell type is spelt as the input (`Noise.rate`), as `--set` takes it.
+                Scope::Cell(c) => {
+                    format!("{}.", model.cell_types[c].name.trim_end_matches("$input"))
+                }
                 Scope::Synapse(s) => format!("{}.", model.synapse_types[s].name),
             };
             parameters.push((format!("{owner}{}", v.name), value, v.dim.to_string()));
@@ -400,17 +412,24 @@ pub fn parameter_values(
 pub fn summary_text(s: &RunSummary) -> String {
     let mut out = String::new();
     out.push_str(&format!(
-        "{} neurons, {} synapses; simulated {} in {} steps\n",
+        "{} cells, {} synapses; simulated {} in {} steps\n",
         s.neurons,
         s.synapses,
         pretty(s.simulated_s, Dim::TIME),
         s.steps
     ));
     for p in &s.populations {
-        out.push_str(&format!(
-            "  {:<12} {:>8} cells  {:>10} spikes  {:>9.3} Hz\n",
-            p.name, p.size, p.spikes, p.rate_hz
-        ));
+        if p.spiking {
+            out.push_str(&format!(
+                "  {:<12} {:>8} cells  {:>10} spikes  {:>9.3} Hz\n",
+                p.name, p.size, p.spikes, p.rate_hz
+            ));
+        } else {
+            out.push_str(&format!(
+                "  {:<12} {:>8} cells  (no spike event: rate units)\n",
+                p.name, p.size
+            ));
+        }
     }
     out.push_str(&format!(
         "setup {:.3} s, simulation {:.3} s wall, real-time factor {:.3}, {} synaptic events\n",

@@ -86,3 +86,47 @@ fn a_set_for_one_node_leaves_the_others_own_values() {
     assert!(!params.iter().any(|p| p.0 == "Src.v"), "{params:?}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The manifest names an input's rate as `--set` takes it (`Noise.rate`, not an internal name),
+/// and the run summary says which populations cannot spike instead of printing 0 Hz.
+#[test]
+fn inputs_and_rate_units_are_named_as_the_user_wrote_them() {
+    let dir = common::temp_dir("overrides", "inputs");
+    std::fs::create_dir_all(&dir).unwrap();
+    let spec = dir.join("in.ng");
+    std::fs::write(
+        &spec,
+        "model i\ninput Noise = poisson(5, rate = 20 Hz)\nunit R {\n  state x: 1 = 0\n  dx/dt = -x / (10 ms)\n}\npopulation Rate = R[3]\nrecord Noise.spikes\nrun { dt = 1 ms; duration = 100 ms; seed = 1 }\n",
+    )
+    .unwrap();
+    let out = dir.join("trace");
+    let o = common::neurograph_ok(&[
+        "run",
+        spec.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--set",
+        "Noise.rate=30Hz",
+    ]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        text.lines()
+            .any(|l| l.contains("Rate") && l.contains("(no spike event: rate units)")),
+        "{text}"
+    );
+    assert!(
+        text.lines()
+            .any(|l| l.contains("Noise") && l.ends_with(" Hz")),
+        "{text}"
+    );
+    let m = common::manifest(&out);
+    let names: Vec<&str> = m["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert!(names.contains(&"Noise.rate"), "{names:?}");
+    assert!(!names.iter().any(|n| n.contains('$')), "{names:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
