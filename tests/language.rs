@@ -627,3 +627,27 @@ fn poisson_rates_may_vary_in_time() {
         "{e:?}"
     );
 }
+
+/// Items in any order, also an input into a population declared below it; the run block's
+/// duration may use a constant (dt may not: constants are read after it, and may use it).
+#[test]
+fn inputs_before_their_population_and_constants_in_the_run_block() {
+    let spec = "model o\ninput D = current(1 mV) -> E.v\nconst steps = 50\nconst half = dt / 2\nneuron N {\n  state v: volt = 0 mV\n}\npopulation E = N[2]\nrun { dt = 0.5 ms; duration = steps * dt + 0 * half }\n";
+    assert!(errors(spec).is_empty(), "{:?}", errors(spec));
+    let c = common::compile_text(spec);
+    assert_eq!(c.model.run.duration, 50.0 * 0.5e-3);
+    assert_eq!(
+        global(&c, "half"),
+        0.25e-3,
+        "constants see the run block's dt"
+    );
+    let model = neurograph::Model::compile_str(spec).unwrap();
+    let mut sim = model.simulation().build().unwrap();
+    sim.step(2).unwrap();
+    assert_eq!(sim.state("E", "v").unwrap().to_vec(), vec![1e-3, 1e-3]);
+    let e = errors(&spec.replace("dt = 0.5 ms", "dt = steps * 0.01 ms"));
+    assert!(
+        e.iter().any(|e| e.contains("unknown name `steps`")),
+        "{e:?}"
+    );
+}

@@ -145,7 +145,7 @@ pub(crate) fn lower<'a>(
             );
             continue;
         }
-        l.run_block(body);
+        l.run_block(body, true);
     }
     for it in of(|k| matches!(k, ItemKind::Switch(_))) {
         let ItemKind::Switch(s) = &it.kind else {
@@ -176,6 +176,11 @@ pub(crate) fn lower<'a>(
     for k in order {
         let (b, kind) = globals[k];
         l.global_binding(b, kind);
+    }
+    if let Some(first) = runs.first() {
+        if let ItemKind::Run(body) = &first.kind {
+            l.run_block(body, false);
+        }
     }
     // Declare all type names first so that order in the file does not matter.
     let mut cells = Vec::new();
@@ -218,11 +223,20 @@ pub(crate) fn lower<'a>(
     for (h, s) in &synapses {
         l.synapse_vars(*h, s);
     }
+    // Populations and the inputs that are populations, in file order; then the inputs into a
+    // population's variable (`current(...) -> E.I`), which may come before `E` in the file.
     for it in items {
         match &it.kind {
             ItemKind::Population(p) => l.population(p, it.span),
-            ItemKind::Input(i) => l.input(i, it.span),
+            ItemKind::Input(i) if i.target.is_none() => l.input(i, it.span),
             _ => {}
+        }
+    }
+    for it in items {
+        if let ItemKind::Input(i) = &it.kind {
+            if i.target.is_some() {
+                l.input(i, it.span);
+            }
         }
     }
     // Projections: names first (endpoints may name projections declared later).
@@ -409,12 +423,15 @@ impl<'a> Lowerer<'a> {
         true
     }
 
-    fn run_block(&mut self, body: &[ast::Assign]) {
+    /// The run block in two phases: `dt` before the constants (they may use it), every other
+    /// setting after them (`duration = steps * dt` may use a constant).
+    fn run_block(&mut self, body: &[ast::Assign], dt_phase: bool) {
         let mut seen: HashMap<String, Span> = HashMap::new();
         let ctx = Ctx::constant("a run setting");
-        // dt first: `duration = 1000 * dt` should see the new dt.
-        let mut ordered: Vec<&ast::Assign> = body.iter().collect();
-        ordered.sort_by_key(|a| a.target.dotted() != "dt");
+        let ordered: Vec<&ast::Assign> = body
+            .iter()
+            .filter(|a| (a.target.dotted() == "dt") == dt_phase)
+            .collect();
         for a in ordered {
             let key = a.target.dotted();
             if let Some(prev) = seen.get(&key) {
