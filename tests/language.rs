@@ -651,3 +651,81 @@ fn inputs_before_their_population_and_constants_in_the_run_block() {
         "{e:?}"
     );
 }
+
+/// `timed([v0, v1, …], T)`: a schedule of values, `v_k` from `k·T` (a step starting on a
+/// boundary takes the new value), the last one after the end; the same in both backends, in an
+/// input, an equation and a Poisson rate.
+#[test]
+fn timed_values_follow_their_schedule() {
+    let spec = r#"
+model timed
+neuron N {
+  state I: volt = 0 mV
+  state v: volt = 0 mV
+  dv/dt = (timed([0 mV, 10 mV, 0 mV], 3 ms) - v) / (5 ms)
+}
+population P = N[2]
+input Step = current(timed([0 mV, 2 mV, 5 mV], 1 ms)) -> P.I
+input Burst = poisson(200, rate = timed([0 Hz, 2 kHz, 0 Hz], 2 ms))
+record P.I every 0.1 ms, P.v every 0.1 ms, Burst.spikes
+run { dt = 0.1 ms; duration = 6 ms; seed = 1 }
+"#;
+    let model = neurograph::Model::compile_str(spec).unwrap();
+    let mut results = Vec::new();
+    for backend in [neurograph::Backend::Interp, neurograph::Backend::Jit] {
+        let mut sim = model.simulation().backend(backend).build().unwrap();
+        let mut i_values = Vec::new();
+        let mut v_values = Vec::new();
+        for _ in 0..60 {
+            sim.step(1).unwrap();
+            i_values.push(sim.state("P", "I").unwrap()[0]);
+            v_values.push(sim.state("P", "v").unwrap()[0]);
+        }
+        let (times, _) = sim.spikes("Burst").unwrap();
+        results.push((i_values, v_values, times));
+    }
+    assert_eq!(results[0], results[1], "interpreter and JIT");
+    let (i_values, v_values, times) = &results[0];
+    // Step k (0-based) starts at t = k * 0.1 ms: 0 mV for k < 10, 2 mV for 10 <= k < 20, then 5.
+    for (k, &x) in i_values.iter().enumerate() {
+        let expect = if k < 10 {
+            0.0
+        } else if k < 20 {
+            2e-3
+        } else {
+            5e-3
+        };
+        assert_eq!(x, expect, "step {k}");
+    }
+    // v relaxes towards 10 mV during [3 ms, 6 ms) only.
+    assert!(
+        v_values[29].abs() < 1e-12 && v_values[30] > 0.0,
+        "{v_values:?}"
+    );
+    // Poisson sources fire only in [2 ms, 4 ms).
+    assert!(!times.is_empty());
+    assert!(
+        times
+            .iter()
+            .all(|&t| (0.002 - 1e-9..0.004 - 1e-9).contains(&t)),
+        "{times:?}"
+    );
+    let bad = spec.replace(
+        "timed([0 mV, 10 mV, 0 mV], 3 ms)",
+        "timed([0 mV, 10 Hz], 3 ms)",
+    );
+    let e = errors(&bad);
+    assert!(
+        e.iter()
+            .any(|e| e.contains("the values of `timed` are in V, this one in Hz")),
+        "{e:?}"
+    );
+    let e = errors(&spec.replace(
+        "state v: volt = 0 mV",
+        "state v: volt = timed([0 mV], 1 ms)",
+    ));
+    assert!(
+        e.iter().any(|e| e.contains("`timed` reads the time")),
+        "{e:?}"
+    );
+}

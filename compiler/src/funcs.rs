@@ -101,6 +101,7 @@ pub const FUNCS: &[FuncInfo] = &[
 /// Other names that are callable in specific places (connect rules, inputs, files).
 pub const SPECIAL_CALLS: &[&str] = &[
     "load",
+    "timed",
     "fixed_indegree",
     "fixed_outdegree",
     "all_to_all",

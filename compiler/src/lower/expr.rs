@@ -799,6 +799,9 @@ impl Lowerer<'_> {
         if name == "load" {
             return self.load_call(args, span, ctx);
         }
+        if name == "timed" {
+            return self.timed_call(args, span, ctx);
+        }
         let Some(info) = funcs::lookup(name, args.len()) else {
             let mut d = Diagnostic::error(callee.span, format!("unknown function `{name}`"))
                 .with_label("not a function neurograph knows");
@@ -999,6 +1002,119 @@ impl Lowerer<'_> {
             self.model.random_streams.insert(call.0, stream);
         }
         call
+    }
+
+    /// `timed([v0, v1, …], T)`: `v_k` while `k·T ≤ t < (k+1)·T`, the last value after the end
+    /// (Brian2's `TimedArray`). Lowered to a balanced tree of `if(t < …)` with each boundary
+    /// half a step early, so that a step starting on a boundary (`t = k·T` up to rounding)
+    /// takes the new value.
+    fn timed_call(&mut self, args: &[ast::Arg], span: Span, ctx: &Ctx) -> (Handle<Expr>, Ty) {
+        if !ctx.time {
+            self.diags.push(
+                Diagnostic::error(
+                    span,
+                    format!("`timed` reads the time, which {} does not have", ctx.place),
+                )
+                .with_label("no time here"),
+            );
+            return self.error_expr();
+        }
+        let usage = "`timed` takes a list of values and the time each one lasts: `timed([0 nA, 1 nA, 0 nA], 100 ms)`";
+        let [values, interval] = args else {
+            self.diags
+                .push(Diagnostic::error(span, usage).with_label("wrong arguments"));
+            return self.error_expr();
+        };
+        let ExprKind::Array(items) = &values.value.kind else {
+            self.diags.push(
+                Diagnostic::error(values.value.span, usage).with_label("expected `[v0, v1, …]`"),
+            );
+            return self.error_expr();
+        };
+        if items.is_empty() {
+            self.diags.push(
+                Diagnostic::error(values.value.span, "`timed` needs at least one value")
+                    .with_label("empty list"),
+            );
+            return self.error_expr();
+        }
+        let ih = self.expr_dim(&interval.value, ctx, Dim::TIME, "the interval of `timed`");
+        let Some(step) = self.const_eval(ih).filter(|v| *v > 0.0 && v.is_finite()) else {
+            self.diags.push(
+                Diagnostic::error(
+                    interval.value.span,
+                    "the interval of `timed` must be a positive constant time",
+                )
+                .with_label("not a positive constant"),
+            );
+            return self.error_expr();
+        };
+        let mut lowered = Vec::with_capacity(items.len());
+        let mut dim = None;
+        for item in items {
+            let (h, ty) = self.expr(item, ctx);
+            match ty {
+                Ty::Error => return self.error_expr(),
+                Ty::Bool => {
+                    self.diags.push(
+                        Diagnostic::error(
+                            item.span,
+                            "the values of `timed` are numbers, not conditions",
+                        )
+                        .with_label("a condition"),
+                    );
+                    return self.error_expr();
+                }
+                Ty::Real(d) if is_zero_literal(item) => lowered.push((h, d, true)),
+                Ty::Real(d) => {
+                    if let Some(first) = dim {
+                        if first != d {
+                            self.diags.push(
+                                Diagnostic::error(
+                                    item.span,
+                                    format!("unit mismatch: the values of `timed` are in {first}, this one in {d}"),
+                                )
+                                .with_label(format!("this is in {d}")),
+                            );
+                            return self.error_expr();
+                        }
+                    }
+                    dim = Some(d);
+                    lowered.push((h, d, false));
+                }
+            }
+        }
+        let dim = dim.unwrap_or(Dim::NONE);
+        let half = 0.5 * self.model.run.dt;
+        let (t, _) = self.push_expr(Expr::Builtin(Builtin::T), Ty::Real(Dim::TIME));
+        let values: Vec<Handle<Expr>> = lowered.iter().map(|v| v.0).collect();
+        self.timed_tree(&values, 0, values.len() - 1, step, half, t, dim)
+    }
+
+    /// The value of `values[lo..=hi]` at time `t` (see `timed_call`).
+    #[allow(clippy::too_many_arguments)]
+    fn timed_tree(
+        &mut self,
+        values: &[Handle<Expr>],
+        lo: usize,
+        hi: usize,
+        step: f64,
+        half: f64,
+        t: Handle<Expr>,
+        dim: Dim,
+    ) -> (Handle<Expr>, Ty) {
+        if lo == hi {
+            return (values[lo], Ty::Real(dim));
+        }
+        let mid = (lo + hi).div_ceil(2);
+        let (edge, _) = self.push_expr(Expr::Const(mid as f64 * step - half), Ty::Real(Dim::TIME));
+        let (cond, _) = self.push_expr(Expr::Binary(ast::BinOp::Lt, t, edge), Ty::Bool);
+        let (before, _) = self.timed_tree(values, lo, mid - 1, step, half, t, dim);
+        let (after, _) = self.timed_tree(values, mid, hi, step, half, t, dim);
+        self.push_expr(
+            Expr::Call(Func::If, vec![cond, before, after]),
+            Ty::Real(dim),
+        )
     }
 
     fn load_call(&mut self, args: &[ast::Arg], span: Span, ctx: &Ctx) -> (Handle<Expr>, Ty) {

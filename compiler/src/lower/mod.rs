@@ -2971,6 +2971,9 @@ fn mentions_time(e: &ast::Expr) -> bool {
     while let Some(e) = pending.pop() {
         match &e.kind {
             ExprKind::Name(n) if n == "t" || n == "step" => return true,
+            ExprKind::Call { .. } if e.call_name().is_some_and(|(n, _)| n == "timed") => {
+                return true
+            }
             ExprKind::Unary(_, x) => pending.push(x),
             ExprKind::Binary(_, a, b) => pending.extend([a.as_ref(), b.as_ref()]),
             ExprKind::Call { args, .. } => pending.extend(args.iter().map(|a| &a.value)),
