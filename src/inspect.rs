@@ -43,10 +43,10 @@ fn input_text(m: &Model, i: &Input) -> String {
         InputKind::Poisson { population } => {
             let p = &m.populations[*population];
             let ct = &m.cell_types[p.cell_type];
-            let rate = ct
-                .params
-                .first()
-                .map_or_else(|| "?".to_string(), |&v| value_text(m, v));
+            let rate = ct.params.first().map_or_else(
+                || "varying in time (evaluated every step)".to_string(),
+                |&v| value_text(m, v),
+            );
             format!("poisson, {} sources, rate {rate} each", p.size)
         }
         InputKind::Current {
@@ -69,6 +69,25 @@ fn input_text(m: &Model, i: &Input) -> String {
         InputKind::SpikeFile { population, path } => format!(
             "spikes from {path}, {} sources (replayed)",
             m.populations[*population].size
+        ),
+        InputKind::PoissonDrive {
+            population,
+            var,
+            n,
+            rate,
+            weight,
+        } => format!(
+            "poisson_input -> {}.{}, {n} sources per element at {}, each spike adds {}",
+            m.populations[*population].name,
+            m.variables[*var].name,
+            match const_eval(m, *rate) {
+                Some(x) => pretty(x, Dim::TIME.powi(-1)),
+                None => format!("{} (SI units)", expr_text(m, *rate)),
+            },
+            match const_eval(m, *weight) {
+                Some(x) => pretty(x, m.variables[*var].dim),
+                None => format!("{} (SI units)", expr_text(m, *weight)),
+            }
         ),
     }
 }

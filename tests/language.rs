@@ -729,3 +729,60 @@ run { dt = 0.1 ms; duration = 6 ms; seed = 1 }
         "{e:?}"
     );
 }
+
+/// `poisson_input(n, rate, weight) -> P.x`, Brian2's `PoissonInput`: each step every element
+/// gets `weight × Binomial(n, rate·dt)`, delivered after spike detection; the counts have the
+/// binomial mean and variance (exact inversion below a mean of 30, normal approximation above),
+/// the same in both backends.
+#[test]
+fn poisson_input_adds_a_binomial_drive() {
+    let spec = |n: u32| {
+        format!(
+            "model drive\nunit C {{\n  state x: volt = 0 mV\n}}\npopulation P = C[200]\ninput Ext = poisson_input({n}, rate = 10 Hz, weight = 0.1 mV) -> P.x\nrun {{ dt = 0.1 ms; duration = 100 ms; seed = 3 }}\n"
+        )
+    };
+    for n in [1000u32, 400_000] {
+        let model = neurograph::Model::compile_str(&spec(n)).unwrap();
+        let mut finals = Vec::new();
+        for backend in [neurograph::Backend::Interp, neurograph::Backend::Jit] {
+            let mut sim = model.simulation().backend(backend).build().unwrap();
+            sim.step(1000).unwrap();
+            finals.push(sim.state("P", "x").unwrap().to_vec());
+        }
+        assert_eq!(finals[0], finals[1], "n = {n}: interpreter and JIT");
+        // Counts over 1000 steps: Binomial(n, 1e-3) each step, summed.
+        let counts: Vec<f64> = finals[0].iter().map(|x| (x / 1e-4).round()).collect();
+        let p = 10.0 * 1e-4;
+        let mean_expect = 1000.0 * n as f64 * p;
+        let var_expect = 1000.0 * n as f64 * p * (1.0 - p);
+        let m = counts.len() as f64;
+        let mean = counts.iter().sum::<f64>() / m;
+        let var = counts.iter().map(|c| (c - mean).powi(2)).sum::<f64>() / (m - 1.0);
+        assert!(
+            (mean - mean_expect).abs() < 4.0 * (var_expect / m).sqrt(),
+            "n = {n}: mean {mean} vs {mean_expect}"
+        );
+        // The sample variance of 200 values is within 30 % of the truth (about 4 SD).
+        assert!(
+            (var / var_expect - 1.0).abs() < 0.3,
+            "n = {n}: var {var} vs {var_expect}"
+        );
+    }
+    // Errors: a weight in the wrong unit, a missing target, a rate above one spike per step.
+    let e = errors(&spec(10).replace("weight = 0.1 mV", "weight = 0.1 nS"));
+    assert!(
+        e.iter()
+            .any(|e| e.contains("the weight added to `P.x` must be in V, found S")),
+        "{e:?}"
+    );
+    let e = errors(&spec(10).replace(" -> P.x", ""));
+    assert!(
+        e.iter()
+            .any(|e| e.contains("a Poisson input needs a target")),
+        "{e:?}"
+    );
+    let model = neurograph::Model::compile_str(&spec(10).replace("10 Hz", "20 kHz")).unwrap();
+    let mut sim = model.simulation().build().unwrap();
+    let e = sim.step(5).unwrap_err().to_string();
+    assert!(e.contains("input `Ext` at t = 0 s: rate × dt is 2"), "{e}");
+}

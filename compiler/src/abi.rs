@@ -15,7 +15,7 @@ pub enum KernelCall {
     AdvanceRegime(Handle<Regime>),
     /// Recompute the couplings of a projection into its post elements.
     Coupling(Handle<Projection>),
-    /// Set a population variable from a `current` input.
+    /// Set a population variable from a `current` input, or add a `poisson_input`'s drive.
     Input(Handle<Input>),
     /// Integrate a node's equations and apply its discrete updates.
     Integrate(Node),
@@ -71,6 +71,13 @@ pub fn step_schedule(model: &Model, info: &Info) -> Vec<KernelCall> {
     for (h, p) in model.projections.iter() {
         if !p.code.on_pre.is_empty() {
             calls.push(KernelCall::DeliverPre(h));
+        }
+    }
+    // A `poisson_input` is delivered as synapses are (Brian2's `PoissonInput` acts in the
+    // synapses slot): after detection, before resets.
+    for (h, i) in model.inputs.iter() {
+        if matches!(i.kind, InputKind::PoissonDrive { .. }) {
+            calls.push(KernelCall::Input(h));
         }
     }
     for (h, p) in model.projections.iter() {

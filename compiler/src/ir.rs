@@ -625,6 +625,16 @@ pub enum InputKind {
         population: Handle<Population>,
         path: String,
     },
+    /// Brian2's `PoissonInput`: `n` independent Poisson sources onto every element of
+    /// `population`, summed: each step `var += weight * Binomial(n, rate * dt)`, in the slot of
+    /// synaptic delivery (after spike detection, before resets), with no population of its own.
+    PoissonDrive {
+        population: Handle<Population>,
+        var: Handle<Variable>,
+        n: u32,
+        rate: Handle<Expr>,
+        weight: Handle<Expr>,
+    },
 }
 
 #[derive(Debug)]

@@ -305,6 +305,18 @@ impl Printer<'_> {
                 InputKind::SpikeFile { population, path } => {
                     format!("spikes \"{path}\" -> {population}")
                 }
+                InputKind::PoissonDrive {
+                    population,
+                    var,
+                    n,
+                    rate,
+                    weight,
+                } => format!(
+                    "poisson_input {n} x rate {} weight {} -> {population}.{}",
+                    self.expr(*rate, 0),
+                    self.expr(*weight, 0),
+                    m.variables[*var].name
+                ),
             };
             self.line(format!("{h} {}: {what}", i.name));
         }

@@ -270,15 +270,52 @@ impl Sim {
     }
 
     fn input(&mut self, i: Handle<Input>) {
-        if let InputKind::Current {
-            population,
-            var,
-            value,
-        } = self.program.model.inputs[i].kind
-        {
-            let node = population.index();
-            let v = self.eval(value, &Ctx::all(node));
-            self.write(var, node, None, &v, AssignOp::Set);
+        match self.program.model.inputs[i].kind {
+            InputKind::Current {
+                population,
+                var,
+                value,
+            } => {
+                let node = population.index();
+                let v = self.eval(value, &Ctx::all(node));
+                self.write(var, node, None, &v, AssignOp::Set);
+            }
+            InputKind::PoissonDrive {
+                population,
+                var,
+                n,
+                rate,
+                weight,
+            } => {
+                let node = population.index();
+                let size = self.nodes[node].size;
+                let ctx = Ctx::all(node);
+                let r = self.eval(rate, &ctx);
+                let p = match r {
+                    Col::S(x) => Col::S(x * self.dt),
+                    Col::V(v) => Col::V(v.into_iter().map(|x| x * self.dt).collect()),
+                };
+                self.check_input_rate(i, &p, size);
+                let w = self.eval(weight, &ctx);
+                let name = &self.program.model.inputs[i].name;
+                let stream = Stream::new(
+                    self.seed,
+                    neurograph_compiler::event_stream(name, "poisson_input"),
+                );
+                let added: Vec<f64> = (0..size)
+                    .map(|e| {
+                        let k = stream.binomial(
+                            self.rng_element(&ctx, e),
+                            self.step,
+                            u64::from(n),
+                            p.at(e).clamp(0.0, 1.0),
+                        );
+                        k * w.at(e)
+                    })
+                    .collect();
+                self.write(var, node, None, &Col::V(added), AssignOp::Add);
+            }
+            _ => {}
         }
     }
 

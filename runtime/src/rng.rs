@@ -91,6 +91,45 @@ impl Stream {
     }
 }
 
+impl Stream {
+    /// A binomial count of `n` trials of probability `p` (`p` in [0, 1]): exact inversion of
+    /// the distribution function with one uniform while the mean of the rarer outcome is at most
+    /// 30, else a rounded normal approximation (continuity correction) clipped to [0, n].
+    pub fn binomial(self, element: u64, step: u64, n: u64, p: f64) -> f64 {
+        if !(p > 0.0) || n == 0 {
+            return 0.0;
+        }
+        if p >= 1.0 {
+            return n as f64;
+        }
+        let (p, flip) = if p > 0.5 { (1.0 - p, true) } else { (p, false) };
+        let nf = n as f64;
+        let k = if nf * p <= 30.0 {
+            let q = 1.0 - p;
+            let u = self.uniform(element, step, 0);
+            let mut pr = q.powf(nf);
+            let mut cdf = pr;
+            let mut k = 0u64;
+            while u > cdf && k < n {
+                pr *= (nf - k as f64) / (k as f64 + 1.0) * (p / q);
+                k += 1;
+                cdf += pr;
+            }
+            k as f64
+        } else {
+            let z = self.normal(element, step, 0);
+            (nf * p + (nf * p * (1.0 - p)).sqrt() * z + 0.5)
+                .floor()
+                .clamp(0.0, nf)
+        };
+        if flip {
+            nf - k
+        } else {
+            k
+        }
+    }
+}
+
 fn to_open01(hi: u32, lo: u32) -> f64 {
     let x = ((hi as u64) << 21) ^ (lo as u64 >> 11); // 53 bits
     (x as f64 + 0.5) * (1.0 / (1u64 << 53) as f64)

@@ -1572,7 +1572,9 @@ impl<'a> Lowerer<'a> {
             if let Some(n) = &a.name {
                 let ok = matches!(
                     (kind, n.name.as_str()),
-                    ("poisson", "rate") | ("tokens", "vocab")
+                    ("poisson", "rate")
+                        | ("tokens", "vocab")
+                        | ("poisson_input", "rate" | "weight")
                 );
                 if !ok {
                     self.diags.push(
@@ -1691,6 +1693,74 @@ impl<'a> Lowerer<'a> {
                     }
                     let pop = self.input_population(&i.name, ct, n, span);
                     InputKind::Poisson { population: pop }
+                }
+            }
+            "poisson_input" => {
+                let (Some(rate), Some(weight), [n_e]) =
+                    (named("rate"), named("weight"), positional.as_slice())
+                else {
+                    arity_error(
+                        self,
+                        "a number of sources, a rate and a weight: `poisson_input(1000, rate = 10 Hz, weight = 0.1 mV) -> E.v`",
+                    );
+                    return;
+                };
+                let Some(n) = self.const_size(n_e, "the number of Poisson sources") else {
+                    return;
+                };
+                let Some(target) = &i.target else {
+                    self.diags.push(
+                        Diagnostic::error(i.source.span, "a Poisson input needs a target")
+                            .with_label("where does it go?")
+                            .with_help("write `input name = poisson_input(1000, rate = 10 Hz, weight = 0.1 mV) -> Population.variable`"),
+                    );
+                    return;
+                };
+                let [p, v] = target.segments.as_slice() else {
+                    self.diags.push(
+                        Diagnostic::error(target.span, "an input target is `Population.variable`")
+                            .with_label("expected two names"),
+                    );
+                    return;
+                };
+                let pop = match self.names.get(&p.name) {
+                    Some((GlobalName::Population(h), _)) => *h,
+                    _ => {
+                        self.diags.push(
+                            Diagnostic::error(p.span, format!("unknown population `{}`", p.name))
+                                .with_label("not a population"),
+                        );
+                        return;
+                    }
+                };
+                let ct = self.model.populations[pop].cell_type;
+                let Some(var) = self.own_state(ElementType::Cell(ct), v, "an input cannot add to")
+                else {
+                    return;
+                };
+                let ctx = Ctx {
+                    own: Some(ElementType::Cell(ct)),
+                    indices: true,
+                    random: true,
+                    time: true,
+                    params: true,
+                    place: "a Poisson input",
+                    ..Ctx::default()
+                };
+                let rate = self.expr_dim(rate, &ctx, Dim::TIME.powi(-1), "a Poisson rate");
+                let dim = self.model.variables[var].dim;
+                let weight = self.expr_dim(
+                    weight,
+                    &ctx,
+                    dim,
+                    &format!("the weight added to `{}`", target.dotted()),
+                );
+                InputKind::PoissonDrive {
+                    population: pop,
+                    var,
+                    n,
+                    rate,
+                    weight,
                 }
             }
             "current" => {
@@ -1831,15 +1901,24 @@ impl<'a> Lowerer<'a> {
                 let mut d =
                     Diagnostic::error(i.source.span, format!("unknown input kind `{other}`"))
                         .with_label("not an input source");
-                d = match funcs::suggest(other, ["poisson", "current", "tokens", "spikes"]) {
+                d = match funcs::suggest(
+                    other,
+                    ["poisson", "poisson_input", "current", "tokens", "spikes"],
+                ) {
                     Some(s) => d.with_help(format!("did you mean `{s}`?")),
-                    None => d.with_help("inputs are poisson, current, tokens and spikes"),
+                    None => {
+                        d.with_help("inputs are poisson, poisson_input, current, tokens and spikes")
+                    }
                 };
                 self.diags.push(d);
                 return;
             }
         };
-        if let (Some(target), false) = (&i.target, matches!(kind_ir, InputKind::Current { .. })) {
+        let targeted = matches!(
+            kind_ir,
+            InputKind::Current { .. } | InputKind::PoissonDrive { .. }
+        );
+        if let (Some(target), false) = (&i.target, targeted) {
             self.diags.push(
                 Diagnostic::error(
                     target.span,
@@ -1859,7 +1938,7 @@ impl<'a> Lowerer<'a> {
             | InputKind::SpikeFile { population, .. } => {
                 self.model.populations[population].input = Some(h);
             }
-            InputKind::Current { .. } => {
+            InputKind::Current { .. } | InputKind::PoissonDrive { .. } => {
                 self.declare(&i.name, GlobalName::Input);
             }
         }
