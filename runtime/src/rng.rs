@@ -96,7 +96,7 @@ impl Stream {
     /// the distribution function with one uniform while the mean of the rarer outcome is at most
     /// 30, else a rounded normal approximation (continuity correction) clipped to [0, n].
     pub fn binomial(self, element: u64, step: u64, n: u64, p: f64) -> f64 {
-        if !(p > 0.0) || n == 0 {
+        if p.is_nan() || p <= 0.0 || n == 0 {
             return 0.0;
         }
         if p >= 1.0 {
