@@ -786,3 +786,61 @@ fn poisson_input_adds_a_binomial_drive() {
     let e = sim.step(5).unwrap_err().to_string();
     assert!(e.contains("input `Ext` at t = 0 s: rate × dt is 2"), "{e}");
 }
+
+/// `post.lastspike` and `pre.lastspike` in synapse code: the time of the cell's last spike,
+/// set when it spikes (before delivery), so that input during the target's refractoriness can
+/// be dropped as in Brunel's model; the same in both backends.
+#[test]
+fn synapses_see_the_last_spike_of_pre_and_post() {
+    use neurograph_runtime::npy::{self, Dtype};
+    let dir = common::temp_dir("language", "lastspike");
+    std::fs::create_dir_all(&dir).unwrap();
+    npy::write(
+        &dir.join("train.npy"),
+        &[0.001, 0.0, 0.005, 0.0, 0.006, 0.0, 0.009, 0.0],
+        &[4, 2],
+        Dtype::F64,
+    )
+    .unwrap();
+    let spec = dir.join("l.ng");
+    std::fs::write(
+        &spec,
+        r#"model lastspike
+neuron N {
+  state v: volt = 0 mV
+  spike when v > 1 mV { v = 0 mV }
+}
+synapse Gated {
+  state seen: second = 0 s
+  on pre {
+    post.v += if(t - post.lastspike > 3 ms, 2 mV, 0 mV)
+    seen = pre.lastspike
+  }
+}
+input Src = spikes("train.npy", 1)
+population Dst = N[1]
+project W: Src -> Dst via Gated { connect all_to_all }
+record Dst.spikes, W.seen at end, Dst.lastspike every 1 ms
+run { dt = 0.1 ms; duration = 12 ms; seed = 1 }
+"#,
+    )
+    .unwrap();
+    let model = neurograph::Model::compile_file(&spec).unwrap();
+    let mut results = Vec::new();
+    for backend in [neurograph::Backend::Interp, neurograph::Backend::Jit] {
+        let mut sim = model.simulation().backend(backend).build().unwrap();
+        sim.run_for("12 ms").unwrap();
+        let (t, _) = sim.spikes("Dst").unwrap();
+        let seen = sim.state("W", "seen").unwrap().to_vec();
+        let last = sim.state("Dst", "lastspike").unwrap().to_vec();
+        results.push((t, seen, last));
+    }
+    assert_eq!(results[0], results[1], "interpreter and JIT");
+    let (t, seen, last) = &results[0];
+    // The source's spike at 6 ms arrives 0.9 ms after Dst's spike at 5.1 ms: dropped.
+    let ms: Vec<i64> = t.iter().map(|x| (x * 1e4).round() as i64).collect();
+    assert_eq!(ms, vec![11, 51, 91], "Dst spikes (in 0.1 ms)");
+    assert!((seen[0] - 0.009).abs() < 1e-12, "{seen:?}");
+    assert!((last[0] - 0.0091).abs() < 1e-12, "{last:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -62,6 +62,7 @@ impl Sim {
                 }
                 // The one place after detection where both backends hold the same list.
                 self.filter_silenced(p.index());
+                self.stamp_lastspike(p);
             }
             KernelCall::DeliverPre(p) => self.deliver_pre(p),
             KernelCall::DeliverPost(p) => self.deliver_post(p),
@@ -692,6 +693,33 @@ impl Sim {
                 }
             }
         }
+    }
+
+    /// `lastspike` of the cells that spiked this step becomes the step's time (the state
+    /// exists when synapse code reads `pre.lastspike` or `post.lastspike`).
+    fn stamp_lastspike(&mut self, p: Handle<Population>) {
+        let program = std::sync::Arc::clone(&self.program);
+        let model = &program.model;
+        let ct = &model.cell_types[model.populations[p].cell_type];
+        let Some(&var) = ct
+            .states
+            .iter()
+            .find(|&&v| model.variables[v].name == "lastspike")
+        else {
+            return;
+        };
+        let node = p.index();
+        let k = ct
+            .events
+            .iter()
+            .position(|e| e.name == "spike")
+            .unwrap_or(0);
+        let fired: Vec<u32> = match self.spikes[node].get(k) {
+            Some(list) if !list.is_empty() => list.clone(),
+            _ => return,
+        };
+        let t = Col::S(self.step as f64 * self.dt);
+        self.write(var, node, Some(&fired), &t, AssignOp::Set);
     }
 
     fn detect(&mut self, p: Handle<Population>) {

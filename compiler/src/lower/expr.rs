@@ -509,11 +509,39 @@ impl Lowerer<'_> {
         };
         match self.find_var(elem, &field.name) {
             Some(v) => self.var_ref(v, side, span, ctx, false),
+            None if field.name == "lastspike" => match elem {
+                ElementType::Cell(ct) => {
+                    let v = self.lastspike_var(ct, field.span);
+                    self.var_ref(v, side, span, ctx, false)
+                }
+                _ => {
+                    self.unknown_member(elem, field);
+                    self.error_expr()
+                }
+            },
             None => {
                 self.unknown_member(elem, field);
                 self.error_expr()
             }
         }
+    }
+
+    /// `pre.lastspike` / `post.lastspike`: the time of the cell's last spike (−10⁴ s before the
+    /// first, as in Brian2), a state the runtime sets to `t` whenever the cell spikes (after
+    /// detection, before synaptic delivery). Created on first use.
+    fn lastspike_var(&mut self, ct: Handle<CellType>, span: Span) -> Handle<Variable> {
+        let (init, _) = self.push_expr(Expr::Const(-1e4), Ty::Real(Dim::TIME));
+        let v = self.model.variables.push(Variable {
+            name: "lastspike".into(),
+            scope: Scope::Cell(ct),
+            kind: VarKind::State,
+            dim: Dim::TIME,
+            regime: None,
+            init,
+            span,
+        });
+        self.model.cell_types[ct].states.push(v);
+        v
     }
 
     pub(super) fn find_var(&self, elem: ElementType, name: &str) -> Option<Handle<Variable>> {
