@@ -27,17 +27,7 @@ run { dt = 1 ms; duration = 10 ms; seed = 3 }
 #[test]
 fn edges_are_written_in_synapse_order_with_their_endpoints() {
     let dir = common::temp_dir("edges", "tuple");
-    std::fs::create_dir_all(&dir).unwrap();
-    let spec = dir.join("edges.ng");
-    std::fs::write(&spec, SPEC).unwrap();
-    let out = dir.join("trace");
-    common::neurograph_ok(&[
-        "run",
-        spec.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--quiet",
-    ]);
+    let (_, out) = common::run_spec_text(&dir, "edges", SPEC, &[]);
     let t = Trace::open(&out).unwrap();
     assert_eq!(t.edge_projections(), vec!["P".to_string()]);
     let e: Edges = t.edges("P").unwrap();

@@ -394,16 +394,7 @@ run { dt = 1 ms; duration = 5 ms; seed = 4 }
 
 fn run_spec(name: &str) -> (PathBuf, PathBuf) {
     let dir = common::temp_dir("graph", name);
-    let spec = dir.join("planted.ng");
-    std::fs::write(&spec, SPEC).unwrap();
-    let out = dir.join("trace");
-    common::neurograph_ok(&[
-        "run",
-        spec.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--quiet",
-    ]);
+    let (_, out) = common::run_spec_text(&dir, "planted", SPEC, &[]);
     (dir, out)
 }
 

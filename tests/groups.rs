@@ -143,17 +143,7 @@ fn checkpoints_carry_the_silenced_set() {
 const DEMO: &str = include_str!("../docs/groups_demo.ng");
 
 fn run_spec(dir: &Path, name: &str, text: &str) -> (PathBuf, PathBuf) {
-    let spec = dir.join(format!("{name}.ng"));
-    std::fs::write(&spec, text).unwrap();
-    let out = dir.join(format!("{name}-trace"));
-    common::neurograph_ok(&[
-        "run",
-        spec.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--quiet",
-    ]);
-    (spec, out)
+    common::run_spec_text(dir, name, text, &[])
 }
 
 fn names(v: &serde_json::Value) -> Vec<String> {

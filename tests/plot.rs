@@ -484,21 +484,12 @@ fn state_plot_draws_each_element_with_its_unit() {
     assert!(d.iter().any(|p| p.1 == lo));
 
     let dir = common::temp_dir("plot", "state");
-    std::fs::create_dir_all(&dir).unwrap();
-    let spec = dir.join("s.ng");
-    std::fs::write(
-        &spec,
+    let (_, out) = common::run_spec_text(
+        &dir,
+        "s",
         "model s\nneuron N {\n  state v: volt = -65 mV + 1 mV * i\n  dv/dt = (-50 mV - v) / (20 ms)\n}\npopulation P = N[10]\nrecord P.v[2..8] every 1 ms\nrun { dt = 0.1 ms; duration = 200 ms; seed = 1 }\n",
-    )
-    .unwrap();
-    let out = dir.join("trace");
-    common::neurograph_ok(&[
-        "run",
-        spec.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--quiet",
-    ]);
+        &[],
+    );
     let t = Trace::open(&out).unwrap();
     let p = state::state(&t, &opts()).unwrap();
     check_well_formed(&p.svg);

@@ -280,9 +280,11 @@ fn write_into(tmp: &Path, sim: &Sim, meta: &TraceMeta) -> io::Result<Vec<String>
                     "indices": {"file": format!("{base}.i.npy"), "shape": [n], "dtype": "uint32"},
                 }));
             }
-            RecordWhat::State { node, var, range } => {
-                let v = &model.variables[*var];
-                let base = unique(format!("{}.{}", model.node_name(*node), v.name), &mut used);
+            RecordWhat::State { .. } | RecordWhat::Let { .. } => {
+                let Some(sampled) = Sampled::of(model, r) else {
+                    continue;
+                };
+                let base = unique(format!("{}.{}", sampled.node, sampled.variable), &mut used);
                 let width = rec.width;
                 let rows = rec.values.len().checked_div(width).unwrap_or(0);
                 put(&format!("{base}.npy"), &rec.values, &[rows, width], float)?;
@@ -292,15 +294,19 @@ fn write_into(tmp: &Path, sim: &Sim, meta: &TraceMeta) -> io::Result<Vec<String>
                     &[rec.times.len()],
                     Dtype::F64,
                 )?;
-                let first = range.map_or(0, |(a, _)| a);
-                records.push(json!({
-                    "kind": "state", "name": base, "node": model.node_name(*node), "variable": v.name,
-                    "unit": v.dim.to_string(), "elements": [first, first as usize + width],
+                let first = sampled.range.map_or(0, |(a, _)| a);
+                let mut record = json!({
+                    "kind": "state", "name": base, "node": sampled.node, "variable": sampled.variable,
+                    "unit": sampled.dim.to_string(), "elements": [first, first as usize + width],
                     "interval_s": r.every, "at_end": r.at_end,
-                    "rows": if r.at_end && v.regime.is_some() { "one per regime state" } else { "one per sample" },
+                    "rows": if sampled.per_regime { "one per regime state" } else { "one per sample" },
                     "values": {"file": format!("{base}.npy"), "shape": [rows, width], "dtype": if float == Dtype::F32 { "float32" } else { "float64" }},
                     "times": {"file": format!("{base}.t.npy"), "unit": "s", "shape": [rec.times.len()]},
-                }));
+                });
+                if sampled.is_let {
+                    record["let"] = json!(true);
+                }
+                records.push(record);
             }
             RecordWhat::Rate { population } => {
                 let base = unique(
@@ -314,33 +320,6 @@ fn write_into(tmp: &Path, sim: &Sim, meta: &TraceMeta) -> io::Result<Vec<String>
                     "unit": "Hz", "interval_s": r.every.unwrap_or(model.run.dt),
                     "values": {"file": format!("{base}.npy"), "shape": [n]},
                     "times": {"file": format!("{base}.t.npy"), "unit": "s", "shape": [n]},
-                }));
-            }
-            RecordWhat::Let {
-                population,
-                name,
-                dim,
-                range,
-                ..
-            } => {
-                let pop = &model.populations[*population].name;
-                let base = unique(format!("{pop}.{name}"), &mut used);
-                let width = rec.width;
-                let rows = rec.values.len().checked_div(width).unwrap_or(0);
-                put(&format!("{base}.npy"), &rec.values, &[rows, width], float)?;
-                put(
-                    &format!("{base}.t.npy"),
-                    &rec.times,
-                    &[rec.times.len()],
-                    Dtype::F64,
-                )?;
-                let first = range.map_or(0, |(a, _)| a);
-                records.push(json!({
-                    "kind": "state", "name": base, "node": pop, "variable": name, "let": true,
-                    "unit": dim.to_string(), "elements": [first, first as usize + width],
-                    "interval_s": r.every, "at_end": false, "rows": "one per sample",
-                    "values": {"file": format!("{base}.npy"), "shape": [rows, width], "dtype": if float == Dtype::F32 { "float32" } else { "float64" }},
-                    "times": {"file": format!("{base}.t.npy"), "unit": "s", "shape": [rec.times.len()]},
                 }));
             }
             RecordWhat::Edges { projection } => {
@@ -443,4 +422,48 @@ fn write_into(tmp: &Path, sim: &Sim, meta: &TraceMeta) -> io::Result<Vec<String>
 /// The number of elements of a population or projection in a built simulation.
 fn sim_node_size(sim: &Sim, node: Node) -> usize {
     sim.nodes[sim.node_index(node)].size
+}
+
+/// What the trace says of a sampled record: a state variable or a recorded `let`.
+struct Sampled<'a> {
+    node: &'a str,
+    variable: &'a str,
+    dim: neurograph_compiler::units::Dim,
+    range: Option<(u32, u32)>,
+    /// `at end` of a per-regime variable: one row per regime state.
+    per_regime: bool,
+    is_let: bool,
+}
+
+impl<'a> Sampled<'a> {
+    fn of(model: &'a Model, r: &'a Record) -> Option<Sampled<'a>> {
+        match &r.what {
+            RecordWhat::State { node, var, range } => {
+                let v = &model.variables[*var];
+                Some(Sampled {
+                    node: model.node_name(*node),
+                    variable: &v.name,
+                    dim: v.dim,
+                    range: *range,
+                    per_regime: r.at_end && v.regime.is_some(),
+                    is_let: false,
+                })
+            }
+            RecordWhat::Let {
+                population,
+                name,
+                dim,
+                range,
+                ..
+            } => Some(Sampled {
+                node: &model.populations[*population].name,
+                variable: name,
+                dim: *dim,
+                range: *range,
+                per_regime: false,
+                is_let: true,
+            }),
+            _ => None,
+        }
+    }
 }

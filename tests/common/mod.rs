@@ -85,6 +85,25 @@ pub fn temp_dir(prefix: &str, name: &str) -> PathBuf {
     d
 }
 
+/// Write `text` as `dir/NAME.ng` and run it quietly (plus `extra` flags) into `dir/NAME-trace`;
+/// returns (spec, trace directory).
+pub fn run_spec_text(dir: &Path, name: &str, text: &str, extra: &[&str]) -> (PathBuf, PathBuf) {
+    std::fs::create_dir_all(dir).unwrap();
+    let spec = dir.join(format!("{name}.ng"));
+    std::fs::write(&spec, text).unwrap();
+    let out = dir.join(format!("{name}-trace"));
+    let mut args = vec![
+        "run",
+        spec.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ];
+    args.extend(extra);
+    neurograph_ok(&args);
+    (spec, out)
+}
+
 /// A trace directory's manifest.
 pub fn manifest(dir: &Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(dir.join("manifest.json")).unwrap()).unwrap()

@@ -1716,28 +1716,10 @@ impl<'a> Lowerer<'a> {
                     );
                     return;
                 };
-                let [p, v] = target.segments.as_slice() else {
-                    self.diags.push(
-                        Diagnostic::error(target.span, "an input target is `Population.variable`")
-                            .with_label("expected two names"),
-                    );
+                let Some((pop, var)) = self.target_state(target, "an input cannot add to") else {
                     return;
-                };
-                let pop = match self.names.get(&p.name) {
-                    Some((GlobalName::Population(h), _)) => *h,
-                    _ => {
-                        self.diags.push(
-                            Diagnostic::error(p.span, format!("unknown population `{}`", p.name))
-                                .with_label("not a population"),
-                        );
-                        return;
-                    }
                 };
                 let ct = self.model.populations[pop].cell_type;
-                let Some(var) = self.own_state(ElementType::Cell(ct), v, "an input cannot add to")
-                else {
-                    return;
-                };
                 let ctx = Ctx {
                     own: Some(ElementType::Cell(ct)),
                     indices: true,
@@ -1946,6 +1928,32 @@ impl<'a> Lowerer<'a> {
 
     /// `Population.variable` as the target of an input: a state nothing else writes.
     fn target_var(&mut self, target: &ast::Path) -> Option<(Handle<Population>, Handle<Variable>)> {
+        let (pop, var) = self.target_state(target, "an input cannot set")?;
+        let ct = self.model.populations[pop].cell_type;
+        if let Some(reason) = self.written_by_dynamics(ElementType::Cell(ct), var, None) {
+            let v = &target.segments[1];
+            self.diags.push(
+                Diagnostic::error(
+                    v.span,
+                    format!(
+                        "`{}` is already {reason}, so an input cannot set it",
+                        v.name
+                    ),
+                )
+                .with_label("written twice every step")
+                .with_help("add a separate state for the input and use it in the equation"),
+            );
+            return None;
+        }
+        Some((pop, var))
+    }
+
+    /// `Population.variable` naming a state of the population (`what`: the error's wording).
+    fn target_state(
+        &mut self,
+        target: &ast::Path,
+        what: &str,
+    ) -> Option<(Handle<Population>, Handle<Variable>)> {
         let [p, v] = target.segments.as_slice() else {
             self.diags.push(
                 Diagnostic::error(target.span, "an input target is `Population.variable`")
@@ -1964,21 +1972,7 @@ impl<'a> Lowerer<'a> {
             }
         };
         let ct = self.model.populations[pop].cell_type;
-        let var = self.own_state(ElementType::Cell(ct), v, "an input cannot set")?;
-        if let Some(reason) = self.written_by_dynamics(ElementType::Cell(ct), var, None) {
-            self.diags.push(
-                Diagnostic::error(
-                    v.span,
-                    format!(
-                        "`{}` is already {reason}, so an input cannot set it",
-                        v.name
-                    ),
-                )
-                .with_label("written twice every step")
-                .with_help("add a separate state for the input and use it in the equation"),
-            );
-            return None;
-        }
+        let var = self.own_state(ElementType::Cell(ct), v, what)?;
         Some((pop, var))
     }
 
