@@ -709,11 +709,7 @@ impl Sim {
             return;
         };
         let node = p.index();
-        let k = ct
-            .events
-            .iter()
-            .position(|e| e.name == "spike")
-            .unwrap_or(0);
+        let k = self.spike_event_index(node);
         let fired: Vec<u32> = match self.spikes[node].get(k) {
             Some(list) if !list.is_empty() => list.clone(),
             _ => return,
@@ -801,13 +797,7 @@ impl Sim {
             if node >= self.n_pops {
                 continue;
             }
-            let ct = &self.program.model.cell_types
-                [self.program.model.populations[Handle::<Population>::new(node)].cell_type];
-            let k = ct
-                .events
-                .iter()
-                .position(|e| e.name == "spike")
-                .unwrap_or(0);
+            let k = self.spike_event_index(node);
             if let Some(list) = self.spikes[node].get(k) {
                 for &e in list {
                     let e = e as usize;

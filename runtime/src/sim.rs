@@ -443,19 +443,24 @@ impl Sim {
         }
     }
 
+    /// Which of population `node`'s event lists holds its spikes: the `spike` event, or the
+    /// first (a population fed by a spike file).
+    pub(crate) fn spike_event_index(&self, node: usize) -> usize {
+        let model = &self.program.model;
+        model.cell_types[model.populations[Handle::<Population>::new(node)].cell_type]
+            .events
+            .iter()
+            .position(|e| e.name == "spike")
+            .unwrap_or(0)
+    }
+
     /// Remove the silenced elements of population `node` from this step's spike list (the
     /// `spike` event, or the first event of a population fed by a spike file).
     pub(crate) fn filter_silenced(&mut self, node: usize) {
         if self.silenced[node].is_empty() {
             return;
         }
-        let ct = &self.program.model.cell_types
-            [self.program.model.populations[Handle::<Population>::new(node)].cell_type];
-        let k = ct
-            .events
-            .iter()
-            .position(|e| e.name == "spike")
-            .unwrap_or(0);
+        let k = self.spike_event_index(node);
         let silenced = &self.silenced[node];
         if let Some(list) = self.spikes[node].get_mut(k) {
             let before = list.len();

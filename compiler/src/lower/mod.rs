@@ -1708,12 +1708,11 @@ impl<'a> Lowerer<'a> {
                 let Some(n) = self.const_size(n_e, "the number of Poisson sources") else {
                     return;
                 };
-                let Some(target) = &i.target else {
-                    self.diags.push(
-                        Diagnostic::error(i.source.span, "a Poisson input needs a target")
-                            .with_label("where does it go?")
-                            .with_help("write `input name = poisson_input(1000, rate = 10 Hz, weight = 0.1 mV) -> Population.variable`"),
-                    );
+                let Some(target) = self.input_target(
+                    i,
+                    "a Poisson input needs a target",
+                    "write `input name = poisson_input(1000, rate = 10 Hz, weight = 0.1 mV) -> Population.variable`",
+                ) else {
                     return;
                 };
                 let Some((pop, var)) = self.target_state(target, "an input cannot add to") else {
@@ -1750,12 +1749,11 @@ impl<'a> Lowerer<'a> {
                     arity_error(self, "one value: `current(100 pA) -> E.I_ext`");
                     return;
                 }
-                let Some(target) = &i.target else {
-                    self.diags.push(
-                        Diagnostic::error(i.source.span, "a current input needs a target")
-                            .with_label("where does it go?")
-                            .with_help("write `input name = current(...) -> Population.variable`"),
-                    );
+                let Some(target) = self.input_target(
+                    i,
+                    "a current input needs a target",
+                    "write `input name = current(...) -> Population.variable`",
+                ) else {
                     return;
                 };
                 let Some((pop, var)) = self.target_var(target) else {
@@ -1946,6 +1944,23 @@ impl<'a> Lowerer<'a> {
             return None;
         }
         Some((pop, var))
+    }
+
+    /// The `-> Population.variable` of an input that needs one; an error without.
+    fn input_target<'i>(
+        &mut self,
+        i: &'i ast::InputDecl,
+        message: &str,
+        help: &str,
+    ) -> Option<&'i ast::Path> {
+        if i.target.is_none() {
+            self.diags.push(
+                Diagnostic::error(i.source.span, message)
+                    .with_label("where does it go?")
+                    .with_help(help),
+            );
+        }
+        i.target.as_ref()
     }
 
     /// `Population.variable` naming a state of the population (`what`: the error's wording).
