@@ -89,6 +89,32 @@ int main(void) {
   printf("steps: %llu\n", (unsigned long long)ng_simulation_steps(sim));
   printf("spikes after 200 ms: %zu\n", count);
 
+  /* Ablation: silence E[0..10] for 100 ms; none of them spikes in that time. */
+  uint32_t quiet[10];
+  for (uint32_t k = 0; k < 10; k++) {
+    quiet[k] = k;
+  }
+  check(ng_simulation_silence(sim, "E", quiet, 10), "silence");
+  uint32_t outside = 3200;
+  if (ng_simulation_silence(sim, "E", &outside, 1) != NG_VALUE_ERROR ||
+      ng_simulation_silence(sim, "Nope", quiet, 1) != NG_NAME_ERROR) {
+    fprintf(stderr, "a bad silence call was accepted\n");
+    return 1;
+  }
+  check(ng_simulation_step(sim, 1000), "silenced");
+  check(ng_simulation_unsilence(sim), "unsilence");
+  size_t before = count;
+  check(ng_simulation_spikes(sim, "E", NULL, NULL, 0, &count), "spike count");
+  times = realloc(times, count * sizeof(double) + 1);
+  indices = realloc(indices, count * sizeof(uint32_t) + 1);
+  check(ng_simulation_spikes(sim, "E", times, indices, count, &count), "spikes");
+  size_t silenced_spikes = 0;
+  for (size_t k = before; k < count; k++) {
+    silenced_spikes += indices[k] < 10;
+  }
+  printf("spikes after 300 ms: %zu\n", count);
+  printf("spikes of silenced neurons: %zu\n", silenced_spikes);
+
   free(times);
   free(indices);
   free(v);

@@ -157,6 +157,24 @@ enum NgStatus ng_simulation_set_state(struct NgSimulation *sim,
                                       const double *values,
                                       size_t len);
 
+// Silence elements of a population (ablation): from the next step their spikes are neither
+// delivered, recorded, counted nor followed by a reset; their own equations keep running.
+// `len` indices; with `len` 0 the call changes nothing. `ng_simulation_unsilence` undoes all.
+//
+// # Safety
+// `sim` is a live simulation; `population` a NUL-terminated string; `indices` readable for
+// `len` values (may be null when `len` is 0).
+enum NgStatus ng_simulation_silence(struct NgSimulation *sim,
+                                    const char *population,
+                                    const uint32_t *indices,
+                                    size_t len);
+
+// Silence no element any more (undoes every `ng_simulation_silence`).
+//
+// # Safety
+// `sim` is a live simulation.
+enum NgStatus ng_simulation_unsilence(struct NgSimulation *sim);
+
 // Copy the spikes recorded for a population (`record P.spikes` in the spec): times in
 // seconds and element indices, `capacity` of each at most; `*count` receives the number of
 // spikes. With null buffers only `*count` is written.

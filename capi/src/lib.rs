@@ -437,6 +437,52 @@ pub unsafe extern "C" fn ng_simulation_set_state(
     })
 }
 
+/// Silence elements of a population (ablation): from the next step their spikes are neither
+/// delivered, recorded, counted nor followed by a reset; their own equations keep running.
+/// `len` indices; with `len` 0 the call changes nothing. `ng_simulation_unsilence` undoes all.
+///
+/// # Safety
+/// `sim` is a live simulation; `population` a NUL-terminated string; `indices` readable for
+/// `len` values (may be null when `len` is 0).
+#[no_mangle]
+pub unsafe extern "C" fn ng_simulation_silence(
+    sim: *mut NgSimulation,
+    population: *const c_char,
+    indices: *const u32,
+    len: usize,
+) -> NgStatus {
+    guard(|| {
+        // SAFETY: as documented.
+        let sim = unsafe { sim_mut(sim) }?;
+        // SAFETY: as documented.
+        let population = unsafe { text(population, "population") }?;
+        let indices: &[u32] = if len == 0 {
+            &[]
+        } else if indices.is_null() {
+            return Err(invalid("indices is null"));
+        } else {
+            // SAFETY: readable for `len` values.
+            unsafe { std::slice::from_raw_parts(indices, len) }
+        };
+        sim.silence(population, indices).map_err(fail)?;
+        Ok(NgStatus::NG_OK)
+    })
+}
+
+/// Silence no element any more (undoes every `ng_simulation_silence`).
+///
+/// # Safety
+/// `sim` is a live simulation.
+#[no_mangle]
+pub unsafe extern "C" fn ng_simulation_unsilence(sim: *mut NgSimulation) -> NgStatus {
+    guard(|| {
+        // SAFETY: as documented.
+        let sim = unsafe { sim_mut(sim) }?;
+        sim.clear_silenced();
+        Ok(NgStatus::NG_OK)
+    })
+}
+
 /// Copy the spikes recorded for a population (`record P.spikes` in the spec): times in
 /// seconds and element indices, `capacity` of each at most; `*count` receives the number of
 /// spikes. With null buffers only `*count` is written.

@@ -113,4 +113,17 @@ fn the_c_example_compiles_runs_and_agrees_with_rust() {
         line("spikes after 200 ms:"),
         sim.spikes("E").unwrap().0.len().to_string()
     );
+    let quiet: Vec<u32> = (0..10).collect();
+    sim.silence("E", &quiet).unwrap();
+    sim.step(1000).unwrap();
+    sim.clear_silenced();
+    let (t, i) = sim.spikes("E").unwrap();
+    assert_eq!(line("spikes after 300 ms:"), t.len().to_string());
+    let late = t
+        .iter()
+        .zip(&i)
+        .filter(|(&t, &i)| t >= 0.2 && i < 10)
+        .count();
+    assert_eq!(late, 0);
+    assert_eq!(line("spikes of silenced neurons:"), "0");
 }

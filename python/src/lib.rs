@@ -255,6 +255,26 @@ impl PySimulation {
         self.lock().set_param(name, value).map_err(|e| to_py(py, e))
     }
 
+    /// Silence elements of a population (ablation): from the next step their spikes are neither
+    /// delivered, recorded, counted nor followed by a reset. silence("E", [0, 1, 2]).
+    fn silence(&self, py: Python<'_>, population: &str, indices: Vec<u32>) -> PyResult<()> {
+        self.lock()
+            .silence(population, &indices)
+            .map_err(|e| to_py(py, e))
+    }
+
+    /// The silenced elements of a population, ascending.
+    fn silenced(&self, py: Python<'_>, population: &str) -> PyResult<Vec<u32>> {
+        let sim = self.lock();
+        let list = sim.silenced(population).map_err(|e| to_py(py, e))?;
+        Ok(list.to_vec())
+    }
+
+    /// Silence no element any more.
+    fn unsilence(&self) {
+        self.lock().clear_silenced();
+    }
+
     /// Write a trace directory (manifest.json and .npy files) of what was recorded so far.
     fn write_trace(&self, py: Python<'_>, path: PathBuf) -> PyResult<()> {
         py.detach(|| self.lock().write_trace(&path).map(|_| ()))

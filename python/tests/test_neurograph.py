@@ -142,3 +142,21 @@ def test_a_saved_simulation_resumes_bit_identically(tmp_path):
     resumed.run("50 ms")
     assert np.array_equal(straight.spikes("E")[0], resumed.spikes("E")[0])
     assert np.array_equal(straight.state("I", "v"), resumed.state("I", "v"))
+
+
+def test_silencing_removes_the_neurons_spikes_until_undone():
+    sim = ng.compile(str(CUBA)).simulation(seed=3)
+    sim.run("100 ms")
+    sim.silence("E", [0, 1, 2, 3, 4])
+    assert sim.silenced("E") == [0, 1, 2, 3, 4]
+    sim.run("100 ms")
+    t, i = sim.spikes("E")
+    late = (t >= 0.1) & (t < 0.2)
+    assert late.any()
+    assert not np.isin(i[late], [0, 1, 2, 3, 4]).any()
+    sim.unsilence()
+    assert sim.silenced("E") == []
+    with pytest.raises(KeyError):
+        sim.silence("Nope", [0])
+    with pytest.raises(ValueError):
+        sim.silence("E", [4000])
