@@ -549,20 +549,36 @@ pub fn double_edge_swaps(
     swaps: usize,
     rng: &mut Rng,
 ) -> (UnGraph<usize, f64>, usize) {
+    let edges = g
+        .edge_references()
+        .map(|e| (e.source().index(), e.target().index(), *e.weight()));
+    let (edges, done) = swap_edges(edges, swaps, rng, false);
+    let mut out = UnGraph::with_capacity(g.node_count(), edges.len());
+    for n in g.node_indices() {
+        out.add_node(g[n]);
+    }
+    for (u, v, w) in edges {
+        out.add_edge(NodeIndex::new(u), NodeIndex::new(v), w);
+    }
+    (out, done)
+}
+
+/// The swap loop of both null models on an edge list: `swaps` attempts on two random edges
+/// (`directed`: a→b, c→d → a→d, c→b; undirected: the second edge taken either way round
+/// first), refused when one would make a self-loop or an edge that exists. Self-loops are
+/// left out of the swaps and come back at the end; weights move with their edges. Returns the
+/// edges and the number of swaps made.
+fn swap_edges(
+    all: impl Iterator<Item = (usize, usize, f64)>,
+    swaps: usize,
+    rng: &mut Rng,
+    directed: bool,
+) -> (Vec<(usize, usize, f64)>, usize) {
     let key = |u: usize, v: usize| -> u64 {
-        let (a, b) = if u < v { (u, v) } else { (v, u) };
+        let (a, b) = if directed || u < v { (u, v) } else { (v, u) };
         ((a as u64) << 32) | b as u64
     };
-    let mut edges: Vec<(usize, usize, f64)> = Vec::new();
-    let mut loops: Vec<(usize, f64)> = Vec::new();
-    for e in g.edge_references() {
-        let (u, v) = (e.source().index(), e.target().index());
-        if u == v {
-            loops.push((u, *e.weight()));
-        } else {
-            edges.push((u, v, *e.weight()));
-        }
-    }
+    let (mut edges, loops): (Vec<_>, Vec<_>) = all.partition(|&(u, v, _)| u != v);
     let mut set: HashSet<u64, FastHash> =
         HashSet::with_capacity_and_hasher(edges.len() * 2, FastHash);
     for &(u, v, _) in &edges {
@@ -578,7 +594,7 @@ pub fn double_edge_swaps(
             }
             let (a, b, wa) = edges[i];
             let (mut c, mut d, wc) = edges[j];
-            if rng.next_u64() & 1 == 1 {
+            if !directed && rng.next_u64() & 1 == 1 {
                 std::mem::swap(&mut c, &mut d);
             }
             // a-b, c-d -> a-d, c-b
@@ -594,17 +610,8 @@ pub fn double_edge_swaps(
             done += 1;
         }
     }
-    let mut out = UnGraph::with_capacity(g.node_count(), edges.len() + loops.len());
-    for n in g.node_indices() {
-        out.add_node(g[n]);
-    }
-    for (u, v, w) in edges {
-        out.add_edge(NodeIndex::new(u), NodeIndex::new(v), w);
-    }
-    for (u, w) in loops {
-        out.add_edge(NodeIndex::new(u), NodeIndex::new(u), w);
-    }
-    (out, done)
+    edges.extend(loops);
+    (edges, done)
 }
 
 /// A multiplicative hash for the u64 edge keys of the swap loop (SipHash dominates it
@@ -955,49 +962,16 @@ pub fn directed_edge_swaps(
     swaps: usize,
     rng: &mut Rng,
 ) -> (DiGraph<usize, f64>, usize) {
-    let key = |u: usize, v: usize| -> u64 { ((u as u64) << 32) | v as u64 };
-    let mut edges: Vec<(usize, usize, f64)> = Vec::new();
-    let mut loops: Vec<(usize, f64)> = Vec::new();
-    for e in g.edge_references() {
-        let (u, v) = (e.source().index(), e.target().index());
-        if u == v {
-            loops.push((u, *e.weight()));
-        } else {
-            edges.push((u, v, *e.weight()));
-        }
-    }
-    let mut set: HashSet<u64, FastHash> =
-        HashSet::with_capacity_and_hasher(edges.len() * 2, FastHash);
-    for &(u, v, _) in &edges {
-        set.insert(key(u, v));
-    }
-    let mut done = 0;
-    if edges.len() >= 2 {
-        for _ in 0..swaps {
-            let i = rng.below(edges.len());
-            let j = rng.below(edges.len());
-            let ((a, b, wa), (c, d, wc)) = (edges[i], edges[j]);
-            if i == j || a == d || c == b || set.contains(&key(a, d)) || set.contains(&key(c, b)) {
-                continue;
-            }
-            set.remove(&key(a, b));
-            set.remove(&key(c, d));
-            set.insert(key(a, d));
-            set.insert(key(c, b));
-            edges[i] = (a, d, wa);
-            edges[j] = (c, b, wc);
-            done += 1;
-        }
-    }
-    let mut out = DiGraph::with_capacity(g.node_count(), edges.len() + loops.len());
+    let edges = g
+        .edge_references()
+        .map(|e| (e.source().index(), e.target().index(), *e.weight()));
+    let (edges, done) = swap_edges(edges, swaps, rng, true);
+    let mut out = DiGraph::with_capacity(g.node_count(), edges.len());
     for n in g.node_indices() {
         out.add_node(g[n]);
     }
     for (u, v, w) in edges {
         out.add_edge(NodeIndex::new(u), NodeIndex::new(v), w);
-    }
-    for (u, w) in loops {
-        out.add_edge(NodeIndex::new(u), NodeIndex::new(u), w);
     }
     (out, done)
 }

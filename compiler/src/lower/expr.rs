@@ -66,6 +66,20 @@ impl Ctx {
             ..Ctx::default()
         }
     }
+
+    /// An input's value, rate or weight: the variables of the cell type `own` it feeds, `i`,
+    /// `t`, parameters, and random draws when `random`.
+    pub fn input(own: ElementType, place: &'static str, random: bool) -> Ctx {
+        Ctx {
+            own: Some(own),
+            indices: true,
+            random,
+            time: true,
+            params: true,
+            place,
+            ..Ctx::default()
+        }
+    }
 }
 
 impl Lowerer<'_> {

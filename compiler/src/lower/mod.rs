@@ -1608,14 +1608,7 @@ impl<'a> Lowerer<'a> {
                 if mentions_time(rate_e) {
                     // A time-varying rate is evaluated every step (no `rate` parameter to
                     // `--set`); the runtime refuses a step where rate × dt exceeds 1.
-                    let ctx = Ctx {
-                        own: Some(elem),
-                        indices: true,
-                        time: true,
-                        params: true,
-                        place: "a Poisson rate",
-                        ..Ctx::default()
-                    };
+                    let ctx = Ctx::input(elem, "a Poisson rate", false);
                     let r = self.expr_dim(rate_e, &ctx, Dim::TIME.powi(-1), "a Poisson rate");
                     let (dt, _) =
                         self.push_expr(Expr::Const(self.model.run.dt), Ty::Real(Dim::TIME));
@@ -1719,15 +1712,7 @@ impl<'a> Lowerer<'a> {
                     return;
                 };
                 let ct = self.model.populations[pop].cell_type;
-                let ctx = Ctx {
-                    own: Some(ElementType::Cell(ct)),
-                    indices: true,
-                    random: true,
-                    time: true,
-                    params: true,
-                    place: "a Poisson input",
-                    ..Ctx::default()
-                };
+                let ctx = Ctx::input(ElementType::Cell(ct), "a Poisson input", true);
                 let rate = self.expr_dim(rate, &ctx, Dim::TIME.powi(-1), "a Poisson rate");
                 let dim = self.model.variables[var].dim;
                 let weight = self.expr_dim(
@@ -1783,15 +1768,11 @@ impl<'a> Lowerer<'a> {
                     );
                     return;
                 }
-                let ctx = Ctx {
-                    own: Some(ElementType::Cell(self.model.populations[pop].cell_type)),
-                    indices: true,
-                    random: true,
-                    time: true,
-                    params: true,
-                    place: "an input value",
-                    ..Ctx::default()
-                };
+                let ctx = Ctx::input(
+                    ElementType::Cell(self.model.populations[pop].cell_type),
+                    "an input value",
+                    true,
+                );
                 let dim = self.model.variables[var].dim;
                 let value = self.expr_dim(
                     positional[0],
