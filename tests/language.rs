@@ -844,3 +844,30 @@ run { dt = 0.1 ms; duration = 12 ms; seed = 1 }
     assert!((last[0] - 0.0091).abs() < 1e-12, "{last:?}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A population whose only event is not `spike` can be silenced (nothing to filter, no count
+/// to lower), and a `state lastspike` the spec declares is the spec's own: the runtime only
+/// stamps the one it creates for `pre.lastspike` / `post.lastspike`.
+#[test]
+fn silencing_other_events_and_a_declared_lastspike() {
+    let spec = r#"
+model other
+astrocyte A {
+  state c: 1 = 0
+  state lastspike: second = 7 s
+  dc/dt = 1 / (10 ms)
+  event glio when c > 0.5 { c = 0 }
+}
+population P = A[3]
+record P.glio
+run { dt = 1 ms; duration = 50 ms; seed = 1 }
+"#;
+    let model = neurograph::Model::compile_str(spec).unwrap();
+    for backend in [neurograph::Backend::Interp, neurograph::Backend::Jit] {
+        let mut sim = model.simulation().backend(backend).build().unwrap();
+        sim.silence("P", &[0, 1]).unwrap();
+        sim.run_for("50 ms").unwrap();
+        assert_eq!(sim.state("P", "lastspike").unwrap().to_vec(), vec![7.0; 3]);
+        assert_eq!(sim.spike_count("P").unwrap(), 0);
+    }
+}

@@ -462,6 +462,9 @@ pub struct CellType {
     pub dynamics: Dynamics,
     pub events: Vec<Event>,
     pub refractory: Option<Refractory>,
+    /// The state synapse code reads as `pre.lastspike` / `post.lastspike`, created on first
+    /// use; the runtime sets it to `t` when the cell spikes.
+    pub lastspike: Option<Handle<Variable>>,
     pub span: Span,
 }
 

@@ -680,17 +680,17 @@ impl Sim {
     /// The fused kernel drew this step's spikes of `p`: when `p` is a Poisson input with a
     /// time-varying rate, check the rate as `detect` does.
     fn check_time_varying_input(&self, p: Handle<Population>) {
+        if !self.time_varying_rate[p.index()] {
+            return;
+        }
         let model = &self.program.model;
         let Some(input) = model.populations[p].input else {
             return;
         };
-        let ct = &model.cell_types[model.populations[p].cell_type];
-        for ev in &ct.events {
+        for ev in &model.cell_types[model.populations[p].cell_type].events {
             if let Trigger::Probability(pr) = ev.trigger {
-                if reads_time(model, pr) {
-                    let v = self.eval(pr, &Ctx::all(p.index()));
-                    self.check_input_rate(input, &v, self.nodes[p.index()].size);
-                }
+                let v = self.eval(pr, &Ctx::all(p.index()));
+                self.check_input_rate(input, &v, self.nodes[p.index()].size);
             }
         }
     }
@@ -698,19 +698,12 @@ impl Sim {
     /// `lastspike` of the cells that spiked this step becomes the step's time (the state
     /// exists when synapse code reads `pre.lastspike` or `post.lastspike`).
     fn stamp_lastspike(&mut self, p: Handle<Population>) {
-        let program = std::sync::Arc::clone(&self.program);
-        let model = &program.model;
-        let ct = &model.cell_types[model.populations[p].cell_type];
-        let Some(&var) = ct
-            .states
-            .iter()
-            .find(|&&v| model.variables[v].name == "lastspike")
-        else {
+        let model = &self.program.model;
+        let Some(var) = model.cell_types[model.populations[p].cell_type].lastspike else {
             return;
         };
         let node = p.index();
-        let k = self.spike_event_index(node);
-        let fired: Vec<u32> = match self.spikes[node].get(k) {
+        let fired: Vec<u32> = match self.spike_event[node].and_then(|k| self.spikes[node].get(k)) {
             Some(list) if !list.is_empty() => list.clone(),
             _ => return,
         };
@@ -734,10 +727,10 @@ impl Sim {
                 }
                 Trigger::Probability(pr) => {
                     let v = self.eval(*pr, &Ctx::all(node));
-                    if let Some(input) = model.populations[p].input {
-                        if reads_time(model, *pr) {
-                            self.check_input_rate(input, &v, size);
-                        }
+                    if let (Some(input), true) =
+                        (model.populations[p].input, self.time_varying_rate[node])
+                    {
+                        self.check_input_rate(input, &v, size);
                     }
                     // The draw has its own stream, apart from any draws inside the probability.
                     let stream = Stream::new(
@@ -797,8 +790,7 @@ impl Sim {
             if node >= self.n_pops {
                 continue;
             }
-            let k = self.spike_event_index(node);
-            if let Some(list) = self.spikes[node].get(k) {
+            if let Some(list) = self.spike_event[node].and_then(|k| self.spikes[node].get(k)) {
                 for &e in list {
                     let e = e as usize;
                     if e >= start && e < start + count {
@@ -1125,7 +1117,7 @@ fn choose_distinct(
 }
 
 /// Whether expression `h` reads the time (`t` or `step`).
-fn reads_time(model: &Model, h: Handle<Expr>) -> bool {
+pub(crate) fn reads_time(model: &Model, h: Handle<Expr>) -> bool {
     let mut pending = vec![h];
     while let Some(e) = pending.pop() {
         match &model.exprs[e] {

@@ -224,6 +224,12 @@ pub struct Sim {
     /// Per population: the silenced elements as sorted, distinct local indices (see
     /// [`Sim::silence`]); empty when none is.
     pub silenced: Vec<Vec<u32>>,
+    /// Per population: which of its event lists holds its spikes (the `spike` event, or the
+    /// list a spike file fills); `None` when it cannot spike. Derived from the model.
+    pub(crate) spike_event: Vec<Option<usize>>,
+    /// Per population: whether it is a Poisson input whose rate reads the time, checked every
+    /// step. Derived from the model.
+    pub(crate) time_varying_rate: Vec<bool>,
     pub base_dir: PathBuf,
     /// Hash of each node's name: the high half of the element coordinate of random draws.
     pub node_keys: Vec<u64>,
@@ -312,6 +318,30 @@ impl Sim {
             events_delivered: 0,
             spike_counts: vec![0; n_pops],
             silenced: vec![Vec::new(); n_pops],
+            spike_event: model
+                .populations
+                .iter()
+                .map(|(_, p)| {
+                    let ct = &model.cell_types[p.cell_type];
+                    ct.events.iter().position(|e| e.name == "spike").or_else(|| {
+                        p.input
+                            .filter(|&i| {
+                                matches!(model.inputs[i].kind, InputKind::SpikeFile { .. })
+                            })
+                            .map(|_| 0)
+                    })
+                })
+                .collect(),
+            time_varying_rate: model
+                .populations
+                .iter()
+                .map(|(_, p)| {
+                    p.input.is_some()
+                        && model.cell_types[p.cell_type].events.iter().any(|e| {
+                            matches!(e.trigger, Trigger::Probability(pr) if crate::kernels::reads_time(model, pr))
+                        })
+                })
+                .collect(),
             base_dir: config.base_dir.clone(),
             node_keys: model
                 .populations
@@ -443,24 +473,15 @@ impl Sim {
         }
     }
 
-    /// Which of population `node`'s event lists holds its spikes: the `spike` event, or the
-    /// first (a population fed by a spike file).
-    pub(crate) fn spike_event_index(&self, node: usize) -> usize {
-        let model = &self.program.model;
-        model.cell_types[model.populations[Handle::<Population>::new(node)].cell_type]
-            .events
-            .iter()
-            .position(|e| e.name == "spike")
-            .unwrap_or(0)
-    }
-
     /// Remove the silenced elements of population `node` from this step's spike list (the
     /// `spike` event, or the first event of a population fed by a spike file).
     pub(crate) fn filter_silenced(&mut self, node: usize) {
         if self.silenced[node].is_empty() {
             return;
         }
-        let k = self.spike_event_index(node);
+        let Some(k) = self.spike_event[node] else {
+            return;
+        };
         let silenced = &self.silenced[node];
         if let Some(list) = self.spikes[node].get_mut(k) {
             let before = list.len();
@@ -977,8 +998,8 @@ impl Sim {
         }
     }
 
-    /// A let of a population's cell type on the current state, for an element range; `t` is
-    /// the end of the step just taken, the time its sample is stamped with.
+    /// A let of a population's cell type on the current state, for an element range; the
+    /// let's `t` reads the end of the step just taken, the time its sample is stamped with.
     pub fn let_values(
         &self,
         population: Handle<Population>,

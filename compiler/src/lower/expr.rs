@@ -544,6 +544,9 @@ impl Lowerer<'_> {
     /// first, as in Brian2), a state the runtime sets to `t` whenever the cell spikes (after
     /// detection, before synaptic delivery). Created on first use.
     fn lastspike_var(&mut self, ct: Handle<CellType>, span: Span) -> Handle<Variable> {
+        if let Some(v) = self.model.cell_types[ct].lastspike {
+            return v;
+        }
         let (init, _) = self.push_expr(Expr::Const(-1e4), Ty::Real(Dim::TIME));
         let v = self.model.variables.push(Variable {
             name: "lastspike".into(),
@@ -555,6 +558,7 @@ impl Lowerer<'_> {
             span,
         });
         self.model.cell_types[ct].states.push(v);
+        self.model.cell_types[ct].lastspike = Some(v);
         v
     }
 
@@ -1091,7 +1095,7 @@ impl Lowerer<'_> {
             );
             return self.error_expr();
         };
-        let mut lowered = Vec::with_capacity(items.len());
+        let mut values = Vec::with_capacity(items.len());
         let mut dim = None;
         for item in items {
             let (h, ty) = self.expr(item, ctx);
@@ -1107,7 +1111,7 @@ impl Lowerer<'_> {
                     );
                     return self.error_expr();
                 }
-                Ty::Real(d) if is_zero_literal(item) => lowered.push((h, d, true)),
+                Ty::Real(_) if is_zero_literal(item) => values.push(h),
                 Ty::Real(d) => {
                     if let Some(first) = dim {
                         if first != d {
@@ -1122,14 +1126,13 @@ impl Lowerer<'_> {
                         }
                     }
                     dim = Some(d);
-                    lowered.push((h, d, false));
+                    values.push(h);
                 }
             }
         }
         let dim = dim.unwrap_or(Dim::NONE);
         let half = 0.5 * self.model.run.dt;
         let (t, _) = self.push_expr(Expr::Builtin(Builtin::T), Ty::Real(Dim::TIME));
-        let values: Vec<Handle<Expr>> = lowered.iter().map(|v| v.0).collect();
         self.timed_tree(&values, 0, values.len() - 1, step, half, t, dim)
     }
 

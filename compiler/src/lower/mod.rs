@@ -196,6 +196,7 @@ pub(crate) fn lower<'a>(
             dynamics: Dynamics::default(),
             events: Vec::new(),
             refractory: None,
+            lastspike: None,
             span: c.name.span,
         });
         l.declare(&c.name, GlobalName::Cell(h));
@@ -1526,6 +1527,7 @@ impl<'a> Lowerer<'a> {
             dynamics: Dynamics::default(),
             events: Vec::new(),
             refractory: None,
+            lastspike: None,
             span,
         })
     }
@@ -1664,19 +1666,8 @@ impl<'a> Lowerer<'a> {
                             self.push_expr(Expr::Const(self.model.run.dt), Ty::Real(Dim::TIME));
                         let (p, _) = self
                             .push_expr(Expr::Binary(ast::BinOp::Mul, v, dt), Ty::Real(Dim::NONE));
-                        if let Some(r) = self.const_eval(p) {
-                            if r > 1.0 {
-                                self.diags.push(
-                                    Diagnostic::error(
-                                        rate_e.span,
-                                        format!(
-                                            "rate times dt is {r}, more than one spike per step"
-                                        ),
-                                    )
-                                    .with_label("rate too high for this dt"),
-                                );
-                            }
-                        }
+                        // rate × dt > 1 is refused when the simulation is built (`params::check_overrides`),
+                        // the rate being a parameter `--set` can change.
                         self.model.cell_types[ct].events.push(Event {
                             name: "spike".into(),
                             trigger: Trigger::Probability(p),
