@@ -28,12 +28,13 @@ fn value_text(model: &Model, v: Handle<Variable>) -> String {
 /// units, or cells of a kind without events (empty for populations that can spike).
 fn silent_note(m: &Model, p: &Population) -> String {
     let ct = &m.cell_types[p.cell_type];
-    if !ct.events.is_empty() || p.input.is_some() {
+    if m.can_spike(p) || p.input.is_some() {
         return String::new();
     }
-    match ct.kind {
-        neurograph_grammar::CellKind::Unit => " (rate units: no spikes)".to_string(),
-        kind => format!(" ({} without events: no spikes)", kind.keyword()),
+    match (ct.kind, ct.events.is_empty()) {
+        (neurograph_grammar::CellKind::Unit, _) => " (rate units: no spikes)".to_string(),
+        (kind, true) => format!(" ({} without events: no spikes)", kind.keyword()),
+        (_, false) => " (events but no spike event: no spikes)".to_string(),
     }
 }
 

@@ -395,7 +395,6 @@ fn resume(
     })
 }
 
-/// A command-line time such as `5 ms` in seconds; `flag` names the option in the error.
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {

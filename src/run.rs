@@ -209,18 +209,13 @@ fn finish_run(
     started: Instant,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<RunSummary, Error> {
-    let model = sim.model().clone();
-    let compiled = Arc::clone(model.compiled());
+    let compiled = Arc::clone(sim.model().compiled());
     let model_ir = &compiled.model;
     let setup_s = started.elapsed().as_secs_f64();
     let first_step = sim.steps();
     let chunk = match &opts.checkpoint_every {
+        // The command line requires --checkpoint with it.
         Some(every) => {
-            if opts.checkpoint.is_none() {
-                return Err(Error::Value(
-                    "--checkpoint-every needs --checkpoint FILE".to_string(),
-                ));
-            }
             steps_for(model_ir, Some(every))
                 .map_err(|e| {
                     Error::Value(e.to_string().replace("--duration", "--checkpoint-every"))
@@ -298,12 +293,7 @@ fn finish_run(
             spikes: sim_raw.spike_counts[h.index()],
             rate_hz: sim_raw.spike_counts[h.index()] as f64
                 / (p.size as f64 * simulated_s.max(1e-300)),
-            spiking: model.cell_types[p.cell_type]
-                .events
-                .iter()
-                .any(|e| e.name == "spike")
-                || p.input
-                    .is_some_and(|i| matches!(model.inputs[i].kind, InputKind::SpikeFile { .. })),
+            spiking: model.can_spike(p),
         })
         .collect();
     let final_histograms = model

@@ -279,10 +279,10 @@ impl SimulationBuilder {
 
     /// Set up the simulation: initial values, connectivity, loaded data.
     pub fn build(self) -> Result<Simulation, Error> {
+        // `overrides` has checked them.
         let overrides = self.overrides()?;
         let model = self.model;
         let m = &model.program.model;
-        params::check_overrides(m, &overrides).map_err(|e| model.sim_error(e))?;
         let config = model.config(self.seed.unwrap_or(m.run.seed), self.backend, overrides);
         let sim = Sim::new(Arc::clone(&model.program), &config).map_err(|e| model.sim_error(e))?;
         Ok(Simulation {

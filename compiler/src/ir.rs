@@ -712,6 +712,17 @@ impl Default for RunSettings {
 }
 
 impl Model {
+    /// Whether a population's cells can spike: its cell type has a `spike` event, or a spike
+    /// file feeds it. Rate units, GLM units and astrocytes without one cannot.
+    pub fn can_spike(&self, p: &Population) -> bool {
+        self.cell_types[p.cell_type]
+            .events
+            .iter()
+            .any(|e| e.name == "spike")
+            || p.input
+                .is_some_and(|i| matches!(self.inputs[i].kind, InputKind::SpikeFile { .. }))
+    }
+
     pub fn node_name(&self, n: Node) -> &str {
         match n {
             Node::Population(p) => &self.populations[p].name,

@@ -2330,15 +2330,7 @@ impl<'a> Lowerer<'a> {
             for part in &pre.parts {
                 if let Node::Population(pp) = part.node {
                     let pop = &self.model.populations[pp];
-                    let has_spike = self.model.cell_types[pop.cell_type]
-                        .events
-                        .iter()
-                        .any(|e| e.name == "spike")
-                        || matches!(
-                            pop.input.map(|i| &self.model.inputs[i].kind),
-                            Some(InputKind::SpikeFile { .. })
-                        );
-                    if !has_spike {
+                    if !self.model.can_spike(pop) {
                         let pname = pop.name.clone();
                         let cname = self.model.cell_types[pop.cell_type].name.clone();
                         self.diags.push(
