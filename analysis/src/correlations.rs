@@ -23,6 +23,7 @@
 
 use serde_json::{json, Value};
 
+use crate::rng::splitmix;
 use crate::trace::{Trace, TraceError};
 
 /// Neurons of one population: all, one element, or `start..end`.
@@ -297,15 +298,6 @@ pub fn jitter_moments(
         }
     }
     (mean, var)
-}
-
-/// SplitMix64 (the surrogates' and the pair sample's generator).
-fn splitmix(state: &mut u64) -> u64 {
-    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
 }
 
 /// Mean and variance (ddof 1) over `n` seeded jittered copies of `b` of `C[τ]`.

@@ -31,29 +31,7 @@ use serde_json::{json, Value};
 
 use crate::trace::{Edges, Trace, TraceError};
 
-/// SplitMix64: the pass's seeded generator (shuffles, swaps).
-#[derive(Debug, Clone)]
-pub struct Rng(pub u64);
-
-impl Rng {
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    /// Uniform in `0..n` (n > 0).
-    pub fn below(&mut self, n: usize) -> usize {
-        ((self.next_u64() >> 11) as f64 / (1u64 << 53) as f64 * n as f64) as usize % n
-    }
-    pub fn shuffle<T>(&mut self, v: &mut [T]) {
-        for k in (1..v.len()).rev() {
-            let j = self.below(k + 1);
-            v.swap(k, j);
-        }
-    }
-}
+pub use crate::rng::Rng;
 
 // ------------------------------------------------------------------------------------------
 // Special functions

@@ -36,6 +36,7 @@ use std::fmt::Write as _;
 
 use serde_json::{json, Value};
 
+use crate::rng::splitmix;
 use crate::trace::{Edges, Trace, TraceError};
 
 /// One neuron: population and element index.
@@ -518,15 +519,6 @@ pub fn cluster(points: &[Vec<f64>]) -> Clustering {
             scores,
         },
     }
-}
-
-/// A seeded generator for the random sets (SplitMix64).
-fn splitmix(state: &mut u64) -> u64 {
-    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
 }
 
 /// `sets` random sets of `size` distinct neurons from `pool` (partial Fisher–Yates), seeded.

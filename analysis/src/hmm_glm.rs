@@ -63,6 +63,7 @@ use std::time::Instant;
 
 use serde_json::{json, Value};
 
+use crate::rng::Rng;
 use crate::trace::{Trace, TraceError};
 
 /// The reference's lower bound of the rate.
@@ -833,22 +834,6 @@ fn unit_standard_errors(rp: &RowProblem, p: &Params, ps: &PriorState) -> Vec<f64
     out
 }
 
-/// Deterministic generator of the fit (SplitMix64).
-struct SplitMix(u64);
-
-impl SplitMix {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn uniform(&mut self) -> f64 {
-        ((self.next() >> 11) as f64 + 0.5) / (1u64 << 53) as f64
-    }
-}
-
 /// Initial posteriors: k-means of windowed mean counts (see the module documentation).
 pub fn kmeans_init(seqs: &[&Sequence], units: usize, states: usize, seed: u64) -> Vec<Vec<f64>> {
     const HALF: usize = 10;
@@ -872,7 +857,7 @@ pub fn kmeans_init(seqs: &[&Sequence], units: usize, states: usize, seed: u64) -
     let all: Vec<Vec<Vec<f64>>> = seqs.iter().map(|s| features(s)).collect();
     let sample: Vec<&Vec<f64>> = all.iter().flat_map(|f| f.iter().step_by(STRIDE)).collect();
     let dist = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum::<f64>();
-    let mut rng = SplitMix(seed ^ 0x6B6D_6561_6E73);
+    let mut rng = Rng(seed ^ 0x6B6D_6561_6E73);
     let mut best: Option<(f64, Vec<Vec<f64>>)> = None;
     for _ in 0..10 {
         if sample.is_empty() {
@@ -1769,9 +1754,9 @@ pub fn table_text(r: &HmmGlmResult) -> String {
 /// Draw sequences from an HMM-GLM (the generative model above, the true states recorded):
 /// `lengths[k]` bins each, deterministic for `seed`. For tests and benchmarks.
 pub fn simulate(p: &Params, lengths: &[usize], seed: u64) -> Vec<Sequence> {
-    let mut rng = SplitMix(seed);
+    let mut rng = Rng(seed);
     let u = p.units;
-    let draw = |rng: &mut SplitMix, probs: &[f64]| {
+    let draw = |rng: &mut Rng, probs: &[f64]| {
         let mut x = rng.uniform();
         for (k, &q) in probs.iter().enumerate() {
             if x < q {

@@ -9,6 +9,7 @@ pub mod graph;
 pub mod groups;
 pub mod hmm_glm;
 pub mod plot;
+pub mod rng;
 pub mod spikes;
 pub mod timescales;
 pub mod trace;

@@ -3,6 +3,8 @@
 //! variation, silent fraction, population Fano factor), and the `spikes` pass of `neurograph
 //! analyze` (`population_spikes`, `analyze_trace`), whose definitions follow Elephant's.
 
+use crate::rng::splitmix;
+
 /// Statistics of the spikes of `n` neurons over `duration_s` seconds.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SpikeStats {
@@ -236,15 +238,6 @@ fn sparse_corr(a: &[(usize, f64)], b: &[(usize, f64)], n_bins: usize) -> f64 {
     }
     let cov = sab / n_bins as f64 - ma * mb;
     (cov / (va * vb).sqrt()).clamp(-1.0, 1.0)
-}
-
-/// SplitMix64: the pair sample's generator.
-fn splitmix(state: &mut u64) -> u64 {
-    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
 }
 
 /// The `spikes` pass over `n` neurons' spikes in [0, duration_s). Linear in the spikes, plus

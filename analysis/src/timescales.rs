@@ -323,7 +323,7 @@ impl Default for TimescaleOptions {
     fn default() -> Self {
         TimescaleOptions {
             max_lag_s: None,
-            bin_s: 1e-3,
+            bin_s: 5e-3,
             from_s: 0.0,
         }
     }

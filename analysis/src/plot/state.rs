@@ -229,11 +229,8 @@ pub fn state(trace: &Trace, opts: &PlotOptions) -> Result<Plot, TraceError> {
         );
         legend_entry(&mut out, k, colour, &format!("{pop}[{element}]"));
     }
-    let interval = if s.rows > 1 {
-        s.times[1] - s.times[0]
-    } else {
-        trace.dt_s
-    };
+    // Two samples at least (checked above).
+    let interval = s.times[1] - s.times[0];
     caption(
         &mut out,
         &format!(
