@@ -173,7 +173,9 @@ pub fn compile(sources: &mut SourceMap, root: FileId, loader: &dyn Loader) -> Ou
     let default_name = Path::new(&sources.file(root).name)
         .file_stem()
         .map_or("model".to_string(), |s| s.to_string_lossy().into_owned());
-    let lowered = lower::lower(&items, &default_name, loader);
+    // Items that did not parse: their syntax error is reported, their names are not "unknown".
+    let broken: Vec<String> = asts.iter().flat_map(|a| a.broken.iter().cloned()).collect();
+    let lowered = lower::lower(&items, &broken, &default_name, loader);
     let syntax_ok = diagnostics.is_empty();
     let lower::Lowerer {
         model,
@@ -183,15 +185,7 @@ pub fn compile(sources: &mut SourceMap, root: FileId, loader: &dyn Loader) -> Ou
         projection_methods,
         ..
     } = lowered;
-    // "unknown … `N`" where N is an item that did not parse repeats the syntax error.
-    let broken: HashSet<String> = asts
-        .iter()
-        .flat_map(|a| a.broken.iter().map(|n| format!("`{n}`")))
-        .collect();
-    diagnostics.extend(diags.into_iter().filter(|d| {
-        !(d.message.starts_with("unknown")
-            && broken.iter().any(|n| d.message.ends_with(n.as_str())))
-    }));
+    diagnostics.extend(diags);
     let graph = graph::ModelGraph::build(&model);
     let update_order = match graph.update_order(&model) {
         Ok(o) => o,

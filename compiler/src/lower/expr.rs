@@ -385,7 +385,7 @@ impl Lowerer<'_> {
                 return self.push_expr(Expr::Const(scale), Ty::Real(dim));
             }
         }
-        if !self.cyclic_globals.contains(n) {
+        if !self.reported_names.contains(n) {
             self.unknown_name(n, span, ctx);
         }
         self.error_expr()

@@ -70,8 +70,9 @@ pub(crate) struct Lowerer<'a> {
     depths: Vec<u32>,
     /// How many projections were declared between the same endpoints (for `stream_key`).
     projection_ordinals: HashMap<String, u32>,
-    /// Model-level `const` / `param` names defined in a cycle (already reported).
-    cyclic_globals: HashSet<String>,
+    /// Names whose error is already reported, so that using them reports nothing more:
+    /// model-level `const` / `param` names defined in a cycle, items that did not parse.
+    reported_names: HashSet<String>,
     /// How many "did you mean" searches were made (they stop after a few hundred errors).
     pub(crate) suggestions: u32,
     pub diags: Vec<Diagnostic>,
@@ -91,6 +92,7 @@ pub(crate) struct Lowerer<'a> {
 /// Lower the items of a spec (the root file's and its imports', in order).
 pub(crate) fn lower<'a>(
     items: &[&'a ast::Item],
+    broken: &[String],
     default_name: &str,
     loader: &'a dyn Loader,
 ) -> Lowerer<'a> {
@@ -98,7 +100,7 @@ pub(crate) fn lower<'a>(
         model: Model::default(),
         types: Vec::new(),
         depths: Vec::new(),
-        cyclic_globals: HashSet::new(),
+        reported_names: broken.iter().cloned().collect(),
         projection_ordinals: HashMap::new(),
         suggestions: 0,
         diags: Vec::new(),
@@ -170,7 +172,7 @@ pub(crate) fn lower<'a>(
     for (members, d) in cyclic {
         l.diags.push(d);
         for k in members {
-            l.cyclic_globals.insert(globals[k].0.name.name.clone());
+            l.reported_names.insert(globals[k].0.name.name.clone());
         }
     }
     for k in order {
@@ -1420,7 +1422,7 @@ impl<'a> Lowerer<'a> {
                 {
                     d = d.with_help(format!("did you mean `{s}`?"));
                 }
-                self.diags.push(d);
+                self.push_unknown(&p.cell_type.name, d);
                 None
             }
         };
@@ -1951,7 +1953,8 @@ impl<'a> Lowerer<'a> {
         let pop = match self.names.get(&p.name) {
             Some((GlobalName::Population(h), _)) => *h,
             _ => {
-                self.diags.push(
+                self.push_unknown(
+                    &p.name,
                     Diagnostic::error(p.span, format!("unknown population `{}`", p.name))
                         .with_label("not a population"),
                 );
@@ -2086,7 +2089,7 @@ impl<'a> Lowerer<'a> {
                     {
                         d = d.with_help(format!("did you mean `{s}`?"));
                     }
-                    self.diags.push(d);
+                    self.push_unknown(&ep.name.name, d);
                     return None;
                 }
             };
@@ -2181,7 +2184,7 @@ impl<'a> Lowerer<'a> {
                     if let Some(s) = funcs::suggest(&v.name, cands.iter().map(String::as_str)) {
                         d = d.with_help(format!("did you mean `{s}`?"));
                     }
-                    self.diags.push(d);
+                    self.push_unknown(&v.name, d);
                     return;
                 }
             },
@@ -2823,7 +2826,8 @@ impl<'a> Lowerer<'a> {
                             Some(RecordWhat::Rate { population: *p })
                         }
                         _ => {
-                            self.diags.push(
+                            self.push_unknown(
+                                n,
                                 Diagnostic::error(
                                     a.value.span,
                                     format!("unknown population `{n}`"),
@@ -2845,7 +2849,8 @@ impl<'a> Lowerer<'a> {
                     Some((GlobalName::Population(p), _)) => Node::Population(*p),
                     Some((GlobalName::Projection(p), _)) => Node::Projection(*p),
                     _ => {
-                        self.diags.push(
+                        self.push_unknown(
+                            n,
                             Diagnostic::error(
                                 b.span,
                                 format!("unknown population or projection `{n}`"),
@@ -3006,6 +3011,14 @@ impl<'a> Lowerer<'a> {
         })
     }
 
+    /// Report that `name` is unknown, unless its error is already reported (a constant in a
+    /// cycle, an item that did not parse).
+    pub(super) fn push_unknown(&mut self, name: &str, d: Diagnostic) {
+        if !self.reported_names.contains(name) {
+            self.diags.push(d);
+        }
+    }
+
     fn unknown_name_simple(&mut self, n: &str, span: Span) {
         let mut d =
             Diagnostic::error(span, format!("unknown name `{n}`")).with_label("not declared");
@@ -3013,7 +3026,7 @@ impl<'a> Lowerer<'a> {
         if let Some(s) = funcs::suggest(n, cands.iter().map(String::as_str)) {
             d = d.with_help(format!("did you mean `{s}`?"));
         }
-        self.diags.push(d);
+        self.push_unknown(n, d);
     }
 }
 
