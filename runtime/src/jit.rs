@@ -359,8 +359,8 @@ impl Sim {
             subset: ctx.elems.is_some(),
             synapses,
         };
-        let mut jit = js.jit();
-        let kernel = jit.compile(model, &key).ok()?;
+        // The model's JIT is shared by its simulations: hold it only to compile.
+        let kernel = std::sync::Arc::clone(js.jit().compile(model, &key).ok()?);
         let conn = synapses.then(|| &self.conn[self.proj_of(ctx.node)]);
         let args = CallArgs {
             n: self.count(ctx),
@@ -374,7 +374,7 @@ impl Sim {
             seed: self.seed,
             size: self.nodes[ctx.node].size,
         };
-        call_checked(kernel, &key, &args).ok().map(Col::V)
+        call_checked(&kernel, &key, &args).ok().map(Col::V)
     }
 }
 

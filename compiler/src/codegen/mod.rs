@@ -239,7 +239,8 @@ pub struct Jit {
     module: std::mem::ManuallyDrop<JITModule>,
     ctx: Context,
     fctx: FunctionBuilderContext,
-    kernels: HashMap<KernelKey, Kernel>,
+    /// Shared (`Arc`) so that a caller can run one without holding the JIT.
+    kernels: HashMap<KernelKey, std::sync::Arc<Kernel>>,
     fused: HashMap<FusedKey, FusedKernel>,
     delivery: HashMap<DeliveryKey, DeliveryKernel>,
     /// CLIF text of every compiled function, when asked for (`inspect --clif`).
@@ -382,17 +383,21 @@ impl Jit {
     }
 
     pub fn get(&self, key: &KernelKey) -> Option<&Kernel> {
-        self.kernels.get(key)
+        self.kernels.get(key).map(|k| &**k)
     }
 
     /// Compile (once) the kernel for `key`.
-    pub fn compile(&mut self, model: &Model, key: &KernelKey) -> Result<&Kernel, CodegenError> {
+    pub fn compile(
+        &mut self,
+        model: &Model,
+        key: &KernelKey,
+    ) -> Result<&std::sync::Arc<Kernel>, CodegenError> {
         if !self.kernels.contains_key(key) {
             let kernel = self.translate(model, key).inspect_err(|_| {
                 // Leave no half-built function behind for the next compilation.
                 self.module.clear_context(&mut self.ctx);
             })?;
-            self.kernels.insert(key.clone(), kernel);
+            self.kernels.insert(key.clone(), std::sync::Arc::new(kernel));
         }
         Ok(&self.kernels[key])
     }
