@@ -225,13 +225,7 @@ fn finish_run(
         None => n_steps.max(1),
     };
     let mut outcome = Ok(crate::Stopped::Done);
-    let stop = sim.stop_flag();
     while sim.steps() - first_step < n_steps {
-        // A stop request that came between two pieces (the next call would clear it).
-        if stop.load(std::sync::atomic::Ordering::SeqCst) {
-            outcome = Ok(crate::Stopped::Interrupted);
-            break;
-        }
         let before = sim.steps() - first_step;
         let k = chunk.min(n_steps - before);
         outcome = sim.step_with_progress(k, &mut |d, _| progress(before + d, n_steps));

@@ -345,7 +345,7 @@ impl Simulation {
     }
 
     /// Set this flag (from any thread) to stop a running `step`/`run_for` at the end of the
-    /// current step. It is cleared when the next call starts.
+    /// current step, or the next one before its first step. A run it stops clears it.
     pub fn stop_flag(&self) -> Arc<AtomicBool> {
         Arc::clone(&self.stop)
     }
@@ -377,7 +377,6 @@ impl Simulation {
         n: u64,
         progress: &mut dyn FnMut(u64, u64),
     ) -> Result<Stopped, Error> {
-        self.stop.store(false, std::sync::atomic::Ordering::SeqCst);
         self.requested_steps += n;
         let report_every = (n / 200).max(1);
         let done = self
@@ -425,6 +424,9 @@ impl Simulation {
             return Err(Error::Diverged(nf.clone()));
         }
         Ok(if done < asked {
+            // The stop request is answered: the next run goes on (a request made before a run
+            // starts stops it at once).
+            self.stop.store(false, std::sync::atomic::Ordering::SeqCst);
             Stopped::Interrupted
         } else {
             Stopped::Done

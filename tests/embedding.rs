@@ -284,3 +284,18 @@ fn simulations_of_one_model_share_its_compiled_kernels() {
         "other seeds compiled nothing new"
     );
 }
+
+/// A stop requested before a run stops it before its first step (it is not lost by the run
+/// starting), and the interrupted run answers it: the next one runs.
+#[test]
+fn a_stop_requested_before_a_run_is_not_lost() {
+    let model = Model::compile_file(&common::root().join("specs/cuba.ng")).unwrap();
+    let mut sim = model.simulation().seed(2).build().unwrap();
+    sim.step(5).unwrap();
+    sim.stop_flag()
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(sim.step(10).unwrap(), neurograph::Stopped::Interrupted);
+    assert_eq!(sim.steps(), 5);
+    assert_eq!(sim.step(10).unwrap(), neurograph::Stopped::Done);
+    assert_eq!(sim.steps(), 15);
+}

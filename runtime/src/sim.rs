@@ -809,15 +809,16 @@ impl Sim {
     ) -> u64 {
         let mut done = 0;
         while done < n_steps {
+            // Before each step: a stop requested before the run, or during the last step.
+            if stop.load(Ordering::Relaxed) || self.data_fault.borrow().is_some() {
+                break;
+            }
             self.step_once();
             done += 1;
             if report_every > 0 && done % report_every == 0 {
                 progress(done);
             }
             if self.step.is_multiple_of(FINITE_CHECK_EVERY) && !self.check_finite() {
-                break;
-            }
-            if stop.load(Ordering::Relaxed) || self.data_fault.borrow().is_some() {
                 break;
             }
         }

@@ -397,7 +397,8 @@ impl Jit {
                 // Leave no half-built function behind for the next compilation.
                 self.module.clear_context(&mut self.ctx);
             })?;
-            self.kernels.insert(key.clone(), std::sync::Arc::new(kernel));
+            self.kernels
+                .insert(key.clone(), std::sync::Arc::new(kernel));
         }
         Ok(&self.kernels[key])
     }
