@@ -157,9 +157,10 @@ impl Rerun {
             by_pop.entry(&n.population).or_default().push(n.index);
         }
         let mut total = 0;
-        for (pop, idx) in by_pop {
+        for (pop, mut idx) in by_pop {
+            idx.sort_unstable();
             let (_, i) = sim.spikes(pop).map_err(|e| e.to_string())?;
-            total += i.iter().filter(|i| idx.contains(i)).count() as u64;
+            total += i.iter().filter(|i| idx.binary_search(i).is_ok()).count() as u64;
         }
         Ok(total)
     }

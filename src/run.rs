@@ -164,20 +164,7 @@ pub fn run_model(
         builder = builder.assignment(s);
     }
     builder.check()?;
-    let estimate = memory::estimate(model_ir, n_steps);
-    match opts.max_memory {
-        Some(limit) => memory::check_fits(&estimate, limit, "--max-memory")?,
-        None => {
-            if let Some(limit) = memory::available() {
-                memory::check_fits(&estimate, limit, "the memory available on this machine")?;
-            }
-        }
-    }
-    let out = opts
-        .out
-        .clone()
-        .unwrap_or_else(|| PathBuf::from("traces").join(&model_ir.name));
-    check_writable(&out)?;
+    let out = prepare(model_ir, n_steps, opts)?;
     let started = Instant::now();
     let sim = builder.build()?;
     finish_run(sim, n_steps, &out, opts, started, progress)
@@ -191,12 +178,30 @@ pub fn resume_run(
     opts: &RunOptions,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<RunSummary, Error> {
+    // The records of the whole run are held: the estimate covers the steps already done.
+    let compiled = Arc::clone(sim.model().compiled());
+    let out = prepare(&compiled.model, sim.steps() + n_steps, opts)?;
+    finish_run(sim, n_steps, &out, opts, Instant::now(), progress)
+}
+
+/// Before anything is simulated: refuse a run whose estimated memory (`total_steps` of
+/// records) does not fit, and an output directory neurograph may not replace; the directory.
+fn prepare(model_ir: &Model, total_steps: u64, opts: &RunOptions) -> Result<PathBuf, Error> {
+    let estimate = memory::estimate(model_ir, total_steps);
+    match opts.max_memory {
+        Some(limit) => memory::check_fits(&estimate, limit, "--max-memory")?,
+        None => {
+            if let Some(limit) = memory::available() {
+                memory::check_fits(&estimate, limit, "the memory available on this machine")?;
+            }
+        }
+    }
     let out = opts
         .out
         .clone()
-        .unwrap_or_else(|| PathBuf::from("traces").join(sim.model().name()));
+        .unwrap_or_else(|| PathBuf::from("traces").join(&model_ir.name));
     check_writable(&out)?;
-    finish_run(sim, n_steps, &out, opts, Instant::now(), progress)
+    Ok(out)
 }
 
 /// Simulate `n_steps` (in pieces between checkpoints), locate a divergence, write the

@@ -223,3 +223,30 @@ fn an_interrupted_run_leaves_a_checkpoint_that_finishes_it() {
     ]);
     assert_same_trace(&full, &out);
 }
+
+/// `resume` checks the memory of the whole run before continuing, as `run` does: records of
+/// 100,000 cells every step for 10,000 s more are refused before anything is simulated.
+#[test]
+fn resume_refuses_a_run_that_does_not_fit_in_memory() {
+    let dir = common::temp_dir("checkpoint", "resume-memory");
+    let text = "model big\nneuron N {\n  state v: 1 = 0\n  dv/dt = -v / (10 ms)\n}\npopulation P = N[100000]\nrecord P.v\nrun { dt = 1 ms; duration = 1 ms; seed = 1 }\n";
+    let ckpt = dir.join("big.ckpt");
+    common::run_spec_text(&dir, "big", text, &["--checkpoint", ckpt.to_str().unwrap()]);
+    let out = common::neurograph(&[
+        "resume",
+        ckpt.to_str().unwrap(),
+        "--duration",
+        "10000 s",
+        "--out",
+        dir.join("more").to_str().unwrap(),
+        "--quiet",
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("record P.v"),
+        "names the largest buffer: {err}"
+    );
+    assert!(!dir.join("more").exists());
+    let _ = std::fs::remove_dir_all(&dir);
+}
