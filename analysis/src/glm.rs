@@ -25,7 +25,7 @@ use std::collections::HashMap;
 use serde_json::{json, Value};
 
 use crate::correlations::{parse_selection, Selection};
-use crate::trace::{Trace, TraceError};
+use crate::trace::{Edges, Trace, TraceError};
 
 /// The shape of the history basis functions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -797,8 +797,13 @@ fn recovery(
         .map(|(g, nr)| ((nr.population.as_str(), nr.index), g))
         .collect();
     let pops: Vec<&str> = neurons.iter().map(|n| n.population.as_str()).collect();
-    let names: Vec<String> = match projections {
-        Some(p) if !p.is_empty() => p.to_vec(),
+    // Each edge record is read once: the given projections, or every one whose ends are all
+    // among the analysed populations.
+    let named: Vec<(String, Edges)> = match projections {
+        Some(p) if !p.is_empty() => p
+            .iter()
+            .map(|name| Ok((name.clone(), trace.edges(name)?)))
+            .collect::<Result<_, TraceError>>()?,
         _ => {
             let mut out = Vec::new();
             for p in trace.edge_projections() {
@@ -809,13 +814,13 @@ fn recovery(
                     .chain(&e.post_parts)
                     .all(|part| pops.contains(&part.node.as_str()));
                 if inside {
-                    out.push(p);
+                    out.push((p, e));
                 }
             }
             out
         }
     };
-    if names.is_empty() {
+    if named.is_empty() {
         return Ok(None);
     }
     let n = neurons.len();
@@ -823,8 +828,7 @@ fn recovery(
     let mut present = vec![false; n * n];
     let mut weight = vec![0.0; n * n];
     let mut weights_record = None;
-    for p in &names {
-        let e = trace.edges(p)?;
+    for (p, e) in &named {
         let wname = format!("{p}.w");
         let w = if trace.has_state(&wname) {
             let s = trace.state(&wname)?;
@@ -838,8 +842,8 @@ fn recovery(
             None
         };
         for k in 0..e.pre.len() {
-            let pre = crate::trace::Edges::locate(&e.pre_parts, e.pre[k] as usize);
-            let post = crate::trace::Edges::locate(&e.post_parts, e.post[k] as usize);
+            let pre = Edges::locate(&e.pre_parts, e.pre[k] as usize);
+            let post = Edges::locate(&e.post_parts, e.post[k] as usize);
             if let (Some(pre), Some(post)) = (pre, post) {
                 if let (Some(&j), Some(&i)) = (index.get(&pre), index.get(&post)) {
                     present[i * n + j] = true;
@@ -879,7 +883,7 @@ fn recovery(
     }
     let signed = exc.len() + inh.len();
     Ok(Some(EdgeRecovery {
-        projections: names,
+        projections: named.into_iter().map(|(p, _)| p).collect(),
         weights_record,
         true_edges: pos.len(),
         absent_edges: neg.len(),
