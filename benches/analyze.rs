@@ -20,7 +20,8 @@ use neurograph::Model;
 
 fn spikes(c: &mut Criterion) {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let dir = std::env::temp_dir().join(format!("neurograph-bench-analyze-{}", std::process::id()));
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("bench-analyze");
+    let _ = std::fs::remove_dir_all(&dir);
     let model = Model::compile_file(&root.join("specs/cuba.ng")).unwrap();
     let mut sim = model.simulation().seed(1).build().unwrap();
     sim.run_for("10 s").unwrap();

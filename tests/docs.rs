@@ -109,7 +109,7 @@ fn all_blocks() -> Vec<Block> {
 
 /// A fresh directory holding the data files the examples may name.
 fn example_dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("neurograph-docs-{}-{name}", std::process::id()));
+    let d = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("docs-{name}"));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
     // Spike trains: (time in s, source index) rows, 3 sources.

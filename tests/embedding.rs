@@ -198,7 +198,8 @@ fn a_simulation_runs_on_another_thread_and_matches_the_cli() {
     let (t, i) = sim.spikes("E").unwrap();
     assert!(!t.is_empty());
     // The CLI with the same seed records the same spikes.
-    let out = std::env::temp_dir().join(format!("neurograph-embed-{}", std::process::id()));
+    let out = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("embed");
+    let _ = std::fs::remove_dir_all(&out);
     let o = std::process::Command::new(env!("CARGO_BIN_EXE_neurograph"))
         .args([
             "run",
@@ -239,7 +240,8 @@ fn a_stop_flag_interrupts_and_a_trace_can_be_written_at_any_point() {
     assert_eq!(stopped, Stopped::Interrupted);
     assert!(calls >= 20);
     assert!((1000..1100).contains(&sim.steps()), "{}", sim.steps());
-    let out = std::env::temp_dir().join(format!("neurograph-embed-trace-{}", std::process::id()));
+    let out = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("embed-trace");
+    let _ = std::fs::remove_dir_all(&out);
     sim.write_trace(&out).unwrap();
     let m: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap();

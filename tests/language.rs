@@ -129,7 +129,8 @@ fn one_file_imported_under_two_spellings_is_read_once() {
         located(&sources, &out.diagnostics)
     );
     // ... and on disk (canonical paths).
-    let dir = std::env::temp_dir().join(format!("neurograph-imports-{}", std::process::id()));
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("imports");
+    let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(dir.join("lib")).unwrap();
     std::fs::write(dir.join("lib/a.ng"), lib).unwrap();
     std::fs::write(dir.join("main.ng"), main).unwrap();
@@ -171,7 +172,8 @@ fn a_byte_order_mark_is_skipped_and_positions_stay_right() {
     assert!(diags.is_empty());
     assert_eq!(ast.items[0].span.start, 3);
     // Through a file on disk.
-    let dir = std::env::temp_dir().join(format!("neurograph-bom-{}", std::process::id()));
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("bom");
+    let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("bom.ng"), "\u{feff}model m\nconst x = z\n").unwrap();
     let checked = neurograph::compile_file(&dir.join("bom.ng")).unwrap();

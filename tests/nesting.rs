@@ -69,7 +69,8 @@ fn deep_expressions_are_a_located_error_in_the_library() {
 
 #[test]
 fn deep_expressions_are_a_located_error_in_the_binary() {
-    let dir = std::env::temp_dir().join(format!("neurograph-nesting-{}", std::process::id()));
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("nesting");
+    let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     for (name, text) in deep_inputs() {
         let path = dir.join(format!("{name}.ng"));

@@ -500,7 +500,8 @@ fn stdp_replay_reproduces_brian2_spike_for_spike() {
 
 #[test]
 fn spike_file_inputs_replay_their_trains() {
-    let dir = std::env::temp_dir().join(format!("neurograph-spikes-{}", std::process::id()));
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("spikes");
+    let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("train.npy");
     // (time in s, source): source 0 at 1 ms and 3 ms, source 1 at 2 ms.

@@ -145,8 +145,7 @@ fn cuba_has_the_benchmark_structure() {
 #[test]
 fn inspect_lists_inputs_and_populations_that_never_spike() {
     use neurograph_runtime::npy::{self, Dtype};
-    let dir =
-        std::env::temp_dir().join(format!("neurograph-inspect-inputs-{}", std::process::id()));
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("inspect-inputs");
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     npy::write(

@@ -36,12 +36,28 @@ fn example_spec(source: &str) -> String {
         .collect()
 }
 
+/// A scratch directory removed when the test ends, passing or failing.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new() -> TempDir {
+        let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("capi");
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 #[test]
 fn the_c_example_compiles_runs_and_agrees_with_rust() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let out_dir = std::env::temp_dir().join(format!("neurograph-capi-{}", std::process::id()));
-    std::fs::create_dir_all(&out_dir).unwrap();
-    let exe = out_dir.join("run_cuba");
+    let out_dir = TempDir::new();
+    let exe = out_dir.0.join("run_cuba");
     let lib = library_dir();
     let cc = std::env::var("CC").unwrap_or_else(|_| "cc".to_string());
     let build = Command::new(&cc)

@@ -79,7 +79,7 @@ pub fn run_and_signal(args: &[&str], signal: &str) -> std::process::Output {
 
 /// An empty directory of its own for one test (`prefix`: the test file, `name`: the test).
 pub fn temp_dir(prefix: &str, name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("neurograph-{prefix}-{}-{name}", std::process::id()));
+    let d = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{prefix}-{name}"));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
     d
