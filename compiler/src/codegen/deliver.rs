@@ -17,32 +17,12 @@ use cranelift_codegen::ir::{types, InstBuilder, MemFlagsData, Value};
 use cranelift_frontend::FunctionBuilder;
 use cranelift_module::Module;
 
+use super::abi::{ColumnArg, DeliveryArgsValues, DeliveryFn, PartArg};
 use super::{
     inputs_of, jittable, open_kernel, CodegenError, FuncRefs, InputKey, Jit, Slot, Translator,
 };
 use crate::ir::*;
 use crate::AssignOp;
-
-/// One part of a synapse endpoint as generated code sees it: endpoint index `j`, from the
-/// previous part's `end` up to this `end`, lives at `base[(j + bias) * stride]` (`stride` 0 for
-/// a value shared by the whole part).
-#[repr(C)]
-#[derive(Debug, Clone, Copy)]
-pub struct PartArg {
-    pub base: *mut f64,
-    pub bias: i64,
-    pub stride: i64,
-    pub end: u64,
-}
-
-/// One column of a delivery kernel: a shared value or a per-synapse column (`ptr`), or the
-/// parts of an endpoint variable (`parts`).
-#[repr(C)]
-#[derive(Debug, Clone, Copy)]
-pub struct ColumnArg {
-    pub ptr: *mut f64,
-    pub parts: *const PartArg,
-}
 
 /// How a delivery kernel reads or writes a column.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -56,34 +36,6 @@ pub enum ColumnMode {
     /// As `Parts`, where some part is one shared value (`stride` 0).
     SharedParts(u32),
 }
-
-/// The argument block of a delivery kernel. Field order is part of the ABI.
-#[repr(C)]
-#[derive(Debug, Clone, Copy)]
-pub struct DeliveryArgs {
-    /// Number of due synapses (rows mode: of spiking sources).
-    pub n: u64,
-    /// Due synapse indices, ascending (rows mode: spiking source endpoint indices, ascending).
-    pub due: *const u32,
-    /// One per `delivery_columns(..)` entry.
-    pub columns: *const ColumnArg,
-    pub pre_idx: *const u32,
-    pub post_idx: *const u32,
-    pub t: f64,
-    pub step: u64,
-    /// High half of the random element coordinate: `node key << 32`.
-    pub node_key: u64,
-    pub seed: u64,
-    /// Number of synapses of the projection (cells of the population).
-    pub size: u64,
-    /// `n` values of room for statements that must compute before they write (rows: one
-    /// per synapse of the rows).
-    pub scratch: *mut f64,
-    /// Rows mode: the CSR row pointers of the projection (`n_pre + 1` entries).
-    pub row_ptr: *const u32,
-}
-
-pub type DeliveryFn = unsafe extern "C" fn(*const DeliveryArgs);
 
 impl DeliveryKey {
     /// The key of `code` with these column modes in a model: written values are rounded to
@@ -295,56 +247,48 @@ impl Jit {
         {
             let mut b = FunctionBuilder::new(&mut self.ctx.func, &mut self.fctx);
             let refs = FuncRefs::declare(&mut self.module, &self.helper_ids, b.func);
-            let ([first, _, exit], f) = open_kernel(
-                &mut b,
-                &[
-                    types::I64,
-                    ptr,
-                    ptr,
-                    ptr,
-                    ptr,
-                    types::F64,
-                    types::I64,
-                    types::I64,
-                    types::I64,
-                    types::I64,
-                    ptr,
-                    ptr,
-                ],
-            );
+            let ([first, _, exit], args) = open_kernel(&mut b);
             let flags = MemFlagsData::trusted();
-            let [n, due, cols, pre_idx, post_idx, t, step, node_key, seed, size, scratch, row_ptr] =
-                f[..]
-            else {
-                unreachable!("twelve fields")
-            };
+            let DeliveryArgsValues {
+                n,
+                due,
+                columns: cols,
+                pre_idx,
+                post_idx,
+                t,
+                step,
+                node_key,
+                seed,
+                size,
+                scratch,
+                row_ptr,
+            } = DeliveryArgsValues::load(&mut b, args, ptr);
             // Every column's pointers and part fields, loaded once.
             let slots: Vec<Slot> = columns
                 .iter()
                 .zip(&key.modes)
                 .enumerate()
                 .map(|(c, (&(_, side), mode))| {
-                    let at = (c * std::mem::size_of::<ColumnArg>()) as i32;
+                    let column = ColumnArg::AT;
                     match mode {
                         ColumnMode::Scalar => {
-                            let p = b.ins().load(ptr, flags, cols, at);
+                            let p = column.ptr.load_in(&mut b, cols, c, ptr);
                             Slot::Scalar(b.ins().load(types::F64, flags, p, 0))
                         }
-                        ColumnMode::Element => Slot::Element(b.ins().load(ptr, flags, cols, at)),
+                        ColumnMode::Element => {
+                            Slot::Element(column.ptr.load_in(&mut b, cols, c, ptr))
+                        }
                         ColumnMode::Parts(k) | ColumnMode::SharedParts(k) => {
                             let shared = matches!(mode, ColumnMode::SharedParts(_));
-                            let table = b.ins().load(ptr, flags, cols, at + 8);
-                            let parts = (0..*k as i32)
-                                .map(|q| {
-                                    let f = |b: &mut FunctionBuilder, o: i32| {
-                                        b.ins().load(types::I64, flags, table, 32 * q + o)
-                                    };
-                                    Part {
-                                        base: f(&mut b, 0),
-                                        bias: f(&mut b, 8),
-                                        stride: shared.then(|| f(&mut b, 16)),
-                                        end: f(&mut b, 24),
-                                    }
+                            let table = column.parts.load_in(&mut b, cols, c, ptr);
+                            let part = PartArg::AT;
+                            let parts = (0..*k as usize)
+                                .map(|q| Part {
+                                    base: part.base.load_in(&mut b, table, q, ptr),
+                                    bias: part.bias.load_in(&mut b, table, q, ptr),
+                                    stride: shared
+                                        .then(|| part.stride.load_in(&mut b, table, q, ptr)),
+                                    end: part.end.load_in(&mut b, table, q, ptr),
                                 })
                                 .collect();
                             let index = if side == Side::Pre { pre_idx } else { post_idx };

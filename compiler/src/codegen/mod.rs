@@ -31,13 +31,17 @@ use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
 use cranelift_jit::{JITBuilder, JITModule};
 use cranelift_module::{default_libcall_names, FuncId, Linkage, Module};
 
+pub mod abi;
 mod deliver;
 mod rng;
 
-pub use deliver::{
-    delivery_columns, ColumnArg, ColumnMode, DeliveryArgs, DeliveryFn, DeliveryKernel, DeliveryKey,
-    EventCode, PartArg,
+pub use abi::{
+    ColumnArg, DeliveryArgs, DeliveryFn, FusedArgs, FusedFn, InputArg, KernelArgs, KernelFn, Pair,
+    PartArg,
 };
+use abi::{FusedArgsValues, KernelArgsValues};
+
+pub use deliver::{delivery_columns, ColumnMode, DeliveryKernel, DeliveryKey, EventCode};
 
 use crate::funcs::{self, FuncClass};
 use crate::ir::*;
@@ -56,41 +60,6 @@ pub enum InputMode {
 
 /// An input of a compiled expression: a variable read from a side.
 pub type InputKey = (Handle<Variable>, Side);
-
-/// One input column as the generated code receives it.
-#[repr(C)]
-#[derive(Debug, Clone, Copy)]
-pub struct InputArg {
-    pub ptr: *const f64,
-    pub index: *const u32,
-    pub offset: i64,
-}
-
-/// The single argument of every generated function. Field order is part of the ABI.
-#[repr(C)]
-#[derive(Debug, Clone, Copy)]
-pub struct KernelArgs {
-    /// Number of elements evaluated.
-    pub n: u64,
-    /// Element indices (ascending), or null for `0..n`.
-    pub elems: *const u32,
-    /// `n` outputs.
-    pub out: *mut f64,
-    pub inputs: *const InputArg,
-    /// Endpoint indices of each synapse (synapse evaluation) or null (cells).
-    pub pre_idx: *const u32,
-    pub post_idx: *const u32,
-    pub t: f64,
-    pub step: u64,
-    /// High half of the random element coordinate: `node key << 32`.
-    pub node_key: u64,
-    pub seed: u64,
-    /// Number of elements of the node (`N`).
-    pub size: u64,
-}
-
-/// The signature of every generated function.
-pub type KernelFn = unsafe extern "C" fn(*const KernelArgs);
 
 /// What to compile: an expression, how each input is read, whether elements are a subset, and
 /// whether it runs over synapses (so `i`, `j` are endpoint indices).
@@ -418,28 +387,21 @@ impl Jit {
         {
             let mut b = FunctionBuilder::new(&mut self.ctx.func, &mut self.fctx);
             let refs = FuncRefs::declare(&mut self.module, &self.helper_ids, b.func);
-            let ([header, body, exit], f) = open_kernel(
-                &mut b,
-                &[
-                    types::I64,
-                    ptr,
-                    ptr,
-                    ptr,
-                    ptr,
-                    ptr,
-                    types::F64,
-                    types::I64,
-                    types::I64,
-                    types::I64,
-                    types::I64,
-                ],
-            );
+            let ([header, body, exit], args) = open_kernel(&mut b);
             let flags = MemFlagsData::trusted();
-            let [n, elems, out, inputs_ptr, pre_idx, post_idx, t, step, node_key, seed, size] =
-                f[..]
-            else {
-                unreachable!("eleven fields")
-            };
+            let KernelArgsValues {
+                n,
+                elems,
+                out,
+                inputs: inputs_ptr,
+                pre_idx,
+                post_idx,
+                t,
+                step,
+                node_key,
+                seed,
+                size,
+            } = KernelArgsValues::load(&mut b, args, ptr);
             let slots = load_slots(&mut b, inputs_ptr, &key.modes, ptr);
             let k = b.declare_var(types::I64);
             let zero = b.ins().iconst(types::I64, 0);
@@ -503,26 +465,15 @@ impl Jit {
     }
 }
 
-/// Create the entry (which loads the argument block's fields, 8 bytes apart, with the given
-/// types), loop header, loop body and exit blocks of a kernel; leaves the builder in the entry.
-fn open_kernel(
-    b: &mut FunctionBuilder,
-    fields: &[types::Type],
-) -> ([cranelift_codegen::ir::Block; 3], Vec<Value>) {
+/// Create the entry, loop header, loop body and exit blocks of a kernel; leaves the builder in
+/// the entry and returns the blocks and the argument block's pointer (load its fields with the
+/// block's `…Values::load`).
+fn open_kernel(b: &mut FunctionBuilder) -> ([cranelift_codegen::ir::Block; 3], Value) {
     let entry = b.create_block();
     let blocks = [b.create_block(), b.create_block(), b.create_block()];
     b.append_block_params_for_function_params(entry);
     b.switch_to_block(entry);
-    let args = b.block_params(entry)[0];
-    let values = fields
-        .iter()
-        .enumerate()
-        .map(|(k, ty)| {
-            b.ins()
-                .load(*ty, MemFlagsData::trusted(), args, 8 * k as i32)
-        })
-        .collect();
-    (blocks, values)
+    (blocks, b.block_params(entry)[0])
 }
 
 /// The input columns of a kernel: scalars loaded once, columns keep their base pointers,
@@ -534,20 +485,20 @@ fn load_slots(
     ptr: types::Type,
 ) -> Vec<Slot> {
     let flags = MemFlagsData::trusted();
+    let at = InputArg::AT;
     modes
         .iter()
         .enumerate()
         .map(|(s, mode)| {
-            let base = (s * std::mem::size_of::<InputArg>()) as i32;
-            let col = b.ins().load(ptr, flags, inputs_ptr, base);
+            let col = at.ptr.load_in(b, inputs_ptr, s, ptr);
             match mode {
                 InputMode::Scalar => Slot::Scalar(b.ins().load(types::F64, flags, col, 0)),
                 InputMode::Element => Slot::Element(col),
-                InputMode::Gather => {
-                    let index = b.ins().load(ptr, flags, inputs_ptr, base + 8);
-                    let offset = b.ins().load(types::I64, flags, inputs_ptr, base + 16);
-                    Slot::Gather(col, index, offset)
-                }
+                InputMode::Gather => Slot::Gather(
+                    col,
+                    at.index.load_in(b, inputs_ptr, s, ptr),
+                    at.offset.load_in(b, inputs_ptr, s, ptr),
+                ),
             }
         })
         .collect()
@@ -1569,60 +1520,6 @@ pub fn fused_inputs(model: &Model, key: &FusedKey) -> Vec<InputKey> {
     all
 }
 
-/// The argument block of a fused kernel. Field order is part of the ABI.
-#[repr(C)]
-#[derive(Debug, Clone, Copy)]
-pub struct FusedArgs {
-    pub n: u64,
-    /// One pointer per state column (`FusedKey::state_vars`), updated in place.
-    pub state: *const *mut f64,
-    /// Per element: the first step at which it is no longer refractory (below 2^63).
-    pub ref_until: *const u64,
-    pub step: u64,
-    pub inputs: *const InputArg,
-    /// Output: indices of the elements that spiked, ascending (capacity `n`).
-    pub spikes: *mut u32,
-    pub t: f64,
-    pub node_key: u64,
-    pub seed: u64,
-    /// Each shared value twice, 16-byte aligned (see `fused_pairs`).
-    pub pairs: *const Pair,
-}
-
-/// A shared value twice, as an `f64x2` (or `i64x2`) lane pair in memory.
-#[repr(C, align(16))]
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Pair(pub [u64; 2]);
-
-impl Pair {
-    pub fn f64(x: f64) -> Pair {
-        Pair([x.to_bits(); 2])
-    }
-}
-
-/// The shared values of a fused kernel, in the order the kernel reads them: the propagator
-/// (exact; row-major `m x m`), the constant input parts `sum_j gamma_ij c_j` (exact), the
-/// step (as an integer), then the scalar-mode inputs in slot order.
-/// (`out` is cleared first.)
-pub fn fused_pairs(
-    key: &FusedKey,
-    phi: &[f64],
-    k: &[f64],
-    step: u64,
-    scalars: &[f64],
-    out: &mut Vec<Pair>,
-) {
-    out.clear();
-    if key.euler.is_none() {
-        out.extend(phi.iter().chain(k).map(|x| Pair::f64(*x)));
-    }
-    out.push(Pair([step; 2]));
-    out.extend(scalars.iter().map(|x| Pair::f64(*x)));
-}
-
-/// Returns the number of spikes written.
-pub type FusedFn = unsafe extern "C" fn(*const FusedArgs) -> u64;
-
 pub struct FusedKernel {
     pub func: FusedFn,
 }
@@ -1649,13 +1546,12 @@ impl Jit {
         model: &Model,
         key: &FusedKey,
     ) -> Result<FusedKernel, CodegenError> {
-        let rhs: &[Handle<Expr>] = key.rhs();
         if !key.exprs().iter().all(|x| jittable(model, *x)) {
             return Err(CodegenError(
                 "conditions, equations or updates are not compilable".to_string(),
             ));
         }
-        if key.euler.is_some() && rhs.len() != key.vars.len() {
+        if key.euler.is_some() && key.rhs().len() != key.vars.len() {
             return Err(CodegenError("one right-hand side per variable".to_string()));
         }
         let inputs = fused_inputs(model, key);
@@ -1667,392 +1563,80 @@ impl Jit {
         }
         let (ptr, frontend_config) = self.start_function(Some(types::I64));
         let name = format!("fused{}", self.fused.len());
-        // ODE variables first, then the other updated variables.
-        let (m, ms) = (key.vars.len(), state_vars.len());
         {
             let mut b = FunctionBuilder::new(&mut self.ctx.func, &mut self.fctx);
             let refs = FuncRefs::declare(&mut self.module, &self.helper_ids, b.func);
-            let ([header, body, exit], f) = open_kernel(
-                &mut b,
-                &[
-                    types::I64,
-                    ptr,
-                    ptr,
-                    types::I64,
-                    ptr,
-                    ptr,
-                    types::F64,
-                    types::I64,
-                    types::I64,
-                    ptr,
-                ],
-            );
+            let ([start, _, exit], args_ptr) = open_kernel(&mut b);
+            let args = FusedArgsValues::load(&mut b, args_ptr, ptr);
             let flags = MemFlagsData::trusted();
-            let [n, state, ref_until, step, inputs_ptr, spikes, t, node_key, seed, pairs] = f[..]
-            else {
-                unreachable!("ten fields")
-            };
-            let cols: Vec<Value> = (0..ms)
-                .map(|i| b.ins().load(ptr, flags, state, 8 * i as i32))
+            // The state columns, ODE variables first, then the other updated variables.
+            let state_stride = std::mem::size_of::<*mut f64>();
+            let cols: Vec<Value> = (0..state_vars.len())
+                .map(|i| {
+                    b.ins()
+                        .load(ptr, flags, args.state, (state_stride * i) as i32)
+                })
                 .collect();
-            // The propagator and constant inputs (in `pairs`) exist only for exact integration.
-            let exact_n = if key.euler.is_none() { m } else { 0 };
-            let slots = load_slots(&mut b, inputs_ptr, &key.modes, ptr);
+            let slots = load_slots(&mut b, args.inputs, &key.modes, ptr);
+            let layout = PairLayout::of(key);
+            // Vector mode reads shared inputs from their pairs.
+            let mut scalar = 0;
+            let vector_slots: Vec<Slot> = slots
+                .iter()
+                .map(|sl| match sl {
+                    Slot::Scalar(_) => {
+                        scalar += 1;
+                        Slot::Pair(args.pairs, layout.offset(layout.scalar(scalar - 1)))
+                    }
+                    other => other.clone(),
+                })
+                .collect();
             let kv_var = b.declare_var(types::I64);
             let count_var = b.declare_var(types::I64);
             let zero = b.ins().iconst(types::I64, 0);
             b.def_var(kv_var, zero);
             b.def_var(count_var, zero);
-            // The pair layout of `fused_pairs`.
-            let step_pair = exact_n * (exact_n + 1);
-            let mut scalar_k = 0;
-            let vector_slots: Vec<Slot> = slots
-                .iter()
-                .map(|sl| match sl {
-                    Slot::Scalar(_) => {
-                        scalar_k += 1;
-                        Slot::Pair(pairs, 16 * (step_pair + scalar_k) as i32)
-                    }
-                    other => other.clone(),
-                })
-                .collect();
-            let env = CellEnv {
+            b.ins().jump(start, &[]);
+            b.switch_to_block(start);
+            let fused = FusedEmitter {
                 model,
-                refs: &refs,
-                inputs: &inputs,
-                slots: &slots,
-                vars: &state_vars,
-                t,
-                step,
-                node_key,
-                seed,
-                n,
-                zero,
-                vector_slots: &vector_slots,
+                key,
+                env: CellEnv {
+                    model,
+                    refs: &refs,
+                    inputs: &inputs,
+                    slots: &slots,
+                    vars: &state_vars,
+                    t: args.t,
+                    step: args.step,
+                    node_key: args.node_key,
+                    seed: args.seed,
+                    n: args.n,
+                    zero,
+                    vector_slots: &vector_slots,
+                },
+                args,
+                cols: &cols,
+                layout,
+                count_var,
             };
-            // Vectors for exact propagation, and for forward Euler when every right side can
-            // be evaluated on lanes.
-            // (Not with discrete updates or a refractory condition, and only with a spike
-            // condition.)
-            let simd = key.simd
-                && key.updates.is_empty()
-                && key.refractory_when.is_none()
-                && match &key.euler {
-                    None => true,
-                    Some(rhs) => !key.exponential && rhs.iter().all(|r| vectorizable(model, *r)),
-                };
-            if let (true, Some(threshold)) = (simd, key.threshold) {
-                let (vheader, vbody) = (b.create_block(), b.create_block());
-                // Shared values are loaded from their pairs where they are used (Cranelift
-                // would otherwise splat them again in every iteration).
-                // Read-only for the whole call, so the loads may move to where they fold.
-                let pair_flags = flags.with_readonly().with_can_move();
-                let pair = |b: &mut FunctionBuilder, k: usize, ty: types::Type| {
-                    b.ins().load(ty, pair_flags, pairs, 16 * k as i32)
-                };
-                // Vector loads and stores need no 16-byte alignment.
-                let vflags = MemFlagsData::new().with_notrap();
-                // Update the pair of elements `e0`, `e0 + 1`: their new state, and the lanes
-                // still refractory this step (all-ones where `step < ref_until`).
-                let pair_update = |b: &mut FunctionBuilder, e0: Value| {
-                    let off8 = b.ins().ishl_imm_u(e0, 3);
-                    let refr = key.refractory.then(|| {
-                        let addr = b.ins().iadd(ref_until, off8);
-                        let until = b.ins().load(types::I64X2, vflags, addr, 0);
-                        let step_v = pair(b, step_pair, types::I64X2);
-                        // Both below 2^63 (the runtime clamps), so a signed compare is exact
-                        // and needs no sign flips.
-                        b.ins().icmp(IntCC::SignedGreaterThan, until, step_v)
+            // Four elements per iteration (one spike test for all), then two, in f64x2 lanes
+            // where the kernel vectorises; then one at a time for the rest (or all).
+            if let Some(threshold) = fused.vector_threshold() {
+                if vectorizable(model, threshold) {
+                    emit_loop(&mut b, kv_var, args.n, 4, |b, e0| {
+                        fused.vector_group(b, e0, 4)
                     });
-                    let addrs: Vec<Value> = cols.iter().map(|c| b.ins().iadd(*c, off8)).collect();
-                    let xv: Vec<Value> = addrs
-                        .iter()
-                        .map(|a| b.ins().load(types::F64X2, vflags, *a, 0))
-                        .collect();
-                    let zero_v = b.ins().f64const(0.0);
-                    let zero_v = b.ins().splat(types::F64X2, zero_v);
-                    // Forward Euler: the right sides on the old state, on both lanes; RK4:
-                    // the whole step on both lanes.
-                    let derivs: Vec<Value> = if key.rk4 {
-                        env.rk4_step(b, &xv, &[], e0, rhs, true)
-                    } else if key.euler.is_some() {
-                        env.with_translator(b, &xv, e0, HashMap::new(), true, |tr| {
-                            rhs.iter().map(|r| tr.expr(*r)).collect()
-                        })
-                    } else {
-                        Vec::new()
-                    };
-                    let mut new = Vec::with_capacity(m);
-                    for i in 0..m {
-                        let mut v = if key.rk4 {
-                            derivs[i]
-                        } else if key.euler.is_some() {
-                            // x + dt * k, as the interpreter's Euler step.
-                            let dt = b.ins().f64const(model.run.dt);
-                            let dt = b.ins().splat(types::F64X2, dt);
-                            let step_size = b.ins().fmul(dt, derivs[i]);
-                            b.ins().fadd(xv[i], step_size)
-                        } else {
-                            exact_row(b, &key.pattern, i, &xv, zero_v, |b, k| {
-                                pair(b, k, types::F64X2)
-                            })
-                        };
-                        if key.f32_state {
-                            let narrow = b.ins().fvdemote(v);
-                            v = b.ins().fvpromote_low(narrow);
-                        }
-                        if let (Some(r), true) = (refr, key.frozen[i]) {
-                            // Selected as integer lanes, so that the comparison mask is used
-                            // as it is (one blend instruction where SSE4.1 has it).
-                            let f = MemFlagsData::new();
-                            let old_bits = b.ins().bitcast(types::I64X2, f, xv[i]);
-                            let new_bits = b.ins().bitcast(types::I64X2, f, v);
-                            let kept = b.ins().bitselect(r, old_bits, new_bits);
-                            v = b.ins().bitcast(types::F64X2, f, kept);
-                        }
-                        b.ins().store(vflags, v, addrs[i], 0);
-                        new.push(v);
-                    }
-                    (new, refr)
-                };
-                // The lanes of a pair that spike: condition and not refractory (an i64x2 mask).
-                let fired_mask = |b: &mut FunctionBuilder, new: &[Value], refr, e0| {
-                    let fired = env.vector_cond(b, new, e0, threshold);
-                    match refr {
-                        Some(r) => b.ins().band_not(fired, r),
-                        None => fired,
-                    }
-                };
-                // Append the spiking lanes of the pair at `e0`, in order.
-                let append_lanes = |b: &mut FunctionBuilder, mask: Value, e0: Value| {
-                    let bits = b.ins().vhigh_bits(types::I64, mask);
-                    for lane in 0..2 {
-                        let e = b.ins().iadd_imm_s(e0, lane);
-                        let bit = b.ins().ushr_imm_u(bits, lane);
-                        let bit = b.ins().band_imm_u(bit, 1);
-                        env.append_spike(b, bit, e, spikes, count_var);
-                    }
-                };
-                if vectorizable(model, threshold) {
-                    // Two pairs per iteration while four elements remain: one test for a
-                    // spike among the four, the rare hits append their lanes in order.
-                    let (qheader, qbody, fire, qcont) = (
-                        b.create_block(),
-                        b.create_block(),
-                        b.create_block(),
-                        b.create_block(),
-                    );
-                    b.ins().jump(qheader, &[]);
-                    b.switch_to_block(qheader);
-                    let kv = b.use_var(kv_var);
-                    let last = b.ins().iadd_imm_s(kv, 3);
-                    let four_left = b.ins().icmp(IntCC::UnsignedLessThan, last, n);
-                    b.ins().brif(four_left, qbody, &[], vheader, &[]);
-
-                    b.switch_to_block(qbody);
-                    let e0 = b.use_var(kv_var);
-                    let e2 = b.ins().iadd_imm_s(e0, 2);
-                    let (new_a, refr_a) = pair_update(&mut b, e0);
-                    let mask_a = fired_mask(&mut b, &new_a, refr_a, e0);
-                    let (new_b, refr_b) = pair_update(&mut b, e2);
-                    let mask_b = fired_mask(&mut b, &new_b, refr_b, e2);
-                    let any = b.ins().bor(mask_a, mask_b);
-                    let bits = b.ins().vhigh_bits(types::I64, any);
-                    b.ins().brif(bits, fire, &[], qcont, &[]);
-                    b.switch_to_block(fire);
-                    append_lanes(&mut b, mask_a, e0);
-                    append_lanes(&mut b, mask_b, e2);
-                    b.ins().jump(qcont, &[]);
-                    b.switch_to_block(qcont);
-                    let next = b.ins().iadd_imm_s(e0, 4);
-                    b.def_var(kv_var, next);
-                    let last = b.ins().iadd_imm_s(e0, 7);
-                    let four_left = b.ins().icmp(IntCC::UnsignedLessThan, last, n);
-                    b.ins().brif(four_left, qbody, &[], vheader, &[]);
-                } else {
-                    b.ins().jump(vheader, &[]);
                 }
-
-                // One pair per iteration (the rest after the unrolled loop, or all of them
-                // when the condition is evaluated lane by lane).
-                b.switch_to_block(vheader);
-                let kv = b.use_var(kv_var);
-                let next = b.ins().iadd_imm_s(kv, 1);
-                let two_left = b.ins().icmp(IntCC::UnsignedLessThan, next, n);
-                b.ins().brif(two_left, vbody, &[], header, &[]);
-
-                b.switch_to_block(vbody);
-                let e0 = b.use_var(kv_var);
-                let (new, refr) = pair_update(&mut b, e0);
-                if vectorizable(model, threshold) {
-                    // The condition on both lanes at once; the rare pairs holding a spike
-                    // append their lanes in order.
-                    let fired = fired_mask(&mut b, &new, refr, e0);
-                    let bits = b.ins().vhigh_bits(types::I64, fired);
-                    let (fire, cont) = (b.create_block(), b.create_block());
-                    b.ins().brif(bits, fire, &[], cont, &[]);
-                    b.switch_to_block(fire);
-                    append_lanes(&mut b, fired, e0);
-                    b.ins().jump(cont, &[]);
-                    b.switch_to_block(cont);
-                } else {
-                    for lane in 0..2u8 {
-                        let e = b.ins().iadd_imm_s(e0, lane as i64);
-                        let regs: Vec<Value> =
-                            new.iter().map(|v| b.ins().extractlane(*v, lane)).collect();
-                        let refr_lane = refr.map(|r| {
-                            let l = b.ins().extractlane(r, lane);
-                            b.ins().icmp_imm_u(IntCC::NotEqual, l, 0)
-                        });
-                        let cond = env.cond(&mut b, &regs, e, threshold);
-                        env.record_spike(&mut b, cond, refr_lane, e, spikes, count_var);
-                    }
-                }
-                // The latch tests for the next pair itself (no jump back to the header).
-                let next = b.ins().iadd_imm_s(e0, 2);
-                b.def_var(kv_var, next);
-                let after = b.ins().iadd_imm_s(e0, 3);
-                let two_left = b.ins().icmp(IntCC::UnsignedLessThan, after, n);
-                b.ins().brif(two_left, vbody, &[], header, &[]);
-            } else {
-                b.ins().jump(header, &[]);
+                emit_loop(&mut b, kv_var, args.n, 2, |b, e0| {
+                    fused.vector_group(b, e0, 2)
+                });
             }
-
-            b.switch_to_block(header);
-            let kv = b.use_var(kv_var);
-            let more = b.ins().icmp(IntCC::UnsignedLessThan, kv, n);
-            let count_out = b.use_var(count_var);
-            b.ins().brif(more, body, &[], exit, &[]);
-
-            b.switch_to_block(body);
-            let e = b.use_var(kv_var);
-            let off8 = b.ins().ishl_imm_u(e, 3);
-            let addrs: Vec<Value> = cols.iter().map(|c| b.ins().iadd(*c, off8)).collect();
-            // Every state column's old value (ODE variables first).
-            let old: Vec<Value> = addrs
-                .iter()
-                .map(|a| b.ins().load(types::F64, flags, *a, 0))
-                .collect();
-            // Refractory this step: from the countdown, or from the condition on the state
-            // before the update (as the interpreter decides it before integrating).
-            let refr = if key.refractory {
-                let addr = b.ins().iadd(ref_until, off8);
-                let until = b.ins().load(types::I64, flags, addr, 0);
-                Some(b.ins().icmp(IntCC::UnsignedLessThan, step, until))
-            } else {
-                key.refractory_when.map(|c| env.cond(&mut b, &old, e, c))
-            };
-            // Euler: the right-hand sides on the old state (ODE variables from registers).
-            // Exponential Euler: every right side on the old state, for the probes to share.
-            let base_memo = if key.exponential {
-                env.translate_with(&mut b, &old, e, rhs, HashMap::new()).1
-            } else {
-                HashMap::new()
-            };
-            let derivs: Vec<Value> = if key.rk4 {
-                env.rk4_step(&mut b, &old[..m], &old[m..], e, rhs, false)
-            } else if key.euler.is_some() && !key.exponential {
-                env.translate(&mut b, &old, e, rhs)
-            } else {
-                Vec::new()
-            };
-            let mut new = Vec::with_capacity(m);
-            for i in 0..m {
-                let mut v = if key.rk4 {
-                    derivs[i]
-                } else if key.exponential {
-                    let dt = b.ins().f64const(model.run.dt);
-                    // Probes at x_i = 0 and 1 reuse every subexpression that does not read x_i
-                    // (the same values the interpreter computes again for each probe).
-                    let shared: HashMap<Handle<Expr>, Value> = base_memo
-                        .iter()
-                        .filter(|(h, _)| !depends_on(model, **h, key.vars[i]))
-                        .map(|(h, v)| (*h, *v))
-                        .collect();
-                    let probe = |b: &mut FunctionBuilder, x: f64| {
-                        let mut regs = old.clone();
-                        regs[i] = b.ins().f64const(x);
-                        env.translate_with(b, &regs, e, &rhs[i..=i], shared.clone())
-                            .0[0]
-                    };
-                    let bv = probe(&mut b, 0.0);
-                    let f1 = probe(&mut b, 1.0);
-                    let av = b.ins().fsub(f1, bv);
-                    // A = 0: x + B dt.
-                    let bdt = b.ins().fmul(bv, dt);
-                    let linear = b.ins().fadd(old[i], bdt);
-                    // Else -B/A + (x + B/A) exp(A dt), with exp through the interpreter's function.
-                    let r = b.ins().fdiv(bv, av);
-                    let adt = b.ins().fmul(av, dt);
-                    let exp = refs.unary(Func::Exp).expect("exp has a direct helper");
-                    let call = b.ins().call(exp, &[adt]);
-                    let ex = b.inst_results(call)[0];
-                    let fz = b.ins().f64const(0.0);
-                    let xr = b.ins().fadd(old[i], r);
-                    let scaled = b.ins().fmul(xr, ex);
-                    let neg_r = b.ins().fneg(r);
-                    let general = b.ins().fadd(neg_r, scaled);
-                    let a_zero = b.ins().fcmp(FloatCC::Equal, av, fz);
-                    b.ins().select(a_zero, linear, general)
-                } else if key.euler.is_some() {
-                    // x + dt * k, as the interpreter's Euler step.
-                    let dt = b.ins().f64const(model.run.dt);
-                    let step_size = b.ins().fmul(dt, derivs[i]);
-                    b.ins().fadd(old[i], step_size)
-                } else {
-                    let zero_f = b.ins().f64const(0.0);
-                    // Propagator entries from their pairs (lane 0), where they are used.
-                    exact_row(&mut b, &key.pattern, i, &old[..m], zero_f, |b, k| {
-                        let ro = flags.with_readonly().with_can_move();
-                        b.ins().load(types::F64, ro, pairs, 16 * k as i32)
-                    })
-                };
-                if key.f32_state {
-                    let narrow = b.ins().fdemote(types::F32, v);
-                    v = b.ins().fpromote(types::F64, narrow);
-                }
-                if let (Some(r), true) = (refr, key.frozen[i]) {
-                    v = b.ins().select(r, old[i], v);
-                }
-                b.ins().store(flags, v, addrs[i], 0);
-                new.push(v);
-            }
-            // Discrete updates in order, on the integrated state, each seeing the ones before.
-            let mut regs: Vec<Value> = new.iter().chain(&old[m..]).copied().collect();
-            for (var, value) in &key.updates {
-                let k = state_vars
-                    .iter()
-                    .position(|v| v == var)
-                    .expect("updated variables are state columns");
-                let mut v = env.translate(&mut b, &regs, e, &[*value])[0];
-                if key.f32_state {
-                    let narrow = b.ins().fdemote(types::F32, v);
-                    v = b.ins().fpromote(types::F64, narrow);
-                }
-                b.ins().store(flags, v, addrs[k], 0);
-                regs[k] = v;
-            }
-            // The spike condition on the updated state, from registers.
-            if let Some(threshold) = key.threshold {
-                let cond = env.cond(&mut b, &regs, e, threshold);
-                env.record_spike(&mut b, cond, refr, e, spikes, count_var);
-            }
-            // Or a uniform draw of the event's own stream below the probability (as the
-            // interpreter's `detect`).
-            if let Some((p, stream)) = key.probability {
-                let pv = env.translate(&mut b, &regs, e, &[p])[0];
-                let element = b.ins().bor(node_key, e);
-                let w = rng::philox_bits(&mut b, seed, stream, element, step);
-                let u = rng::open01(&mut b, w[0], w[1]);
-                let cond = b.ins().fcmp(FloatCC::LessThan, u, pv);
-                env.record_spike(&mut b, cond, refr, e, spikes, count_var);
-            }
-            let next = b.ins().iadd_imm_s(e, 1);
-            b.def_var(kv_var, next);
-            b.ins().jump(header, &[]);
-
+            emit_loop(&mut b, kv_var, args.n, 1, |b, e| fused.scalar_element(b, e));
+            b.ins().jump(exit, &[]);
             b.switch_to_block(exit);
-            b.ins().return_(&[count_out]);
+            let count = b.use_var(count_var);
+            b.ins().return_(&[count]);
             b.seal_all_blocks();
             b.finalize(frontend_config);
         }
@@ -2061,6 +1645,414 @@ impl Jit {
         // which is `FusedFn`.
         let func = unsafe { std::mem::transmute::<*const u8, FusedFn>(code) };
         Ok(FusedKernel { func })
+    }
+}
+
+/// Where the shared values of a fused kernel lie in its pair buffer (`FusedArgs::pairs`),
+/// each stored twice (`Pair`): the propagator (exact; row-major `m x m`) and the constant
+/// input parts `sum_j gamma_ij c_j` (exact), then the step (as an integer), then the
+/// scalar-mode inputs in slot order. `fused_pairs` fills it, generated code reads it; both
+/// take the positions from here.
+#[derive(Debug, Clone, Copy)]
+pub struct PairLayout {
+    /// Entries before the step: `m * (m + 1)` for exact integration, else 0.
+    exact: usize,
+}
+
+impl PairLayout {
+    pub fn of(key: &FusedKey) -> PairLayout {
+        let m = key.vars.len();
+        PairLayout {
+            exact: if key.euler.is_none() { m * (m + 1) } else { 0 },
+        }
+    }
+
+    /// Propagator entry `k` (`k < m * m`) or constant input part `k - m * m`.
+    pub fn exact(&self, k: usize) -> usize {
+        debug_assert!(k < self.exact);
+        k
+    }
+
+    pub fn step(&self) -> usize {
+        self.exact
+    }
+
+    /// Scalar-mode input number `s` (counting scalar-mode slots only).
+    pub fn scalar(&self, s: usize) -> usize {
+        self.exact + 1 + s
+    }
+
+    /// The byte offset of entry `k` from the buffer's start.
+    pub fn offset(&self, k: usize) -> i32 {
+        i32::try_from(k * std::mem::size_of::<Pair>()).expect("pair buffers are small")
+    }
+}
+
+/// The shared values of a fused kernel in its `PairLayout` (`out` is cleared first).
+pub fn fused_pairs(
+    key: &FusedKey,
+    phi: &[f64],
+    k: &[f64],
+    step: u64,
+    scalars: &[f64],
+    out: &mut Vec<Pair>,
+) {
+    let layout = PairLayout::of(key);
+    out.clear();
+    if layout.step() > 0 {
+        out.extend(phi.iter().chain(k).map(|x| Pair::f64(*x)));
+    }
+    debug_assert_eq!(out.len(), layout.step(), "propagator and constant parts");
+    out.push(Pair([step; 2]));
+    out.extend(scalars.iter().map(|x| Pair::f64(*x)));
+    debug_assert_eq!(out.len(), layout.scalar(scalars.len()));
+}
+
+/// A loop over elements `lanes` at a time, from the current value of `kv_var` while at least
+/// `lanes` elements below `n` remain: `body` emits the work for the group starting at element
+/// `e0` (it may add blocks; it ends in the block the loop continues from). Leaves the builder
+/// in the block after the loop, with `kv_var` at the first element not done.
+fn emit_loop(
+    b: &mut FunctionBuilder,
+    kv_var: cranelift_frontend::Variable,
+    n: Value,
+    lanes: i64,
+    mut body: impl FnMut(&mut FunctionBuilder, Value),
+) {
+    let (header, group, done) = (b.create_block(), b.create_block(), b.create_block());
+    b.ins().jump(header, &[]);
+    b.switch_to_block(header);
+    let kv = b.use_var(kv_var);
+    let last = b.ins().iadd_imm_s(kv, lanes - 1);
+    let fits = b.ins().icmp(IntCC::UnsignedLessThan, last, n);
+    b.ins().brif(fits, group, &[], done, &[]);
+
+    b.switch_to_block(group);
+    let e0 = b.use_var(kv_var);
+    body(b, e0);
+    let next = b.ins().iadd_imm_s(e0, lanes);
+    b.def_var(kv_var, next);
+    // The latch tests for the next group itself (no jump back to the header).
+    let last = b.ins().iadd_imm_s(e0, 2 * lanes - 1);
+    let fits = b.ins().icmp(IntCC::UnsignedLessThan, last, n);
+    b.ins().brif(fits, group, &[], done, &[]);
+    b.switch_to_block(done);
+}
+
+/// What the loops of one fused kernel share.
+struct FusedEmitter<'a> {
+    model: &'a Model,
+    key: &'a FusedKey,
+    env: CellEnv<'a>,
+    args: FusedArgsValues,
+    /// State column base pointers (`FusedKey::state_vars` order).
+    cols: &'a [Value],
+    layout: PairLayout,
+    count_var: cranelift_frontend::Variable,
+}
+
+impl FusedEmitter<'_> {
+    /// The spike condition, when the kernel runs in `f64x2` lanes: exact propagation, or
+    /// forward Euler with every right side evaluable on lanes; no discrete updates or
+    /// refractory condition; a spike condition.
+    fn vector_threshold(&self) -> Option<Handle<Expr>> {
+        let key = self.key;
+        let lanes = key.simd
+            && key.updates.is_empty()
+            && key.refractory_when.is_none()
+            && match &key.euler {
+                None => true,
+                Some(rhs) => !key.exponential && rhs.iter().all(|r| vectorizable(self.model, *r)),
+            };
+        key.threshold.filter(|_| lanes)
+    }
+
+    /// Shared value `k` of the pair buffer as a lane pair (or lane 0, `ty` scalar). Read-only
+    /// for the whole call, so the load may move to where it folds into the arithmetic.
+    fn pair(&self, b: &mut FunctionBuilder, k: usize, ty: types::Type) -> Value {
+        let flags = MemFlagsData::trusted().with_readonly().with_can_move();
+        b.ins()
+            .load(ty, flags, self.args.pairs, self.layout.offset(k))
+    }
+
+    /// Update elements `e0`, `e0 + 1` in lanes: their new state (stored), and the lanes still
+    /// refractory this step (all-ones where `step < ref_until`).
+    fn pair_update(&self, b: &mut FunctionBuilder, e0: Value) -> (Vec<Value>, Option<Value>) {
+        let (key, model, env) = (self.key, self.model, &self.env);
+        let rhs = key.rhs();
+        // Vector loads and stores need no 16-byte alignment.
+        let vflags = MemFlagsData::new().with_notrap();
+        let off8 = b.ins().ishl_imm_u(e0, 3);
+        let refr = key.refractory.then(|| {
+            let addr = b.ins().iadd(self.args.ref_until, off8);
+            let until = b.ins().load(types::I64X2, vflags, addr, 0);
+            let step_v = self.pair(b, self.layout.step(), types::I64X2);
+            // Both below 2^63 (the runtime clamps), so a signed compare is exact and needs no
+            // sign flips.
+            b.ins().icmp(IntCC::SignedGreaterThan, until, step_v)
+        });
+        let addrs: Vec<Value> = self.cols.iter().map(|c| b.ins().iadd(*c, off8)).collect();
+        let xv: Vec<Value> = addrs
+            .iter()
+            .map(|a| b.ins().load(types::F64X2, vflags, *a, 0))
+            .collect();
+        let zero_v = b.ins().f64const(0.0);
+        let zero_v = b.ins().splat(types::F64X2, zero_v);
+        // Forward Euler: the right sides on the old state, on both lanes; RK4: the whole step
+        // on both lanes.
+        let derivs: Vec<Value> = if key.rk4 {
+            env.rk4_step(b, &xv, &[], e0, rhs, true)
+        } else if key.euler.is_some() {
+            env.with_translator(b, &xv, e0, HashMap::new(), true, |tr| {
+                rhs.iter().map(|r| tr.expr(*r)).collect()
+            })
+        } else {
+            Vec::new()
+        };
+        let mut new = Vec::with_capacity(key.vars.len());
+        for i in 0..key.vars.len() {
+            let mut v = if key.rk4 {
+                derivs[i]
+            } else if key.euler.is_some() {
+                // x + dt * k, as the interpreter's Euler step.
+                let dt = b.ins().f64const(model.run.dt);
+                let dt = b.ins().splat(types::F64X2, dt);
+                let step_size = b.ins().fmul(dt, derivs[i]);
+                b.ins().fadd(xv[i], step_size)
+            } else {
+                exact_row(b, &key.pattern, i, &xv, zero_v, |b, k| {
+                    self.pair(b, self.layout.exact(k), types::F64X2)
+                })
+            };
+            if key.f32_state {
+                let narrow = b.ins().fvdemote(v);
+                v = b.ins().fvpromote_low(narrow);
+            }
+            if let (Some(r), true) = (refr, key.frozen[i]) {
+                // Selected as integer lanes, so that the comparison mask is used as it is (one
+                // blend instruction where SSE4.1 has it).
+                let f = MemFlagsData::new();
+                let old_bits = b.ins().bitcast(types::I64X2, f, xv[i]);
+                let new_bits = b.ins().bitcast(types::I64X2, f, v);
+                let kept = b.ins().bitselect(r, old_bits, new_bits);
+                v = b.ins().bitcast(types::F64X2, f, kept);
+            }
+            b.ins().store(vflags, v, addrs[i], 0);
+            new.push(v);
+        }
+        (new, refr)
+    }
+
+    /// The lanes of a pair that spike: condition and not refractory (an i64x2 mask).
+    fn fired_mask(
+        &self,
+        b: &mut FunctionBuilder,
+        threshold: Handle<Expr>,
+        new: &[Value],
+        refr: Option<Value>,
+        e0: Value,
+    ) -> Value {
+        let fired = self.env.vector_cond(b, new, e0, threshold);
+        match refr {
+            Some(r) => b.ins().band_not(fired, r),
+            None => fired,
+        }
+    }
+
+    /// Append the spiking lanes of the pair at `e0`, in order.
+    fn append_lanes(&self, b: &mut FunctionBuilder, mask: Value, e0: Value) {
+        let bits = b.ins().vhigh_bits(types::I64, mask);
+        for lane in 0..2 {
+            let e = b.ins().iadd_imm_s(e0, lane);
+            let bit = b.ins().ushr_imm_u(bits, lane);
+            let bit = b.ins().band_imm_u(bit, 1);
+            self.env
+                .append_spike(b, bit, e, self.args.spikes, self.count_var);
+        }
+    }
+
+    /// `lanes` elements from `e0` (2 or 4: one or two lane pairs). With a condition evaluable
+    /// on lanes, one test for a spike among them and the rare hits append their lanes in
+    /// order; otherwise (2 lanes only) the condition lane by lane.
+    fn vector_group(&self, b: &mut FunctionBuilder, e0: Value, lanes: i64) {
+        let threshold = self
+            .vector_threshold()
+            .expect("vector loops only for kernels with a spike condition");
+        let starts: Vec<Value> = (0..lanes / 2)
+            .map(|p| b.ins().iadd_imm_s(e0, 2 * p))
+            .collect();
+        let updated: Vec<(Value, Vec<Value>, Option<Value>)> = starts
+            .iter()
+            .map(|&s| {
+                let (new, refr) = self.pair_update(b, s);
+                (s, new, refr)
+            })
+            .collect();
+        if vectorizable(self.model, threshold) {
+            let masks: Vec<(Value, Value)> = updated
+                .iter()
+                .map(|(s, new, refr)| (*s, self.fired_mask(b, threshold, new, *refr, *s)))
+                .collect();
+            let any = masks
+                .iter()
+                .map(|m| m.1)
+                .reduce(|a, m| b.ins().bor(a, m))
+                .expect("at least one pair");
+            let bits = b.ins().vhigh_bits(types::I64, any);
+            let (fire, cont) = (b.create_block(), b.create_block());
+            b.ins().brif(bits, fire, &[], cont, &[]);
+            b.switch_to_block(fire);
+            for (s, mask) in masks {
+                self.append_lanes(b, mask, s);
+            }
+            b.ins().jump(cont, &[]);
+            b.switch_to_block(cont);
+        } else {
+            for (s, new, refr) in &updated {
+                for lane in 0..2u8 {
+                    let e = b.ins().iadd_imm_s(*s, lane as i64);
+                    let regs: Vec<Value> =
+                        new.iter().map(|v| b.ins().extractlane(*v, lane)).collect();
+                    let refr_lane = refr.map(|r| {
+                        let l = b.ins().extractlane(r, lane);
+                        b.ins().icmp_imm_u(IntCC::NotEqual, l, 0)
+                    });
+                    let cond = self.env.cond(b, &regs, e, threshold);
+                    self.env
+                        .record_spike(b, cond, refr_lane, e, self.args.spikes, self.count_var);
+                }
+            }
+        }
+    }
+
+    /// One element `e`: integration, refractoriness, discrete updates and the spike
+    /// condition or probability (everything a fused kernel does).
+    fn scalar_element(&self, b: &mut FunctionBuilder, e: Value) {
+        let (key, model, env, args) = (self.key, self.model, &self.env, &self.args);
+        let rhs = key.rhs();
+        let m = key.vars.len();
+        let flags = MemFlagsData::trusted();
+        let off8 = b.ins().ishl_imm_u(e, 3);
+        let addrs: Vec<Value> = self.cols.iter().map(|c| b.ins().iadd(*c, off8)).collect();
+        // Every state column's old value (ODE variables first).
+        let old: Vec<Value> = addrs
+            .iter()
+            .map(|a| b.ins().load(types::F64, flags, *a, 0))
+            .collect();
+        // Refractory this step: from the countdown, or from the condition on the state before
+        // the update (as the interpreter decides it before integrating).
+        let refr = if key.refractory {
+            let addr = b.ins().iadd(args.ref_until, off8);
+            let until = b.ins().load(types::I64, flags, addr, 0);
+            Some(b.ins().icmp(IntCC::UnsignedLessThan, args.step, until))
+        } else {
+            key.refractory_when.map(|c| env.cond(b, &old, e, c))
+        };
+        // Euler: the right-hand sides on the old state (ODE variables from registers).
+        // Exponential Euler: every right side on the old state, for the probes to share.
+        let base_memo = if key.exponential {
+            env.translate_with(b, &old, e, rhs, HashMap::new()).1
+        } else {
+            HashMap::new()
+        };
+        let derivs: Vec<Value> = if key.rk4 {
+            env.rk4_step(b, &old[..m], &old[m..], e, rhs, false)
+        } else if key.euler.is_some() && !key.exponential {
+            env.translate(b, &old, e, rhs)
+        } else {
+            Vec::new()
+        };
+        let mut new = Vec::with_capacity(m);
+        for i in 0..m {
+            let mut v = if key.rk4 {
+                derivs[i]
+            } else if key.exponential {
+                let dt = b.ins().f64const(model.run.dt);
+                // Probes at x_i = 0 and 1 reuse every subexpression that does not read x_i
+                // (the same values the interpreter computes again for each probe).
+                let shared: HashMap<Handle<Expr>, Value> = base_memo
+                    .iter()
+                    .filter(|(h, _)| !depends_on(model, **h, key.vars[i]))
+                    .map(|(h, v)| (*h, *v))
+                    .collect();
+                let probe = |b: &mut FunctionBuilder, x: f64| {
+                    let mut regs = old.clone();
+                    regs[i] = b.ins().f64const(x);
+                    env.translate_with(b, &regs, e, &rhs[i..=i], shared.clone())
+                        .0[0]
+                };
+                let bv = probe(b, 0.0);
+                let f1 = probe(b, 1.0);
+                let av = b.ins().fsub(f1, bv);
+                // A = 0: x + B dt.
+                let bdt = b.ins().fmul(bv, dt);
+                let linear = b.ins().fadd(old[i], bdt);
+                // Else -B/A + (x + B/A) exp(A dt), with exp through the interpreter's function.
+                let r = b.ins().fdiv(bv, av);
+                let adt = b.ins().fmul(av, dt);
+                let exp = env.refs.unary(Func::Exp).expect("exp has a direct helper");
+                let call = b.ins().call(exp, &[adt]);
+                let ex = b.inst_results(call)[0];
+                let fz = b.ins().f64const(0.0);
+                let xr = b.ins().fadd(old[i], r);
+                let scaled = b.ins().fmul(xr, ex);
+                let neg_r = b.ins().fneg(r);
+                let general = b.ins().fadd(neg_r, scaled);
+                let a_zero = b.ins().fcmp(FloatCC::Equal, av, fz);
+                b.ins().select(a_zero, linear, general)
+            } else if key.euler.is_some() {
+                // x + dt * k, as the interpreter's Euler step.
+                let dt = b.ins().f64const(model.run.dt);
+                let step_size = b.ins().fmul(dt, derivs[i]);
+                b.ins().fadd(old[i], step_size)
+            } else {
+                let zero_f = b.ins().f64const(0.0);
+                // Propagator entries from their pairs (lane 0), where they are used.
+                exact_row(b, &key.pattern, i, &old[..m], zero_f, |b, k| {
+                    self.pair(b, self.layout.exact(k), types::F64)
+                })
+            };
+            if key.f32_state {
+                let narrow = b.ins().fdemote(types::F32, v);
+                v = b.ins().fpromote(types::F64, narrow);
+            }
+            if let (Some(r), true) = (refr, key.frozen[i]) {
+                v = b.ins().select(r, old[i], v);
+            }
+            b.ins().store(flags, v, addrs[i], 0);
+            new.push(v);
+        }
+        // Discrete updates in order, on the integrated state, each seeing the ones before.
+        let mut regs: Vec<Value> = new.iter().chain(&old[m..]).copied().collect();
+        let state_vars = env.vars;
+        for (var, value) in &key.updates {
+            let k = state_vars
+                .iter()
+                .position(|v| v == var)
+                .expect("updated variables are state columns");
+            let mut v = env.translate(b, &regs, e, &[*value])[0];
+            if key.f32_state {
+                let narrow = b.ins().fdemote(types::F32, v);
+                v = b.ins().fpromote(types::F64, narrow);
+            }
+            b.ins().store(flags, v, addrs[k], 0);
+            regs[k] = v;
+        }
+        // The spike condition on the updated state, from registers.
+        if let Some(threshold) = key.threshold {
+            let cond = env.cond(b, &regs, e, threshold);
+            env.record_spike(b, cond, refr, e, args.spikes, self.count_var);
+        }
+        // Or a uniform draw of the event's own stream below the probability (as the
+        // interpreter's `detect`).
+        if let Some((p, stream)) = key.probability {
+            let pv = env.translate(b, &regs, e, &[p])[0];
+            let element = b.ins().bor(args.node_key, e);
+            let w = rng::philox_bits(b, args.seed, stream, element, args.step);
+            let u = rng::open01(b, w[0], w[1]);
+            let cond = b.ins().fcmp(FloatCC::LessThan, u, pv);
+            env.record_spike(b, cond, refr, e, args.spikes, self.count_var);
+        }
     }
 }
 

@@ -1,0 +1,500 @@
+//! The argument blocks of generated functions, each declared once.
+//!
+//! Every generated function takes one pointer, to an argument block the runtime fills; the
+//! blocks point at tables of further blocks (input columns, delivery columns, endpoint parts).
+//! `arg_block!` declares each as a `repr(C)` struct and, from the same field list, the byte
+//! offset and machine type of every field as generated code loads it (`Block::AT.field`,
+//! derived with `offset_of!`). Code generation loads fields through those only, never at
+//! hand-computed offsets, so reordering, adding or retyping a field changes both sides at once;
+//! `tests::every_field_loads_back` compiles a loader of every block and checks it reads what
+//! Rust wrote. Only 8-byte fields are allowed (`Field` is implemented for nothing else).
+
+use std::marker::PhantomData;
+
+use cranelift_codegen::ir::{types, InstBuilder, MemFlagsData, Type, Value};
+use cranelift_frontend::FunctionBuilder;
+
+/// How generated code loads a field: the Rust types an argument block may hold.
+pub trait Field {
+    /// `None`: a pointer (the target's pointer type).
+    const TYPE: Option<Type>;
+}
+
+impl Field for u64 {
+    const TYPE: Option<Type> = Some(types::I64);
+}
+impl Field for i64 {
+    const TYPE: Option<Type> = Some(types::I64);
+}
+impl Field for f64 {
+    const TYPE: Option<Type> = Some(types::F64);
+}
+impl<T> Field for *const T {
+    const TYPE: Option<Type> = None;
+}
+impl<T> Field for *mut T {
+    const TYPE: Option<Type> = None;
+}
+
+/// A field of an argument block: its byte offset, and the size of the block (the stride of a
+/// table of blocks).
+pub struct At<T> {
+    pub offset: usize,
+    pub stride: usize,
+    _field: PhantomData<T>,
+}
+
+impl<T> Clone for At<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<T> Copy for At<T> {}
+
+impl<T: Field> At<T> {
+    pub const fn new(offset: usize, stride: usize) -> At<T> {
+        At {
+            offset,
+            stride,
+            _field: PhantomData,
+        }
+    }
+
+    /// The machine type of the field (`ptr`: the target's pointer type).
+    pub fn ty(self, ptr: Type) -> Type {
+        T::TYPE.unwrap_or(ptr)
+    }
+
+    /// Load the field of the block at `base`.
+    pub fn load(self, b: &mut FunctionBuilder, base: Value, ptr: Type) -> Value {
+        self.load_in(b, base, 0, ptr)
+    }
+
+    /// Load the field of block number `index` of the table at `base`.
+    pub fn load_in(self, b: &mut FunctionBuilder, base: Value, index: usize, ptr: Type) -> Value {
+        let offset = i32::try_from(index * self.stride + self.offset)
+            .expect("argument tables are far smaller than 2 GiB");
+        b.ins()
+            .load(self.ty(ptr), MemFlagsData::trusted(), base, offset)
+    }
+}
+
+/// Declares a `repr(C)` argument block `$name`, its field table `$at` (`$name::AT`) and the
+/// loaded values `$values` (`$values::load`: every field, in declaration order).
+macro_rules! arg_block {
+    (
+        $(#[$meta:meta])*
+        pub struct $name:ident ($at:ident, $values:ident) {
+            $( $(#[$fmeta:meta])* pub $field:ident : $ty:ty, )*
+        }
+    ) => {
+        $(#[$meta])*
+        #[repr(C)]
+        #[derive(Debug, Clone, Copy)]
+        pub struct $name {
+            $( $(#[$fmeta])* pub $field: $ty, )*
+        }
+
+        #[doc = concat!("Where each field of `", stringify!($name), "` lies (`", stringify!($name), "::AT`).")]
+        #[derive(Clone, Copy)]
+        pub struct $at {
+            $( pub $field: $crate::codegen::abi::At<$ty>, )*
+        }
+
+        #[doc = concat!("Every field of a `", stringify!($name), "`, loaded by generated code.")]
+        #[derive(Clone, Copy)]
+        #[allow(dead_code)]
+        pub(crate) struct $values {
+            $( pub $field: cranelift_codegen::ir::Value, )*
+        }
+
+        impl $name {
+            pub const AT: $at = $at {
+                $( $field: $crate::codegen::abi::At::new(
+                    std::mem::offset_of!($name, $field),
+                    std::mem::size_of::<$name>(),
+                ), )*
+            };
+
+            /// Field names with their offsets, in declaration order.
+            pub fn layout() -> Vec<(&'static str, usize)> {
+                vec![$( (stringify!($field), std::mem::offset_of!($name, $field)), )*]
+            }
+        }
+
+        impl $values {
+            /// Load every field of the block at `base` (unused loads are removed by the
+            /// optimiser).
+            #[allow(dead_code)]
+            pub(crate) fn load(
+                b: &mut cranelift_frontend::FunctionBuilder,
+                base: cranelift_codegen::ir::Value,
+                ptr: cranelift_codegen::ir::Type,
+            ) -> $values {
+                $values {
+                    $( $field: $name::AT.$field.load(b, base, ptr), )*
+                }
+            }
+        }
+    };
+}
+
+arg_block! {
+    /// One input column of an expression or fused kernel.
+    pub struct InputArg (InputArgAt, InputArgValues) {
+        pub ptr: *const f64,
+        pub index: *const u32,
+        pub offset: i64,
+    }
+}
+
+arg_block! {
+    /// The argument block of an expression kernel.
+    pub struct KernelArgs (KernelArgsAt, KernelArgsValues) {
+        /// Number of elements evaluated.
+        pub n: u64,
+        /// Element indices (ascending), or null for `0..n`.
+        pub elems: *const u32,
+        /// `n` outputs.
+        pub out: *mut f64,
+        pub inputs: *const InputArg,
+        /// Endpoint indices of each synapse (synapse evaluation) or null (cells).
+        pub pre_idx: *const u32,
+        pub post_idx: *const u32,
+        pub t: f64,
+        pub step: u64,
+        /// High half of the random element coordinate: `node key << 32`.
+        pub node_key: u64,
+        pub seed: u64,
+        /// Number of elements of the node (`N`).
+        pub size: u64,
+    }
+}
+
+arg_block! {
+    /// The argument block of a fused kernel.
+    pub struct FusedArgs (FusedArgsAt, FusedArgsValues) {
+        pub n: u64,
+        /// One pointer per state column (`FusedKey::state_vars`), updated in place.
+        pub state: *const *mut f64,
+        /// Per element: the first step at which it is no longer refractory (below 2^63).
+        pub ref_until: *const u64,
+        pub step: u64,
+        pub inputs: *const InputArg,
+        /// Output: indices of the elements that spiked, ascending (capacity `n`).
+        pub spikes: *mut u32,
+        pub t: f64,
+        pub node_key: u64,
+        pub seed: u64,
+        /// Each shared value twice, 16-byte aligned (`PairLayout`).
+        pub pairs: *const Pair,
+    }
+}
+
+arg_block! {
+    /// One part of a synapse endpoint as generated code sees it: endpoint index `j`, from the
+    /// previous part's `end` up to this `end`, lives at `base[(j + bias) * stride]` (`stride` 0
+    /// for a value shared by the whole part).
+    pub struct PartArg (PartArgAt, PartArgValues) {
+        pub base: *mut f64,
+        pub bias: i64,
+        pub stride: i64,
+        pub end: u64,
+    }
+}
+
+arg_block! {
+    /// One column of a delivery kernel: a shared value or a per-synapse column (`ptr`), or the
+    /// parts of an endpoint variable (`parts`).
+    pub struct ColumnArg (ColumnArgAt, ColumnArgValues) {
+        pub ptr: *mut f64,
+        pub parts: *const PartArg,
+    }
+}
+
+arg_block! {
+    /// The argument block of a delivery kernel.
+    pub struct DeliveryArgs (DeliveryArgsAt, DeliveryArgsValues) {
+        /// Number of due synapses (rows mode: of spiking sources).
+        pub n: u64,
+        /// Due synapse indices, ascending (rows mode: spiking source endpoint indices, ascending).
+        pub due: *const u32,
+        /// One per `delivery_columns(..)` entry.
+        pub columns: *const ColumnArg,
+        pub pre_idx: *const u32,
+        pub post_idx: *const u32,
+        pub t: f64,
+        pub step: u64,
+        /// High half of the random element coordinate: `node key << 32`.
+        pub node_key: u64,
+        pub seed: u64,
+        /// Number of synapses of the projection (cells of the population).
+        pub size: u64,
+        /// `n` values of room for statements that must compute before they write (rows: one
+        /// per synapse of the rows).
+        pub scratch: *mut f64,
+        /// Rows mode: the CSR row pointers of the projection (`n_pre + 1` entries).
+        pub row_ptr: *const u32,
+    }
+}
+
+/// A shared value twice, as an `f64x2` (or `i64x2`) lane pair in memory.
+#[repr(C, align(16))]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Pair(pub [u64; 2]);
+
+impl Pair {
+    pub fn f64(x: f64) -> Pair {
+        Pair([x.to_bits(); 2])
+    }
+}
+
+/// The generated functions' signatures.
+pub type KernelFn = unsafe extern "C" fn(*const KernelArgs);
+/// Returns the number of spikes written.
+pub type FusedFn = unsafe extern "C" fn(*const FusedArgs) -> u64;
+pub type DeliveryFn = unsafe extern "C" fn(*const DeliveryArgs);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cranelift_codegen::ir::AbiParam;
+    use cranelift_codegen::settings::{self, Configurable};
+    use cranelift_frontend::FunctionBuilderContext;
+    use cranelift_jit::{JITBuilder, JITModule};
+    use cranelift_module::{default_libcall_names, Linkage, Module};
+
+    /// Compile `fn(block: *const u8, out: *mut u64)` storing the `count` values `load` gives
+    /// (each as its 8 bytes) to `out[0..count]`, and run it on `block`.
+    fn read_back<B>(
+        block: &B,
+        count: usize,
+        load: fn(&mut FunctionBuilder, Value, Type) -> Vec<Value>,
+    ) -> Vec<u64> {
+        let mut flags = settings::builder();
+        flags.set("enable_verifier", "true").unwrap();
+        let isa = cranelift_native::builder()
+            .unwrap()
+            .finish(settings::Flags::new(flags))
+            .unwrap();
+        let mut module = JITModule::new(JITBuilder::with_isa(isa, default_libcall_names()));
+        let ptr = module.target_config().pointer_type();
+        let mut ctx = module.make_context();
+        ctx.func.signature.params.push(AbiParam::new(ptr));
+        ctx.func.signature.params.push(AbiParam::new(ptr));
+        let mut fctx = FunctionBuilderContext::new();
+        {
+            let mut b = FunctionBuilder::new(&mut ctx.func, &mut fctx);
+            let entry = b.create_block();
+            b.append_block_params_for_function_params(entry);
+            b.switch_to_block(entry);
+            let (base, out) = (b.block_params(entry)[0], b.block_params(entry)[1]);
+            let values = load(&mut b, base, ptr);
+            assert_eq!(values.len(), count);
+            for (k, v) in values.into_iter().enumerate() {
+                b.ins().store(MemFlagsData::trusted(), v, out, 8 * k as i32);
+            }
+            b.ins().return_(&[]);
+            b.seal_all_blocks();
+            b.finalize(module.target_config());
+        }
+        let id = module
+            .declare_function("probe", Linkage::Local, &ctx.func.signature)
+            .unwrap();
+        module.define_function(id, &mut ctx).unwrap();
+        module.finalize_definitions().unwrap();
+        let code = module.get_finalized_function(id);
+        // SAFETY: `probe` was defined with two pointer parameters and no result.
+        let f = unsafe {
+            std::mem::transmute::<*const u8, unsafe extern "C" fn(*const u8, *mut u64)>(code)
+        };
+        let mut out = vec![0u64; count];
+        // SAFETY: the probe reads the fields of `block` (a `B`) and writes `count` values.
+        unsafe { f(block as *const B as *const u8, out.as_mut_ptr()) };
+        // SAFETY: the module owns the code; nothing runs it after this.
+        unsafe { module.free_memory() };
+        out
+    }
+
+    /// Distinct 8-byte patterns, one per field (pointers as integers, floats by their bits).
+    fn pattern(k: usize) -> u64 {
+        0x0101_0101_0101_0101u64.wrapping_mul(k as u64 + 1) ^ 0x8000_0000_0000_0003
+    }
+
+    fn p<T>(k: usize) -> *mut T {
+        pattern(k) as usize as *mut T
+    }
+
+    fn f(k: usize) -> f64 {
+        f64::from_bits(pattern(k))
+    }
+
+    /// Every block: filled by Rust with a distinct value per field, read back field by field
+    /// by generated code through `Block::AT` (as kernels load them), in declaration order.
+    #[test]
+    fn every_field_loads_back() {
+        let kernel = KernelArgs {
+            n: pattern(0),
+            elems: p(1),
+            out: p(2),
+            inputs: p(3),
+            pre_idx: p(4),
+            post_idx: p(5),
+            t: f(6),
+            step: pattern(7),
+            node_key: pattern(8),
+            seed: pattern(9),
+            size: pattern(10),
+        };
+        let got = read_back(&kernel, 11, |b, base, ptr| {
+            let v = KernelArgsValues::load(b, base, ptr);
+            vec![
+                v.n, v.elems, v.out, v.inputs, v.pre_idx, v.post_idx, v.t, v.step, v.node_key,
+                v.seed, v.size,
+            ]
+        });
+        assert_eq!(got, (0..11).map(pattern).collect::<Vec<_>>());
+        assert_eq!(KernelArgs::layout().len(), 11);
+
+        let fused = FusedArgs {
+            n: pattern(0),
+            state: p(1),
+            ref_until: p(2),
+            step: pattern(3),
+            inputs: p(4),
+            spikes: p(5),
+            t: f(6),
+            node_key: pattern(7),
+            seed: pattern(8),
+            pairs: p(9),
+        };
+        let got = read_back(&fused, 10, |b, base, ptr| {
+            let v = FusedArgsValues::load(b, base, ptr);
+            vec![
+                v.n,
+                v.state,
+                v.ref_until,
+                v.step,
+                v.inputs,
+                v.spikes,
+                v.t,
+                v.node_key,
+                v.seed,
+                v.pairs,
+            ]
+        });
+        assert_eq!(got, (0..10).map(pattern).collect::<Vec<_>>());
+        assert_eq!(FusedArgs::layout().len(), 10);
+
+        let delivery = DeliveryArgs {
+            n: pattern(0),
+            due: p(1),
+            columns: p(2),
+            pre_idx: p(3),
+            post_idx: p(4),
+            t: f(5),
+            step: pattern(6),
+            node_key: pattern(7),
+            seed: pattern(8),
+            size: pattern(9),
+            scratch: p(10),
+            row_ptr: p(11),
+        };
+        let got = read_back(&delivery, 12, |b, base, ptr| {
+            let v = DeliveryArgsValues::load(b, base, ptr);
+            vec![
+                v.n, v.due, v.columns, v.pre_idx, v.post_idx, v.t, v.step, v.node_key, v.seed,
+                v.size, v.scratch, v.row_ptr,
+            ]
+        });
+        assert_eq!(got, (0..12).map(pattern).collect::<Vec<_>>());
+        assert_eq!(DeliveryArgs::layout().len(), 12);
+
+        // Tables: the second entry of each, through the field's stride.
+        let inputs = [
+            InputArg {
+                ptr: p(0),
+                index: p(1),
+                offset: pattern(2) as i64,
+            },
+            InputArg {
+                ptr: p(3),
+                index: p(4),
+                offset: pattern(5) as i64,
+            },
+        ];
+        let got = read_back(&inputs, 3, |b, base, ptr| {
+            let at = InputArg::AT;
+            vec![
+                at.ptr.load_in(b, base, 1, ptr),
+                at.index.load_in(b, base, 1, ptr),
+                at.offset.load_in(b, base, 1, ptr),
+            ]
+        });
+        assert_eq!(got, (3..6).map(pattern).collect::<Vec<_>>());
+
+        let parts = [
+            PartArg {
+                base: p(0),
+                bias: 0,
+                stride: 0,
+                end: 0,
+            },
+            PartArg {
+                base: p(1),
+                bias: pattern(2) as i64,
+                stride: pattern(3) as i64,
+                end: pattern(4),
+            },
+        ];
+        let got = read_back(&parts, 4, |b, base, ptr| {
+            let at = PartArg::AT;
+            vec![
+                at.base.load_in(b, base, 1, ptr),
+                at.bias.load_in(b, base, 1, ptr),
+                at.stride.load_in(b, base, 1, ptr),
+                at.end.load_in(b, base, 1, ptr),
+            ]
+        });
+        assert_eq!(got, (1..5).map(pattern).collect::<Vec<_>>());
+
+        let columns = [
+            ColumnArg {
+                ptr: p(0),
+                parts: p(1),
+            },
+            ColumnArg {
+                ptr: p(2),
+                parts: p(3),
+            },
+        ];
+        let got = read_back(&columns, 2, |b, base, ptr| {
+            let at = ColumnArg::AT;
+            vec![
+                at.ptr.load_in(b, base, 1, ptr),
+                at.parts.load_in(b, base, 1, ptr),
+            ]
+        });
+        assert_eq!(got, (2..4).map(pattern).collect::<Vec<_>>());
+    }
+
+    /// The layouts are what C callers of a native runner's kernels see: 8-byte fields back to
+    /// back, in declaration order.
+    #[test]
+    fn blocks_are_packed_in_declaration_order() {
+        for layout in [
+            KernelArgs::layout(),
+            FusedArgs::layout(),
+            DeliveryArgs::layout(),
+            InputArg::layout(),
+            PartArg::layout(),
+            ColumnArg::layout(),
+        ] {
+            for (k, (name, offset)) in layout.iter().enumerate() {
+                assert_eq!(*offset, 8 * k, "field `{name}`");
+            }
+        }
+        assert_eq!(std::mem::size_of::<Pair>(), 16);
+        assert_eq!(std::mem::align_of::<Pair>(), 16);
+    }
+}
