@@ -441,11 +441,11 @@ pub fn clif_text(
     asm: bool,
 ) -> Result<String, neurograph_compiler::codegen::CodegenError> {
     let mut jit = neurograph_runtime::jit::new_jit()?;
-    jit.keep_clif = true;
-    jit.keep_asm = asm;
+    jit.codegen().keep_clif = true;
+    jit.codegen().keep_asm = asm;
     let labels = compile_all_kernels(c, &mut jit)?;
     let mut out = String::new();
-    for (label, (name, text)) in labels.iter().zip(&jit.clif) {
+    for (label, (name, text)) in labels.iter().zip(&jit.codegen().clif) {
         let _ = write!(out, "; {label} [{name}]\n{text}\n");
     }
     Ok(out)

@@ -260,11 +260,7 @@ fn a_stop_flag_interrupts_and_a_trace_can_be_written_at_any_point() {
 }
 
 fn compiled_functions(model: &Model) -> usize {
-    model
-        .compiled()
-        .kernels
-        .get()
-        .map_or(0, |j| j.lock().unwrap().compiled_functions())
+    model.compiled().kernels.get().map_or(0, |j| j.functions())
 }
 
 #[test]

@@ -129,7 +129,7 @@ pub struct Compiled {
     /// The generated code of this model, made on first use and shared by every simulation of
     /// it: a kernel is compiled once per model and key, not once per simulation or seed. Its
     /// executable memory is released when the last holder drops.
-    pub kernels: std::sync::OnceLock<codegen::SharedJit>,
+    pub kernels: std::sync::OnceLock<codegen::KernelSource>,
 }
 
 /// The result of a compilation: the model when there were no errors, and every diagnostic

@@ -6,6 +6,7 @@
 
 use std::cell::RefCell;
 
+use neurograph_compiler::abi::KernelCall;
 use neurograph_compiler::codegen::{
     self, FusedArgs, FusedKey, Helpers, InputArg, InputMode, Jit, KernelArgs, KernelKey,
 };
@@ -16,7 +17,9 @@ use crate::rng::Stream;
 use crate::sim::{Sim, SimError};
 use crate::state::Store;
 
-/// The random draws of the generated code: the same formulas as the interpreter's `call`.
+/// The random draws of the generated code: the same formulas as the interpreter's `call`
+/// (exported under this name for native runners' generated code).
+#[no_mangle]
 pub extern "C" fn ng_random(
     kind: u32,
     seed: u64,
@@ -38,16 +41,21 @@ pub extern "C" fn ng_random(
 }
 
 pub fn new_jit() -> Result<Jit, codegen::CodegenError> {
-    Jit::new(&Helpers {
+    Jit::new(&helpers())
+}
+
+/// The host functions of generated code that live in the runtime.
+pub fn helpers() -> Helpers {
+    Helpers {
         random: ng_random as *const u8,
-    })
+    }
 }
 
 /// JIT state of a simulation: the model's shared generated code, and per expression what the
 /// simulation found out about it.
 pub struct JitState {
     /// Shared by every simulation of the model (`Compiled::kernels`).
-    jit: codegen::SharedJit,
+    source: codegen::KernelSource,
     /// Per expression, computed once: whether it compiles, its inputs, and whether it varies
     /// per element by itself.
     facts: RefCell<Vec<Option<std::rc::Rc<ExprFacts>>>>,
@@ -62,30 +70,30 @@ struct ExprFacts {
 }
 
 impl JitState {
-    /// Use the model's generated code, creating its `Jit` on first use.
+    /// Use the model's generated code, creating its JIT on first use (a native runner sets
+    /// its table before).
     pub fn new(
         program: &neurograph_compiler::Compiled,
         simd: bool,
     ) -> Result<JitState, codegen::CodegenError> {
-        let jit = match program.kernels.get() {
+        let source = match program.kernels.get() {
             Some(j) => j.clone(),
             None => {
-                let fresh = std::sync::Arc::new(std::sync::Mutex::new(new_jit()?));
+                let fresh = codegen::KernelSource::new_jit(&helpers())?;
                 // Another simulation may have set it meanwhile: use whichever is in place.
                 program.kernels.get_or_init(|| fresh).clone()
             }
         };
         Ok(JitState {
-            jit,
+            source,
             facts: RefCell::new(vec![None; program.model.exprs.len()]),
             simd,
         })
     }
 
-    /// The generated code, locked for this simulation's use (a panic elsewhere while it was
-    /// held leaves it usable: compilation either finished or left nothing behind).
-    pub fn jit(&self) -> std::sync::MutexGuard<'_, Jit> {
-        self.jit.lock().unwrap_or_else(|e| e.into_inner())
+    /// Where the generated code comes from.
+    pub fn source(&self) -> &codegen::KernelSource {
+        &self.source
     }
 }
 
@@ -360,7 +368,7 @@ impl Sim {
             synapses,
         };
         // The model's JIT is shared by its simulations: hold it only to compile.
-        let kernel = std::sync::Arc::clone(js.jit().compile(model, &key).ok()?);
+        let kernel = js.source.kernel(model, &key).ok()?;
         let conn = synapses.then(|| &self.conn[self.proj_of(ctx.node)]);
         let args = CallArgs {
             n: self.count(ctx),
@@ -608,7 +616,7 @@ impl Sim {
         let func = match setup.func.get() {
             Some(f) => f,
             None => {
-                let Ok(kernel) = js.jit().compile_fused(model, key).map(|k| k.func) else {
+                let Ok(kernel) = js.source.fused(model, key) else {
                     return false;
                 };
                 setup.func.set(Some(kernel));
@@ -659,6 +667,154 @@ impl Sim {
         }
         self.fused_calls += 1;
         true
+    }
+}
+
+/// Whether one kernel call of the step runs generated code, and if not, why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KernelDecision {
+    /// The kernel call, in the spec's words (`E: fused update`, `EE: on pre`).
+    pub what: String,
+    /// `Err(reason)`: the interpreter runs it.
+    pub generated: Result<(), String>,
+}
+
+impl Sim {
+    /// The kernel set of this simulation, made before its first step: every fused update and
+    /// every event-code kernel the step schedule calls, for the state as set up (parameters
+    /// set, checkpoint restored). Kernels come from the model's JIT or a native runner's
+    /// table; what cannot have generated code is reported with the reason, and the
+    /// interpreter runs it. (Expression kernels, which the interpreter calls for single
+    /// expressions, are still made when first evaluated.) Nothing runs and no state changes.
+    pub fn prepare_kernels(&mut self) -> Vec<KernelDecision> {
+        let mut out = Vec::new();
+        if self.jit.is_none() {
+            return out;
+        }
+        let program = std::sync::Arc::clone(&self.program);
+        let model = &program.model;
+        let node_name = |n: Node| match n {
+            Node::Population(p) => model.populations[p].name.clone(),
+            Node::Projection(p) => model.projections[p].name.clone(),
+        };
+        for call in self.schedule.clone() {
+            match call {
+                KernelCall::Integrate(n) => {
+                    let node = self.node_index(n);
+                    let is_population = matches!(n, Node::Population(_));
+                    let d = match n {
+                        Node::Population(p) => {
+                            let ct = &model.cell_types[model.populations[p].cell_type];
+                            !ct.dynamics.odes.is_empty()
+                                || !ct.dynamics.updates.is_empty()
+                                || !ct.events.is_empty()
+                        }
+                        Node::Projection(p) => {
+                            let d = &model.projections[p].code.dynamics;
+                            !d.odes.is_empty() || !d.updates.is_empty()
+                        }
+                    };
+                    if !d || (is_population && self.spike_trains.contains_key(&node)) {
+                        continue;
+                    }
+                    let what = if is_population {
+                        format!("{}: fused update", node_name(n))
+                    } else {
+                        format!("{}: fused synapse dynamics", node_name(n))
+                    };
+                    out.push(KernelDecision {
+                        what,
+                        generated: self.prepare_fused(n),
+                    });
+                }
+                KernelCall::DeliverPre(p) => {
+                    let node = self.n_pops + p.index();
+                    let code = codegen::EventCode::OnPre(p);
+                    // Without delays the rows of the spiking sources, else (or when the rows
+                    // do not qualify) the due synapses.
+                    let mut generated = Err(String::new());
+                    if self.conn[p.index()].delay_steps.is_empty() {
+                        generated = self.event_code(code, node, &[], Some(0), true);
+                    }
+                    if generated.is_err() {
+                        generated = self.event_code(code, node, &[], None, true);
+                    }
+                    out.push(KernelDecision {
+                        what: format!("{}: on pre", model.projections[p].name),
+                        generated,
+                    });
+                }
+                KernelCall::DeliverPost(p) => {
+                    let node = self.n_pops + p.index();
+                    out.push(KernelDecision {
+                        what: format!("{}: on post", model.projections[p].name),
+                        generated: self.event_code(
+                            codegen::EventCode::OnPost(p),
+                            node,
+                            &[],
+                            None,
+                            true,
+                        ),
+                    });
+                }
+                KernelCall::Coupling(p) => {
+                    let node = self.n_pops + p.index();
+                    for index in 0..model.projections[p].couplings.len() {
+                        let code = codegen::EventCode::Coupling {
+                            projection: p,
+                            index,
+                        };
+                        out.push(KernelDecision {
+                            what: format!(
+                                "{}: coupling sum {}",
+                                model.projections[p].name,
+                                index + 1
+                            ),
+                            generated: self.event_code(code, node, &[], Some(0), true),
+                        });
+                    }
+                }
+                KernelCall::Reset(pop) => {
+                    let cell = model.populations[pop].cell_type;
+                    for (event, ev) in model.cell_types[cell].events.iter().enumerate() {
+                        if ev.body.is_empty() {
+                            continue;
+                        }
+                        out.push(KernelDecision {
+                            what: format!("{}: {} event", model.populations[pop].name, ev.name),
+                            generated: self.event_code(
+                                codegen::EventCode::Cell { cell, event },
+                                pop.index(),
+                                &[],
+                                None,
+                                true,
+                            ),
+                        });
+                    }
+                }
+                _ => {}
+            }
+        }
+        out
+    }
+
+    /// Make sure the fused kernel of `n` exists (`prepare_kernels`).
+    fn prepare_fused(&mut self, n: Node) -> Result<(), String> {
+        let setup = self.fused_setup(n).ok_or_else(|| {
+            "its integration method, events or updates do not qualify for a fused kernel"
+                .to_string()
+        })?;
+        self.fused_fits_text(n)?;
+        if setup.func.get().is_none() {
+            let program = std::sync::Arc::clone(&self.program);
+            let js = self.jit.as_ref().ok_or("the interpreter was chosen")?;
+            let func = js
+                .source
+                .fused(&program.model, &setup.key)
+                .map_err(|e| format!("no generated code: {e}"))?;
+            setup.func.set(Some(func));
+        }
+        Ok(())
     }
 }
 
@@ -795,52 +951,77 @@ impl Sim {
         due: &[u32],
         rows: Option<usize>,
     ) -> bool {
+        self.event_code(code, node, due, rows, false).is_ok()
+    }
+
+    /// `try_event_code`, or with `dry` only make sure its kernel exists (for the column kinds
+    /// the first call will see: written shared values become columns then), running nothing
+    /// and changing no state. The error says why the interpreter runs it instead.
+    fn event_code(
+        &mut self,
+        code: codegen::EventCode,
+        node: usize,
+        due: &[u32],
+        rows: Option<usize>,
+        dry: bool,
+    ) -> Result<(), String> {
         if self.jit.is_none() {
-            return false;
+            return Err("the interpreter was chosen".to_string());
         }
         let Some(setup) = self.event_setup(code, node) else {
-            return false;
+            return Err(
+                "its statements or the columns they touch do not qualify for generated code"
+                    .to_string(),
+            );
         };
         let program = std::sync::Arc::clone(&self.program);
         let model = &program.model;
         // The element count, and for synapses the projection (whose maps `pre.x`, `post.x`
         // go through).
         let n_syn = self.nodes[node].size;
-        let proj = match code {
-            codegen::EventCode::OnPre(p) | codegen::EventCode::Coupling { projection: p, .. }
-                if rows.is_some() =>
-            {
-                // Sources inside the rows (the row pointers were checked at set-up).
-                let n_pre = self.conn[p.index()].row_ptr.len().saturating_sub(1);
-                if due.iter().any(|&i| i as usize >= n_pre) {
-                    return false;
+        let proj =
+            match code {
+                codegen::EventCode::OnPre(p)
+                | codegen::EventCode::Coupling { projection: p, .. }
+                    if rows.is_some() =>
+                {
+                    // Sources inside the rows (the row pointers were checked at set-up).
+                    let n_pre = self.conn[p.index()].row_ptr.len().saturating_sub(1);
+                    if due.iter().any(|&i| i as usize >= n_pre) {
+                        return Err("the due elements or columns do not fit the compiled layout"
+                            .to_string());
+                    }
+                    Some(p.index())
                 }
-                Some(p.index())
-            }
-            codegen::EventCode::OnPre(p)
-            | codegen::EventCode::OnPost(p)
-            | codegen::EventCode::Coupling { projection: p, .. } => {
-                if rows.is_some() || self.due_fits(p, due).is_err() {
-                    return false;
+                codegen::EventCode::OnPre(p)
+                | codegen::EventCode::OnPost(p)
+                | codegen::EventCode::Coupling { projection: p, .. } => {
+                    if rows.is_some() || self.due_fits(p, due).is_err() {
+                        return Err("the due elements or columns do not fit the compiled layout"
+                            .to_string());
+                    }
+                    Some(p.index())
                 }
-                Some(p.index())
-            }
-            codegen::EventCode::Cell { .. } => {
-                if due.iter().any(|&e| e as usize >= n_syn) {
-                    return false;
+                codegen::EventCode::Cell { .. } => {
+                    if due.iter().any(|&e| e as usize >= n_syn) {
+                        return Err("the due elements or columns do not fit the compiled layout"
+                            .to_string());
+                    }
+                    None
                 }
-                None
-            }
-        };
+            };
         let pi = proj.unwrap_or(0);
         let stmts = code.statements(model);
         let coupling = matches!(code, codegen::EventCode::Coupling { .. });
-        if coupling && proj.is_some_and(|pi| self.coupling_acc.len() != self.post_maps[pi].size()) {
-            return false;
+        if coupling
+            && !dry
+            && proj.is_some_and(|pi| self.coupling_acc.len() != self.post_maps[pi].size())
+        {
+            return Err("the due elements or columns do not fit the compiled layout".to_string());
         }
         // Written variables become per-element columns, as the interpreter's first write
         // makes them.
-        for st in stmts.iter().filter(|_| !coupling) {
+        for st in stmts.iter().filter(|_| !coupling && !dry) {
             let parts = match (st.side, proj) {
                 (Side::Pre, Some(pi)) => &self.pre_maps[pi].parts[..],
                 (Side::Post, Some(pi)) => &self.post_maps[pi].parts[..],
@@ -863,6 +1044,9 @@ impl Sim {
             column_args,
             part_args,
         } = &mut *bufs;
+        let written = |var: Handle<Variable>, side: Side| {
+            !coupling && stmts.iter().any(|st| st.var == var && st.side == side)
+        };
         scalars.clear();
         modes.clear();
         columns.clear();
@@ -877,7 +1061,12 @@ impl Sim {
                 } else {
                     self.nodes[node].vars.get_mut(&var)
                 };
+                let becomes_column = dry && !global && written(var, side);
                 let (mode, src) = match store {
+                    Some(Store::Uniform(_)) if becomes_column => (
+                        codegen::ColumnMode::Element,
+                        Src::Column(std::ptr::null_mut()),
+                    ),
                     Some(Store::Uniform(v)) => {
                         scalars.push(*v);
                         (codegen::ColumnMode::Scalar, Src::Scalar(scalars.len() - 1))
@@ -885,14 +1074,16 @@ impl Sim {
                     Some(Store::Elements(col)) if !global && col.len() == n_syn => {
                         (codegen::ColumnMode::Element, Src::Column(col.as_mut_ptr()))
                     }
-                    _ => return false,
+                    _ => return Err("a column does not have the kind the code needs".to_string()),
                 };
                 modes.push(mode);
                 columns.push((src, parts.len()));
                 continue;
             }
             if proj.is_none() {
-                return false;
+                return Err(
+                    "the due elements or columns do not fit the compiled layout".to_string()
+                );
             }
             let map = if side == Side::Pre {
                 &self.pre_maps[pi]
@@ -912,7 +1103,11 @@ impl Sim {
             }
             for &(nd, start, offset, count) in &map.parts {
                 let end = (offset + count) as u64;
+                let becomes_column = dry && written(var, side);
                 match self.nodes[nd].vars.get_mut(&var) {
+                    Some(Store::Uniform(_)) if becomes_column => {
+                        parts.push((Src::Column(std::ptr::null_mut()), 0, end));
+                    }
                     Some(Store::Uniform(v)) => {
                         scalars.push(*v);
                         parts.push((Src::Scalar(scalars.len() - 1), 0, end));
@@ -921,11 +1116,17 @@ impl Sim {
                         let bias = start as i64 - offset as i64;
                         parts.push((Src::Column(col.as_mut_ptr()), bias, end));
                     }
-                    _ => return false,
+                    _ => {
+                        return Err(
+                            "an endpoint column does not have the kind the code needs".to_string()
+                        )
+                    }
                 }
             }
             if parts.len() == first {
-                return false;
+                return Err(
+                    "the due elements or columns do not fit the compiled layout".to_string()
+                );
             }
             let count = (parts.len() - first) as u32;
             let shared = parts[first..]
@@ -967,16 +1168,21 @@ impl Sim {
             None => {
                 let key = codegen::DeliveryKey::new(model, code, modes.clone(), rows.is_some());
                 let Some(js) = self.jit.as_ref() else {
-                    return false;
+                    return Err(
+                        "the due elements or columns do not fit the compiled layout".to_string()
+                    );
                 };
-                let mut jit = js.jit();
-                let Ok(kernel) = jit.compile_delivery(model, &key) else {
-                    return false;
-                };
-                setup.last.borrow_mut()[rows.is_some() as usize] = Some((key.modes, kernel.func));
-                kernel.func
+                let func = js
+                    .source
+                    .delivery(model, &key)
+                    .map_err(|e| format!("no generated code: {e}"))?;
+                setup.last.borrow_mut()[rows.is_some() as usize] = Some((key.modes, func));
+                func
             }
         };
+        if dry {
+            return Ok(());
+        }
         // Room for one value per element, which the kernel writes before it reads them.
         let mut scratch = std::mem::take(&mut self.scratch);
         scratch.clear();
@@ -1014,7 +1220,7 @@ impl Sim {
         unsafe { func(&args) };
         self.scratch = scratch;
         self.event_code_calls[code.kind()] += 1;
-        true
+        Ok(())
     }
 }
 

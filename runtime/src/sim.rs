@@ -249,6 +249,8 @@ pub struct Sim {
     /// Calls of generated fused population updates and event code so far (what the JIT
     /// backend ran as whole kernels rather than expression by expression).
     pub fused_calls: u64,
+    /// The kernel set, made before the first step (`prepare_kernels`).
+    pub kernel_decisions: Option<Vec<crate::jit::KernelDecision>>,
     /// Per `EventCode::kind`: on pre, on post, cell events, couplings.
     pub event_code_calls: [u64; 4],
     /// Spiking sources and due synapses of a projection, reused from step to step.
@@ -357,6 +359,7 @@ impl Sim {
             scratch: Vec::new(),
             coupling_acc: Vec::new(),
             fused_calls: 0,
+            kernel_decisions: None,
             event_code_calls: [0; 4],
             buf_sources: Vec::new(),
             buf_due: Vec::new(),
@@ -913,6 +916,9 @@ impl Sim {
 
     /// One step: every kernel of the schedule in order, then the monitors.
     pub fn step_once(&mut self) {
+        if self.kernel_decisions.is_none() {
+            self.kernel_decisions = Some(self.prepare_kernels());
+        }
         let schedule = std::mem::take(&mut self.schedule);
         for call in &schedule {
             self.run_kernel(*call);

@@ -18,9 +18,7 @@ use cranelift_frontend::FunctionBuilder;
 use cranelift_module::Module;
 
 use super::abi::{ColumnArg, DeliveryArgsValues, DeliveryFn, PartArg};
-use super::{
-    inputs_of, jittable, open_kernel, CodegenError, FuncRefs, InputKey, Jit, Slot, Translator,
-};
+use super::{inputs_of, jittable, open_kernel, CodegenError, FuncRefs, InputKey, Slot, Translator};
 use crate::ir::*;
 use crate::AssignOp;
 
@@ -186,28 +184,12 @@ pub(super) fn part_address(b: &mut FunctionBuilder, parts: &[Part], j: Value) ->
     b.ins().iadd(p.base, off)
 }
 
-impl Jit {
-    /// Compile (once per key) event code.
-    pub fn compile_delivery(
+impl<M: Module> super::Codegen<M> {
+    pub(super) fn translate_delivery(
         &mut self,
         model: &Model,
         key: &DeliveryKey,
-    ) -> Result<&DeliveryKernel, CodegenError> {
-        if !self.delivery.contains_key(key) {
-            let k = self.translate_delivery(model, key).inspect_err(|_| {
-                // Leave no half-built function behind for the next compilation.
-                self.module.clear_context(&mut self.ctx);
-            })?;
-            self.delivery.insert(key.clone(), k);
-        }
-        Ok(&self.delivery[key])
-    }
-
-    fn translate_delivery(
-        &mut self,
-        model: &Model,
-        key: &DeliveryKey,
-    ) -> Result<DeliveryKernel, CodegenError> {
+    ) -> Result<cranelift_module::FuncId, CodegenError> {
         let stmts = key.code.statements(model);
         let stmts = &stmts[..];
         let columns = delivery_columns(model, stmts)
@@ -243,7 +225,7 @@ impl Jit {
             ));
         }
         let (ptr, frontend_config) = self.start_function(None);
-        let name = format!("deliver{}", self.delivery.len());
+        let name = self.name("deliver");
         {
             let mut b = FunctionBuilder::new(&mut self.ctx.func, &mut self.fctx);
             let refs = FuncRefs::declare(&mut self.module, &self.helper_ids, b.func);
@@ -427,11 +409,7 @@ impl Jit {
             b.seal_all_blocks();
             b.finalize(frontend_config);
         }
-        let code = self.finish(&name)?;
-        // SAFETY: `code` was just defined with the signature `fn(*const DeliveryArgs)`, which
-        // is `DeliveryFn`.
-        let func = unsafe { std::mem::transmute::<*const u8, DeliveryFn>(code) };
-        Ok(DeliveryKernel { func })
+        self.define(&name)
     }
 }
 

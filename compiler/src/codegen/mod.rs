@@ -33,6 +33,7 @@ use cranelift_module::{default_libcall_names, FuncId, Linkage, Module};
 
 pub mod abi;
 mod deliver;
+pub mod object;
 mod rng;
 
 pub use abi::{
@@ -89,36 +90,54 @@ pub struct Helpers {
     pub random: *const u8,
 }
 
-extern "C" fn ng_pure(func: u32, nargs: u32, a: f64, b: f64, c: f64) -> f64 {
+/// Exported under this name for native runners' generated code.
+#[no_mangle]
+pub extern "C" fn ng_pure(func: u32, nargs: u32, a: f64, b: f64, c: f64) -> f64 {
     let f = funcs::FUNCS[func as usize].func;
     let args = [a, b, c];
     crate::eval_pure(f, &args[..nargs as usize]).unwrap_or(f64::NAN)
 }
 
-extern "C" fn ng_pow(x: f64, y: f64) -> f64 {
+/// Exported under this name for native runners' generated code.
+#[no_mangle]
+pub extern "C" fn ng_pow(x: f64, y: f64) -> f64 {
     crate::pow_f64(x, y)
 }
 
-extern "C" fn ng_rem(x: f64, y: f64) -> f64 {
+/// Exported under this name for native runners' generated code.
+#[no_mangle]
+pub extern "C" fn ng_rem(x: f64, y: f64) -> f64 {
     x.rem_euclid(y)
 }
 
-extern "C" fn ng_exp(x: f64) -> f64 {
+/// Exported under this name for native runners' generated code.
+#[no_mangle]
+pub extern "C" fn ng_exp(x: f64) -> f64 {
     x.exp()
 }
-extern "C" fn ng_ln(x: f64) -> f64 {
+/// Exported under this name for native runners' generated code.
+#[no_mangle]
+pub extern "C" fn ng_ln(x: f64) -> f64 {
     x.ln()
 }
-extern "C" fn ng_expm1(x: f64) -> f64 {
+/// Exported under this name for native runners' generated code.
+#[no_mangle]
+pub extern "C" fn ng_expm1(x: f64) -> f64 {
     x.exp_m1()
 }
-extern "C" fn ng_sin(x: f64) -> f64 {
+/// Exported under this name for native runners' generated code.
+#[no_mangle]
+pub extern "C" fn ng_sin(x: f64) -> f64 {
     x.sin()
 }
-extern "C" fn ng_cos(x: f64) -> f64 {
+/// Exported under this name for native runners' generated code.
+#[no_mangle]
+pub extern "C" fn ng_cos(x: f64) -> f64 {
     x.cos()
 }
-extern "C" fn ng_tanh(x: f64) -> f64 {
+/// Exported under this name for native runners' generated code.
+#[no_mangle]
+pub extern "C" fn ng_tanh(x: f64) -> f64 {
     x.tanh()
 }
 
@@ -182,8 +201,8 @@ impl Drop for Jit {
         // kernel set-ups) also holds the `Jit` (through its `SharedJit` or by owning it), so no
         // such pointer is called after this point.
         unsafe {
-            let module = std::mem::ManuallyDrop::take(&mut self.module);
-            module.free_memory();
+            let gen = std::mem::ManuallyDrop::take(&mut self.gen);
+            gen.module.free_memory();
         }
     }
 }
@@ -203,25 +222,155 @@ impl From<String> for CodegenError {
 /// A `Jit` shared by the simulations of one model.
 pub type SharedJit = std::sync::Arc<std::sync::Mutex<Jit>>;
 
-pub struct Jit {
-    /// Dropped by hand in `Drop`, which frees its executable memory.
-    module: std::mem::ManuallyDrop<JITModule>,
+/// Where a model's generated code comes from: compiled on demand by its JIT, or looked up in
+/// a native runner's table (code written ahead of time by `object::ObjectCodegen`).
+#[derive(Clone)]
+pub enum KernelSource {
+    Jit(SharedJit),
+    Table(std::sync::Arc<KernelTable>),
+}
+
+/// The kernels of a native runner, by `object::kernel_id`.
+pub struct KernelTable {
+    functions: HashMap<String, usize>,
+    /// Expression kernels found so far (with their inputs).
+    exprs: std::sync::Mutex<HashMap<KernelKey, std::sync::Arc<Kernel>>>,
+}
+
+impl KernelTable {
+    /// # Safety
+    /// Each address must be a function with the signature of its key's kind (`KernelFn`,
+    /// `FusedFn`, `DeliveryFn` for `K`, `F`, `D` keys), written by `ObjectCodegen` for the
+    /// model the table is used with, and stay valid while the table lives.
+    pub unsafe fn new(entries: impl IntoIterator<Item = (String, *const u8)>) -> KernelTable {
+        KernelTable {
+            functions: entries.into_iter().map(|(k, f)| (k, f as usize)).collect(),
+            exprs: std::sync::Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.functions.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.functions.is_empty()
+    }
+
+    fn find(&self, key: object::KernelRef) -> Result<*const u8, CodegenError> {
+        self.functions
+            .get(&object::kernel_id(&key))
+            .map(|&f| f as *const u8)
+            .ok_or_else(|| CodegenError("not built into this runner".to_string()))
+    }
+}
+
+impl KernelSource {
+    pub fn new_jit(helpers: &Helpers) -> Result<KernelSource, CodegenError> {
+        Ok(KernelSource::Jit(std::sync::Arc::new(
+            std::sync::Mutex::new(Jit::new(helpers)?),
+        )))
+    }
+
+    fn lock(j: &SharedJit) -> std::sync::MutexGuard<'_, Jit> {
+        // A panic elsewhere while it was held leaves it usable: compilation either finished
+        // or left nothing behind.
+        j.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The expression kernel of `key`.
+    pub fn kernel(
+        &self,
+        model: &Model,
+        key: &KernelKey,
+    ) -> Result<std::sync::Arc<Kernel>, CodegenError> {
+        match self {
+            KernelSource::Jit(j) => Self::lock(j).compile(model, key).cloned(),
+            KernelSource::Table(t) => {
+                let mut found = t.exprs.lock().unwrap_or_else(|e| e.into_inner());
+                if let Some(k) = found.get(key) {
+                    return Ok(k.clone());
+                }
+                let code = t.find(object::KernelRef::Expr(key))?;
+                let mut inputs = Vec::new();
+                inputs_of(model, key.expr, &mut inputs);
+                // SAFETY: a `K` entry is a `KernelFn` (`KernelTable::new`).
+                let func = unsafe { std::mem::transmute::<*const u8, KernelFn>(code) };
+                let kernel = std::sync::Arc::new(Kernel {
+                    func,
+                    inputs,
+                    key: key.clone(),
+                });
+                found.insert(key.clone(), kernel.clone());
+                Ok(kernel)
+            }
+        }
+    }
+
+    /// The fused kernel of `key`.
+    pub fn fused(&self, model: &Model, key: &FusedKey) -> Result<FusedFn, CodegenError> {
+        match self {
+            KernelSource::Jit(j) => Self::lock(j).compile_fused(model, key).map(|k| k.func),
+            KernelSource::Table(t) => {
+                let code = t.find(object::KernelRef::Fused(key))?;
+                // SAFETY: an `F` entry is a `FusedFn` (`KernelTable::new`).
+                Ok(unsafe { std::mem::transmute::<*const u8, FusedFn>(code) })
+            }
+        }
+    }
+
+    /// The event-code kernel of `key`.
+    pub fn delivery(&self, model: &Model, key: &DeliveryKey) -> Result<DeliveryFn, CodegenError> {
+        match self {
+            KernelSource::Jit(j) => Self::lock(j).compile_delivery(model, key).map(|k| k.func),
+            KernelSource::Table(t) => {
+                let code = t.find(object::KernelRef::Delivery(key))?;
+                // SAFETY: a `D` entry is a `DeliveryFn` (`KernelTable::new`).
+                Ok(unsafe { std::mem::transmute::<*const u8, DeliveryFn>(code) })
+            }
+        }
+    }
+
+    /// Functions compiled (JIT) or available (runner table).
+    pub fn functions(&self) -> usize {
+        match self {
+            KernelSource::Jit(j) => Self::lock(j).compiled_functions(),
+            KernelSource::Table(t) => t.len(),
+        }
+    }
+}
+
+/// Code generation into any Cranelift module: the JIT (`Jit`, functions callable at once) or
+/// an object file (`ObjectCodegen`, for native runners). The translators are the same for both.
+pub struct Codegen<M: Module> {
+    module: M,
     ctx: Context,
     fctx: FunctionBuilderContext,
-    /// Shared (`Arc`) so that a caller can run one without holding the JIT.
-    kernels: HashMap<KernelKey, std::sync::Arc<Kernel>>,
-    fused: HashMap<FusedKey, FusedKernel>,
-    delivery: HashMap<DeliveryKey, DeliveryKernel>,
+    helper_ids: HelperIds,
+    /// Linkage of defined functions (the JIT's are local; an object's are found through its
+    /// kernel table).
+    linkage: Linkage,
+    /// Functions defined so far (names them uniquely).
+    defined: usize,
     /// CLIF text of every compiled function, when asked for (`inspect --clif`).
     pub keep_clif: bool,
     /// With `keep_clif`: append the generated machine code to each text (`inspect --asm`).
     pub keep_asm: bool,
     pub clif: Vec<(String, String)>,
-    helper_ids: HelperIds,
 }
 
-fn sig(
-    module: &JITModule,
+/// The long-lived JIT module and the functions compiled in it, by key.
+pub struct Jit {
+    /// Dropped by hand in `Drop`, which frees its executable memory.
+    gen: std::mem::ManuallyDrop<Codegen<JITModule>>,
+    /// Shared (`Arc`) so that a caller can run one without holding the JIT.
+    kernels: HashMap<KernelKey, std::sync::Arc<Kernel>>,
+    fused: HashMap<FusedKey, FusedKernel>,
+    delivery: HashMap<DeliveryKey, DeliveryKernel>,
+}
+
+fn sig<M: Module>(
+    module: &M,
     params: &[types::Type],
     ret: Option<types::Type>,
 ) -> cranelift_codegen::ir::Signature {
@@ -235,38 +384,48 @@ fn sig(
     s
 }
 
-impl Jit {
-    pub fn new(helpers: &Helpers) -> Result<Jit, CodegenError> {
-        let mut flags = settings::builder();
-        flags.set("opt_level", "speed").map_err(|e| e.to_string())?;
-        flags
-            .set("use_colocated_libcalls", "false")
-            .map_err(|e| e.to_string())?;
-        flags.set("is_pic", "false").map_err(|e| e.to_string())?;
-        // The IR verifier checks this module's translation; release builds skip it.
-        flags
-            .set(
-                "enable_verifier",
-                if cfg!(debug_assertions) {
-                    "true"
-                } else {
-                    "false"
-                },
-            )
-            .map_err(|e| e.to_string())?;
-        let isa = cranelift_native::builder()
-            .map_err(|e| format!("this machine is not supported by Cranelift: {e}"))?
-            .finish(settings::Flags::new(flags))
-            .map_err(|e| e.to_string())?;
-        let mut builder = JITBuilder::with_isa(isa, default_libcall_names());
-        builder.symbol("ng_pure", ng_pure as *const u8);
-        builder.symbol("ng_pow", ng_pow as *const u8);
-        builder.symbol("ng_rem", ng_rem as *const u8);
-        builder.symbol("ng_random", helpers.random);
-        for (_, name, f) in UNARY {
-            builder.symbol(name, f as *const u8);
-        }
-        let mut module = JITModule::new(builder);
+/// The code generator settings shared by the JIT and object files: optimised for speed, the
+/// IR verifier in debug builds; `pic` for object files (linked into position-independent
+/// executables).
+pub fn isa(
+    pic: bool,
+) -> Result<std::sync::Arc<dyn cranelift_codegen::isa::TargetIsa>, CodegenError> {
+    let mut flags = settings::builder();
+    let mut set = |k: &str, v: &str| flags.set(k, v).map_err(|e| CodegenError(e.to_string()));
+    set("opt_level", "speed")?;
+    set("use_colocated_libcalls", "false")?;
+    set("is_pic", if pic { "true" } else { "false" })?;
+    // The IR verifier checks this module's translation; release builds skip it.
+    set(
+        "enable_verifier",
+        if cfg!(debug_assertions) {
+            "true"
+        } else {
+            "false"
+        },
+    )?;
+    cranelift_native::builder()
+        .map_err(|e| format!("this machine is not supported by Cranelift: {e}"))?
+        .finish(settings::Flags::new(flags))
+        .map_err(|e| CodegenError(e.to_string()))
+}
+
+/// The host functions generated code calls, by symbol name (the JIT binds them to these
+/// addresses; a native runner's runtime library exports them under these names).
+pub fn helper_symbols(helpers: &Helpers) -> Vec<(&'static str, *const u8)> {
+    let mut out = vec![
+        ("ng_pure", ng_pure as *const u8),
+        ("ng_pow", ng_pow as *const u8),
+        ("ng_rem", ng_rem as *const u8),
+        ("ng_random", helpers.random),
+    ];
+    out.extend(UNARY.iter().map(|(_, name, f)| (*name, *f as *const u8)));
+    out
+}
+
+impl<M: Module> Codegen<M> {
+    /// A code generator over `module`, with the host helpers declared as imports.
+    pub fn with_module(mut module: M, linkage: Linkage) -> Result<Codegen<M>, CodegenError> {
         let (f64t, i32t, i64t) = (types::F64, types::I32, types::I64);
         let pure_sig = sig(&module, &[i32t, i32t, f64t, f64t, f64t], Some(f64t));
         let bin_sig = sig(&module, &[f64t, f64t], Some(f64t));
@@ -288,21 +447,33 @@ impl Jit {
                 e(module.declare_function(name, Linkage::Import, &unary_sig))?,
             ));
         }
-        Ok(Jit {
+        Ok(Codegen {
             ctx: module.make_context(),
-            module: std::mem::ManuallyDrop::new(module),
+            module,
             fctx: FunctionBuilderContext::new(),
-            kernels: HashMap::new(),
-            fused: HashMap::new(),
-            delivery: HashMap::new(),
-            keep_clif: false,
-            keep_asm: false,
-            clif: Vec::new(),
             helper_ids: HelperIds {
                 fixed: [pure_id, pow_id, rem_id, random_id],
                 unary,
             },
+            linkage,
+            defined: 0,
+            keep_clif: false,
+            keep_asm: false,
+            clif: Vec::new(),
         })
+    }
+
+    pub fn module(&self) -> &M {
+        &self.module
+    }
+
+    pub fn module_mut(&mut self) -> &mut M {
+        &mut self.module
+    }
+
+    /// Take the module (to finish an object file).
+    pub fn into_module(self) -> M {
+        self.module
     }
 
     /// Start a function taking one pointer (its argument block) and returning `ret`: returns
@@ -316,16 +487,22 @@ impl Jit {
         (ptr, self.module.target_config())
     }
 
-    /// Define the function built in `self.ctx` under `name` and return its code pointer
-    /// (keeping its CLIF text when asked).
-    fn finish(&mut self, name: &str) -> Result<*const u8, CodegenError> {
+    /// A fresh function name with this prefix.
+    fn name(&mut self, prefix: &str) -> String {
+        self.defined += 1;
+        format!("ng_{prefix}{}", self.defined)
+    }
+
+    /// Define the function built in `self.ctx` under `name` (keeping its CLIF text when
+    /// asked).
+    fn define(&mut self, name: &str) -> Result<FuncId, CodegenError> {
         if self.keep_clif {
             self.clif
                 .push((name.to_string(), self.ctx.func.display().to_string()));
         }
         let id = self
             .module
-            .declare_function(name, Linkage::Local, &self.ctx.func.signature)
+            .declare_function(name, self.linkage, &self.ctx.func.signature)
             .map_err(|e| e.to_string())?;
         self.ctx.set_disasm(self.keep_asm);
         self.module
@@ -340,10 +517,47 @@ impl Jit {
             last.1.push_str(code.vcode.as_deref().unwrap_or(""));
         }
         self.module.clear_context(&mut self.ctx);
-        self.module
+        Ok(id)
+    }
+
+    /// Run a translation; on failure leave no half-built function behind for the next one.
+    fn attempt<T>(
+        &mut self,
+        f: impl FnOnce(&mut Self) -> Result<T, CodegenError>,
+    ) -> Result<T, CodegenError> {
+        f(self).inspect_err(|_| self.module.clear_context(&mut self.ctx))
+    }
+}
+
+impl Jit {
+    pub fn new(helpers: &Helpers) -> Result<Jit, CodegenError> {
+        let mut builder = JITBuilder::with_isa(isa(false)?, default_libcall_names());
+        for (name, address) in helper_symbols(helpers) {
+            builder.symbol(name, address);
+        }
+        Ok(Jit {
+            gen: std::mem::ManuallyDrop::new(Codegen::with_module(
+                JITModule::new(builder),
+                Linkage::Local,
+            )?),
+            kernels: HashMap::new(),
+            fused: HashMap::new(),
+            delivery: HashMap::new(),
+        })
+    }
+
+    /// The code generator (its CLIF and assembly switches).
+    pub fn codegen(&mut self) -> &mut Codegen<JITModule> {
+        &mut self.gen
+    }
+
+    /// Make the function `id` callable and return its address.
+    fn finalize(&mut self, id: FuncId) -> Result<*const u8, CodegenError> {
+        self.gen
+            .module
             .finalize_definitions()
             .map_err(|e| e.to_string())?;
-        Ok(self.module.get_finalized_function(id))
+        Ok(self.gen.module.get_finalized_function(id))
     }
 
     /// Functions compiled so far (expression kernels, fused updates, event code).
@@ -362,17 +576,64 @@ impl Jit {
         key: &KernelKey,
     ) -> Result<&std::sync::Arc<Kernel>, CodegenError> {
         if !self.kernels.contains_key(key) {
-            let kernel = self.translate(model, key).inspect_err(|_| {
-                // Leave no half-built function behind for the next compilation.
-                self.module.clear_context(&mut self.ctx);
-            })?;
+            let (id, inputs) = self.gen.attempt(|g| g.translate(model, key))?;
+            let code = self.finalize(id)?;
+            // SAFETY: `code` was just defined with the signature `fn(*const KernelArgs)` (one
+            // pointer argument, no return value), which is `KernelFn`.
+            let func = unsafe { std::mem::transmute::<*const u8, KernelFn>(code) };
+            let kernel = Kernel {
+                func,
+                inputs,
+                key: key.clone(),
+            };
             self.kernels
                 .insert(key.clone(), std::sync::Arc::new(kernel));
         }
         Ok(&self.kernels[key])
     }
 
-    fn translate(&mut self, model: &Model, key: &KernelKey) -> Result<Kernel, CodegenError> {
+    /// Compile (once per key) a fused population update.
+    pub fn compile_fused(
+        &mut self,
+        model: &Model,
+        key: &FusedKey,
+    ) -> Result<&FusedKernel, CodegenError> {
+        if !self.fused.contains_key(key) {
+            let id = self.gen.attempt(|g| g.translate_fused(model, key))?;
+            let code = self.finalize(id)?;
+            // SAFETY: `code` was just defined with the signature `fn(*const FusedArgs) -> u64`,
+            // which is `FusedFn`.
+            let func = unsafe { std::mem::transmute::<*const u8, FusedFn>(code) };
+            self.fused.insert(key.clone(), FusedKernel { func });
+        }
+        Ok(&self.fused[key])
+    }
+
+    /// Compile (once per key) event code.
+    pub fn compile_delivery(
+        &mut self,
+        model: &Model,
+        key: &DeliveryKey,
+    ) -> Result<&DeliveryKernel, CodegenError> {
+        if !self.delivery.contains_key(key) {
+            let id = self.gen.attempt(|g| g.translate_delivery(model, key))?;
+            let code = self.finalize(id)?;
+            // SAFETY: `code` was just defined with the signature `fn(*const DeliveryArgs)`,
+            // which is `DeliveryFn`.
+            let func = unsafe { std::mem::transmute::<*const u8, DeliveryFn>(code) };
+            self.delivery.insert(key.clone(), DeliveryKernel { func });
+        }
+        Ok(&self.delivery[key])
+    }
+}
+
+impl<M: Module> Codegen<M> {
+    /// Translate an expression kernel; returns the function and its inputs in slot order.
+    fn translate(
+        &mut self,
+        model: &Model,
+        key: &KernelKey,
+    ) -> Result<(FuncId, Vec<InputKey>), CodegenError> {
         let mut inputs = Vec::new();
         inputs_of(model, key.expr, &mut inputs);
         if inputs.len() != key.modes.len() {
@@ -383,7 +644,7 @@ impl Jit {
             )));
         }
         let (ptr, frontend_config) = self.start_function(None);
-        let name = format!("e{}_{}", key.expr.index(), self.kernels.len());
+        let name = self.name(&format!("e{}_", key.expr.index()));
         {
             let mut b = FunctionBuilder::new(&mut self.ctx.func, &mut self.fctx);
             let refs = FuncRefs::declare(&mut self.module, &self.helper_ids, b.func);
@@ -453,15 +714,7 @@ impl Jit {
             b.seal_all_blocks();
             b.finalize(frontend_config);
         }
-        let code = self.finish(&name)?;
-        // SAFETY: `code` was just defined with the signature `fn(*const KernelArgs)` (one pointer
-        // argument, no return value), which is `KernelFn`.
-        let func = unsafe { std::mem::transmute::<*const u8, KernelFn>(code) };
-        Ok(Kernel {
-            func,
-            inputs,
-            key: key.clone(),
-        })
+        Ok((self.define(&name)?, inputs))
     }
 }
 
@@ -538,8 +791,8 @@ struct FuncRefs {
 
 impl FuncRefs {
     /// The host helpers as callees of `func`.
-    fn declare(
-        module: &mut JITModule,
+    fn declare<M: Module>(
+        module: &mut M,
         ids: &HelperIds,
         func: &mut cranelift_codegen::ir::Function,
     ) -> FuncRefs {
@@ -1524,28 +1777,8 @@ pub struct FusedKernel {
     pub func: FusedFn,
 }
 
-impl Jit {
-    /// Compile (once per key) a fused population update.
-    pub fn compile_fused(
-        &mut self,
-        model: &Model,
-        key: &FusedKey,
-    ) -> Result<&FusedKernel, CodegenError> {
-        if !self.fused.contains_key(key) {
-            let k = self.translate_fused(model, key).inspect_err(|_| {
-                // Leave no half-built function behind for the next compilation.
-                self.module.clear_context(&mut self.ctx);
-            })?;
-            self.fused.insert(key.clone(), k);
-        }
-        Ok(&self.fused[key])
-    }
-
-    fn translate_fused(
-        &mut self,
-        model: &Model,
-        key: &FusedKey,
-    ) -> Result<FusedKernel, CodegenError> {
+impl<M: Module> Codegen<M> {
+    fn translate_fused(&mut self, model: &Model, key: &FusedKey) -> Result<FuncId, CodegenError> {
         if !key.exprs().iter().all(|x| jittable(model, *x)) {
             return Err(CodegenError(
                 "conditions, equations or updates are not compilable".to_string(),
@@ -1562,7 +1795,7 @@ impl Jit {
             ));
         }
         let (ptr, frontend_config) = self.start_function(Some(types::I64));
-        let name = format!("fused{}", self.fused.len());
+        let name = self.name("fused");
         {
             let mut b = FunctionBuilder::new(&mut self.ctx.func, &mut self.fctx);
             let refs = FuncRefs::declare(&mut self.module, &self.helper_ids, b.func);
@@ -1640,11 +1873,7 @@ impl Jit {
             b.seal_all_blocks();
             b.finalize(frontend_config);
         }
-        let code = self.finish(&name)?;
-        // SAFETY: `code` was just defined with the signature `fn(*const FusedArgs) -> u64`,
-        // which is `FusedFn`.
-        let func = unsafe { std::mem::transmute::<*const u8, FusedFn>(code) };
-        Ok(FusedKernel { func })
+        self.define(&name)
     }
 }
 
