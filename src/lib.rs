@@ -4,12 +4,17 @@
 //! describe the compiled model. The binary (`src/main.rs`) is a thin layer of flag parsing
 //! over it; both are the only places that format text for people.
 
+extern crate self as neurograph;
+
+#[cfg(feature = "cli")]
+pub mod cli;
 pub mod diagnostics;
 #[cfg(feature = "cli")]
 pub mod experiment;
 pub mod groups;
 pub mod inspect;
 pub mod memory;
+pub mod native;
 pub mod run;
 pub mod simulation;
 

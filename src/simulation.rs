@@ -319,6 +319,18 @@ pub struct Simulation {
 }
 
 impl Simulation {
+    /// Whether each kernel call of the step runs generated code, and if not, why (the kernel
+    /// set is made before the first step; this makes it now if no step ran yet). Empty for
+    /// the interpreter backend.
+    pub fn kernel_decisions(&mut self) -> Vec<neurograph_runtime::jit::KernelDecision> {
+        if self.sim.kernel_decisions.is_none() {
+            self.sim.kernel_decisions = Some(self.sim.prepare_kernels());
+        }
+        self.sim.kernel_decisions.clone().unwrap_or_default()
+    }
+}
+
+impl Simulation {
     /// The model this simulation runs.
     pub fn model(&self) -> &Model {
         &self.model

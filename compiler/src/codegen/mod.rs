@@ -560,6 +560,19 @@ impl Jit {
         Ok(self.gen.module.get_finalized_function(id))
     }
 
+    /// The keys compiled so far, by kind (what a native runner's object file repeats).
+    pub fn kernel_keys(&self) -> impl Iterator<Item = &KernelKey> {
+        self.kernels.keys()
+    }
+
+    pub fn fused_keys(&self) -> impl Iterator<Item = &FusedKey> {
+        self.fused.keys()
+    }
+
+    pub fn delivery_keys(&self) -> impl Iterator<Item = &DeliveryKey> {
+        self.delivery.keys()
+    }
+
     /// Functions compiled so far (expression kernels, fused updates, event code).
     pub fn compiled_functions(&self) -> usize {
         self.kernels.len() + self.fused.len() + self.delivery.len()

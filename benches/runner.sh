@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Native runner of CUBA against `neurograph run` (release builds): executable size, start-up
+# (`--info`, and a run of one step: compile of the embedded spec, network set-up, first step),
+# and a 10 s simulation, each the best of 5 wall times. Usage: benches/runner.sh [SPEC]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+spec=${1:-specs/cuba.ng}
+cargo build --release --quiet -p neurograph -p neurograph-runner
+target=${CARGO_TARGET_DIR:-target}
+ng=$target/release/neurograph
+dir=$target/bench-runner
+mkdir -p "$dir"
+"$ng" build "$spec" -o "$dir/runner" 2>/dev/null
+best() { # best wall time in ms of 5 runs of "$@"
+  local b=""
+  for _ in 1 2 3 4 5; do
+    local s e
+    s=$(date +%s%N); "$@" >/dev/null 2>&1; e=$(date +%s%N)
+    local t=$(( (e - s) / 1000 ))
+    if [ -z "$b" ] || [ "$t" -lt "$b" ]; then b=$t; fi
+  done
+  awk -v t="$b" 'BEGIN { printf "%.2f ms", t / 1000 }'
+}
+echo "spec: $spec"
+echo "runner size: $(stat -c %s "$dir/runner") bytes ($(du -h "$dir/runner" | cut -f1)); links: $(ldd "$dir/runner" | awk '{print $1}' | tr '\n' ' ')"
+echo "runner --info: $(best "$dir/runner" --info)"
+echo "one step   runner: $(best "$dir/runner" --duration 0.1ms --quiet --out "$dir/t1")   run: $(best "$ng" run "$spec" --duration 0.1ms --quiet --out "$dir/t2")"
+echo "10 s       runner: $(best "$dir/runner" --duration 10s --quiet --out "$dir/t1")   run: $(best "$ng" run "$spec" --duration 10s --quiet --out "$dir/t2")"
+cmp -s "$dir/t1/E.spikes.t.npy" "$dir/t2/E.spikes.t.npy" && echo "traces: identical" || echo "traces: DIFFER"

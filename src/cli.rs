@@ -1,0 +1,713 @@
+//! The `neurograph` command line (`main`), and the command line of a native runner
+//! (`runner_main`), which is `neurograph run` of one embedded spec.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use neurograph::diagnostics::{emit_stderr, one_line};
+use neurograph::experiment::Experiment;
+use neurograph::run::{resume_run, run_model, summary_text, RunOptions, RunSummary};
+use neurograph::{compile_file, compile_text, Checked};
+
+#[path = "analyze_cmd/mod.rs"]
+mod analyze_cmd;
+
+#[derive(Parser)]
+#[command(
+    name = "neurograph",
+    version,
+    about = "Compile and run neuron-particle network specs"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Parse and check spec files; report every error with its location.
+    Check {
+        /// Spec files (`*.ng`).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// One line per diagnostic (`file:line:col: error: message`) instead of source excerpts.
+        #[arg(long)]
+        short: bool,
+    },
+    /// Simulate a spec (or every seed of an experiment file) and write a trace directory.
+    Run {
+        /// A spec (`*.ng`) or an experiment file (`*.yaml`).
+        file: PathBuf,
+        /// Simulated time, e.g. `2s` or `500 ms` (default: the spec's `run` block).
+        #[arg(long)]
+        duration: Option<String>,
+        /// Random seed (default: the spec's `run` block, or the experiment's seeds).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Change a parameter without recompiling: `name=value`, `Type.name=value`; repeatable.
+        #[arg(long = "set", value_name = "NAME=VALUE")]
+        sets: Vec<String>,
+        /// Trace directory (default `traces/<model>`; for experiments, `seed-N` inside it).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Simulation backend.
+        #[arg(long, value_enum, default_value_t = Backend::Jit)]
+        backend: Backend,
+        /// No progress bar and no summary.
+        #[arg(long)]
+        quiet: bool,
+        /// Refuse to start when the estimated memory exceeds this size, e.g. `8GiB`, `500MB`
+        /// (default: the memory available on this machine).
+        #[arg(long, value_name = "SIZE")]
+        max_memory: Option<String>,
+        /// Write a checkpoint to FILE at the end of the run, also when it is interrupted
+        /// (`neurograph resume FILE` continues it bit-identically).
+        #[arg(long, value_name = "FILE")]
+        checkpoint: Option<PathBuf>,
+        /// With --checkpoint: also write it every so much simulated time, e.g. `10s`.
+        #[arg(long, value_name = "DURATION", requires = "checkpoint")]
+        checkpoint_every: Option<String>,
+    },
+    /// Continue a run from a checkpoint (`run --checkpoint FILE`) and write the trace of the
+    /// whole run. The spec is the one the checkpoint was written from; its imports must not
+    /// have changed.
+    Resume {
+        /// The checkpoint file.
+        file: PathBuf,
+        /// Simulate this much more (default: up to the duration the run was asked for).
+        #[arg(long)]
+        duration: Option<String>,
+        /// Trace directory (default `traces/<model>`).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// No progress bar and no summary.
+        #[arg(long)]
+        quiet: bool,
+        /// Write the checkpoint here again at the end (default: the file resumed from).
+        #[arg(long, value_name = "FILE")]
+        checkpoint: Option<PathBuf>,
+        /// Also write it every so much simulated time, e.g. `10s`.
+        #[arg(long, value_name = "DURATION")]
+        checkpoint_every: Option<String>,
+    },
+    /// Compile a spec into a native runner: one executable that runs it as `neurograph run
+    /// SPEC` does (same flags, same trace), with its kernels compiled ahead of time. Needs a C
+    /// compiler (`cc`, or `$CC`) to link.
+    Build {
+        /// The spec (`*.ng`).
+        spec: PathBuf,
+        /// The executable to write.
+        #[arg(short, long, value_name = "RUNNER")]
+        output: PathBuf,
+        /// The runner library to link (default: `libneurograph_runner.a` beside this
+        /// executable, or `$NEUROGRAPH_RUNNER_LIB`; built with cargo when missing and the
+        /// source tree is at hand).
+        #[arg(long, value_name = "FILE")]
+        runtime_lib: Option<PathBuf>,
+    },
+    /// Describe a compiled model: populations, projections, update order, parameters.
+    Inspect {
+        file: PathBuf,
+        /// Print the model graph as Graphviz DOT instead.
+        #[arg(long, conflicts_with = "ir")]
+        dot: bool,
+        /// Print the lowered IR as text instead.
+        #[arg(long, conflicts_with = "clif")]
+        ir: bool,
+        /// Print the Cranelift IR of every compiled kernel instead (fused population updates,
+        /// synaptic event code, expression kernels).
+        #[arg(long)]
+        clif: bool,
+        /// With --clif: also print each kernel's machine code for this machine.
+        #[arg(long, requires = "clif")]
+        asm: bool,
+    },
+    /// Run an analysis pass over a trace directory written by `neurograph run`: a table on
+    /// stdout, JSON with `--json FILE` (`neurograph analyze TRACE PASS --help` for its flags).
+    Analyze {
+        /// The trace directory.
+        trace: PathBuf,
+        #[command(subcommand)]
+        pass: analyze_cmd::Pass,
+    },
+    /// Plot a trace directory as SVG: `raster` (spike times against neuron index), `rate`
+    /// (population rate over time) or `isi` (inter-spike interval histogram).
+    Plot(analyze_cmd::PlotArgs),
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Backend {
+    /// The reference interpreter.
+    Interp,
+    /// Cranelift-compiled expression kernels; what they do not cover runs interpreted.
+    Jit,
+}
+
+/// Compile one file, printing its diagnostics; `None` on any error.
+fn compile_reporting(path: &Path, short: bool) -> Option<Checked> {
+    let checked = match compile_file(path) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: cannot read {}: {e}", path.display());
+            return None;
+        }
+    };
+    report(checked, short)
+}
+
+fn report(checked: Checked, short: bool) -> Option<Checked> {
+    if short {
+        for d in &checked.output.diagnostics {
+            eprintln!("{}", one_line(&checked.sources, d));
+        }
+    } else {
+        emit_stderr(&checked.sources, &checked.output.diagnostics);
+    }
+    (!checked.output.has_errors()).then_some(checked)
+}
+
+/// Why `run` or `resume` did not finish normally.
+enum CliError {
+    /// Stopped by Ctrl-C, SIGTERM or SIGHUP; the trace of what was simulated was written.
+    Interrupted,
+    /// A message for stderr (empty when the diagnostics were printed already).
+    Failed(String),
+}
+
+impl From<String> for CliError {
+    fn from(message: String) -> CliError {
+        CliError::Failed(message)
+    }
+}
+
+impl From<neurograph::Error> for CliError {
+    fn from(e: neurograph::Error) -> CliError {
+        CliError::Failed(e.to_string())
+    }
+}
+
+struct RunArgs {
+    file: PathBuf,
+    /// The spec text (a runner's embedded spec) instead of reading `file`.
+    text: Option<String>,
+    /// A runner's kernels.
+    kernels: Option<Arc<neurograph_compiler::codegen::KernelTable>>,
+    backend: neurograph_runtime::Backend,
+    duration: Option<String>,
+    seed: Option<u64>,
+    sets: Vec<String>,
+    out: Option<PathBuf>,
+    quiet: bool,
+    max_memory: Option<f64>,
+    checkpoint: Option<PathBuf>,
+    checkpoint_every: Option<String>,
+}
+
+/// `neurograph run`: one run of a spec, or one run per seed of an experiment.
+fn run(args: RunArgs) -> Result<(), CliError> {
+    let stop = stop_on_signals();
+    let is_experiment = args
+        .file
+        .extension()
+        .is_some_and(|e| e == "yaml" || e == "yml");
+    let (spec, mut opts, seeds, records) = if is_experiment {
+        let exp = Experiment::load(&args.file)?;
+        let mut sets = exp.sets()?;
+        sets.extend(args.sets.iter().cloned());
+        let opts = RunOptions {
+            duration: args.duration.clone().or(exp.duration.clone()),
+            seed: None,
+            sets,
+            out: args.out.clone().or(exp.out.clone()),
+            backend: args.backend,
+            max_memory: args.max_memory,
+            checkpoint: args.checkpoint.clone(),
+            checkpoint_every: args.checkpoint_every.clone(),
+        };
+        let seeds: Vec<Option<u64>> = match args.seed {
+            Some(s) => vec![Some(s)],
+            None if exp.seeds.is_empty() => vec![None],
+            None => exp.seeds.iter().map(|s| Some(*s)).collect(),
+        };
+        (exp.spec.clone(), opts, seeds, exp.record.clone())
+    } else {
+        let opts = RunOptions {
+            duration: args.duration.clone(),
+            seed: args.seed,
+            sets: args.sets.clone(),
+            out: args.out.clone(),
+            backend: args.backend,
+            max_memory: args.max_memory,
+            checkpoint: args.checkpoint.clone(),
+            checkpoint_every: args.checkpoint_every.clone(),
+        };
+        (args.file.clone(), opts, vec![args.seed], Vec::new())
+    };
+    let mut text = match &args.text {
+        Some(t) => t.clone(),
+        None => std::fs::read_to_string(&spec)
+            .map_err(|e| format!("cannot read {}: {e}", spec.display()))?,
+    };
+    for r in &records {
+        text.push_str(&format!("\nrecord {r}\n"));
+    }
+    let checked = report(compile_text(&spec, text.clone()), false).ok_or_else(String::new)?;
+    let Checked { sources, output } = checked;
+    let compiled = output.compiled.expect("no errors means a model");
+    if let Some(table) = &args.kernels {
+        let _ = compiled
+            .kernels
+            .set(neurograph_compiler::codegen::KernelSource::Table(
+                table.clone(),
+            ));
+    }
+    let compiled = Arc::new(compiled);
+    let model = neurograph::Model::from_parts(Arc::clone(&compiled), sources, &spec, &text);
+    let base_out = opts
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("traces").join(&compiled.model.name));
+    if seeds.len() > 1 && opts.checkpoint.is_some() {
+        return Err(CliError::Failed(
+            "--checkpoint with an experiment of several seeds would overwrite one file per seed; run each seed with its own --seed and --checkpoint".to_string(),
+        ));
+    }
+    for seed in seeds {
+        opts.seed = seed;
+        if is_experiment {
+            let s = seed.unwrap_or(compiled.model.run.seed);
+            opts.out = Some(base_out.join(format!("seed-{s}")));
+        }
+        let dt = compiled.model.run.dt;
+        report_run(args.quiet, dt, &mut |progress| {
+            run_model(&model, &opts, Arc::clone(&stop), progress)
+        })?;
+    }
+    Ok(())
+}
+
+/// A run given a progress callback `(steps done, steps in all)`.
+type Simulate<'a> =
+    dyn FnMut(&mut dyn FnMut(u64, u64)) -> Result<RunSummary, neurograph::Error> + 'a;
+
+/// Run `simulate` with a progress bar (after the first second, unless `quiet`), print the
+/// summary, and turn a failed or interrupted run into the error `main` reports.
+fn report_run(quiet: bool, dt: f64, simulate: &mut Simulate) -> Result<(), CliError> {
+    let started = Instant::now();
+    let mut bar: Option<ProgressBar> = None;
+    let mut progress = |done: u64, total: u64| {
+        if quiet || started.elapsed().as_secs_f64() < 1.0 {
+            return;
+        }
+        let b = bar.get_or_insert_with(|| {
+            let b = ProgressBar::new(total);
+            b.set_style(
+                ProgressStyle::with_template("{bar:40} {pos}/{len} steps  {msg}")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            );
+            b
+        });
+        b.set_position(done);
+        let simulated = done as f64 * dt;
+        b.set_message(format!(
+            "t = {simulated:.3} s, real-time factor {:.2}",
+            started.elapsed().as_secs_f64() / simulated.max(1e-300)
+        ));
+    };
+    let summary = simulate(&mut progress);
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    let summary = summary?;
+    if !quiet {
+        print!("{}", summary_text(&summary));
+    }
+    if let Some(failure) = summary.failure {
+        return Err(CliError::Failed(failure));
+    }
+    if summary.interrupted {
+        return Err(CliError::Interrupted);
+    }
+    Ok(())
+}
+
+/// Ctrl-C, SIGTERM and SIGHUP set the returned flag (the run stops at the end of the current
+/// step and still writes its trace); SIGXFSZ is ignored so that a file-size limit is an error.
+fn stop_on_signals() -> Arc<AtomicBool> {
+    let stop = Arc::new(AtomicBool::new(false));
+    {
+        let stop = stop.clone();
+        // A second signal while the trace is being written would lose it: keep ignoring.
+        let _ = ctrlc::set_handler(move || stop.store(true, Ordering::SeqCst));
+    }
+    #[cfg(unix)]
+    // SAFETY: setting a signal's disposition to "ignore" installs no handler code; a write
+    // past the file-size limit then fails with EFBIG, which the trace writer reports.
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+    }
+    stop
+}
+
+/// Exit status of a run: 0, 130 when interrupted, 1 with the error printed.
+fn exit_code(result: Result<(), CliError>) -> ExitCode {
+    ExitCode::from(exit_status(result))
+}
+
+/// The process status of a command's result (errors printed): 0, 130 when interrupted, 1.
+fn exit_status(result: Result<(), CliError>) -> u8 {
+    match result {
+        Ok(()) => 0,
+        Err(CliError::Interrupted) => {
+            eprintln!("interrupted (Ctrl-C or SIGTERM)");
+            130
+        }
+        Err(CliError::Failed(msg)) => {
+            if !msg.is_empty() {
+                eprintln!("error: {msg}");
+            }
+            1
+        }
+    }
+}
+
+/// `neurograph resume`: continue a checkpointed run and write the whole run's trace.
+fn resume(
+    file: &Path,
+    duration: Option<String>,
+    out: Option<PathBuf>,
+    quiet: bool,
+    checkpoint: Option<PathBuf>,
+    checkpoint_every: Option<String>,
+) -> Result<(), CliError> {
+    let stop = stop_on_signals();
+    let bytes = std::fs::read(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+    let header = neurograph::simulation::CheckpointHeader::read(&bytes)
+        .map_err(|e| format!("{}: {e}", file.display()))?;
+    let spec = PathBuf::from(&header.spec_path);
+    let checked =
+        report(compile_text(&spec, header.spec_text.clone()), false).ok_or_else(String::new)?;
+    let Checked { sources, output } = checked;
+    let compiled = Arc::new(output.compiled.expect("no errors means a model"));
+    let model =
+        neurograph::Model::from_parts(Arc::clone(&compiled), sources, &spec, &header.spec_text);
+    if !header.matches(&model) {
+        return Err(CliError::Failed(format!(
+            "{}: a spec imported by {} changed since the checkpoint was written; it can only be resumed with the files it was written from",
+            file.display(),
+            spec.display()
+        )));
+    }
+    let sim = header
+        .resume(&model)
+        .map_err(|e| format!("{}: {e}", file.display()))?;
+    let n_steps = match &duration {
+        Some(_) => neurograph::run::steps_for(&compiled.model, duration.as_deref())?.0,
+        None => sim.requested_steps().saturating_sub(sim.steps()),
+    };
+    let mut sim = sim;
+    if duration.is_some() {
+        sim.reset_requested_steps();
+    }
+    sim.set_stop_flag(stop);
+    let opts = RunOptions {
+        out,
+        checkpoint: Some(checkpoint.unwrap_or_else(|| file.to_path_buf())),
+        checkpoint_every,
+        ..RunOptions::default()
+    };
+    let dt = compiled.model.run.dt;
+    let mut sim = Some(sim);
+    report_run(quiet, dt, &mut |progress| {
+        let sim = sim
+            .take()
+            .ok_or_else(|| neurograph::Error::Run("resumed twice".to_string()))?;
+        resume_run(sim, n_steps, &opts, progress)
+    })
+}
+
+/// `neurograph`: parse the command line and run the command.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Plot(a) => match analyze_cmd::plot(a) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(1)
+            }
+        },
+        Command::Analyze { trace, pass } => match analyze_cmd::analyze(&trace, pass) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(1)
+            }
+        },
+        Command::Run {
+            file,
+            duration,
+            seed,
+            sets,
+            out,
+            backend,
+            quiet,
+            max_memory,
+            checkpoint,
+            checkpoint_every,
+        } => {
+            let max_memory = match max_memory.as_deref().map(neurograph::memory::parse_bytes) {
+                None => None,
+                Some(Ok(b)) => Some(b),
+                Some(Err(e)) => {
+                    eprintln!("error: --max-memory: {e}");
+                    return ExitCode::from(1);
+                }
+            };
+            let backend = match backend {
+                Backend::Interp => neurograph_runtime::Backend::Interp,
+                Backend::Jit => neurograph_runtime::Backend::Jit,
+            };
+            exit_code(run(RunArgs {
+                file,
+                text: None,
+                kernels: None,
+                backend,
+                duration,
+                seed,
+                sets,
+                out,
+                quiet,
+                max_memory,
+                checkpoint,
+                checkpoint_every,
+            }))
+        }
+        Command::Resume {
+            file,
+            duration,
+            out,
+            quiet,
+            checkpoint,
+            checkpoint_every,
+        } => exit_code(resume(
+            &file,
+            duration,
+            out,
+            quiet,
+            checkpoint,
+            checkpoint_every,
+        )),
+        Command::Build {
+            spec,
+            output,
+            runtime_lib,
+        } => exit_code(build(&spec, &output, runtime_lib.as_deref())),
+        Command::Check { files, short } => {
+            let mut failed = 0;
+            for f in &files {
+                if compile_reporting(f, short).is_none() {
+                    failed += 1;
+                }
+            }
+            if failed > 0 {
+                eprintln!("{failed} of {} file(s) have errors", files.len());
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+        Command::Inspect {
+            file,
+            dot,
+            ir,
+            clif,
+            asm,
+        } => {
+            let Some(checked) = compile_reporting(&file, false) else {
+                return ExitCode::from(1);
+            };
+            let c = checked
+                .output
+                .compiled
+                .as_ref()
+                .expect("no errors means a model");
+            let text = if clif {
+                match neurograph::inspect::clif_text(c, asm) {
+                    Ok(t) => t,
+                    Err(e) => {
+                        eprintln!("error: {e}");
+                        return ExitCode::from(1);
+                    }
+                }
+            } else if dot {
+                c.info.graph.to_dot(&c.model)
+            } else if ir {
+                neurograph_compiler::print::print_model(&c.model, &c.info)
+            } else {
+                let mut text = neurograph::inspect::describe(c);
+                text.push_str(&kernel_report(&file));
+                text
+            };
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+    }
+}
+
+/// `neurograph build`.
+fn build(spec: &Path, output: &Path, runtime_lib: Option<&Path>) -> Result<(), CliError> {
+    let text = std::fs::read_to_string(spec)
+        .map_err(|e| format!("cannot read {}: {e}", spec.display()))?;
+    let Checked {
+        sources,
+        output: out,
+    } = report(compile_text(spec, text.clone()), false).ok_or_else(String::new)?;
+    let compiled = Arc::new(out.compiled.expect("no errors means a model"));
+    let model = neurograph::Model::from_parts(compiled, sources, spec, &text);
+    let built = neurograph::native::build(&model, spec, &text, output, runtime_lib)?;
+    eprintln!(
+        "wrote {} ({} kernels; runtime {})",
+        output.display(),
+        built.kernels,
+        built.library.display()
+    );
+    for (what, why) in &built.interpreted {
+        eprintln!("  interpreted: {what}: {why}");
+    }
+    Ok(())
+}
+
+/// The command line of a native runner: `neurograph run`'s flags, without the spec.
+#[derive(Parser)]
+#[command(
+    about = "A neurograph native runner: simulates its embedded spec and writes a trace directory (the flags of `neurograph run`)"
+)]
+struct RunnerCli {
+    /// Print the model, the neurograph version and the spec's hash, and exit.
+    #[arg(long)]
+    info: bool,
+    /// Simulated time, e.g. `2s` or `500 ms` (default: the spec's `run` block).
+    #[arg(long)]
+    duration: Option<String>,
+    /// Random seed (default: the spec's `run` block).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Change a parameter without recompiling: `name=value`, `Type.name=value`; repeatable.
+    #[arg(long = "set", value_name = "NAME=VALUE")]
+    sets: Vec<String>,
+    /// Trace directory (default `traces/<model>`).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Simulation backend (`interp`: the reference interpreter instead of the built kernels).
+    #[arg(long, value_enum, default_value_t = Backend::Jit)]
+    backend: Backend,
+    /// No progress bar and no summary.
+    #[arg(long)]
+    quiet: bool,
+    /// Refuse to start when the estimated memory exceeds this size, e.g. `8GiB`.
+    #[arg(long, value_name = "SIZE")]
+    max_memory: Option<String>,
+    /// Write a checkpoint to FILE at the end of the run, also when it is interrupted.
+    #[arg(long, value_name = "FILE")]
+    checkpoint: Option<PathBuf>,
+    /// With --checkpoint: also write it every so much simulated time, e.g. `10s`.
+    #[arg(long, value_name = "DURATION", requires = "checkpoint")]
+    checkpoint_every: Option<String>,
+}
+
+/// What a runner's object file embeds (`native`).
+pub struct Embedded<'a> {
+    pub spec: &'a str,
+    pub spec_path: &'a str,
+    pub info: &'a str,
+    pub kernels: Arc<neurograph_compiler::codegen::KernelTable>,
+}
+
+/// `main` of a native runner: its process status.
+pub fn runner_main(embedded: Embedded) -> u8 {
+    let cli = RunnerCli::parse();
+    if cli.info {
+        print!("{}", embedded.info);
+        return 0;
+    }
+    let max_memory = match cli
+        .max_memory
+        .as_deref()
+        .map(neurograph::memory::parse_bytes)
+    {
+        None => None,
+        Some(Ok(b)) => Some(b),
+        Some(Err(e)) => {
+            eprintln!("error: --max-memory: {e}");
+            return 1;
+        }
+    };
+    let backend = match cli.backend {
+        Backend::Interp => neurograph_runtime::Backend::Interp,
+        Backend::Jit => neurograph_runtime::Backend::Jit,
+    };
+    exit_status(run(RunArgs {
+        file: PathBuf::from(embedded.spec_path),
+        text: Some(embedded.spec.to_string()),
+        kernels: Some(embedded.kernels),
+        backend,
+        duration: cli.duration,
+        seed: cli.seed,
+        sets: cli.sets,
+        out: cli.out,
+        quiet: cli.quiet,
+        max_memory,
+        checkpoint: cli.checkpoint,
+        checkpoint_every: cli.checkpoint_every,
+    }))
+}
+
+/// `inspect`'s list of the kernel calls of a step: generated code or interpreted, and why (a
+/// JIT simulation set up with the spec's defaults).
+fn kernel_report(file: &Path) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::from("\nkernels (JIT, set up with the spec's defaults):\n");
+    let Ok(Checked {
+        output:
+            neurograph_compiler::Output {
+                compiled: Some(compiled),
+                ..
+            },
+        ..
+    }) = compile_file(file)
+    else {
+        return String::new();
+    };
+    let text = std::fs::read_to_string(file).unwrap_or_default();
+    let model = neurograph::Model::from_parts(
+        Arc::new(compiled),
+        neurograph_grammar::SourceMap::new(),
+        file,
+        &text,
+    );
+    match model.simulation().build() {
+        Ok(mut sim) => {
+            let decisions = sim.kernel_decisions();
+            if decisions.is_empty() {
+                out.push_str("  (no kernel calls)\n");
+            }
+            for d in decisions {
+                let _ = match d.generated {
+                    Ok(()) => writeln!(out, "  generated    {}", d.what),
+                    Err(why) => writeln!(out, "  interpreted  {}: {why}", d.what),
+                };
+            }
+        }
+        Err(e) => {
+            let _ = writeln!(out, "  not set up: {e}");
+        }
+    }
+    out
+}
