@@ -33,14 +33,9 @@ pub struct Built {
     pub library: PathBuf,
 }
 
-/// A 64-bit FNV-1a hash of the spec text, as hex (the runner's `--info` and manifest).
+/// The spec text's hash, as the trace manifest gives it (FNV-1a, 64 bits, hex).
 pub fn spec_hash(text: &str) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in text.bytes() {
-        h ^= b as u64;
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    format!("{h:016x}")
+    neurograph_runtime::trace::fnv1a64(text)
 }
 
 /// The object file of a runner for `model` (spec text `text` from `path`).
