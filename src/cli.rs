@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use neurograph::diagnostics::{emit_stderr, one_line};
@@ -44,35 +44,8 @@ enum Command {
     Run {
         /// A spec (`*.ng`) or an experiment file (`*.yaml`).
         file: PathBuf,
-        /// Simulated time, e.g. `2s` or `500 ms` (default: the spec's `run` block).
-        #[arg(long)]
-        duration: Option<String>,
-        /// Random seed (default: the spec's `run` block, or the experiment's seeds).
-        #[arg(long)]
-        seed: Option<u64>,
-        /// Change a parameter without recompiling: `name=value`, `Type.name=value`; repeatable.
-        #[arg(long = "set", value_name = "NAME=VALUE")]
-        sets: Vec<String>,
-        /// Trace directory (default `traces/<model>`; for experiments, `seed-N` inside it).
-        #[arg(long)]
-        out: Option<PathBuf>,
-        /// Simulation backend.
-        #[arg(long, value_enum, default_value_t = Backend::Jit)]
-        backend: Backend,
-        /// No progress bar and no summary.
-        #[arg(long)]
-        quiet: bool,
-        /// Refuse to start when the estimated memory exceeds this size, e.g. `8GiB`, `500MB`
-        /// (default: the memory available on this machine).
-        #[arg(long, value_name = "SIZE")]
-        max_memory: Option<String>,
-        /// Write a checkpoint to FILE at the end of the run, also when it is interrupted
-        /// (`neurograph resume FILE` continues it bit-identically).
-        #[arg(long, value_name = "FILE")]
-        checkpoint: Option<PathBuf>,
-        /// With --checkpoint: also write it every so much simulated time, e.g. `10s`.
-        #[arg(long, value_name = "DURATION", requires = "checkpoint")]
-        checkpoint_every: Option<String>,
+        #[command(flatten)]
+        flags: RunFlags,
     },
     /// Continue a run from a checkpoint (`run --checkpoint FILE`) and write the trace of the
     /// whole run. The spec is the one the checkpoint was written from; its imports must not
@@ -139,6 +112,74 @@ enum Command {
     /// Plot a trace directory as SVG: `raster` (spike times against neuron index), `rate`
     /// (population rate over time) or `isi` (inter-spike interval histogram).
     Plot(analyze_cmd::PlotArgs),
+}
+
+/// The flags of `neurograph run`, which a native runner takes too.
+#[derive(Args)]
+struct RunFlags {
+    /// Simulated time, e.g. `2s` or `500 ms` (default: the spec's `run` block).
+    #[arg(long)]
+    duration: Option<String>,
+    /// Random seed (default: the spec's `run` block, or the experiment's seeds).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Change a parameter without recompiling: `name=value`, `Type.name=value`; repeatable.
+    #[arg(long = "set", value_name = "NAME=VALUE")]
+    sets: Vec<String>,
+    /// Trace directory (default `traces/<model>`; for experiments, `seed-N` inside it).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Simulation backend (a runner's `jit` is its built kernels).
+    #[arg(long, value_enum, default_value_t = Backend::Jit)]
+    backend: Backend,
+    /// No progress bar and no summary.
+    #[arg(long)]
+    quiet: bool,
+    /// Refuse to start when the estimated memory exceeds this size, e.g. `8GiB`, `500MB`
+    /// (default: the memory available on this machine).
+    #[arg(long, value_name = "SIZE")]
+    max_memory: Option<String>,
+    /// Write a checkpoint to FILE at the end of the run, also when it is interrupted
+    /// (`neurograph resume FILE` continues it bit-identically).
+    #[arg(long, value_name = "FILE")]
+    checkpoint: Option<PathBuf>,
+    /// With --checkpoint: also write it every so much simulated time, e.g. `10s`.
+    #[arg(long, value_name = "DURATION", requires = "checkpoint")]
+    checkpoint_every: Option<String>,
+}
+
+impl RunFlags {
+    /// The run of `file` (or of `text` as if read from it, with a runner's `kernels`).
+    fn into_args(
+        self,
+        file: PathBuf,
+        text: Option<String>,
+        kernels: Option<Arc<neurograph_compiler::codegen::KernelTable>>,
+    ) -> Result<RunArgs, CliError> {
+        let max_memory = self
+            .max_memory
+            .as_deref()
+            .map(neurograph::memory::parse_bytes)
+            .transpose()
+            .map_err(|e| format!("--max-memory: {e}"))?;
+        Ok(RunArgs {
+            file,
+            text,
+            kernels,
+            backend: match self.backend {
+                Backend::Interp => neurograph_runtime::Backend::Interp,
+                Backend::Jit => neurograph_runtime::Backend::Jit,
+            },
+            duration: self.duration,
+            seed: self.seed,
+            sets: self.sets,
+            out: self.out,
+            quiet: self.quiet,
+            max_memory,
+            checkpoint: self.checkpoint,
+            checkpoint_every: self.checkpoint_every,
+        })
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -450,45 +491,7 @@ pub fn main() -> ExitCode {
                 ExitCode::from(1)
             }
         },
-        Command::Run {
-            file,
-            duration,
-            seed,
-            sets,
-            out,
-            backend,
-            quiet,
-            max_memory,
-            checkpoint,
-            checkpoint_every,
-        } => {
-            let max_memory = match max_memory.as_deref().map(neurograph::memory::parse_bytes) {
-                None => None,
-                Some(Ok(b)) => Some(b),
-                Some(Err(e)) => {
-                    eprintln!("error: --max-memory: {e}");
-                    return ExitCode::from(1);
-                }
-            };
-            let backend = match backend {
-                Backend::Interp => neurograph_runtime::Backend::Interp,
-                Backend::Jit => neurograph_runtime::Backend::Jit,
-            };
-            exit_code(run(RunArgs {
-                file,
-                text: None,
-                kernels: None,
-                backend,
-                duration,
-                seed,
-                sets,
-                out,
-                quiet,
-                max_memory,
-                checkpoint,
-                checkpoint_every,
-            }))
-        }
+        Command::Run { file, flags } => exit_code(flags.into_args(file, None, None).and_then(run)),
         Command::Resume {
             file,
             duration,
@@ -530,16 +533,12 @@ pub fn main() -> ExitCode {
             clif,
             asm,
         } => {
-            let Some(checked) = compile_reporting(&file, false) else {
+            let Some(Checked { sources, output }) = compile_reporting(&file, false) else {
                 return ExitCode::from(1);
             };
-            let c = checked
-                .output
-                .compiled
-                .as_ref()
-                .expect("no errors means a model");
+            let c = output.compiled.expect("no errors means a model");
             let text = if clif {
-                match neurograph::inspect::clif_text(c, asm) {
+                match neurograph::inspect::clif_text(&c, asm) {
                     Ok(t) => t,
                     Err(e) => {
                         eprintln!("error: {e}");
@@ -551,8 +550,11 @@ pub fn main() -> ExitCode {
             } else if ir {
                 neurograph_compiler::print::print_model(&c.model, &c.info)
             } else {
-                let mut text = neurograph::inspect::describe(c);
-                text.push_str(&kernel_report(&file));
+                let mut text = neurograph::inspect::describe(&c);
+                // The root file is the first one (`compile_text`).
+                let spec_text = sources.files()[0].text.clone();
+                let model = neurograph::Model::from_parts(Arc::new(c), sources, &file, &spec_text);
+                text.push_str(&kernel_report(&model));
                 text
             };
             print!("{text}");
@@ -593,33 +595,8 @@ struct RunnerCli {
     /// Print the model, the neurograph version and the spec's hash, and exit.
     #[arg(long)]
     info: bool,
-    /// Simulated time, e.g. `2s` or `500 ms` (default: the spec's `run` block).
-    #[arg(long)]
-    duration: Option<String>,
-    /// Random seed (default: the spec's `run` block).
-    #[arg(long)]
-    seed: Option<u64>,
-    /// Change a parameter without recompiling: `name=value`, `Type.name=value`; repeatable.
-    #[arg(long = "set", value_name = "NAME=VALUE")]
-    sets: Vec<String>,
-    /// Trace directory (default `traces/<model>`).
-    #[arg(long)]
-    out: Option<PathBuf>,
-    /// Simulation backend (`interp`: the reference interpreter instead of the built kernels).
-    #[arg(long, value_enum, default_value_t = Backend::Jit)]
-    backend: Backend,
-    /// No progress bar and no summary.
-    #[arg(long)]
-    quiet: bool,
-    /// Refuse to start when the estimated memory exceeds this size, e.g. `8GiB`.
-    #[arg(long, value_name = "SIZE")]
-    max_memory: Option<String>,
-    /// Write a checkpoint to FILE at the end of the run, also when it is interrupted.
-    #[arg(long, value_name = "FILE")]
-    checkpoint: Option<PathBuf>,
-    /// With --checkpoint: also write it every so much simulated time, e.g. `10s`.
-    #[arg(long, value_name = "DURATION", requires = "checkpoint")]
-    checkpoint_every: Option<String>,
+    #[command(flatten)]
+    flags: RunFlags,
 }
 
 /// What a runner's object file embeds (`native`).
@@ -637,61 +614,20 @@ pub fn runner_main(embedded: Embedded) -> u8 {
         print!("{}", embedded.info);
         return 0;
     }
-    let max_memory = match cli
-        .max_memory
-        .as_deref()
-        .map(neurograph::memory::parse_bytes)
-    {
-        None => None,
-        Some(Ok(b)) => Some(b),
-        Some(Err(e)) => {
-            eprintln!("error: --max-memory: {e}");
-            return 1;
-        }
-    };
-    let backend = match cli.backend {
-        Backend::Interp => neurograph_runtime::Backend::Interp,
-        Backend::Jit => neurograph_runtime::Backend::Jit,
-    };
-    exit_status(run(RunArgs {
-        file: PathBuf::from(embedded.spec_path),
-        text: Some(embedded.spec.to_string()),
-        kernels: Some(embedded.kernels),
-        backend,
-        duration: cli.duration,
-        seed: cli.seed,
-        sets: cli.sets,
-        out: cli.out,
-        quiet: cli.quiet,
-        max_memory,
-        checkpoint: cli.checkpoint,
-        checkpoint_every: cli.checkpoint_every,
-    }))
+    let file = PathBuf::from(embedded.spec_path);
+    let text = Some(embedded.spec.to_string());
+    exit_status(
+        cli.flags
+            .into_args(file, text, Some(embedded.kernels))
+            .and_then(run),
+    )
 }
 
 /// `inspect`'s list of the kernel calls of a step: generated code or interpreted, and why (a
 /// JIT simulation set up with the spec's defaults).
-fn kernel_report(file: &Path) -> String {
+fn kernel_report(model: &neurograph::Model) -> String {
     use std::fmt::Write as _;
     let mut out = String::from("\nkernels (JIT, set up with the spec's defaults):\n");
-    let Ok(Checked {
-        output:
-            neurograph_compiler::Output {
-                compiled: Some(compiled),
-                ..
-            },
-        ..
-    }) = compile_file(file)
-    else {
-        return String::new();
-    };
-    let text = std::fs::read_to_string(file).unwrap_or_default();
-    let model = neurograph::Model::from_parts(
-        Arc::new(compiled),
-        neurograph_grammar::SourceMap::new(),
-        file,
-        &text,
-    );
     match model.simulation().build() {
         Ok(mut sim) => {
             let decisions = sim.kernel_decisions();

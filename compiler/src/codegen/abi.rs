@@ -18,22 +18,50 @@ use cranelift_frontend::FunctionBuilder;
 pub trait Field {
     /// `None`: a pointer (the target's pointer type).
     const TYPE: Option<Type>;
+    /// The value with these 8 bytes (the ABI test fills blocks with distinct patterns).
+    fn from_bits(bits: u64) -> Self;
 }
 
 impl Field for u64 {
     const TYPE: Option<Type> = Some(types::I64);
+    fn from_bits(bits: u64) -> Self {
+        bits
+    }
 }
 impl Field for i64 {
     const TYPE: Option<Type> = Some(types::I64);
+    fn from_bits(bits: u64) -> Self {
+        bits as i64
+    }
 }
 impl Field for f64 {
     const TYPE: Option<Type> = Some(types::F64);
+    fn from_bits(bits: u64) -> Self {
+        f64::from_bits(bits)
+    }
 }
 impl<T> Field for *const T {
     const TYPE: Option<Type> = None;
+    fn from_bits(bits: u64) -> Self {
+        bits as usize as *const T
+    }
 }
 impl<T> Field for *mut T {
     const TYPE: Option<Type> = None;
+    fn from_bits(bits: u64) -> Self {
+        bits as usize as *mut T
+    }
+}
+
+/// What every argument block offers generically (the ABI test runs over all of them).
+pub trait ArgBlock: Sized {
+    /// Field names with their offsets, in declaration order.
+    fn layout() -> Vec<(&'static str, usize)>;
+    /// A block whose field number `k` (declaration order) holds the 8 bytes `bits(k)`.
+    fn from_field_bits(bits: impl Fn(usize) -> u64) -> Self;
+    /// Generated code loading every field of block `index` of the table at `base`, in
+    /// declaration order.
+    fn load_fields(b: &mut FunctionBuilder, base: Value, index: usize, ptr: Type) -> Vec<Value>;
 }
 
 /// A field of an argument block: its byte offset, and the size of the block (the stride of a
@@ -116,9 +144,32 @@ macro_rules! arg_block {
                 ), )*
             };
 
-            /// Field names with their offsets, in declaration order.
-            pub fn layout() -> Vec<(&'static str, usize)> {
+        }
+
+        impl $crate::codegen::abi::ArgBlock for $name {
+            fn layout() -> Vec<(&'static str, usize)> {
                 vec![$( (stringify!($field), std::mem::offset_of!($name, $field)), )*]
+            }
+
+            #[allow(unused_assignments)]
+            fn from_field_bits(bits: impl Fn(usize) -> u64) -> $name {
+                let mut k = 0;
+                $name {
+                    $( $field: {
+                        let v = <$ty as $crate::codegen::abi::Field>::from_bits(bits(k));
+                        k += 1;
+                        v
+                    }, )*
+                }
+            }
+
+            fn load_fields(
+                b: &mut cranelift_frontend::FunctionBuilder,
+                base: cranelift_codegen::ir::Value,
+                index: usize,
+                ptr: cranelift_codegen::ir::Type,
+            ) -> Vec<cranelift_codegen::ir::Value> {
+                vec![$( $name::AT.$field.load_in(b, base, index, ptr), )*]
             }
         }
 
@@ -264,13 +315,20 @@ mod tests {
     use cranelift_jit::{JITBuilder, JITModule};
     use cranelift_module::{default_libcall_names, Linkage, Module};
 
-    /// Compile `fn(block: *const u8, out: *mut u64)` storing the `count` values `load` gives
-    /// (each as its 8 bytes) to `out[0..count]`, and run it on `block`.
-    fn read_back<B>(
-        block: &B,
-        count: usize,
-        load: fn(&mut FunctionBuilder, Value, Type) -> Vec<Value>,
-    ) -> Vec<u64> {
+    /// Distinct 8-byte patterns, one per field (pointers as integers, floats by their bits).
+    fn pattern(k: usize) -> u64 {
+        0x0101_0101_0101_0101u64.wrapping_mul(k as u64 + 1) ^ 0x8000_0000_0000_0003
+    }
+
+    /// Generated code reads back, through `B::AT`, the fields Rust wrote into entry `index` of
+    /// a table of two blocks: compiles `fn(table, out)` storing every loaded field's 8 bytes
+    /// to `out` in declaration order, runs it, and returns `out`.
+    fn read_back<B: ArgBlock>(index: usize) -> Vec<u64> {
+        let table = [
+            B::from_field_bits(pattern),
+            B::from_field_bits(|k| pattern(k + 100)),
+        ];
+        let count = B::layout().len();
         let mut flags = settings::builder();
         flags.set("enable_verifier", "true").unwrap();
         let isa = cranelift_native::builder()
@@ -289,8 +347,7 @@ mod tests {
             b.append_block_params_for_function_params(entry);
             b.switch_to_block(entry);
             let (base, out) = (b.block_params(entry)[0], b.block_params(entry)[1]);
-            let values = load(&mut b, base, ptr);
-            assert_eq!(values.len(), count);
+            let values = B::load_fields(&mut b, base, index, ptr);
             for (k, v) in values.into_iter().enumerate() {
                 b.ins().store(MemFlagsData::trusted(), v, out, 8 * k as i32);
             }
@@ -309,173 +366,37 @@ mod tests {
             std::mem::transmute::<*const u8, unsafe extern "C" fn(*const u8, *mut u64)>(code)
         };
         let mut out = vec![0u64; count];
-        // SAFETY: the probe reads the fields of `block` (a `B`) and writes `count` values.
-        unsafe { f(block as *const B as *const u8, out.as_mut_ptr()) };
+        // SAFETY: the probe reads the fields of entry `index` < 2 of `table` and writes one
+        // value per field to `out`.
+        unsafe { f(table.as_ptr() as *const u8, out.as_mut_ptr()) };
         // SAFETY: the module owns the code; nothing runs it after this.
         unsafe { module.free_memory() };
         out
     }
 
-    /// Distinct 8-byte patterns, one per field (pointers as integers, floats by their bits).
-    fn pattern(k: usize) -> u64 {
-        0x0101_0101_0101_0101u64.wrapping_mul(k as u64 + 1) ^ 0x8000_0000_0000_0003
-    }
-
-    fn p<T>(k: usize) -> *mut T {
-        pattern(k) as usize as *mut T
-    }
-
-    fn f(k: usize) -> f64 {
-        f64::from_bits(pattern(k))
+    fn loads_back<B: ArgBlock>() {
+        for (index, shift) in [(0, 0), (1, 100)] {
+            let want: Vec<u64> = (0..B::layout().len()).map(|k| pattern(k + shift)).collect();
+            assert_eq!(
+                read_back::<B>(index),
+                want,
+                "{} entry {index}",
+                std::any::type_name::<B>()
+            );
+        }
     }
 
     /// Every block: filled by Rust with a distinct value per field, read back field by field
-    /// by generated code through `Block::AT` (as kernels load them), in declaration order.
+    /// by generated code through `Block::AT` (as kernels load them), alone and as the second
+    /// entry of a table.
     #[test]
     fn every_field_loads_back() {
-        let kernel = KernelArgs {
-            n: pattern(0),
-            elems: p(1),
-            out: p(2),
-            inputs: p(3),
-            pre_idx: p(4),
-            post_idx: p(5),
-            t: f(6),
-            step: pattern(7),
-            node_key: pattern(8),
-            seed: pattern(9),
-            size: pattern(10),
-        };
-        let got = read_back(&kernel, 11, |b, base, ptr| {
-            let v = KernelArgsValues::load(b, base, ptr);
-            vec![
-                v.n, v.elems, v.out, v.inputs, v.pre_idx, v.post_idx, v.t, v.step, v.node_key,
-                v.seed, v.size,
-            ]
-        });
-        assert_eq!(got, (0..11).map(pattern).collect::<Vec<_>>());
-        assert_eq!(KernelArgs::layout().len(), 11);
-
-        let fused = FusedArgs {
-            n: pattern(0),
-            state: p(1),
-            ref_until: p(2),
-            step: pattern(3),
-            inputs: p(4),
-            spikes: p(5),
-            t: f(6),
-            node_key: pattern(7),
-            seed: pattern(8),
-            pairs: p(9),
-        };
-        let got = read_back(&fused, 10, |b, base, ptr| {
-            let v = FusedArgsValues::load(b, base, ptr);
-            vec![
-                v.n,
-                v.state,
-                v.ref_until,
-                v.step,
-                v.inputs,
-                v.spikes,
-                v.t,
-                v.node_key,
-                v.seed,
-                v.pairs,
-            ]
-        });
-        assert_eq!(got, (0..10).map(pattern).collect::<Vec<_>>());
-        assert_eq!(FusedArgs::layout().len(), 10);
-
-        let delivery = DeliveryArgs {
-            n: pattern(0),
-            due: p(1),
-            columns: p(2),
-            pre_idx: p(3),
-            post_idx: p(4),
-            t: f(5),
-            step: pattern(6),
-            node_key: pattern(7),
-            seed: pattern(8),
-            size: pattern(9),
-            scratch: p(10),
-            row_ptr: p(11),
-        };
-        let got = read_back(&delivery, 12, |b, base, ptr| {
-            let v = DeliveryArgsValues::load(b, base, ptr);
-            vec![
-                v.n, v.due, v.columns, v.pre_idx, v.post_idx, v.t, v.step, v.node_key, v.seed,
-                v.size, v.scratch, v.row_ptr,
-            ]
-        });
-        assert_eq!(got, (0..12).map(pattern).collect::<Vec<_>>());
-        assert_eq!(DeliveryArgs::layout().len(), 12);
-
-        // Tables: the second entry of each, through the field's stride.
-        let inputs = [
-            InputArg {
-                ptr: p(0),
-                index: p(1),
-                offset: pattern(2) as i64,
-            },
-            InputArg {
-                ptr: p(3),
-                index: p(4),
-                offset: pattern(5) as i64,
-            },
-        ];
-        let got = read_back(&inputs, 3, |b, base, ptr| {
-            let at = InputArg::AT;
-            vec![
-                at.ptr.load_in(b, base, 1, ptr),
-                at.index.load_in(b, base, 1, ptr),
-                at.offset.load_in(b, base, 1, ptr),
-            ]
-        });
-        assert_eq!(got, (3..6).map(pattern).collect::<Vec<_>>());
-
-        let parts = [
-            PartArg {
-                base: p(0),
-                bias: 0,
-                stride: 0,
-                end: 0,
-            },
-            PartArg {
-                base: p(1),
-                bias: pattern(2) as i64,
-                stride: pattern(3) as i64,
-                end: pattern(4),
-            },
-        ];
-        let got = read_back(&parts, 4, |b, base, ptr| {
-            let at = PartArg::AT;
-            vec![
-                at.base.load_in(b, base, 1, ptr),
-                at.bias.load_in(b, base, 1, ptr),
-                at.stride.load_in(b, base, 1, ptr),
-                at.end.load_in(b, base, 1, ptr),
-            ]
-        });
-        assert_eq!(got, (1..5).map(pattern).collect::<Vec<_>>());
-
-        let columns = [
-            ColumnArg {
-                ptr: p(0),
-                parts: p(1),
-            },
-            ColumnArg {
-                ptr: p(2),
-                parts: p(3),
-            },
-        ];
-        let got = read_back(&columns, 2, |b, base, ptr| {
-            let at = ColumnArg::AT;
-            vec![
-                at.ptr.load_in(b, base, 1, ptr),
-                at.parts.load_in(b, base, 1, ptr),
-            ]
-        });
-        assert_eq!(got, (2..4).map(pattern).collect::<Vec<_>>());
+        loads_back::<KernelArgs>();
+        loads_back::<FusedArgs>();
+        loads_back::<DeliveryArgs>();
+        loads_back::<InputArg>();
+        loads_back::<PartArg>();
+        loads_back::<ColumnArg>();
     }
 
     /// The layouts are what C callers of a native runner's kernels see: 8-byte fields back to
