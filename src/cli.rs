@@ -154,7 +154,7 @@ impl RunFlags {
         self,
         file: PathBuf,
         text: Option<String>,
-        kernels: Option<Arc<neurograph_compiler::codegen::KernelTable>>,
+        kernels: Option<RunnerKernels>,
     ) -> Result<RunArgs, CliError> {
         let max_memory = self
             .max_memory
@@ -238,7 +238,7 @@ struct RunArgs {
     /// The spec text (a runner's embedded spec) instead of reading `file`.
     text: Option<String>,
     /// A runner's kernels.
-    kernels: Option<Arc<neurograph_compiler::codegen::KernelTable>>,
+    kernels: Option<RunnerKernels>,
     backend: neurograph_runtime::Backend,
     duration: Option<String>,
     seed: Option<u64>,
@@ -248,6 +248,19 @@ struct RunArgs {
     max_memory: Option<f64>,
     checkpoint: Option<PathBuf>,
     checkpoint_every: Option<String>,
+}
+
+/// Compile spec text as if read from `spec`, its diagnostics printed; the model.
+fn compile_model(spec: &Path, text: &str) -> Result<neurograph::Model, CliError> {
+    let Checked { sources, output } =
+        report(compile_text(spec, text.to_string()), false).ok_or_else(String::new)?;
+    let compiled = output.compiled.expect("no errors means a model");
+    Ok(neurograph::Model::from_parts(
+        Arc::new(compiled),
+        sources,
+        spec,
+        text,
+    ))
 }
 
 /// `neurograph run`: one run of a spec, or one run per seed of an experiment.
@@ -298,18 +311,24 @@ fn run(args: RunArgs) -> Result<(), CliError> {
     for r in &records {
         text.push_str(&format!("\nrecord {r}\n"));
     }
-    let checked = report(compile_text(&spec, text.clone()), false).ok_or_else(String::new)?;
-    let Checked { sources, output } = checked;
-    let compiled = output.compiled.expect("no errors means a model");
-    if let Some(table) = &args.kernels {
-        let _ = compiled
+    let model = compile_model(&spec, &text)?;
+    if let Some(runner) = &args.kernels {
+        // The table is keyed by IR positions: valid only for the very sources it was built
+        // from (the runner compiles its embedded text again, and imports come from disk).
+        if model.fingerprint() != runner.fingerprint {
+            return Err(CliError::Failed(format!(
+                "a file imported by {} changed since this runner was built; rebuild it with `neurograph build`",
+                spec.display()
+            )));
+        }
+        let _ = model
+            .compiled()
             .kernels
             .set(neurograph_compiler::codegen::KernelSource::Table(
-                table.clone(),
+                runner.table.clone(),
             ));
     }
-    let compiled = Arc::new(compiled);
-    let model = neurograph::Model::from_parts(Arc::clone(&compiled), sources, &spec, &text);
+    let compiled = Arc::clone(model.compiled());
     let base_out = opts
         .out
         .clone()
@@ -432,12 +451,8 @@ fn resume(
     let header = neurograph::simulation::CheckpointHeader::read(&bytes)
         .map_err(|e| format!("{}: {e}", file.display()))?;
     let spec = PathBuf::from(&header.spec_path);
-    let checked =
-        report(compile_text(&spec, header.spec_text.clone()), false).ok_or_else(String::new)?;
-    let Checked { sources, output } = checked;
-    let compiled = Arc::new(output.compiled.expect("no errors means a model"));
-    let model =
-        neurograph::Model::from_parts(Arc::clone(&compiled), sources, &spec, &header.spec_text);
+    let model = compile_model(&spec, &header.spec_text)?;
+    let compiled = Arc::clone(model.compiled());
     if !header.matches(&model) {
         return Err(CliError::Failed(format!(
             "{}: a spec imported by {} changed since the checkpoint was written; it can only be resumed with the files it was written from",
@@ -567,12 +582,7 @@ pub fn main() -> ExitCode {
 fn build(spec: &Path, output: &Path, runtime_lib: Option<&Path>) -> Result<(), CliError> {
     let text = std::fs::read_to_string(spec)
         .map_err(|e| format!("cannot read {}: {e}", spec.display()))?;
-    let Checked {
-        sources,
-        output: out,
-    } = report(compile_text(spec, text.clone()), false).ok_or_else(String::new)?;
-    let compiled = Arc::new(out.compiled.expect("no errors means a model"));
-    let model = neurograph::Model::from_parts(compiled, sources, spec, &text);
+    let model = compile_model(spec, &text)?;
     let built = neurograph::native::build(&model, spec, &text, output, runtime_lib)?;
     eprintln!(
         "wrote {} ({} kernels; runtime {})",
@@ -605,6 +615,14 @@ pub struct Embedded<'a> {
     pub spec_path: &'a str,
     pub info: &'a str,
     pub kernels: Arc<neurograph_compiler::codegen::KernelTable>,
+    /// `Model::fingerprint` of the sources the kernels were built from.
+    pub fingerprint: u64,
+}
+
+/// A runner's kernels and the fingerprint of the model they were built for.
+struct RunnerKernels {
+    table: Arc<neurograph_compiler::codegen::KernelTable>,
+    fingerprint: u64,
 }
 
 /// `main` of a native runner: its process status.
@@ -618,7 +636,14 @@ pub fn runner_main(embedded: Embedded) -> u8 {
     let text = Some(embedded.spec.to_string());
     exit_status(
         cli.flags
-            .into_args(file, text, Some(embedded.kernels))
+            .into_args(
+                file,
+                text,
+                Some(RunnerKernels {
+                    table: embedded.kernels,
+                    fingerprint: embedded.fingerprint,
+                }),
+            )
             .and_then(run),
     )
 }
@@ -628,7 +653,10 @@ pub fn runner_main(embedded: Embedded) -> u8 {
 fn kernel_report(model: &neurograph::Model) -> String {
     use std::fmt::Write as _;
     let mut out = String::from("\nkernels (JIT, set up with the spec's defaults):\n");
-    match model.simulation().build() {
+    // Set up only what fits (the memory estimate is printed above).
+    let sim = neurograph::memory::check_machine(&model.compiled().model, 0, None)
+        .and_then(|()| model.simulation().build());
+    match sim {
         Ok(mut sim) => {
             let decisions = sim.kernel_decisions();
             if decisions.is_empty() {

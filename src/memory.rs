@@ -240,6 +240,19 @@ pub fn available() -> Option<f64> {
     Some(kib * 1024.0)
 }
 
+/// Refuse a run of `n_steps` (0: the set-up alone) whose estimate exceeds `limit` bytes
+/// (`--max-memory`), or without a limit the memory this machine has available.
+pub fn check_machine(model: &Model, n_steps: u64, limit: Option<f64>) -> Result<(), crate::Error> {
+    let est = estimate(model, n_steps);
+    match limit {
+        Some(limit) => check_fits(&est, limit, "--max-memory"),
+        None => match available() {
+            Some(limit) => check_fits(&est, limit, "the memory available on this machine"),
+            None => Ok(()),
+        },
+    }
+}
+
 /// Refuse a run whose estimate exceeds `limit` bytes, naming the largest buffers.
 pub fn check_fits(est: &Estimate, limit: f64, limit_source: &str) -> Result<(), crate::Error> {
     let total = est.total();

@@ -21,6 +21,8 @@ use crate::{Backend, Error, Model};
 pub const SPEC_SYMBOL: &str = "ng_runner_spec";
 pub const PATH_SYMBOL: &str = "ng_runner_spec_path";
 pub const INFO_SYMBOL: &str = "ng_runner_info";
+/// `Model::fingerprint` of the sources built from, as 8 little-endian bytes.
+pub const FINGERPRINT_SYMBOL: &str = "ng_runner_fingerprint";
 
 /// What `neurograph build` made.
 #[derive(Debug)]
@@ -43,6 +45,7 @@ pub fn runner_object(model: &Model, path: &Path, text: &str) -> Result<(Vec<u8>,
     let err = |e: neurograph_compiler::codegen::CodegenError| Error::Run(e.to_string());
     // The kernel set: what a simulation prepares before its first step, with the spec's
     // defaults (parameters set later keep the kinds of their columns, so the same keys).
+    crate::memory::check_machine(&model.compiled().model, 0, None)?;
     let mut sim = model.simulation().backend(Backend::Jit).build()?;
     let decisions = sim.kernel_decisions();
     let compiled = model.compiled();
@@ -87,14 +90,15 @@ pub fn runner_object(model: &Model, path: &Path, text: &str) -> Result<(Vec<u8>,
             (SPEC_SYMBOL, text.as_bytes()),
             (PATH_SYMBOL, abs.to_string_lossy().as_bytes()),
             (INFO_SYMBOL, info.as_bytes()),
+            (FINGERPRINT_SYMBOL, &model.fingerprint().to_le_bytes()),
         ])
         .map_err(err)?;
     Ok((bytes, built))
 }
 
-/// The runner library: `explicit`, else `$NEUROGRAPH_RUNNER_LIB`, else beside this executable;
-/// else, when this executable was built from a source tree that still exists, built there
-/// with cargo (once).
+/// The runner library: `explicit`, else `$NEUROGRAPH_RUNNER_LIB`, else beside this executable
+/// (when this executable was built from a source tree that still exists, first brought up to
+/// date there with cargo).
 pub fn runner_library(explicit: Option<&Path>) -> Result<PathBuf, Error> {
     const NAME: &str = "libneurograph_runner.a";
     if let Some(p) = explicit {
@@ -119,33 +123,40 @@ pub fn runner_library(explicit: Option<&Path>) -> Result<PathBuf, Error> {
         };
     }
     let exe = std::env::current_exe().map_err(|e| Error::Run(e.to_string()))?;
-    let dir = exe.parent().unwrap_or(Path::new("."));
+    let mut dir = exe.parent().unwrap_or(Path::new(".")).to_path_buf();
     // Test executables live one level down (`deps/`).
-    for d in [dir, dir.parent().unwrap_or(dir)] {
-        if d.join(NAME).is_file() {
-            return Ok(d.join(NAME));
-        }
+    if dir.file_name().is_some_and(|n| n == "deps") {
+        dir.pop();
     }
+    let library = dir.join(NAME);
+    // Built from a source tree that is still there: bring the library up to date with this
+    // executable's sources (cargo does nothing when it is).
     let source = Path::new(env!("CARGO_MANIFEST_DIR"));
     let profile = dir.file_name().and_then(|n| n.to_str()).unwrap_or("");
-    let target = dir.parent();
     if source.join("runner/Cargo.toml").is_file() && matches!(profile, "debug" | "release") {
-        eprintln!("building the runner library (once): cargo build -p neurograph-runner");
+        if !library.is_file() {
+            eprintln!("building the runner library (once): cargo build -p neurograph-runner");
+        }
         let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
         cmd.current_dir(source)
             .args(["build", "--quiet", "-p", "neurograph-runner"]);
         if profile == "release" {
             cmd.arg("--release");
         }
-        if let Some(t) = target {
-            cmd.env("CARGO_TARGET_DIR", t);
+        if let Some(target) = dir.parent() {
+            cmd.env("CARGO_TARGET_DIR", target);
         }
         let status = cmd.status().map_err(|e| {
             Error::Run(format!("cannot run cargo to build the runner library: {e}"))
         })?;
-        if status.success() && dir.join(NAME).is_file() {
-            return Ok(dir.join(NAME));
+        if !status.success() {
+            return Err(Error::Run(
+                "building the runner library with cargo failed (see above)".to_string(),
+            ));
         }
+    }
+    if library.is_file() {
+        return Ok(library);
     }
     Err(Error::Run(format!(
         "the runner library {NAME} was not found beside {} (build it with `cargo build --release -p neurograph-runner`, or give --runtime-lib FILE)",

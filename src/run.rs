@@ -187,15 +187,7 @@ pub fn resume_run(
 /// Before anything is simulated: refuse a run whose estimated memory (`total_steps` of
 /// records) does not fit, and an output directory neurograph may not replace; the directory.
 fn prepare(model_ir: &Model, total_steps: u64, opts: &RunOptions) -> Result<PathBuf, Error> {
-    let estimate = memory::estimate(model_ir, total_steps);
-    match opts.max_memory {
-        Some(limit) => memory::check_fits(&estimate, limit, "--max-memory")?,
-        None => {
-            if let Some(limit) = memory::available() {
-                memory::check_fits(&estimate, limit, "the memory available on this machine")?;
-            }
-        }
-    }
+    memory::check_machine(model_ir, total_steps, opts.max_memory)?;
     let out = opts
         .out
         .clone()

@@ -269,6 +269,9 @@ impl SimulationBuilder {
             overrides.push(params::resolve(m, &text).map_err(|e| self.model.sim_error(e))?);
         }
         params::check_overrides(m, &overrides).map_err(|e| self.model.sim_error(e))?;
+        // With all values at once (a rate reads several parameters).
+        let values: Vec<_> = overrides.iter().map(|o| (o.var, o.value)).collect();
+        params::check_poisson_rates(m, &values).map_err(|e| self.model.sim_error(e))?;
         Ok(overrides)
     }
 
@@ -323,14 +326,9 @@ impl Simulation {
     /// set is made before the first step; this makes it now if no step ran yet). Empty for
     /// the interpreter backend.
     pub fn kernel_decisions(&mut self) -> Vec<neurograph_runtime::jit::KernelDecision> {
-        if self.sim.kernel_decisions.is_none() {
-            self.sim.kernel_decisions = Some(self.sim.prepare_kernels());
-        }
-        self.sim.kernel_decisions.clone().unwrap_or_default()
+        self.sim.kernel_decisions().to_vec()
     }
-}
 
-impl Simulation {
     /// The model this simulation runs.
     pub fn model(&self) -> &Model {
         &self.model

@@ -491,9 +491,8 @@ fn kernels_reject_inputs_that_do_not_fit() {
         subset: true,
         ..key.clone()
     };
-    jit.compile(m, &sub_key).unwrap();
-    jit.compile(m, &key).unwrap();
-    let (kernel, sub) = (jit.get(&key).unwrap(), jit.get(&sub_key).unwrap());
+    let sub = jit.compile(m, &sub_key).unwrap();
+    let kernel = jit.compile(m, &key).unwrap();
     let y = [1.0, 2.0, 3.0, 4.0];
     let args = |n: usize, col: &'static [f64]| CallArgs {
         n,
@@ -508,7 +507,7 @@ fn kernels_reject_inputs_that_do_not_fit() {
         size: n,
     };
     let ok = call_checked(
-        kernel,
+        &kernel,
         &key,
         &CallArgs {
             columns: vec![Column::Element(&y)],
@@ -518,12 +517,12 @@ fn kernels_reject_inputs_that_do_not_fit() {
     .unwrap();
     assert_eq!(ok, vec![3.0, 5.0, 7.0, 9.0]);
     // Four elements, but only two input values: refused before any read.
-    let err = call_checked(kernel, &key, &args(4, &[1.0, 2.0])).unwrap_err();
+    let err = call_checked(&kernel, &key, &args(4, &[1.0, 2.0])).unwrap_err();
     assert!(err.message.contains("has 2 values, 4 needed"), "{err}");
     // A subset that points past the column.
     let elems = [0u32, 9];
     let err = call_checked(
-        kernel,
+        &kernel,
         &key,
         &CallArgs {
             elems: Some(&elems),
@@ -534,7 +533,7 @@ fn kernels_reject_inputs_that_do_not_fit() {
     .unwrap_err();
     assert!(err.message.contains("subset"), "{err}");
     let err = call_checked(
-        sub,
+        &sub,
         &sub_key,
         &CallArgs {
             elems: Some(&elems),
@@ -546,7 +545,7 @@ fn kernels_reject_inputs_that_do_not_fit() {
     assert!(err.message.contains("10 needed"), "{err}");
     // A key the kernel was not compiled for (here: a subset for a whole-column kernel).
     let err = call_checked(
-        kernel,
+        &kernel,
         &sub_key,
         &CallArgs {
             elems: Some(&[0, 1]),
@@ -558,7 +557,7 @@ fn kernels_reject_inputs_that_do_not_fit() {
     assert!(err.message.contains("another key"), "{err}");
     // A mode that does not match the compiled kernel.
     let err = call_checked(
-        kernel,
+        &kernel,
         &key,
         &CallArgs {
             columns: vec![Column::Scalar(1.0)],

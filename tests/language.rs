@@ -485,6 +485,38 @@ fn a_poisson_rate_above_one_spike_per_step_is_refused() {
     }
 }
 
+/// Rates are checked with the values in place: the spec's default of a parameter replaced
+/// when the simulation was built does not refuse a later change of another one, and a change
+/// that pushes a rate past 1/dt is refused with the old value kept.
+#[test]
+fn poisson_rates_are_checked_with_the_values_in_place() {
+    let text = "model p\nparam r = 20 kHz\nparam g = 1\ninput P = poisson(3, rate = r)\n\
+                record P.spikes\nrun { dt = 0.1 ms; duration = 10 ms; seed = 1 }\n";
+    let model = neurograph::Model::compile_str(text).unwrap();
+    let mut sim = model.simulation().assignment("r=5kHz").build().unwrap();
+    sim.set_param("g", "2").unwrap();
+    sim.step(10).unwrap();
+    // The input's own rate (initialised from `r` when the simulation was built).
+    assert_eq!(sim.param("P.rate").unwrap(), 5000.0);
+    let e = sim.set_param("P.rate", "20 kHz").unwrap_err().to_string();
+    assert!(e.contains("becomes 2, outside [0, 1]"), "{e}");
+    assert_eq!(sim.param("P.rate").unwrap(), 5000.0);
+    sim.set_param("P.rate", "8 kHz").unwrap();
+    assert_eq!(sim.param("P.rate").unwrap(), 8000.0);
+    sim.step(10).unwrap();
+    // A probability reading two parameters: `a` set at build time (0.1, default 0.9) counts
+    // when `b` changes.
+    let text = "model q\nneuron N {\n  param a = 0.9\n  param b = 1\n  state v = 0\n\
+                spike with probability a * b { v = 0 }\n}\npopulation P = N[4]\n\
+                run { dt = 0.1 ms; duration = 1 ms; seed = 1 }\n";
+    let model = neurograph::Model::compile_str(text).unwrap();
+    let mut sim = model.simulation().assignment("N.a=0.1").build().unwrap();
+    sim.set_param("N.b", "5").unwrap();
+    let e = sim.set_param("N.b", "20").unwrap_err().to_string();
+    assert!(e.contains("outside [0, 1]"), "{e}");
+    assert_eq!(sim.param("N.b").unwrap(), 5.0);
+}
+
 /// `record P.x` for a `let x` of P's cell type: the let evaluated on each sample's state (with
 /// `t` the sample's time), the same in both backends; a let with a random draw is refused.
 #[test]

@@ -172,3 +172,47 @@ fn build_errors_are_reported_with_their_place() {
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("missing.a"), "{err}");
 }
+
+/// Kernels are found by positions in the IR: a runner refuses to run when an imported file
+/// changed since it was built (the same spec text would then lower differently).
+#[test]
+fn a_runner_refuses_imports_changed_since_it_was_built() {
+    let Some(_) = c_compiler() else {
+        eprintln!("skipped: no C compiler (cc or $CC) to link runners with");
+        return;
+    };
+    let dir = temp_dir("runner", "imports");
+    let lib = |drive: &str| {
+        format!(
+            "param drive = {drive}\nneuron L {{\n  state v = 0\n  dv/dt = (drive - v) / (10 ms)\n  method exact\n  spike when v > 1 {{ v = 0 }}\n}}\n"
+        )
+    };
+    std::fs::write(dir.join("cells.ng"), lib("1.2")).unwrap();
+    let spec = dir.join("main.ng");
+    std::fs::write(
+        &spec,
+        "model imports\nimport \"cells.ng\"\npopulation P = L[20]\nrecord P.spikes\n\
+         run { dt = 0.1 ms; duration = 20 ms }\n",
+    )
+    .unwrap();
+    let runner = build(&spec, &dir);
+    let run = |out: &str| {
+        Command::new(&runner)
+            .args(["--quiet", "--out"])
+            .arg(dir.join(out))
+            .output()
+            .unwrap()
+    };
+    assert!(run("a").status.success());
+    // A different expression in the import: refused with the reason, nothing written.
+    std::fs::write(
+        dir.join("cells.ng"),
+        lib("1.2").replace("(drive - v)", "(2 * drive - v)"),
+    )
+    .unwrap();
+    let o = run("b");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("changed since this runner was built"), "{err}");
+    assert!(!dir.join("b").exists());
+}

@@ -24,6 +24,7 @@ extern "C" {
     static ng_runner_spec_path_len: u64;
     static ng_runner_info: u8;
     static ng_runner_info_len: u64;
+    static ng_runner_fingerprint: [u8; 8];
 }
 
 /// The embedded text at `start` (`len` bytes).
@@ -45,7 +46,7 @@ pub extern "C" fn main(_argc: c_int, _argv: *const *const u8) -> c_int {
     // `ObjectCodegen::finish` documents: `ng_kernel_count` entries of (key address, key
     // length, function address), and each blob followed by its length; all are static data
     // of the executable.
-    let (entries, spec, spec_path, info) = unsafe {
+    let (entries, spec, spec_path, info, fingerprint) = unsafe {
         let table = std::slice::from_raw_parts(
             std::ptr::addr_of!(ng_kernel_table),
             ng_kernel_count as usize,
@@ -62,6 +63,7 @@ pub extern "C" fn main(_argc: c_int, _argv: *const *const u8) -> c_int {
                 ng_runner_spec_path_len,
             ),
             text(std::ptr::addr_of!(ng_runner_info), ng_runner_info_len),
+            u64::from_le_bytes(ng_runner_fingerprint),
         )
     };
     // SAFETY: the table's functions were generated for this spec's model by `ObjectCodegen`,
@@ -72,5 +74,6 @@ pub extern "C" fn main(_argc: c_int, _argv: *const *const u8) -> c_int {
         spec_path,
         info,
         kernels,
+        fingerprint,
     }))
 }

@@ -4,6 +4,7 @@
 //! current inputs, spike lists and delay queues, monitors) is the interpreter's code, calling
 //! expression kernels for values.
 
+use std::borrow::Cow;
 use std::cell::RefCell;
 
 use neurograph_compiler::abi::KernelCall;
@@ -416,8 +417,9 @@ pub(crate) struct FusedSetup {
     k: Vec<f64>,
     /// `key.state_vars()`: the columns the kernel updates.
     state_vars: Vec<Handle<Variable>>,
-    /// The compiled kernel, once compiled (kernels live as long as the JIT module).
-    func: std::cell::Cell<Option<codegen::FusedFn>>,
+    /// The compiled kernel once asked for, or why it could not be made (kernels live as long
+    /// as the JIT module or the runner).
+    func: std::cell::OnceCell<Result<codegen::FusedFn, String>>,
     /// Argument buffers, reused from step to step.
     bufs: RefCell<FusedBufs>,
 }
@@ -506,7 +508,7 @@ impl Sim {
             inputs,
             phi,
             k,
-            func: std::cell::Cell::new(None),
+            func: std::cell::OnceCell::new(),
             bufs: RefCell::new(FusedBufs::default()),
         })
     }
@@ -613,15 +615,8 @@ impl Sim {
             state: state_ptrs,
             pairs,
         } = &mut *bufs;
-        let func = match setup.func.get() {
-            Some(f) => f,
-            None => {
-                let Ok(kernel) = js.source.fused(model, key) else {
-                    return false;
-                };
-                setup.func.set(Some(kernel));
-                kernel
-            }
+        let Ok(func) = *setup.func.get_or_init(|| fused_kernel(js, model, key)) else {
+            return false;
         };
         // The spike list keeps its allocation from step to step (a cell type without a spike
         // event gets an empty list that stays empty).
@@ -693,85 +688,67 @@ impl Sim {
         }
         let program = std::sync::Arc::clone(&self.program);
         let model = &program.model;
-        let node_name = |n: Node| match n {
-            Node::Population(p) => model.populations[p].name.clone(),
-            Node::Projection(p) => model.projections[p].name.clone(),
+        let schedule = std::mem::take(&mut self.schedule);
+        let dry = |sim: &mut Sim, what: String, code, node, rows| KernelDecision {
+            what,
+            generated: sim
+                .event_code(code, node, &[], rows, true)
+                .map_err(Cow::into_owned),
         };
-        for call in self.schedule.clone() {
+        for &call in &schedule {
             match call {
                 KernelCall::Integrate(n) => {
-                    let node = self.node_index(n);
-                    let is_population = matches!(n, Node::Population(_));
-                    let d = match n {
+                    let d = crate::kernels::dynamics_of(model, n);
+                    let (name, what, events) = match n {
+                        // A population replaying a spike file has no update of its own.
+                        Node::Population(p) if self.spike_trains.contains_key(&p.index()) => {
+                            continue
+                        }
                         Node::Population(p) => {
                             let ct = &model.cell_types[model.populations[p].cell_type];
-                            !ct.dynamics.odes.is_empty()
-                                || !ct.dynamics.updates.is_empty()
-                                || !ct.events.is_empty()
+                            (
+                                &model.populations[p].name,
+                                "fused update",
+                                !ct.events.is_empty(),
+                            )
                         }
                         Node::Projection(p) => {
-                            let d = &model.projections[p].code.dynamics;
-                            !d.odes.is_empty() || !d.updates.is_empty()
+                            (&model.projections[p].name, "fused synapse dynamics", false)
                         }
                     };
-                    if !d || (is_population && self.spike_trains.contains_key(&node)) {
+                    if d.odes.is_empty() && d.updates.is_empty() && !events {
                         continue;
                     }
-                    let what = if is_population {
-                        format!("{}: fused update", node_name(n))
-                    } else {
-                        format!("{}: fused synapse dynamics", node_name(n))
-                    };
+                    let generated = self.prepare_fused(n);
                     out.push(KernelDecision {
-                        what,
-                        generated: self.prepare_fused(n),
+                        what: format!("{name}: {what}"),
+                        generated,
                     });
                 }
                 KernelCall::DeliverPre(p) => {
                     let node = self.n_pops + p.index();
                     let code = codegen::EventCode::OnPre(p);
-                    // Without delays the rows of the spiking sources, else (or when the rows
-                    // do not qualify) the due synapses.
-                    let mut generated = Err(String::new());
-                    if self.conn[p.index()].delay_steps.is_empty() {
-                        generated = self.event_code(code, node, &[], Some(0), true);
-                    }
-                    if generated.is_err() {
-                        generated = self.event_code(code, node, &[], None, true);
-                    }
-                    out.push(KernelDecision {
-                        what: format!("{}: on pre", model.projections[p].name),
-                        generated,
-                    });
+                    let what = format!("{}: on pre", model.projections[p].name);
+                    // Without delays over the rows of the spiking sources, unless they do not
+                    // qualify; else over the due synapses (as `deliver_pre` tries them).
+                    let rows = self.conn[p.index()].delay_steps.is_empty()
+                        && self.event_code(code, node, &[], Some(0), true).is_ok();
+                    out.push(dry(self, what, code, node, rows.then_some(0)));
                 }
                 KernelCall::DeliverPost(p) => {
-                    let node = self.n_pops + p.index();
-                    out.push(KernelDecision {
-                        what: format!("{}: on post", model.projections[p].name),
-                        generated: self.event_code(
-                            codegen::EventCode::OnPost(p),
-                            node,
-                            &[],
-                            None,
-                            true,
-                        ),
-                    });
+                    let what = format!("{}: on post", model.projections[p].name);
+                    let code = codegen::EventCode::OnPost(p);
+                    out.push(dry(self, what, code, self.n_pops + p.index(), None));
                 }
                 KernelCall::Coupling(p) => {
-                    let node = self.n_pops + p.index();
                     for index in 0..model.projections[p].couplings.len() {
+                        let what =
+                            format!("{}: coupling sum {}", model.projections[p].name, index + 1);
                         let code = codegen::EventCode::Coupling {
                             projection: p,
                             index,
                         };
-                        out.push(KernelDecision {
-                            what: format!(
-                                "{}: coupling sum {}",
-                                model.projections[p].name,
-                                index + 1
-                            ),
-                            generated: self.event_code(code, node, &[], Some(0), true),
-                        });
+                        out.push(dry(self, what, code, self.n_pops + p.index(), Some(0)));
                     }
                 }
                 KernelCall::Reset(pop) => {
@@ -780,21 +757,15 @@ impl Sim {
                         if ev.body.is_empty() {
                             continue;
                         }
-                        out.push(KernelDecision {
-                            what: format!("{}: {} event", model.populations[pop].name, ev.name),
-                            generated: self.event_code(
-                                codegen::EventCode::Cell { cell, event },
-                                pop.index(),
-                                &[],
-                                None,
-                                true,
-                            ),
-                        });
+                        let what = format!("{}: {} event", model.populations[pop].name, ev.name);
+                        let code = codegen::EventCode::Cell { cell, event };
+                        out.push(dry(self, what, code, pop.index(), None));
                     }
                 }
                 _ => {}
             }
         }
+        self.schedule = schedule;
         out
     }
 
@@ -805,21 +776,34 @@ impl Sim {
                 .to_string()
         })?;
         self.fused_fits_text(n)?;
-        if setup.func.get().is_none() {
-            let program = std::sync::Arc::clone(&self.program);
-            let js = self.jit.as_ref().ok_or("the interpreter was chosen")?;
-            let func = js
-                .source
-                .fused(&program.model, &setup.key)
-                .map_err(|e| format!("no generated code: {e}"))?;
-            setup.func.set(Some(func));
+        let program = std::sync::Arc::clone(&self.program);
+        let js = self.jit.as_ref().ok_or("the interpreter was chosen")?;
+        setup
+            .func
+            .get_or_init(|| fused_kernel(js, &program.model, &setup.key))
+            .as_ref()
+            .map(|_| ())
+            .map_err(Clone::clone)
+    }
+
+    /// The kernel decisions, made before the first step (`prepare_kernels`) or now.
+    pub fn kernel_decisions(&mut self) -> &[KernelDecision] {
+        if self.kernel_decisions.is_none() {
+            self.kernel_decisions = Some(self.prepare_kernels());
         }
-        Ok(())
+        self.kernel_decisions.as_deref().unwrap_or_default()
     }
 }
 
-/// A compiled event-code kernel with the column modes it was compiled for.
-type LastKernel = Option<(Vec<codegen::ColumnMode>, codegen::DeliveryFn)>;
+/// The fused kernel of `key` from the simulation's kernel source, or why there is none.
+fn fused_kernel(js: &JitState, model: &Model, key: &FusedKey) -> Result<codegen::FusedFn, String> {
+    js.source
+        .fused(model, key)
+        .map_err(|e| format!("no generated code: {e}"))
+}
+
+/// The event-code kernel for the column modes last seen (`None`: it could not be made).
+type LastKernel = Option<(Vec<codegen::ColumnMode>, Option<codegen::DeliveryFn>)>;
 
 /// What event code needs besides the state, found once per run.
 pub(crate) struct DeliverySetup {
@@ -954,9 +938,10 @@ impl Sim {
         self.event_code(code, node, due, rows, false).is_ok()
     }
 
-    /// `try_event_code`, or with `dry` only make sure its kernel exists (for the column kinds
-    /// the first call will see: written shared values become columns then), running nothing
-    /// and changing no state. The error says why the interpreter runs it instead.
+    /// `try_event_code`, or with `dry` only make sure its kernel exists, running nothing and
+    /// changing no state. The error says why the interpreter runs it instead. (Written
+    /// variables are states, which are columns from the set-up on; a shared value written
+    /// would be refused by the code generator and interpreted.)
     fn event_code(
         &mut self,
         code: codegen::EventCode,
@@ -964,14 +949,15 @@ impl Sim {
         due: &[u32],
         rows: Option<usize>,
         dry: bool,
-    ) -> Result<(), String> {
-        if self.jit.is_none() {
-            return Err("the interpreter was chosen".to_string());
-        }
+    ) -> Result<(), Cow<'static, str>> {
+        const MISFIT: &str = "the due elements or columns do not fit the compiled layout";
+        let Some(js) = self.jit.as_ref() else {
+            return Err("the interpreter was chosen".into());
+        };
+        let source = js.source.clone();
         let Some(setup) = self.event_setup(code, node) else {
             return Err(
-                "its statements or the columns they touch do not qualify for generated code"
-                    .to_string(),
+                "its statements or the columns they touch do not qualify for generated code".into(),
             );
         };
         let program = std::sync::Arc::clone(&self.program);
@@ -979,37 +965,32 @@ impl Sim {
         // The element count, and for synapses the projection (whose maps `pre.x`, `post.x`
         // go through).
         let n_syn = self.nodes[node].size;
-        let proj =
-            match code {
-                codegen::EventCode::OnPre(p)
-                | codegen::EventCode::Coupling { projection: p, .. }
-                    if rows.is_some() =>
-                {
-                    // Sources inside the rows (the row pointers were checked at set-up).
-                    let n_pre = self.conn[p.index()].row_ptr.len().saturating_sub(1);
-                    if due.iter().any(|&i| i as usize >= n_pre) {
-                        return Err("the due elements or columns do not fit the compiled layout"
-                            .to_string());
-                    }
-                    Some(p.index())
+        let proj = match code {
+            codegen::EventCode::OnPre(p) | codegen::EventCode::Coupling { projection: p, .. }
+                if rows.is_some() =>
+            {
+                // Sources inside the rows (the row pointers were checked at set-up).
+                let n_pre = self.conn[p.index()].row_ptr.len().saturating_sub(1);
+                if due.iter().any(|&i| i as usize >= n_pre) {
+                    return Err(MISFIT.into());
                 }
-                codegen::EventCode::OnPre(p)
-                | codegen::EventCode::OnPost(p)
-                | codegen::EventCode::Coupling { projection: p, .. } => {
-                    if rows.is_some() || self.due_fits(p, due).is_err() {
-                        return Err("the due elements or columns do not fit the compiled layout"
-                            .to_string());
-                    }
-                    Some(p.index())
+                Some(p.index())
+            }
+            codegen::EventCode::OnPre(p)
+            | codegen::EventCode::OnPost(p)
+            | codegen::EventCode::Coupling { projection: p, .. } => {
+                if rows.is_some() || self.due_fits(p, due).is_err() {
+                    return Err(MISFIT.into());
                 }
-                codegen::EventCode::Cell { .. } => {
-                    if due.iter().any(|&e| e as usize >= n_syn) {
-                        return Err("the due elements or columns do not fit the compiled layout"
-                            .to_string());
-                    }
-                    None
+                Some(p.index())
+            }
+            codegen::EventCode::Cell { .. } => {
+                if due.iter().any(|&e| e as usize >= n_syn) {
+                    return Err(MISFIT.into());
                 }
-            };
+                None
+            }
+        };
         let pi = proj.unwrap_or(0);
         let stmts = code.statements(model);
         let coupling = matches!(code, codegen::EventCode::Coupling { .. });
@@ -1017,23 +998,7 @@ impl Sim {
             && !dry
             && proj.is_some_and(|pi| self.coupling_acc.len() != self.post_maps[pi].size())
         {
-            return Err("the due elements or columns do not fit the compiled layout".to_string());
-        }
-        // Written variables become per-element columns, as the interpreter's first write
-        // makes them.
-        for st in stmts.iter().filter(|_| !coupling && !dry) {
-            let parts = match (st.side, proj) {
-                (Side::Pre, Some(pi)) => &self.pre_maps[pi].parts[..],
-                (Side::Post, Some(pi)) => &self.post_maps[pi].parts[..],
-                _ => &[][..],
-            };
-            let own = (st.side == Side::Own).then_some(node);
-            for nd in own.into_iter().chain(parts.iter().map(|x| x.0)) {
-                let size = self.nodes[nd].size;
-                if let Some(store @ Store::Uniform(_)) = self.nodes[nd].vars.get_mut(&st.var) {
-                    let _ = store.slot(0, 0, size);
-                }
-            }
+            return Err(MISFIT.into());
         }
         let mut bufs = setup.bufs.borrow_mut();
         let DeliveryBufs {
@@ -1044,9 +1009,6 @@ impl Sim {
             column_args,
             part_args,
         } = &mut *bufs;
-        let written = |var: Handle<Variable>, side: Side| {
-            !coupling && stmts.iter().any(|st| st.var == var && st.side == side)
-        };
         scalars.clear();
         modes.clear();
         columns.clear();
@@ -1061,12 +1023,7 @@ impl Sim {
                 } else {
                     self.nodes[node].vars.get_mut(&var)
                 };
-                let becomes_column = dry && !global && written(var, side);
                 let (mode, src) = match store {
-                    Some(Store::Uniform(_)) if becomes_column => (
-                        codegen::ColumnMode::Element,
-                        Src::Column(std::ptr::null_mut()),
-                    ),
                     Some(Store::Uniform(v)) => {
                         scalars.push(*v);
                         (codegen::ColumnMode::Scalar, Src::Scalar(scalars.len() - 1))
@@ -1074,16 +1031,14 @@ impl Sim {
                     Some(Store::Elements(col)) if !global && col.len() == n_syn => {
                         (codegen::ColumnMode::Element, Src::Column(col.as_mut_ptr()))
                     }
-                    _ => return Err("a column does not have the kind the code needs".to_string()),
+                    _ => return Err("a column does not have the kind the code needs".into()),
                 };
                 modes.push(mode);
                 columns.push((src, parts.len()));
                 continue;
             }
             if proj.is_none() {
-                return Err(
-                    "the due elements or columns do not fit the compiled layout".to_string()
-                );
+                return Err(MISFIT.into());
             }
             let map = if side == Side::Pre {
                 &self.pre_maps[pi]
@@ -1103,11 +1058,7 @@ impl Sim {
             }
             for &(nd, start, offset, count) in &map.parts {
                 let end = (offset + count) as u64;
-                let becomes_column = dry && written(var, side);
                 match self.nodes[nd].vars.get_mut(&var) {
-                    Some(Store::Uniform(_)) if becomes_column => {
-                        parts.push((Src::Column(std::ptr::null_mut()), 0, end));
-                    }
                     Some(Store::Uniform(v)) => {
                         scalars.push(*v);
                         parts.push((Src::Scalar(scalars.len() - 1), 0, end));
@@ -1118,15 +1069,13 @@ impl Sim {
                     }
                     _ => {
                         return Err(
-                            "an endpoint column does not have the kind the code needs".to_string()
+                            "an endpoint column does not have the kind the code needs".into()
                         )
                     }
                 }
             }
             if parts.len() == first {
-                return Err(
-                    "the due elements or columns do not fit the compiled layout".to_string()
-                );
+                return Err(MISFIT.into());
             }
             let count = (parts.len() - first) as u32;
             let shared = parts[first..]
@@ -1159,6 +1108,7 @@ impl Sim {
             ptr: resolve(src),
             parts: part_base.wrapping_add(*first),
         }));
+        // The kernel for these modes, made (or found missing) once.
         let cached = match &setup.last.borrow()[rows.is_some() as usize] {
             Some((m, f)) if m == modes => Some(*f),
             _ => None,
@@ -1167,18 +1117,14 @@ impl Sim {
             Some(f) => f,
             None => {
                 let key = codegen::DeliveryKey::new(model, code, modes.clone(), rows.is_some());
-                let Some(js) = self.jit.as_ref() else {
-                    return Err(
-                        "the due elements or columns do not fit the compiled layout".to_string()
-                    );
-                };
-                let func = js
-                    .source
-                    .delivery(model, &key)
-                    .map_err(|e| format!("no generated code: {e}"))?;
-                setup.last.borrow_mut()[rows.is_some() as usize] = Some((key.modes, func));
-                func
+                let func = source.delivery(model, &key);
+                setup.last.borrow_mut()[rows.is_some() as usize] =
+                    Some((key.modes, func.as_ref().ok().copied()));
+                Some(func.map_err(|e| format!("no generated code: {e}"))?)
             }
+        };
+        let Some(func) = func else {
+            return Err("no generated code for these columns".into());
         };
         if dry {
             return Ok(());

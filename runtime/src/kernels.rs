@@ -38,7 +38,7 @@ pub(crate) fn sparse_dot(row: &[f64], x: impl Fn(usize) -> f64) -> f64 {
     acc.unwrap_or(0.0)
 }
 
-fn dynamics_of(model: &Model, node: Node) -> &Dynamics {
+pub(crate) fn dynamics_of(model: &Model, node: Node) -> &Dynamics {
     match node {
         Node::Population(p) => &model.cell_types[model.populations[p].cell_type].dynamics,
         Node::Projection(p) => &model.projections[p].code.dynamics,
@@ -1118,15 +1118,5 @@ fn choose_distinct(
 
 /// Whether expression `h` reads the time (`t` or `step`).
 pub(crate) fn reads_time(model: &Model, h: Handle<Expr>) -> bool {
-    let mut pending = vec![h];
-    while let Some(e) = pending.pop() {
-        match &model.exprs[e] {
-            Expr::Builtin(Builtin::T | Builtin::Step) => return true,
-            Expr::Unary(_, a) => pending.push(*a),
-            Expr::Binary(_, a, b) => pending.extend([*a, *b]),
-            Expr::Call(_, args) | Expr::Array(args) => pending.extend(args.iter().copied()),
-            _ => {}
-        }
-    }
-    false
+    neurograph_compiler::codegen::reads_builtin(model, h, &[Builtin::T, Builtin::Step])
 }

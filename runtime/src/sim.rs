@@ -249,8 +249,8 @@ pub struct Sim {
     /// Calls of generated fused population updates and event code so far (what the JIT
     /// backend ran as whole kernels rather than expression by expression).
     pub fused_calls: u64,
-    /// The kernel set, made before the first step (`prepare_kernels`).
-    pub kernel_decisions: Option<Vec<crate::jit::KernelDecision>>,
+    /// The kernel set, made before the first step (`kernel_decisions`).
+    pub(crate) kernel_decisions: Option<Vec<crate::jit::KernelDecision>>,
     /// Per `EventCode::kind`: on pre, on post, cell events, couplings.
     pub event_code_calls: [u64; 4],
     /// Spiking sources and due synapses of a projection, reused from step to step.
@@ -916,9 +916,7 @@ impl Sim {
 
     /// One step: every kernel of the schedule in order, then the monitors.
     pub fn step_once(&mut self) {
-        if self.kernel_decisions.is_none() {
-            self.kernel_decisions = Some(self.prepare_kernels());
-        }
+        self.kernel_decisions();
         let schedule = std::mem::take(&mut self.schedule);
         for call in &schedule {
             self.run_kernel(*call);
@@ -1115,6 +1113,38 @@ impl Sim {
         }
     }
 
+    /// The parameters with one value now (globals, then per population and projection).
+    fn parameter_values(&self) -> Vec<Override> {
+        let model = &self.program.model;
+        let uniform = |vars: &VarMap<Store>, node: Option<Node>| {
+            vars.iter()
+                .filter(|(v, _)| model.variables[**v].kind == VarKind::Param)
+                .filter_map(move |(&var, s)| match s {
+                    Store::Uniform(value) => Some(Override {
+                        var,
+                        value: *value,
+                        node,
+                    }),
+                    _ => None,
+                })
+                .collect::<Vec<_>>()
+        };
+        let mut out = uniform(&self.globals, None);
+        for (h, _) in model.populations.iter() {
+            out.extend(uniform(
+                &self.nodes[h.index()].vars,
+                Some(Node::Population(h)),
+            ));
+        }
+        for (h, _) in model.projections.iter() {
+            out.extend(uniform(
+                &self.nodes[self.n_pops + h.index()].vars,
+                Some(Node::Projection(h)),
+            ));
+        }
+        out
+    }
+
     /// Change a parameter between steps: on every population or projection where it lives,
     /// or on `o.node` only. Derived data computed from parameter values (propagators, fused
     /// set-ups, the shared values copied into generated event code) is rebuilt on the next
@@ -1147,7 +1177,17 @@ impl Sim {
                 }
             }
         }
-        crate::params::check_overrides(model, &[o])?;
+        // Checked with every other value as it is now (a probability or rate may read
+        // several parameters, some of them set earlier).
+        let mut values = vec![o];
+        values.extend(
+            self.parameter_values()
+                .into_iter()
+                .filter(|p| p.var != o.var),
+        );
+        crate::params::check_overrides(model, &values)?;
+        let pairs: Vec<_> = values.iter().map(|p| (p.var, p.value)).collect();
+        crate::params::check_poisson_rates(model, &pairs)?;
         let mut changed = false;
         match v.scope {
             Scope::Global => {

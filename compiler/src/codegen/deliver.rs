@@ -201,7 +201,8 @@ impl<M: Module> super::Codegen<M> {
         }
         for st in stmts {
             let s = columns.iter().position(|c| *c == (st.var, st.side));
-            if s.map(|s| key.modes[s]) == Some(ColumnMode::Scalar) {
+            // (Never a shared value: the kernel would write a copy of it.)
+            if let Some(ColumnMode::Scalar | ColumnMode::SharedParts(_)) = s.map(|s| key.modes[s]) {
                 return Err(CodegenError(
                     "a written variable must be a column".to_string(),
                 ));

@@ -219,6 +219,12 @@ impl From<String> for CodegenError {
     }
 }
 
+impl From<cranelift_module::ModuleError> for CodegenError {
+    fn from(e: cranelift_module::ModuleError) -> CodegenError {
+        CodegenError(e.to_string())
+    }
+}
+
 /// A `Jit` shared by the simulations of one model.
 pub type SharedJit = std::sync::Arc<std::sync::Mutex<Jit>>;
 
@@ -233,8 +239,9 @@ pub enum KernelSource {
 /// The kernels of a native runner, by `object::kernel_id`.
 pub struct KernelTable {
     functions: HashMap<String, usize>,
-    /// Expression kernels found so far (with their inputs).
-    exprs: std::sync::Mutex<HashMap<KernelKey, std::sync::Arc<Kernel>>>,
+    /// Expression kernels asked for so far (with their inputs), `None` for those the table
+    /// lacks: the interpreter asks again at every evaluation.
+    exprs: std::sync::Mutex<HashMap<KernelKey, Option<std::sync::Arc<Kernel>>>>,
 }
 
 impl KernelTable {
@@ -285,24 +292,24 @@ impl KernelSource {
         key: &KernelKey,
     ) -> Result<std::sync::Arc<Kernel>, CodegenError> {
         match self {
-            KernelSource::Jit(j) => Self::lock(j).compile(model, key).cloned(),
+            KernelSource::Jit(j) => Self::lock(j).compile(model, key),
             KernelSource::Table(t) => {
                 let mut found = t.exprs.lock().unwrap_or_else(|e| e.into_inner());
-                if let Some(k) = found.get(key) {
-                    return Ok(k.clone());
-                }
-                let code = t.find(object::KernelRef::Expr(key))?;
-                let mut inputs = Vec::new();
-                inputs_of(model, key.expr, &mut inputs);
-                // SAFETY: a `K` entry is a `KernelFn` (`KernelTable::new`).
-                let func = unsafe { std::mem::transmute::<*const u8, KernelFn>(code) };
-                let kernel = std::sync::Arc::new(Kernel {
-                    func,
-                    inputs,
-                    key: key.clone(),
+                let kernel = found.entry(key.clone()).or_insert_with(|| {
+                    let code = t.find(object::KernelRef::Expr(key)).ok()?;
+                    let mut inputs = Vec::new();
+                    inputs_of(model, key.expr, &mut inputs);
+                    // SAFETY: a `K` entry is a `KernelFn` (`KernelTable::new`).
+                    let func = unsafe { std::mem::transmute::<*const u8, KernelFn>(code) };
+                    Some(std::sync::Arc::new(Kernel {
+                        func,
+                        inputs,
+                        key: key.clone(),
+                    }))
                 });
-                found.insert(key.clone(), kernel.clone());
-                Ok(kernel)
+                kernel
+                    .clone()
+                    .ok_or_else(|| CodegenError("not built into this runner".to_string()))
             }
         }
     }
@@ -363,8 +370,9 @@ pub struct Codegen<M: Module> {
 pub struct Jit {
     /// Dropped by hand in `Drop`, which frees its executable memory.
     gen: std::mem::ManuallyDrop<Codegen<JITModule>>,
-    /// Shared (`Arc`) so that a caller can run one without holding the JIT.
-    kernels: HashMap<KernelKey, std::sync::Arc<Kernel>>,
+    /// Shared (`Arc`) so that a caller can run one without holding the JIT; a key that did not
+    /// compile keeps its error (the interpreter asks at every evaluation).
+    kernels: HashMap<KernelKey, Result<std::sync::Arc<Kernel>, CodegenError>>,
     fused: HashMap<FusedKey, FusedKernel>,
     delivery: HashMap<DeliveryKey, DeliveryKernel>,
 }
@@ -434,17 +442,16 @@ impl<M: Module> Codegen<M> {
             &[i32t, i64t, i32t, i64t, i64t, f64t, f64t],
             Some(f64t),
         );
-        let e = |r: cranelift_module::ModuleResult<FuncId>| r.map_err(|e| e.to_string());
-        let pure_id = e(module.declare_function("ng_pure", Linkage::Import, &pure_sig))?;
-        let pow_id = e(module.declare_function("ng_pow", Linkage::Import, &bin_sig))?;
-        let rem_id = e(module.declare_function("ng_rem", Linkage::Import, &bin_sig))?;
-        let random_id = e(module.declare_function("ng_random", Linkage::Import, &random_sig))?;
+        let pure_id = module.declare_function("ng_pure", Linkage::Import, &pure_sig)?;
+        let pow_id = module.declare_function("ng_pow", Linkage::Import, &bin_sig)?;
+        let rem_id = module.declare_function("ng_rem", Linkage::Import, &bin_sig)?;
+        let random_id = module.declare_function("ng_random", Linkage::Import, &random_sig)?;
         let unary_sig = sig(&module, &[f64t], Some(f64t));
         let mut unary = Vec::with_capacity(UNARY.len());
         for (f, name, _) in UNARY {
             unary.push((
                 f,
-                e(module.declare_function(name, Linkage::Import, &unary_sig))?,
+                module.declare_function(name, Linkage::Import, &unary_sig)?,
             ));
         }
         Ok(Codegen {
@@ -461,10 +468,6 @@ impl<M: Module> Codegen<M> {
             keep_asm: false,
             clif: Vec::new(),
         })
-    }
-
-    pub fn module(&self) -> &M {
-        &self.module
     }
 
     pub fn module_mut(&mut self) -> &mut M {
@@ -502,8 +505,7 @@ impl<M: Module> Codegen<M> {
         }
         let id = self
             .module
-            .declare_function(name, self.linkage, &self.ctx.func.signature)
-            .map_err(|e| e.to_string())?;
+            .declare_function(name, self.linkage, &self.ctx.func.signature)?;
         self.ctx.set_disasm(self.keep_asm);
         self.module
             .define_function(id, &mut self.ctx)
@@ -553,16 +555,16 @@ impl Jit {
 
     /// Make the function `id` callable and return its address.
     fn finalize(&mut self, id: FuncId) -> Result<*const u8, CodegenError> {
-        self.gen
-            .module
-            .finalize_definitions()
-            .map_err(|e| e.to_string())?;
+        self.gen.module.finalize_definitions()?;
         Ok(self.gen.module.get_finalized_function(id))
     }
 
     /// The keys compiled so far, by kind (what a native runner's object file repeats).
     pub fn kernel_keys(&self) -> impl Iterator<Item = &KernelKey> {
-        self.kernels.keys()
+        self.kernels
+            .iter()
+            .filter(|(_, k)| k.is_ok())
+            .map(|(key, _)| key)
     }
 
     pub fn fused_keys(&self) -> impl Iterator<Item = &FusedKey> {
@@ -578,31 +580,30 @@ impl Jit {
         self.kernels.len() + self.fused.len() + self.delivery.len()
     }
 
-    pub fn get(&self, key: &KernelKey) -> Option<&Kernel> {
-        self.kernels.get(key).map(|k| &**k)
-    }
-
     /// Compile (once) the kernel for `key`.
     pub fn compile(
         &mut self,
         model: &Model,
         key: &KernelKey,
-    ) -> Result<&std::sync::Arc<Kernel>, CodegenError> {
+    ) -> Result<std::sync::Arc<Kernel>, CodegenError> {
         if !self.kernels.contains_key(key) {
-            let (id, inputs) = self.gen.attempt(|g| g.translate(model, key))?;
-            let code = self.finalize(id)?;
-            // SAFETY: `code` was just defined with the signature `fn(*const KernelArgs)` (one
-            // pointer argument, no return value), which is `KernelFn`.
-            let func = unsafe { std::mem::transmute::<*const u8, KernelFn>(code) };
-            let kernel = Kernel {
-                func,
-                inputs,
-                key: key.clone(),
-            };
-            self.kernels
-                .insert(key.clone(), std::sync::Arc::new(kernel));
+            let kernel = self
+                .gen
+                .attempt(|g| g.translate(model, key))
+                .and_then(|(id, inputs)| {
+                    let code = self.finalize(id)?;
+                    // SAFETY: `code` was just defined with the signature `fn(*const
+                    // KernelArgs)` (one pointer argument, no return value), which is `KernelFn`.
+                    let func = unsafe { std::mem::transmute::<*const u8, KernelFn>(code) };
+                    Ok(std::sync::Arc::new(Kernel {
+                        func,
+                        inputs,
+                        key: key.clone(),
+                    }))
+                });
+            self.kernels.insert(key.clone(), kernel);
         }
-        Ok(&self.kernels[key])
+        self.kernels[key].clone()
     }
 
     /// Compile (once per key) a fused population update.
@@ -1490,16 +1491,20 @@ pub fn fused_key_synapses(
 }
 
 /// Whether an expression reads one of the builtins.
-fn reads_builtin(model: &Model, e: Handle<Expr>, which: &[Builtin]) -> bool {
-    match &model.exprs[e] {
-        Expr::Builtin(b) => which.contains(b),
-        Expr::Unary(_, a) => reads_builtin(model, *a, which),
-        Expr::Binary(_, a, b) => reads_builtin(model, *a, which) || reads_builtin(model, *b, which),
-        Expr::Call(_, args) | Expr::Array(args) => {
-            args.iter().any(|a| reads_builtin(model, *a, which))
+/// Whether an expression reads one of the builtins `which` (iterative: expressions may nest
+/// deeper than the stack allows recursion).
+pub fn reads_builtin(model: &Model, e: Handle<Expr>, which: &[Builtin]) -> bool {
+    let mut pending = vec![e];
+    while let Some(e) = pending.pop() {
+        match &model.exprs[e] {
+            Expr::Builtin(b) if which.contains(b) => return true,
+            Expr::Unary(_, a) => pending.push(*a),
+            Expr::Binary(_, a, b) => pending.extend([*a, *b]),
+            Expr::Call(_, args) | Expr::Array(args) => pending.extend(args.iter().copied()),
+            _ => {}
         }
-        _ => false,
     }
+    false
 }
 
 /// Whether an expression's value can change during a run other than through the integrated
@@ -1871,11 +1876,11 @@ impl<M: Module> Codegen<M> {
             if let Some(threshold) = fused.vector_threshold() {
                 if vectorizable(model, threshold) {
                     emit_loop(&mut b, kv_var, args.n, 4, |b, e0| {
-                        fused.vector_group(b, e0, 4)
+                        fused.vector_group(b, e0, 4, threshold)
                     });
                 }
                 emit_loop(&mut b, kv_var, args.n, 2, |b, e0| {
-                    fused.vector_group(b, e0, 2)
+                    fused.vector_group(b, e0, 2, threshold)
                 });
             }
             emit_loop(&mut b, kv_var, args.n, 1, |b, e| fused.scalar_element(b, e));
@@ -1907,12 +1912,6 @@ impl PairLayout {
         PairLayout {
             exact: if key.euler.is_none() { m * (m + 1) } else { 0 },
         }
-    }
-
-    /// Propagator entry `k` (`k < m * m`) or constant input part `k - m * m`.
-    pub fn exact(&self, k: usize) -> usize {
-        debug_assert!(k < self.exact);
-        k
     }
 
     pub fn step(&self) -> usize {
@@ -2063,7 +2062,7 @@ impl FusedEmitter<'_> {
                 b.ins().fadd(xv[i], step_size)
             } else {
                 exact_row(b, &key.pattern, i, &xv, zero_v, |b, k| {
-                    self.pair(b, self.layout.exact(k), types::F64X2)
+                    self.pair(b, k, types::F64X2)
                 })
             };
             if key.f32_state {
@@ -2116,55 +2115,46 @@ impl FusedEmitter<'_> {
     /// `lanes` elements from `e0` (2 or 4: one or two lane pairs). With a condition evaluable
     /// on lanes, one test for a spike among them and the rare hits append their lanes in
     /// order; otherwise (2 lanes only) the condition lane by lane.
-    fn vector_group(&self, b: &mut FunctionBuilder, e0: Value, lanes: i64) {
-        let threshold = self
-            .vector_threshold()
-            .expect("vector loops only for kernels with a spike condition");
-        let starts: Vec<Value> = (0..lanes / 2)
-            .map(|p| b.ins().iadd_imm_s(e0, 2 * p))
-            .collect();
-        let updated: Vec<(Value, Vec<Value>, Option<Value>)> = starts
-            .iter()
-            .map(|&s| {
-                let (new, refr) = self.pair_update(b, s);
-                (s, new, refr)
-            })
-            .collect();
-        if vectorizable(self.model, threshold) {
-            let masks: Vec<(Value, Value)> = updated
-                .iter()
-                .map(|(s, new, refr)| (*s, self.fired_mask(b, threshold, new, *refr, *s)))
-                .collect();
-            let any = masks
-                .iter()
-                .map(|m| m.1)
-                .reduce(|a, m| b.ins().bor(a, m))
-                .expect("at least one pair");
-            let bits = b.ins().vhigh_bits(types::I64, any);
-            let (fire, cont) = (b.create_block(), b.create_block());
-            b.ins().brif(bits, fire, &[], cont, &[]);
-            b.switch_to_block(fire);
-            for (s, mask) in masks {
-                self.append_lanes(b, mask, s);
+    fn vector_group(
+        &self,
+        b: &mut FunctionBuilder,
+        e0: Value,
+        lanes: i64,
+        threshold: Handle<Expr>,
+    ) {
+        let on_lanes = vectorizable(self.model, threshold);
+        let mut masks = Vec::new();
+        for p in 0..lanes / 2 {
+            let s = b.ins().iadd_imm_s(e0, 2 * p);
+            let (new, refr) = self.pair_update(b, s);
+            if on_lanes {
+                masks.push((s, self.fired_mask(b, threshold, &new, refr, s)));
+                continue;
             }
-            b.ins().jump(cont, &[]);
-            b.switch_to_block(cont);
-        } else {
-            for (s, new, refr) in &updated {
-                for lane in 0..2u8 {
-                    let e = b.ins().iadd_imm_s(*s, lane as i64);
-                    let regs: Vec<Value> =
-                        new.iter().map(|v| b.ins().extractlane(*v, lane)).collect();
-                    let refr_lane = refr.map(|r| {
-                        let l = b.ins().extractlane(r, lane);
-                        b.ins().icmp_imm_u(IntCC::NotEqual, l, 0)
-                    });
-                    let cond = self.env.cond(b, &regs, e, threshold);
-                    self.env
-                        .record_spike(b, cond, refr_lane, e, self.args.spikes, self.count_var);
-                }
+            for lane in 0..2u8 {
+                let e = b.ins().iadd_imm_s(s, lane as i64);
+                let regs: Vec<Value> = new.iter().map(|v| b.ins().extractlane(*v, lane)).collect();
+                let refr_lane = refr.map(|r| {
+                    let l = b.ins().extractlane(r, lane);
+                    b.ins().icmp_imm_u(IntCC::NotEqual, l, 0)
+                });
+                let cond = self.env.cond(b, &regs, e, threshold);
+                self.env
+                    .record_spike(b, cond, refr_lane, e, self.args.spikes, self.count_var);
             }
         }
+        let Some(any) = masks.iter().map(|m| m.1).reduce(|a, m| b.ins().bor(a, m)) else {
+            return;
+        };
+        let bits = b.ins().vhigh_bits(types::I64, any);
+        let (fire, cont) = (b.create_block(), b.create_block());
+        b.ins().brif(bits, fire, &[], cont, &[]);
+        b.switch_to_block(fire);
+        for (s, mask) in masks {
+            self.append_lanes(b, mask, s);
+        }
+        b.ins().jump(cont, &[]);
+        b.switch_to_block(cont);
     }
 
     /// One element `e`: integration, refractoriness, discrete updates and the spike
@@ -2251,7 +2241,7 @@ impl FusedEmitter<'_> {
                 let zero_f = b.ins().f64const(0.0);
                 // Propagator entries from their pairs (lane 0), where they are used.
                 exact_row(b, &key.pattern, i, &old[..m], zero_f, |b, k| {
-                    self.pair(b, self.layout.exact(k), types::F64)
+                    self.pair(b, k, types::F64)
                 })
             };
             if key.f32_state {

@@ -10,7 +10,7 @@
 //!   the runner finds a key by recomputing it);
 //! - each blob `name`: the bytes at symbol `name`, their length (8 bytes) at `name_len`.
 
-use std::collections::HashSet;
+use std::collections::BTreeMap;
 
 use cranelift_module::{default_libcall_names, DataDescription, FuncId, Linkage, Module};
 use cranelift_object::{ObjectBuilder, ObjectModule};
@@ -38,8 +38,8 @@ pub enum KernelRef<'a> {
 /// Kernels being written into an object file.
 pub struct ObjectCodegen {
     gen: Codegen<ObjectModule>,
-    entries: Vec<(String, FuncId)>,
-    ids: HashSet<String>,
+    /// Kernel id to function (sorted: the same model gives the same table).
+    entries: BTreeMap<String, FuncId>,
 }
 
 impl ObjectCodegen {
@@ -48,8 +48,7 @@ impl ObjectCodegen {
             .map_err(|e| CodegenError(e.to_string()))?;
         Ok(ObjectCodegen {
             gen: Codegen::with_module(ObjectModule::new(builder), Linkage::Local)?,
-            entries: Vec::new(),
-            ids: HashSet::new(),
+            entries: BTreeMap::new(),
         })
     }
 
@@ -65,7 +64,7 @@ impl ObjectCodegen {
     /// Translate the kernel of `key` into the object (once per key).
     pub fn add(&mut self, model: &Model, key: KernelRef) -> Result<(), CodegenError> {
         let id = kernel_id(&key);
-        if self.ids.contains(&id) {
+        if self.entries.contains_key(&id) {
             return Ok(());
         }
         let func = match key {
@@ -73,24 +72,20 @@ impl ObjectCodegen {
             KernelRef::Fused(k) => self.gen.attempt(|g| g.translate_fused(model, k))?,
             KernelRef::Delivery(k) => self.gen.attempt(|g| g.translate_delivery(model, k))?,
         };
-        self.ids.insert(id.clone());
-        self.entries.push((id, func));
+        self.entries.insert(id, func);
         Ok(())
     }
 
     /// The object file: the kernels, their table, and `blobs` (exported by name).
     pub fn finish(mut self, blobs: &[(&str, &[u8])]) -> Result<Vec<u8>, CodegenError> {
-        let err = |e: cranelift_module::ModuleError| CodegenError(e.to_string());
         let module = self.gen.module_mut();
         let define = |module: &mut ObjectModule,
                       name: &str,
                       linkage: Linkage,
                       desc: &DataDescription|
          -> Result<cranelift_module::DataId, CodegenError> {
-            let id = module
-                .declare_data(name, linkage, false, false)
-                .map_err(err)?;
-            module.define_data(id, desc).map_err(err)?;
+            let id = module.declare_data(name, linkage, false, false)?;
+            module.define_data(id, desc)?;
             Ok(id)
         };
         let word = |x: u64| x.to_le_bytes();
@@ -117,7 +112,7 @@ impl ObjectCodegen {
         }
         let mut table = DataDescription::new();
         let mut contents = Vec::with_capacity(24 * self.entries.len());
-        for (text, _) in &self.entries {
+        for text in self.entries.keys() {
             contents.extend_from_slice(&word(0));
             contents.extend_from_slice(&word(text.len() as u64));
             contents.extend_from_slice(&word(0));
