@@ -1,7 +1,8 @@
 #!/bin/sh
 # The CUBA numbers of README's `graph` and `groups` sections: specs/cuba.ng with its two
 # projections named (EE, IE) and their synapses recorded, run for 1 s (seed 1), then the graph
-# pass (with and without the degree-preserving null model, timed) and the groups pass.
+# pass (with and without the degree-preserving null model, timed) and the groups pass, whose
+# circuit plot is the README's docs/cuba_groups_circuit.svg.
 # Usage: benches/cuba_graph_groups.sh   (release build; writes under target/cuba-graph/)
 set -eu
 cd "$(dirname "$0")/.."
@@ -27,4 +28,8 @@ timed "$ng" analyze "$work/trace" graph --null-samples 0
 echo "== graph, 20 null samples"
 timed "$ng" analyze "$work/trace" graph
 echo "== groups"
-timed "$ng" analyze "$work/trace" groups --target 'E[0..20]' --weight EE=we --weight IE=wi --hops 2
+timed "$ng" analyze "$work/trace" groups --target 'E[0..20]' --weight EE=we --weight IE=wi --hops 2 \
+    --json "$work/groups.json"
+# The README's figure docs/cuba_groups_circuit.svg.
+"$ng" plot "$work/trace" circuit --circuit "$work/groups.json" -o "$work/cuba_groups_circuit.svg"
+echo "circuit: $work/cuba_groups_circuit.svg (README: docs/cuba_groups_circuit.svg)"

@@ -313,10 +313,20 @@ fn the_experiment_example_runs() {
         let trace = dir.join(format!("traces/sweep/seed-{seed}"));
         let manifest = std::fs::read_to_string(trace.join("manifest.json")).unwrap();
         assert!(manifest.contains("E.v"), "seed {seed}: {manifest}");
-        assert!(
-            manifest.contains("18"),
-            "seed {seed}: --set LIF.tau missing: {manifest}"
-        );
+        // The file's `set` and `duration` are the values the run used.
+        let m: serde_json::Value = serde_json::from_str(&manifest).unwrap();
+        let value = |name: &str| {
+            m["parameters"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|p| p["name"] == name)
+                .and_then(|p| p["value"].as_f64())
+                .unwrap_or_else(|| panic!("seed {seed}: no parameter {name}: {manifest}"))
+        };
+        assert!((value("LIF.tau") - 0.018).abs() < 1e-15, "seed {seed}");
+        assert!((value("Exc.w") - 0.6e-3).abs() < 1e-15, "seed {seed}");
+        assert!((m["duration_s"].as_f64().unwrap() - 0.02).abs() < 1e-12);
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -340,6 +350,10 @@ fn the_inspect_output_shown_is_real() {
     let model = Model::compile_file(&path).unwrap();
     let text = neurograph::inspect::describe(model.compiled());
     let _ = std::fs::remove_dir_all(&dir);
+    assert!(
+        !shown.trim().is_empty(),
+        "the shown inspect output is empty"
+    );
     for line in shown.lines() {
         assert!(
             text.contains(&format!("{line}\n")),

@@ -163,6 +163,7 @@ fn glm_recovers_the_connectivity_of_glm_network() {
     assert_eq!(edges + absent, 40 * 39, "{rec}");
     assert!(edges > 100, "{rec}");
     let auc = rec["auc"].as_f64().unwrap();
+    eprintln!("AUC {auc} (README: `cargo test --test glm -- --nocapture`)");
     assert!(auc >= 0.9, "AUC {auc}\n{text}");
     assert!(rec["sign_accuracy"].as_f64().unwrap() >= 0.9, "{rec}");
     let targets = doc["targets"].as_array().unwrap();

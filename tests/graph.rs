@@ -226,9 +226,13 @@ fn geometric_degrees_prefer_the_exponential() {
 #[test]
 fn double_edge_swaps_keep_every_degree() {
     let mut rng = Rng(3);
-    let edges = planted(&mut rng, 4, 50, 0.3, 0.01);
-    let mut with_loop = edges.clone();
-    with_loop.push((7, 7, 2.0));
+    // Every edge its own weight, so that weights lost, duplicated or made up would show.
+    let mut with_loop: Vec<(usize, usize, f64)> = planted(&mut rng, 4, 50, 0.3, 0.01)
+        .into_iter()
+        .enumerate()
+        .map(|(k, (u, v, _))| (u, v, 1.0 + k as f64))
+        .collect();
+    with_loop.push((7, 7, 0.5));
     let g = ungraph(200, &with_loop);
     let mut r = graph::Rng(99);
     let (h, done) = graph::double_edge_swaps(&g, 10 * g.edge_count(), &mut r);
@@ -256,9 +260,15 @@ fn double_edge_swaps_keep_every_degree() {
         "{crossing} of {}",
         after.len()
     );
-    // Weights move with their edges: the multiset of weights is unchanged.
-    let sum = |e: &[(usize, usize, f64)]| e.iter().map(|x| x.2).sum::<f64>();
-    assert_eq!(sum(&after), sum(&with_loop));
+    // Weights move with their edges: the multiset of weights is unchanged, and the loop
+    // kept its own.
+    let weights = |e: &[(usize, usize, f64)]| {
+        let mut w: Vec<f64> = e.iter().map(|x| x.2).collect();
+        w.sort_by(f64::total_cmp);
+        w
+    };
+    assert_eq!(weights(&after), weights(&with_loop));
+    assert!(after.iter().any(|e| (e.0, e.1, e.2) == (7, 7, 0.5)));
 }
 
 #[test]
@@ -463,6 +473,7 @@ fn cli_on_a_planted_partition_spec() {
         .map(|v| v.as_u64().unwrap() as usize)
         .collect();
     // Node k is A[k]: nodes are numbered in endpoint order.
+    assert_eq!(d["node_list"].as_array().unwrap().len(), 200);
     for (k, n) in d["node_list"].as_array().unwrap().iter().enumerate() {
         assert_eq!(n, &serde_json::json!(["A", k]));
     }

@@ -262,6 +262,7 @@ fn fit_recovers_the_states_and_edges_of_a_known_model() {
         if name != "naive" {
             continue;
         }
+        assert!(trace.len() >= 3, "{name}: {} EM iterations", trace.len());
         for w in trace.windows(2) {
             let (a, b) = (w[0].as_f64().unwrap(), w[1].as_f64().unwrap());
             assert!(b >= a - 1e-6 * a.abs(), "{name}: {a} -> {b}");

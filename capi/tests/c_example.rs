@@ -142,4 +142,24 @@ fn the_c_example_compiles_runs_and_agrees_with_rust() {
         .count();
     assert_eq!(late, 0);
     assert_eq!(line("spikes of silenced neurons:"), "0");
+    // Unsilenced, the same neurons do fire in that window (so the check above can fail).
+    let mut free = model
+        .simulation()
+        .seed(7)
+        .backend(Backend::Jit)
+        .build()
+        .unwrap();
+    free.run_for("100 ms").unwrap();
+    free.set_param("LIF.taum", "12 ms").unwrap();
+    free.step(2000).unwrap();
+    let (t, i) = free.spikes("E").unwrap();
+    let would = t
+        .iter()
+        .zip(&i)
+        .filter(|(&t, &i)| t >= 0.2 && i < 10)
+        .count();
+    assert!(
+        would > 0,
+        "E[0..10] are silent in 200..300 ms even unsilenced"
+    );
 }
