@@ -56,11 +56,11 @@ impl Rerun {
             )
         })?;
         let hash = field("spec_hash_fnv1a64")?.as_str().unwrap_or_default();
-        if fnv1a64(&text) != hash {
+        let now = fnv1a64(&text);
+        if now != hash {
             return Err(format!(
-                "{}: the spec changed since the trace was written (its hash is {}, the trace's {hash}): the ablations would not simulate the network of the trace; run it again, or give the spec it was written from with --spec",
+                "{}: the spec changed since the trace was written (its hash is {now}, the trace's {hash}): the ablations would not simulate the network of the trace; run it again, or give the spec it was written from with --spec",
                 spec.display(),
-                fnv1a64(&text)
             ));
         }
         let model = Model::compile_text(&spec, text).map_err(|e| e.to_string())?;

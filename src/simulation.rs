@@ -443,6 +443,13 @@ impl Simulation {
         })
     }
 
+    fn population(&self, name: &str) -> Result<Handle<Population>, Error> {
+        match self.node(name)? {
+            Node::Population(p) => Ok(p),
+            Node::Projection(_) => Err(Error::Name(format!("`{name}` is not a population"))),
+        }
+    }
+
     fn node(&self, name: &str) -> Result<Node, Error> {
         let m = &self.model.program.model;
         if let Some((h, _)) = m.populations.iter().find(|(_, p)| p.name == name) {
@@ -588,9 +595,7 @@ impl Simulation {
     /// same; checkpoints carry the silenced set. An ablation tool: `neurograph analyze TRACE
     /// groups` re-runs a trace's simulation with candidate neurons silenced.
     pub fn silence(&mut self, population: &str, elements: &[u32]) -> Result<(), Error> {
-        let Node::Population(p) = self.node(population)? else {
-            return Err(Error::Name(format!("`{population}` is not a population")));
-        };
+        let p = self.population(population)?;
         self.sim
             .silence(p, elements)
             .map_err(|e| Error::Value(e.message))?;
@@ -602,9 +607,7 @@ impl Simulation {
 
     /// The silenced elements of a population, ascending.
     pub fn silenced(&self, population: &str) -> Result<&[u32], Error> {
-        let Node::Population(p) = self.node(population)? else {
-            return Err(Error::Name(format!("`{population}` is not a population")));
-        };
+        let p = self.population(population)?;
         Ok(&self.sim.silenced[p.index()])
     }
 
@@ -618,13 +621,10 @@ impl Simulation {
 
     /// The elements of a population that fired in the last step (spike event).
     pub fn fired(&self, population: &str) -> Result<&[u32], Error> {
-        let Node::Population(p) = self.node(population)? else {
-            return Err(Error::Name(format!("`{population}` is not a population")));
-        };
-        let ct =
-            &self.model.program.model.cell_types[self.model.program.model.populations[p].cell_type];
-        let ev = ct.events.iter().position(|e| e.name == "spike");
-        Ok(ev
+        let p = self.population(population)?;
+        Ok(self
+            .sim
+            .spike_event(p)
             .and_then(|k| self.sim.spikes[p.index()].get(k))
             .map_or(&[][..], Vec::as_slice))
     }
@@ -632,9 +632,7 @@ impl Simulation {
     /// The spikes recorded for a population (`record P.spikes` in the spec) so far: times in
     /// seconds and element indices.
     pub fn spikes(&self, population: &str) -> Result<(Vec<f64>, Vec<u32>), Error> {
-        let Node::Population(p) = self.node(population)? else {
-            return Err(Error::Name(format!("`{population}` is not a population")));
-        };
+        let p = self.population(population)?;
         let m = &self.model.program.model;
         let k = m.records.iter().position(|r| {
             matches!(&r.what, RecordWhat::Events { population, event } if *population == p && event == "spike")
@@ -653,9 +651,7 @@ impl Simulation {
 
     /// Spikes per population since the start.
     pub fn spike_count(&self, population: &str) -> Result<u64, Error> {
-        let Node::Population(p) = self.node(population)? else {
-            return Err(Error::Name(format!("`{population}` is not a population")));
-        };
+        let p = self.population(population)?;
         Ok(self.sim.spike_counts[p.index()])
     }
 

@@ -715,12 +715,18 @@ impl Model {
     /// Whether a population's cells can spike: its cell type has a `spike` event, or a spike
     /// file feeds it. Rate units, GLM units and astrocytes without one cannot.
     pub fn can_spike(&self, p: &Population) -> bool {
-        self.cell_types[p.cell_type]
-            .events
-            .iter()
-            .any(|e| e.name == "spike")
-            || p.input
-                .is_some_and(|i| matches!(self.inputs[i].kind, InputKind::SpikeFile { .. }))
+        self.spike_event(p).is_some()
+    }
+
+    /// The index of a population's spike event among its cell type's events: its `spike`
+    /// event, or event 0 (the replayed spikes) for a population fed by a spike file.
+    pub fn spike_event(&self, p: &Population) -> Option<usize> {
+        let events = &self.cell_types[p.cell_type].events;
+        events.iter().position(|e| e.name == "spike").or_else(|| {
+            p.input
+                .filter(|&i| matches!(self.inputs[i].kind, InputKind::SpikeFile { .. }))
+                .map(|_| 0)
+        })
     }
 
     pub fn node_name(&self, n: Node) -> &str {

@@ -323,16 +323,7 @@ impl Sim {
             spike_event: model
                 .populations
                 .iter()
-                .map(|(_, p)| {
-                    let ct = &model.cell_types[p.cell_type];
-                    ct.events.iter().position(|e| e.name == "spike").or_else(|| {
-                        p.input
-                            .filter(|&i| {
-                                matches!(model.inputs[i].kind, InputKind::SpikeFile { .. })
-                            })
-                            .map(|_| 0)
-                    })
-                })
+                .map(|(_, p)| model.spike_event(p))
                 .collect(),
             time_varying_rate: model
                 .populations
@@ -1143,6 +1134,11 @@ impl Sim {
             ));
         }
         out
+    }
+
+    /// The index of population `p`'s spike event among its cell type's events, if it has one.
+    pub fn spike_event(&self, p: Handle<Population>) -> Option<usize> {
+        self.spike_event[p.index()]
     }
 
     /// Change a parameter between steps: on every population or projection where it lives,
