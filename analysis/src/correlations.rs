@@ -23,7 +23,8 @@
 
 use serde_json::{json, Value};
 
-use crate::rng::splitmix;
+use crate::rng::{sample_pairs, splitmix, Pairs};
+use crate::spikes::{bin_of, bin_train, merge_bins, trains, Binned};
 use crate::trace::{Trace, TraceError};
 
 /// Neurons of one population: all, one element, or `start..end`.
@@ -185,41 +186,11 @@ impl Default for CorrelationOptions {
     }
 }
 
-/// Sparse binned counts: (bin, count), bins ascending.
-pub type Binned = Vec<(u32, f64)>;
-
-/// Bin spike times (s) into `n_bins` bins of `bin_s` (spikes outside are dropped).
-pub fn bin_train(times: &[f64], bin_s: f64, n_bins: usize) -> Binned {
-    let mut bins: Vec<u32> = times
-        .iter()
-        .filter_map(|&t| {
-            let k = (t / bin_s + 1e-9).floor();
-            (k >= 0.0 && (k as usize) < n_bins).then_some(k as u32)
-        })
-        .collect();
-    bins.sort_unstable();
-    let mut out: Binned = Vec::new();
-    for t in bins {
-        match out.last_mut() {
-            Some((last, c)) if *last == t => *c += 1.0,
-            _ => out.push((t, 1.0)),
-        }
-    }
-    out
-}
-
 /// Sum of several binned trains.
 pub fn sum_trains(trains: &[&Binned]) -> Binned {
     let mut all: Vec<(u32, f64)> = trains.iter().flat_map(|t| t.iter().copied()).collect();
     all.sort_by_key(|x| x.0);
-    let mut out: Binned = Vec::new();
-    for (t, c) in all {
-        match out.last_mut() {
-            Some((last, s)) if *last == t => *s += c,
-            _ => out.push((t, c)),
-        }
-    }
-    out
+    merge_bins(all)
 }
 
 /// `C[τ] = Σ_t a[t] b[t + offset + τ]` for `τ = -max_lag..=max_lag` (index `τ + max_lag`).
@@ -325,13 +296,7 @@ pub fn jitter_surrogates(
             }
         }
         spikes.sort_unstable();
-        let mut jb: Binned = Vec::new();
-        for &t in &spikes {
-            match jb.last_mut() {
-                Some((last, c)) if *last == t => *c += 1.0,
-                _ => jb.push((t, 1.0)),
-            }
-        }
+        let jb = merge_bins(spikes.iter().map(|&t| (t, 1.0)));
         let c = cch(a, &jb, max_lag);
         for (i, v) in c.iter().enumerate() {
             s1[i] += v;
@@ -526,7 +491,7 @@ pub fn analyze_trace(
         )));
     }
     let max_lag = bins_of("--max-lag", opts.max_lag_s, opts.bin_s)?;
-    let n_bins = (trace.duration_s / opts.bin_s + 1e-9).floor() as usize;
+    let n_bins = bin_of(trace.duration_s, opts.bin_s) as usize;
     if n_bins <= max_lag {
         return Err(bad(format!(
             "--max-lag {} ms: the trace is only {} s long",
@@ -570,11 +535,7 @@ pub fn analyze_trace(
             return Ok(k);
         }
         let ev = trace.spikes(pop)?;
-        let mut per: Vec<Vec<f64>> = vec![Vec::new(); ev.size];
-        for (&t, &i) in ev.times.iter().zip(&ev.indices) {
-            per[i as usize].push(t);
-        }
-        let binned = per
+        let binned = trains(&ev.times, &ev.indices, ev.size)
             .iter()
             .map(|t| bin_train(t, opts.bin_s, n_bins))
             .collect();
@@ -623,34 +584,15 @@ pub fn analyze_trace(
             for pb in &pops[ia..] {
                 let (ka, kb) = (load(&mut cache, pa)?, load(&mut cache, pb)?);
                 let (na, nb) = (cache[ka].1.len(), cache[kb].1.len());
-                let same = pa == pb;
-                let all = if same {
-                    na * na.saturating_sub(1)
-                } else {
-                    na * nb
+                let kind = Pairs::Between {
+                    na,
+                    nb,
+                    distinct: pa == pb,
                 };
-                if all == 0 {
+                if kind.count() == 0 {
                     continue;
                 }
-                let mut chosen: Vec<(usize, usize)> = Vec::new();
-                if all <= opts.sample_pairs {
-                    for i in 0..na {
-                        for j in 0..nb {
-                            if !same || i != j {
-                                chosen.push((i, j));
-                            }
-                        }
-                    }
-                } else {
-                    let mut seen = std::collections::HashSet::new();
-                    while chosen.len() < opts.sample_pairs {
-                        let i = (splitmix(&mut seed) % na as u64) as usize;
-                        let j = (splitmix(&mut seed) % nb as u64) as usize;
-                        if (!same || i != j) && seen.insert((i, j)) {
-                            chosen.push((i, j));
-                        }
-                    }
-                }
+                let chosen = sample_pairs(kind, opts.sample_pairs, &mut seed);
                 let mut e = Correlogram {
                     a: pa.clone(),
                     b: pb.clone(),
@@ -729,22 +671,20 @@ pub fn to_json(trace: &Trace, r: &CorrelationResult) -> Value {
             })
         })
         .collect();
-    json!({
-        "format": "neurograph-analysis-correlations",
-        "format_version": 1,
-        "trace": trace.dir.display().to_string(),
-        "model": trace.manifest.get("model").cloned().unwrap_or(Value::Null),
-        "seed": trace.manifest.get("seed").cloned().unwrap_or(Value::Null),
-        "duration_s": trace.duration_s,
-        "bin_s": bin,
-        "max_lag_s": r.max_lag_bins as f64 * bin,
-        "correction": r.opts.correction.name(),
-        "jitter_s": (r.opts.correction == Correction::Jitter).then_some(r.opts.jitter_s),
-        "segment_s": (r.opts.correction == Correction::Shuffle).then_some(r.opts.segment_s),
-        "surrogates": r.opts.surrogates,
-        "lags_s": (0..2 * r.max_lag_bins + 1).map(|i| r.lag_s(i)).collect::<Vec<_>>(),
-        "entries": entries,
-    })
+    trace.analysis_json(
+        "correlations",
+        json!({
+            "duration_s": trace.duration_s,
+            "bin_s": bin,
+            "max_lag_s": r.max_lag_bins as f64 * bin,
+            "correction": r.opts.correction.name(),
+            "jitter_s": (r.opts.correction == Correction::Jitter).then_some(r.opts.jitter_s),
+            "segment_s": (r.opts.correction == Correction::Shuffle).then_some(r.opts.segment_s),
+            "surrogates": r.opts.surrogates,
+            "lags_s": (0..2 * r.max_lag_bins + 1).map(|i| r.lag_s(i)).collect::<Vec<_>>(),
+            "entries": entries,
+        }),
+    )
 }
 
 /// The table `neurograph analyze TRACE correlations` prints.

@@ -11,7 +11,7 @@
 //! - the feature vector of an input is the activated indicators (1 or 0) of every population,
 //!   concatenated in the order of the records; the activities themselves come with it.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde_json::{json, Value};
 
@@ -65,55 +65,6 @@ pub fn activity(trace: &Trace, variable: &str) -> Result<(Vec<f64>, String), Tra
         }
         Ok((mean, st.unit))
     }
-}
-
-/// The trace directories at `path`: `path` itself when it holds a `manifest.json`, else its
-/// sub-directories that do (an experiment's `seed-N/`), in natural order (`seed-2` before
-/// `seed-10`).
-pub fn find_traces(path: &Path) -> Result<Vec<PathBuf>, TraceError> {
-    if path.join("manifest.json").is_file() {
-        return Ok(vec![path.to_path_buf()]);
-    }
-    let entries = std::fs::read_dir(path).map_err(|source| TraceError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let mut out: Vec<PathBuf> = entries
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| p.join("manifest.json").is_file())
-        .collect();
-    if out.is_empty() {
-        return Err(TraceError::Option(format!(
-            "{}: neither a trace directory nor a directory of traces (no manifest.json in it or in a sub-directory)",
-            path.display()
-        )));
-    }
-    out.sort_by_key(|p| natural_key(&p.file_name().unwrap_or_default().to_string_lossy()));
-    Ok(out)
-}
-
-/// A sort key that orders runs of digits by value.
-fn natural_key(s: &str) -> Vec<(String, u128)> {
-    let mut out = Vec::new();
-    let mut text = String::new();
-    let mut digits = String::new();
-    for c in s.chars() {
-        if c.is_ascii_digit() {
-            digits.push(c);
-        } else {
-            if !digits.is_empty() {
-                out.push((
-                    std::mem::take(&mut text),
-                    digits.parse().unwrap_or(u128::MAX),
-                ));
-                digits.clear();
-            }
-            text.push(c);
-        }
-    }
-    out.push((text, digits.parse().unwrap_or(0)));
-    out
 }
 
 /// A population's (record's) threshold.
@@ -341,12 +292,5 @@ mod tests {
         let (f, ind) = coverage(&[3.0, 2.5, 0.0, 10.0], t);
         assert_eq!(ind, vec![1, 0, 0, 1]);
         assert_eq!(f, 0.5);
-    }
-
-    #[test]
-    fn natural_order() {
-        let mut v = vec!["seed-10", "seed-2", "seed-1", "a"];
-        v.sort_by_key(|s| natural_key(s));
-        assert_eq!(v, vec!["a", "seed-1", "seed-2", "seed-10"]);
     }
 }

@@ -25,6 +25,8 @@ use std::collections::HashMap;
 use serde_json::{json, Value};
 
 use crate::correlations::{parse_selection, Selection};
+use crate::numeric::{chol_solve, cholesky, dot, forward, log_factorial, par_map};
+use crate::spikes::{bin_index, bin_of, merge_bins, trains, Binned};
 use crate::trace::{Edges, Trace, TraceError};
 
 /// The shape of the history basis functions.
@@ -254,72 +256,6 @@ impl TargetFit {
     }
 }
 
-/// `Σ a[k] b[k]` with eight independent accumulators (so that it vectorises).
-fn dot(a: &[f64], b: &[f64]) -> f64 {
-    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
-    let (ra, rb) = (ca.remainder(), cb.remainder());
-    let mut s = [0.0; 8];
-    for (x, y) in ca.zip(cb) {
-        for k in 0..8 {
-            s[k] += x[k] * y[k];
-        }
-    }
-    let mut t = ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
-    for (x, y) in ra.iter().zip(rb) {
-        t += x * y;
-    }
-    t
-}
-
-/// In-place Cholesky factorisation `A = L Lᵀ` of the symmetric `n × n` matrix `a` (row-major,
-/// lower triangle used and overwritten by L); false when it is not positive definite.
-fn cholesky(a: &mut [f64], n: usize) -> bool {
-    let mut rj = Vec::with_capacity(n);
-    for j in 0..n {
-        rj.clear();
-        rj.extend_from_slice(&a[j * n..j * n + j]);
-        let d = a[j * n + j] - dot(&rj, &rj);
-        if !(d > 0.0 && d.is_finite()) {
-            return false;
-        }
-        let d = d.sqrt();
-        a[j * n + j] = d;
-        for i in j + 1..n {
-            let s = a[i * n + j] - dot(&a[i * n..i * n + j], &rj);
-            a[i * n + j] = s / d;
-        }
-    }
-    true
-}
-
-/// Solve `L y = b` in place (forward substitution) with the factor of [`cholesky`], for a `b`
-/// that is zero before index `first`.
-fn forward(l: &[f64], n: usize, b: &mut [f64], first: usize) {
-    for i in first..n {
-        let s = b[i] - dot(&l[i * n + first..i * n + i], &b[first..i]);
-        b[i] = s / l[i * n + i];
-    }
-}
-
-/// Solve `L Lᵀ x = b` with the factor of [`cholesky`].
-fn chol_solve(l: &[f64], n: usize, b: &mut [f64]) {
-    forward(l, n, b, 0);
-    for i in (0..n).rev() {
-        let mut s = b[i];
-        for k in i + 1..n {
-            s -= l[k * n + i] * b[k];
-        }
-        b[i] = s / l[i * n + i];
-    }
-}
-
-/// `ln(y!)` summed over a target's counts (a constant of the likelihood).
-fn log_factorials(y: &[(u32, f64)]) -> f64 {
-    y.iter()
-        .map(|&(_, c)| (2..=c as u64).map(|k| (k as f64).ln()).sum::<f64>())
-        .sum()
-}
-
 /// `h = Σ_t λ_t x̃_t x̃_tᵀ` (upper triangle, row-major `p × p`, `x̃ = [1, x]`) for weights
 /// `lambda(t)`.
 fn accumulate(design: &Design, lambda: impl Fn(usize) -> f64, h: &mut [f64]) {
@@ -337,6 +273,19 @@ fn accumulate(design: &Design, lambda: impl Fn(usize) -> f64, h: &mut [f64]) {
             for (&cb, &vb) in cols[a..].iter().zip(&vals[a..]) {
                 row[cb as usize + 1] += lv * vb;
             }
+        }
+    }
+}
+
+/// Add the prior precision `l2` to the diagonal of the weights' block of the `p × p` Hessian
+/// `h` (not the bias), and mirror its upper triangle to the lower one (for [`cholesky`]).
+fn add_prior_and_mirror(h: &mut [f64], p: usize, l2: f64) {
+    for i in 0..p {
+        if i > 0 {
+            h[i * p + i] += l2;
+        }
+        for j in 0..i {
+            h[i * p + j] = h[j * p + i];
         }
     }
 }
@@ -398,6 +347,8 @@ pub fn fit_target_with(
     let mut eta = vec![0.0; n_bins];
     let mut f = objective(&theta, &mut eta);
     let mut h = vec![0.0; p * p];
+    // The damped Hessian and its factor.
+    let mut hd = vec![0.0; p * p];
     let mut g = vec![0.0; p];
     let mut d = vec![0.0; p];
     let mut trial = vec![0.0; p];
@@ -422,19 +373,15 @@ pub fn fit_target_with(
             g[i] -= xty[i];
             if i > 0 {
                 g[i] += opts.l2 * theta[i];
-                h[i * p + i] += opts.l2;
-            }
-            for j in 0..i {
-                h[i * p + j] = h[j * p + i];
             }
         }
+        add_prior_and_mirror(&mut h, p, opts.l2);
         // Newton direction, with Levenberg damping if H is not positive definite.
         let mut mu = 0.0;
         let scale = (0..p)
             .map(|i| h[i * p + i])
             .fold(0.0f64, f64::max)
             .max(1e-12);
-        let mut hd = h.clone();
         factor_ok = false;
         for _ in 0..20 {
             hd.copy_from_slice(&h);
@@ -459,7 +406,7 @@ pub fn fit_target_with(
             if mu > 0.0 {
                 factor_ok = false;
             }
-            h = hd;
+            std::mem::swap(&mut h, &mut hd);
             break;
         }
         if iterations >= opts.max_iter {
@@ -495,14 +442,7 @@ pub fn fit_target_with(
     if !factor_ok {
         // Recompute the undamped Hessian's factor at θ.
         accumulate(design, |t| eta[t].exp(), &mut h);
-        for i in 0..p {
-            if i > 0 {
-                h[i * p + i] += opts.l2;
-            }
-            for j in 0..i {
-                h[i * p + j] = h[j * p + i];
-            }
-        }
+        add_prior_and_mirror(&mut h, p, opts.l2);
         factor_ok = cholesky(&mut h, p);
     }
     let nb = design.n_basis;
@@ -529,7 +469,7 @@ pub fn fit_target_with(
         iterations,
         converged,
         decrement,
-        log_likelihood: -(f - pen) - log_factorials(y),
+        log_likelihood: -(f - pen) - y.iter().map(|&(_, c)| log_factorial(c)).sum::<f64>(),
         spikes: total as usize,
     }
 }
@@ -620,27 +560,21 @@ fn gather(
     for sel in selections {
         let ev = trace.spikes(&sel.population)?;
         let (a, b) = sel.range(ev.size)?;
-        let first = neurons.len();
-        for i in a..b {
+        let tr = trains(&ev.times, &ev.indices, ev.size);
+        for (i, train) in tr.iter().enumerate().take(b).skip(a) {
             neurons.push(Neuron {
                 population: sel.population.clone(),
                 index: i,
             });
-            bins.push(Vec::new());
+            // Ascending, as the train is.
+            bins.push(
+                train
+                    .iter()
+                    .filter_map(|&t| bin_index(t, bin_s, n_bins))
+                    .map(|k| k as u32)
+                    .collect(),
+            );
         }
-        for (&t, &i) in ev.times.iter().zip(&ev.indices) {
-            let i = i as usize;
-            if i < a || i >= b {
-                continue;
-            }
-            let k = (t / bin_s + 1e-9).floor();
-            if k >= 0.0 && (k as usize) < n_bins {
-                bins[first + i - a].push(k as u32);
-            }
-        }
-    }
-    for b in bins.iter_mut() {
-        b.sort_unstable();
     }
     Ok((neurons, bins))
 }
@@ -685,7 +619,7 @@ pub fn analyze_trace(
             opts.l2
         )));
     }
-    let n_bins = (trace.duration_s / opts.bin_s + 1e-9).floor() as usize;
+    let n_bins = bin_of(trace.duration_s, opts.bin_s) as usize;
     if n_bins <= window {
         return Err(bad(format!(
             "the trace ({} s) is not longer than the history window ({} s)",
@@ -724,18 +658,9 @@ pub fn analyze_trace(
     }
     let b = basis(opts.basis, opts.n_basis, window);
     let design = Design::build(&bins, n_bins, &b);
-    let counts: Vec<Vec<(u32, f64)>> = bins
+    let counts: Vec<Binned> = bins
         .iter()
-        .map(|bs| {
-            let mut out: Vec<(u32, f64)> = Vec::new();
-            for &t in bs {
-                match out.last_mut() {
-                    Some((last, c)) if *last == t => *c += 1.0,
-                    _ => out.push((t, 1.0)),
-                }
-            }
-            out
-        })
+        .map(|bs| merge_bins(bs.iter().map(|&t| (t, 1.0))))
         .collect();
     let fits = fit_all(&design, &counts, opts);
     let scores: Vec<Vec<f64>> = fits
@@ -758,29 +683,10 @@ pub fn analyze_trace(
 
 /// Fit every target (in parallel over `opts.threads` workers).
 pub fn fit_all(design: &Design, counts: &[Vec<(u32, f64)>], opts: &GlmOptions) -> Vec<TargetFit> {
-    let threads = if opts.threads == 0 {
-        std::thread::available_parallelism().map_or(1, |n| n.get())
-    } else {
-        opts.threads
-    }
-    .clamp(1, counts.len().max(1));
     let gram = (counts.len() > 1).then(|| design.gram());
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let mut slots: Vec<Option<TargetFit>> = vec![None; counts.len()];
-    let results = std::sync::Mutex::new(&mut slots);
-    std::thread::scope(|s| {
-        for _ in 0..threads {
-            s.spawn(|| loop {
-                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                if i >= counts.len() {
-                    break;
-                }
-                let fit = fit_target_with(design, &counts[i], opts, gram.as_deref());
-                results.lock().unwrap()[i] = Some(fit);
-            });
-        }
-    });
-    slots.into_iter().map(|f| f.unwrap()).collect()
+    par_map(counts.len(), opts.threads, |i| {
+        fit_target_with(design, &counts[i], opts, gram.as_deref())
+    })
 }
 
 /// Score the fits against the edge records.
@@ -831,13 +737,9 @@ fn recovery(
     for (p, e) in &named {
         let wname = format!("{p}.w");
         let w = if trace.has_state(&wname) {
-            let s = trace.state(&wname)?;
-            if s.width == e.pre.len() && s.rows > 0 {
-                weights_record = Some(wname);
-                Some(s.values[(s.rows - 1) * s.width..].to_vec())
-            } else {
-                None
-            }
+            let s = trace.synapse_weights(&wname, e)?;
+            weights_record = Some(wname);
+            Some(s.values[(s.rows - 1) * s.width..].to_vec())
         } else {
             None
         };
@@ -945,12 +847,9 @@ pub fn to_json(trace: &Trace, r: &GlmResult) -> Value {
             "sign_auc": num(e.sign_auc),
         })
     });
-    json!({
-        "format": "neurograph-analysis-glm",
-        "format_version": 1,
-        "trace": trace.dir.display().to_string(),
-        "model": trace.manifest.get("model").cloned().unwrap_or(Value::Null),
-        "seed": trace.manifest.get("seed").cloned().unwrap_or(Value::Null),
+    trace.analysis_json(
+        "glm",
+        json!({
         "duration_s": trace.duration_s,
         "bin_s": r.opts.bin_s,
         "bins": r.n_bins,
@@ -964,7 +863,8 @@ pub fn to_json(trace: &Trace, r: &GlmResult) -> Value {
         "neurons": r.neurons.iter().map(|n| json!({"population": n.population, "index": n.index})).collect::<Vec<_>>(),
         "targets": targets,
         "recovery": recovery,
-    })
+    }),
+    )
 }
 
 /// The summary `neurograph analyze TRACE glm` prints.
@@ -1076,17 +976,5 @@ mod tests {
                 assert!(b.iter().any(|r| r[d] > 0.0), "{kind:?} lag {}", d + 1);
             }
         }
-    }
-
-    #[test]
-    fn cholesky_solves() {
-        let mut a = vec![4.0, 2.0, 2.0, 3.0];
-        assert!(cholesky(&mut a, 2));
-        let mut b = vec![2.0, 1.0];
-        chol_solve(&a, 2, &mut b);
-        // [[4,2],[2,3]] x = [2,1] → x = [0.5, 0].
-        assert!((b[0] - 0.5).abs() < 1e-12 && b[1].abs() < 1e-12);
-        let mut bad = vec![1.0, 2.0, 2.0, 1.0];
-        assert!(!cholesky(&mut bad, 2));
     }
 }

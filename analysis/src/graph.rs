@@ -29,6 +29,7 @@ use petgraph::graph::{DiGraph, NodeIndex, UnGraph};
 use petgraph::visit::EdgeRef;
 use serde_json::{json, Value};
 
+use crate::numeric::{erfc, golden_min};
 use crate::trace::{Edges, Trace, TraceError};
 
 pub use crate::rng::Rng;
@@ -68,51 +69,10 @@ pub fn hurwitz_zeta(s: f64, q: f64) -> f64 {
     sum
 }
 
-/// Complementary error function (Numerical Recipes' Chebyshev fit, fractional error below
-/// 1.2e-7 everywhere).
-pub fn erfc(x: f64) -> f64 {
-    let z = x.abs();
-    let t = 1.0 / (1.0 + 0.5 * z);
-    let r = t
-        * (-z * z - 1.265_512_23
-            + t * (1.000_023_68
-                + t * (0.374_091_96
-                    + t * (0.096_784_18
-                        + t * (-0.186_288_06
-                            + t * (0.278_868_07
-                                + t * (-1.135_203_98
-                                    + t * (1.488_515_87
-                                        + t * (-0.822_152_23 + t * 0.170_872_77)))))))))
-            .exp();
-    if x >= 0.0 {
-        r
-    } else {
-        2.0 - r
-    }
-}
-
-/// Golden-section search for the maximum of a unimodal `f` on `[a, b]`.
-fn golden_max(f: impl Fn(f64) -> f64, mut a: f64, mut b: f64) -> f64 {
-    let g = 0.5 * (5f64.sqrt() - 1.0);
-    let mut c = b - g * (b - a);
-    let mut d = a + g * (b - a);
-    let (mut fc, mut fd) = (f(c), f(d));
-    while (b - a).abs() > 1e-9 * (1.0 + a.abs()) {
-        if fc > fd {
-            b = d;
-            d = c;
-            fd = fc;
-            c = b - g * (b - a);
-            fc = f(c);
-        } else {
-            a = c;
-            c = d;
-            fc = fd;
-            d = a + g * (b - a);
-            fd = f(d);
-        }
-    }
-    0.5 * (a + b)
+/// The exponent in `(1, 100]` that maximises the power law's log-likelihood `ll` (golden
+/// section to 1e-9).
+fn max_likelihood_alpha(ll: impl Fn(f64) -> f64) -> f64 {
+    golden_min(|a| -ll(a), 1.0 + 1e-6, 100.0, 1e-9, 200)
 }
 
 // ------------------------------------------------------------------------------------------
@@ -165,7 +125,7 @@ pub fn power_law_alpha(tail: &[usize], x_min: usize) -> f64 {
     let n = tail.len() as f64;
     let sum_ln: f64 = tail.iter().map(|&x| (x as f64).ln()).sum();
     let ll = |a: f64| -n * hurwitz_zeta(a, x_min as f64).ln() - a * sum_ln;
-    golden_max(ll, 1.0 + 1e-6, 100.0)
+    max_likelihood_alpha(ll)
 }
 
 /// Maximum-likelihood rate of a discrete exponential over `tail` (all `≥ x_min`):
@@ -227,7 +187,7 @@ pub fn compare_tails(sample: &[usize]) -> Option<TailComparison> {
         }
         let nf = n as f64;
         let ll = |a: f64| -nf * hurwitz_zeta(a, x_min as f64).ln() - a * ln_above[k];
-        let alpha = golden_max(ll, 1.0 + 1e-6, 100.0);
+        let alpha = max_likelihood_alpha(ll);
         let z = hurwitz_zeta(alpha, x_min as f64);
         // KS over the distinct tail values: the empirical CDF just below and at each value.
         let mut ks: f64 = 0.0;
@@ -893,8 +853,19 @@ pub fn modularity_with_directed_null(
     samples: usize,
     swaps_per_edge: usize,
 ) -> ModularityResult {
+    directed_null(dg, &symmetrise(dg), seed, samples, swaps_per_edge)
+}
+
+/// [`modularity_with_directed_null`] with `dg`'s symmetrised graph `und` already made.
+fn directed_null(
+    dg: &DiGraph<usize, f64>,
+    und: &UnGraph<usize, f64>,
+    seed: u64,
+    samples: usize,
+    swaps_per_edge: usize,
+) -> ModularityResult {
     let swaps = swaps_per_edge * dg.edge_count();
-    modularity_against(&symmetrise(dg), seed, samples, swaps, |rng| {
+    modularity_against(und, seed, samples, swaps, |rng| {
         let (r, d) = directed_edge_swaps(dg, swaps, rng);
         (symmetrise(&r), d)
     })
@@ -1121,14 +1092,6 @@ pub struct GraphReport {
     pub seed: u64,
 }
 
-/// The record's manifest entry (for `node`, `rows`, `elements`).
-fn record_entry<'a>(trace: &'a Trace, name: &str) -> Option<&'a Value> {
-    trace.manifest.get("records")?.as_array()?.iter().find(|r| {
-        r.get("kind").and_then(Value::as_str) == Some("state")
-            && r.get("name").and_then(Value::as_str) == Some(name)
-    })
-}
-
 /// Read the projections and weights `opts` names from `trace`.
 pub fn read_inputs(trace: &Trace, opts: &GraphOptions) -> Result<Vec<ProjectionInput>, TraceError> {
     // Which projection each weight record belongs to.
@@ -1139,7 +1102,8 @@ pub fn read_inputs(trace: &Trace, opts: &GraphOptions) -> Result<Vec<ProjectionI
                 "--weights {w}: the trace has no state record `{w}`; add `record {w} at end` (a synapse state of the projection)"
             )));
         }
-        let node = record_entry(trace, w)
+        let node = trace
+            .record("state", &[("name", w)])
             .and_then(|r| r.get("node"))
             .and_then(Value::as_str)
             .map(String::from)
@@ -1193,15 +1157,10 @@ pub fn read_inputs(trace: &Trace, opts: &GraphOptions) -> Result<Vec<ProjectionI
             row: None,
         };
         if let Some((_, w)) = weight_of.iter().find(|(q, _)| q == p) {
-            let st = trace.state(w)?;
-            let n = input.edges.pre.len();
-            if st.width != n {
-                return Err(TraceError::Option(format!(
-                    "--weights {w}: the record has {} columns but projection `{p}` has {n} synapses; record the whole synapse state (`record {w} at end`)",
-                    st.width
-                )));
-            }
-            let per_state = record_entry(trace, w)
+            let st = trace.synapse_weights(w, &input.edges)?;
+            let n = st.width;
+            let per_state = trace
+                .record("state", &[("name", w)])
                 .and_then(|r| r.get("rows"))
                 .and_then(Value::as_str)
                 == Some("one per regime state");
@@ -1222,19 +1181,9 @@ pub fn read_inputs(trace: &Trace, opts: &GraphOptions) -> Result<Vec<ProjectionI
                         st.rows - 1
                     )))
                 }
-                None if st.rows == 0 => {
-                    return Err(TraceError::Option(format!("`{w}` has no samples")))
-                }
                 None => st.rows - 1,
             };
-            let values = st.values[row * n..(row + 1) * n].to_vec();
-            if let Some(k) = values.iter().position(|v| !v.is_finite()) {
-                return Err(TraceError::Option(format!(
-                    "`{w}`: the weight of synapse {k} is {}, not a finite number",
-                    values[k]
-                )));
-            }
-            input.weights = Some(values);
+            input.weights = Some(st.values[row * n..(row + 1) * n].to_vec());
             input.weight_record = Some(w.clone());
             input.row = Some(row);
         }
@@ -1303,8 +1252,9 @@ pub fn analyze_inputs(inputs: Vec<ProjectionInput>, opts: &GraphOptions) -> Grap
         });
     }
     let modularity = match opts.null_model {
-        NullModel::Directed => modularity_with_directed_null(
+        NullModel::Directed => directed_null(
             &network.graph,
+            &und,
             opts.seed,
             opts.null_samples,
             opts.swaps_per_edge,
@@ -1386,12 +1336,9 @@ pub fn to_json(trace: &Trace, r: &GraphReport, export: Option<&str>) -> Value {
     for &c in &m.membership {
         sizes[c] += 1;
     }
-    json!({
-        "format": "neurograph-analysis-graph",
-        "format_version": 1,
-        "trace": trace.dir.display().to_string(),
-        "model": trace.manifest.get("model").cloned().unwrap_or(Value::Null),
-        "seed": trace.manifest.get("seed").cloned().unwrap_or(Value::Null),
+    trace.analysis_json(
+        "graph",
+        json!({
         "projections": r.inputs.iter().map(|p| json!({
             "projection": p.edges.projection,
             "synapses": p.edges.pre.len(),
@@ -1435,7 +1382,8 @@ pub fn to_json(trace: &Trace, r: &GraphReport, export: Option<&str>) -> Value {
         },
         "node_list": r.network.nodes.iter().map(|n| json!([n.population, n.index])).collect::<Vec<_>>(),
         "export": export,
-    })
+    }),
+    )
 }
 
 /// The table `neurograph analyze TRACE graph` prints.
@@ -1550,14 +1498,6 @@ mod tests {
         assert!((hurwitz_zeta(2.0, 3.0) - (pi2 / 6.0 - 1.25)).abs() < 1e-13);
         // Near s = 1 it diverges like 1/(s-1).
         assert!((hurwitz_zeta(1.001, 1.0) - 1_000.577_2).abs() < 1e-3);
-    }
-
-    #[test]
-    fn erfc_known_values() {
-        assert!((erfc(0.0) - 1.0).abs() < 1e-7);
-        assert!((erfc(1.0) - 0.157_299_207_050_285_1).abs() < 1e-7);
-        assert!((erfc(-1.0) - 1.842_700_792_949_715).abs() < 1e-7);
-        assert!((erfc(3.0) - 2.209_049_699_858_544e-5).abs() < 1e-11);
     }
 
     #[test]

@@ -36,7 +36,7 @@ use std::fmt::Write as _;
 
 use serde_json::{json, Value};
 
-use crate::rng::splitmix;
+use crate::rng::Rng;
 use crate::trace::{Edges, Trace, TraceError};
 
 /// One neuron: population and element index.
@@ -217,12 +217,156 @@ pub fn check_target(trace: &Trace, target: &Target) -> Result<(), TraceError> {
     Ok(())
 }
 
+/// The weights of a projection's synapses.
+enum Weights {
+    /// One value per synapse (a weight record's last sample).
+    Each(Vec<f64>),
+    /// The same value for every synapse.
+    All(f64),
+}
+
+impl Weights {
+    fn of(&self, synapse: usize) -> f64 {
+        match self {
+            Weights::Each(w) => w[synapse],
+            Weights::All(v) => *v,
+        }
+    }
+}
+
+/// A projection's weights with their unit and how they were found (as text).
+struct ProjectionWeights {
+    weights: Weights,
+    unit: String,
+    source: String,
+}
+
+/// The records the attribution reads, each read once for every hop: the synapses of every
+/// projection (when opened), and each projection's weights and each population's spike counts
+/// when a hop first needs them.
+pub struct Recorded<'t> {
+    trace: &'t Trace,
+    /// Every projection with a connectivity record, in manifest order, with its synapses.
+    edges: Vec<(String, Edges)>,
+    /// Per projection (as `edges`), its weights once a hop reached its synapses.
+    weights: Vec<Option<ProjectionWeights>>,
+    /// Spikes per neuron of each population read so far.
+    counts: BTreeMap<String, Vec<u64>>,
+}
+
+impl<'t> Recorded<'t> {
+    /// Read the synapses of every projection with a connectivity record, and check the
+    /// projections `opts.weights` names against them.
+    pub fn open(trace: &'t Trace, opts: &GroupsOptions) -> Result<Recorded<'t>, TraceError> {
+        let projections = trace.edge_projections();
+        if projections.is_empty() {
+            return Err(TraceError::Option(
+                "the trace records no synapses; add `record W.edges` (and `record W.w at end`) for the projections onto the target (name them: `project W: A -> B ...`)".into(),
+            ));
+        }
+        for (p, _) in &opts.weights {
+            if !projections.contains(p) {
+                return Err(TraceError::Option(format!(
+                    "--weight {p}=...: the trace has no connectivity record of projection `{p}` (recorded: {})",
+                    projections.join(", ")
+                )));
+            }
+        }
+        let edges = projections
+            .into_iter()
+            .map(|p| {
+                let e = trace.edges(&p)?;
+                Ok((p, e))
+            })
+            .collect::<Result<Vec<_>, TraceError>>()?;
+        Ok(Recorded {
+            trace,
+            weights: edges.iter().map(|_| None).collect(),
+            edges,
+            counts: BTreeMap::new(),
+        })
+    }
+
+    /// Spikes per neuron of `population`.
+    fn counts(&mut self, population: &str) -> Result<&[u64], TraceError> {
+        population_counts(self.trace, &mut self.counts, population)
+    }
+
+    /// Spikes of `neurons` in the trace.
+    fn spikes_of(&mut self, neurons: &[Neuron]) -> Result<u64, TraceError> {
+        let unique: BTreeSet<&Neuron> = neurons.iter().collect();
+        let mut total = 0;
+        for n in unique {
+            total += self
+                .counts(&n.population)?
+                .get(n.index as usize)
+                .copied()
+                .unwrap_or(0);
+        }
+        Ok(total)
+    }
+}
+
+/// Spikes per neuron of `population`, read into `counts` the first time.
+fn population_counts<'c>(
+    trace: &Trace,
+    counts: &'c mut BTreeMap<String, Vec<u64>>,
+    population: &str,
+) -> Result<&'c [u64], TraceError> {
+    if !counts.contains_key(population) {
+        let ev = trace.spikes(population)?;
+        let mut c = vec![0u64; ev.size];
+        for &i in &ev.indices {
+            c[i as usize] += 1;
+        }
+        counts.insert(population.to_string(), c);
+    }
+    Ok(&counts[population])
+}
+
+/// The weights of projection `proj` (synapses `edges`) as `opts` gives them, or its record
+/// `PROJ.w`; `label` names the targets its synapses reach, in errors.
+fn projection_weights(
+    trace: &Trace,
+    proj: &str,
+    edges: &Edges,
+    label: &str,
+    opts: &GroupsOptions,
+) -> Result<ProjectionWeights, TraceError> {
+    let source = opts
+        .weights
+        .iter()
+        .find(|(p, _)| p == proj)
+        .map(|(_, s)| s.clone())
+        .unwrap_or_else(|| WeightSource::Record(format!("{proj}.w")));
+    match source {
+        WeightSource::Value(v, unit) => Ok(ProjectionWeights {
+            weights: Weights::All(v),
+            source: format!("{} {unit} per synapse", short(v)),
+            unit,
+        }),
+        WeightSource::Record(name) => {
+            if !trace.has_state(&name) {
+                return Err(TraceError::Option(format!(
+                    "projection `{proj}` has synapses onto {label} but the trace has no weight record `{name}`; add `record {name} at end`, or give the weight: --weight {proj}=VALUE (a number with its unit, or a parameter of the manifest such as `we`)"
+                )));
+            }
+            let s = trace.synapse_weights(&name, edges)?;
+            Ok(ProjectionWeights {
+                weights: Weights::Each(s.values[(s.rows - 1) * s.width..].to_vec()),
+                unit: s.unit,
+                source: format!("record {name} (last sample)"),
+            })
+        }
+    }
+}
+
 /// Step 1: attribution of the presynaptic neurons of `targets` (every projection with a
 /// `record W.edges` whose post end holds target neurons), leaving out `exclude` (the target
 /// and the neurons already in the circuit). `label` names the targets in errors. No
 /// candidates (and no projections) when no recorded projection reaches the targets.
 pub fn attribution(
-    trace: &Trace,
+    rec: &mut Recorded,
     targets: &[Neuron],
     label: &str,
     exclude: &BTreeSet<Neuron>,
@@ -233,27 +377,11 @@ pub fn attribution(
         .enumerate()
         .map(|(k, n)| ((n.population.as_str(), n.index), k))
         .collect();
-    let projections = trace.edge_projections();
-    if projections.is_empty() {
-        return Err(TraceError::Option(
-            "the trace records no synapses; add `record W.edges` (and `record W.w at end`) for the projections onto the target (name them: `project W: A -> B ...`)".into(),
-        ));
-    }
-    for (p, _) in &opts.weights {
-        if !projections.contains(p) {
-            return Err(TraceError::Option(format!(
-                "--weight {p}=...: the trace has no connectivity record of projection `{p}` (recorded: {})",
-                projections.join(", ")
-            )));
-        }
-    }
-    // Attribution per (population, index), and spike counts per population.
+    // Attribution per (population, index).
     let mut per: BTreeMap<Neuron, Vec<f64>> = BTreeMap::new();
-    let mut counts: BTreeMap<String, Vec<u64>> = BTreeMap::new();
     let mut units: Vec<String> = Vec::new();
     let mut used = Vec::new();
-    for proj in &projections {
-        let edges: Edges = trace.edges(proj)?;
+    for (p, (proj, edges)) in rec.edges.iter().enumerate() {
         // Synapses onto target neurons, with the target slot.
         let onto: Vec<(usize, usize)> = (0..edges.post.len())
             .filter_map(|k| {
@@ -264,40 +392,12 @@ pub fn attribution(
         if onto.is_empty() {
             continue;
         }
-        let source = opts
-            .weights
-            .iter()
-            .find(|(p, _)| p == proj)
-            .map(|(_, s)| s.clone())
-            .unwrap_or_else(|| WeightSource::Record(format!("{proj}.w")));
-        let weight: Box<dyn Fn(usize) -> f64> = match &source {
-            WeightSource::Value(v, unit) => {
-                units.push(unit.clone());
-                used.push((proj.clone(), format!("{} {unit} per synapse", short(*v))));
-                let v = *v;
-                Box::new(move |_| v)
-            }
-            WeightSource::Record(name) => {
-                if !trace.has_state(name) {
-                    return Err(TraceError::Option(format!(
-                        "projection `{proj}` has synapses onto {label} but the trace has no weight record `{name}`; add `record {name} at end`, or give the weight: --weight {proj}=VALUE (a number with its unit, or a parameter of the manifest such as `we`)"
-                    )));
-                }
-                let s = trace.state(name)?;
-                if s.width != edges.pre.len() || s.rows == 0 {
-                    return Err(TraceError::Option(format!(
-                        "weight record `{name}` has {} values per sample and {} samples; projection `{proj}` has {} synapses",
-                        s.width,
-                        s.rows,
-                        edges.pre.len()
-                    )));
-                }
-                units.push(s.unit.clone());
-                used.push((proj.clone(), format!("record {name} (last sample)")));
-                let last = s.values[(s.rows - 1) * s.width..].to_vec();
-                Box::new(move |k| last[k])
-            }
-        };
+        if rec.weights[p].is_none() {
+            rec.weights[p] = Some(projection_weights(rec.trace, proj, edges, label, opts)?);
+        }
+        let w = rec.weights[p].as_ref().expect("read above");
+        units.push(w.unit.clone());
+        used.push((proj.clone(), w.source.clone()));
         for (k, s) in onto {
             let Some((node, e)) = Edges::locate(&edges.pre_parts, edges.pre[k] as usize) else {
                 continue;
@@ -309,22 +409,15 @@ pub fn attribution(
             if exclude.contains(&n) {
                 continue;
             }
-            if !counts.contains_key(node) {
-                let ev = trace.spikes(node)?;
-                let mut c = vec![0u64; ev.size];
-                for &i in &ev.indices {
-                    c[i as usize] += 1;
-                }
-                counts.insert(node.to_string(), c);
-            }
+            population_counts(rec.trace, &mut rec.counts, node)?;
             let a = per.entry(n).or_insert_with(|| vec![0.0; targets.len()]);
-            a[s] += weight(k);
+            a[s] += w.weights.of(k);
         }
     }
     let mut candidates: Vec<Candidate> = per
         .into_iter()
         .map(|(neuron, w)| {
-            let spikes = counts[&neuron.population]
+            let spikes = rec.counts[&neuron.population]
                 .get(neuron.index as usize)
                 .copied()
                 .unwrap_or(0);
@@ -521,18 +614,15 @@ pub fn cluster(points: &[Vec<f64>]) -> Clustering {
     }
 }
 
-/// `sets` random sets of `size` distinct neurons from `pool` (partial Fisher–Yates), seeded.
+/// `sets` random sets of `size` distinct neurons from `pool` (the first `size` of a seeded
+/// shuffle, sorted).
 pub fn random_sets(pool: &[Neuron], size: usize, sets: usize, seed: u64) -> Vec<Vec<Neuron>> {
-    let mut state = seed ^ 0x6E65_7572_6F67_7270;
+    let mut rng = Rng(seed ^ 0x6E65_7572_6F67_7270);
     (0..sets)
         .map(|_| {
             let mut p: Vec<Neuron> = pool.to_vec();
-            let m = size.min(p.len());
-            for i in 0..m {
-                let j = i + (splitmix(&mut state) % (p.len() - i) as u64) as usize;
-                p.swap(i, j);
-            }
-            p.truncate(m);
+            rng.shuffle(&mut p);
+            p.truncate(size);
             p.sort();
             p
         })
@@ -646,20 +736,6 @@ pub struct GroupsResult {
 /// `measured` (`what` describes the set, for progress); or say why not.
 pub type Ablate<'a> = dyn FnMut(&[Neuron], &[Neuron], &str) -> Result<u64, String> + 'a;
 
-/// Spikes of `neurons` in the trace.
-fn spikes_of(trace: &Trace, neurons: &[Neuron]) -> Result<u64, TraceError> {
-    let mut by_pop: BTreeMap<&str, BTreeSet<u32>> = BTreeMap::new();
-    for n in neurons {
-        by_pop.entry(&n.population).or_default().insert(n.index);
-    }
-    let mut total = 0;
-    for (pop, idx) in by_pop {
-        let ev = trace.spikes(pop)?;
-        total += ev.indices.iter().filter(|i| idx.contains(i)).count() as u64;
-    }
-    Ok(total)
-}
-
 fn label_of(neurons: &[Neuron]) -> String {
     let names: Vec<String> = neurons.iter().map(Neuron::to_string).collect();
     if names.len() <= 4 {
@@ -691,6 +767,7 @@ pub fn analyze_trace(
         return Err(TraceError::Option("--hops must be at least 1".into()));
     }
     check_target(trace, target)?;
+    let mut rec = Recorded::open(trace, opts)?;
     let fail = TraceError::Option;
     let mut targets = target.neurons();
     let mut in_circuit: BTreeSet<Neuron> = targets.iter().cloned().collect();
@@ -711,8 +788,8 @@ pub fn analyze_trace(
                 Ok(())
             }
         };
-        let att = attribution(trace, &targets, &label, &in_circuit, opts)?;
-        let c0 = spikes_of(trace, &targets)?;
+        let att = attribution(&mut rec, &targets, &label, &in_circuit, opts)?;
+        let c0 = rec.spikes_of(&targets)?;
         let presynaptic = att.candidates.len();
         let mut candidates = att.candidates;
         candidates.retain(|c| c.attribution != 0.0);
@@ -772,7 +849,7 @@ pub fn analyze_trace(
         pops.dedup();
         let mut pool = Vec::new();
         for p in &pops {
-            let size = trace.spikes(p)?.size as u32;
+            let size = rec.counts(p)?.len() as u32;
             for index in 0..size {
                 let n = Neuron {
                     population: p.clone(),
@@ -963,39 +1040,37 @@ fn hop_json(h: &Hop, seed: u64) -> Value {
 
 /// The JSON document of the pass (schema in README, "neurograph analyze").
 pub fn to_json(trace: &Trace, r: &GroupsResult) -> Value {
-    json!({
-        "format": "neurograph-analysis-groups",
-        "format_version": 1,
-        "trace": trace.dir.display().to_string(),
-        "model": trace.manifest.get("model").cloned().unwrap_or(Value::Null),
-        "seed": trace.manifest.get("seed").cloned().unwrap_or(Value::Null),
-        "duration_s": r.duration_s,
-        "target": {
-            "text": r.target.text,
-            "population": r.target.population,
-            "indices": r.target.indices,
-        },
-        "tolerance": r.tolerance,
-        "hops_asked": r.hops_asked,
-        "hops": r.hops.iter().map(|h| hop_json(h, r.seed)).collect::<Vec<_>>(),
-        "stopped": r.stopped,
-        "circuit": {
-            "nodes": r.nodes.iter().map(|n| json!({
-                "id": n.id,
-                "population": n.neuron.population,
-                "index": n.neuron.index,
-                "role": n.role,
-                "layer": n.layer,
-                "group": n.group,
-            })).collect::<Vec<_>>(),
-            "edges": r.edges.iter().map(|e| json!({
-                "from": e.from,
-                "to": e.to,
-                "weight": num(e.weight),
-                "attribution": num(e.attribution),
-            })).collect::<Vec<_>>(),
-        },
-    })
+    trace.analysis_json(
+        "groups",
+        json!({
+            "duration_s": r.duration_s,
+            "target": {
+                "text": r.target.text,
+                "population": r.target.population,
+                "indices": r.target.indices,
+            },
+            "tolerance": r.tolerance,
+            "hops_asked": r.hops_asked,
+            "hops": r.hops.iter().map(|h| hop_json(h, r.seed)).collect::<Vec<_>>(),
+            "stopped": r.stopped,
+            "circuit": {
+                "nodes": r.nodes.iter().map(|n| json!({
+                    "id": n.id,
+                    "population": n.neuron.population,
+                    "index": n.neuron.index,
+                    "role": n.role,
+                    "layer": n.layer,
+                    "group": n.group,
+                })).collect::<Vec<_>>(),
+                "edges": r.edges.iter().map(|e| json!({
+                    "from": e.from,
+                    "to": e.to,
+                    "weight": num(e.weight),
+                    "attribution": num(e.attribution),
+                })).collect::<Vec<_>>(),
+            },
+        }),
+    )
 }
 
 /// Colours of the groups (shared by the DOT output and the `circuit` plot).

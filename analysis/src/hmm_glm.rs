@@ -63,8 +63,9 @@ use std::time::Instant;
 
 use serde_json::{json, Value};
 
+use crate::numeric::{chol_solve, cholesky, dot, forward, log_erfc_nonneg, log_factorial, par_map};
 use crate::rng::Rng;
-use crate::trace::{Trace, TraceError};
+use crate::trace::{find_traces, Trace, TraceError};
 
 /// The reference's lower bound of the rate.
 pub const EPS: f64 = 1e-8;
@@ -170,29 +171,36 @@ fn sigmoid(u: f64) -> f64 {
     }
 }
 
-/// `log x!` for a non-negative integer count.
-fn log_factorial(x: f64) -> f64 {
-    (2..=(x as u64)).map(|k| (k as f64).ln()).sum()
-}
-
 /// `log p(x_t | z_t = s)` for every bin and state: `bins × states`.
 pub fn emission_loglik(p: &Params, seq: &Sequence) -> Vec<f64> {
+    emission_loglik_with(p, seq, &log_factorials(seq, p.units))
+}
+
+/// `Σ_n log x_{t,n}!` of every bin `t` (the likelihood's constant).
+fn log_factorials(seq: &Sequence, units: usize) -> Vec<f64> {
+    seq.counts
+        .chunks(units)
+        .map(|row| row.iter().map(|&x| log_factorial(x)).sum())
+        .collect()
+}
+
+/// [`emission_loglik`] with the sequence's [`log_factorials`].
+fn emission_loglik_with(p: &Params, seq: &Sequence, lf: &[f64]) -> Vec<f64> {
     let (n_units, states) = (p.units, p.states);
     let mut out = vec![0.0; seq.bins * states];
-    let lf: Vec<f64> = seq.counts.iter().map(|&x| log_factorial(x)).collect();
     for t in 0..seq.bins {
         let x = &seq.counts[t * n_units..(t + 1) * n_units];
         let h = &seq.cov[t * n_units..(t + 1) * n_units];
-        let lf = &lf[t * n_units..(t + 1) * n_units];
         for s in 0..states {
             let mut total = 0.0;
-            for n in 0..n_units {
-                let row = &p.weights[(s * n_units + n) * n_units..(s * n_units + n + 1) * n_units];
-                let u = p.bias[n] + row.iter().zip(h).map(|(w, h)| w * h).sum::<f64>();
+            let rows =
+                p.weights[s * n_units * n_units..(s + 1) * n_units * n_units].chunks(n_units);
+            for ((row, &b), &x) in rows.zip(&p.bias).zip(x) {
+                let u = b + row.iter().zip(h).map(|(w, h)| w * h).sum::<f64>();
                 let f = (1.0 - EPS) * sigmoid(u) + EPS;
-                total += x[n] * f.ln() - f - lf[n];
+                total += x * f.ln() - f;
             }
-            out[t * states + s] = total;
+            out[t * states + s] = total - lf[t];
         }
     }
     out
@@ -471,62 +479,20 @@ impl RowProblem<'_> {
     }
 }
 
-/// Cholesky solve of `a x = b` (a symmetric positive definite, n × n); `None` if not.
-fn cholesky_solve(a: &[f64], b: &[f64]) -> Option<Vec<f64>> {
-    let l = cholesky(a, b.len())?;
-    Some(chol_apply(&l, b))
-}
-
-fn cholesky(a: &[f64], n: usize) -> Option<Vec<f64>> {
-    let mut l = vec![0.0; n * n];
-    for i in 0..n {
-        for j in 0..=i {
-            let mut s = a[i * n + j];
-            for k in 0..j {
-                s -= l[i * n + k] * l[j * n + k];
-            }
-            if i == j {
-                if !(s.is_finite() && s > 0.0) {
-                    return None;
-                }
-                l[i * n + i] = s.sqrt();
-            } else {
-                l[i * n + j] = s / l[j * n + j];
-            }
-        }
-    }
-    Some(l)
-}
-
-fn chol_apply(l: &[f64], b: &[f64]) -> Vec<f64> {
-    let n = b.len();
-    let mut y = b.to_vec();
-    for i in 0..n {
-        for k in 0..i {
-            y[i] -= l[i * n + k] * y[k];
-        }
-        y[i] /= l[i * n + i];
-    }
-    for i in (0..n).rev() {
-        for k in i + 1..n {
-            y[i] -= l[k * n + i] * y[k];
-        }
-        y[i] /= l[i * n + i];
-    }
-    y
-}
-
 /// Solve `(info + damping) x = g`, raising the damping until the matrix factors.
 fn damped_solve(info: &[f64], extra_diag: &[f64], g: &[f64]) -> Vec<f64> {
     let d = g.len();
     let scale = (0..d).map(|i| info[i * d + i]).sum::<f64>() / d as f64;
     let mut lambda = 1e-6 * scale.max(1e-12);
+    let mut a = vec![0.0; d * d];
     loop {
-        let mut a = info.to_vec();
+        a.copy_from_slice(info);
         for i in 0..d {
             a[i * d + i] += extra_diag[i] + lambda;
         }
-        if let Some(x) = cholesky_solve(&a, g) {
+        if cholesky(&mut a, d) {
+            let mut x = g.to_vec();
+            chol_solve(&a, d, &mut x);
             return x;
         }
         lambda *= 100.0;
@@ -534,26 +500,6 @@ fn damped_solve(info: &[f64], extra_diag: &[f64], g: &[f64]) -> Vec<f64> {
             return vec![0.0; d];
         }
     }
-}
-
-/// `log erfc(x)` for `x ≥ 0`: `erfc(x) = t exp(-x² + P(t))`, `t = 1 / (1 + x/2)`, fractional
-/// error below 1.2e-7 (the Chebyshev fit in Numerical Recipes, §6.2), no underflow in the tail.
-fn log_erfc_nonneg(x: f64) -> f64 {
-    const C: [f64; 10] = [
-        -1.265_512_23,
-        1.000_023_68,
-        0.374_091_96,
-        0.096_784_18,
-        -0.186_288_06,
-        0.278_868_07,
-        -1.135_203_98,
-        1.488_515_87,
-        -0.822_152_23,
-        0.170_872_77,
-    ];
-    let t = 1.0 / (1.0 + 0.5 * x);
-    let p = C.iter().rev().fold(0.0, |acc, c| acc * t + c);
-    t.ln() - x * x + p
 }
 
 /// `log Φ(z)`, the standard normal CDF, accurate in the far left tail.
@@ -777,39 +723,6 @@ fn onehot_sweeps(
     new
 }
 
-/// `f(k)` for `k in 0..count` on up to `available_parallelism` threads, results in order
-/// (each item is independent, so the result does not depend on the thread count).
-fn par_map<T: Send>(count: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(count.max(1));
-    if threads <= 1 {
-        return (0..count).map(f).collect();
-    }
-    let f = &f;
-    let mut out: Vec<Option<T>> = (0..count).map(|_| None).collect();
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..threads)
-            .map(|w| {
-                scope.spawn(move || {
-                    (w..count)
-                        .step_by(threads)
-                        .map(|k| (k, f(k)))
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        for h in handles {
-            for (k, v) in h.join().expect("an HMM-GLM worker thread panicked") {
-                out[k] = Some(v);
-            }
-        }
-    });
-    out.into_iter()
-        .map(|v| v.expect("every item computed"))
-        .collect()
-}
-
 /// Standard errors of one unit's weights from the Fisher information (plus the Gaussian
 /// prior's precision) at the fit.
 fn unit_standard_errors(rp: &RowProblem, p: &Params, ps: &PriorState) -> Vec<f64> {
@@ -824,11 +737,14 @@ fn unit_standard_errors(rp: &RowProblem, p: &Params, ps: &PriorState) -> Vec<f64
         }
     }
     let mut out = vec![f64::INFINITY; d];
-    if let Some(l) = cholesky(&info, d) {
+    if cholesky(&mut info, d) {
+        // (F⁻¹)_ii = |L⁻¹ e_i|².
+        let mut e = vec![0.0; d];
         for (i, o) in out.iter_mut().enumerate() {
-            let mut e = vec![0.0; d];
+            e.fill(0.0);
             e[i] = 1.0;
-            *o = chol_apply(&l, &e)[i].max(0.0).sqrt();
+            forward(&info, d, &mut e, i);
+            *o = dot(&e[i..], &e[i..]).sqrt();
         }
     }
     out
@@ -977,14 +893,15 @@ pub fn fit(
     // First M-step from the clusters: more scoring steps (the weights start at 0).
     mstep(train, &gammas, None, &mut p, &mut ps, 3 * opts.newton_steps);
     let mut loglik_trace = Vec::new();
+    let lfs: Vec<Vec<f64>> = train.iter().map(|s| log_factorials(s, units)).collect();
     let start = Instant::now();
     let mut iterations = 0;
     for it in 0..opts.iterations {
         let mut ll = 0.0;
         let mut xi_total = vec![0.0; s_n * s_n];
         let mut first = vec![0.0; s_n];
-        let posts = par_map(train.len(), |k| {
-            let logb = emission_loglik(&p, train[k]);
+        let posts = par_map(train.len(), 0, |k| {
+            let logb = emission_loglik_with(&p, train[k], &lfs[k]);
             forward_backward(&p.initial, &p.transition, &logb)
         });
         for (k, post) in posts.into_iter().enumerate() {
@@ -1023,7 +940,7 @@ pub fn fit(
     let seconds_per_iteration = start.elapsed().as_secs_f64() / iterations.max(1) as f64;
     // Standard errors at the fit, with the last posteriors.
     let mut weight_se = vec![0.0; s_n * units * units];
-    let ses = par_map(units, |n| {
+    let ses = par_map(units, 0, |n| {
         let rp = RowProblem {
             n,
             units,
@@ -1079,7 +996,7 @@ fn mstep(
     }
     let mut q_all = vec![[0.0; 3]; s_n * units * units];
     let snapshot = p.clone();
-    let rows = par_map(units, |n| {
+    let rows = par_map(units, 0, |n| {
         let rp = RowProblem {
             n,
             units,
@@ -1394,7 +1311,8 @@ impl Default for LoadOptions {
     }
 }
 
-/// Sequences and the ground truth read from a trace or a directory of `seed-N` traces.
+/// Sequences and the ground truth read from a trace or a directory of traces (an experiment's
+/// `seed-N/`, [`find_traces`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Dataset {
     pub traces: Vec<PathBuf>,
@@ -1406,38 +1324,6 @@ pub struct Dataset {
     pub state_names: Vec<String>,
 }
 
-/// The trace directories under `path`: `path` itself when it is a trace, else its `seed-N`
-/// sub-directories sorted by N.
-pub fn trace_dirs(path: &Path) -> Result<Vec<PathBuf>, TraceError> {
-    if path.join("manifest.json").exists() {
-        return Ok(vec![path.to_path_buf()]);
-    }
-    let entries = std::fs::read_dir(path).map_err(|source| TraceError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let mut found: Vec<(u64, PathBuf)> = Vec::new();
-    for e in entries.flatten() {
-        let name = e.file_name().to_string_lossy().to_string();
-        if let Some(n) = name
-            .strip_prefix("seed-")
-            .and_then(|n| n.parse::<u64>().ok())
-        {
-            if e.path().join("manifest.json").exists() {
-                found.push((n, e.path()));
-            }
-        }
-    }
-    if found.is_empty() {
-        return Err(TraceError::Option(format!(
-            "{}: neither a trace directory (no manifest.json) nor a directory of seed-N trace directories",
-            path.display()
-        )));
-    }
-    found.sort();
-    Ok(found.into_iter().map(|f| f.1).collect())
-}
-
 /// Read the true weights `states × units × units` of one trace, when both records exist.
 fn read_true_weights(
     trace: &Trace,
@@ -1447,7 +1333,6 @@ fn read_true_weights(
     if !trace.has_state(&o.weights) || !trace.edge_projections().contains(&o.projection) {
         return Ok(None);
     }
-    let w = trace.state(&o.weights)?;
     let edges = trace.edges(&o.projection)?;
     let where_ = trace.dir.display();
     if edges.n_pre != units || edges.n_post != units {
@@ -1456,15 +1341,12 @@ fn read_true_weights(
             o.projection, edges.n_pre, edges.n_post, o.counts
         )));
     }
-    if w.width != edges.pre.len() {
-        return Err(TraceError::Option(format!(
-            "{where_}: record `{}` has {} columns for {} synapses of `{}`",
-            o.weights,
-            w.width,
-            edges.pre.len(),
-            o.projection
-        )));
-    }
+    let w = trace
+        .synapse_weights(&o.weights, &edges)
+        .map_err(|e| match e {
+            TraceError::Option(m) => TraceError::Option(format!("{where_}: {m}")),
+            e => e,
+        })?;
     let mut out = vec![0.0; w.rows * units * units];
     for s in 0..w.rows {
         for (k, (&pre, &post)) in edges.pre.iter().zip(&edges.post).enumerate() {
@@ -1479,7 +1361,7 @@ fn read_true_weights(
 
 /// Read the sequences (see [`LoadOptions`]).
 pub fn load(path: &Path, o: &LoadOptions) -> Result<Dataset, TraceError> {
-    let dirs = trace_dirs(path)?;
+    let dirs = find_traces(path)?;
     let mut sequences = Vec::new();
     let mut units = None;
     let mut true_weights: Option<Vec<f64>> = None;

@@ -8,6 +8,7 @@ pub mod glm;
 pub mod graph;
 pub mod groups;
 pub mod hmm_glm;
+pub mod numeric;
 pub mod plot;
 pub mod rng;
 pub mod spikes;

@@ -33,3 +33,66 @@ impl Rng {
         }
     }
 }
+
+/// The pairs a sample ([`sample_pairs`]) draws from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pairs {
+    /// Unordered pairs `(i, j)`, `i < j`, of `0..n`.
+    Within(usize),
+    /// Ordered pairs `(i, j)` of `0..na` and `0..nb`; with `distinct` (one set), `i ≠ j`.
+    Between {
+        na: usize,
+        nb: usize,
+        distinct: bool,
+    },
+}
+
+impl Pairs {
+    /// How many pairs there are.
+    pub fn count(self) -> usize {
+        match self {
+            Pairs::Within(n) => n.saturating_mul(n.saturating_sub(1)) / 2,
+            Pairs::Between {
+                na, distinct: true, ..
+            } => na.saturating_mul(na.saturating_sub(1)),
+            Pairs::Between { na, nb, .. } => na.saturating_mul(nb),
+        }
+    }
+}
+
+/// Every pair of `pairs` (in order) when there are at most `count`; else `count` distinct
+/// pairs drawn from the SplitMix64 stream `state` (two draws per attempt).
+pub fn sample_pairs(pairs: Pairs, count: usize, state: &mut u64) -> Vec<(usize, usize)> {
+    let (na, nb) = match pairs {
+        Pairs::Within(n) => (n, n),
+        Pairs::Between { na, nb, .. } => (na, nb),
+    };
+    // The pair (i, j) stands for, if it is one.
+    let pair = |i: usize, j: usize| match pairs {
+        Pairs::Within(_) => (i != j).then_some((i.min(j), i.max(j))),
+        Pairs::Between { distinct, .. } => (!distinct || i != j).then_some((i, j)),
+    };
+    let mut out = Vec::new();
+    if pairs.count() <= count {
+        for i in 0..na {
+            for j in 0..nb {
+                match pair(i, j) {
+                    Some(p) if p == (i, j) => out.push(p),
+                    _ => {}
+                }
+            }
+        }
+    } else {
+        let mut seen = std::collections::HashSet::new();
+        while out.len() < count {
+            let i = (splitmix(state) % na as u64) as usize;
+            let j = (splitmix(state) % nb as u64) as usize;
+            if let Some(p) = pair(i, j) {
+                if seen.insert(p) {
+                    out.push(p);
+                }
+            }
+        }
+    }
+    out
+}

@@ -3,7 +3,7 @@
 //! variation, silent fraction, population Fano factor), and the `spikes` pass of `neurograph
 //! analyze` (`population_spikes`, `analyze_trace`), whose definitions follow Elephant's.
 
-use crate::rng::splitmix;
+use crate::rng::{sample_pairs, Pairs};
 
 /// Statistics of the spikes of `n` neurons over `duration_s` seconds.
 #[derive(Debug, Clone, PartialEq)]
@@ -33,6 +33,46 @@ pub fn trains(times: &[f64], indices: &[u32], n: usize) -> Vec<Vec<f64>> {
         tr.sort_by(f64::total_cmp);
     }
     out
+}
+
+/// The bin of time `t` (s) in bins of `bin_s` from 0, `floor(t / bin_s + 1e-9)` (a spike on a
+/// bin edge goes to the later bin despite rounding); also the number of whole bins in a span
+/// of `t`.
+pub fn bin_of(t: f64, bin_s: f64) -> f64 {
+    (t / bin_s + 1e-9).floor()
+}
+
+/// The bin of time `t` among `n_bins` bins of `bin_s` from 0 ([`bin_of`]); `None` outside.
+pub fn bin_index(t: f64, bin_s: f64, n_bins: usize) -> Option<usize> {
+    let b = bin_of(t, bin_s);
+    (b >= 0.0 && b < n_bins as f64).then_some(b as usize)
+}
+
+/// Sparse binned counts: (bin, count), bins ascending.
+pub type Binned = Vec<(u32, f64)>;
+
+/// `(bin, count)` pairs sorted by bin with the counts of equal bins summed.
+pub fn merge_bins(sorted: impl IntoIterator<Item = (u32, f64)>) -> Binned {
+    let mut out: Binned = Vec::new();
+    for (b, c) in sorted {
+        match out.last_mut() {
+            Some((last, s)) if *last == b => *s += c,
+            _ => out.push((b, c)),
+        }
+    }
+    out
+}
+
+/// Bin spike times (s) into `n_bins` bins of `bin_s` from 0 ([`bin_index`]; spikes outside
+/// are dropped).
+pub fn bin_train(times: &[f64], bin_s: f64, n_bins: usize) -> Binned {
+    let mut bins: Vec<u32> = times
+        .iter()
+        .filter_map(|&t| bin_index(t, bin_s, n_bins))
+        .map(|b| b as u32)
+        .collect();
+    bins.sort_unstable();
+    merge_bins(bins.into_iter().map(|b| (b, 1.0)))
 }
 
 fn mean(xs: &[f64]) -> f64 {
@@ -69,7 +109,7 @@ pub fn spike_stats(
     let n_bins = ((duration_s / fano_bin_s).round() as usize).max(1);
     let mut counts = vec![0.0; n_bins];
     for &t in times {
-        let b = ((t / fano_bin_s + 1e-9).floor() as usize).min(n_bins - 1);
+        let b = (bin_of(t, fano_bin_s) as usize).min(n_bins - 1);
         counts[b] += 1.0;
     }
     let cm = mean(&counts);
@@ -191,25 +231,8 @@ pub struct PopulationSpikes {
     pub synchrony_chi: f64,
 }
 
-/// A neuron's binned counts as sorted (bin, count) pairs.
-fn sparse_bins(train: &[f64], bin_s: f64, n_bins: usize) -> Vec<(usize, f64)> {
-    let mut out: Vec<(usize, f64)> = Vec::new();
-    for &t in train {
-        let b = (t / bin_s + 1e-9).floor();
-        if b < 0.0 || b >= n_bins as f64 {
-            continue;
-        }
-        let b = b as usize;
-        match out.last_mut() {
-            Some((last, c)) if *last == b => *c += 1.0,
-            _ => out.push((b, 1.0)),
-        }
-    }
-    out
-}
-
 /// Mean and variance (ddof 0) over `n_bins` bins of sparse counts.
-fn sparse_moments(bins: &[(usize, f64)], n_bins: usize) -> (f64, f64) {
+fn sparse_moments(bins: &[(u32, f64)], n_bins: usize) -> (f64, f64) {
     let nb = n_bins as f64;
     let s: f64 = bins.iter().map(|b| b.1).sum();
     let s2: f64 = bins.iter().map(|b| b.1 * b.1).sum();
@@ -218,7 +241,7 @@ fn sparse_moments(bins: &[(usize, f64)], n_bins: usize) -> (f64, f64) {
 }
 
 /// Pearson correlation of two sparse binned count vectors.
-fn sparse_corr(a: &[(usize, f64)], b: &[(usize, f64)], n_bins: usize) -> f64 {
+fn sparse_corr(a: &[(u32, f64)], b: &[(u32, f64)], n_bins: usize) -> f64 {
     let (ma, va) = sparse_moments(a, n_bins);
     let (mb, vb) = sparse_moments(b, n_bins);
     if va <= 0.0 || vb <= 0.0 {
@@ -261,7 +284,7 @@ pub fn population_spikes(
             "population `{population}`: the trace covers no time (duration {duration_s} s)"
         ));
     }
-    let n_bins = (duration_s / opts.bin_s + 1e-9).floor() as usize;
+    let n_bins = bin_of(duration_s, opts.bin_s) as usize;
     if n_bins == 0 {
         return Err(format!(
             "the bin width {} s is longer than the trace ({duration_s} s)",
@@ -309,9 +332,8 @@ pub fn population_spikes(
     // Population histogram.
     let mut hist = vec![0.0; n_bins];
     for &t in times {
-        let b = (t / opts.bin_s + 1e-9).floor();
-        if b >= 0.0 && b < n_bins as f64 {
-            hist[b as usize] += 1.0;
+        if let Some(b) = bin_index(t, opts.bin_s, n_bins) {
+            hist[b] += 1.0;
         }
     }
     let hm = mean(&hist);
@@ -325,9 +347,9 @@ pub fn population_spikes(
         .map(|c| c / (n.max(1) as f64 * opts.bin_s))
         .collect();
     // Binned counts per neuron, sparse.
-    let bins: Vec<Vec<(usize, f64)>> = tr
+    let bins: Vec<Binned> = tr
         .iter()
-        .map(|t| sparse_bins(t, opts.bin_s, n_bins))
+        .map(|t| bin_train(t, opts.bin_s, n_bins))
         .collect();
     // Golomb chi: variance of the population-averaged count over the mean single variance.
     let single_var = mean(
@@ -344,25 +366,8 @@ pub fn population_spikes(
         f64::NAN
     };
     // Pair sample.
-    let mut pairs: Vec<(usize, usize)> = Vec::new();
-    let all_pairs = n.saturating_mul(n.saturating_sub(1)) / 2;
-    if all_pairs <= opts.pairs {
-        for a in 0..n {
-            for b in a + 1..n {
-                pairs.push((a, b));
-            }
-        }
-    } else {
-        let mut state = opts.seed;
-        let mut seen = std::collections::HashSet::new();
-        while pairs.len() < opts.pairs {
-            let a = (splitmix(&mut state) % n as u64) as usize;
-            let b = (splitmix(&mut state) % n as u64) as usize;
-            if a != b && seen.insert((a.min(b), a.max(b))) {
-                pairs.push((a.min(b), a.max(b)));
-            }
-        }
-    }
+    let mut state = opts.seed;
+    let pairs = sample_pairs(Pairs::Within(n), opts.pairs, &mut state);
     let corrs: Vec<f64> = pairs
         .iter()
         .map(|&(a, b)| sparse_corr(&bins[a], &bins[b], n_bins))
@@ -452,15 +457,13 @@ pub fn to_json(trace: &crate::trace::Trace, stats: &[PopulationSpikes]) -> serde
             })
         })
         .collect();
-    serde_json::json!({
-        "format": "neurograph-analysis-spikes",
-        "format_version": 1,
-        "trace": trace.dir.display().to_string(),
-        "model": trace.manifest.get("model").cloned().unwrap_or(serde_json::Value::Null),
-        "seed": trace.manifest.get("seed").cloned().unwrap_or(serde_json::Value::Null),
-        "duration_s": trace.duration_s,
-        "populations": pops,
-    })
+    trace.analysis_json(
+        "spikes",
+        serde_json::json!({
+            "duration_s": trace.duration_s,
+            "populations": pops,
+        }),
+    )
 }
 
 /// The table `neurograph analyze TRACE spikes` prints.

@@ -12,7 +12,9 @@
 
 use serde_json::{json, Value};
 
-use crate::trace::{Trace, TraceError};
+use crate::numeric::golden_min;
+use crate::spikes::{bin_index, bin_of, trains};
+use crate::trace::{State, Trace, TraceError};
 
 /// Autocorrelation of `x` for lags `0..=max_lag` (at most `x.len() - 1`), mean-subtracted and
 /// normalised so that lag 0 is 1 (unbiased: each lag divided by its number of products).
@@ -146,8 +148,9 @@ impl Fit {
 /// Smallest and largest time constant the grid considers, in samples.
 const TAU_MIN: f64 = 0.05;
 const GRID: usize = 48;
-/// The largest matrix of binned spike counts (bins × neurons) the pass builds (2 GB of f64).
-const MAX_COUNTS: f64 = 2.5e8;
+/// The most bins of spike counts per neuron the pass analyses (the FFT's buffers of a column
+/// then stay within 2 GiB).
+const MAX_BINS: usize = 1 << 26;
 
 fn rss_single(y: &[f64], tau: f64) -> (f64, f64) {
     let q = (-1.0 / tau).exp();
@@ -228,7 +231,7 @@ pub fn fit(y: &[f64]) -> Option<Fit> {
         .iter()
         .copied()
         .min_by(|a, b| cost1(*a).total_cmp(&cost1(*b)))?;
-    let l1 = golden(cost1, best - step, best + step);
+    let l1 = golden_min(cost1, best - step, best + step, 0.0, 60);
     let tau = l1.exp();
     let (a, rss1) = rss_single(y, tau);
     // Double: grid over pairs, then shrinking local grids.
@@ -284,28 +287,6 @@ pub fn fit(y: &[f64]) -> Option<Fit> {
         aic_single,
         aic_double,
     })
-}
-
-/// Minimum of a unimodal `f` on `[lo, hi]` by golden-section search.
-fn golden(f: impl Fn(f64) -> f64, mut lo: f64, mut hi: f64) -> f64 {
-    let g = (5f64.sqrt() - 1.0) / 2.0;
-    let mut c = hi - g * (hi - lo);
-    let mut d = lo + g * (hi - lo);
-    let (mut fc, mut fd) = (f(c), f(d));
-    for _ in 0..60 {
-        if fc < fd {
-            hi = d;
-            (d, fd) = (c, fc);
-            c = hi - g * (hi - lo);
-            fc = f(c);
-        } else {
-            lo = c;
-            (c, fc) = (d, fd);
-            d = lo + g * (hi - lo);
-            fd = f(d);
-        }
-    }
-    (lo + hi) / 2.0
 }
 
 /// Options of the `timescales` pass.
@@ -383,13 +364,51 @@ pub fn analyze_trace(
         .collect()
 }
 
+/// The samples of one analysed variable, read one unit (column) at a time.
+enum Samples {
+    /// A state record, from sample `skip` on.
+    State { state: State, skip: usize },
+    /// Each neuron's spike times, counted in bins of `bin_s` from `from_s`.
+    Spikes {
+        trains: Vec<Vec<f64>>,
+        from_s: f64,
+        bin_s: f64,
+    },
+}
+
+impl Samples {
+    /// Unit `u`'s samples into `col` (one per row).
+    fn column(&self, u: usize, col: &mut [f64]) {
+        match self {
+            Samples::State { state, skip } => {
+                let w = state.width;
+                for (r, c) in col.iter_mut().enumerate() {
+                    *c = state.values[(skip + r) * w + u];
+                }
+            }
+            Samples::Spikes {
+                trains,
+                from_s,
+                bin_s,
+            } => {
+                col.fill(0.0);
+                for &t in &trains[u] {
+                    if let Some(b) = bin_index(t - from_s, *bin_s, col.len()) {
+                        col[b] += 1.0;
+                    }
+                }
+            }
+        }
+    }
+}
+
 fn analyze_variable(
     trace: &Trace,
     name: &str,
     opts: &TimescaleOptions,
 ) -> Result<VariableTimescales, TraceError> {
-    // (samples, width) row-major and the sample interval.
-    let (values, rows, width, sample_s) = match name.strip_suffix(".spikes") {
+    // The samples, their number (rows) and units (width), and the sample interval.
+    let (samples, rows, width, sample_s) = match name.strip_suffix(".spikes") {
         Some(pop) if !trace.has_state(name) => {
             if !(opts.bin_s > 0.0 && opts.bin_s.is_finite()) {
                 return Err(TraceError::Option(
@@ -398,22 +417,18 @@ fn analyze_variable(
             }
             let ev = trace.spikes(pop)?;
             let span = (trace.duration_s - opts.from_s).max(0.0);
-            let rows = (span / opts.bin_s + 1e-9).floor();
-            if rows * ev.size as f64 > MAX_COUNTS {
+            let rows = bin_of(span, opts.bin_s);
+            if rows > MAX_BINS as f64 {
                 return Err(TraceError::Option(format!(
-                    "--bin: {rows} bins of {} neurons is more than {MAX_COUNTS} counts; use wider bins",
-                    ev.size
+                    "--bin: {rows} bins is more than {MAX_BINS}; use wider bins"
                 )));
             }
-            let rows = rows as usize;
-            let mut v = vec![0.0; rows * ev.size];
-            for (&t, &i) in ev.times.iter().zip(&ev.indices) {
-                let b = ((t - opts.from_s) / opts.bin_s + 1e-9).floor();
-                if b >= 0.0 && (b as usize) < rows {
-                    v[b as usize * ev.size + i as usize] += 1.0;
-                }
-            }
-            (v, rows, ev.size, opts.bin_s)
+            let samples = Samples::Spikes {
+                trains: trains(&ev.times, &ev.indices, ev.size),
+                from_s: opts.from_s,
+                bin_s: opts.bin_s,
+            };
+            (samples, rows as usize, ev.size, opts.bin_s)
         }
         _ => {
             let s = trace.state(name).map_err(|e| match e {
@@ -426,8 +441,8 @@ fn analyze_variable(
                 0.0
             };
             let skip = s.times.iter().take_while(|&&t| t < opts.from_s).count();
-            let values = s.values[skip * s.width..].to_vec();
-            (values, s.rows - skip, s.width, dt)
+            let (rows, width) = (s.rows - skip, s.width);
+            (Samples::State { state: s, skip }, rows, width, dt)
         }
     };
     if rows < 8 || !(sample_s > 0.0 && sample_s.is_finite()) {
@@ -437,7 +452,7 @@ fn analyze_variable(
     }
     let max_lag = match opts.max_lag_s {
         None => 30,
-        Some(m) => (m / sample_s + 1e-9).floor() as usize,
+        Some(m) => bin_of(m, sample_s) as usize,
     }
     .min(rows - 1);
     if max_lag < 4 {
@@ -450,9 +465,7 @@ fn analyze_variable(
     let mut counted = 0usize;
     let mut col = vec![0.0; rows];
     for u in 0..width {
-        for (r, c) in col.iter_mut().enumerate() {
-            *c = values[r * width + u];
-        }
+        samples.column(u, &mut col);
         let ac = autocorrelation(&col, max_lag);
         if ac.iter().all(|v| v.is_finite()) {
             for (m, v) in mean.iter_mut().zip(&ac) {
@@ -513,23 +526,21 @@ fn fit_json(f: &Option<Fit>, sample_s: f64) -> Value {
 
 /// The JSON document of the pass (schema in the README, "neurograph analyze").
 pub fn to_json(trace: &Trace, results: &[VariableTimescales]) -> Value {
-    json!({
-        "format": "neurograph-analysis-timescales",
-        "format_version": 1,
-        "trace": trace.dir.display().to_string(),
-        "model": trace.manifest.get("model").cloned().unwrap_or(Value::Null),
-        "seed": trace.manifest.get("seed").cloned().unwrap_or(Value::Null),
-        "variables": results.iter().map(|r| json!({
-            "variable": r.variable,
-            "units": r.units.len(),
-            "samples": r.samples,
-            "sample_s": r.sample_s,
-            "max_lag_s": r.max_lag as f64 * r.sample_s,
-            "population": fit_json(&r.population, r.sample_s),
-            "mean_autocorrelation": r.mean_autocorrelation,
-            "per_unit": r.units.iter().map(|f| fit_json(f, r.sample_s)).collect::<Vec<_>>(),
-        })).collect::<Vec<_>>(),
-    })
+    trace.analysis_json(
+        "timescales",
+        json!({
+            "variables": results.iter().map(|r| json!({
+                "variable": r.variable,
+                "units": r.units.len(),
+                "samples": r.samples,
+                "sample_s": r.sample_s,
+                "max_lag_s": r.max_lag as f64 * r.sample_s,
+                "population": fit_json(&r.population, r.sample_s),
+                "mean_autocorrelation": r.mean_autocorrelation,
+                "per_unit": r.units.iter().map(|f| fit_json(f, r.sample_s)).collect::<Vec<_>>(),
+            })).collect::<Vec<_>>(),
+        }),
+    )
 }
 
 /// One line per variable: units, the population fit, the median unit timescale.

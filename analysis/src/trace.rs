@@ -198,13 +198,54 @@ impl Trace {
         })
     }
 
+    /// The manifest entries of the records of `kind` (`state`, `events`, `edges`, `regime`),
+    /// in manifest order.
+    pub fn records_of<'a>(&'a self, kind: &'a str) -> impl Iterator<Item = &'a Value> + 'a {
+        self.records
+            .iter()
+            .filter(move |r| r.get("kind").and_then(Value::as_str) == Some(kind))
+    }
+
+    /// The manifest entry of the first record of `kind` whose string fields `fields` have the
+    /// given values (e.g. `("state", &[("name", "E.v")])`).
+    pub fn record(&self, kind: &str, fields: &[(&str, &str)]) -> Option<&Value> {
+        self.records.iter().find(|r| {
+            r.get("kind").and_then(Value::as_str) == Some(kind)
+                && fields
+                    .iter()
+                    .all(|(k, v)| r.get(*k).and_then(Value::as_str) == Some(*v))
+        })
+    }
+
+    /// The values of string field `field` of the records of `kind`, in manifest order.
+    fn names_of(&self, kind: &str, field: &str) -> Vec<String> {
+        self.records_of(kind)
+            .filter_map(|r| r.get(field).and_then(Value::as_str).map(String::from))
+            .collect()
+    }
+
+    /// The JSON document of analysis pass `pass` over this trace: `format`
+    /// (`neurograph-analysis-PASS`), `format_version` 1, the trace directory, the manifest's
+    /// `model` and `seed`, then the object `fields`.
+    pub fn analysis_json(&self, pass: &str, fields: Value) -> Value {
+        let mut doc = serde_json::json!({
+            "format": format!("neurograph-analysis-{pass}"),
+            "format_version": 1,
+            "trace": self.dir.display().to_string(),
+            "model": self.manifest.get("model").cloned().unwrap_or(Value::Null),
+            "seed": self.manifest.get("seed").cloned().unwrap_or(Value::Null),
+        });
+        if let (Value::Object(doc), Value::Object(fields)) = (&mut doc, fields) {
+            doc.extend(fields);
+        }
+        doc
+    }
+
     /// The populations with a spike record, in manifest order.
     pub fn spike_populations(&self) -> Vec<String> {
-        let mut out = Vec::new();
-        for r in &self.records {
-            if r.get("kind").and_then(Value::as_str) == Some("events")
-                && r.get("event").and_then(Value::as_str) == Some("spike")
-            {
+        let mut out: Vec<String> = Vec::new();
+        for r in self.records_of("events") {
+            if r.get("event").and_then(Value::as_str) == Some("spike") {
                 if let Some(p) = r.get("population").and_then(Value::as_str) {
                     if !out.iter().any(|q| q == p) {
                         out.push(p.to_string());
@@ -217,24 +258,15 @@ impl Trace {
 
     /// The state records sampled over time (not `at end`), in manifest order.
     pub fn sampled_state_records(&self) -> Vec<String> {
-        self.records
-            .iter()
-            .filter(|r| {
-                r.get("kind").and_then(Value::as_str) == Some("state")
-                    && r.get("at_end").and_then(Value::as_bool) != Some(true)
-            })
+        self.records_of("state")
+            .filter(|r| r.get("at_end").and_then(Value::as_bool) != Some(true))
             .filter_map(|r| r.get("name").and_then(Value::as_str).map(String::from))
             .collect()
     }
 
     /// The first element a state record covers (its manifest `elements: [first, end]`).
     pub fn first_element(&self, name: &str) -> Option<usize> {
-        self.records
-            .iter()
-            .find(|r| {
-                r.get("kind").and_then(Value::as_str) == Some("state")
-                    && r.get("name").and_then(Value::as_str) == Some(name)
-            })
+        self.record("state", &[("name", name)])
             .and_then(|r| r.get("elements"))
             .and_then(|e| e.get(0))
             .and_then(Value::as_u64)
@@ -243,10 +275,7 @@ impl Trace {
 
     /// Whether the trace has a state record named `name`.
     pub fn has_state(&self, name: &str) -> bool {
-        self.records.iter().any(|r| {
-            r.get("kind").and_then(Value::as_str) == Some("state")
-                && r.get("name").and_then(Value::as_str) == Some(name)
-        })
+        self.record("state", &[("name", name)]).is_some()
     }
 
     /// The spikes of `population`.
@@ -257,13 +286,7 @@ impl Trace {
     /// The `event` records of `population` (`spike` for spikes).
     pub fn events(&self, population: &str, event: &str) -> Result<Events, TraceError> {
         let record = self
-            .records
-            .iter()
-            .find(|r| {
-                r.get("kind").and_then(Value::as_str) == Some("events")
-                    && r.get("population").and_then(Value::as_str) == Some(population)
-                    && r.get("event").and_then(Value::as_str) == Some(event)
-            })
+            .record("events", &[("population", population), ("event", event)])
             .ok_or_else(|| {
                 if event == "spike" {
                     TraceError::MissingSpikes {
@@ -334,26 +357,13 @@ impl Trace {
 
     /// The projections with a connectivity record (`record W.edges`), in manifest order.
     pub fn edge_projections(&self) -> Vec<String> {
-        self.records
-            .iter()
-            .filter(|r| r.get("kind").and_then(Value::as_str) == Some("edges"))
-            .filter_map(|r| {
-                r.get("projection")
-                    .and_then(Value::as_str)
-                    .map(String::from)
-            })
-            .collect()
+        self.names_of("edges", "projection")
     }
 
     /// The synapses of `projection` (`record W.edges`).
     pub fn edges(&self, projection: &str) -> Result<Edges, TraceError> {
         let record = self
-            .records
-            .iter()
-            .find(|r| {
-                r.get("kind").and_then(Value::as_str) == Some("edges")
-                    && r.get("projection").and_then(Value::as_str) == Some(projection)
-            })
+            .record("edges", &[("projection", projection)])
             .ok_or_else(|| TraceError::MissingEdges {
                 projection: projection.into(),
             })?;
@@ -424,22 +434,13 @@ impl Trace {
 
     /// The regimes with a record, in manifest order.
     pub fn regimes(&self) -> Vec<String> {
-        self.records
-            .iter()
-            .filter(|r| r.get("kind").and_then(Value::as_str) == Some("regime"))
-            .filter_map(|r| r.get("regime").and_then(Value::as_str).map(String::from))
-            .collect()
+        self.names_of("regime", "regime")
     }
 
     /// The state sequence of regime `regime` (`record brain`).
     pub fn regime(&self, regime: &str) -> Result<Regime, TraceError> {
         let record = self
-            .records
-            .iter()
-            .find(|r| {
-                r.get("kind").and_then(Value::as_str) == Some("regime")
-                    && r.get("regime").and_then(Value::as_str) == Some(regime)
-            })
+            .record("regime", &[("regime", regime)])
             .ok_or_else(|| TraceError::MissingRegime {
                 regime: regime.into(),
             })?;
@@ -501,12 +502,7 @@ impl Trace {
     /// The state record named `name` (as in the manifest, e.g. `E.v`).
     pub fn state(&self, name: &str) -> Result<State, TraceError> {
         let record = self
-            .records
-            .iter()
-            .find(|r| {
-                r.get("kind").and_then(Value::as_str) == Some("state")
-                    && r.get("name").and_then(Value::as_str) == Some(name)
-            })
+            .record("state", &[("name", name)])
             .ok_or_else(|| TraceError::MissingState { name: name.into() })?;
         let values = self.array(record, name, "values")?;
         let times = self.array(record, name, "times")?;
@@ -538,6 +534,34 @@ impl Trace {
             values: values.data,
             times: times.data,
         })
+    }
+
+    /// The weight record `name` of the synapses `edges` (a synapse state such as `W.w`): every
+    /// sample, one column per synapse. An error unless the record has a sample, exactly one
+    /// column per synapse and finite values.
+    pub fn synapse_weights(&self, name: &str, edges: &Edges) -> Result<State, TraceError> {
+        let s = self.state(name)?;
+        let n = edges.pre.len();
+        if s.width != n {
+            return Err(TraceError::Option(format!(
+                "weight record `{name}` has {} columns but projection `{}` has {n} synapses; record the whole synapse state (`record {name} at end`)",
+                s.width, edges.projection
+            )));
+        }
+        if s.rows == 0 {
+            return Err(TraceError::Option(format!(
+                "weight record `{name}` has no samples"
+            )));
+        }
+        if let Some(k) = s.values.iter().position(|v| !v.is_finite()) {
+            return Err(TraceError::Option(format!(
+                "weight record `{name}`: the weight of synapse {} (row {}) is {}, not a finite number",
+                k % n,
+                k / n,
+                s.values[k]
+            )));
+        }
+        Ok(s)
     }
 
     /// The path of a record's array `field` (`times`, `indices`, `values`): a plain file name
@@ -577,5 +601,66 @@ impl Trace {
             path,
             message: e.to_string(),
         })
+    }
+}
+
+/// The trace directories at `path`: `path` itself when it holds a `manifest.json`, else its
+/// sub-directories that do (an experiment's `seed-N/`), in natural order (`seed-2` before
+/// `seed-10`).
+pub fn find_traces(path: &Path) -> Result<Vec<PathBuf>, TraceError> {
+    if path.join("manifest.json").is_file() {
+        return Ok(vec![path.to_path_buf()]);
+    }
+    let entries = std::fs::read_dir(path).map_err(|source| TraceError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let mut out: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.join("manifest.json").is_file())
+        .collect();
+    if out.is_empty() {
+        return Err(TraceError::Option(format!(
+            "{}: neither a trace directory nor a directory of traces (no manifest.json in it or in a sub-directory)",
+            path.display()
+        )));
+    }
+    out.sort_by_key(|p| natural_key(&p.file_name().unwrap_or_default().to_string_lossy()));
+    Ok(out)
+}
+
+/// A sort key that orders runs of digits by value.
+fn natural_key(s: &str) -> Vec<(String, u128)> {
+    let mut out = Vec::new();
+    let mut text = String::new();
+    let mut digits = String::new();
+    for c in s.chars() {
+        if c.is_ascii_digit() {
+            digits.push(c);
+        } else {
+            if !digits.is_empty() {
+                out.push((
+                    std::mem::take(&mut text),
+                    digits.parse().unwrap_or(u128::MAX),
+                ));
+                digits.clear();
+            }
+            text.push(c);
+        }
+    }
+    out.push((text, digits.parse().unwrap_or(0)));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn natural_order() {
+        let mut v = vec!["seed-10", "seed-2", "seed-1", "a"];
+        v.sort_by_key(|s| natural_key(s));
+        assert_eq!(v, vec!["a", "seed-1", "seed-2", "seed-10"]);
     }
 }

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 use neurograph_analysis::coverage;
-use neurograph_analysis::trace::Trace;
+use neurograph_analysis::trace::{find_traces, Trace};
 
 use super::{write_json, Common};
 
@@ -24,7 +24,7 @@ pub struct CoverageArgs {
 }
 
 fn open_all(path: &Path) -> Result<Vec<Trace>, String> {
-    coverage::find_traces(path)
+    find_traces(path)
         .map_err(|e| e.to_string())?
         .iter()
         .map(|p| Trace::open(p).map_err(|e| e.to_string()))

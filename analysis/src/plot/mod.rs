@@ -15,6 +15,7 @@ use std::fmt::Write;
 pub mod png;
 pub mod state;
 
+use crate::spikes::{bin_index, bin_of, trains};
 use crate::trace::{Events, Trace, TraceError};
 
 mod circuit;
@@ -495,14 +496,13 @@ pub fn raster(trace: &Trace, opts: &PlotOptions) -> Result<Plot, TraceError> {
 /// Population rate (Hz) of `p` in whole bins of `bin_s` from `from` (spikes after the last
 /// whole bin before `to` are not counted): spikes in a bin over (size x bin width).
 pub fn population_rate(p: &Events, from: f64, to: f64, bin_s: f64) -> Vec<f64> {
-    let n_bins = ((to - from) / bin_s + 1e-9).floor() as usize;
+    let n_bins = bin_of(to - from, bin_s) as usize;
     let mut counts = vec![0usize; n_bins];
     for &t in &p.times {
         if t < from {
             continue;
         }
-        let b = ((t - from) / bin_s + 1e-9).floor() as usize;
-        if b < n_bins {
+        if let Some(b) = bin_index(t - from, bin_s, n_bins) {
             counts[b] += 1;
         }
     }
@@ -606,16 +606,14 @@ pub fn rate(trace: &Trace, opts: &PlotOptions) -> Result<Plot, TraceError> {
 /// Inter-spike intervals of `p` in [from, to]: the gaps between consecutive spikes of each
 /// neuron, both spikes inside the window (seconds, in neuron order then time).
 pub fn intervals(p: &Events, from: f64, to: f64) -> Vec<f64> {
-    let mut per_neuron: Vec<Vec<f64>> = vec![Vec::new(); p.size.max(1)];
-    for (&t, &i) in p.times.iter().zip(&p.indices) {
-        if t >= from && t <= to && (i as usize) < per_neuron.len() {
-            per_neuron[i as usize].push(t);
-        }
-    }
     let mut out = Vec::new();
-    for mut train in per_neuron {
-        train.sort_by(f64::total_cmp);
-        out.extend(train.windows(2).map(|w| w[1] - w[0]));
+    for train in trains(&p.times, &p.indices, p.size) {
+        // The train is ascending: the spikes in the window are a slice of it.
+        let (a, b) = (
+            train.partition_point(|&t| t < from),
+            train.partition_point(|&t| t <= to),
+        );
+        out.extend(train[a..b.max(a)].windows(2).map(|w| w[1] - w[0]));
     }
     out
 }
@@ -625,9 +623,8 @@ pub fn intervals(p: &Events, from: f64, to: f64) -> Vec<f64> {
 pub fn isi_histogram(isis: &[f64], bin_s: f64, n_bins: usize) -> Vec<f64> {
     let mut counts = vec![0usize; n_bins];
     for &d in isis {
-        let b = (d / bin_s + 1e-9).floor();
-        if b >= 0.0 && (b as usize) < n_bins {
-            counts[b as usize] += 1;
+        if let Some(b) = bin_index(d, bin_s, n_bins) {
+            counts[b] += 1;
         }
     }
     let total = isis.len().max(1) as f64;
