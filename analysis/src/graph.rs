@@ -767,6 +767,19 @@ pub fn symmetrise(g: &DiGraph<usize, f64>) -> UnGraph<usize, f64> {
     out
 }
 
+/// In-, out- and total degrees of the directed `g`: the edges ending and starting at each node,
+/// and their sum (a self-loop counts once in each, twice in the total).
+pub fn directed_degrees(g: &DiGraph<usize, f64>) -> (Vec<usize>, Vec<usize>, Vec<usize>) {
+    let n = g.node_count();
+    let (mut din, mut dout) = (vec![0usize; n], vec![0usize; n]);
+    for e in g.edge_references() {
+        dout[e.source().index()] += 1;
+        din[e.target().index()] += 1;
+    }
+    let total = din.iter().zip(&dout).map(|(a, b)| a + b).collect();
+    (din, dout, total)
+}
+
 /// Degrees of the undirected `g`: distinct neighbours, a self-loop counting 2 (so that the
 /// degrees sum to twice the edges, and double-edge swaps preserve them).
 pub fn undirected_degrees(g: &UnGraph<usize, f64>) -> Vec<usize> {
@@ -1221,16 +1234,13 @@ pub fn analyze_inputs(inputs: Vec<ProjectionInput>, opts: &GraphOptions) -> Grap
     let n = network.nodes.len();
     let mut distributions = Vec::new();
     if opts.directed {
-        let (mut din, mut dout) = (vec![0usize; n], vec![0usize; n]);
+        let (din, dout, dtot) = directed_degrees(&network.graph);
         let (mut sin, mut sout) = (vec![0.0; n], vec![0.0; n]);
         for e in network.graph.edge_references() {
             let (u, v, w) = (e.source().index(), e.target().index(), *e.weight());
-            dout[u] += 1;
-            din[v] += 1;
             sout[u] += w;
             sin[v] += w;
         }
-        let dtot: Vec<usize> = din.iter().zip(&dout).map(|(a, b)| a + b).collect();
         let stot: Vec<f64> = sin.iter().zip(&sout).map(|(a, b)| a + b).collect();
         for (kind, d, s) in [("in", din, sin), ("out", dout, sout), ("total", dtot, stot)] {
             distributions.push(Distribution {

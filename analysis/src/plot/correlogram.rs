@@ -6,8 +6,8 @@
 
 use std::fmt::Write;
 
-use super::{axes, caption, esc, header, model_name, nice_ticks, trim, Frame, Plot, PlotOptions};
-use super::{COLOURS, LEFT, TOP};
+use super::{axes, caption, esc, header, model_name, nice_range, points, trim};
+use super::{Frame, Plot, PlotOptions, COLOURS, LEFT, TOP};
 use crate::correlations::{self, parse_pair, Correction};
 use crate::trace::{Trace, TraceError};
 
@@ -36,9 +36,7 @@ pub fn correlogram(trace: &Trace, opts: &PlotOptions) -> Result<Plot, TraceError
         .copied();
     let (lo, hi) = all.fold((0.0f64, 0.0f64), |(a, b), v| (a.min(v), b.max(v)));
     let hi = if hi > lo { hi } else { lo + 1.0 };
-    let yt = nice_ticks(lo, hi, 8);
-    let step = if yt.len() > 1 { yt[1] - yt[0] } else { hi - lo };
-    let (y0, y1) = ((lo / step).floor() * step, (hi / step).ceil() * step);
+    let (y0, y1, yt) = nice_range(lo, hi, 8);
     let half = (l as f64 + 0.5) * bin;
     let f = Frame::new(-half, half, y0, y1);
     let model = model_name(trace);
@@ -57,7 +55,7 @@ pub fn correlogram(trace: &Trace, opts: &PlotOptions) -> Result<Plot, TraceError
         "lag (ms; positive: second train after the first)",
         1e3,
         &format!("coincidences per {} ms bin", trim(bin * 1e3)),
-        &nice_ticks(y0, y1, 8),
+        &yt,
     );
     // Zero line.
     let _ = writeln!(
@@ -81,21 +79,13 @@ pub fn correlogram(trace: &Trace, opts: &PlotOptions) -> Result<Plot, TraceError
         );
     }
     // Raw correlogram as a step line, the predictor as a line.
-    let mut pts = String::new();
-    for (i, v) in e.raw.iter().enumerate() {
+    let pts = points(e.raw.iter().enumerate().flat_map(|(i, v)| {
         let lag = r.lag_s(i);
-        if i > 0 {
-            pts.push(' ');
-        }
-        let _ = write!(
-            pts,
-            "{:.1},{:.1} {:.1},{:.1}",
-            f.x(lag - bin / 2.0),
-            f.y(*v),
-            f.x(lag + bin / 2.0),
-            f.y(*v)
-        );
-    }
+        [
+            (f.x(lag - bin / 2.0), f.y(*v)),
+            (f.x(lag + bin / 2.0), f.y(*v)),
+        ]
+    }));
     let _ = writeln!(
         out,
         r##"<polyline class="raw" fill="none" stroke="#333" stroke-width="1.2" points="{pts}"/>"##
@@ -105,13 +95,11 @@ pub fn correlogram(trace: &Trace, opts: &PlotOptions) -> Result<Plot, TraceError
         ("#333", "raw".to_string()),
     ];
     if let Some(p) = &pred {
-        let mut pts = String::new();
-        for (i, v) in p.iter().enumerate() {
-            if i > 0 {
-                pts.push(' ');
-            }
-            let _ = write!(pts, "{:.1},{:.1}", f.x(r.lag_s(i)), f.y(*v));
-        }
+        let pts = points(
+            p.iter()
+                .enumerate()
+                .map(|(i, v)| (f.x(r.lag_s(i)), f.y(*v))),
+        );
         let _ = writeln!(
             out,
             r##"<polyline class="predictor" fill="none" stroke="{}" stroke-width="2" points="{pts}"/>"##,

@@ -8,7 +8,8 @@
 
 use std::fmt::Write;
 
-use super::{caption, esc, header, model_name, Frame, Plot, PlotOptions, LEFT, TOP};
+use super::{caption, esc, header, model_name, points, Frame, Plot, PlotOptions, LEFT, TOP};
+use super::{frame_box, x_axis_title, x_tick, y_axis_title, y_tick};
 use crate::graph::{self, GraphOptions, Sign};
 use crate::trace::{Trace, TraceError};
 
@@ -29,13 +30,7 @@ fn decade_label(k: i32) -> String {
 /// Log–log axes: box, decade ticks (with unlabelled 2..9 minor ticks), axis titles. The frame
 /// is in log10 units.
 fn log_axes(out: &mut String, f: &Frame, x_title: &str, y_title: &str) {
-    let (l, r, t, b) = (LEFT, LEFT + Frame::w(), TOP, TOP + Frame::h());
-    let _ = writeln!(
-        out,
-        r##"<rect class="frame" x="{l}" y="{t}" width="{}" height="{}" fill="none" stroke="#333" stroke-width="1"/>"##,
-        Frame::w(),
-        Frame::h()
-    );
+    frame_box(out);
     let decades = |lo: f64, hi: f64| (lo.floor() as i32)..=(hi.ceil() as i32);
     // Less than a decade: linear "nice" values placed on the log axis, all labelled.
     let span = f.x1 - f.x0;
@@ -48,14 +43,7 @@ fn log_axes(out: &mut String, f: &Frame, x_title: &str, y_title: &str) {
             1.0
         };
         for v in ticks.into_iter().filter(|&v| v > 0.0 && v >= lo && v <= hi) {
-            let x = f.x(v.log10());
-            let _ = writeln!(
-                out,
-                r##"<line class="tick" x1="{x:.2}" y1="{b}" x2="{x:.2}" y2="{}" stroke="#333"/><text x="{x:.2}" y="{}" font-size="14" text-anchor="middle">{}</text>"##,
-                b + 6.0,
-                b + 22.0,
-                super::tick_label(v, step)
-            );
+            x_tick(out, f.x(v.log10()), 6.0, Some(&super::tick_label(v, step)));
         }
     }
     // Otherwise 1, 2 and 5 times the decades labelled on a medium axis, decades on a long one.
@@ -69,26 +57,15 @@ fn log_axes(out: &mut String, f: &Frame, x_title: &str, y_title: &str) {
             if v < f.x0 - 1e-9 || v > f.x1 + 1e-9 {
                 continue;
             }
-            let x = f.x(v);
-            let len = if labelled(m) { 6.0 } else { 3.0 };
-            let _ = write!(
-                out,
-                r##"<line class="tick" x1="{x:.2}" y1="{b}" x2="{x:.2}" y2="{}" stroke="#333"/>"##,
-                b + len
-            );
-            if labelled(m) {
-                let label = if k >= 0 {
+            let label = labelled(m).then(|| {
+                if k >= 0 {
                     format!("{}", u64::from(m) * 10u64.pow(k as u32))
                 } else {
                     format!("{}", f64::from(m) * 10f64.powi(k))
-                };
-                let _ = write!(
-                    out,
-                    r##"<text x="{x:.2}" y="{}" font-size="14" text-anchor="middle">{label}</text>"##,
-                    b + 22.0,
-                );
-            }
-            out.push('\n');
+                }
+            });
+            let len = if label.is_some() { 6.0 } else { 3.0 };
+            x_tick(out, f.x(v), len, label.as_deref());
         }
     }
     for k in decades(f.y0, f.y1) {
@@ -97,41 +74,13 @@ fn log_axes(out: &mut String, f: &Frame, x_title: &str, y_title: &str) {
             if v < f.y0 - 1e-9 || v > f.y1 + 1e-9 {
                 continue;
             }
-            let y = f.y(v);
-            let len = if m == 1 { 6.0 } else { 3.0 };
-            let _ = write!(
-                out,
-                r##"<line class="tick" x1="{}" y1="{y:.2}" x2="{l}" y2="{y:.2}" stroke="#333"/>"##,
-                l - len
-            );
-            if m == 1 {
-                let _ = write!(
-                    out,
-                    r##"<text x="{}" y="{:.2}" font-size="14" text-anchor="end">{}</text>"##,
-                    l - 9.0,
-                    y + 5.0,
-                    decade_label(k)
-                );
-            }
-            out.push('\n');
+            let label = (m == 1).then(|| decade_label(k));
+            let len = if label.is_some() { 6.0 } else { 3.0 };
+            y_tick(out, f.y(v), len, label.as_deref());
         }
     }
-    let _ = writeln!(
-        out,
-        r##"<text class="axis-title" x="{}" y="{}" font-size="16" text-anchor="middle">{}</text>"##,
-        (l + r) / 2.0,
-        b + 46.0,
-        esc(x_title)
-    );
-    let _ = writeln!(
-        out,
-        r##"<text class="axis-title" x="{}" y="{}" font-size="16" text-anchor="middle" transform="rotate(-90 {} {})">{}</text>"##,
-        l - 58.0,
-        (t + b) / 2.0,
-        l - 58.0,
-        (t + b) / 2.0,
-        esc(y_title)
-    );
+    x_axis_title(out, x_title);
+    y_axis_title(out, y_title);
 }
 
 /// The `k`-th legend entry inside the frame's top right corner (the CCDF falls from the top
@@ -167,18 +116,9 @@ pub fn degree(trace: &Trace, opts: &PlotOptions) -> Result<Plot, TraceError> {
     let n = net.nodes.len();
     let degrees: Vec<usize> = match opts.degree.as_str() {
         "undirected" => graph::undirected_degrees(&graph::symmetrise(&net.graph)),
-        kind @ ("in" | "out" | "total") => {
-            let mut d = vec![0usize; n];
-            for e in net.graph.raw_edges() {
-                if kind != "in" {
-                    d[e.source().index()] += 1;
-                }
-                if kind != "out" {
-                    d[e.target().index()] += 1;
-                }
-            }
-            d
-        }
+        "in" => graph::directed_degrees(&net.graph).0,
+        "out" => graph::directed_degrees(&net.graph).1,
+        "total" => graph::directed_degrees(&net.graph).2,
         other => {
             return Err(TraceError::Option(format!(
                 "--degree {other}: the distributions are `total`, `in`, `out` and `undirected`"
@@ -229,13 +169,10 @@ pub fn degree(trace: &Trace, opts: &PlotOptions) -> Result<Plot, TraceError> {
         &format!("{} degree x (synaptic partners)", opts.degree),
         "fraction of nodes with degree ≥ x",
     );
-    let mut pts = String::new();
-    for (k, &(x, p)) in ccdf.iter().enumerate() {
-        if k > 0 {
-            pts.push(' ');
-        }
-        let _ = write!(pts, "{:.1},{:.1}", f.x((x as f64).log10()), f.y(p.log10()));
-    }
+    let pts = points(
+        ccdf.iter()
+            .map(|&(x, p)| (f.x((x as f64).log10()), f.y(p.log10()))),
+    );
     let colour = super::COLOURS[0];
     let _ = writeln!(
         out,
@@ -267,17 +204,13 @@ pub fn degree(trace: &Trace, opts: &PlotOptions) -> Result<Plot, TraceError> {
             ),
         ];
         for (k, (model, colour, p)) in models.iter().enumerate() {
-            let mut pts = String::new();
-            for &x in &xs {
-                let v = p(x);
-                if v <= 0.0 || v.log10() < y0 {
-                    break;
-                }
-                if !pts.is_empty() {
-                    pts.push(' ');
-                }
-                let _ = write!(pts, "{:.1},{:.1}", f.x((x as f64).log10()), f.y(v.log10()));
-            }
+            // Until the curve falls below the frame.
+            let pts = points(
+                xs.iter()
+                    .map(|&x| (x, p(x)))
+                    .take_while(|&(_, v)| !(v <= 0.0 || v.log10() < y0))
+                    .map(|(x, v)| (f.x((x as f64).log10()), f.y(v.log10()))),
+            );
             let _ = writeln!(
                 out,
                 r##"<polyline class="fit" data-model="{model}" fill="none" stroke="{colour}" stroke-width="1.5" stroke-dasharray="6 4" points="{pts}"/>"##

@@ -232,60 +232,119 @@ fn header(out: &mut String, title: &str) {
     );
 }
 
-/// Axes box, ticks, tick labels and axis titles. `y_ticks` are values with their labels.
-fn axes(out: &mut String, f: &Frame, x_title: &str, x_scale: f64, y_title: &str, y_ticks: &[f64]) {
-    let (l, r, t, b) = (LEFT, LEFT + Frame::w(), TOP, TOP + Frame::h());
+/// The box around the plot area.
+fn frame_box(out: &mut String) {
     let _ = writeln!(
         out,
-        r##"<rect class="frame" x="{l}" y="{t}" width="{}" height="{}" fill="none" stroke="#333" stroke-width="1"/>"##,
+        r##"<rect class="frame" x="{LEFT}" y="{TOP}" width="{}" height="{}" fill="none" stroke="#333" stroke-width="1"/>"##,
         Frame::w(),
         Frame::h()
     );
-    // x: ticks in display units.
-    let xt = nice_ticks(f.x0 * x_scale, f.x1 * x_scale, 8);
-    let xstep = if xt.len() > 1 { xt[1] - xt[0] } else { 1.0 };
-    for v in &xt {
-        let x = f.x(v / x_scale);
-        let _ = writeln!(
+}
+
+/// A tick `len` px long below the x axis at `x` (px), with its label if any.
+fn x_tick(out: &mut String, x: f64, len: f64, label: Option<&str>) {
+    let b = TOP + Frame::h();
+    let _ = write!(
+        out,
+        r##"<line class="tick" x1="{x:.2}" y1="{b}" x2="{x:.2}" y2="{}" stroke="#333"/>"##,
+        b + len
+    );
+    if let Some(label) = label {
+        let _ = write!(
             out,
-            r##"<line class="tick" x1="{x:.2}" y1="{b}" x2="{x:.2}" y2="{}" stroke="#333"/><text x="{x:.2}" y="{}" font-size="14" text-anchor="middle">{}</text>"##,
-            b + 6.0,
-            b + 22.0,
-            tick_label(*v, xstep)
+            r##"<text x="{x:.2}" y="{}" font-size="14" text-anchor="middle">{label}</text>"##,
+            b + 22.0
         );
     }
+    out.push('\n');
+}
+
+/// A tick `len` px long left of the y axis at `y` (px), with its label if any.
+fn y_tick(out: &mut String, y: f64, len: f64, label: Option<&str>) {
+    let _ = write!(
+        out,
+        r##"<line class="tick" x1="{}" y1="{y:.2}" x2="{LEFT}" y2="{y:.2}" stroke="#333"/>"##,
+        LEFT - len
+    );
+    if let Some(label) = label {
+        let _ = write!(
+            out,
+            r##"<text x="{}" y="{:.2}" font-size="14" text-anchor="end">{label}</text>"##,
+            LEFT - 9.0,
+            y + 5.0
+        );
+    }
+    out.push('\n');
+}
+
+/// The title below the x axis.
+fn x_axis_title(out: &mut String, title: &str) {
+    let (l, r, b) = (LEFT, LEFT + Frame::w(), TOP + Frame::h());
     let _ = writeln!(
         out,
         r##"<text class="axis-title" x="{}" y="{}" font-size="16" text-anchor="middle">{}</text>"##,
         (l + r) / 2.0,
         b + 46.0,
-        esc(x_title)
+        esc(title)
     );
+}
+
+/// The title left of the y axis, rotated.
+fn y_axis_title(out: &mut String, title: &str) {
+    let (t, b) = (TOP, TOP + Frame::h());
+    let (x, y) = (LEFT - 58.0, (t + b) / 2.0);
+    let _ = writeln!(
+        out,
+        r##"<text class="axis-title" x="{x}" y="{y}" font-size="16" text-anchor="middle" transform="rotate(-90 {x} {y})">{}</text>"##,
+        esc(title)
+    );
+}
+
+/// Axes box, ticks, tick labels and axis titles. `y_ticks` are values with their labels.
+fn axes(out: &mut String, f: &Frame, x_title: &str, x_scale: f64, y_title: &str, y_ticks: &[f64]) {
+    frame_box(out);
+    // x: ticks in display units.
+    let xt = nice_ticks(f.x0 * x_scale, f.x1 * x_scale, 8);
+    let xstep = if xt.len() > 1 { xt[1] - xt[0] } else { 1.0 };
+    for v in &xt {
+        x_tick(out, f.x(v / x_scale), 6.0, Some(&tick_label(*v, xstep)));
+    }
+    x_axis_title(out, x_title);
     let ystep = if y_ticks.len() > 1 {
         y_ticks[1] - y_ticks[0]
     } else {
         1.0
     };
     for v in y_ticks {
-        let y = f.y(*v);
-        let _ = writeln!(
-            out,
-            r##"<line class="tick" x1="{}" y1="{y:.2}" x2="{l}" y2="{y:.2}" stroke="#333"/><text x="{}" y="{:.2}" font-size="14" text-anchor="end">{}</text>"##,
-            l - 6.0,
-            l - 9.0,
-            y + 5.0,
-            tick_label(*v, ystep)
-        );
+        y_tick(out, f.y(*v), 6.0, Some(&tick_label(*v, ystep)));
     }
-    let _ = writeln!(
-        out,
-        r##"<text class="axis-title" x="{}" y="{}" font-size="16" text-anchor="middle" transform="rotate(-90 {} {})">{}</text>"##,
-        l - 58.0,
-        (t + b) / 2.0,
-        l - 58.0,
-        (t + b) / 2.0,
-        esc(y_title)
-    );
+    y_axis_title(out, y_title);
+}
+
+/// `[lo, hi]` rounded out to whole steps of its about `count` nice ticks: `(y0, y1, ticks)`, the
+/// ticks those of `[y0, y1]`.
+fn nice_range(lo: f64, hi: f64, count: usize) -> (f64, f64, Vec<f64>) {
+    let ticks = nice_ticks(lo, hi, count);
+    let step = if ticks.len() > 1 {
+        ticks[1] - ticks[0]
+    } else {
+        1.0
+    };
+    let (y0, y1) = ((lo / step).floor() * step, (hi / step).ceil() * step);
+    (y0, y1, nice_ticks(y0, y1, count))
+}
+
+/// A polyline's `points`: `x,y` pairs (px, one decimal) separated by spaces.
+fn points(pts: impl IntoIterator<Item = (f64, f64)>) -> String {
+    let mut out = String::new();
+    for (x, y) in pts {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        let _ = write!(out, "{x:.1},{y:.1}");
+    }
+    out
 }
 
 /// The `k`-th legend entry at the right of the plot: a line in the colour and the name.
@@ -535,13 +594,7 @@ pub fn rate(trace: &Trace, opts: &PlotOptions) -> Result<Plot, TraceError> {
         .map(|p| population_rate(p, from, to, opts.bin_s))
         .collect();
     let peak = rates.iter().flatten().copied().fold(0.0f64, f64::max);
-    let ymax = if peak > 0.0 {
-        let yt = nice_ticks(0.0, peak, 8);
-        let step = if yt.len() > 1 { yt[1] - yt[0] } else { peak };
-        (peak / step).ceil() * step
-    } else {
-        1.0
-    };
+    let (_, ymax, yt) = nice_range(0.0, if peak > 0.0 { peak } else { 1.0 }, 8);
     let model = model_name(trace);
     let names: Vec<&str> = pops.iter().map(|p| p.population.as_str()).collect();
     let mut out = String::new();
@@ -557,18 +610,14 @@ pub fn rate(trace: &Trace, opts: &PlotOptions) -> Result<Plot, TraceError> {
         &format!("time ({unit})"),
         scale,
         "population rate (Hz)",
-        &nice_ticks(0.0, ymax, 8),
+        &yt,
     );
     for (k, (p, r)) in pops.iter().zip(&rates).enumerate() {
         let colour = COLOURS[k % COLOURS.len()];
-        let mut pts = String::new();
-        for (b, v) in r.iter().enumerate() {
+        let pts = points(r.iter().enumerate().map(|(b, v)| {
             let t = from + (b as f64 + 0.5) * opts.bin_s;
-            if b > 0 {
-                pts.push(' ');
-            }
-            let _ = write!(pts, "{:.1},{:.1}", f.x(t), f.y(*v));
-        }
+            (f.x(t), f.y(*v))
+        }));
         let _ = writeln!(
             out,
             r##"<polyline class="rate" data-population="{}" fill="none" stroke="{colour}" stroke-width="1.5" stroke-linejoin="round" points="{pts}"/>"##,
@@ -661,9 +710,7 @@ pub fn isi(trace: &Trace, opts: &PlotOptions) -> Result<Plot, TraceError> {
         .map(|v| isi_histogram(v, opts.bin_s, n_bins))
         .collect();
     let peak = hists.iter().flatten().copied().fold(0.0f64, f64::max);
-    let yt = nice_ticks(0.0, peak.max(1e-9), 8);
-    let step = if yt.len() > 1 { yt[1] - yt[0] } else { peak };
-    let ymax = ((peak / step).ceil() * step).max(step);
+    let (_, ymax, yt) = nice_range(0.0, peak.max(1e-9), 8);
     let model = model_name(trace);
     let names: Vec<&str> = pops.iter().map(|p| p.population.as_str()).collect();
     let mut out = String::new();
@@ -682,26 +729,15 @@ pub fn isi(trace: &Trace, opts: &PlotOptions) -> Result<Plot, TraceError> {
             "fraction of intervals per {} bin",
             duration_text(opts.bin_s)
         ),
-        &nice_ticks(0.0, ymax, 8),
+        &yt,
     );
     for (k, (p, h)) in pops.iter().zip(&hists).enumerate() {
         let colour = COLOURS[k % COLOURS.len()];
         // A step outline: along the top of each bin.
-        let mut pts = String::new();
-        for (b, v) in h.iter().enumerate() {
+        let pts = points(h.iter().enumerate().flat_map(|(b, v)| {
             let (x0, x1) = (b as f64 * opts.bin_s, (b + 1) as f64 * opts.bin_s);
-            if b > 0 {
-                pts.push(' ');
-            }
-            let _ = write!(
-                pts,
-                "{:.1},{:.1} {:.1},{:.1}",
-                f.x(x0),
-                f.y(*v),
-                f.x(x1),
-                f.y(*v)
-            );
-        }
+            [(f.x(x0), f.y(*v)), (f.x(x1), f.y(*v))]
+        }));
         let _ = writeln!(
             out,
             r##"<polyline class="isi" data-population="{}" fill="none" stroke="{colour}" stroke-width="1.5" points="{pts}"/>"##,

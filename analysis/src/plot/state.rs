@@ -7,8 +7,8 @@
 use std::fmt::Write;
 
 use super::{
-    axes, caption, duration_text, header, legend_entry, model_name, nice_ticks, time_unit, window,
-    Frame, Plot, PlotOptions, COLOURS,
+    axes, caption, duration_text, header, legend_entry, model_name, nice_range, points, time_unit,
+    window, Frame, Plot, PlotOptions, COLOURS,
 };
 use crate::trace::{Trace, TraceError};
 
@@ -186,13 +186,7 @@ pub fn state(trace: &Trace, opts: &PlotOptions) -> Result<Plot, TraceError> {
     } else {
         (lo * factor - 1.0, hi * factor + 1.0)
     };
-    let ticks = nice_ticks(ylo, yhi, 7);
-    let step = if ticks.len() > 1 {
-        ticks[1] - ticks[0]
-    } else {
-        1.0
-    };
-    let (y0, y1) = ((ylo / step).floor() * step, (yhi / step).ceil() * step);
+    let (y0, y1, ticks) = nice_range(ylo, yhi, 7);
     let f = Frame::new(from, to, y0, y1);
     let model = model_name(trace);
     let mut out = String::new();
@@ -209,18 +203,12 @@ pub fn state(trace: &Trace, opts: &PlotOptions) -> Result<Plot, TraceError> {
         &format!("time ({tunit})"),
         tscale,
         &y_title,
-        &nice_ticks(y0, y1, 7),
+        &ticks,
     );
     let pop = name.split('.').next().unwrap_or(&name);
     for (k, pts) in series.iter().enumerate() {
         let colour = COLOURS[k % COLOURS.len()];
-        let mut text = String::new();
-        for (j, (t, v)) in pts.iter().enumerate() {
-            if j > 0 {
-                text.push(' ');
-            }
-            let _ = write!(text, "{:.1},{:.1}", f.x(*t), f.y(v * factor));
-        }
+        let text = points(pts.iter().map(|(t, v)| (f.x(*t), f.y(v * factor))));
         let element = a + k;
         let _ = writeln!(
             out,
