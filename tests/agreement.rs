@@ -11,10 +11,7 @@ use neurograph_analysis::spikes::spike_stats;
 use serde_json::Value;
 
 fn reference() -> Value {
-    let path = common::root().join("tests/data/brian2.json");
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
-    serde_json::from_str(&text).unwrap()
+    common::read_json(&common::root().join("tests/data/brian2.json"))
 }
 
 /// Statistics of one run: (all, exc, inh).

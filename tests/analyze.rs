@@ -13,43 +13,16 @@ use neurograph_analysis::trace::{Trace, TraceError};
 use neurograph_runtime::npy::{self, Dtype};
 use serde_json::{json, Value};
 
-use common::Rng;
-
-/// One Poisson train of `rate` Hz on [0, duration).
-fn poisson_train(rng: &mut Rng, rate: f64, duration: f64) -> Vec<f64> {
-    let mut t = 0.0;
-    let mut out = Vec::new();
-    loop {
-        t += -rng.uniform().ln() / rate;
-        if t >= duration {
-            return out;
-        }
-        out.push(t);
-    }
-}
-
-/// Spike arrays from per-neuron trains, in time order as a run records them.
-fn flatten(trains: &[Vec<f64>]) -> (Vec<f64>, Vec<f64>) {
-    let mut all: Vec<(f64, f64)> = trains
-        .iter()
-        .enumerate()
-        .flat_map(|(i, tr)| tr.iter().map(move |&t| (t, i as f64)))
-        .collect();
-    all.sort_by(|a, b| a.0.total_cmp(&b.0));
-    all.into_iter().unzip()
-}
+use common::{poisson_train, Rng};
 
 /// Write a trace directory with one spike record per `(population, trains)`.
 fn write_trace(name: &str, duration: f64, pops: &[(&str, &[Vec<f64>])]) -> PathBuf {
     let dir = common::temp_dir("analyze", name);
-    let records = pops
+    let pops: Vec<common::SpikeRecord> = pops
         .iter()
-        .map(|(pop, trains)| {
-            let (t, i) = flatten(trains);
-            common::write_spike_record(&dir, pop, trains.len(), &t, &i)
-        })
+        .map(|(pop, trains)| (*pop, trains.len(), common::train_spikes(trains)))
         .collect();
-    common::write_manifest(&dir, name, duration, records);
+    common::write_spike_trace(&dir, name, duration, &pops);
     dir
 }
 
@@ -290,25 +263,17 @@ fn cli_errors_exit_1() {
         (vec!["--bin", "0 ms"], "bin width must be positive"),
     ];
     for (extra, expect) in cases {
-        let mut args = vec!["analyze", dir, "spikes"];
-        args.extend(extra);
-        let out = common::neurograph(&args);
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
-        assert!(err.starts_with("error: ") && err.contains(expect), "{err}");
-        assert!(!err.contains("panicked"), "{err}");
+        common::expect_error(&common::analyze_args(&d, "spikes", &extra), expect);
     }
     std::fs::write(d.join("manifest.json"), "not json").unwrap();
-    let out = common::neurograph(&["analyze", dir, "spikes"]);
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        err.contains("manifest.json: not a valid trace manifest"),
-        "{err}"
+    common::expect_error(
+        &["analyze", dir, "spikes"],
+        "manifest.json: not a valid trace manifest",
     );
-    let out = common::neurograph(&["analyze", "no/such/trace", "spikes"]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("no/such/trace/manifest.json"));
+    common::expect_error(
+        &["analyze", "no/such/trace", "spikes"],
+        "no/such/trace/manifest.json",
+    );
 }
 
 /// `neurograph run specs/cuba.ng --duration 1s`, then `analyze ... spikes --json`: the counts
@@ -319,7 +284,7 @@ fn cuba_run_analysed_from_the_command_line() {
     let dir = common::temp_dir("analyze", "cuba");
     let trace = dir.join("trace");
     let json_path = dir.join("spikes.json");
-    let run = common::neurograph(&[
+    let run = common::neurograph_ok(&[
         "run",
         "specs/cuba.ng",
         "--duration",
@@ -327,36 +292,19 @@ fn cuba_run_analysed_from_the_command_line() {
         "--out",
         trace.to_str().unwrap(),
     ]);
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
     let summary = String::from_utf8_lossy(&run.stdout).into_owned();
-    let out = common::neurograph(&[
-        "analyze",
-        trace.to_str().unwrap(),
+    let out = common::analyze_ok(
+        &trace,
         "spikes",
-        "--bin",
-        "5ms",
-        "--json",
-        json_path.to_str().unwrap(),
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        &["--bin", "5ms", "--json", json_path.to_str().unwrap()],
     );
     let table = String::from_utf8_lossy(&out.stdout);
     assert!(table.starts_with("population"), "{table}");
-    let doc: Value = serde_json::from_str(&std::fs::read_to_string(&json_path).unwrap()).unwrap();
+    let doc = common::read_json(&json_path);
     assert_eq!(doc["format"], "neurograph-analysis-spikes");
     assert_eq!(doc["model"], "cuba");
     assert_eq!(doc["duration_s"], 1.0);
-    let reference: Value = serde_json::from_str(
-        &std::fs::read_to_string(common::root().join("tests/data/brian2.json")).unwrap(),
-    )
-    .unwrap();
+    let reference = common::read_json(&common::root().join("tests/data/brian2.json"));
     let seeds = reference["networks"]["cuba"]["per_seed"]
         .as_array()
         .unwrap();

@@ -12,41 +12,25 @@ use neurograph_analysis::correlations::{
     analyze_trace, parse_pair, Correction, CorrelationOptions, CorrelationResult,
 };
 use neurograph_analysis::trace::Trace;
-use serde_json::Value;
 
 use common::Rng;
 
 /// Poisson spike times at `rate` Hz over `duration` s, on a 0.1 ms grid (as a run stamps
 /// them), without repeats.
 fn poisson_train(rng: &mut Rng, rate: f64, duration: f64) -> Vec<f64> {
-    let mut out: Vec<f64> = Vec::new();
-    let mut t = 0.0;
-    loop {
-        t += -rng.uniform().ln() / rate;
-        if t >= duration {
-            break;
-        }
-        let s = (t * 1e4).floor() * 1e-4;
-        if out.last() != Some(&s) {
-            out.push(s);
-        }
-    }
+    let mut out: Vec<f64> = common::poisson_train(rng, rate, duration)
+        .into_iter()
+        .map(|t| (t * 1e4).floor() * 1e-4)
+        .collect();
+    out.dedup();
     out
 }
 
 /// A trace with one population `P` whose neuron k fires `trains[k]`.
 fn write_trace(name: &str, duration: f64, trains: &[Vec<f64>]) -> PathBuf {
     let dir = common::temp_dir("correlations", name);
-    let mut spikes: Vec<(f64, f64)> = trains
-        .iter()
-        .enumerate()
-        .flat_map(|(k, t)| t.iter().map(move |&s| (s, k as f64)))
-        .collect();
-    spikes.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let t: Vec<f64> = spikes.iter().map(|s| s.0).collect();
-    let i: Vec<f64> = spikes.iter().map(|s| s.1).collect();
-    let rec = common::write_spike_record(&dir, "P", trains.len(), &t, &i);
-    common::write_manifest(&dir, name, duration, vec![rec]);
+    let spikes = common::train_spikes(trains);
+    common::write_spike_trace(&dir, name, duration, &[("P", trains.len(), spikes)]);
     dir
 }
 
@@ -140,7 +124,7 @@ fn planted_coincidences_give_the_peak_and_the_excess() {
     ]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("P:0") && text.contains("3.0"), "{text}");
-    let doc: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let doc = common::read_json(&json);
     assert_eq!(doc["format"], "neurograph-analysis-correlations");
     assert_eq!(doc["correction"], "jitter");
     let e = &doc["entries"][0];
@@ -314,72 +298,12 @@ fn correlation_errors_name_the_problem() {
         (vec!["--sample", "0"], "--sample"),
     ];
     for (flags, want) in cases {
-        let mut args = vec!["analyze", d, "correlations"];
-        args.extend(&flags);
-        let out = common::neurograph(&args);
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(1), "{flags:?}: {err}");
-        assert!(err.starts_with("error: "), "{flags:?}: {err}");
-        assert!(err.contains(want), "{flags:?}: {err}");
-        assert!(!err.contains("panicked"), "{err}");
+        common::expect_error(&common::analyze_args(&dir, "correlations", &flags), want);
     }
     // A corrupt spike file names the file.
     std::fs::write(dir.join("P.spikes.t.npy"), b"garbage").unwrap();
-    let out = common::neurograph(&["analyze", d, "correlations"]);
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{err}");
-    assert!(err.contains("P.spikes.t.npy"), "{err}");
+    common::expect_error(&["analyze", d, "correlations"], "P.spikes.t.npy");
     let _ = std::fs::remove_dir_all(&dir);
-}
-
-/// A minimal XML check of an SVG document: tags close in order, quotes balance, one `<svg>`
-/// root; returns the element names in document order.
-fn well_formed(svg: &str) -> Vec<String> {
-    let mut stack: Vec<String> = Vec::new();
-    let mut names = Vec::new();
-    let mut rest = svg;
-    while let Some(start) = rest.find('<') {
-        assert!(!rest[..start].contains('>'), "stray `>`");
-        let end = rest[start..].find('>').expect("unterminated tag") + start;
-        let tag = &rest[start + 1..end];
-        rest = &rest[end + 1..];
-        if tag.starts_with('?') {
-            continue;
-        }
-        if let Some(name) = tag.strip_prefix('/') {
-            assert_eq!(stack.pop().as_deref(), Some(name.trim()), "mismatched tags");
-            continue;
-        }
-        assert_eq!(tag.matches('"').count() % 2, 0, "unbalanced quotes: {tag}");
-        let name: String = tag
-            .chars()
-            .take_while(char::is_ascii_alphanumeric)
-            .collect();
-        if stack.is_empty() {
-            assert_eq!(name, "svg");
-            assert!(names.is_empty(), "a second root");
-        }
-        names.push(name.clone());
-        if !tag.ends_with('/') {
-            stack.push(name);
-        }
-    }
-    assert!(stack.is_empty(), "unclosed: {stack:?}");
-    names
-}
-
-/// The value of `attr` of every element with `class="class"`.
-fn attrs(svg: &str, class: &str, attr: &str) -> Vec<String> {
-    svg.split('<')
-        .filter(|p| p.contains(&format!("class=\"{class}\"")))
-        .filter_map(|p| {
-            let key = format!(" {attr}=\"");
-            p.find(&key).map(|s| {
-                let v = &p[s + key.len()..];
-                v[..v.find('"').unwrap()].to_string()
-            })
-        })
-        .collect()
 }
 
 /// `neurograph plot TRACE correlogram --pair`: one bar per lag, the tallest at the planted
@@ -405,13 +329,13 @@ fn correlogram_plot_draws_bars_raw_and_predictor() {
         svg,
     ]);
     let text = std::fs::read_to_string(&svg_path).unwrap();
-    let names = well_formed(&text);
-    assert!(names.iter().filter(|n| *n == "text").count() >= 10);
-    let lags = attrs(&text, "bar", "data-lag-ms");
+    let doc = common::parse_svg(&text);
+    assert!(common::elements(&doc, "text").len() >= 10);
+    let lags = common::class_attrs(&doc, "bar", "data-lag-ms");
     assert_eq!(lags.len(), 101);
     assert_eq!((lags[0].as_str(), lags[100].as_str()), ("-50", "50"));
     // The tallest bar (smallest y of a bar reaching above zero) is at +3 ms.
-    let ys: Vec<f64> = attrs(&text, "bar", "y")
+    let ys: Vec<f64> = common::class_attrs(&doc, "bar", "y")
         .iter()
         .map(|v| v.parse().unwrap())
         .collect();
@@ -419,11 +343,12 @@ fn correlogram_plot_draws_bars_raw_and_predictor() {
         .min_by(|&a, &b| ys[a].total_cmp(&ys[b]))
         .unwrap();
     assert_eq!(lags[top], "3");
-    let raw = attrs(&text, "raw", "points");
+    let raw = common::class_attrs(&doc, "raw", "points");
     assert_eq!(raw.len(), 1);
     assert_eq!(raw[0].split(' ').count(), 202);
-    let pred = attrs(&text, "predictor", "points");
+    let pred = common::class_attrs(&doc, "predictor", "points");
     assert_eq!(pred[0].split(' ').count(), 101);
+    let texts = common::texts(&doc);
     for want in [
         "lag (ms; positive: second train after the first)",
         "coincidences per 1 ms bin",
@@ -432,7 +357,7 @@ fn correlogram_plot_draws_bars_raw_and_predictor() {
         "P:0 → P:1",
         "peak 3 ms",
     ] {
-        assert!(text.contains(want), "no {want:?}");
+        assert!(texts.iter().any(|t| t.contains(want)), "no {want:?}");
     }
     // Without a correction there is no predictor line.
     common::neurograph_ok(&[
@@ -447,10 +372,10 @@ fn correlogram_plot_draws_bars_raw_and_predictor() {
         svg,
     ]);
     let text = std::fs::read_to_string(&svg_path).unwrap();
-    well_formed(&text);
-    assert!(attrs(&text, "predictor", "points").is_empty());
+    let doc = common::parse_svg(&text);
+    assert!(common::class_attrs(&doc, "predictor", "points").is_empty());
     // With the default 5 ms bin: 21 bars.
-    assert_eq!(attrs(&text, "bar", "data-lag-ms").len(), 21);
+    assert_eq!(common::class_attrs(&doc, "bar", "data-lag-ms").len(), 21);
     for (flags, want) in [
         (vec![], "--pair"),
         (vec!["--pair", "P:0"], "--pair: `P:0`"),
@@ -462,13 +387,7 @@ fn correlogram_plot_draws_bars_raw_and_predictor() {
     ] {
         let mut args = vec!["plot", d, "correlogram", "-o", svg];
         args.extend(&flags);
-        let out = common::neurograph(&args);
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(1), "{flags:?}: {err}");
-        assert!(
-            err.starts_with("error: ") && err.contains(want),
-            "{flags:?}: {err}"
-        );
+        common::expect_error(&args, want);
     }
     let _ = std::fs::remove_dir_all(&dir);
 }

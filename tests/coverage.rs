@@ -74,7 +74,7 @@ fn coverage_json(args: &[&str], json: &Path) -> Value {
     let mut a = args.to_vec();
     a.extend(["--json", json.to_str().unwrap()]);
     common::neurograph_ok(&a);
-    serde_json::from_str(&std::fs::read_to_string(json).unwrap()).unwrap()
+    common::read_json(json)
 }
 
 fn floats(v: &Value) -> Vec<f64> {
@@ -237,21 +237,12 @@ fn bad_input_is_an_error_naming_it() {
     std::fs::write(&small, SPEC.replace("Src[40]", "Src[30]")).unwrap();
     let b = dir.join("b");
     run(&small, &b, 1, 0);
-    let err = |args: &[&str], want: &str| {
-        let o = common::neurograph(args);
-        let s = String::from_utf8_lossy(&o.stderr);
-        assert_eq!(o.status.code(), Some(1), "{args:?}: {s}");
-        assert!(
-            s.starts_with("error: ") && s.contains(want),
-            "{args:?}: {s}"
-        );
-    };
     let (a, b) = (a.to_str().unwrap(), b.to_str().unwrap());
-    err(
+    common::expect_error(
         &["analyze", a, "coverage", "--reference", b],
         &format!("{a}: `In.spikes` has 40 neurons, the first reference trace 30"),
     );
-    err(
+    common::expect_error(
         &[
             "analyze",
             a,
@@ -263,7 +254,7 @@ fn bad_input_is_an_error_naming_it() {
         ],
         "the trace has no state record `Hid.w`; add `record Hid.w`",
     );
-    err(
+    common::expect_error(
         &[
             "analyze",
             a,
@@ -277,7 +268,7 @@ fn bad_input_is_an_error_naming_it() {
     );
     let empty = dir.join("empty");
     std::fs::create_dir_all(&empty).unwrap();
-    err(
+    common::expect_error(
         &[
             "analyze",
             a,
@@ -287,7 +278,7 @@ fn bad_input_is_an_error_naming_it() {
         ],
         "empty: neither a trace directory nor a directory of traces",
     );
-    err(
+    common::expect_error(
         &[
             "analyze",
             a,
@@ -298,12 +289,10 @@ fn bad_input_is_an_error_naming_it() {
         "missing: cannot read",
     );
     // The reference set is required (a usage error).
-    let o = common::neurograph(&["analyze", a, "coverage"]);
-    assert_eq!(o.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("--reference <DIR>"));
+    common::expect_usage_error(&["analyze", a, "coverage"], "--reference <DIR>");
     // A corrupt spike file of a reference is named.
     std::fs::write(Path::new(b).join("In.spikes.t.npy"), b"junk").unwrap();
-    err(
+    common::expect_error(
         &["analyze", a, "coverage", "--reference", b],
         "In.spikes.t.npy",
     );

@@ -243,8 +243,7 @@ fn a_stop_flag_interrupts_and_a_trace_can_be_written_at_any_point() {
     let out = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("embed-trace");
     let _ = std::fs::remove_dir_all(&out);
     sim.write_trace(&out).unwrap();
-    let m: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap();
+    let m = common::manifest(&out);
     assert_eq!(m["status"], "interrupted");
     assert_eq!(m["steps"].as_u64(), Some(sim.steps()));
     // The next call runs again.

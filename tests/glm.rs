@@ -7,7 +7,6 @@
 mod common;
 
 use neurograph_analysis::glm::{basis, fit_target, roc_auc, BasisKind, Design, GlmOptions};
-use serde_json::Value;
 
 use common::Rng;
 
@@ -141,16 +140,10 @@ fn glm_recovers_the_connectivity_of_glm_network() {
         "30s",
         "--quiet",
     ]);
-    let out = common::neurograph_ok(&[
-        "analyze",
-        trace.to_str().unwrap(),
-        "glm",
-        "--json",
-        json.to_str().unwrap(),
-    ]);
+    let out = common::analyze_ok(&trace, "glm", &["--json", json.to_str().unwrap()]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("ROC AUC"), "{text}");
-    let doc: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let doc = common::read_json(&json);
     assert_eq!(doc["format"], "neurograph-analysis-glm");
     assert_eq!(doc["format_version"], 1);
     let rec = &doc["recovery"];
@@ -208,21 +201,11 @@ fn glm_errors_name_the_problem() {
         (vec!["--projection", "Q"], "add `record Q.edges`"),
     ];
     for (flags, want) in cases {
-        let mut args = vec!["analyze", t, "glm"];
-        args.extend(&flags);
-        let out = common::neurograph(&args);
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(1), "{flags:?}: {err}");
-        assert!(err.starts_with("error: "), "{flags:?}: {err}");
-        assert!(err.contains(want), "{flags:?}: {err}");
-        assert!(!err.contains("panicked"), "{err}");
+        common::expect_error(&common::analyze_args(&trace, "glm", &flags), want);
     }
     // A corrupt edge file names the file.
     std::fs::write(trace.join("W.edges.pre.npy"), b"garbage").unwrap();
-    let out = common::neurograph(&["analyze", t, "glm"]);
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{err}");
-    assert!(err.contains("W.edges.pre.npy"), "{err}");
+    common::expect_error(&["analyze", t, "glm"], "W.edges.pre.npy");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -232,35 +215,26 @@ fn glm_errors_name_the_problem() {
 fn without_edges_there_is_no_auc() {
     let dir = common::temp_dir("glm", "no-edges");
     let mut rng = Rng(12);
-    let mut spikes: Vec<(f64, f64)> = Vec::new();
-    for k in 0..5 {
-        let mut t = 0.0;
-        loop {
-            t += -rng.uniform().ln() / 20.0;
-            if t >= 5.0 {
-                break;
-            }
-            spikes.push(((t * 1e3).floor() * 1e-3, k as f64));
-        }
-    }
-    spikes.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let t: Vec<f64> = spikes.iter().map(|s| s.0).collect();
-    let i: Vec<f64> = spikes.iter().map(|s| s.1).collect();
-    let rec = common::write_spike_record(&dir, "P", 5, &t, &i);
-    common::write_manifest(&dir, "poisson", 5.0, vec![rec]);
+    // Five 20 Hz trains on a 1 ms grid.
+    let trains: Vec<Vec<f64>> = (0..5)
+        .map(|_| {
+            common::poisson_train(&mut rng, 20.0, 5.0)
+                .into_iter()
+                .map(|t| (t * 1e3).floor() * 1e-3)
+                .collect()
+        })
+        .collect();
+    let spikes = common::train_spikes(&trains);
+    common::write_spike_trace(&dir, "poisson", 5.0, &[("P", 5, spikes)]);
     let json = dir.join("glm.json");
-    let out = common::neurograph_ok(&[
-        "analyze",
-        dir.to_str().unwrap(),
+    let out = common::analyze_ok(
+        &dir,
         "glm",
-        "--basis",
-        "exponential",
-        "--json",
-        json.to_str().unwrap(),
-    ]);
+        &["--basis", "exponential", "--json", json.to_str().unwrap()],
+    );
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("no connectivity record"), "{text}");
-    let doc: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let doc = common::read_json(&json);
     assert!(doc["recovery"].is_null());
     assert_eq!(doc["basis"]["kind"], "exponential");
     let targets = doc["targets"].as_array().unwrap();

@@ -9,15 +9,15 @@
 mod common;
 
 use std::collections::HashSet;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use neurograph_analysis::graph::{
-    self, compare_tails, compare_whole, hurwitz_zeta, louvain, modularity, ungraph,
+    self, compare_tails, compare_whole, louvain, modularity, ungraph,
 };
 use neurograph_analysis::trace::Trace;
 use serde_json::Value;
 
-use common::Rng;
+use common::{power_law_draw, Rng};
 
 /// Modularity from its definition, `Q = (1/2m) Σ_ij (A_ij - k_i k_j / 2m) δ(c_i, c_j)`, on a
 /// dense matrix built from undirected edges (a self-loop adds 2 w to A_uu).
@@ -148,29 +148,6 @@ fn star_complete_and_empty_graphs() {
     assert_eq!(m, vec![0, 1]);
     assert!((modularity(&g, &m) - 0.5).abs() < 1e-15);
     assert!((q_by_definition(2, &[(0, 0, 1.0), (1, 1, 1.0)], &m) - 0.5).abs() < 1e-15);
-}
-
-/// A draw from the discrete power law `P(x) = x^-α / ζ(α, x_min)`, by inverting the
-/// complementary CDF `ζ(α, x) / ζ(α, x_min)` (doubling, then bisection).
-fn power_law_draw(rng: &mut Rng, alpha: f64, x_min: usize) -> usize {
-    let u = rng.uniform();
-    let z = hurwitz_zeta(alpha, x_min as f64);
-    let ccdf = |x: usize| hurwitz_zeta(alpha, x as f64) / z; // P(X >= x)
-                                                             // The largest x with P(X >= x) >= u.
-    let (mut lo, mut hi) = (x_min, x_min * 2);
-    while ccdf(hi) >= u {
-        lo = hi;
-        hi *= 2;
-    }
-    while hi - lo > 1 {
-        let mid = (lo + hi) / 2;
-        if ccdf(mid) >= u {
-            lo = mid;
-        } else {
-            hi = mid;
-        }
-    }
-    lo
 }
 
 #[test]
@@ -340,46 +317,6 @@ fn part() -> neurograph_analysis::trace::EndpointPart {
     }
 }
 
-/// A minimal XML check: every start tag is closed in order, `/>` tags close themselves,
-/// attribute quotes balance, one root named `root`; returns the element names in order.
-fn check_xml(xml: &str, root: &str) -> Vec<String> {
-    let mut stack: Vec<String> = Vec::new();
-    let mut names = Vec::new();
-    let mut rest = xml;
-    let mut roots = 0;
-    while let Some(start) = rest.find('<') {
-        assert!(!rest[..start].contains('>'), "stray `>`");
-        let end = rest[start..].find('>').expect("unterminated tag") + start;
-        let tag = &rest[start + 1..end];
-        rest = &rest[end + 1..];
-        if tag.starts_with('?') {
-            assert!(tag.ends_with('?'), "{tag}");
-            continue;
-        }
-        if let Some(name) = tag.strip_prefix('/') {
-            assert_eq!(stack.pop().as_deref(), Some(name.trim()), "mismatched tags");
-            continue;
-        }
-        let name: String = tag
-            .chars()
-            .take_while(|c| c.is_ascii_alphanumeric())
-            .collect();
-        assert!(!name.is_empty(), "{tag}");
-        assert_eq!(tag.matches('"').count() % 2, 0, "unbalanced quotes: {tag}");
-        if stack.is_empty() {
-            roots += 1;
-            assert_eq!(name, root);
-        }
-        names.push(name.clone());
-        if !tag.ends_with('/') {
-            stack.push(name);
-        }
-    }
-    assert!(stack.is_empty(), "unclosed: {stack:?}");
-    assert_eq!(roots, 1);
-    names
-}
-
 /// A spec whose projection `P: A -> A` has a planted partition of 4 groups of 50, with a
 /// synapse state `w = 1 + (i + j) mod 3` (1, 2 or 3), and `B`, a second population reached by
 /// `Q` (unnamed synapse weights).
@@ -408,16 +345,6 @@ fn run_spec(name: &str) -> (PathBuf, PathBuf) {
     (dir, out)
 }
 
-fn analyze(trace: &Path, args: &[&str]) -> std::process::Output {
-    let mut a = vec!["analyze", trace.to_str().unwrap(), "graph"];
-    a.extend_from_slice(args);
-    common::neurograph(&a)
-}
-
-fn json(path: &Path) -> Value {
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
-
 #[test]
 fn cli_on_a_planted_partition_spec() {
     let (dir, out) = run_spec("cli");
@@ -438,8 +365,9 @@ fn cli_on_a_planted_partition_spec() {
 
     let js = dir.join("g.json");
     let gml = dir.join("g.graphml");
-    let o = analyze(
+    let o = common::analyze_ok(
         &out,
+        "graph",
         &[
             "--projection",
             "P",
@@ -451,15 +379,9 @@ fn cli_on_a_planted_partition_spec() {
             gml.to_str().unwrap(),
         ],
     );
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
     let stdout = String::from_utf8_lossy(&o.stdout);
     assert!(stdout.contains("modularity (Louvain"), "{stdout}");
-    let d = json(&js);
+    let d = common::read_json(&js);
     assert_eq!(d["format"], "neurograph-analysis-graph");
     assert_eq!(d["format_version"], 1);
     assert_eq!(d["nodes"], 200);
@@ -508,19 +430,37 @@ fn cli_on_a_planted_partition_spec() {
     assert!((dist[2]["mean"].as_f64().unwrap() - 2.0 * mean_in).abs() < 1e-12);
     // GraphML: well-formed, 200 nodes with population and index, one edge per synapse pair.
     let text = std::fs::read_to_string(&gml).unwrap();
-    let names = check_xml(&text, "graphml");
-    assert_eq!(names.iter().filter(|n| *n == "node").count(), 200);
-    assert_eq!(names.iter().filter(|n| *n == "edge").count(), e.pre.len());
-    assert!(text
-        .contains(r#"<node id="n49"><data key="population">A</data><data key="index">49</data>"#));
-    assert!(text.contains(r#"edgedefault="directed""#));
+    let xml = common::parse_xml(&text);
+    assert_eq!(xml.root_element().tag_name().name(), "graphml");
+    assert_eq!(common::elements(&xml, "node").len(), 200);
+    assert_eq!(common::elements(&xml, "edge").len(), e.pre.len());
+    // Node 49's first two children: its population and its index.
+    let n49 = common::find(&xml, "id", "n49");
+    assert_eq!(n49.tag_name().name(), "node");
+    let data: Vec<(&str, String)> = n49
+        .children()
+        .filter(|c| c.is_element())
+        .take(2)
+        .map(|c| {
+            assert_eq!(c.tag_name().name(), "data");
+            (common::attr(c, "key"), common::text_of(c))
+        })
+        .collect();
+    assert_eq!(
+        data,
+        [("population", "A".to_string()), ("index", "49".to_string())]
+    );
+    let graph = common::elements(&xml, "graph");
+    assert_eq!(graph.len(), 1);
+    assert_eq!(common::attr(graph[0], "edgedefault"), "directed");
 
     // Weighted by P.w, keeping w > 1.5 (w is 2 or 3): the kept synapses and the strengths
     // follow the recorded weights; a TSV export of the undirected graph.
     let js2 = dir.join("w.json");
     let tsv = dir.join("g.tsv");
-    let o = analyze(
+    common::analyze_ok(
         &out,
+        "graph",
         &[
             "--weights",
             "P.w",
@@ -537,13 +477,7 @@ fn cli_on_a_planted_partition_spec() {
             tsv.to_str().unwrap(),
         ],
     );
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    let d = json(&js2);
+    let d = common::read_json(&js2);
     let kept: Vec<usize> = (0..w.width).filter(|&k| w.values[k] > 1.5).collect();
     assert_eq!(d["synapses_kept"].as_u64().unwrap() as usize, kept.len());
     assert_eq!(d["projections"][0]["weights"], "P.w");
@@ -580,8 +514,9 @@ fn cli_on_a_planted_partition_spec() {
     assert!((tsv_total - total).abs() < 1e-9);
 
     // Two projections: A and B's nodes, B's ten joined one to one.
-    let o = analyze(
+    common::analyze_ok(
         &out,
+        "graph",
         &[
             "--projection",
             "P",
@@ -593,13 +528,7 @@ fn cli_on_a_planted_partition_spec() {
             js.to_str().unwrap(),
         ],
     );
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    let d = json(&js);
+    let d = common::read_json(&js);
     assert_eq!(d["nodes"], 210);
     assert_eq!(d["node_list"][200], serde_json::json!(["B", 0]));
     let _ = std::fs::remove_dir_all(&dir);
@@ -609,13 +538,7 @@ fn cli_on_a_planted_partition_spec() {
 fn bad_input_is_an_error_naming_it() {
     let (dir, out) = run_spec("errors");
     let err = |args: &[&str], want: &str| {
-        let o = analyze(&out, args);
-        let s = String::from_utf8_lossy(&o.stderr);
-        assert_eq!(o.status.code(), Some(1), "{args:?}: {s}");
-        assert!(
-            s.starts_with("error: ") && s.contains(want),
-            "{args:?}: {s}"
-        );
+        common::expect_error(&common::analyze_args(&out, "graph", args), want);
     };
     err(
         &["--projection", "Z"],
@@ -655,10 +578,7 @@ fn bad_input_is_an_error_naming_it() {
             "invalid value 'x' for '--null-samples",
         ),
     ] {
-        let o = analyze(&out, args);
-        let s = String::from_utf8_lossy(&o.stderr);
-        assert_eq!(o.status.code(), Some(2), "{args:?}: {s}");
-        assert!(s.contains(want), "{args:?}: {s}");
+        common::expect_usage_error(&common::analyze_args(&out, "graph", args), want);
     }
     // A corrupt edges file is named.
     std::fs::write(out.join("P.edges.pre.npy"), b"garbage").unwrap();
@@ -666,14 +586,10 @@ fn bad_input_is_an_error_naming_it() {
     // A trace without any edges record.
     let plain = dir.join("plain");
     std::fs::create_dir_all(&plain).unwrap();
-    let rec = common::write_spike_record(&plain, "E", 3, &[0.1], &[1.0]);
-    common::write_manifest(&plain, "plain", 1.0, vec![rec]);
-    let o = common::neurograph(&["analyze", plain.to_str().unwrap(), "graph"]);
-    let s = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(1));
-    assert!(
-        s.contains("the trace has no connectivity record; add `record W.edges`"),
-        "{s}"
+    common::write_spike_trace(&plain, "plain", 1.0, &[("E", 3, vec![(0.1, 1)])]);
+    common::expect_error(
+        &common::analyze_args(&plain, "graph", &[]),
+        "the trace has no connectivity record; add `record W.edges`",
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -708,8 +624,9 @@ fn bdh_attention_state_as_a_weighted_graph() {
     let s = Trace::open(&out).unwrap().state("Mem2h0.S").unwrap();
     assert_eq!((s.rows, s.width), (1, 64 * 32));
     let js = dir.join("bdh.json");
-    let o = analyze(
+    common::analyze_ok(
         &out,
+        "graph",
         &[
             "--weights",
             "Mem2h0.S",
@@ -722,13 +639,7 @@ fn bdh_attention_state_as_a_weighted_graph() {
             js.to_str().unwrap(),
         ],
     );
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    let d = json(&js);
+    let d = common::read_json(&js);
     assert_eq!(d["nodes"], 96);
     assert_eq!(d["synapses"], 2048);
     let positive: Vec<f64> = s.values.iter().copied().filter(|&v| v > 0.0).collect();
@@ -767,19 +678,17 @@ fn regime_weights_need_a_row() {
         "--duration",
         "20ms",
     ]);
-    let o = analyze(&out, &["--weights", "W.w"]);
-    let s = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(1), "{s}");
-    assert!(
-        s.contains("`W.w` has one row per regime state (5 rows): choose one with --row 0..4"),
-        "{s}"
+    common::expect_error(
+        &common::analyze_args(&out, "graph", &["--weights", "W.w"]),
+        "`W.w` has one row per regime state (5 rows): choose one with --row 0..4",
     );
     let w = Trace::open(&out).unwrap().state("W.w").unwrap();
     assert_eq!((w.rows, w.width), (5, 380));
     let js = dir.join("w.json");
     for row in [0usize, 3] {
-        let o = analyze(
+        common::analyze_ok(
             &out,
+            "graph",
             &[
                 "--weights",
                 "W.w",
@@ -791,13 +700,7 @@ fn regime_weights_need_a_row() {
                 js.to_str().unwrap(),
             ],
         );
-        assert_eq!(
-            o.status.code(),
-            Some(0),
-            "{}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-        let d = json(&js);
+        let d = common::read_json(&js);
         let values = &w.values[row * 380..(row + 1) * 380];
         let nonzero = values.iter().filter(|v| **v != 0.0).count();
         assert_eq!(

@@ -182,8 +182,7 @@ fn the_pass_finds_the_driving_sources_their_two_groups_and_draws_the_circuit() {
         stderr.contains("ablation 16:"),
         "progress per re-run: {stderr}"
     );
-    let doc: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let doc = common::read_json(&json);
     assert_eq!(doc["format"], "neurograph-analysis-groups");
     let mut core = names(&doc["hops"][0]["core"]);
     core.sort();
@@ -258,40 +257,44 @@ fn the_pass_finds_the_driving_sources_their_two_groups_and_draws_the_circuit() {
         svg_path.to_str().unwrap(),
     ]);
     let svg = std::fs::read_to_string(&svg_path).unwrap();
-    check_svg(&svg, 8, 12);
-    assert!(svg.contains(">group 0<") && svg.contains(">group 1<"));
-    assert!(svg.contains(">Out[0]<") && svg.contains(">In[4]<"));
+    let texts = common::texts(&check_svg(&svg, 8, 12));
+    for label in ["group 0", "group 1", "Out[0]", "In[4]"] {
+        assert!(
+            texts.iter().any(|t| t == label),
+            "no text {label:?} in {texts:?}"
+        );
+    }
 }
 
 /// The `<circle class="node">` and `<path class="edge">` elements: counts, sign colours, and
-/// widths growing with |weight|; tags balanced.
-fn check_svg(svg: &str, nodes: usize, edges: usize) {
+/// widths growing with |weight|; well-formed, one `<svg>`. Returns the parsed document.
+fn check_svg(svg: &str, nodes: usize, edges: usize) -> common::Document<'_> {
     assert!(svg.starts_with("<?xml") && svg.trim_end().ends_with("</svg>"));
-    assert_eq!(svg.matches("<svg").count(), 1);
-    assert_eq!(svg.matches("<text").count(), svg.matches("</text>").count());
-    assert_eq!(svg.matches(r#"<circle class="node""#).count(), nodes);
-    let attr = |tag: &str, name: &str| -> String {
-        let k = tag.find(&format!(" {name}=\"")).unwrap() + name.len() + 3;
-        tag[k..k + tag[k..].find('"').unwrap()].to_string()
+    let doc = common::parse_svg(svg);
+    assert_eq!(common::elements(&doc, "svg").len(), 1);
+    let of = |name: &str, class: &str| {
+        common::elements(&doc, name)
+            .into_iter()
+            .filter(|n| n.attribute("class") == Some(class))
+            .collect::<Vec<_>>()
     };
+    assert_eq!(of("circle", "node").len(), nodes);
     let mut seen = Vec::new();
-    for line in svg
-        .lines()
-        .filter(|l| l.starts_with(r#"<path class="edge""#))
-    {
-        let w: f64 = attr(line, "data-weight").parse().unwrap();
-        let width: f64 = attr(line, "stroke-width").parse().unwrap();
-        let colour = attr(line, "stroke");
+    for edge in of("path", "edge") {
+        let w: f64 = common::attr(edge, "data-weight").parse().unwrap();
+        let width: f64 = common::attr(edge, "stroke-width").parse().unwrap();
+        let colour = common::attr(edge, "stroke");
         assert_eq!(
             colour,
             if w >= 0.0 { "#c0392b" } else { "#2c6fbb" },
-            "{line}"
+            "{edge:?}"
         );
         seen.push((w.abs(), width));
     }
     assert_eq!(seen.len(), edges);
     seen.sort_by(|a, b| a.0.total_cmp(&b.0));
     assert!(seen.windows(2).all(|p| p[1].1 >= p[0].1), "{seen:?}");
+    doc
 }
 
 #[test]
@@ -299,8 +302,7 @@ fn the_circuit_plot_draws_signs_and_refuses_bad_input() {
     let dir = common::temp_dir("groups", "plot");
     let trace = dir.join("trace");
     std::fs::create_dir_all(&trace).unwrap();
-    let rec = common::write_spike_record(&trace, "A", 4, &[0.01], &[0.0]);
-    common::write_manifest(&trace, "m", 0.1, vec![rec]);
+    common::write_spike_trace(&trace, "m", 0.1, &[("A", 4, vec![(0.01, 0)])]);
     let doc = serde_json::json!({
         "format": "neurograph-analysis-groups", "format_version": 1,
         "target": {"text": "B[0]"},
@@ -335,21 +337,24 @@ fn the_circuit_plot_draws_signs_and_refuses_bad_input() {
     let a = args(&json);
     common::neurograph_ok(&a.iter().map(String::as_str).collect::<Vec<_>>());
     let text = std::fs::read_to_string(&svg).unwrap();
-    check_svg(&text, 4, 3);
+    let drawn = check_svg(&text, 4, 3);
     assert!(
-        text.contains(r##"stroke="#2c6fbb""##),
+        common::by_class(&drawn, "edge")
+            .iter()
+            .any(|e| e.attribute("stroke") == Some("#2c6fbb")),
         "the negative edge is blue"
     );
     // Without --circuit, with a file of another kind, with an edge to nowhere.
-    let out = common::neurograph(&[
-        "plot",
-        trace.to_str().unwrap(),
-        "circuit",
-        "-o",
-        svg.to_str().unwrap(),
-    ]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("--circuit FILE"));
+    common::expect_error(
+        &[
+            "plot",
+            trace.to_str().unwrap(),
+            "circuit",
+            "-o",
+            svg.to_str().unwrap(),
+        ],
+        "--circuit FILE",
+    );
     let other = dir.join("other.json");
     std::fs::write(&other, r#"{"format": "neurograph-analysis-spikes"}"#).unwrap();
     let bad_edge = dir.join("bad.json");
@@ -362,22 +367,18 @@ fn the_circuit_plot_draws_signs_and_refuses_bad_input() {
         (dir.join("missing.json"), "missing.json"),
     ] {
         let a = args(&file);
-        let out = common::neurograph(&a.iter().map(String::as_str).collect::<Vec<_>>());
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(1), "{err}");
-        assert!(err.starts_with("error: ") && err.contains(says), "{err}");
+        common::expect_error(&a.iter().map(String::as_str).collect::<Vec<_>>(), says);
     }
 }
 
+/// `analyze TRACE groups EXTRA...` fails with `error: ...` (after the re-run's progress lines,
+/// if it got that far); returns stderr.
 fn groups_err(trace: &Path, extra: &[&str]) -> String {
-    let mut args = vec!["analyze", trace.to_str().unwrap(), "groups"];
-    args.extend_from_slice(extra);
-    let out = common::neurograph(&args);
-    let err = String::from_utf8_lossy(&out.stderr).to_string();
-    assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
-    assert!(err.contains("error: "), "{err}");
-    assert!(!err.contains("panicked"), "{err}");
-    err
+    common::expect_error_after_progress(
+        &common::analyze_args(trace, "groups", extra),
+        "groups: ",
+        "",
+    )
 }
 
 #[test]
@@ -444,8 +445,7 @@ fn bad_targets_missing_records_and_changed_specs_are_clear_errors() {
         "--json",
         json.to_str().unwrap(),
     ]);
-    let doc: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let doc = common::read_json(&json);
     let source = doc["hops"][0]["weights"][0]["source"].as_str().unwrap();
     assert!(
         source.starts_with("0.0003") && source.ends_with(" V per synapse"),
@@ -532,8 +532,7 @@ fn hops_go_back_layer_by_layer_until_no_input_is_recorded() {
     ]);
     let table = String::from_utf8_lossy(&out.stdout);
     assert!(table.contains("stopped after 2 of 3 hops"), "{table}");
-    let doc: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let doc = common::read_json(&json);
     let hops = doc["hops"].as_array().unwrap();
     assert_eq!(hops.len(), 2);
     let sorted = |v: &serde_json::Value| {
@@ -583,14 +582,13 @@ fn hops_go_back_layer_by_layer_until_no_input_is_recorded() {
         svg.to_str().unwrap(),
     ]);
     let text = std::fs::read_to_string(&svg).unwrap();
-    check_svg(&text, 5, 6);
-    assert!(text.contains(">hop 2 group 0<"));
+    let doc = check_svg(&text, 5, 6);
+    assert!(common::texts(&doc).iter().any(|t| t == "hop 2 group 0"));
     // Columns: A left of B left of C.
     let cx = |id: &str| -> f64 {
-        let k = text.find(&format!(r#"data-id="{id}""#)).unwrap();
-        let t = &text[k..];
-        let c = t.find(" cx=\"").unwrap() + 5;
-        t[c..c + t[c..].find('"').unwrap()].parse().unwrap()
+        common::attr(common::find(&doc, "data-id", id), "cx")
+            .parse()
+            .unwrap()
     };
     assert!(cx("A[0]") < cx("B[0]") && cx("B[0]") < cx("C[0]"));
 }
@@ -641,8 +639,7 @@ fn the_re_run_takes_the_parameter_values_of_the_manifest() {
         "--json",
         json.to_str().unwrap(),
     ]);
-    let doc: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let doc = common::read_json(&json);
     assert_eq!(
         doc["hops"][0]["target_spikes"].as_u64().unwrap() as usize,
         count(&set)

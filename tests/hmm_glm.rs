@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use neurograph_analysis::hmm_glm::{self, LoadOptions, Params, Sequence};
 use neurograph_analysis::trace::{Trace, TraceError};
 use neurograph_runtime::npy::{self, Dtype};
-use serde_json::{json, Value};
+use serde_json::json;
 
 use common::Rng;
 
@@ -223,7 +223,7 @@ fn fit_recovers_the_states_and_edges_of_a_known_model() {
     let table = String::from_utf8_lossy(&out.stdout);
     eprintln!("{table}");
     assert!(table.contains("6 trace(s), 10 units, 3 states, 4 training + 2 test sequences"));
-    let v: Value = serde_json::from_str(&std::fs::read_to_string(&json_path).unwrap()).unwrap();
+    let v = common::read_json(&json_path);
     assert_eq!(v["format"], "neurograph-analysis-hmm-glm");
     // The held-out likelihood of the true parameters, for comparison.
     let data = hmm_glm::load(
@@ -336,16 +336,8 @@ fn bad_input_is_an_error_naming_the_directory_record_or_flag() {
         ),
     ];
     for (args, expect) in cases {
-        let mut full = vec!["analyze", args[0], "hmm-glm"];
-        full.extend(&args[1..]);
-        let out = common::neurograph(&full);
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(1), "{full:?}: {err}");
-        assert!(
-            err.starts_with("error: ") && err.contains(&expect),
-            "{full:?}: {err}"
-        );
-        assert!(!err.contains("panicked"), "{err}");
+        let full = common::analyze_args(Path::new(args[0]), "hmm-glm", &args[1..]);
+        common::expect_error(&full, &expect);
     }
     // A corrupt array names its file.
     std::fs::write(d.join("seed-2/Units.x.npy"), b"not an npy file").unwrap();
@@ -353,8 +345,10 @@ fn bad_input_is_an_error_naming_the_directory_record_or_flag() {
     assert!(matches!(e, TraceError::Npy { .. }), "{e:?}");
     assert!(e.to_string().contains("Units.x.npy"), "{e}");
     // An unknown prior is a usage error (exit status 2).
-    let out = common::neurograph(&["analyze", dir, "hmm-glm", "--prior", "laplace"]);
-    assert_eq!(out.status.code(), Some(2));
+    common::expect_usage_error(
+        &["analyze", dir, "hmm-glm", "--prior", "laplace"],
+        "invalid value 'laplace' for '--prior",
+    );
     for x in [&d, &mixed, &frac] {
         let _ = std::fs::remove_dir_all(x);
     }

@@ -8,110 +8,32 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
+use common::{parse_svg, texts, Document};
 use neurograph_analysis::plot::{self, PlotOptions};
 use neurograph_analysis::trace::Trace;
 
-/// A population's spike record: name, size, spikes as (time in s, index).
-type Record<'a> = (&'a str, usize, Vec<(f64, u32)>);
-
 /// Write a trace directory with one spike record per population.
-fn write_trace(name: &str, duration: f64, pops: &[Record]) -> PathBuf {
+fn write_trace(name: &str, duration: f64, pops: &[common::SpikeRecord]) -> PathBuf {
     let dir = common::temp_dir("plot", name);
-    let records = pops
-        .iter()
-        .map(|(pop, size, spikes)| {
-            let mut spikes = spikes.clone();
-            spikes.sort_by(|a, b| a.0.total_cmp(&b.0));
-            let t: Vec<f64> = spikes.iter().map(|s| s.0).collect();
-            let i: Vec<f64> = spikes.iter().map(|s| f64::from(s.1)).collect();
-            common::write_spike_record(&dir, pop, *size, &t, &i)
-        })
-        .collect();
-    common::write_manifest(&dir, name, duration, records);
+    common::write_spike_trace(&dir, name, duration, pops);
     dir
 }
 
-/// A minimal XML check: every start tag is closed in order, `/>` tags close themselves, the
-/// root is one `<svg>`; returns the element names in document order.
-fn check_well_formed(svg: &str) -> Vec<String> {
-    let mut stack: Vec<String> = Vec::new();
-    let mut names = Vec::new();
-    let mut rest = svg;
-    let mut roots = 0;
-    while let Some(start) = rest.find('<') {
-        let text = &rest[..start];
-        assert!(!text.contains('>'), "stray `>` in text {text:?}");
-        let end = rest[start..].find('>').expect("unterminated tag") + start;
-        let tag = &rest[start + 1..end];
-        rest = &rest[end + 1..];
-        assert!(!tag.contains('<'), "`<` inside a tag: {tag}");
-        if tag.starts_with('?') {
-            assert!(tag.ends_with('?'), "{tag}");
-            continue;
-        }
-        if let Some(name) = tag.strip_prefix('/') {
-            let open = stack.pop().expect("closing tag without a start tag");
-            assert_eq!(open, name.trim(), "mismatched tags");
-            continue;
-        }
-        let name: String = tag
-            .chars()
-            .take_while(|c| c.is_ascii_alphanumeric())
-            .collect();
-        assert!(!name.is_empty(), "tag without a name: {tag}");
-        assert_eq!(tag.matches('"').count() % 2, 0, "unbalanced quotes: {tag}");
-        if stack.is_empty() {
-            roots += 1;
-            assert_eq!(name, "svg");
-        }
-        names.push(name.clone());
-        if !tag.ends_with('/') {
-            stack.push(name);
-        }
-    }
-    assert!(stack.is_empty(), "unclosed: {stack:?}");
-    assert_eq!(roots, 1);
-    assert!(rest.trim().is_empty());
-    names
-}
-
 /// The value of attribute `attr` of every element with `class="class"`, keyed by its
-/// `data-population`.
-fn by_class(svg: &str, class: &str, attr: &str) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    for piece in svg
-        .split('<')
-        .filter(|p| p.contains(&format!("class=\"{class}\"")))
-    {
-        let get = |a: &str| {
-            let key = format!(" {a}=\"");
-            piece.find(&key).map(|s| {
-                let v = &piece[s + key.len()..];
-                v[..v.find('"').unwrap()].to_string()
-            })
-        };
-        if let (Some(p), Some(v)) = (get("data-population"), get(attr)) {
-            out.push((p, v));
-        }
-    }
-    out
-}
-
-/// Spike marks per population: one `M` move per spike in the `d` of `class="spikes"`.
-fn marks(svg: &str) -> Vec<(String, usize)> {
-    by_class(svg, "spikes", "d")
-        .into_iter()
-        .map(|(p, d)| (p, d.matches('M').count()))
+/// `data-population` (elements without either are left out).
+fn by_class(doc: &Document, class: &str, attr: &str) -> Vec<(String, String)> {
+    common::by_class(doc, class)
+        .iter()
+        .filter_map(|n| Some((n.attribute("data-population")?, n.attribute(attr)?)))
+        .map(|(p, v)| (p.to_string(), v.to_string()))
         .collect()
 }
 
-fn texts(svg: &str) -> Vec<String> {
-    svg.split("<text")
-        .skip(1)
-        .map(|s| {
-            let s = &s[s.find('>').unwrap() + 1..];
-            s[..s.find("</text>").unwrap()].to_string()
-        })
+/// Spike marks per population: one `M` move per spike in the `d` of `class="spikes"`.
+fn marks(doc: &Document) -> Vec<(String, usize)> {
+    by_class(doc, "spikes", "d")
+        .into_iter()
+        .map(|(p, d)| (p, d.matches('M').count()))
         .collect()
 }
 
@@ -127,12 +49,12 @@ fn raster_draws_one_mark_per_spike() {
     let i = vec![(0.1, 1), (0.7, 0), (0.99, 2)];
     let d = write_trace("raster-small", 1.0, &[("Exc", 10, e), ("Inh", 3, i)]);
     let p = plot::raster(&Trace::open(&d).unwrap(), &opts()).unwrap();
-    let names = check_well_formed(&p.svg);
-    assert!(names.iter().filter(|n| *n == "text").count() >= 10);
-    assert!(names.iter().filter(|n| *n == "line").count() >= 8);
-    assert_eq!(marks(&p.svg), vec![("Exc".into(), 5), ("Inh".into(), 3)]);
+    let doc = parse_svg(&p.svg);
+    assert!(common::elements(&doc, "text").len() >= 10);
+    assert!(common::elements(&doc, "line").len() >= 8);
+    assert_eq!(marks(&doc), vec![("Exc".into(), 5), ("Inh".into(), 3)]);
     assert_eq!(p.marks, vec![("Exc".into(), 5), ("Inh".into(), 3)]);
-    let t = texts(&p.svg);
+    let t = texts(&doc);
     for want in ["time (ms)", "neuron index", "Exc", "Inh"] {
         assert!(t.iter().any(|s| s == want), "no text {want:?} in {t:?}");
     }
@@ -173,15 +95,14 @@ fn raster_subsamples_evenly_and_says_so() {
         ..opts()
     };
     let p = plot::raster(&Trace::open(&d).unwrap(), &o).unwrap();
-    check_well_formed(&p.svg);
-    assert_eq!(marks(&p.svg), vec![("A".into(), 60), ("B".into(), 20)]);
+    let doc = parse_svg(&p.svg);
+    assert_eq!(marks(&doc), vec![("A".into(), 60), ("B".into(), 20)]);
     assert_eq!(p.neurons, vec![("A".into(), 30), ("B".into(), 10)]);
+    let t = texts(&doc);
     assert!(
-        texts(&p.svg)
-            .iter()
+        t.iter()
             .any(|s| s.contains("showing 30 of 300 A, 10 of 100 B neurons (evenly spaced")),
-        "{:?}",
-        texts(&p.svg)
+        "{t:?}"
     );
 }
 
@@ -198,13 +119,16 @@ fn raster_respects_the_time_window() {
         ..opts()
     };
     let p = plot::raster(&t, &o).unwrap();
+    let doc = parse_svg(&p.svg);
     // Spikes at 1.0, 1.1, ..., 1.9 s.
-    assert_eq!(marks(&p.svg), vec![("E".into(), 10)]);
-    assert!(texts(&p.svg).iter().any(|s| s == "time (ms)"));
-    assert!(texts(&p.svg).iter().any(|s| s == "1000") && texts(&p.svg).iter().any(|s| s == "1900"));
+    assert_eq!(marks(&doc), vec![("E".into(), 10)]);
+    let tx = texts(&doc);
+    assert!(tx.iter().any(|s| s == "time (ms)"));
+    assert!(tx.iter().any(|s| s == "1000") && tx.iter().any(|s| s == "1900"));
     let whole = plot::raster(&t, &opts()).unwrap();
-    assert_eq!(marks(&whole.svg), vec![("E".into(), 50)]);
-    assert!(texts(&whole.svg).iter().any(|s| s == "time (s)"));
+    let doc = parse_svg(&whole.svg);
+    assert_eq!(marks(&doc), vec![("E".into(), 50)]);
+    assert!(texts(&doc).iter().any(|s| s == "time (s)"));
     for (from, to, msg) in [
         (None, Some(6.0), "past the end of the trace"),
         (Some(2.0), Some(1.0), "--to must be after --from"),
@@ -243,20 +167,20 @@ fn rate_has_one_point_per_bin_with_the_rate() {
         assert!((got - want).abs() < 1e-9, "{r:?}");
     }
     let p = plot::rate(&t, &o).unwrap();
-    check_well_formed(&p.svg);
-    let lines = by_class(&p.svg, "rate", "points");
+    let doc = parse_svg(&p.svg);
+    let lines = by_class(&doc, "rate", "points");
     assert_eq!(lines.len(), 2);
     for (pop, pts) in &lines {
         assert_eq!(pts.split(' ').count(), 3, "{pop}: {pts}");
     }
-    let tx = texts(&p.svg);
+    let tx = texts(&doc);
     for want in ["time (ms)", "population rate (Hz)", "E", "I"] {
         assert!(tx.iter().any(|s| s == want), "no text {want:?} in {tx:?}");
     }
     assert!(tx.iter().any(|s| s.contains("50 ms bins")), "{tx:?}");
     // Default 5 ms bins over 1 s: 200 points.
     let p = plot::rate(&t, &opts()).unwrap();
-    let lines = by_class(&p.svg, "rate", "points");
+    let lines = by_class(&parse_svg(&p.svg), "rate", "points");
     assert!(lines.iter().all(|(_, pts)| pts.split(' ').count() == 200));
     let e = plot::rate(
         &t,
@@ -295,17 +219,12 @@ fn cli_writes_svg_and_errors_exit_1() {
     let d = write_trace("cli", 1.0, &[("E", 4, vec![(0.1, 0), (0.5, 3)])]);
     let dir = d.to_str().unwrap();
     let svg = d.join("raster.svg");
-    let out = common::neurograph(&["plot", dir, "raster", "-o", svg.to_str().unwrap()]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = std::fs::read_to_string(&svg).unwrap();
-    check_well_formed(&text);
-    assert_eq!(marks(&text), vec![("E".into(), 2)]);
+    common::neurograph_ok(&["plot", dir, "raster", "-o", svg.to_str().unwrap()]);
+    let raster = std::fs::read_to_string(&svg).unwrap();
+    let raster = parse_svg(&raster);
+    assert_eq!(marks(&raster), vec![("E".into(), 2)]);
     let rate = d.join("rate.svg");
-    let out = common::neurograph(&[
+    common::neurograph_ok(&[
         "plot",
         dir,
         "rate",
@@ -314,14 +233,12 @@ fn cli_writes_svg_and_errors_exit_1() {
         "-o",
         rate.to_str().unwrap(),
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     let text = std::fs::read_to_string(&rate).unwrap();
     assert_eq!(
-        by_class(&text, "rate", "points")[0].1.split(' ').count(),
+        by_class(&parse_svg(&text), "rate", "points")[0]
+            .1
+            .split(' ')
+            .count(),
         100
     );
     // PNG: the same plot rendered, 2 pixels per SVG unit by default.
@@ -331,8 +248,12 @@ fn cli_writes_svg_and_errors_exit_1() {
     assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
     let width = u32::from_be_bytes(bytes[16..20].try_into().unwrap());
     let height = u32::from_be_bytes(bytes[20..24].try_into().unwrap());
-    let (w, h) = svg_size(&text_of(&svg));
-    assert_eq!((width, height), (2 * w, 2 * h));
+    // The root's `width` and `height` attributes.
+    let size = |name: &str| -> u32 {
+        let v: f64 = common::attr(raster.root_element(), name).parse().unwrap();
+        v.round() as u32
+    };
+    assert_eq!((width, height), (2 * size("width"), 2 * size("height")));
 
     let no_dir = d.join("no/such/dir/x.svg");
     let png = d.join("bad.png");
@@ -377,31 +298,26 @@ fn cli_writes_svg_and_errors_exit_1() {
     for (extra, expect) in cases {
         let mut args = vec!["plot", dir];
         args.extend(extra);
-        let out = common::neurograph(&args);
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
-        assert!(
-            err.starts_with("error: ") && err.contains(expect),
-            "{args:?}: {err}"
-        );
-        assert!(!err.contains("panicked"), "{err}");
+        common::expect_error(&args, expect);
     }
     assert!(!Path::new(&common::root().join("x.svg")).exists());
     assert!(!png.exists());
-    let out = common::neurograph(&["plot", "no/such/trace", "raster", "-o", "x.svg"]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("no/such/trace/manifest.json"));
+    common::expect_error(
+        &["plot", "no/such/trace", "raster", "-o", "x.svg"],
+        "no/such/trace/manifest.json",
+    );
     // A trace without any spike record.
     let empty = write_trace("cli-empty", 1.0, &[]);
-    let out = common::neurograph(&[
-        "plot",
-        empty.to_str().unwrap(),
-        "raster",
-        "-o",
-        svg.to_str().unwrap(),
-    ]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("records no spikes"));
+    common::expect_error(
+        &[
+            "plot",
+            empty.to_str().unwrap(),
+            "raster",
+            "-o",
+            svg.to_str().unwrap(),
+        ],
+        "records no spikes",
+    );
 }
 
 #[test]
@@ -430,10 +346,10 @@ fn isi_histogram_counts_each_interval_once() {
         ..opts()
     };
     let p = plot::isi(&t, &o).unwrap();
-    check_well_formed(&p.svg);
+    let doc = parse_svg(&p.svg);
     assert_eq!(p.marks, vec![("E".to_string(), 10)]);
-    assert_eq!(by_class(&p.svg, "isi", "points").len(), 1);
-    let tx = texts(&p.svg);
+    assert_eq!(by_class(&doc, "isi", "points").len(), 1);
+    let tx = texts(&doc);
     for want in ["inter-spike interval (ms)", "E"] {
         assert!(tx.iter().any(|s| s == want), "no text {want:?} in {tx:?}");
     }
@@ -448,20 +364,6 @@ fn isi_histogram_counts_each_interval_once() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("no neuron fired twice"), "{err}");
-}
-
-fn text_of(path: &Path) -> String {
-    std::fs::read_to_string(path).unwrap()
-}
-
-/// The `width` and `height` attributes of the root element.
-fn svg_size(svg: &str) -> (u32, u32) {
-    let attr = |name: &str| -> u32 {
-        let start = svg.find(&format!(" {name}=\"")).unwrap() + name.len() + 3;
-        let len = svg[start..].find('"').unwrap();
-        svg[start..start + len].parse::<f64>().unwrap().round() as u32
-    };
-    (attr("width"), attr("height"))
 }
 
 /// `state`: one line per element, values in mV with the unit on the axis, long records reduced
@@ -492,23 +394,20 @@ fn state_plot_draws_each_element_with_its_unit() {
     );
     let t = Trace::open(&out).unwrap();
     let p = state::state(&t, &opts()).unwrap();
-    check_well_formed(&p.svg);
-    let lines = by_class(&p.svg, "state", "points");
+    let doc = parse_svg(&p.svg);
+    let lines = by_class(&doc, "state", "points");
     assert_eq!(lines.len(), 5, "the first five recorded elements");
     assert!(lines.iter().all(|(_, pts)| pts.split(' ').count() == 200));
-    assert!(
-        texts(&p.svg).iter().any(|t| t == "v (mV)"),
-        "{:?}",
-        texts(&p.svg)
-    );
-    assert!(texts(&p.svg).iter().any(|t| t == "P[2]"));
+    let tx = texts(&doc);
+    assert!(tx.iter().any(|t| t == "v (mV)"), "{tx:?}");
+    assert!(tx.iter().any(|t| t == "P[2]"));
     let o = PlotOptions {
         elements: Some((6, 8)),
         from_s: Some(0.1),
         ..opts()
     };
     let p = state::state(&t, &o).unwrap();
-    let lines = by_class(&p.svg, "state", "points");
+    let lines = by_class(&parse_svg(&p.svg), "state", "points");
     assert_eq!(lines.len(), 2);
     assert!(lines.iter().all(|(_, pts)| pts.split(' ').count() == 101));
     let png = dir.join("state.png");
@@ -531,10 +430,7 @@ fn state_plot_draws_each_element_with_its_unit() {
     ] {
         let mut args = vec!["plot", out.to_str().unwrap(), "state", "-o", "x.svg"];
         args.extend(extra);
-        let o = common::neurograph(&args);
-        let err = String::from_utf8_lossy(&o.stderr);
-        assert_eq!(o.status.code(), Some(1), "{err}");
-        assert!(err.contains(expect), "{err}");
+        common::expect_error(&args, expect);
     }
     let _ = std::fs::remove_dir_all(&dir);
 }

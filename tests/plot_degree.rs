@@ -8,33 +8,12 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use neurograph_analysis::graph::hurwitz_zeta;
+use common::{attr, find, parse_svg};
 use neurograph_analysis::plot::{self, PlotOptions};
 use neurograph_analysis::trace::Trace;
 use neurograph_runtime::npy::{self, Dtype};
 
-use common::Rng;
-
-/// A draw from the discrete power law `x^-α / ζ(α, 1)` by inverting its complementary CDF.
-fn power_law_draw(rng: &mut Rng, alpha: f64) -> usize {
-    let u = rng.uniform();
-    let z = hurwitz_zeta(alpha, 1.0);
-    let ccdf = |x: usize| hurwitz_zeta(alpha, x as f64) / z;
-    let (mut lo, mut hi) = (1, 2);
-    while ccdf(hi) >= u {
-        lo = hi;
-        hi *= 2;
-    }
-    while hi - lo > 1 {
-        let mid = (lo + hi) / 2;
-        if ccdf(mid) >= u {
-            lo = mid;
-        } else {
-            hi = mid;
-        }
-    }
-    lo
-}
+use common::{power_law_draw, Rng};
 
 /// A trace with one edges record `W: A -> A` of `n` nodes where node `u` has `out[u]`
 /// synapses to distinct other nodes.
@@ -73,60 +52,12 @@ fn write_edges_trace(name: &str, n: usize, out: &[usize], rng: &mut Rng) -> Path
     dir
 }
 
-/// Every start tag closed in order, balanced quotes, one `<svg>` root.
-fn check_well_formed(svg: &str) {
-    let mut stack: Vec<String> = Vec::new();
-    let mut rest = svg;
-    while let Some(start) = rest.find('<') {
-        let end = rest[start..].find('>').expect("unterminated tag") + start;
-        let tag = &rest[start + 1..end];
-        rest = &rest[end + 1..];
-        if tag.starts_with('?') {
-            continue;
-        }
-        if let Some(name) = tag.strip_prefix('/') {
-            assert_eq!(stack.pop().as_deref(), Some(name), "mismatched tags");
-            continue;
-        }
-        assert_eq!(tag.matches('"').count() % 2, 0, "unbalanced quotes: {tag}");
-        let name: String = tag
-            .chars()
-            .take_while(|c| c.is_ascii_alphanumeric())
-            .collect();
-        if stack.is_empty() {
-            assert_eq!(name, "svg");
-        }
-        if !tag.ends_with('/') {
-            stack.push(name);
-        }
-    }
-    assert!(stack.is_empty(), "unclosed: {stack:?}");
-}
-
-/// Attribute `attr` of the first element whose tag contains `marker`.
-fn attr(svg: &str, marker: &str, attr: &str) -> Option<String> {
-    let piece = svg.split('<').find(|p| p.contains(marker))?;
-    let key = format!(" {attr}=\"");
-    let s = piece.find(&key)? + key.len();
-    Some(piece[s..s + piece[s..].find('"')?].to_string())
-}
-
 fn points(p: &str) -> Vec<(f64, f64)> {
     p.split(' ')
         .filter(|s| !s.is_empty())
         .map(|xy| {
             let (x, y) = xy.split_once(',').unwrap();
             (x.parse().unwrap(), y.parse().unwrap())
-        })
-        .collect()
-}
-
-fn texts(svg: &str) -> Vec<String> {
-    svg.split("<text")
-        .skip(1)
-        .map(|s| {
-            let s = &s[s.find('>').unwrap() + 1..];
-            s[..s.find("</text>").unwrap()].to_string()
         })
         .collect()
 }
@@ -141,7 +72,7 @@ fn degree_plot_of_power_law_out_degrees() {
             if u < 100 {
                 0
             } else {
-                power_law_draw(&mut rng, 2.5).min(n - 1)
+                power_law_draw(&mut rng, 2.5, 1).min(n - 1)
             }
         })
         .collect();
@@ -152,18 +83,16 @@ fn degree_plot_of_power_law_out_degrees() {
         ..PlotOptions::default()
     };
     let p = plot::degree(&trace, &opts).unwrap();
-    check_well_formed(&p.svg);
+    let doc = parse_svg(&p.svg);
     // One CCDF point per distinct positive out-degree, from (min degree, 1) down to
     // (max degree, 1/n_positive): y decreases, x increases.
     let mut distinct: Vec<usize> = out.iter().copied().filter(|&d| d > 0).collect();
     distinct.sort_unstable();
     distinct.dedup();
-    let pts = points(&attr(&p.svg, "class=\"ccdf\"", "points").unwrap());
+    let ccdf = find(&doc, "class", "ccdf");
+    let pts = points(attr(ccdf, "points"));
     assert_eq!(pts.len(), distinct.len());
-    assert_eq!(
-        attr(&p.svg, "class=\"ccdf\"", "data-points").unwrap(),
-        distinct.len().to_string()
-    );
+    assert_eq!(attr(ccdf, "data-points"), distinct.len().to_string());
     assert_eq!(p.marks, vec![("ccdf".to_string(), distinct.len())]);
     assert!(pts.windows(2).all(|w| w[1].0 > w[0].0 && w[1].1 > w[0].1));
     // The first point is at CCDF 1: the top of the frame (y = 60 px, the frame's top, since
@@ -180,16 +109,13 @@ fn degree_plot_of_power_law_out_degrees() {
         pts.last()
     );
     // Both fits are drawn, from the same x_min (the dotted line).
-    let pl = points(&attr(&p.svg, "data-model=\"power_law\"", "points").unwrap());
-    let ex = points(&attr(&p.svg, "data-model=\"exponential\"", "points").unwrap());
+    let pl = points(attr(find(&doc, "data-model", "power_law"), "points"));
+    let ex = points(attr(find(&doc, "data-model", "exponential"), "points"));
     assert!(pl.len() > 5 && ex.len() > 2, "{pl:?} {ex:?}");
-    let xmin: f64 = attr(&p.svg, "class=\"xmin\"", "x1")
-        .unwrap()
-        .parse()
-        .unwrap();
+    let xmin: f64 = attr(find(&doc, "class", "xmin"), "x1").parse().unwrap();
     assert!((pl[0].0 - xmin).abs() < 0.06 && (ex[0].0 - xmin).abs() < 0.06);
     // Titles, labels, caption.
-    let t = texts(&p.svg);
+    let t = common::texts(&doc);
     assert!(
         t.contains(&"powerlaw: out degree distribution of W".to_string()),
         "{t:?}"
@@ -223,7 +149,7 @@ fn degree_plot_of_power_law_out_degrees() {
             degree: kind.into(),
             ..PlotOptions::default()
         };
-        check_well_formed(&plot::degree(&trace, &o).unwrap().svg);
+        parse_svg(&plot::degree(&trace, &o).unwrap().svg);
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -238,13 +164,7 @@ fn plot_err(dir: &Path, args: &[&str], want: &str) {
         svg.to_str().unwrap(),
     ];
     a.extend_from_slice(args);
-    let o = common::neurograph(&a);
-    let s = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(1), "{args:?}: {s}");
-    assert!(
-        s.starts_with("error: ") && s.contains(want),
-        "{args:?}: {s}"
-    );
+    common::expect_error(&a, want);
     assert!(!svg.exists());
 }
 
@@ -267,8 +187,7 @@ fn degree_plot_errors() {
     plot_err(&empty, &[], "no node has a synapse");
     // No edges record.
     let plain = common::temp_dir("plot-degree", "plain");
-    let rec = common::write_spike_record(&plain, "E", 3, &[0.1], &[1.0]);
-    common::write_manifest(&plain, "plain", 1.0, vec![rec]);
+    common::write_spike_trace(&plain, "plain", 1.0, &[("E", 3, vec![(0.1, 1)])]);
     plot_err(
         &plain,
         &[],

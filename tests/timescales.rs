@@ -190,22 +190,13 @@ fn errors_name_the_record() {
     .unwrap_err();
     assert!(matches!(e, TraceError::Option(_)), "{e:?}");
     for (extra, expect) in cases {
-        let mut args = vec!["analyze", dir, "timescales"];
-        args.extend(extra);
-        let out = common::neurograph(&args);
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
-        assert!(err.starts_with("error: ") && err.contains(expect), "{err}");
-        assert!(!err.contains("panicked"), "{err}");
+        common::expect_error(&common::analyze_args(&d, "timescales", &extra), expect);
     }
     // Each pass takes only its own flags (clap's usage error, exit status 2).
     for (pass, flag) in [("spikes", "--max-lag"), ("timescales", "--population")] {
-        let out = common::neurograph(&["analyze", dir, pass, flag, "5ms"]);
-        assert_eq!(out.status.code(), Some(2));
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert!(
-            err.contains(&format!("unexpected argument '{flag}'")),
-            "{err}"
+        common::expect_usage_error(
+            &["analyze", dir, pass, flag, "5ms"],
+            &format!("unexpected argument '{flag}'"),
         );
     }
     let _ = std::fs::remove_dir_all(&d);
@@ -265,7 +256,7 @@ fn run_rnn_variant(
     std::fs::write(&spec_path, spec).unwrap();
     let trace = dir.join("trace");
     let json_path = dir.join("timescales.json");
-    let run = common::neurograph(&[
+    common::neurograph_ok(&[
         "run",
         spec_path.to_str().unwrap(),
         "--duration",
@@ -274,33 +265,24 @@ fn run_rnn_variant(
         "--out",
         trace.to_str().unwrap(),
     ]);
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
-    let out = common::neurograph(&[
-        "analyze",
-        trace.to_str().unwrap(),
+    let out = common::analyze_ok(
+        &trace,
         "timescales",
-        "--variable",
-        "H.h",
-        "--max-lag",
-        max_lag,
-        "--from",
-        "500ms",
-        "--json",
-        json_path.to_str().unwrap(),
-    ]);
-    let table = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        &[
+            "--variable",
+            "H.h",
+            "--max-lag",
+            max_lag,
+            "--from",
+            "500ms",
+            "--json",
+            json_path.to_str().unwrap(),
+        ],
     );
+    let table = String::from_utf8_lossy(&out.stdout);
     eprintln!("{table}");
     assert!(table.starts_with("variable"), "{table}");
-    let doc: Value = serde_json::from_str(&std::fs::read_to_string(&json_path).unwrap()).unwrap();
+    let doc = common::read_json(&json_path);
     assert_eq!(doc["format"], "neurograph-analysis-timescales");
     assert_eq!(doc["model"], "rnn_timescales");
     let v = doc["variables"][0].clone();
@@ -398,50 +380,33 @@ fn binned_spike_counts_of_a_modulated_population() {
     let mut rng = Rng(11);
     let (n, bins, tau) = (20usize, 100_000usize, 10.0);
     let x = ar1(&mut rng, tau, bins);
-    let mut spikes: Vec<(f64, f64)> = Vec::new();
+    let mut spikes: Vec<(f64, u32)> = Vec::new();
     for (b, xv) in x.iter().enumerate() {
         let p = (0.5 + 0.2 * xv).clamp(0.0, 1.0);
-        for i in 0..n {
+        for i in 0..n as u32 {
             if rng.uniform() < p {
-                spikes.push(((b as f64 + 0.5) * 1e-3, i as f64));
+                spikes.push(((b as f64 + 0.5) * 1e-3, i));
             }
         }
     }
     let dir = common::temp_dir("timescales", "spikes");
-    let (t, i): (Vec<f64>, Vec<f64>) = spikes.into_iter().unzip();
-    npy::write(&dir.join("E.spikes.t.npy"), &t, &[t.len()], Dtype::F64).unwrap();
-    npy::write(&dir.join("E.spikes.i.npy"), &i, &[i.len()], Dtype::U32).unwrap();
-    let manifest = json!({
-        "format": "neurograph-trace", "format_version": 1, "model": "spikes", "seed": 1,
-        "dt_s": 1e-4, "duration_s": bins as f64 * 1e-3, "status": "complete",
-        "records": [{
-            "kind": "events", "name": "E.spikes", "population": "E", "event": "spike",
-            "count": t.len(), "size": n,
-            "times": {"file": "E.spikes.t.npy", "unit": "s", "shape": [t.len()], "dtype": "float64"},
-            "indices": {"file": "E.spikes.i.npy", "shape": [i.len()], "dtype": "uint32"},
-        }],
-    });
-    std::fs::write(dir.join("manifest.json"), manifest.to_string()).unwrap();
+    common::write_spike_trace(&dir, "spikes", bins as f64 * 1e-3, &[("E", n, spikes)]);
     let json_path = dir.join("ts.json");
-    let out = common::neurograph(&[
-        "analyze",
-        dir.to_str().unwrap(),
+    common::analyze_ok(
+        &dir,
         "timescales",
-        "--variable",
-        "E.spikes",
-        "--bin",
-        "1ms",
-        "--max-lag",
-        "60ms",
-        "--json",
-        json_path.to_str().unwrap(),
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        &[
+            "--variable",
+            "E.spikes",
+            "--bin",
+            "1ms",
+            "--max-lag",
+            "60ms",
+            "--json",
+            json_path.to_str().unwrap(),
+        ],
     );
-    let doc: Value = serde_json::from_str(&std::fs::read_to_string(&json_path).unwrap()).unwrap();
+    let doc = common::read_json(&json_path);
     let v = &doc["variables"][0];
     assert_eq!(v["variable"], "E.spikes");
     assert_eq!(v["units"], 20);
@@ -452,16 +417,13 @@ fn binned_spike_counts_of_a_modulated_population() {
     assert_eq!(pop["model"], "double");
     let slow = pop["tau2_s"].as_f64().unwrap();
     assert!((slow - want).abs() / want < 0.1, "{slow} vs {want}");
-    let out = common::neurograph(&[
-        "analyze",
-        dir.to_str().unwrap(),
-        "timescales",
-        "--variable",
-        "E.spikes",
-        "--bin",
-        "1ns",
-    ]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("use wider bins"));
+    common::expect_error(
+        &common::analyze_args(
+            &dir,
+            "timescales",
+            &["--variable", "E.spikes", "--bin", "1ns"],
+        ),
+        "use wider bins",
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

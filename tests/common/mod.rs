@@ -1,8 +1,11 @@
-//! Helpers shared by the simulation tests: compile a bundled spec and run it in-process.
+//! Helpers shared by the integration tests: compile a bundled spec and run it in-process, run
+//! the binary and check its errors, write trace directories, generate test data, read JSON and
+//! query XML (SVG plots, GraphML).
 
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
+use std::process::Output;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
@@ -38,7 +41,7 @@ pub fn compile_text(text: &str) -> Arc<Compiled> {
 }
 
 /// Run the `neurograph` binary in the repository root.
-pub fn neurograph(args: &[&str]) -> std::process::Output {
+pub fn neurograph(args: &[&str]) -> Output {
     std::process::Command::new(env!("CARGO_BIN_EXE_neurograph"))
         .args(args)
         .current_dir(root())
@@ -47,7 +50,7 @@ pub fn neurograph(args: &[&str]) -> std::process::Output {
 }
 
 /// Run the `neurograph` binary and require exit status 0 (the failure shows its stderr).
-pub fn neurograph_ok(args: &[&str]) -> std::process::Output {
+pub fn neurograph_ok(args: &[&str]) -> Output {
     let out = neurograph(args);
     assert_eq!(
         out.status.code(),
@@ -61,7 +64,7 @@ pub fn neurograph_ok(args: &[&str]) -> std::process::Output {
 
 /// Start the binary with `args`, send it `signal` (`INT`, `TERM`) after 1.5 s of running, and
 /// wait for it to end.
-pub fn run_and_signal(args: &[&str], signal: &str) -> std::process::Output {
+pub fn run_and_signal(args: &[&str], signal: &str) -> Output {
     let child = std::process::Command::new(env!("CARGO_BIN_EXE_neurograph"))
         .args(args)
         .current_dir(root())
@@ -104,9 +107,72 @@ pub fn run_spec_text(dir: &Path, name: &str, text: &str, extra: &[&str]) -> (Pat
     (spec, out)
 }
 
+/// The arguments of `neurograph analyze TRACE PASS ARGS...`.
+pub fn analyze_args<'a>(trace: &'a Path, pass: &'a str, args: &[&'a str]) -> Vec<&'a str> {
+    let mut a = vec!["analyze", trace.to_str().unwrap(), pass];
+    a.extend_from_slice(args);
+    a
+}
+
+/// Run `neurograph analyze TRACE PASS ARGS...`.
+pub fn analyze(trace: &Path, pass: &str, args: &[&str]) -> Output {
+    neurograph(&analyze_args(trace, pass, args))
+}
+
+/// Run `neurograph analyze TRACE PASS ARGS...` and require exit status 0.
+pub fn analyze_ok(trace: &Path, pass: &str, args: &[&str]) -> Output {
+    neurograph_ok(&analyze_args(trace, pass, args))
+}
+
+/// Run the binary and require a handled error: exit status `code`, stderr (after any lines
+/// starting with `progress`) starting with `error: ` and containing `want`, no panic. Returns
+/// stderr.
+fn expect_exit(args: &[&str], code: i32, progress: Option<&str>, want: &str) -> String {
+    let out = neurograph(args);
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(code), "{args:?}: {err}");
+    let mut rest = err.as_str();
+    if let Some(p) = progress {
+        while rest.starts_with(p) {
+            rest = rest.split_once('\n').map_or("", |(_, r)| r);
+        }
+    }
+    assert!(
+        rest.starts_with("error: ") && err.contains(want),
+        "{args:?}: want `error: ...{want}...`, got: {err}"
+    );
+    assert!(!err.contains("panicked"), "{args:?}: {err}");
+    err
+}
+
+/// Run the binary and require an error (exit status 1, stderr `error: ...` containing `want`,
+/// no panic); returns stderr.
+pub fn expect_error(args: &[&str], want: &str) -> String {
+    expect_exit(args, 1, None, want)
+}
+
+/// [`expect_error`] for a command that may report progress first: lines of stderr starting with
+/// `progress` (as `groups: `) may come before the `error: ...`.
+pub fn expect_error_after_progress(args: &[&str], progress: &str, want: &str) -> String {
+    expect_exit(args, 1, Some(progress), want)
+}
+
+/// Run the binary and require a usage error from the flag parser (exit status 2, stderr
+/// `error: ...` containing `want`, no panic); returns stderr.
+pub fn expect_usage_error(args: &[&str], want: &str) -> String {
+    expect_exit(args, 2, None, want)
+}
+
+/// A JSON file (a pass's `--json` output, a manifest, reference data).
+pub fn read_json(path: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
 /// A trace directory's manifest.
 pub fn manifest(dir: &Path) -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(dir.join("manifest.json")).unwrap()).unwrap()
+    read_json(&dir.join("manifest.json"))
 }
 
 pub fn config(seed: u64) -> RunConfig {
@@ -213,4 +279,138 @@ pub fn write_manifest(dir: &Path, model: &str, duration: f64, records: Vec<serde
         "dt_s": 1e-4, "duration_s": duration, "status": "complete", "records": records,
     });
     std::fs::write(dir.join("manifest.json"), manifest.to_string()).unwrap();
+}
+
+/// One population's spikes for [`write_spike_trace`]: name, size, and (time in s, index) in
+/// any order.
+pub type SpikeRecord<'a> = (&'a str, usize, Vec<(f64, u32)>);
+
+/// The (time, index) spikes of per-neuron trains (neuron `k` fires `trains[k]`), neuron by
+/// neuron.
+pub fn train_spikes(trains: &[Vec<f64>]) -> Vec<(f64, u32)> {
+    trains
+        .iter()
+        .enumerate()
+        .flat_map(|(k, train)| train.iter().map(move |&t| (t, k as u32)))
+        .collect()
+}
+
+/// Write a trace directory `dir` of a complete run of `model` over `duration` s with one spike
+/// record per population, its spikes put in time order as a run records them (a stable sort:
+/// spikes at one time keep their order).
+pub fn write_spike_trace(dir: &Path, model: &str, duration: f64, pops: &[SpikeRecord]) {
+    let records = pops
+        .iter()
+        .map(|(pop, size, spikes)| {
+            let mut spikes = spikes.clone();
+            spikes.sort_by(|a, b| a.0.total_cmp(&b.0));
+            let t: Vec<f64> = spikes.iter().map(|s| s.0).collect();
+            let i: Vec<f64> = spikes.iter().map(|s| f64::from(s.1)).collect();
+            write_spike_record(dir, pop, *size, &t, &i)
+        })
+        .collect();
+    write_manifest(dir, model, duration, records);
+}
+
+/// Poisson spike times at `rate` Hz on [0, duration), in order (one uniform per interval).
+pub fn poisson_train(rng: &mut Rng, rate: f64, duration: f64) -> Vec<f64> {
+    let mut t = 0.0;
+    let mut out = Vec::new();
+    loop {
+        t += -rng.uniform().ln() / rate;
+        if t >= duration {
+            return out;
+        }
+        out.push(t);
+    }
+}
+
+/// A draw from the discrete power law `P(x) = x^-α / ζ(α, x_min)`, by inverting the
+/// complementary CDF `ζ(α, x) / ζ(α, x_min)` (doubling, then bisection).
+pub fn power_law_draw(rng: &mut Rng, alpha: f64, x_min: usize) -> usize {
+    use neurograph_analysis::graph::hurwitz_zeta;
+    let u = rng.uniform();
+    let z = hurwitz_zeta(alpha, x_min as f64);
+    let ccdf = |x: usize| hurwitz_zeta(alpha, x as f64) / z; // P(X >= x)
+                                                             // The largest x with P(X >= x) >= u.
+    let (mut lo, mut hi) = (x_min, x_min * 2);
+    while ccdf(hi) >= u {
+        lo = hi;
+        hi *= 2;
+    }
+    while hi - lo > 1 {
+        let mid = (lo + hi) / 2;
+        if ccdf(mid) >= u {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    lo
+}
+
+pub use roxmltree::{Document, Node};
+
+/// Parse XML with a real parser (panicking with its message if the text is malformed).
+pub fn parse_xml(text: &str) -> Document<'_> {
+    Document::parse(text).unwrap_or_else(|e| {
+        let start: String = text.chars().take(300).collect();
+        panic!("malformed XML: {e}\n{start}...")
+    })
+}
+
+/// Parse an SVG document: well-formed XML whose one root is `<svg>`.
+pub fn parse_svg(text: &str) -> Document<'_> {
+    let doc = parse_xml(text);
+    assert_eq!(doc.root_element().tag_name().name(), "svg", "the root");
+    doc
+}
+
+/// The elements named `name` (local name), in document order.
+pub fn elements<'a, 'i>(doc: &'a Document<'i>, name: &str) -> Vec<Node<'a, 'i>> {
+    doc.descendants()
+        .filter(|n| n.is_element() && n.tag_name().name() == name)
+        .collect()
+}
+
+/// The elements with `class="class"`, in document order.
+pub fn by_class<'a, 'i>(doc: &'a Document<'i>, class: &str) -> Vec<Node<'a, 'i>> {
+    doc.descendants()
+        .filter(|n| n.attribute("class") == Some(class))
+        .collect()
+}
+
+/// The first element with `attr="value"` (panics if there is none).
+pub fn find<'a, 'i>(doc: &'a Document<'i>, attr: &str, value: &str) -> Node<'a, 'i> {
+    doc.descendants()
+        .find(|n| n.attribute(attr) == Some(value))
+        .unwrap_or_else(|| panic!("no element with {attr}=\"{value}\""))
+}
+
+/// Attribute `name` of an element (panics if it has none).
+pub fn attr<'a>(node: Node<'a, '_>, name: &str) -> &'a str {
+    node.attribute(name)
+        .unwrap_or_else(|| panic!("<{}> has no attribute `{name}`", node.tag_name().name()))
+}
+
+/// The value of `attr` of every element with `class="class"` that has it.
+pub fn class_attrs(doc: &Document, class: &str, attr: &str) -> Vec<String> {
+    by_class(doc, class)
+        .iter()
+        .filter_map(|n| n.attribute(attr))
+        .map(String::from)
+        .collect()
+}
+
+/// The text content of an element (its text descendants joined, entities decoded).
+pub fn text_of(node: Node) -> String {
+    node.descendants()
+        .filter(|n| n.is_text())
+        .filter_map(|n| n.text())
+        .collect()
+}
+
+/// The contents of every `<text>` element, in document order.
+pub fn texts(doc: &Document) -> Vec<String> {
+    elements(doc, "text").into_iter().map(text_of).collect()
 }
