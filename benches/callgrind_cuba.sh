@@ -8,7 +8,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 (cd "$root" && cargo build --release -q)
-ng="$root/target/release/neurograph"
+ng="${CARGO_TARGET_DIR:-$root/target}/release/neurograph"
 profile() { # seconds -> "total top_jit_function"
   valgrind --tool=callgrind --callgrind-out-file="$work/cg.$1" \
     "$ng" run "$root/specs/cuba.ng" --duration "$1s" --quiet --out "$work/trace-$1" 2>/dev/null

@@ -7,7 +7,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 (cd "$root" && cargo build --release -q)
-ng="$root/target/release/neurograph"
+ng="${CARGO_TARGET_DIR:-$root/target}/release/neurograph"
 loop_s() { # spec seconds backend -> simulation seconds from the run summary
   "$ng" run "$root/specs/$1.ng" --duration "$2s" --backend "$3" --out "$work/t" |
     sed -n 's/^setup [0-9.]* s, simulation \([0-9.]*\) s wall.*/\1/p'

@@ -17,7 +17,7 @@ if [ ! -x "$venv/bin/python" ]; then
   "$venv/bin/pip" install -q brian2
 fi
 (cd "$root" && cargo build --release -q)
-ng="$root/target/release/neurograph"
+ng="${CARGO_TARGET_DIR:-$root/target}/release/neurograph"
 sed 's/run { dt = 0.1 ms; duration = 1 s; seed = 1 }/run { dt = 0.1 ms; duration = 1 s; seed = 1; precision = f32 }/' \
   "$root/specs/cuba.ng" > "$work/cuba_f32.ng"
 

@@ -14,10 +14,10 @@ cargo build --release -q
 work=target/elephant-peer
 rm -rf "$work"
 mkdir -p "$work"
-target/release/neurograph run specs/cuba.ng --seed 1 --duration "$duration" --quiet --out "$work/cuba"
+"${CARGO_TARGET_DIR:-target}"/release/neurograph run specs/cuba.ng --seed 1 --duration "$duration" --quiet --out "$work/cuba"
 # Every pair of the smaller population, so the mean correlation is not a sample.
 started=$(date +%s.%N)
-target/release/neurograph analyze "$work/cuba" spikes --bin 5ms --pairs 400000 --json "$work/ours.json" > /dev/null
+"${CARGO_TARGET_DIR:-target}"/release/neurograph analyze "$work/cuba" spikes --bin 5ms --pairs 400000 --json "$work/ours.json" > /dev/null
 ended=$(date +%s.%N)
 seconds=$(echo "$ended - $started" | bc)
 "$venv/bin/python" benches/peers/elephant_stats.py "$work/cuba" "$work/ours.json" "$seconds"
