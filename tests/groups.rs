@@ -246,17 +246,7 @@ fn the_pass_finds_the_driving_sources_their_two_groups_and_draws_the_circuit() {
     assert_eq!(dot.matches("subgraph cluster_hop1_group").count(), 2);
 
     // The plot of that circuit.
-    let svg_path = dir.join("circuit.svg");
-    common::neurograph_ok(&[
-        "plot",
-        trace.to_str().unwrap(),
-        "circuit",
-        "--circuit",
-        json.to_str().unwrap(),
-        "-o",
-        svg_path.to_str().unwrap(),
-    ]);
-    let svg = std::fs::read_to_string(&svg_path).unwrap();
+    let svg = plot_circuit(&trace, &json, &dir.join("circuit.svg"));
     let texts = common::texts(&check_svg(&svg, 8, 12));
     for label in ["group 0", "group 1", "Out[0]", "In[4]"] {
         assert!(
@@ -571,17 +561,7 @@ fn hops_go_back_layer_by_layer_until_no_input_is_recorded() {
     assert_eq!(layer_of("B[1]"), Some(1));
     assert_eq!(layer_of("A[0]"), Some(2));
     assert_eq!(doc["circuit"]["edges"].as_array().unwrap().len(), 6);
-    let svg = dir.join("chain.svg");
-    common::neurograph_ok(&[
-        "plot",
-        trace.to_str().unwrap(),
-        "circuit",
-        "--circuit",
-        json.to_str().unwrap(),
-        "-o",
-        svg.to_str().unwrap(),
-    ]);
-    let text = std::fs::read_to_string(&svg).unwrap();
+    let text = plot_circuit(&trace, &json, &dir.join("chain.svg"));
     let doc = check_svg(&text, 5, 6);
     assert!(common::texts(&doc).iter().any(|t| t == "hop 2 group 0"));
     // Columns: A left of B left of C.
@@ -644,4 +624,18 @@ fn the_re_run_takes_the_parameter_values_of_the_manifest() {
         doc["hops"][0]["target_spikes"].as_u64().unwrap() as usize,
         count(&set)
     );
+}
+
+/// `neurograph plot TRACE circuit --circuit JSON -o SVG`; the SVG written.
+fn plot_circuit(trace: &Path, json: &Path, svg: &Path) -> String {
+    common::neurograph_ok(&[
+        "plot",
+        trace.to_str().unwrap(),
+        "circuit",
+        "--circuit",
+        json.to_str().unwrap(),
+        "-o",
+        svg.to_str().unwrap(),
+    ]);
+    std::fs::read_to_string(svg).unwrap()
 }
