@@ -335,6 +335,7 @@ pub fn describe(c: &Compiled) -> String {
 /// population range): fused population updates, event code (cell events, then `on pre` /
 /// `on post`), then expression kernels. Returns one label per compiled function, in order.
 /// What `inspect --clif` prints and what the `compile/<spec>` benchmark times.
+#[cfg(feature = "jit")]
 pub fn compile_all_kernels(
     c: &Compiled,
     jit: &mut neurograph_compiler::codegen::Jit,
@@ -440,13 +441,23 @@ pub fn clif_text(
     c: &Compiled,
     asm: bool,
 ) -> Result<String, neurograph_compiler::codegen::CodegenError> {
-    let mut jit = neurograph_runtime::jit::new_jit()?;
-    jit.codegen().keep_clif = true;
-    jit.codegen().keep_asm = asm;
-    let labels = compile_all_kernels(c, &mut jit)?;
-    let mut out = String::new();
-    for (label, (name, text)) in labels.iter().zip(&jit.codegen().clif) {
-        let _ = write!(out, "; {label} [{name}]\n{text}\n");
+    #[cfg(feature = "jit")]
+    {
+        let mut jit = neurograph_runtime::jit::new_jit()?;
+        jit.codegen().keep_clif = true;
+        jit.codegen().keep_asm = asm;
+        let labels = compile_all_kernels(c, &mut jit)?;
+        let mut out = String::new();
+        for (label, (name, text)) in labels.iter().zip(&jit.codegen().clif) {
+            let _ = write!(out, "; {label} [{name}]\n{text}\n");
+        }
+        Ok(out)
     }
-    Ok(out)
+    #[cfg(not(feature = "jit"))]
+    {
+        let _ = (c, asm);
+        Err(neurograph_compiler::codegen::CodegenError(
+            "this neurograph was built without the code generator (feature `jit`)".to_string(),
+        ))
+    }
 }

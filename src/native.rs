@@ -12,10 +12,14 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+#[cfg(feature = "jit")]
 use neurograph_compiler::codegen::object::{KernelRef, ObjectCodegen};
+#[cfg(feature = "jit")]
 use neurograph_compiler::codegen::{model_kernels, KernelSource};
 
-use crate::{Backend, Error, Model};
+#[cfg(feature = "jit")]
+use crate::Backend;
+use crate::{Error, Model};
 
 /// Symbol names of the blobs a runner's object holds.
 pub const SPEC_SYMBOL: &str = "ng_runner_spec";
@@ -40,7 +44,9 @@ pub fn spec_hash(text: &str) -> String {
     neurograph_runtime::trace::fnv1a64(text)
 }
 
-/// The object file of a runner for `model` (spec text `text` from `path`).
+/// The object file of a runner for `model` (spec text `text` from `path`). Needs the code
+/// generator (feature `jit`).
+#[cfg(feature = "jit")]
 pub fn runner_object(model: &Model, path: &Path, text: &str) -> Result<(Vec<u8>, Built), Error> {
     let err = |e: neurograph_compiler::codegen::CodegenError| Error::Run(e.to_string());
     // The kernel set: what a simulation prepares before its first step, with the spec's
@@ -167,7 +173,10 @@ pub fn runner_library(explicit: Option<&Path>) -> Result<PathBuf, Error> {
 /// Link `object` (written next to `output`) with the runner library into the executable
 /// `output`, with `$CC` or `cc`.
 pub fn link(object: &[u8], library: &Path, output: &Path) -> Result<(), Error> {
-    let obj = output.with_extension("kernels.o");
+    // Beside the output under a name of this process's own (never a file of the user's).
+    let mut name = output.file_name().unwrap_or_default().to_os_string();
+    name.push(format!(".{}.kernels.o", std::process::id()));
+    let obj = output.with_file_name(name);
     std::fs::write(&obj, object)
         .map_err(|e| Error::Run(format!("cannot write {}: {e}", obj.display())))?;
     let cc = std::env::var("CC").unwrap_or_else(|_| "cc".to_string());
@@ -176,7 +185,14 @@ pub fn link(object: &[u8], library: &Path, output: &Path) -> Result<(), Error> {
         .arg(output)
         .arg(&obj)
         .arg(library)
-        .args(["-lpthread", "-ldl", "-lm", "-Wl,--gc-sections"])
+        // Without debug information (the symbol table stays, for profilers and backtraces).
+        .args([
+            "-lpthread",
+            "-ldl",
+            "-lm",
+            "-Wl,--gc-sections",
+            "-Wl,--strip-debug",
+        ])
         .output();
     let _ = std::fs::remove_file(&obj);
     let out = result.map_err(|e| {
@@ -201,9 +217,19 @@ pub fn build(
     output: &Path,
     library: Option<&Path>,
 ) -> Result<Built, Error> {
-    let library = runner_library(library)?;
-    let (object, mut built) = runner_object(model, path, text)?;
-    link(&object, &library, output)?;
-    built.library = library;
-    Ok(built)
+    #[cfg(feature = "jit")]
+    {
+        let library = runner_library(library)?;
+        let (object, mut built) = runner_object(model, path, text)?;
+        link(&object, &library, output)?;
+        built.library = library;
+        Ok(built)
+    }
+    #[cfg(not(feature = "jit"))]
+    {
+        let _ = (model, path, text, output, library);
+        Err(Error::Run(
+            "this neurograph was built without the code generator (feature `jit`): it cannot build runners".to_string(),
+        ))
+    }
 }

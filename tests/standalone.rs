@@ -67,20 +67,7 @@ fn nothing_reads_outside_the_repository() {
 /// signals, YAML): what an embedder gets with `default-features = false`.
 #[test]
 fn the_library_does_not_depend_on_cli_crates() {
-    let tree = |features: &[&str]| {
-        let out = std::process::Command::new(env!("CARGO"))
-            .args(["tree", "--offline", "-e", "normal", "-p", "neurograph"])
-            .args(features)
-            .current_dir(common::root())
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
+    let tree = |features: &[&str]| cargo_tree("neurograph", features);
     let cli_only = ["clap ", "indicatif ", "ctrlc ", "serde_yaml_ng ", "resvg "];
     let lib = tree(&["--no-default-features"]);
     for krate in cli_only {
@@ -91,4 +78,35 @@ fn the_library_does_not_depend_on_cli_crates() {
     }
     let with_cli = tree(&[]);
     assert!(with_cli.contains("clap "), "{with_cli}");
+}
+
+/// A native runner's library (`runner/`) carries neither Cranelift nor the plot rasteriser:
+/// its kernels come from the runner's own table.
+#[test]
+fn the_runner_library_has_no_code_generator() {
+    let runner = cargo_tree("neurograph-runner", &[]);
+    for krate in ["cranelift", "resvg "] {
+        assert!(
+            !runner.contains(krate),
+            "the runner library depends on {krate}:\n{runner}"
+        );
+    }
+    assert!(runner.contains("clap "), "{runner}");
+    assert!(cargo_tree("neurograph", &[]).contains("cranelift-jit "));
+}
+
+/// `cargo tree` of the normal dependencies of `package`.
+fn cargo_tree(package: &str, flags: &[&str]) -> String {
+    let out = std::process::Command::new(env!("CARGO"))
+        .args(["tree", "--offline", "-e", "normal", "-p", package])
+        .args(flags)
+        .current_dir(common::root())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }

@@ -8,8 +8,10 @@ use std::borrow::Cow;
 use std::cell::RefCell;
 
 use neurograph_compiler::abi::KernelCall;
+#[cfg(feature = "jit")]
+use neurograph_compiler::codegen::Jit;
 use neurograph_compiler::codegen::{
-    self, FusedArgs, FusedKey, Helpers, InputArg, InputMode, Jit, KernelArgs, KernelKey,
+    self, FusedArgs, FusedKey, Helpers, InputArg, InputMode, KernelArgs, KernelKey,
 };
 use neurograph_compiler::ir::*;
 
@@ -41,6 +43,8 @@ pub extern "C" fn ng_random(
     }
 }
 
+/// A JIT of its own (`inspect --clif` compiles into one).
+#[cfg(feature = "jit")]
 pub fn new_jit() -> Result<Jit, codegen::CodegenError> {
     Jit::new(&helpers())
 }

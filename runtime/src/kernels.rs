@@ -958,28 +958,8 @@ impl Sim {
             }
             ConnectRule::Bernoulli(pe) => match const_probability(self, *pe) {
                 Some(prob) => {
-                    // Geometric skipping: one draw per synapse instead of one per pair.
                     if prob > 0.0 {
-                        let log_q = (1.0 - prob).ln();
-                        for i in 0..n_pre {
-                            let mut j: i64 = -1;
-                            let mut draw = 0u64;
-                            loop {
-                                let skip = if prob >= 1.0 {
-                                    0.0
-                                } else {
-                                    (stream.uniform(i as u64, draw, 0).ln() / log_q).floor()
-                                };
-                                draw += 1;
-                                j += 1 + skip.min(n_post as f64) as i64;
-                                if j >= n_post as i64 {
-                                    break;
-                                }
-                                if keep(i, j as usize) {
-                                    pairs.push((i as u32, j as u32));
-                                }
-                            }
-                        }
+                        pairs = bernoulli_pairs(stream, prob, n_pre, n_post, &keep);
                     }
                 }
                 None => {
@@ -1068,6 +1048,76 @@ impl Sim {
         }
         Ok(pairs)
     }
+}
+
+/// The pairs of a Bernoulli rule with one probability for every pair, in (pre, post) order:
+/// geometric skipping, one draw per synapse instead of one per pair. Rows are independent
+/// (the draws of row `i` are those of element `i`), so large projections are drawn by several
+/// threads, each a contiguous range of rows, with the same result for any thread count.
+fn bernoulli_pairs(
+    stream: Stream,
+    prob: f64,
+    n_pre: usize,
+    n_post: usize,
+    keep: &(impl Fn(usize, usize) -> bool + Sync),
+) -> Vec<(u32, u32)> {
+    let log_q = (1.0 - prob).ln();
+    let rows = |range: std::ops::Range<usize>, out: &mut Vec<(u32, u32)>| {
+        for i in range {
+            let mut j: i64 = -1;
+            let mut draw = 0u64;
+            loop {
+                // A non-negative quotient: truncation is its floor.
+                let skip = if prob >= 1.0 {
+                    0.0
+                } else {
+                    stream.uniform(i as u64, draw, 0).ln() / log_q
+                };
+                draw += 1;
+                j += 1 + skip.min(n_post as f64) as i64;
+                if j >= n_post as i64 {
+                    break;
+                }
+                if keep(i, j as usize) {
+                    out.push((i as u32, j as u32));
+                }
+            }
+        }
+    };
+    let expected = prob * n_pre as f64 * n_post as f64;
+    let threads = if expected < 50_000.0 {
+        1
+    } else {
+        std::thread::available_parallelism().map_or(1, |n| n.get().min(8))
+    };
+    let mut pairs = Vec::with_capacity((expected * 1.01) as usize + 16);
+    if threads <= 1 {
+        rows(0..n_pre, &mut pairs);
+        return pairs;
+    }
+    let chunk = n_pre.div_ceil(threads);
+    let parts: Vec<Vec<(u32, u32)>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (1..threads)
+            .map(|t| {
+                let range = (t * chunk).min(n_pre)..((t + 1) * chunk).min(n_pre);
+                let rows = &rows;
+                scope.spawn(move || {
+                    let mut out = Vec::with_capacity((expected / threads as f64 * 1.01) as usize);
+                    rows(range, &mut out);
+                    out
+                })
+            })
+            .collect();
+        rows(0..chunk.min(n_pre), &mut pairs);
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    });
+    for part in parts {
+        pairs.extend(part);
+    }
+    pairs
 }
 
 /// A connection probability that is the same for every pair.

@@ -104,7 +104,10 @@ pub struct Connectivity {
 
 impl Connectivity {
     pub fn from_pairs(n_pre: usize, n_post: usize, mut pairs: Vec<(u32, u32)>) -> Connectivity {
-        pairs.sort_unstable();
+        // Connect rules draw most pairs in order already.
+        if !pairs.is_sorted() {
+            pairs.sort_unstable();
+        }
         let mut row_ptr = vec![0u32; n_pre + 1];
         for &(i, _) in &pairs {
             row_ptr[i as usize + 1] += 1;

@@ -126,8 +126,16 @@ pub fn plot(a: PlotArgs) -> Result<(), String> {
     let trace = open_trace(&a.trace)?;
     let p = draw(&trace, &opts).map_err(|e| e.to_string())?;
     let bytes = if png {
-        plot::png::svg_to_png(&p.svg, a.scale)
-            .map_err(|e| format!("{}: {e}", a.output.display()))?
+        #[cfg(feature = "png")]
+        {
+            plot::png::svg_to_png(&p.svg, a.scale)
+                .map_err(|e| format!("{}: {e}", a.output.display()))?
+        }
+        #[cfg(not(feature = "png"))]
+        return Err(format!(
+            "{}: this neurograph was built without PNG output (feature `png`); write .svg",
+            a.output.display()
+        ));
     } else {
         p.svg.into_bytes()
     };

@@ -11,43 +11,53 @@
 
 use std::marker::PhantomData;
 
+#[cfg(feature = "cranelift")]
 use cranelift_codegen::ir::{types, InstBuilder, MemFlagsData, Type, Value};
+#[cfg(feature = "cranelift")]
 use cranelift_frontend::FunctionBuilder;
+
+/// The machine type generated code loads a field as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Machine {
+    I64,
+    F64,
+    /// The target's pointer type.
+    Ptr,
+}
 
 /// How generated code loads a field: the Rust types an argument block may hold.
 pub trait Field {
-    /// `None`: a pointer (the target's pointer type).
-    const TYPE: Option<Type>;
+    const MACHINE: Machine;
     /// The value with these 8 bytes (the ABI test fills blocks with distinct patterns).
     fn from_bits(bits: u64) -> Self;
 }
 
 impl Field for u64 {
-    const TYPE: Option<Type> = Some(types::I64);
+    const MACHINE: Machine = Machine::I64;
     fn from_bits(bits: u64) -> Self {
         bits
     }
 }
 impl Field for i64 {
-    const TYPE: Option<Type> = Some(types::I64);
+    const MACHINE: Machine = Machine::I64;
     fn from_bits(bits: u64) -> Self {
         bits as i64
     }
 }
 impl Field for f64 {
-    const TYPE: Option<Type> = Some(types::F64);
+    const MACHINE: Machine = Machine::F64;
     fn from_bits(bits: u64) -> Self {
         f64::from_bits(bits)
     }
 }
 impl<T> Field for *const T {
-    const TYPE: Option<Type> = None;
+    const MACHINE: Machine = Machine::Ptr;
     fn from_bits(bits: u64) -> Self {
         bits as usize as *const T
     }
 }
 impl<T> Field for *mut T {
-    const TYPE: Option<Type> = None;
+    const MACHINE: Machine = Machine::Ptr;
     fn from_bits(bits: u64) -> Self {
         bits as usize as *mut T
     }
@@ -61,6 +71,7 @@ pub trait ArgBlock: Sized {
     fn from_field_bits(bits: impl Fn(usize) -> u64) -> Self;
     /// Generated code loading every field of block `index` of the table at `base`, in
     /// declaration order.
+    #[cfg(feature = "cranelift")]
     fn load_fields(b: &mut FunctionBuilder, base: Value, index: usize, ptr: Type) -> Vec<Value>;
 }
 
@@ -89,16 +100,23 @@ impl<T: Field> At<T> {
     }
 
     /// The machine type of the field (`ptr`: the target's pointer type).
+    #[cfg(feature = "cranelift")]
     pub fn ty(self, ptr: Type) -> Type {
-        T::TYPE.unwrap_or(ptr)
+        match T::MACHINE {
+            Machine::I64 => types::I64,
+            Machine::F64 => types::F64,
+            Machine::Ptr => ptr,
+        }
     }
 
     /// Load the field of the block at `base`.
+    #[cfg(feature = "cranelift")]
     pub fn load(self, b: &mut FunctionBuilder, base: Value, ptr: Type) -> Value {
         self.load_in(b, base, 0, ptr)
     }
 
     /// Load the field of block number `index` of the table at `base`.
+    #[cfg(feature = "cranelift")]
     pub fn load_in(self, b: &mut FunctionBuilder, base: Value, index: usize, ptr: Type) -> Value {
         let offset = i32::try_from(index * self.stride + self.offset)
             .expect("argument tables are far smaller than 2 GiB");
@@ -130,6 +148,7 @@ macro_rules! arg_block {
         }
 
         #[doc = concat!("Every field of a `", stringify!($name), "`, loaded by generated code.")]
+        #[cfg(feature = "cranelift")]
         #[derive(Clone, Copy)]
         #[allow(dead_code)]
         pub(crate) struct $values {
@@ -163,6 +182,7 @@ macro_rules! arg_block {
                 }
             }
 
+            #[cfg(feature = "cranelift")]
             fn load_fields(
                 b: &mut cranelift_frontend::FunctionBuilder,
                 base: cranelift_codegen::ir::Value,
@@ -173,6 +193,7 @@ macro_rules! arg_block {
             }
         }
 
+        #[cfg(feature = "cranelift")]
         impl $values {
             /// Load every field of the block at `base` (unused loads are removed by the
             /// optimiser).
@@ -306,7 +327,7 @@ pub type KernelFn = unsafe extern "C" fn(*const KernelArgs);
 pub type FusedFn = unsafe extern "C" fn(*const FusedArgs) -> u64;
 pub type DeliveryFn = unsafe extern "C" fn(*const DeliveryArgs);
 
-#[cfg(test)]
+#[cfg(all(test, feature = "cranelift"))]
 mod tests {
     use super::*;
     use cranelift_codegen::ir::AbiParam;

@@ -15,25 +15,10 @@ use std::collections::BTreeMap;
 use cranelift_module::{default_libcall_names, DataDescription, FuncId, Linkage, Module};
 use cranelift_object::{ObjectBuilder, ObjectModule};
 
-use super::{isa, Codegen, CodegenError, DeliveryKey, FusedKey, KernelKey};
+use super::{isa, Codegen};
+use crate::codegen::CodegenError;
+pub use crate::codegen::{kernel_id, KernelRef};
 use crate::ir::Model;
-
-/// The text a kernel is found by in a runner's table.
-pub fn kernel_id(key: &KernelRef) -> String {
-    match key {
-        KernelRef::Expr(k) => format!("K{k:?}"),
-        KernelRef::Fused(k) => format!("F{k:?}"),
-        KernelRef::Delivery(k) => format!("D{k:?}"),
-    }
-}
-
-/// A key of any kind of kernel.
-#[derive(Debug, Clone, Copy)]
-pub enum KernelRef<'a> {
-    Expr(&'a KernelKey),
-    Fused(&'a FusedKey),
-    Delivery(&'a DeliveryKey),
-}
 
 /// Kernels being written into an object file.
 pub struct ObjectCodegen {
