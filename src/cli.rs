@@ -668,6 +668,16 @@ fn kernel_report(model: &neurograph::Model) -> String {
                     Err(why) => writeln!(out, "  interpreted  {}: {why}", d.what),
                 };
             }
+            let ir = &model.compiled().model;
+            for (h, p) in ir.populations.iter() {
+                if sim.raw().poisson[h.index()].is_some() {
+                    let _ = writeln!(
+                        out,
+                        "  event-driven {}: Poisson sources, one draw per spike (no kernel)",
+                        p.name
+                    );
+                }
+            }
         }
         Err(e) => {
             let _ = writeln!(out, "  not set up: {e}");

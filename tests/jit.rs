@@ -343,14 +343,14 @@ fn fused_kernel_variants_equal_the_interpreter() {
 
 #[test]
 fn astrocytes_integrate_in_fused_kernels_and_couple_in_generated_code() {
-    // RK4 cells with a discrete update and no spike event (Li–Rinzel; with its Poisson drive,
-    // fused as a probabilistic event), and RK4 cells with a
+    // RK4 cells with a discrete update and no spike event (Li–Rinzel; its Poisson drive is
+    // event-driven, no kernel), and RK4 cells with a
     // refractory condition and a release event (G-ChI): fused, and equal to the interpreter;
     // the tripartite network's three couplings (sum, mean, and a gap-junction sum reading both
     // ends) accumulate in generated code every step, and its two projections' synapse
     // dynamics (gliotransmitter-modulated and plain Tsodyks–Markram) are fused kernels too.
     for (spec, fused_per_step, couplings_per_step) in
-        [("lr_astrocyte.ng", 2, 0), ("astro_tripartite.ng", 5, 3)]
+        [("lr_astrocyte.ng", 1, 0), ("astro_tripartite.ng", 5, 3)]
     {
         let c = common::compile(&common::root().join("specs").join(spec));
         let steps = (0.05 / c.model.run.dt).round() as u64;

@@ -246,6 +246,19 @@ impl Sim {
         for list in &self.silenced {
             w.u32s(list);
         }
+        w.u64(self.poisson.len() as u64);
+        for sources in &self.poisson {
+            match sources {
+                None => w.u8(0),
+                Some(s) => {
+                    w.u8(1);
+                    w.f64s(&s.p);
+                    w.u64s(&s.next);
+                    w.u64s(&s.draws);
+                    w.u8(s.stale as u8);
+                }
+            }
+        }
     }
 
     /// Replace this simulation's mutable state by what `write_state` wrote for a simulation of
@@ -387,6 +400,33 @@ impl Sim {
                 return Err(mismatch("the silenced elements"));
             }
             self.silenced[p] = list;
+        }
+        let n = r.u64("Poisson sources")? as usize;
+        if n != self.poisson.len() {
+            return Err(mismatch("the populations"));
+        }
+        for k in 0..n {
+            let size = self.nodes[k].size;
+            match (r.u8("Poisson sources")?, &mut self.poisson[k]) {
+                (0, None) => {}
+                (1, Some(sources)) => {
+                    let p = r.f64s("Poisson sources")?;
+                    let next = r.u64s("Poisson sources")?;
+                    let draws = r.u64s("Poisson sources")?;
+                    let stale = r.u8("Poisson sources")? != 0;
+                    let empty = p.is_empty() && next.is_empty() && draws.is_empty();
+                    let sized = p.len() == size && next.len() == size && draws.len() == size;
+                    if !(empty || sized) {
+                        return Err(mismatch("a Poisson input's size"));
+                    }
+                    sources.p = p;
+                    sources.next = next;
+                    sources.draws = draws;
+                    sources.stale = stale;
+                    sources.rebuild_heap();
+                }
+                _ => return Err(mismatch("the Poisson inputs")),
+            }
         }
         self.step = step;
         self.non_finite = None;

@@ -704,8 +704,12 @@ impl Sim {
                 KernelCall::Integrate(n) => {
                     let d = crate::kernels::dynamics_of(model, n);
                     let (name, what, events) = match n {
-                        // A population replaying a spike file has no update of its own.
-                        Node::Population(p) if self.spike_trains.contains_key(&p.index()) => {
+                        // A population replaying a spike file, or of event-driven Poisson
+                        // sources, has no update of its own.
+                        Node::Population(p)
+                            if self.spike_trains.contains_key(&p.index())
+                                || self.poisson[p.index()].is_some() =>
+                        {
                             continue
                         }
                         Node::Population(p) => {

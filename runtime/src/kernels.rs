@@ -51,10 +51,14 @@ impl Sim {
             KernelCall::AdvanceRegime(r) => self.advance_regime(r),
             KernelCall::Coupling(p) => self.coupling(p),
             KernelCall::Input(i) => self.input(i),
+            // Event-driven Poisson sources have nothing to integrate; they spike in `Detect`.
+            KernelCall::Integrate(Node::Population(p)) if self.poisson[p.index()].is_some() => {}
             KernelCall::Integrate(n) if self.try_fused(n) => {}
             KernelCall::Integrate(node) => self.integrate(node),
             KernelCall::Detect(p) => {
-                if self.fused_this_step[p.index()] {
+                if self.poisson[p.index()].is_some() {
+                    self.poisson_detect(p);
+                } else if self.fused_this_step[p.index()] {
                     self.fused_this_step[p.index()] = false;
                     self.check_time_varying_input(p);
                 } else {

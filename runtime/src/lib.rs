@@ -10,6 +10,7 @@ pub mod jit;
 mod kernels;
 pub mod npy;
 pub mod params;
+pub mod poisson;
 pub mod rng;
 pub mod sim;
 pub mod state;

@@ -130,9 +130,15 @@ pub fn all_params(model: &Model) -> Vec<String> {
         }
         match v.scope {
             Scope::Global => out.push(v.name.clone()),
-            Scope::Cell(c) if !model.cell_types[c].name.ends_with("$input") => {
-                out.push(format!("{}.{}", model.cell_types[c].name, v.name))
-            }
+            // An input's parameters (a Poisson rate) are set through its population's name.
+            Scope::Cell(c) if model.cell_types[c].name.ends_with("$input") => out.extend(
+                model
+                    .populations
+                    .iter()
+                    .filter(|(_, p)| p.cell_type == c)
+                    .map(|(_, p)| format!("{}.{}", p.name, v.name)),
+            ),
+            Scope::Cell(c) => out.push(format!("{}.{}", model.cell_types[c].name, v.name)),
             Scope::Synapse(s) if model.synapse_types[s].declared => {
                 out.push(format!("{}.{}", model.synapse_types[s].name, v.name))
             }

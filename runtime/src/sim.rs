@@ -230,6 +230,9 @@ pub struct Sim {
     /// Per population: whether it is a Poisson input whose rate reads the time, checked every
     /// step. Derived from the model.
     pub(crate) time_varying_rate: Vec<bool>,
+    /// Per population: its pending spikes when it is a population of event-driven Poisson
+    /// sources (`poisson::is_event_driven`).
+    pub poisson: Vec<Option<crate::poisson::PoissonSources>>,
     pub base_dir: PathBuf,
     /// Hash of each node's name: the high half of the element coordinate of random draws.
     pub node_keys: Vec<u64>,
@@ -345,6 +348,7 @@ impl Sim {
                 .map(|n| neurograph_compiler::stable_hash(n) as u64)
                 .collect(),
             fused_this_step: vec![false; n_pops],
+            poisson: vec![None; n_pops],
             fused_setups: vec![None; n_pops + model.projections.len() + 1],
             event_setups: vec![Vec::new(); n_pops + model.projections.len() + 1],
             scratch: Vec::new(),
@@ -365,6 +369,11 @@ impl Sim {
                 ),
             },
         };
+        for (h, _) in model.populations.iter() {
+            if crate::poisson::is_event_driven(model, h, sim.time_varying_rate[h.index()]) {
+                sim.poisson[h.index()] = Some(Default::default());
+            }
+        }
         let g = sim.global_node();
         sim.nodes[g].size = 1;
         sim.load_files(config)?;
@@ -1264,6 +1273,9 @@ impl Sim {
     /// Forget what was computed from parameter values; it is rebuilt when next needed.
     pub(crate) fn invalidate_derived(&mut self) {
         self.exact.clear();
+        for s in self.poisson.iter_mut().flatten() {
+            s.stale = true;
+        }
         for s in &mut self.fused_setups {
             *s = None;
         }
