@@ -905,3 +905,51 @@ run { dt = 1 ms; duration = 50 ms; seed = 1 }
         assert_eq!(sim.spike_count("P").unwrap(), 0);
     }
 }
+
+/// Division by a parameter or constant in equations integrated step by step becomes a
+/// multiplication by its reciprocal (one value for all elements); exact integration keeps its
+/// division; both backends compute the rewritten form, bit for bit.
+#[test]
+fn divisions_by_run_constants_become_reciprocal_products() {
+    let text = "model recip
+neuron Stepped {
+  param tau = 10 ms
+  state v: volt = -60 mV + uniform(0 mV, 10 mV)
+  state g: 1 = 1
+  dv/dt = (-60 mV - v) / tau + g * mV / ms
+  dg/dt = -g / (2 * tau)
+  method euler
+}
+neuron Exact {
+  param tau = 10 ms
+  state v: volt = -60 mV + uniform(0 mV, 10 mV)
+  dv/dt = (-60 mV - v) / tau
+  method exact
+}
+population A = Stepped[50]
+population B = Exact[50]
+record A.v every 1 ms, B.v every 1 ms
+run { dt = 0.1 ms; duration = 20 ms; seed = 3 }
+";
+    let c = common::compile_text(text);
+    let ir = neurograph::compiler::print::print_model(&c.model, &c.info);
+    assert!(ir.contains("dv/dt = ((-0.06) - v) * (1.0 / tau)"), "{ir}");
+    // Not a leaf: `2 * tau` stays a division.
+    assert!(ir.contains("dg/dt = -g / (2.0 * tau)"), "{ir}");
+    let exact = ir.split("neuron Exact").nth(1).unwrap_or(&ir);
+    assert!(exact.contains("dv/dt = ((-0.06) - v) / tau"), "{exact}");
+    let steps = 200;
+    let mut runs = [Backend::Interp, Backend::Jit].map(|backend| {
+        let mut cfg = common::config(3);
+        cfg.backend = backend;
+        let mut sim = Sim::new(std::sync::Arc::clone(&c), &cfg).unwrap();
+        sim.run(steps, &AtomicBool::new(false), 0, &mut |_| {});
+        sim.finish_records();
+        sim.recordings
+            .iter()
+            .map(|r| r.values.clone())
+            .collect::<Vec<_>>()
+    });
+    let jit = runs[1].clone();
+    assert_eq!(std::mem::take(&mut runs[0]), jit);
+}

@@ -15,6 +15,7 @@ pub mod ir;
 mod lower;
 pub mod print;
 pub mod quantity;
+mod reciprocal;
 pub mod units;
 
 use std::collections::{HashMap, HashSet};
@@ -178,8 +179,8 @@ pub fn compile(sources: &mut SourceMap, root: FileId, loader: &dyn Loader) -> Ou
     let lowered = lower::lower(&items, &broken, &default_name, loader);
     let syntax_ok = diagnostics.is_empty();
     let lower::Lowerer {
-        model,
-        types,
+        mut model,
+        mut types,
         diags,
         cell_methods,
         projection_methods,
@@ -196,6 +197,9 @@ pub fn compile(sources: &mut SourceMap, root: FileId, loader: &dyn Loader) -> Ou
     };
     diagnostics.sort_by_key(|d| (d.span.start, d.span.end));
     let ok = syntax_ok && !diagnostics.iter().any(Diagnostic::is_error);
+    if ok {
+        reciprocal::rewrite(&mut model, &mut types, &cell_methods, &projection_methods);
+    }
     Output {
         compiled: ok.then_some(Compiled {
             model,
