@@ -955,7 +955,15 @@ impl Translator<'_, '_> {
             },
             Expr::Unary(UnOp::Neg, a) => {
                 let a = self.expr(a);
-                self.b.ins().fneg(a)
+                if self.vector {
+                    // The sign flip as a xor with the sign bit: the mask is a constant the
+                    // loop keeps (x86-64 lowers `fneg` on lanes by building the mask anew, three
+                    // instructions, at every use).
+                    let sign = self.f64c(-0.0);
+                    self.b.ins().bxor(a, sign)
+                } else {
+                    self.b.ins().fneg(a)
+                }
             }
             Expr::Unary(UnOp::Not, a) => {
                 let a = self.expr(a);
