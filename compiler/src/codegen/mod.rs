@@ -127,15 +127,28 @@ pub extern "C" fn ng_tanh(x: f64) -> f64 {
     x.tanh()
 }
 
+/// Exported under this name for native runners' generated code.
+#[no_mangle]
+pub extern "C" fn ng_exprel(x: f64) -> f64 {
+    crate::lower::exprel(x)
+}
+/// Exported under this name for native runners' generated code.
+#[no_mangle]
+pub extern "C" fn ng_sigmoid(x: f64) -> f64 {
+    crate::lower::sigmoid(x)
+}
+
 /// One-argument functions generated code calls directly, without `ng_pure`'s dispatch: each
 /// is the interpreter's `eval_pure` formula for that function (checked bit for bit by a test).
-const UNARY: [(Func, &str, extern "C" fn(f64) -> f64); 6] = [
+const UNARY: [(Func, &str, extern "C" fn(f64) -> f64); 8] = [
     (Func::Exp, "ng_exp", ng_exp),
     (Func::Log, "ng_ln", ng_ln),
     (Func::Expm1, "ng_expm1", ng_expm1),
     (Func::Sin, "ng_sin", ng_sin),
     (Func::Cos, "ng_cos", ng_cos),
     (Func::Tanh, "ng_tanh", ng_tanh),
+    (Func::Exprel, "ng_exprel", ng_exprel),
+    (Func::Sigmoid, "ng_sigmoid", ng_sigmoid),
 ];
 
 /// Whether an expression can be compiled (everything but population-wide functions, loaded

@@ -1310,6 +1310,20 @@ fn const_eval_within(
     }
 }
 
+/// `(exp(x) - 1) / x`, 1 at 0 (Brian2's `exprel`).
+pub fn exprel(x: f64) -> f64 {
+    if x == 0.0 {
+        1.0
+    } else {
+        x.exp_m1() / x
+    }
+}
+
+/// The logistic function `1 / (1 + exp(-x))`.
+pub fn sigmoid(x: f64) -> f64 {
+    1.0 / (1.0 + (-x).exp())
+}
+
 /// Pure functions on constants, used for folding and compile-time checks.
 pub fn eval_pure(f: Func, a: &[f64]) -> Option<f64> {
     Some(match (f, a) {
@@ -1317,17 +1331,11 @@ pub fn eval_pure(f: Func, a: &[f64]) -> Option<f64> {
         (Func::Log, [x]) => x.ln(),
         (Func::Log10, [x]) => x.log10(),
         (Func::Expm1, [x]) => x.exp_m1(),
-        (Func::Exprel, [x]) => {
-            if *x == 0.0 {
-                1.0
-            } else {
-                x.exp_m1() / x
-            }
-        }
+        (Func::Exprel, [x]) => exprel(*x),
         (Func::Sin, [x]) => x.sin(),
         (Func::Cos, [x]) => x.cos(),
         (Func::Tanh, [x]) => x.tanh(),
-        (Func::Sigmoid, [x]) => 1.0 / (1.0 + (-x).exp()),
+        (Func::Sigmoid, [x]) => sigmoid(*x),
         (Func::Sqrt, [x]) => x.sqrt(),
         (Func::Abs, [x]) => x.abs(),
         (Func::Sign, [x]) => {

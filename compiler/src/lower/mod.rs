@@ -16,8 +16,8 @@ use neurograph_grammar::{
 
 use expr::Ctx;
 pub use expr::{
-    connect_stream, const_eval, const_eval_with, eval_pure, event_stream, named_stream, pow_f64,
-    regime_stream, stable_hash, Ty, VarValue,
+    connect_stream, const_eval, const_eval_with, eval_pure, event_stream, exprel, named_stream,
+    pow_f64, regime_stream, sigmoid, stable_hash, Ty, VarValue,
 };
 
 use crate::funcs;
