@@ -624,3 +624,35 @@ run { dt = 0.1 ms; duration = 50 ms }
     assert!(!a[0].1.is_empty(), "A never spiked");
     assert_eq!(a, run(&c, 1, 500, Backend::Jit));
 }
+
+#[test]
+fn exponential_euler_steps_whose_parts_are_shared_match_the_interpreter() {
+    // `y` (decay with a parameter rate), `x` (A = 0: a constant slope) and `w` (time-driven)
+    // have the same exponential-Euler step for every cell, computed once before the fused
+    // loop; `z` reads other state and is computed per cell.
+    let c = common::compile_text(
+        "model expshared
+neuron N {
+  param tau = 7 ms
+  state x: volt = 0 mV
+  state y: volt = uniform(-70 mV, -50 mV)
+  state w: 1 = uniform(0, 1)
+  state z: volt = 0 mV
+  dx/dt = 2 mV / ms
+  dy/dt = -y / tau
+  dw/dt = (sin(2 * pi * 40 Hz * t) - w) / tau
+  dz/dt = (y - z) / tau + w * mV / ms
+  method exponential_euler
+  spike when z > -40 mV { z = -65 mV }
+}
+population P = N[37]
+record P.x every 0.5 ms, P.y every 0.5 ms, P.w every 0.5 ms, P.z every 0.5 ms, P.spikes
+run { dt = 0.1 ms; duration = 50 ms; seed = 2 }
+",
+    );
+    let steps = 500;
+    let interp = run(&c, 2, steps, Backend::Interp);
+    let (jit, fused, _) = run_counting(&c, 2, steps, Backend::Jit);
+    assert_eq!(fused, steps, "the update ran fused");
+    assert!(interp == jit, "bit-identical to the interpreter");
+}

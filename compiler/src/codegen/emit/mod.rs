@@ -1198,7 +1198,7 @@ impl<M: Module> Codegen<M> {
             b.def_var(count_var, zero);
             b.ins().jump(start, &[]);
             b.switch_to_block(start);
-            let fused = FusedEmitter {
+            let mut fused = FusedEmitter {
                 model,
                 key,
                 env: CellEnv {
@@ -1219,7 +1219,9 @@ impl<M: Module> Codegen<M> {
                 cols: &cols,
                 layout,
                 count_var,
+                exp_consts: Vec::new(),
             };
+            fused.exp_consts = fused.exponential_constants(&mut b);
             // Four elements per iteration (one spike test for all), then two, in f64x2 lanes
             // where the kernel vectorises; then one at a time for the rest (or all).
             if let Some(threshold) = fused.vector_threshold() {
@@ -1285,9 +1287,108 @@ struct FusedEmitter<'a> {
     cols: &'a [Value],
     layout: PairLayout,
     count_var: cranelift_frontend::Variable,
+    /// Exponential Euler: per ODE, its step's parts when they are the same for every element
+    /// (computed once before the loops).
+    exp_consts: Vec<Option<ExpConst>>,
+}
+
+/// The parts of an exponential-Euler step that do not depend on the element, for an equation
+/// whose right side reads only its own variable, scalar inputs, constants and the time:
+/// `B dt`, `B / A`, `-(B / A)`, `exp(A dt)` and whether `A = 0`.
+#[derive(Clone, Copy)]
+struct ExpConst {
+    bdt: Value,
+    r: Value,
+    neg_r: Value,
+    ex: Value,
+    a_zero: Value,
 }
 
 impl FusedEmitter<'_> {
+    /// Whether `e` has one value for all elements once `var` is fixed: it reads `var`, scalar
+    /// inputs, constants and the time only (no other state, element index or random draw).
+    fn invariant_but(&self, e: Handle<Expr>, var: Handle<Variable>) -> bool {
+        let mut pending = vec![e];
+        while let Some(e) = pending.pop() {
+            match &self.model.exprs[e] {
+                Expr::Const(_) | Expr::Bool(_) => {}
+                Expr::Builtin(bi) => {
+                    if !matches!(bi, Builtin::T | Builtin::Step) {
+                        return false;
+                    }
+                }
+                Expr::Var { var: v, side } => {
+                    let own = *v == var && *side == Side::Own;
+                    let scalar = self
+                        .env
+                        .inputs
+                        .iter()
+                        .position(|k| *k == (*v, *side))
+                        .is_some_and(|k| self.key.modes.get(k) == Some(&InputMode::Scalar));
+                    if !(own || scalar) {
+                        return false;
+                    }
+                }
+                Expr::Unary(_, a) => pending.push(*a),
+                Expr::Binary(_, a, b) => pending.extend([*a, *b]),
+                Expr::Call(f, args) => {
+                    let pure = funcs::FUNCS
+                        .iter()
+                        .any(|i| i.func == *f && i.class == funcs::FuncClass::Pure);
+                    if !pure {
+                        return false;
+                    }
+                    pending.extend(args.iter().copied());
+                }
+                _ => return false,
+            }
+        }
+        true
+    }
+
+    /// `ExpConst` of each ODE that qualifies, emitted where the builder is (before the loops).
+    fn exponential_constants(&self, b: &mut FunctionBuilder) -> Vec<Option<ExpConst>> {
+        let (key, env) = (self.key, &self.env);
+        if !key.exponential {
+            return Vec::new();
+        }
+        let rhs = key.rhs();
+        (0..key.vars.len())
+            .map(|i| {
+                if !self.invariant_but(rhs[i], key.vars[i]) {
+                    return None;
+                }
+                // The probes at x_i = 0 and 1 of `scalar_element`, once.
+                let probe = |b: &mut FunctionBuilder, x: f64| {
+                    let unused = b.ins().f64const(0.0);
+                    let mut regs = vec![unused; env.vars.len()];
+                    regs[i] = b.ins().f64const(x);
+                    env.translate(b, &regs, env.zero, &rhs[i..=i])[0]
+                };
+                let bv = probe(b, 0.0);
+                let f1 = probe(b, 1.0);
+                let av = b.ins().fsub(f1, bv);
+                let dt = b.ins().f64const(self.model.run.dt);
+                let bdt = b.ins().fmul(bv, dt);
+                let r = b.ins().fdiv(bv, av);
+                let adt = b.ins().fmul(av, dt);
+                let exp = env.refs.unary(Func::Exp).expect("exp has a direct helper");
+                let call = b.ins().call(exp, &[adt]);
+                let ex = b.inst_results(call)[0];
+                let neg_r = b.ins().fneg(r);
+                let fz = b.ins().f64const(0.0);
+                let a_zero = b.ins().fcmp(FloatCC::Equal, av, fz);
+                Some(ExpConst {
+                    bdt,
+                    r,
+                    neg_r,
+                    ex,
+                    a_zero,
+                })
+            })
+            .collect()
+    }
+
     /// The spike condition, when the kernel runs in `f64x2` lanes: exact propagation, or
     /// forward Euler with every right side evaluable on lanes; no discrete updates or
     /// refractory condition; a spike condition.
@@ -1478,7 +1579,13 @@ impl FusedEmitter<'_> {
         // Euler: the right-hand sides on the old state (ODE variables from registers).
         // Exponential Euler: every right side on the old state, for the probes to share.
         let base_memo = if key.exponential {
-            env.translate_with(b, &old, e, rhs, HashMap::new()).1
+            // Those computed before the loops excepted.
+            let per_element: Vec<Handle<Expr>> = (0..m)
+                .filter(|&i| self.exp_consts.get(i).is_none_or(|c| c.is_none()))
+                .map(|i| rhs[i])
+                .collect();
+            env.translate_with(b, &old, e, &per_element, HashMap::new())
+                .1
         } else {
             HashMap::new()
         };
@@ -1493,6 +1600,13 @@ impl FusedEmitter<'_> {
         for i in 0..m {
             let mut v = if key.rk4 {
                 derivs[i]
+            } else if let Some(c) = self.exp_consts.get(i).copied().flatten() {
+                // As below, with the element-independent parts from before the loops.
+                let linear = b.ins().fadd(old[i], c.bdt);
+                let xr = b.ins().fadd(old[i], c.r);
+                let scaled = b.ins().fmul(xr, c.ex);
+                let general = b.ins().fadd(c.neg_r, scaled);
+                b.ins().select(c.a_zero, linear, general)
             } else if key.exponential {
                 let dt = b.ins().f64const(model.run.dt);
                 // Probes at x_i = 0 and 1 reuse every subexpression that does not read x_i
