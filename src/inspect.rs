@@ -239,6 +239,19 @@ pub fn describe(c: &Compiled) -> String {
                 let _ = writeln!(out, "    integration: {}", method.name());
             }
         }
+        if !pr.code.event_driven.is_empty() {
+            let names: Vec<&str> = pr
+                .code
+                .event_driven
+                .iter()
+                .map(|o| m.variables[o.var].name.as_str())
+                .collect();
+            let _ = writeln!(
+                out,
+                "    event-driven: {} (advanced per synapse at its events, not every step)",
+                names.join(", ")
+            );
+        }
         match expected_synapses(m, pr) {
             Some(n) => {
                 // CSR: one u32 target per synapse, a row pointer per source, synapse variables.

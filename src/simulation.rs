@@ -500,6 +500,10 @@ impl Simulation {
         let v = self.variable(n, var)?;
         let nd = self.sim.node_index(n);
         let size = self.sim.nodes[nd].size;
+        // An event-driven synaptic variable: its values advanced to now.
+        if let Some(values) = self.sim.current_values_if_lazy(n, v) {
+            return Ok(Cow::Owned(values));
+        }
         Ok(match &self.sim.nodes[nd].vars[&v] {
             neurograph_runtime::state::Store::Elements(xs) => Cow::Borrowed(xs),
             other => Cow::Owned(

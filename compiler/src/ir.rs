@@ -563,6 +563,11 @@ pub struct Coupling {
 #[derive(Debug, Default, Clone)]
 pub struct SynapseCode {
     pub dynamics: Dynamics,
+    /// Equations taken out of `dynamics` by `event_driven::select`: each variable decays on
+    /// its own (`dx/dt = a x`, `a` a run constant) and is read only by `on pre` / `on post`
+    /// code and records, so the runtime advances it lazily, per synapse, when an event or a
+    /// record touches it, instead of every step.
+    pub event_driven: Vec<Ode>,
     pub on_pre: Vec<Statement>,
     pub on_post: Vec<Statement>,
     pub on_step: Vec<Statement>,
@@ -698,6 +703,9 @@ pub struct RunSettings {
     pub duration: f64,
     pub seed: u64,
     pub precision: Precision,
+    /// Let the compiler make synaptic decays event-driven (`run { event_driven = false }`
+    /// keeps every equation clock-driven).
+    pub event_driven: bool,
 }
 
 impl Default for RunSettings {
@@ -707,6 +715,7 @@ impl Default for RunSettings {
             duration: 1.0,
             seed: 1,
             precision: Precision::F64,
+            event_driven: true,
         }
     }
 }

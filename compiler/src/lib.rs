@@ -9,6 +9,7 @@
 pub mod abi;
 pub mod check;
 pub mod codegen;
+pub mod event_driven;
 pub mod funcs;
 pub mod graph;
 pub mod ir;
@@ -199,6 +200,7 @@ pub fn compile(sources: &mut SourceMap, root: FileId, loader: &dyn Loader) -> Ou
     let ok = syntax_ok && !diagnostics.iter().any(Diagnostic::is_error);
     if ok {
         reciprocal::rewrite(&mut model, &mut types, &cell_methods, &projection_methods);
+        event_driven::select(&mut model, &projection_methods);
     }
     Output {
         compiled: ok.then_some(Compiled {

@@ -343,6 +343,14 @@ impl Printer<'_> {
                 self.line(l);
             }
             self.dynamics(&pr.code.dynamics, info.projection_methods.get(&h).copied());
+            for o in &pr.code.event_driven {
+                let l = format!(
+                    "  event-driven d{}/dt = {}",
+                    m.variables[o.var].name,
+                    self.expr(o.rhs, 0)
+                );
+                self.line(l);
+            }
             for (name, stmts) in [
                 ("pre", &pr.code.on_pre),
                 ("post", &pr.code.on_post),

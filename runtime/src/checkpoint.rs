@@ -246,6 +246,16 @@ impl Sim {
         for list in &self.silenced {
             w.u32s(list);
         }
+        w.u64(self.lazy.len() as u64);
+        for lazy in &self.lazy {
+            match lazy {
+                None => w.u8(0),
+                Some(l) => {
+                    w.u8(1);
+                    w.u64s(&l.last);
+                }
+            }
+        }
         w.u64(self.poisson.len() as u64);
         for sources in &self.poisson {
             match sources {
@@ -400,6 +410,24 @@ impl Sim {
                 return Err(mismatch("the silenced elements"));
             }
             self.silenced[p] = list;
+        }
+        let n = r.u64("event-driven synapses")? as usize;
+        if n != self.lazy.len() {
+            return Err(mismatch("the projections"));
+        }
+        for k in 0..n {
+            let size = self.nodes[self.n_pops + k].size;
+            match (r.u8("event-driven synapses")?, &mut self.lazy[k]) {
+                (0, None) => {}
+                (1, Some(l)) => {
+                    let last = r.u64s("event-driven synapses")?;
+                    if last.len() != size {
+                        return Err(mismatch("a projection's synapses"));
+                    }
+                    l.last = last;
+                }
+                _ => return Err(mismatch("the event-driven variables")),
+            }
         }
         let n = r.u64("Poisson sources")? as usize;
         if n != self.poisson.len() {

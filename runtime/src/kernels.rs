@@ -24,6 +24,20 @@ pub(crate) struct ExactPlan {
     which: Option<Vec<u32>>,
 }
 
+impl ExactPlan {
+    /// The one-step propagator of a single homogeneous equation: one for all elements, or
+    /// one per element of `size`.
+    pub(crate) fn scalar_propagators(&self, size: usize) -> Vec<f64> {
+        let phi = |k: usize| self.props.get(k).map_or(1.0, |(phi, _)| phi[0][0]);
+        match &self.which {
+            None => vec![phi(0)],
+            Some(w) => (0..size)
+                .map(|e| phi(w.get(e).map_or(0, |&k| k as usize)))
+                .collect(),
+        }
+    }
+}
+
 /// `sum_j row[j] * x(j)` over the non-zero coefficients only, in order, starting from the
 /// first product (zero when there is none). Exact propagators are mostly sparse (a synaptic
 /// variable decays on its own); the fused JIT kernel performs exactly these operations.
@@ -821,6 +835,14 @@ impl Sim {
             // No delays: every synapse of a spiking source is due now, and generated code runs
             // over the sources' rows directly.
             let count: usize = sources.iter().map(|&i| conn.row(i as usize).len()).sum();
+            if count > 0 && self.lazy[pi].is_some() {
+                // Event-driven variables of the due synapses up to this step's integration.
+                let rows: Vec<u32> = sources
+                    .iter()
+                    .flat_map(|&i| conn.row(i as usize).map(|s| s as u32))
+                    .collect();
+                self.lazy_advance(pi, &rows, self.step + 1);
+            }
             if count > 0 && self.try_event_code(EventCode::OnPre(p), node, &sources, Some(count)) {
                 self.events_delivered += count as u64;
                 self.buf_sources = sources;
@@ -852,6 +874,9 @@ impl Sim {
                 due.sort_unstable();
             }
             self.events_delivered += due.len() as u64;
+            if self.lazy[pi].is_some() {
+                self.lazy_advance(pi, &due, self.step + 1);
+            }
             if !self.try_event_code(EventCode::OnPre(p), node, &due, None) {
                 let program = std::sync::Arc::clone(&self.program);
                 let stmts = &program.model.projections[p].code.on_pre;
@@ -878,6 +903,9 @@ impl Sim {
             return;
         }
         self.events_delivered += due.len() as u64;
+        if self.lazy[pi].is_some() {
+            self.lazy_advance(pi, &due, self.step + 1);
+        }
         if !self.try_event_code(EventCode::OnPost(p), node, &due, None) {
             let program = std::sync::Arc::clone(&self.program);
             let stmts = &program.model.projections[p].code.on_post;

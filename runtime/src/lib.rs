@@ -8,6 +8,7 @@ pub mod eval;
 pub mod expm;
 pub mod jit;
 mod kernels;
+pub mod lazy;
 pub mod npy;
 pub mod params;
 pub mod poisson;

@@ -233,6 +233,9 @@ pub struct Sim {
     /// Per population: its pending spikes when it is a population of event-driven Poisson
     /// sources (`poisson::is_event_driven`).
     pub poisson: Vec<Option<crate::poisson::PoissonSources>>,
+    /// Per projection: the state of its event-driven variables (`lazy`), when it has some.
+    /// Their stored values lag; read them through `state_values` or `Simulation::state`.
+    pub lazy: Vec<Option<crate::lazy::LazyState>>,
     pub base_dir: PathBuf,
     /// Hash of each node's name: the high half of the element coordinate of random draws.
     pub node_keys: Vec<u64>,
@@ -349,6 +352,7 @@ impl Sim {
                 .collect(),
             fused_this_step: vec![false; n_pops],
             poisson: vec![None; n_pops],
+            lazy: vec![None; model.projections.len()],
             fused_setups: vec![None; n_pops + model.projections.len() + 1],
             event_setups: vec![Vec::new(); n_pops + model.projections.len() + 1],
             scratch: Vec::new(),
@@ -444,6 +448,13 @@ impl Sim {
         }
         if let Some(e) = sim.data_fault.borrow_mut().take() {
             return Err(e);
+        }
+        for (h, p) in model.projections.iter() {
+            if !p.code.event_driven.is_empty() {
+                let n = sim.nodes[sim.n_pops + h.index()].size;
+                sim.lazy[h.index()] =
+                    Some(crate::lazy::LazyState::new(n, p.code.event_driven.len()));
+            }
         }
         Ok(sim)
     }
@@ -979,7 +990,7 @@ impl Sim {
                     }
                     let every = r.every.map_or(1, |e| (e / self.dt).round().max(1.0) as u64);
                     if (self.step + 1).is_multiple_of(every) {
-                        let values = self.state_values(*node, *var, *range);
+                        let values = self.current_values(*node, *var, *range, self.step + 1);
                         let rec = &mut self.recordings[k];
                         rec.times.push((self.step + 1) as f64 * self.dt);
                         rec.values.extend(values);
@@ -1050,8 +1061,35 @@ impl Sim {
         }
     }
 
+    /// `state_values` as they are after `target` steps: event-driven values advanced (the
+    /// stored ones lag), others as stored.
+    pub fn current_values(
+        &self,
+        node: Node,
+        var: Handle<Variable>,
+        range: Option<(u32, u32)>,
+        target: u64,
+    ) -> Vec<f64> {
+        match self.lazy_current(node, var, target) {
+            Some(all) => {
+                let n = all.len();
+                let (a, b) = range.map_or((0, n), |(a, b)| {
+                    (
+                        (a as usize).min(n),
+                        (b as usize).min(n).max((a as usize).min(n)),
+                    )
+                });
+                all[a..b].to_vec()
+            }
+            None => self.state_values(node, var, range),
+        }
+    }
+
     /// Final values for `at end` records.
     pub fn finish_records(&mut self) {
+        for pi in 0..self.lazy.len() {
+            self.lazy_advance_all(pi, self.step);
+        }
         let program = std::sync::Arc::clone(&self.program);
         let model = &program.model;
         for (k, r) in model.records.iter().enumerate() {
@@ -1193,6 +1231,10 @@ impl Sim {
         crate::params::check_overrides(model, &values)?;
         let pairs: Vec<_> = values.iter().map(|p| (p.var, p.value)).collect();
         crate::params::check_poisson_rates(model, &pairs)?;
+        // Event-driven values catch up under the old parameters first.
+        for pi in 0..self.lazy.len() {
+            self.lazy_advance_all(pi, self.step);
+        }
         let mut changed = false;
         match v.scope {
             Scope::Global => {
@@ -1239,7 +1281,8 @@ impl Sim {
     ) -> Result<(), SimError> {
         let nd = self.node_index(node);
         let size = self.nodes[nd].size;
-        let name = &self.program.model.variables[var].name;
+        let program = Arc::clone(&self.program);
+        let name = &program.model.variables[var].name;
         if values.len() != size {
             return Err(SimError::new(format!(
                 "`{name}` of `{}` has {size} values, {} given",
@@ -1252,6 +1295,10 @@ impl Sim {
                 "value {} for element {k} of `{name}` is not finite",
                 values[k]
             )));
+        }
+        // Event-driven values first catch up (they share one count per synapse).
+        if let Node::Projection(p) = node {
+            self.lazy_advance_all(p.index(), self.step);
         }
         let rs = self.program.model.variables[var]
             .regime
@@ -1275,6 +1322,9 @@ impl Sim {
         self.exact.clear();
         for s in self.poisson.iter_mut().flatten() {
             s.stale = true;
+        }
+        for l in self.lazy.iter_mut().flatten() {
+            l.invalidate();
         }
         for s in &mut self.fused_setups {
             *s = None;

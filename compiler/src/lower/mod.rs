@@ -501,14 +501,23 @@ impl<'a> Lowerer<'a> {
                             .with_label("unknown precision"),
                     ),
                 },
+                "event_driven" => match &a.value.kind {
+                    ExprKind::Bool(b) => self.model.run.event_driven = *b,
+                    _ => self.diags.push(
+                        Diagnostic::error(a.value.span, "`event_driven` is `true` or `false`")
+                            .with_label("not true or false"),
+                    ),
+                },
                 other => {
-                    let known = ["dt", "duration", "seed", "precision"];
+                    let known = ["dt", "duration", "seed", "precision", "event_driven"];
                     let mut d =
                         Diagnostic::error(a.target.span, format!("unknown run setting `{other}`"))
                             .with_label("not a run setting");
                     d = match funcs::suggest(other, known) {
                         Some(s) => d.with_help(format!("did you mean `{s}`?")),
-                        None => d.with_help("run settings are dt, duration, seed and precision"),
+                        None => d.with_help(
+                            "run settings are dt, duration, seed, precision and event_driven",
+                        ),
                     };
                     self.diags.push(d);
                 }

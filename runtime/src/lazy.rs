@@ -1,0 +1,180 @@
+//! Event-driven synaptic variables (`compiler::event_driven`): values advanced per synapse when
+//! something reads them, instead of every step.
+//!
+//! Per projection with such variables, `last[s]` counts the steps synapse `s`'s values have
+//! been advanced through (all of the projection's event-driven variables together). Advancing
+//! by `d` steps multiplies by `P^d`, `P` the one-step propagator of the equation (the very
+//! value exact integration would apply each step, from `propagators`). Event code advances
+//! the synapses it runs over first (`advance`); records and `Sim::values` read advanced
+//! copies without changing the state (`current`); setting values advances the others first.
+//! A step's integration comes before its delivery and its records, so during step `n` the
+//! values are wanted after `n + 1` steps, between steps after `step`.
+
+use neurograph_compiler::ir::*;
+
+use crate::sim::Sim;
+use crate::state::Store;
+
+/// The lazy state of one projection.
+#[derive(Debug, Clone, Default)]
+pub struct LazyState {
+    /// Per synapse: steps its event-driven values have been advanced through.
+    pub last: Vec<u64>,
+    /// Per event-driven variable (the projection's order): the one-step propagator per
+    /// synapse, or one for all (`None` until computed; recomputed after a parameter changes).
+    props: Vec<Option<Vec<f64>>>,
+}
+
+impl LazyState {
+    pub fn new(synapses: usize, vars: usize) -> LazyState {
+        LazyState {
+            last: vec![0; synapses],
+            props: vec![None; vars],
+        }
+    }
+
+    /// Forget the propagators (a parameter changed).
+    pub fn invalidate(&mut self) {
+        for p in &mut self.props {
+            *p = None;
+        }
+    }
+}
+
+/// `x P^d` (`d` = 0 leaves `x`).
+fn advanced(x: f64, p: f64, d: u64) -> f64 {
+    if d == 0 {
+        x
+    } else {
+        x * p.powi(d.min(i32::MAX as u64) as i32)
+    }
+}
+
+impl Sim {
+    /// The propagators of event-driven variable number `k` of projection `pi`, one per
+    /// synapse or one for all.
+    fn lazy_props(&mut self, pi: usize, k: usize) -> Vec<f64> {
+        if let Some(Some(p)) = self.lazy[pi].as_ref().map(|l| l.props[k].clone()) {
+            return p;
+        }
+        let program = std::sync::Arc::clone(&self.program);
+        let ode = program.model.projections[Handle::new(pi)].code.event_driven[k].clone();
+        let d = Dynamics {
+            odes: vec![ode],
+            ..Default::default()
+        };
+        let node = self.n_pops + pi;
+        let plan = self.exact_plan(node, &d);
+        let props = plan.scalar_propagators(self.nodes[node].size);
+        if let Some(l) = self.lazy[pi].as_mut() {
+            l.props[k] = Some(props.clone());
+        }
+        props
+    }
+
+    /// Advance the event-driven values of projection `pi` on `synapses` to `target` steps.
+    pub(crate) fn lazy_advance(&mut self, pi: usize, synapses: &[u32], target: u64) {
+        let Some(n_vars) = self.lazy[pi].as_ref().map(|l| l.props.len()) else {
+            return;
+        };
+        let program = std::sync::Arc::clone(&self.program);
+        let code = &program.model.projections[Handle::new(pi)].code;
+        let node = self.n_pops + pi;
+        let size = self.nodes[node].size;
+        let f32_state = self.f32_state;
+        for k in 0..n_vars {
+            let props = self.lazy_props(pi, k);
+            let var = code.event_driven[k].var;
+            let Some(lazy) = self.lazy[pi].as_ref() else {
+                return;
+            };
+            let last = &lazy.last;
+            let Some(store) = self.nodes[node].vars.get_mut(&var) else {
+                continue;
+            };
+            if let Store::Uniform(v) = *store {
+                *store = Store::Elements(vec![v; size]);
+            }
+            let Store::Elements(xs) = store else {
+                continue;
+            };
+            for &s in synapses {
+                let s = s as usize;
+                let d = target.saturating_sub(last[s]);
+                if d > 0 {
+                    let p = props[if props.len() == 1 { 0 } else { s }];
+                    let mut v = advanced(xs[s], p, d);
+                    if f32_state {
+                        v = v as f32 as f64;
+                    }
+                    xs[s] = v;
+                }
+            }
+        }
+        if let Some(lazy) = self.lazy[pi].as_mut() {
+            for &s in synapses {
+                let s = s as usize;
+                lazy.last[s] = lazy.last[s].max(target);
+            }
+        }
+    }
+
+    /// Advance every synapse of projection `pi` to `target` steps.
+    pub(crate) fn lazy_advance_all(&mut self, pi: usize, target: u64) {
+        if self.lazy[pi].is_none() {
+            return;
+        }
+        let all: Vec<u32> = (0..self.nodes[self.n_pops + pi].size as u32).collect();
+        self.lazy_advance(pi, &all, target);
+    }
+
+    /// The values of `var` on `node` as they are after `target` steps, when it is an
+    /// event-driven variable (`None` otherwise: the stored values are current).
+    pub(crate) fn lazy_current(
+        &self,
+        node: Node,
+        var: Handle<Variable>,
+        target: u64,
+    ) -> Option<Vec<f64>> {
+        let Node::Projection(p) = node else {
+            return None;
+        };
+        let pi = p.index();
+        let lazy = self.lazy[pi].as_ref()?;
+        let code = &self.program.model.projections[p].code;
+        let k = code.event_driven.iter().position(|o| o.var == var)?;
+        let nd = self.n_pops + pi;
+        let size = self.nodes[nd].size;
+        let xs = self.nodes[nd].vars.get(&var)?.elements(size);
+        // The propagators as `lazy_props` computes them (without caching: `&self`).
+        let props = match &lazy.props[k] {
+            Some(p) => p.clone(),
+            None => {
+                let d = Dynamics {
+                    odes: vec![code.event_driven[k].clone()],
+                    ..Default::default()
+                };
+                self.exact_plan(nd, &d).scalar_propagators(size)
+            }
+        };
+        Some(
+            xs.iter()
+                .enumerate()
+                .map(|(s, &x)| {
+                    let p = props[if props.len() == 1 { 0 } else { s }];
+                    let v = advanced(x, p, target.saturating_sub(lazy.last[s]));
+                    if self.f32_state {
+                        v as f32 as f64
+                    } else {
+                        v
+                    }
+                })
+                .collect(),
+        )
+    }
+
+    /// The values of `var` on `node` now (between steps), when it is an event-driven variable.
+    pub fn current_values_if_lazy(&self, node: Node, var: Handle<Variable>) -> Option<Vec<f64>> {
+        self.lazy_current(node, var, self.step)
+    }
+}
