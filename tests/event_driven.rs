@@ -185,3 +185,29 @@ fn a_parameter_change_applies_from_the_step_it_is_made() {
     assert_close("Apre after a change of taupre", &a, &b);
     assert_eq!(spikes, clock_spikes);
 }
+
+#[test]
+fn a_trace_written_mid_run_leaves_the_run_unchanged_and_f32_stays_clock_driven() {
+    let model = Model::compile_str(&stdp(0.3, false)).unwrap();
+    let straight = {
+        let mut sim = model.simulation().seed(1).build().unwrap();
+        sim.run_for("0.3 s").unwrap();
+        sim.state("S", "Apre").unwrap().into_owned()
+    };
+    let dir = common::temp_dir("event_driven", "mid_run");
+    let mut sim = model.simulation().seed(1).build().unwrap();
+    sim.run_for("0.15 s").unwrap();
+    sim.write_trace(&dir.join("half")).unwrap();
+    sim.run_for("0.15 s").unwrap();
+    let bits = |xs: &[f64]| xs.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    assert_eq!(
+        bits(&sim.state("S", "Apre").unwrap()),
+        bits(&straight),
+        "writing a trace changed the run"
+    );
+
+    let f32_text = stdp(0.1, false).replace("seed = 1 }", "seed = 1; precision = f32 }");
+    let c = common::compile_text(&f32_text);
+    let ir = neurograph::compiler::print::print_model(&c.model, &c.info);
+    assert!(ir.contains("ode dApre/dt"), "{ir}");
+}

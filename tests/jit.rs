@@ -1,6 +1,7 @@
 //! The JIT backend against the interpreter: every recorded array of every bundled spec is the
 //! same bit for bit, for two seeds; compiled kernels refuse inputs that would take them outside
 //! their buffers.
+#![cfg(feature = "jit")]
 
 mod common;
 

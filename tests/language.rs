@@ -953,3 +953,29 @@ run { dt = 0.1 ms; duration = 20 ms; seed = 3 }
     let jit = runs[1].clone();
     assert_eq!(std::mem::take(&mut runs[0]), jit);
 }
+
+/// The rewrite is copy on write: a `let` shared by an equation and a spike condition keeps its
+/// division in the condition.
+#[test]
+fn the_reciprocal_rewrite_leaves_shared_expressions_elsewhere_as_written() {
+    let c = common::compile_text(
+        "model shared_let
+neuron N {
+  param tau = 10 ms
+  state v: volt = -50 mV
+  let leak = (-70 mV - v) / tau
+  dv/dt = leak
+  method euler
+  spike when leak < -1 mV / ms { v = -50 mV }
+}
+population P = N[3]
+run { dt = 0.1 ms; duration = 1 ms }
+",
+    );
+    let ir = neurograph::compiler::print::print_model(&c.model, &c.info);
+    assert!(
+        ir.contains("ode dv/dt = ((-0.07) - v) * (1.0 / tau)"),
+        "{ir}"
+    );
+    assert!(ir.contains("((-0.07) - v) / tau < "), "{ir}");
+}

@@ -72,6 +72,15 @@ impl Sim {
         props
     }
 
+    /// Compute the propagators of projection `pi` that are not known (before reads through
+    /// `&self`).
+    pub(crate) fn lazy_prepare(&mut self, pi: usize) {
+        let n = self.lazy[pi].as_ref().map_or(0, |l| l.props.len());
+        for k in 0..n {
+            self.lazy_props(pi, k);
+        }
+    }
+
     /// Advance the event-driven values of projection `pi` on `synapses` to `target` steps.
     pub(crate) fn lazy_advance(&mut self, pi: usize, synapses: &[u32], target: u64) {
         let Some(n_vars) = self.lazy[pi].as_ref().map(|l| l.props.len()) else {

@@ -367,6 +367,13 @@ impl Sim {
             data_fault: std::cell::RefCell::new(None),
             jit: match config.backend {
                 Backend::Interp => None,
+                // Without the JIT (a build without the `jit` feature) and without a runner's
+                // table, the interpreter runs everything: same results, no generated code.
+                Backend::Jit | Backend::JitScalar
+                    if !cfg!(feature = "jit") && shared.kernels.get().is_none() =>
+                {
+                    None
+                }
                 Backend::Jit | Backend::JitScalar => Some(
                     crate::jit::JitState::new(&shared, config.backend == Backend::Jit)
                         .map_err(|e| SimError::new(e.to_string()))?,
@@ -938,6 +945,10 @@ impl Sim {
     }
 
     fn monitor(&mut self) {
+        // Event-driven variables' propagators, computed once for the reads below.
+        for pi in 0..self.lazy.len() {
+            self.lazy_prepare(pi);
+        }
         let program = std::sync::Arc::clone(&self.program);
         let model = &program.model;
         for (k, r) in model.records.iter().enumerate() {
@@ -1087,9 +1098,6 @@ impl Sim {
 
     /// Final values for `at end` records.
     pub fn finish_records(&mut self) {
-        for pi in 0..self.lazy.len() {
-            self.lazy_advance_all(pi, self.step);
-        }
         let program = std::sync::Arc::clone(&self.program);
         let model = &program.model;
         for (k, r) in model.records.iter().enumerate() {
@@ -1108,7 +1116,14 @@ impl Sim {
                     )
                 });
                 let mut values = Vec::with_capacity(states * (b - a));
-                for st in 0..states {
+                // Event-driven values as they are now, without changing the state (a trace
+                // written mid-run leaves the run as it was).
+                let lazy = self.lazy_current(*node, *var, self.step);
+                if let Some(all) = &lazy {
+                    values.extend_from_slice(&all[a..b]);
+                }
+                let stored_states = if lazy.is_some() { 0 } else { states };
+                for st in 0..stored_states {
                     let rs = if states > 1 {
                         st
                     } else {
