@@ -211,3 +211,38 @@ fn a_trace_written_mid_run_leaves_the_run_unchanged_and_f32_stays_clock_driven()
     let ir = neurograph::compiler::print::print_model(&c.model, &c.info);
     assert!(ir.contains("ode dApre/dt"), "{ir}");
 }
+
+#[test]
+fn a_growing_event_driven_value_is_caught_by_the_finiteness_check() {
+    // `x` grows e-fold every 0.1 ms and no event touches it after the first: in memory it
+    // stays at its last event's value, as it is now it has overflowed.
+    let text = "model growing
+neuron N { state v: volt = 0 mV; dv/dt = -v / (10 ms); spike when v > 1 mV { v = 0 mV } }
+synapse Grow { state x: 1 = 0; dx/dt = x / (0.1 ms); on pre { x += 1 } }
+input In = spikes(\"one_spike.npy\", 1)
+population P = N[1]
+project In -> P via Grow { connect all_to_all }
+run { dt = 0.1 ms; duration = 100 ms }
+";
+    let dir = common::temp_dir("event_driven", "growing");
+    neurograph_runtime::npy::write(
+        &dir.join("one_spike.npy"),
+        &[0.001, 0.0],
+        &[1, 2],
+        neurograph_runtime::npy::Dtype::F64,
+    )
+    .unwrap();
+    let model = Model::compile_text(&dir.join("growing.ng"), text.to_string()).unwrap();
+    let ir =
+        neurograph::compiler::print::print_model(&model.compiled().model, &model.compiled().info);
+    assert!(ir.contains("event-driven dx/dt"), "{ir}");
+    let mut sim = model.simulation().build().unwrap();
+    // The periodic check stops the run.
+    match sim.run_for("100 ms") {
+        Err(neurograph::Error::Diverged(d)) => {
+            assert_eq!((d.node.as_str(), d.variable.as_str()), ("In->P", "x"));
+            assert!(d.value.is_infinite());
+        }
+        other => panic!("not stopped: {other:?}"),
+    }
+}

@@ -889,6 +889,20 @@ impl Sim {
                     found = Some((v, element, values[k]));
                 }
             }
+            // Event-driven variables lag in memory: check them as they are now.
+            if let Some(p) = nd.checked_sub(self.n_pops).filter(|&p| p < self.lazy.len()) {
+                for o in &model.projections[Handle::new(p)].code.event_driven {
+                    let node = Node::Projection(Handle::new(p));
+                    let values = self
+                        .lazy_current(node, o.var, self.step)
+                        .unwrap_or_default();
+                    if let Some(k) = values.iter().position(|x| !x.is_finite()) {
+                        if found.is_none_or(|(f, _, _)| o.var.index() < f.index()) {
+                            found = Some((o.var, k, values[k]));
+                        }
+                    }
+                }
+            }
             if let Some((v, element, value)) = found {
                 let name = if nd == global {
                     "model".to_string()
