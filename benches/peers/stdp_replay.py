@@ -13,10 +13,14 @@ SpikeGeneratorGroup with neurograph's spikes; S.w = neurograph's initial weights
 'rand() * gmax'. Runtime target numpy.
 """
 import builtins
+import os
 import sys
 
 import numpy as np
 from brian2 import *
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import brian2_networks as networks  # noqa: E402
 
 src, out_t_path, out_w_path = sys.argv[1], sys.argv[2], sys.argv[3]
 seconds = float(sys.argv[4])
@@ -25,47 +29,16 @@ prefs.codegen.target = "numpy"
 defaultclock.dt = 0.1 * ms
 
 N = 1000
-taum = 10 * ms
-taupre = 20 * ms
-taupost = taupre
-Ee = 0 * mV
-vt = -54 * mV
-vr = -60 * mV
-El = -74 * mV
-taue = 5 * ms
-gmax = 0.01
-dApre = 0.01
-dApost = -dApre * taupre / taupost * 1.05
-dApost *= gmax
-dApre *= gmax
-
-eqs_neurons = """
-dv/dt = (ge * (Ee-vr) + El - v) / taum : volt
-dge/dt = -ge / taue : 1
-"""
-
+gmax = networks.STDP_GMAX
 in_t = np.load(f"{src}/inputs_t.npy")
 in_i = np.load(f"{src}/inputs_i.npy").astype(int)
 w0 = np.load(f"{src}/w0.npy")
 inputs = SpikeGeneratorGroup(N, in_i, in_t * second)
-neurons = NeuronGroup(1, eqs_neurons, threshold="v>vt", reset="v = vr", method="exact")
-S = Synapses(
-    inputs,
-    neurons,
-    """w : 1
-       dApre/dt = -Apre / taupre : 1 (event-driven)
-       dApost/dt = -Apost / taupost : 1 (event-driven)""",
-    on_pre="""ge += w
-              Apre += dApre
-              w = clip(w + Apost, 0, gmax)""",
-    on_post="""Apost += dApost
-               w = clip(w + Apre, 0, gmax)""",
-)
-S.connect()
+neurons, objects, S = networks.stdp(inputs)
 assert np.all(S.i[:] == np.arange(N))
 S.w = w0
 mon = SpikeMonitor(neurons)
-run(seconds * second, report="text")
+Network(*objects, mon).run(seconds * second, report="text")
 
 t_b = np.asarray(mon.t / second, dtype=np.float64)
 w_b = np.asarray(S.w[:], dtype=np.float64)

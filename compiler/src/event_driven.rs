@@ -15,7 +15,7 @@
 
 use std::collections::HashMap;
 
-use crate::funcs::{self, FuncClass};
+use crate::funcs;
 use crate::ir::*;
 use crate::BinOp;
 
@@ -98,15 +98,7 @@ fn run_constant(model: &Model, e: Handle<Expr>) -> bool {
             }
             Expr::Unary(_, a) => pending.push(*a),
             Expr::Binary(_, a, b) => pending.extend([*a, *b]),
-            Expr::Call(f, args) => {
-                let pure = funcs::FUNCS
-                    .iter()
-                    .any(|i| i.func == *f && i.class == FuncClass::Pure);
-                if !pure {
-                    return false;
-                }
-                pending.extend(args.iter().copied());
-            }
+            Expr::Call(f, args) if funcs::is_pure(*f) => pending.extend(args.iter().copied()),
             _ => return false,
         }
     }

@@ -121,6 +121,13 @@ pub fn lookup(name: &str, n_args: usize) -> Option<&'static FuncInfo> {
         .or_else(|| FUNCS.iter().find(|f| f.name == name))
 }
 
+/// Whether `func` is a pure function of its arguments (no draw, no population-wide value).
+pub fn is_pure(func: Func) -> bool {
+    FUNCS
+        .iter()
+        .any(|f| f.func == func && f.class == FuncClass::Pure)
+}
+
 pub fn name_of(func: Func) -> &'static str {
     FUNCS
         .iter()

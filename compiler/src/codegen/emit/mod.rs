@@ -1331,15 +1331,7 @@ impl FusedEmitter<'_> {
                 }
                 Expr::Unary(_, a) => pending.push(*a),
                 Expr::Binary(_, a, b) => pending.extend([*a, *b]),
-                Expr::Call(f, args) => {
-                    let pure = funcs::FUNCS
-                        .iter()
-                        .any(|i| i.func == *f && i.class == funcs::FuncClass::Pure);
-                    if !pure {
-                        return false;
-                    }
-                    pending.extend(args.iter().copied());
-                }
+                Expr::Call(f, args) if funcs::is_pure(*f) => pending.extend(args.iter().copied()),
                 _ => return false,
             }
         }
