@@ -86,23 +86,14 @@ fn homogeneous_linear(model: &Model, e: Handle<Expr>, x: Handle<Variable>) -> bo
 /// Whether `e` is the same at every step and element: constants, parameters and pure
 /// functions of them.
 fn run_constant(model: &Model, e: Handle<Expr>) -> bool {
-    let mut pending = vec![e];
-    while let Some(e) = pending.pop() {
-        match &model.exprs[e] {
-            Expr::Const(_) => {}
-            Expr::Var { var, side } => {
-                let v = &model.variables[*var];
-                if v.kind != VarKind::Param || v.regime.is_some() || *side != Side::Own {
-                    return false;
-                }
-            }
-            Expr::Unary(_, a) => pending.push(*a),
-            Expr::Binary(_, a, b) => pending.extend([*a, *b]),
-            Expr::Call(f, args) if funcs::is_pure(*f) => pending.extend(args.iter().copied()),
-            _ => return false,
+    funcs::pure_over(model, e, |leaf| match leaf {
+        Expr::Const(_) => true,
+        Expr::Var { var, side } => {
+            let v = &model.variables[*var];
+            v.kind == VarKind::Param && v.regime.is_none() && *side == Side::Own
         }
-    }
-    true
+        _ => false,
+    })
 }
 
 /// Whether the variable of equation `k` of `p` is read or written by anything but its own

@@ -121,6 +121,30 @@ pub fn lookup(name: &str, n_args: usize) -> Option<&'static FuncInfo> {
         .or_else(|| FUNCS.iter().find(|f| f.name == name))
 }
 
+/// Whether `e` is built from leaves that `leaf` accepts by arithmetic, logic and pure
+/// functions only (iterative: expressions may nest deeper than recursion allows).
+pub fn pure_over(
+    model: &crate::ir::Model,
+    e: crate::ir::Handle<crate::ir::Expr>,
+    leaf: impl Fn(&crate::ir::Expr) -> bool,
+) -> bool {
+    use crate::ir::Expr;
+    let mut pending = vec![e];
+    while let Some(e) = pending.pop() {
+        match &model.exprs[e] {
+            Expr::Unary(_, a) => pending.push(*a),
+            Expr::Binary(_, a, b) => pending.extend([*a, *b]),
+            Expr::Call(f, args) if is_pure(*f) => pending.extend(args.iter().copied()),
+            other => {
+                if !leaf(other) {
+                    return false;
+                }
+            }
+        }
+    }
+    true
+}
+
 /// Whether `func` is a pure function of its arguments (no draw, no population-wide value).
 pub fn is_pure(func: Func) -> bool {
     FUNCS

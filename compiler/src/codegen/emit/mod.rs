@@ -1308,34 +1308,21 @@ impl FusedEmitter<'_> {
     /// Whether `e` has one value for all elements once `var` is fixed: it reads `var`, scalar
     /// inputs, constants and the time only (no other state, element index or random draw).
     fn invariant_but(&self, e: Handle<Expr>, var: Handle<Variable>) -> bool {
-        let mut pending = vec![e];
-        while let Some(e) = pending.pop() {
-            match &self.model.exprs[e] {
-                Expr::Const(_) | Expr::Bool(_) => {}
-                Expr::Builtin(bi) => {
-                    if !matches!(bi, Builtin::T | Builtin::Step) {
-                        return false;
-                    }
-                }
-                Expr::Var { var: v, side } => {
-                    let own = *v == var && *side == Side::Own;
-                    let scalar = self
-                        .env
-                        .inputs
-                        .iter()
-                        .position(|k| *k == (*v, *side))
-                        .is_some_and(|k| self.key.modes.get(k) == Some(&InputMode::Scalar));
-                    if !(own || scalar) {
-                        return false;
-                    }
-                }
-                Expr::Unary(_, a) => pending.push(*a),
-                Expr::Binary(_, a, b) => pending.extend([*a, *b]),
-                Expr::Call(f, args) if funcs::is_pure(*f) => pending.extend(args.iter().copied()),
-                _ => return false,
+        funcs::pure_over(self.model, e, |leaf| match leaf {
+            Expr::Const(_) | Expr::Bool(_) => true,
+            Expr::Builtin(bi) => matches!(bi, Builtin::T | Builtin::Step),
+            Expr::Var { var: v, side } => {
+                let own = *v == var && *side == Side::Own;
+                let scalar = self
+                    .env
+                    .inputs
+                    .iter()
+                    .position(|k| *k == (*v, *side))
+                    .is_some_and(|k| self.key.modes.get(k) == Some(&InputMode::Scalar));
+                own || scalar
             }
-        }
-        true
+            _ => false,
+        })
     }
 
     /// `ExpConst` of each ODE that qualifies, emitted where the builder is (before the loops).
