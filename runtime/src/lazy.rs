@@ -33,6 +33,14 @@ impl LazyState {
         }
     }
 
+    /// Whether advancing variable `k` can make a finite value non-finite (a propagator above
+    /// one in magnitude, or not computed yet): decays keep stored finite values finite.
+    pub fn may_grow(&self, k: usize) -> bool {
+        self.props
+            .get(k)
+            .is_none_or(|p| p.as_ref().is_none_or(|p| p.iter().any(|x| x.abs() > 1.0)))
+    }
+
     /// Forget the propagators (a parameter changed).
     pub fn invalidate(&mut self) {
         for p in &mut self.props {
@@ -51,11 +59,11 @@ fn advanced(x: f64, p: f64, d: u64) -> f64 {
 }
 
 impl Sim {
-    /// The propagators of event-driven variable number `k` of projection `pi`, one per
-    /// synapse or one for all.
-    fn lazy_props(&mut self, pi: usize, k: usize) -> Vec<f64> {
-        if let Some(Some(p)) = self.lazy[pi].as_ref().map(|l| l.props[k].clone()) {
-            return p;
+    /// Compute the propagators of event-driven variable number `k` of projection `pi`, one
+    /// per synapse or one for all, unless known.
+    fn lazy_props(&mut self, pi: usize, k: usize) {
+        if self.lazy[pi].as_ref().is_none_or(|l| l.props[k].is_some()) {
+            return;
         }
         let program = std::sync::Arc::clone(&self.program);
         let ode = program.model.projections[Handle::new(pi)].code.event_driven[k].clone();
@@ -67,9 +75,8 @@ impl Sim {
         let plan = self.exact_plan(node, &d);
         let props = plan.scalar_propagators(self.nodes[node].size);
         if let Some(l) = self.lazy[pi].as_mut() {
-            l.props[k] = Some(props.clone());
+            l.props[k] = Some(props);
         }
-        props
     }
 
     /// Compute the propagators of projection `pi` that are not known (before reads through
@@ -83,7 +90,8 @@ impl Sim {
 
     /// Advance the event-driven values of projection `pi` on `synapses` to `target` steps.
     pub(crate) fn lazy_advance(&mut self, pi: usize, synapses: &[u32], target: u64) {
-        let Some(n_vars) = self.lazy[pi].as_ref().map(|l| l.props.len()) else {
+        self.lazy_prepare(pi);
+        let Some(mut lazy) = self.lazy[pi].take() else {
             return;
         };
         let program = std::sync::Arc::clone(&self.program);
@@ -91,14 +99,11 @@ impl Sim {
         let node = self.n_pops + pi;
         let size = self.nodes[node].size;
         let f32_state = self.f32_state;
-        for k in 0..n_vars {
-            let props = self.lazy_props(pi, k);
-            let var = code.event_driven[k].var;
-            let Some(lazy) = self.lazy[pi].as_ref() else {
-                return;
+        for (k, props) in lazy.props.iter().enumerate() {
+            let Some(props) = props else {
+                continue;
             };
-            let last = &lazy.last;
-            let Some(store) = self.nodes[node].vars.get_mut(&var) else {
+            let Some(store) = self.nodes[node].vars.get_mut(&code.event_driven[k].var) else {
                 continue;
             };
             if let Store::Uniform(v) = *store {
@@ -109,7 +114,7 @@ impl Sim {
             };
             for &s in synapses {
                 let s = s as usize;
-                let d = target.saturating_sub(last[s]);
+                let d = target.saturating_sub(lazy.last[s]);
                 if d > 0 {
                     let p = props[if props.len() == 1 { 0 } else { s }];
                     let mut v = advanced(xs[s], p, d);
@@ -120,12 +125,11 @@ impl Sim {
                 }
             }
         }
-        if let Some(lazy) = self.lazy[pi].as_mut() {
-            for &s in synapses {
-                let s = s as usize;
-                lazy.last[s] = lazy.last[s].max(target);
-            }
+        for &s in synapses {
+            let s = s as usize;
+            lazy.last[s] = lazy.last[s].max(target);
         }
+        self.lazy[pi] = Some(lazy);
     }
 
     /// Advance every synapse of projection `pi` to `target` steps.

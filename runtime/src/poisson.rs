@@ -37,6 +37,8 @@ pub struct PoissonSources {
     heap: BinaryHeap<Reverse<(u64, u32)>>,
     /// Probabilities to be evaluated again before the next step (a parameter changed).
     pub stale: bool,
+    /// The stream of the spike event's draws (`None` until the first step).
+    stream: Option<u32>,
 }
 
 impl PoissonSources {
@@ -101,10 +103,10 @@ impl Sim {
         let model = &program.model;
         let ct = &model.cell_types[model.populations[p].cell_type];
         let ev = &ct.events[0];
-        let stream = Stream::new(
-            self.seed,
-            neurograph_compiler::event_stream(&ct.name, &ev.name),
-        );
+        let stream_id = *sources
+            .stream
+            .get_or_insert_with(|| neurograph_compiler::event_stream(&ct.name, &ev.name));
+        let stream = Stream::new(self.seed, stream_id);
         let ctx = Ctx::all(node);
         let size = self.nodes[node].size;
         let step = self.step;

@@ -889,9 +889,16 @@ impl Sim {
                     found = Some((v, element, values[k]));
                 }
             }
-            // Event-driven variables lag in memory: check them as they are now.
-            if let Some(p) = nd.checked_sub(self.n_pops).filter(|&p| p < self.lazy.len()) {
-                for o in &model.projections[Handle::new(p)].code.event_driven {
+            // Event-driven variables lag in memory: check those that can grow as they are now.
+            if let Some((p, lazy)) = nd
+                .checked_sub(self.n_pops)
+                .and_then(|p| Some((p, self.lazy.get(p)?.as_ref()?)))
+            {
+                let code = &model.projections[Handle::new(p)].code;
+                for (k, o) in code.event_driven.iter().enumerate() {
+                    if !lazy.may_grow(k) {
+                        continue;
+                    }
                     let node = Node::Projection(Handle::new(p));
                     let values = self
                         .lazy_current(node, o.var, self.step)
