@@ -234,7 +234,7 @@ pub struct Sim {
     /// sources (`poisson::is_event_driven`).
     pub poisson: Vec<Option<crate::poisson::PoissonSources>>,
     /// Per projection: the state of its event-driven variables (`lazy`), when it has some.
-    /// Their stored values lag; read them through `state_values` or `Simulation::state`.
+    /// Their stored values lag; read them through `current_values` or `Simulation::state`.
     pub lazy: Vec<Option<crate::lazy::LazyState>>,
     pub base_dir: PathBuf,
     /// Hash of each node's name: the high half of the element coordinate of random draws.
