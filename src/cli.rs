@@ -83,6 +83,11 @@ enum Command {
         /// source tree is at hand).
         #[arg(long, value_name = "FILE")]
         runtime_lib: Option<PathBuf>,
+        /// The CPU features the kernels may use: `native` (this machine's, the fastest) or
+        /// `baseline` (the architecture's baseline, x86-64 SSE2: the runner then runs on any
+        /// machine of the architecture).
+        #[arg(long, value_enum, default_value_t = Target::Native)]
+        target: Target,
     },
     /// Describe a compiled model: populations, projections, update order, parameters.
     Inspect {
@@ -180,6 +185,13 @@ impl RunFlags {
             checkpoint_every: self.checkpoint_every,
         })
     }
+}
+
+/// `neurograph build --target`.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Target {
+    Native,
+    Baseline,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -526,7 +538,8 @@ pub fn main() -> ExitCode {
             spec,
             output,
             runtime_lib,
-        } => exit_code(build(&spec, &output, runtime_lib.as_deref())),
+            target,
+        } => exit_code(build(&spec, &output, runtime_lib.as_deref(), target)),
         Command::Check { files, short } => {
             let mut failed = 0;
             for f in &files {
@@ -579,11 +592,20 @@ pub fn main() -> ExitCode {
 }
 
 /// `neurograph build`.
-fn build(spec: &Path, output: &Path, runtime_lib: Option<&Path>) -> Result<(), CliError> {
+fn build(
+    spec: &Path,
+    output: &Path,
+    runtime_lib: Option<&Path>,
+    target: Target,
+) -> Result<(), CliError> {
     let text = std::fs::read_to_string(spec)
         .map_err(|e| format!("cannot read {}: {e}", spec.display()))?;
     let model = compile_model(spec, &text)?;
-    let built = neurograph::native::build(&model, spec, &text, output, runtime_lib)?;
+    let cpu = match target {
+        Target::Native => neurograph::native::CpuFeatures::Native,
+        Target::Baseline => neurograph::native::CpuFeatures::Baseline,
+    };
+    let built = neurograph::native::build(&model, spec, &text, output, runtime_lib, cpu)?;
     eprintln!(
         "wrote {} ({} kernels; runtime {})",
         output.display(),

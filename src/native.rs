@@ -20,6 +20,7 @@ use neurograph_compiler::codegen::{model_kernels, KernelSource};
 #[cfg(feature = "jit")]
 use crate::Backend;
 use crate::{Error, Model};
+pub use neurograph_compiler::codegen::CpuFeatures;
 
 /// Symbol names of the blobs a runner's object holds.
 pub const SPEC_SYMBOL: &str = "ng_runner_spec";
@@ -47,7 +48,12 @@ pub fn spec_hash(text: &str) -> String {
 /// The object file of a runner for `model` (spec text `text` from `path`). Needs the code
 /// generator (feature `jit`).
 #[cfg(feature = "jit")]
-pub fn runner_object(model: &Model, path: &Path, text: &str) -> Result<(Vec<u8>, Built), Error> {
+pub fn runner_object(
+    model: &Model,
+    path: &Path,
+    text: &str,
+    cpu: CpuFeatures,
+) -> Result<(Vec<u8>, Built), Error> {
     let err = |e: neurograph_compiler::codegen::CodegenError| Error::Run(e.to_string());
     // The kernel set: what a simulation prepares before its first step, with the spec's
     // defaults (parameters set later keep the kinds of their columns, so the same keys).
@@ -56,7 +62,7 @@ pub fn runner_object(model: &Model, path: &Path, text: &str) -> Result<(Vec<u8>,
     let decisions = sim.kernel_decisions();
     let compiled = model.compiled();
     let ir = &compiled.model;
-    let mut object = ObjectCodegen::new().map_err(err)?;
+    let mut object = ObjectCodegen::new(cpu).map_err(err)?;
     if let Some(KernelSource::Jit(jit)) = compiled.kernels.get() {
         let jit = jit.lock().unwrap_or_else(|e| e.into_inner());
         for key in jit.fused_keys() {
@@ -75,12 +81,13 @@ pub fn runner_object(model: &Model, path: &Path, text: &str) -> Result<(Vec<u8>,
         let _ = object.add(ir, KernelRef::Expr(&key));
     }
     let info = format!(
-        "model {}\nneurograph {}\nspec {}\nspec hash {}\nkernels {}\n",
+        "model {}\nneurograph {}\nspec {}\nspec hash {}\nkernels {}\ncpu features {}\n",
         ir.name,
         env!("CARGO_PKG_VERSION"),
         path.display(),
         spec_hash(text),
-        object.len()
+        object.len(),
+        cpu.name()
     );
     let built = Built {
         kernels: object.len(),
@@ -216,18 +223,19 @@ pub fn build(
     text: &str,
     output: &Path,
     library: Option<&Path>,
+    cpu: CpuFeatures,
 ) -> Result<Built, Error> {
     #[cfg(feature = "jit")]
     {
         let library = runner_library(library)?;
-        let (object, mut built) = runner_object(model, path, text)?;
+        let (object, mut built) = runner_object(model, path, text, cpu)?;
         link(&object, &library, output)?;
         built.library = library;
         Ok(built)
     }
     #[cfg(not(feature = "jit"))]
     {
-        let _ = (model, path, text, output, library);
+        let _ = (model, path, text, output, library, cpu);
         Err(Error::Run(
             "this neurograph was built without the code generator (feature `jit`): it cannot build runners".to_string(),
         ))

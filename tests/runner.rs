@@ -21,13 +21,20 @@ fn c_compiler() -> Option<String> {
 
 /// Build the runner of `spec` into `dir`; its path.
 fn build(spec: &Path, dir: &Path) -> PathBuf {
+    build_with(spec, dir, &[])
+}
+
+/// `build` with more flags.
+fn build_with(spec: &Path, dir: &Path, flags: &[&str]) -> PathBuf {
     let runner = dir.join(spec.file_stem().unwrap());
-    let out = neurograph(&[
+    let mut args = vec![
         "build",
         spec.to_str().unwrap(),
         "-o",
         runner.to_str().unwrap(),
-    ]);
+    ];
+    args.extend(flags);
+    let out = neurograph(&args);
     assert!(
         out.status.success(),
         "build {} failed:\n{}",
@@ -215,4 +222,38 @@ fn a_runner_refuses_imports_changed_since_it_was_built() {
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert!(err.contains("changed since this runner was built"), "{err}");
     assert!(!dir.join("b").exists());
+}
+
+#[test]
+fn a_baseline_runner_runs_the_same_trace() {
+    // `--target baseline`: kernels for any x86-64 (SSE2 only), the same results.
+    let Some(_) = c_compiler() else {
+        eprintln!("skipped: no C compiler (cc or $CC) to link runners with");
+        return;
+    };
+    let dir = temp_dir("runner", "baseline");
+    let spec = root().join("specs/coba.ng");
+    let runner = build_with(&spec, &dir, &["--target", "baseline"]);
+    let info = Command::new(&runner).arg("--info").output().unwrap();
+    let text = String::from_utf8_lossy(&info.stdout);
+    assert!(text.contains("cpu features baseline"), "{text}");
+    let (a, b) = (dir.join("a"), dir.join("b"));
+    let flags = ["--duration", "50ms", "--quiet", "--out"];
+    let o = Command::new(&runner).args(flags).arg(&a).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let mut args = vec!["run", spec.to_str().unwrap()];
+    args.extend(flags);
+    args.push(b.to_str().unwrap());
+    assert!(neurograph(&args).status.success());
+    assert_same_trace(&a, &b, "coba, baseline runner");
+    // Anything else is a usage error.
+    let o = neurograph(&[
+        "build",
+        spec.to_str().unwrap(),
+        "-o",
+        "x",
+        "--target",
+        "avx9",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
 }

@@ -34,6 +34,26 @@ pub use emit::{isa, object, Codegen, DeliveryKernel, FusedKernel, Jit, SharedJit
 use crate::funcs::{self, FuncClass};
 use crate::ir::*;
 
+/// The CPU features generated code may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CpuFeatures {
+    /// Everything this machine has (the JIT always; a runner for this machine).
+    #[default]
+    Native,
+    /// Only the architecture's baseline (x86-64: SSE2): a runner for any machine of the
+    /// architecture, built on one with more.
+    Baseline,
+}
+
+impl CpuFeatures {
+    pub fn name(self) -> &'static str {
+        match self {
+            CpuFeatures::Native => "native",
+            CpuFeatures::Baseline => "baseline",
+        }
+    }
+}
+
 /// How a compiled expression reads one of its inputs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum InputMode {

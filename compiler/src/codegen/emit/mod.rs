@@ -106,9 +106,10 @@ fn sig<M: Module>(
 
 /// The code generator settings shared by the JIT and object files: optimised for speed, the
 /// IR verifier in debug builds; `pic` for object files (linked into position-independent
-/// executables).
+/// executables); the host's CPU features, or only its architecture's baseline (`cpu`).
 pub fn isa(
     pic: bool,
+    cpu: CpuFeatures,
 ) -> Result<std::sync::Arc<dyn cranelift_codegen::isa::TargetIsa>, CodegenError> {
     let mut flags = settings::builder();
     let mut set = |k: &str, v: &str| flags.set(k, v).map_err(|e| CodegenError(e.to_string()));
@@ -124,7 +125,7 @@ pub fn isa(
             "false"
         },
     )?;
-    cranelift_native::builder()
+    cranelift_native::builder_with_options(cpu == CpuFeatures::Native)
         .map_err(|e| format!("this machine is not supported by Cranelift: {e}"))?
         .finish(settings::Flags::new(flags))
         .map_err(|e| CodegenError(e.to_string()))
@@ -232,7 +233,8 @@ impl<M: Module> Codegen<M> {
 
 impl Jit {
     pub fn new(helpers: &Helpers) -> Result<Jit, CodegenError> {
-        let mut builder = JITBuilder::with_isa(isa(false)?, default_libcall_names());
+        let mut builder =
+            JITBuilder::with_isa(isa(false, CpuFeatures::Native)?, default_libcall_names());
         for (name, address) in helper_symbols(helpers) {
             builder.symbol(name, address);
         }

@@ -16,8 +16,8 @@ use cranelift_module::{default_libcall_names, DataDescription, FuncId, Linkage, 
 use cranelift_object::{ObjectBuilder, ObjectModule};
 
 use super::{isa, Codegen};
-use crate::codegen::CodegenError;
 pub use crate::codegen::{kernel_id, KernelRef};
+use crate::codegen::{CodegenError, CpuFeatures};
 use crate::ir::Model;
 
 /// Kernels being written into an object file.
@@ -28,9 +28,14 @@ pub struct ObjectCodegen {
 }
 
 impl ObjectCodegen {
-    pub fn new() -> Result<ObjectCodegen, CodegenError> {
-        let builder = ObjectBuilder::new(isa(true)?, "neurograph_kernels", default_libcall_names())
-            .map_err(|e| CodegenError(e.to_string()))?;
+    /// Kernels for machines with the CPU features `cpu`.
+    pub fn new(cpu: CpuFeatures) -> Result<ObjectCodegen, CodegenError> {
+        let builder = ObjectBuilder::new(
+            isa(true, cpu)?,
+            "neurograph_kernels",
+            default_libcall_names(),
+        )
+        .map_err(|e| CodegenError(e.to_string()))?;
         Ok(ObjectCodegen {
             gen: Codegen::with_module(ObjectModule::new(builder), Linkage::Local)?,
             entries: BTreeMap::new(),
