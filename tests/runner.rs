@@ -68,6 +68,27 @@ fn assert_same_trace(a: &Path, b: &Path, what: &str) {
     }
 }
 
+/// Run `runner` and `neurograph run SPEC` with the same `flags` (ending in `--out`), traces
+/// into `dir/<name>-runner` and `dir/<name>-run`, and require the same trace.
+fn assert_runner_matches_run(runner: &Path, spec: &Path, flags: &[&str], dir: &Path, name: &str) {
+    let (a, b) = (
+        dir.join(format!("{name}-runner")),
+        dir.join(format!("{name}-run")),
+    );
+    let o = Command::new(runner).args(flags).arg(&a).output().unwrap();
+    assert!(
+        o.status.success(),
+        "runner of {name} failed:\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let mut args: Vec<&str> = vec!["run", spec.to_str().unwrap()];
+    args.extend(flags);
+    args.push(b.to_str().unwrap());
+    let o = neurograph(&args);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_same_trace(&a, &b, name);
+}
+
 #[test]
 fn every_bundled_spec_runs_to_the_same_trace_as_neurograph_run() {
     let Some(_) = c_compiler() else {
@@ -80,23 +101,8 @@ fn every_bundled_spec_runs_to_the_same_trace_as_neurograph_run() {
     for spec in &specs {
         let runner = build(spec, &dir);
         let name = spec.file_stem().unwrap().to_str().unwrap();
-        let (a, b) = (
-            dir.join(format!("{name}-runner")),
-            dir.join(format!("{name}-run")),
-        );
         let flags = ["--duration", "50 ms", "--seed", "3", "--quiet", "--out"];
-        let o = Command::new(&runner).args(flags).arg(&a).output().unwrap();
-        assert!(
-            o.status.success(),
-            "runner of {name} failed:\n{}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-        let mut args: Vec<&str> = vec!["run", spec.to_str().unwrap()];
-        args.extend(flags);
-        args.push(b.to_str().unwrap());
-        let o = neurograph(&args);
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-        assert_same_trace(&a, &b, name);
+        assert_runner_matches_run(&runner, spec, &flags, &dir, name);
         std::fs::remove_file(&runner).unwrap();
     }
 }
@@ -124,15 +130,8 @@ fn a_runner_takes_run_flags_reports_itself_and_refuses_what_run_refuses() {
     assert!(text.contains(&format!("neurograph {}", env!("CARGO_PKG_VERSION"))));
     assert!(text.contains("spec hash "), "{text}");
     // A changed parameter, the same as `run` with the same flag.
-    let (a, b) = (dir.join("a"), dir.join("b"));
     let flags = ["--set", "drive=1.5", "--seed", "2", "--quiet", "--out"];
-    let o = Command::new(&runner).args(flags).arg(&a).output().unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let mut args = vec!["run", spec.to_str().unwrap()];
-    args.extend(flags);
-    args.push(b.to_str().unwrap());
-    assert!(neurograph(&args).status.success());
-    assert_same_trace(&a, &b, "small --set drive=1.5");
+    assert_runner_matches_run(&runner, &spec, &flags, &dir, "small-drive-1.5");
     // A constant was folded into the kernels: changing it needs a rebuild, and the runner
     // says which name.
     let o = Command::new(&runner)
@@ -237,15 +236,8 @@ fn a_baseline_runner_runs_the_same_trace() {
     let info = Command::new(&runner).arg("--info").output().unwrap();
     let text = String::from_utf8_lossy(&info.stdout);
     assert!(text.contains("cpu features baseline"), "{text}");
-    let (a, b) = (dir.join("a"), dir.join("b"));
     let flags = ["--duration", "50ms", "--quiet", "--out"];
-    let o = Command::new(&runner).args(flags).arg(&a).output().unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let mut args = vec!["run", spec.to_str().unwrap()];
-    args.extend(flags);
-    args.push(b.to_str().unwrap());
-    assert!(neurograph(&args).status.success());
-    assert_same_trace(&a, &b, "coba, baseline runner");
+    assert_runner_matches_run(&runner, &spec, &flags, &dir, "coba-baseline");
     // Anything else is a usage error.
     let o = neurograph(&[
         "build",
