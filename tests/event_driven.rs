@@ -4,11 +4,7 @@
 
 mod common;
 
-use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
-
 use neurograph::{Backend, Model};
-use neurograph_runtime::Sim;
 
 /// `specs/stdp.ng` for `seconds`, recording the traces, optionally clock-driven.
 fn stdp(seconds: f64, clock_driven: bool) -> String {
@@ -32,13 +28,9 @@ fn stdp(seconds: f64, clock_driven: bool) -> String {
 
 fn run(text: &str, backend: Backend) -> Vec<Vec<f64>> {
     let c = common::compile_text(text);
-    let mut cfg = common::config(1);
-    cfg.backend = backend;
-    let mut sim = Sim::new(Arc::clone(&c), &cfg).unwrap();
     let steps = (c.model.run.duration / c.model.run.dt).round() as u64;
-    sim.run(steps, &AtomicBool::new(false), 0, &mut |_| {});
-    sim.finish_records();
-    sim.recordings
+    common::simulate_with(&c, 1, steps, backend)
+        .recordings
         .iter()
         .flat_map(|r| [r.times.clone(), r.values.clone()])
         .collect()

@@ -31,11 +31,7 @@ fn run_counting(
     steps: u64,
     backend: Backend,
 ) -> (Traces, u64, [u64; 4]) {
-    let mut cfg = common::config(seed);
-    cfg.backend = backend;
-    let mut sim = Sim::new(std::sync::Arc::clone(c), &cfg).unwrap();
-    sim.run(steps, &AtomicBool::new(false), 0, &mut |_| {});
-    sim.finish_records();
+    let sim = common::simulate_with(c, seed, steps, backend);
     let traces = sim
         .recordings
         .iter()

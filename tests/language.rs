@@ -940,12 +940,8 @@ run { dt = 0.1 ms; duration = 20 ms; seed = 3 }
     assert!(exact.contains("dv/dt = ((-0.06) - v) / tau"), "{exact}");
     let steps = 200;
     let mut runs = [Backend::Interp, Backend::Jit].map(|backend| {
-        let mut cfg = common::config(3);
-        cfg.backend = backend;
-        let mut sim = Sim::new(std::sync::Arc::clone(&c), &cfg).unwrap();
-        sim.run(steps, &AtomicBool::new(false), 0, &mut |_| {});
-        sim.finish_records();
-        sim.recordings
+        common::simulate_with(&c, 3, steps, backend)
+            .recordings
             .iter()
             .map(|r| r.values.clone())
             .collect::<Vec<_>>()

@@ -186,7 +186,19 @@ pub fn config(seed: u64) -> RunConfig {
 
 /// Run `steps` steps and return the simulation (recordings inside).
 pub fn simulate(c: &Arc<Compiled>, seed: u64, steps: u64) -> Sim {
-    let mut sim = Sim::new(Arc::clone(c), &config(seed)).unwrap();
+    simulate_with(c, seed, steps, neurograph_runtime::Backend::Interp)
+}
+
+/// `simulate` with another backend.
+pub fn simulate_with(
+    c: &Arc<Compiled>,
+    seed: u64,
+    steps: u64,
+    backend: neurograph_runtime::Backend,
+) -> Sim {
+    let mut cfg = config(seed);
+    cfg.backend = backend;
+    let mut sim = Sim::new(Arc::clone(c), &cfg).unwrap();
     sim.run(steps, &AtomicBool::new(false), 0, &mut |_| {});
     sim.finish_records();
     sim
