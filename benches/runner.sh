@@ -5,7 +5,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 spec=$(realpath "${1:-specs/cuba.ng}")
-cargo build --release --quiet -p neurograph -p neurograph-runner
+# Separately: built together, cargo would unify features and give the runner library the
+# code generator (`neurograph build` brings it up to date without).
+cargo build --release --quiet -p neurograph
+cargo build --release --quiet -p neurograph-runner
 target=${CARGO_TARGET_DIR:-target}
 ng=$target/release/neurograph
 dir=$target/bench-runner

@@ -325,20 +325,7 @@ fn run(args: RunArgs) -> Result<(), CliError> {
     }
     let model = compile_model(&spec, &text)?;
     if let Some(runner) = &args.kernels {
-        // The table is keyed by IR positions: valid only for the very sources it was built
-        // from (the runner compiles its embedded text again, and imports come from disk).
-        if model.fingerprint() != runner.fingerprint {
-            return Err(CliError::Failed(format!(
-                "a file imported by {} changed since this runner was built; rebuild it with `neurograph build`",
-                spec.display()
-            )));
-        }
-        let _ = model
-            .compiled()
-            .kernels
-            .set(neurograph_compiler::codegen::KernelSource::Table(
-                runner.table.clone(),
-            ));
+        runner.attach(&model, &spec)?;
     }
     let compiled = Arc::clone(model.compiled());
     let base_out = opts
@@ -627,6 +614,10 @@ struct RunnerCli {
     /// Print the model, the neurograph version and the spec's hash, and exit.
     #[arg(long)]
     info: bool,
+    /// Print which kernel calls of a step run generated code (from this runner's table) and
+    /// which run interpreted, as `neurograph inspect` does, and exit.
+    #[arg(long)]
+    kernels: bool,
     #[command(flatten)]
     flags: RunFlags,
 }
@@ -647,6 +638,27 @@ struct RunnerKernels {
     fingerprint: u64,
 }
 
+impl RunnerKernels {
+    /// Make the table `model`'s kernel source. The table is keyed by IR positions: valid only
+    /// for the very sources it was built from (the runner compiles its embedded text again,
+    /// and imports come from disk).
+    fn attach(&self, model: &neurograph::Model, spec: &Path) -> Result<(), CliError> {
+        if model.fingerprint() != self.fingerprint {
+            return Err(CliError::Failed(format!(
+                "a file imported by {} changed since this runner was built; rebuild it with `neurograph build`",
+                spec.display()
+            )));
+        }
+        let _ = model
+            .compiled()
+            .kernels
+            .set(neurograph_compiler::codegen::KernelSource::Table(
+                self.table.clone(),
+            ));
+        Ok(())
+    }
+}
+
 /// `main` of a native runner: its process status.
 pub fn runner_main(embedded: Embedded) -> u8 {
     let cli = RunnerCli::parse();
@@ -656,18 +668,19 @@ pub fn runner_main(embedded: Embedded) -> u8 {
     }
     let file = PathBuf::from(embedded.spec_path);
     let text = Some(embedded.spec.to_string());
-    exit_status(
-        cli.flags
-            .into_args(
-                file,
-                text,
-                Some(RunnerKernels {
-                    table: embedded.kernels,
-                    fingerprint: embedded.fingerprint,
-                }),
-            )
-            .and_then(run),
-    )
+    let kernels = RunnerKernels {
+        table: embedded.kernels,
+        fingerprint: embedded.fingerprint,
+    };
+    if cli.kernels {
+        // As a run sets them up, with the spec's defaults.
+        return exit_status(compile_model(&file, embedded.spec).and_then(|model| {
+            kernels.attach(&model, &file)?;
+            print!("{}", kernel_report(&model));
+            Ok(())
+        }));
+    }
+    exit_status(cli.flags.into_args(file, text, Some(kernels)).and_then(run))
 }
 
 /// `inspect`'s list of the kernel calls of a step: generated code or interpreted, and why (a

@@ -40,11 +40,6 @@ pub struct Built {
     pub library: PathBuf,
 }
 
-/// The spec text's hash, as the trace manifest gives it (FNV-1a, 64 bits, hex).
-pub fn spec_hash(text: &str) -> String {
-    neurograph_runtime::trace::fnv1a64(text)
-}
-
 /// The object file of a runner for `model` (spec text `text` from `path`). Needs the code
 /// generator (feature `jit`).
 #[cfg(feature = "jit")]
@@ -85,7 +80,7 @@ pub fn runner_object(
         ir.name,
         env!("CARGO_PKG_VERSION"),
         path.display(),
-        spec_hash(text),
+        neurograph_runtime::trace::fnv1a64(text),
         object.len(),
         cpu.name()
     );

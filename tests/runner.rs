@@ -101,6 +101,21 @@ fn every_bundled_spec_runs_to_the_same_trace_as_neurograph_run() {
     for spec in &specs {
         let runner = build(spec, &dir);
         let name = spec.file_stem().unwrap().to_str().unwrap();
+        // The same kernel calls run generated code as with the JIT (a kernel missing from
+        // the table would run interpreted, with the same trace).
+        let kernels = Command::new(&runner).arg("--kernels").output().unwrap();
+        assert!(kernels.status.success(), "{name}: runner --kernels failed");
+        let runner_report = String::from_utf8_lossy(&kernels.stdout).into_owned();
+        let inspect = neurograph(&["inspect", spec.to_str().unwrap()]);
+        let jit_report = String::from_utf8_lossy(&inspect.stdout).into_owned();
+        let jit_kernels = jit_report
+            .split("\nkernels (JIT")
+            .nth(1)
+            .unwrap_or_else(|| panic!("{name}: no kernel list in inspect:\n{jit_report}"));
+        assert!(
+            runner_report.ends_with(jit_kernels),
+            "{name}: kernel decisions differ\nrunner:{runner_report}\nJIT:{jit_kernels}"
+        );
         let flags = ["--duration", "50 ms", "--seed", "3", "--quiet", "--out"];
         assert_runner_matches_run(&runner, spec, &flags, &dir, name);
         std::fs::remove_file(&runner).unwrap();

@@ -424,7 +424,6 @@ pub fn fused_key_synapses(
     fused_key_of(model, d, (&[], None, ""), method, mode_of, simd)
 }
 
-/// Whether an expression reads one of the builtins.
 /// Whether an expression reads one of the builtins `which` (iterative: expressions may nest
 /// deeper than the stack allows recursion).
 pub fn reads_builtin(model: &Model, e: Handle<Expr>, which: &[Builtin]) -> bool {

@@ -1865,6 +1865,24 @@ mod tests {
     }
 
     #[test]
+    fn baseline_code_uses_no_cpu_extension() {
+        // `neurograph build --target baseline`: kernels that run on any x86-64.
+        let base = isa(true, CpuFeatures::Baseline).unwrap();
+        let flags = base.isa_flags();
+        let flag = |name: &str| {
+            flags
+                .iter()
+                .find(|v| v.name == name)
+                .and_then(|v| v.as_bool())
+        };
+        if cfg!(target_arch = "x86_64") {
+            for ext in ["has_sse41", "has_avx", "has_avx2", "has_fma"] {
+                assert_eq!(flag(ext), Some(false), "{ext} in baseline code");
+            }
+        }
+    }
+
+    #[test]
     fn direct_helpers_are_the_interpreters_functions() {
         let xs = test_arguments();
         for (f, name, helper) in UNARY {

@@ -1,7 +1,7 @@
 //! Generated code as an object file, for native runners (`neurograph build`).
 //!
 //! The same translators as the JIT write every kernel a model needs into a relocatable object
-//! (position-independent, host CPU features). The object also holds the kernel table the
+//! (position-independent, with the CPU features asked for). The object also holds the kernel table the
 //! runtime looks kernels up in, and named byte strings (the spec text, build information):
 //!
 //! - `ng_kernel_table`: `ng_kernel_count` entries of three 8-byte words: the address of the
