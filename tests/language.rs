@@ -939,15 +939,14 @@ run { dt = 0.1 ms; duration = 20 ms; seed = 3 }
     let exact = ir.split("neuron Exact").nth(1).unwrap_or(&ir);
     assert!(exact.contains("dv/dt = ((-0.06) - v) / tau"), "{exact}");
     let steps = 200;
-    let mut runs = [Backend::Interp, Backend::Jit].map(|backend| {
+    let runs = [Backend::Interp, Backend::Jit].map(|backend| {
         common::simulate_with(&c, 3, steps, backend)
             .recordings
             .iter()
             .map(|r| r.values.clone())
             .collect::<Vec<_>>()
     });
-    let jit = runs[1].clone();
-    assert_eq!(std::mem::take(&mut runs[0]), jit);
+    assert_eq!(runs[0], runs[1]);
 }
 
 /// The rewrite is copy on write: a `let` shared by an equation and a spike condition keeps its

@@ -1267,9 +1267,16 @@ impl Sim {
         crate::params::check_overrides(model, &values)?;
         let pairs: Vec<_> = values.iter().map(|p| (p.var, p.value)).collect();
         crate::params::check_poisson_rates(model, &pairs)?;
-        // Event-driven values catch up under the old parameters first.
-        for pi in 0..self.lazy.len() {
-            self.lazy_advance_all(pi, self.step);
+        // Event-driven values whose decay reads the parameter catch up under the old value
+        // first (the others are not touched).
+        for (h, p) in model.projections.iter() {
+            if p.code
+                .event_driven
+                .iter()
+                .any(|ode| crate::params::reads(model, ode.rhs, o.var))
+            {
+                self.lazy_advance_all(h.index(), self.step);
+            }
         }
         let mut changed = false;
         match v.scope {
