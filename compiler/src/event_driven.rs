@@ -102,7 +102,7 @@ fn run_constant(model: &Model, e: Handle<Expr>) -> bool {
 fn read_elsewhere(model: &Model, p: &Projection, k: usize) -> bool {
     let code = &p.code;
     let x = code.dynamics.odes[k].var;
-    let reads = |e: Handle<Expr>| reads_var(model, e, x);
+    let reads = |e: Handle<Expr>| funcs::reads_var(model, e, x);
     code.dynamics
         .odes
         .iter()
@@ -115,19 +115,4 @@ fn read_elsewhere(model: &Model, p: &Projection, k: usize) -> bool {
             .any(|u| u.var == x || reads(u.value))
         || code.on_step.iter().any(|s| s.var == x || reads(s.value))
         || p.couplings.iter().any(|c| reads(c.value))
-}
-
-/// Whether `e` reads `x` (on any side).
-fn reads_var(model: &Model, e: Handle<Expr>, x: Handle<Variable>) -> bool {
-    let mut pending = vec![e];
-    while let Some(e) = pending.pop() {
-        match &model.exprs[e] {
-            Expr::Var { var, .. } if *var == x => return true,
-            Expr::Unary(_, a) => pending.push(*a),
-            Expr::Binary(_, a, b) => pending.extend([*a, *b]),
-            Expr::Call(_, args) | Expr::Array(args) => pending.extend(args.iter().copied()),
-            _ => {}
-        }
-    }
-    false
 }

@@ -145,6 +145,26 @@ pub fn pure_over(
     true
 }
 
+/// Whether `e` reads variable `var` (on any side; iterative).
+pub fn reads_var(
+    model: &crate::ir::Model,
+    e: crate::ir::Handle<crate::ir::Expr>,
+    var: crate::ir::Handle<crate::ir::Variable>,
+) -> bool {
+    use crate::ir::Expr;
+    let mut pending = vec![e];
+    while let Some(e) = pending.pop() {
+        match &model.exprs[e] {
+            Expr::Var { var: v, .. } if *v == var => return true,
+            Expr::Unary(_, a) => pending.push(*a),
+            Expr::Binary(_, a, b) => pending.extend([*a, *b]),
+            Expr::Call(_, args) | Expr::Array(args) => pending.extend(args.iter().copied()),
+            _ => {}
+        }
+    }
+    false
+}
+
 /// Whether `func` is a pure function of its arguments (no draw, no population-wide value).
 pub fn is_pure(func: Func) -> bool {
     FUNCS

@@ -149,9 +149,10 @@ fn copy_rewritten(
 fn run_constant_leaf(model: &Model, e: Handle<Expr>) -> bool {
     match &model.exprs[e] {
         Expr::Const(_) => true,
-        Expr::Var { var, .. } => {
+        // Own side: one value per evaluation (a `pre.` / `post.` parameter is gathered).
+        Expr::Var { var, side } => {
             let v = &model.variables[*var];
-            v.kind == VarKind::Param && v.regime.is_none()
+            v.kind == VarKind::Param && v.regime.is_none() && *side == Side::Own
         }
         _ => false,
     }

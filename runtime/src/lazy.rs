@@ -98,7 +98,8 @@ impl Sim {
         let code = &program.model.projections[Handle::new(pi)].code;
         let node = self.n_pops + pi;
         let size = self.nodes[node].size;
-        let f32_state = self.f32_state;
+        // Never f32 state: `event_driven::select` leaves f32 models clock-driven.
+        debug_assert!(!self.f32_state);
         for (k, props) in lazy.props.iter().enumerate() {
             let Some(props) = props else {
                 continue;
@@ -117,11 +118,7 @@ impl Sim {
                 let d = target.saturating_sub(lazy.last[s]);
                 if d > 0 {
                     let p = props[if props.len() == 1 { 0 } else { s }];
-                    let mut v = advanced(xs[s], p, d);
-                    if f32_state {
-                        v = v as f32 as f64;
-                    }
-                    xs[s] = v;
+                    xs[s] = advanced(xs[s], p, d);
                 }
             }
         }
@@ -175,12 +172,7 @@ impl Sim {
                 .enumerate()
                 .map(|(s, &x)| {
                     let p = props[if props.len() == 1 { 0 } else { s }];
-                    let v = advanced(x, p, target.saturating_sub(lazy.last[s]));
-                    if self.f32_state {
-                        v as f32 as f64
-                    } else {
-                        v
-                    }
+                    advanced(x, p, target.saturating_sub(lazy.last[s]))
                 })
                 .collect(),
         )

@@ -200,19 +200,9 @@ pub fn check_poisson_rates(
     Ok(())
 }
 
-/// Whether expression `h` reads variable `var` (own side).
+/// Whether expression `h` reads variable `var`.
 pub(crate) fn reads(model: &Model, h: Handle<Expr>, var: Handle<Variable>) -> bool {
-    let mut pending = vec![h];
-    while let Some(e) = pending.pop() {
-        match &model.exprs[e] {
-            Expr::Var { var: v, .. } if *v == var => return true,
-            Expr::Unary(_, a) => pending.push(*a),
-            Expr::Binary(_, a, b) => pending.extend([*a, *b]),
-            Expr::Call(_, args) | Expr::Array(args) => pending.extend(args.iter().copied()),
-            _ => {}
-        }
-    }
-    false
+    neurograph_compiler::funcs::reads_var(model, h, var)
 }
 
 /// Check values set at run time as the checker checks values written in the spec, before
