@@ -14,6 +14,7 @@ pub mod funcs;
 pub mod graph;
 pub mod ir;
 mod lower;
+pub mod math;
 pub mod print;
 pub mod quantity;
 mod reciprocal;

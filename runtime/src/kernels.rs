@@ -506,7 +506,7 @@ impl Sim {
                                 xv + bv * dt
                             } else {
                                 let r = bv / av;
-                                -r + (xv + r) * (av * dt).exp()
+                                -r + (xv + r) * neurograph_compiler::math::exp(av * dt)
                             }
                         })
                         .collect(),

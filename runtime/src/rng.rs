@@ -77,7 +77,7 @@ impl Stream {
             let z = self.normal(element, step, 0);
             return (lambda + lambda.sqrt() * z + 0.5).floor().max(0.0);
         }
-        let limit = (-lambda).exp();
+        let limit = neurograph_compiler::math::exp(-lambda);
         let mut product = 1.0;
         let mut k = 0u32;
         loop {

@@ -116,10 +116,16 @@ pub extern "C" fn ng_rem(x: f64, y: f64) -> f64 {
     x.rem_euclid(y)
 }
 
+/// `crate::math::MATH_DATA`, which inline `exp` and `expm1` read; exported under this name for
+/// native runners' generated code.
+#[no_mangle]
+#[allow(non_upper_case_globals)]
+pub static ng_math_data: [u64; crate::math::MATH_DATA.len()] = crate::math::MATH_DATA;
+
 /// Exported under this name for native runners' generated code.
 #[no_mangle]
 pub extern "C" fn ng_exp(x: f64) -> f64 {
-    x.exp()
+    crate::math::exp(x)
 }
 /// Exported under this name for native runners' generated code.
 #[no_mangle]
@@ -129,7 +135,7 @@ pub extern "C" fn ng_ln(x: f64) -> f64 {
 /// Exported under this name for native runners' generated code.
 #[no_mangle]
 pub extern "C" fn ng_expm1(x: f64) -> f64 {
-    x.exp_m1()
+    crate::math::expm1(x)
 }
 /// Exported under this name for native runners' generated code.
 #[no_mangle]
@@ -364,6 +370,7 @@ pub fn helper_symbols(helpers: &Helpers) -> Vec<(&'static str, *const u8)> {
         ("ng_random", helpers.random),
     ];
     out.extend(UNARY.iter().map(|(_, name, f)| (*name, *f as *const u8)));
+    out.push(("ng_math_data", ng_math_data.as_ptr() as *const u8));
     out
 }
 

@@ -1315,22 +1315,22 @@ pub fn exprel(x: f64) -> f64 {
     if x == 0.0 {
         1.0
     } else {
-        x.exp_m1() / x
+        crate::math::expm1(x) / x
     }
 }
 
 /// The logistic function `1 / (1 + exp(-x))`.
 pub fn sigmoid(x: f64) -> f64 {
-    1.0 / (1.0 + (-x).exp())
+    1.0 / (1.0 + crate::math::exp(-x))
 }
 
 /// Pure functions on constants, used for folding and compile-time checks.
 pub fn eval_pure(f: Func, a: &[f64]) -> Option<f64> {
     Some(match (f, a) {
-        (Func::Exp, [x]) => x.exp(),
+        (Func::Exp, [x]) => crate::math::exp(*x),
         (Func::Log, [x]) => x.ln(),
         (Func::Log10, [x]) => x.log10(),
-        (Func::Expm1, [x]) => x.exp_m1(),
+        (Func::Expm1, [x]) => crate::math::expm1(*x),
         (Func::Exprel, [x]) => exprel(*x),
         (Func::Sin, [x]) => x.sin(),
         (Func::Cos, [x]) => x.cos(),

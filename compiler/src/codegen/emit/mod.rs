@@ -22,6 +22,7 @@ use cranelift_jit::{JITBuilder, JITModule};
 use cranelift_module::{default_libcall_names, FuncId, Linkage, Module};
 
 mod deliver;
+mod math;
 pub mod object;
 mod rng;
 
@@ -154,6 +155,18 @@ impl<M: Module> Codegen<M> {
                 module.declare_function(name, Linkage::Import, &unary_sig)?,
             ));
         }
+        // `exp` and `expm1` inline where fused multiply-adds are instructions.
+        let fma = module
+            .isa()
+            .isa_flags()
+            .iter()
+            .find(|v| v.name == "has_fma")
+            .is_none_or(|v| v.as_bool() == Some(true));
+        let math_data = if fma {
+            Some(module.declare_data("ng_math_data", Linkage::Import, false, false)?)
+        } else {
+            None
+        };
         Ok(Codegen {
             ctx: module.make_context(),
             module,
@@ -161,6 +174,7 @@ impl<M: Module> Codegen<M> {
             helper_ids: HelperIds {
                 fixed: [pure_id, pow_id, rem_id, random_id],
                 unary,
+                math_data,
             },
             linkage,
             defined: 0,
@@ -494,6 +508,8 @@ struct HelperIds {
     fixed: [FuncId; 4],
     /// The `UNARY` functions.
     unary: Vec<(Func, FuncId)>,
+    /// `ng_math_data`, when `exp` and `expm1` are inlined (the target has FMA).
+    math_data: Option<cranelift_module::DataId>,
 }
 
 struct FuncRefs {
@@ -502,6 +518,7 @@ struct FuncRefs {
     rem: cranelift_codegen::ir::FuncRef,
     random: cranelift_codegen::ir::FuncRef,
     unary: Vec<(Func, cranelift_codegen::ir::FuncRef)>,
+    math: math::MathRefs,
 }
 
 impl FuncRefs {
@@ -512,16 +529,24 @@ impl FuncRefs {
         func: &mut cranelift_codegen::ir::Function,
     ) -> FuncRefs {
         let [pure, pow, rem, random] = ids.fixed;
+        let unary: Vec<_> = ids
+            .unary
+            .iter()
+            .map(|(f, id)| (*f, module.declare_func_in_func(*id, func)))
+            .collect();
+        let helper = |f: Func| unary.iter().find(|(g, _)| *g == f).expect("a helper").1;
+        let math = math::MathRefs {
+            data: ids.math_data.map(|t| module.declare_data_in_func(t, func)),
+            exp: helper(Func::Exp),
+            expm1: helper(Func::Expm1),
+        };
         FuncRefs {
             pure: module.declare_func_in_func(pure, func),
             pow: module.declare_func_in_func(pow, func),
             rem: module.declare_func_in_func(rem, func),
             random: module.declare_func_in_func(random, func),
-            unary: ids
-                .unary
-                .iter()
-                .map(|(f, id)| (*f, module.declare_func_in_func(*id, func)))
-                .collect(),
+            unary,
+            math,
         }
     }
 
@@ -785,6 +810,19 @@ impl Translator<'_, '_> {
         }
     }
 
+    /// `-x`.
+    fn neg(&mut self, x: Value) -> Value {
+        if self.vector {
+            // The sign flip as a xor with the sign bit: the mask is a constant the loop keeps
+            // (x86-64 lowers `fneg` on lanes by building the mask anew, three instructions, at
+            // every use).
+            let sign = self.f64c(-0.0);
+            self.b.ins().bxor(x, sign)
+        } else {
+            self.b.ins().fneg(x)
+        }
+    }
+
     fn bool_to_f64(&mut self, c: Value) -> Value {
         let one = self.f64c(1.0);
         let zero = self.f64c(0.0);
@@ -957,15 +995,7 @@ impl Translator<'_, '_> {
             },
             Expr::Unary(UnOp::Neg, a) => {
                 let a = self.expr(a);
-                if self.vector {
-                    // The sign flip as a xor with the sign bit: the mask is a constant the
-                    // loop keeps (x86-64 lowers `fneg` on lanes by building the mask anew, three
-                    // instructions, at every use).
-                    let sign = self.f64c(-0.0);
-                    self.b.ins().bxor(a, sign)
-                } else {
-                    self.b.ins().fneg(a)
-                }
+                self.neg(a)
             }
             Expr::Unary(UnOp::Not, a) => {
                 let a = self.expr(a);
@@ -1096,6 +1126,39 @@ impl Translator<'_, '_> {
             return self.b.ins().select(cond, *a, *b);
         }
         if let [x] = vals[..] {
+            // The exponentials inline (`crate::math`'s operations), and the functions built
+            // on them in the interpreter's order (`lower::exprel`, `lower::sigmoid`).
+            let ty = if self.vector {
+                types::F64X2
+            } else {
+                types::F64
+            };
+            let refs = self.refs.math;
+            match f {
+                Func::Exp => return math::exp(self.b, &refs, x, ty),
+                Func::Expm1 => return math::expm1(self.b, &refs, x, ty),
+                Func::Exprel => {
+                    let em1 = math::expm1(self.b, &refs, x, ty);
+                    let q = self.b.ins().fdiv(em1, x);
+                    let z = self.f64c(0.0);
+                    let one = self.f64c(1.0);
+                    let is0 = self.b.ins().fcmp(FloatCC::Equal, x, z);
+                    return if self.vector {
+                        let mask = self.b.ins().bitcast(types::F64X2, MemFlagsData::new(), is0);
+                        self.b.ins().bitselect(mask, one, q)
+                    } else {
+                        self.b.ins().select(is0, one, q)
+                    };
+                }
+                Func::Sigmoid => {
+                    let nx = self.neg(x);
+                    let e = math::exp(self.b, &refs, nx, ty);
+                    let one = self.f64c(1.0);
+                    let s = self.b.ins().fadd(one, e);
+                    return self.b.ins().fdiv(one, s);
+                }
+                _ => {}
+            }
             // IEEE operations with one correct result: the same bits as Rust's `sqrt`, `abs`,
             // `floor`, `ceil`.
             match f {
@@ -1353,9 +1416,7 @@ impl FusedEmitter<'_> {
                 let bdt = b.ins().fmul(bv, dt);
                 let r = b.ins().fdiv(bv, av);
                 let adt = b.ins().fmul(av, dt);
-                let exp = env.refs.unary(Func::Exp).expect("exp has a direct helper");
-                let call = b.ins().call(exp, &[adt]);
-                let ex = b.inst_results(call)[0];
+                let ex = math::exp(b, &env.refs.math, adt, types::F64);
                 let neg_r = b.ins().fneg(r);
                 let fz = b.ins().f64const(0.0);
                 let a_zero = b.ins().fcmp(FloatCC::Equal, av, fz);
@@ -1380,7 +1441,7 @@ impl FusedEmitter<'_> {
             && key.refractory_when.is_none()
             && match &key.euler {
                 None => true,
-                Some(rhs) => !key.exponential && rhs.iter().all(|r| vectorizable(self.model, *r)),
+                Some(rhs) => rhs.iter().all(|r| vectorizable(self.model, *r)),
             };
         key.threshold.filter(|_| lanes)
     }
@@ -1416,25 +1477,85 @@ impl FusedEmitter<'_> {
             .collect();
         let zero_v = b.ins().f64const(0.0);
         let zero_v = b.ins().splat(types::F64X2, zero_v);
+        // Exponential Euler: every right side on the old state, for the probes to share (as
+        // `scalar_element`).
+        let base_memo = if key.exponential {
+            let per_element: Vec<Handle<Expr>> = (0..key.vars.len())
+                .filter(|&i| self.exp_consts.get(i).is_none_or(|c| c.is_none()))
+                .map(|i| rhs[i])
+                .collect();
+            env.with_translator(b, &xv, e0, HashMap::new(), true, |tr| {
+                for x in &per_element {
+                    tr.expr(*x);
+                }
+                std::mem::take(&mut tr.memo)
+            })
+        } else {
+            HashMap::new()
+        };
         // Forward Euler: the right sides on the old state, on both lanes; RK4: the whole step
         // on both lanes.
         let derivs: Vec<Value> = if key.rk4 {
             env.rk4_step(b, &xv, &[], e0, rhs, true)
-        } else if key.euler.is_some() {
+        } else if key.euler.is_some() && !key.exponential {
             env.with_translator(b, &xv, e0, HashMap::new(), true, |tr| {
                 rhs.iter().map(|r| tr.expr(*r)).collect()
             })
         } else {
             Vec::new()
         };
+        let dt = b.ins().f64const(model.run.dt);
+        let dt = b.ins().splat(types::F64X2, dt);
         let mut new = Vec::with_capacity(key.vars.len());
         for i in 0..key.vars.len() {
             let mut v = if key.rk4 {
                 derivs[i]
+            } else if let Some(c) = self.exp_consts.get(i).copied().flatten() {
+                // `scalar_element`'s update with the constants from before the loops.
+                let splat = |b: &mut FunctionBuilder, v: Value| b.ins().splat(types::F64X2, v);
+                let (bdt, r, ex, neg_r) = (
+                    splat(b, c.bdt),
+                    splat(b, c.r),
+                    splat(b, c.ex),
+                    splat(b, c.neg_r),
+                );
+                let linear = b.ins().fadd(xv[i], bdt);
+                let xr = b.ins().fadd(xv[i], r);
+                let scaled = b.ins().fmul(xr, ex);
+                let general = b.ins().fadd(neg_r, scaled);
+                b.ins().select(c.a_zero, linear, general)
+            } else if key.exponential {
+                // `scalar_element`'s probes and update, on both lanes.
+                let shared: HashMap<Handle<Expr>, Value> = base_memo
+                    .iter()
+                    .filter(|(h, _)| !depends_on(model, **h, key.vars[i]))
+                    .map(|(h, v)| (*h, *v))
+                    .collect();
+                let probe = |b: &mut FunctionBuilder, x: f64| {
+                    let mut regs = xv.clone();
+                    let x = b.ins().f64const(x);
+                    regs[i] = b.ins().splat(types::F64X2, x);
+                    env.with_translator(b, &regs, e0, shared.clone(), true, |tr| tr.expr(rhs[i]))
+                };
+                let bv = probe(b, 0.0);
+                let f1 = probe(b, 1.0);
+                let av = b.ins().fsub(f1, bv);
+                let bdt = b.ins().fmul(bv, dt);
+                let linear = b.ins().fadd(xv[i], bdt);
+                let r = b.ins().fdiv(bv, av);
+                let adt = b.ins().fmul(av, dt);
+                let ex = math::exp(b, &env.refs.math, adt, types::F64X2);
+                let xr = b.ins().fadd(xv[i], r);
+                let scaled = b.ins().fmul(xr, ex);
+                let sign = b.ins().f64const(-0.0);
+                let sign = b.ins().splat(types::F64X2, sign);
+                let neg_r = b.ins().bxor(r, sign);
+                let general = b.ins().fadd(neg_r, scaled);
+                let a_zero = b.ins().fcmp(FloatCC::Equal, av, zero_v);
+                let mask = b.ins().bitcast(types::F64X2, MemFlagsData::new(), a_zero);
+                b.ins().bitselect(mask, linear, general)
             } else if key.euler.is_some() {
                 // x + dt * k, as the interpreter's Euler step.
-                let dt = b.ins().f64const(model.run.dt);
-                let dt = b.ins().splat(types::F64X2, dt);
                 let step_size = b.ins().fmul(dt, derivs[i]);
                 b.ins().fadd(xv[i], step_size)
             } else {
@@ -1612,9 +1733,7 @@ impl FusedEmitter<'_> {
                 // Else -B/A + (x + B/A) exp(A dt), with exp through the interpreter's function.
                 let r = b.ins().fdiv(bv, av);
                 let adt = b.ins().fmul(av, dt);
-                let exp = env.refs.unary(Func::Exp).expect("exp has a direct helper");
-                let call = b.ins().call(exp, &[adt]);
-                let ex = b.inst_results(call)[0];
+                let ex = math::exp(b, &env.refs.math, adt, types::F64);
                 let fz = b.ins().f64const(0.0);
                 let xr = b.ins().fadd(old[i], r);
                 let scaled = b.ins().fmul(xr, ex);
@@ -1714,18 +1833,26 @@ fn exact_row(
 }
 
 /// Whether an expression can be evaluated on `f64x2` lanes inside a fused kernel: arithmetic,
-/// comparisons and logic on constants, variables and the time builtins (no calls, no powers,
-/// no element indices).
+/// comparisons and logic on constants, variables and the time builtins, small constant integer
+/// powers, and the functions with a lane form (`exp`, `expm1`, `exprel`, `sigmoid`, `sqrt`,
+/// `abs`); no other calls or powers, no element indices.
 fn vectorizable(model: &Model, e: Handle<Expr>) -> bool {
     match &model.exprs[e] {
         Expr::Const(_) | Expr::Bool(_) => true,
         Expr::Var { side, .. } => *side == Side::Own,
         Expr::Builtin(bi) => !matches!(bi, Builtin::I | Builtin::J),
         Expr::Unary(_, a) => vectorizable(model, *a),
+        Expr::Binary(BinOp::Pow, a, b) => {
+            small_integer(&model.exprs[*b]).is_some() && vectorizable(model, *a)
+        }
         Expr::Binary(op, a, b) => {
-            !matches!(op, BinOp::Pow | BinOp::Mod)
-                && vectorizable(model, *a)
-                && vectorizable(model, *b)
+            *op != BinOp::Mod && vectorizable(model, *a) && vectorizable(model, *b)
+        }
+        Expr::Call(f, args) => {
+            matches!(
+                f,
+                Func::Exp | Func::Expm1 | Func::Exprel | Func::Sigmoid | Func::Sqrt | Func::Abs
+            ) && args.iter().all(|a| vectorizable(model, *a))
         }
         _ => false,
     }
