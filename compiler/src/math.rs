@@ -1,4 +1,4 @@
-//! The exponential functions every backend calls: `exp` and `expm1`, one deterministic
+//! The exponential functions every backend calls: `exp`, `expm1` and `tanh`, one deterministic
 //! implementation in Rust that the interpreter calls and that generated code inlines (scalar and
 //! on `f64x2` lanes, `codegen::emit::math`), so that traces are bit-identical between backends
 //! and between machines.
@@ -16,6 +16,7 @@
 //!   rational approximation of r / (exp(r) - 1) evaluated in Estrin form, the correction term
 //!   c of the reduction and a reconstruction that depends on k; fused multiply-adds where
 //!   glibc's FMA build has them. Error below 1 ulp (0.81 measured the same way).
+//! - `tanh`: fdlibm's (glibc's), from `expm1` of 2|x| or -2|x|; error below 2.5 ulp.
 //!
 //! The fused multiply-adds are exact everywhere (the FMA instruction where the CPU has it,
 //! else a correctly rounded software fma), so the results do not depend on the machine.
@@ -283,7 +284,7 @@ const EXP_TABLE_ROWS: [u64; 256] = [
 
 /// The constants inline code (`codegen::emit::math`) reads as lane pairs, by value; integer
 /// constants as their bit patterns.
-pub const LANE_CONSTANTS: [f64; 34] = [
+pub const LANE_CONSTANTS: [f64; 36] = [
     EXP_INV_LN2_N,
     EXP_NEG_LN2_HI_N,
     EXP_NEG_LN2_LO_N,
@@ -321,6 +322,9 @@ pub const LANE_CONSTANTS: [f64; 34] = [
     6.0,
     20.0,
     -0.25,
+    // tanh: 2^-55 and 22.
+    f64::from_bits(0x3c80_0000_0000_0000),
+    22.0,
 ];
 
 /// What inline code reads: `EXP_TABLE`, then each of `LANE_CONSTANTS` twice (a lane pair).
@@ -540,6 +544,49 @@ fn pow2(k: i64) -> f64 {
     f64::from_bits(((0x3ff + k) as u64) << 52)
 }
 
+/// fdlibm's `tanh` (glibc's): from `expm1` of 2|x| (|x| >= 1) or -2|x| (|x| < 1).
+#[inline(always)]
+fn tanh_body(x: f64, expm1: impl Fn(f64) -> f64) -> f64 {
+    let ix = (x.to_bits() >> 32) as u32 & 0x7fff_ffff;
+    let neg = x.is_sign_negative();
+    if ix > 0x7fef_ffff {
+        // +-1 for infinities, NaN for NaN.
+        return if neg { 1.0 / x - 1.0 } else { 1.0 / x + 1.0 };
+    }
+    let z = if ix <= 0x4035_ffff {
+        // |x| < 22.
+        if x == 0.0 {
+            return x;
+        }
+        if ix <= 0x3c7f_ffff {
+            // |x| < 2^-55.
+            return x * (1.0 + x);
+        }
+        let a = x.abs();
+        if ix >= 0x3ff0_0000 {
+            let t = expm1(a + a);
+            1.0 - 2.0 / (t + 2.0)
+        } else {
+            let t = expm1(-2.0 * a);
+            -t / (t + 2.0)
+        }
+    } else {
+        // 1 - tiny rounds to 1.
+        1.0
+    };
+    if neg {
+        -z
+    } else {
+        z
+    }
+}
+
+/// tanh x, fdlibm's method on `expm1` (glibc's `tanh`, which calls its `expm1`); the same bits
+/// on every machine.
+pub fn tanh(x: f64) -> f64 {
+    tanh_body(x, expm1)
+}
+
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "fma")]
 unsafe fn exp_fma(x: f64) -> f64 {
@@ -728,7 +775,20 @@ mod tests {
             assert_eq!(exp(x).to_bits(), f64::to_bits(e), "exp({x})");
             assert_eq!(expm1(x).to_bits(), f64::to_bits(em1), "expm1({x})");
         }
-        assert!(exp(f64::NAN).is_nan() && expm1(f64::NAN).is_nan());
+        assert!(exp(f64::NAN).is_nan() && expm1(f64::NAN).is_nan() && tanh(f64::NAN).is_nan());
+        for (x, t) in [
+            (0.0, 0.0),
+            (-0.0, -0.0),
+            (inf, 1.0),
+            (-inf, -1.0),
+            (30.0, 1.0),
+            (-30.0, -1.0),
+            (1e-300, 1e-300),
+            (1.0, 0.7615941559557649),
+            (-0.5, -0.46211715726000974),
+        ] {
+            assert_eq!(tanh(x).to_bits(), f64::to_bits(t), "tanh({x})");
+        }
         // The largest finite result, the smallest normal one and a subnormal one.
         assert_eq!(exp(709.782712893384), 1.7976931348622732e308);
         assert_eq!(exp(-708.3964185322641), 2.2250738585072626e-308);
@@ -766,6 +826,11 @@ mod tests {
         xs.extend((0..200_000).map(|i| -745.2 + i as f64 * 0.0073));
         for x in xs {
             assert_eq!(exp(x).to_bits(), x.exp().to_bits(), "exp({x:e})");
+            let (a, b) = (tanh(x), x.tanh());
+            assert!(
+                a.to_bits() == b.to_bits() || a.is_nan() && b.is_nan(),
+                "tanh({x:e})"
+            );
             let (a, b) = (expm1(x), x.exp_m1());
             assert!(
                 a.to_bits() == b.to_bits() || a.is_nan() && b.is_nan(),

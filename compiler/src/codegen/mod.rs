@@ -150,7 +150,7 @@ pub extern "C" fn ng_cos(x: f64) -> f64 {
 /// Exported under this name for native runners' generated code.
 #[no_mangle]
 pub extern "C" fn ng_tanh(x: f64) -> f64 {
-    x.tanh()
+    crate::math::tanh(x)
 }
 
 /// Exported under this name for native runners' generated code.

@@ -1334,7 +1334,7 @@ pub fn eval_pure(f: Func, a: &[f64]) -> Option<f64> {
         (Func::Exprel, [x]) => exprel(*x),
         (Func::Sin, [x]) => x.sin(),
         (Func::Cos, [x]) => x.cos(),
-        (Func::Tanh, [x]) => x.tanh(),
+        (Func::Tanh, [x]) => crate::math::tanh(*x),
         (Func::Sigmoid, [x]) => sigmoid(*x),
         (Func::Sqrt, [x]) => x.sqrt(),
         (Func::Abs, [x]) => x.abs(),

@@ -1,4 +1,4 @@
-//! `exp` and `expm1` inline, on one `f64` or on `f64x2` lanes: the operations of
+//! `exp`, `expm1` and `tanh` inline, on one `f64` or on `f64x2` lanes: the operations of
 //! `crate::math`'s main paths, in its order, so the results are its results bit for bit.
 //!
 //! An argument outside the main path (|x| >= 512 or tiny for `exp`, |x| > 56 ln 2 or tiny for
@@ -22,6 +22,7 @@ pub(super) struct MathRefs {
     pub data: Option<GlobalValue>,
     pub exp: FuncRef,
     pub expm1: FuncRef,
+    pub tanh: FuncRef,
 }
 
 /// Scalar (`F64`) or lane-pair (`F64X2`) emission helpers.
@@ -152,6 +153,59 @@ pub(super) fn expm1(b: &mut FunctionBuilder, refs: &MathRefs, x: Value, ty: Type
         (2f64.powi(-54), limit),
         expm1_main,
     )
+}
+
+/// tanh x: `crate::math::tanh` on lanes, with one `expm1` (of 2|x| where |x| >= 1, else of
+/// -2|x|) and the special cases selected.
+pub(super) fn tanh(b: &mut FunctionBuilder, refs: &MathRefs, x: Value, ty: Type) -> Value {
+    let Some(data) = refs.data else {
+        return by_helper(b, refs.tanh, x, ty);
+    };
+    let data_v = b.ins().symbol_value(types::I64, data);
+    let mut ops = Ops {
+        b,
+        ty,
+        data: data_v,
+    };
+    let a = if ops.vector() {
+        let mask = ops.c(f64::from_bits(0x7fff_ffff_ffff_ffff));
+        ops.b.ins().band(x, mask)
+    } else {
+        ops.b.ins().fabs(x)
+    };
+    let big = ops.cmp(FloatCC::GreaterThanOrEqual, a, 1.0);
+    let twice = ops.b.ins().fadd(a, a);
+    let m2 = ops.c(-2.0);
+    let minus_twice = ops.b.ins().fmul(m2, a);
+    let arg = ops.select(big, twice, minus_twice);
+    let t = expm1(ops.b, refs, arg, ty);
+    let mut ops = Ops {
+        b: ops.b,
+        ty,
+        data: data_v,
+    };
+    let two = ops.c(2.0);
+    let tp2 = ops.b.ins().fadd(t, two);
+    let q = ops.b.ins().fdiv(two, tp2);
+    let one = ops.c(1.0);
+    let z_big = ops.b.ins().fsub(one, q);
+    let nt = ops.neg(t);
+    let z_small = ops.b.ins().fdiv(nt, tp2);
+    let z = ops.select(big, z_big, z_small);
+    // |x| >= 22 (infinities too): 1. Then x's sign.
+    let saturated = ops.cmp(FloatCC::GreaterThanOrEqual, a, 22.0);
+    let z = ops.select(saturated, one, z);
+    let sign = ops.c(-0.0);
+    let s = ops.b.ins().band(x, sign);
+    let signed = ops.b.ins().bxor(z, s);
+    // |x| < 2^-55 (zeros too): x (1 + x). NaN: NaN.
+    let onex = ops.b.ins().fadd(one, x);
+    let small = ops.b.ins().fmul(x, onex);
+    let tiny = ops.abs_in(x, 0.0, f64::from_bits(0x3c80_0000_0000_0000));
+    let r = ops.select(tiny, small, signed);
+    let nan = ops.b.ins().fcmp(FloatCC::Unordered, x, x);
+    let nan_result = ops.b.ins().fadd(x, x);
+    ops.select(nan, nan_result, r)
 }
 
 /// `main` on `x` when every lane's |x| is in `[lo, hi)`, else the helper lane by lane.
@@ -357,7 +411,7 @@ fn expm1_main(ops: &mut Ops, x0: Value) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::codegen::{ng_exp, ng_expm1, ng_math_data};
+    use crate::codegen::{ng_exp, ng_expm1, ng_math_data, ng_tanh};
     use cranelift_codegen::ir::{AbiParam, UserFuncName};
     use cranelift_frontend::FunctionBuilderContext;
     use cranelift_jit::{JITBuilder, JITModule};
@@ -365,7 +419,7 @@ mod tests {
 
     type PairFn = unsafe extern "C" fn(*const f64, *mut f64);
 
-    /// A function computing `f` (0: exp, 1: expm1) on the pair (or the one value) at its first
+    /// A function computing `f` (0: exp, 1: expm1, 2: tanh) on the pair (or the one value) at its first
     /// argument, stored at its second: the inline code and its fallback, as kernels emit them.
     fn compile(f: usize, ty: Type) -> Option<(JITModule, PairFn)> {
         let isa = super::super::isa(false, crate::codegen::CpuFeatures::Native).unwrap();
@@ -380,6 +434,7 @@ mod tests {
         let mut builder = JITBuilder::with_isa(isa, default_libcall_names());
         builder.symbol("ng_exp", ng_exp as *const u8);
         builder.symbol("ng_expm1", ng_expm1 as *const u8);
+        builder.symbol("ng_tanh", ng_tanh as *const u8);
         builder.symbol("ng_math_data", ng_math_data.as_ptr() as *const u8);
         let mut module = JITModule::new(builder);
         let mut unary = module.make_signature();
@@ -390,6 +445,9 @@ mod tests {
             .unwrap();
         let expm1_id = module
             .declare_function("ng_expm1", Linkage::Import, &unary)
+            .unwrap();
+        let tanh_id = module
+            .declare_function("ng_tanh", Linkage::Import, &unary)
             .unwrap();
         let table_id = module
             .declare_data("ng_math_data", Linkage::Import, false, false)
@@ -404,6 +462,7 @@ mod tests {
             data: Some(module.declare_data_in_func(table_id, &mut ctx.func)),
             exp: module.declare_func_in_func(exp_id, &mut ctx.func),
             expm1: module.declare_func_in_func(expm1_id, &mut ctx.func),
+            tanh: module.declare_func_in_func(tanh_id, &mut ctx.func),
         };
         let mut fctx = FunctionBuilderContext::new();
         let mut b = FunctionBuilder::new(&mut ctx.func, &mut fctx);
@@ -413,10 +472,10 @@ mod tests {
         let (src, dst) = (b.block_params(entry)[0], b.block_params(entry)[1]);
         let flags = MemFlagsData::trusted();
         let x = b.ins().load(ty, flags, src, 0);
-        let y = if f == 0 {
-            exp(&mut b, &refs, x, ty)
-        } else {
-            expm1(&mut b, &refs, x, ty)
+        let y = match f {
+            0 => exp(&mut b, &refs, x, ty),
+            1 => expm1(&mut b, &refs, x, ty),
+            _ => tanh(&mut b, &refs, x, ty),
         };
         b.ins().store(flags, y, dst, 0);
         b.ins().return_(&[]);
@@ -471,15 +530,17 @@ mod tests {
         xs
     }
 
-    /// Inline `exp` and `expm1`, scalar and on lanes (every pair of neighbouring arguments, so
+    /// Inline `exp`, `expm1` and `tanh`, scalar and on lanes (every pair of neighbouring arguments, so
     /// that pairs mix the main path and the fallback), equal `crate::math`'s bit for bit.
     #[test]
     fn inline_exponentials_are_the_interpreters() {
         let xs = arguments();
-        for (f, want) in [
+        let functions = [
             (0, crate::math::exp as fn(f64) -> f64),
             (1, crate::math::expm1),
-        ] {
+            (2, crate::math::tanh),
+        ];
+        for (f, want) in functions {
             for ty in [types::F64, types::F64X2] {
                 let Some((_module, func)) = compile(f, ty) else {
                     eprintln!("skipped: no FMA, the helpers are called instead");

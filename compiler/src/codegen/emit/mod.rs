@@ -539,6 +539,7 @@ impl FuncRefs {
             data: ids.math_data.map(|t| module.declare_data_in_func(t, func)),
             exp: helper(Func::Exp),
             expm1: helper(Func::Expm1),
+            tanh: helper(Func::Tanh),
         };
         FuncRefs {
             pure: module.declare_func_in_func(pure, func),
@@ -1137,6 +1138,7 @@ impl Translator<'_, '_> {
             match f {
                 Func::Exp => return math::exp(self.b, &refs, x, ty),
                 Func::Expm1 => return math::expm1(self.b, &refs, x, ty),
+                Func::Tanh => return math::tanh(self.b, &refs, x, ty),
                 Func::Exprel => {
                     let em1 = math::expm1(self.b, &refs, x, ty);
                     let q = self.b.ins().fdiv(em1, x);
@@ -1834,8 +1836,8 @@ fn exact_row(
 
 /// Whether an expression can be evaluated on `f64x2` lanes inside a fused kernel: arithmetic,
 /// comparisons and logic on constants, variables and the time builtins, small constant integer
-/// powers, and the functions with a lane form (`exp`, `expm1`, `exprel`, `sigmoid`, `sqrt`,
-/// `abs`); no other calls or powers, no element indices.
+/// powers, and the functions with a lane form (`exp`, `expm1`, `exprel`, `sigmoid`, `tanh`,
+/// `sqrt`, `abs`); no other calls or powers, no element indices.
 fn vectorizable(model: &Model, e: Handle<Expr>) -> bool {
     match &model.exprs[e] {
         Expr::Const(_) | Expr::Bool(_) => true,
@@ -1851,7 +1853,13 @@ fn vectorizable(model: &Model, e: Handle<Expr>) -> bool {
         Expr::Call(f, args) => {
             matches!(
                 f,
-                Func::Exp | Func::Expm1 | Func::Exprel | Func::Sigmoid | Func::Sqrt | Func::Abs
+                Func::Exp
+                    | Func::Expm1
+                    | Func::Exprel
+                    | Func::Sigmoid
+                    | Func::Tanh
+                    | Func::Sqrt
+                    | Func::Abs
             ) && args.iter().all(|a| vectorizable(model, *a))
         }
         _ => false,
