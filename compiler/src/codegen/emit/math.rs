@@ -6,7 +6,7 @@
 //! is the same function. Without FMA instructions (`--target baseline`) every call goes to the
 //! helper: an emulated fused multiply-add would cost more than the call.
 
-use cranelift_codegen::ir::condcodes::FloatCC;
+use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
 use cranelift_codegen::ir::{types, FuncRef, GlobalValue, InstBuilder, MemFlagsData, Type, Value};
 use cranelift_frontend::FunctionBuilder;
 
@@ -103,9 +103,13 @@ impl Ops<'_, '_> {
         } else {
             self.b.ins().fabs(x)
         };
-        let (lo, hi) = (self.c(lo), self.c(hi));
-        let above = self.b.ins().fcmp(FloatCC::GreaterThanOrEqual, a, lo);
+        let hi = self.c(hi);
         let below = self.b.ins().fcmp(FloatCC::LessThan, a, hi);
+        if lo == 0.0 {
+            return below;
+        }
+        let lo = self.c(lo);
+        let above = self.b.ins().fcmp(FloatCC::GreaterThanOrEqual, a, lo);
         self.b.ins().band(above, below)
     }
     /// `cond ? x : y` for a comparison result `cond` (boolean, or lane mask).
@@ -134,7 +138,8 @@ pub(super) fn exp(b: &mut FunctionBuilder, refs: &MathRefs, x: Value, ty: Type) 
     let Some(data) = refs.data else {
         return by_helper(b, refs.exp, x, ty);
     };
-    guarded(b, refs.exp, data, x, ty, (2f64.powi(-54), 512.0), exp_main)
+    // Tiny arguments need no check: the main path computes 1 + x for them, as the scalar code.
+    guarded(b, refs.exp, data, x, ty, (0.0, 512.0), exp_main)
 }
 
 /// e^x - 1.
@@ -222,7 +227,9 @@ fn guarded(
     let mut ops = Ops { b, ty, data };
     let ok = ops.abs_in(x, lo, hi);
     let all = if ops.vector() {
-        ops.b.ins().vall_true(ok)
+        // Both lanes' sign bits (one movmskpd), rather than `vall_true`'s compare and test.
+        let bits = ops.b.ins().vhigh_bits(types::I8, ok);
+        ops.b.ins().icmp_imm_u(IntCC::Equal, bits, 3)
     } else {
         ok
     };
@@ -518,6 +525,11 @@ mod tests {
             1.0397207708399179,
             -1.0397207708399179,
             -0.25,
+            1e-20,
+            -3e-17,
+            1e-310,
+            -1e-310,
+            2.2250738585072014e-308,
         ];
         let mut s = 0x2545_f491_4f6c_dd1du64;
         for i in 0..60_000 {
