@@ -6,10 +6,11 @@
 //! (`object::ObjectCodegen`). Fused updates run four and two elements at a time in `f64x2`
 //! lanes where it pays.
 //!
-//! Random draws run Philox4x32-10 inline (`rng`); exp, ln, expm1, sin, cos and tanh are direct
-//! calls of the interpreter's formulas, sqrt, abs, floor, ceil and small constant integer
-//! powers are inline, other functions, general powers and the Poisson sampler are calls into
-//! the same Rust functions the interpreter uses.
+//! Random draws run Philox4x32-10 inline (`rng`); exp, expm1 and tanh are inline (`math`: the
+//! operations of `crate::math`, which the interpreter calls), as are exprel and sigmoid built
+//! on them, sqrt, abs, floor, ceil and small constant integer powers; ln, sin and cos are
+//! direct calls of the interpreter's formulas, other functions, general powers and the Poisson
+//! sampler calls into the same Rust functions the interpreter uses.
 
 use std::collections::HashMap;
 
@@ -1732,7 +1733,7 @@ impl FusedEmitter<'_> {
                 // A = 0: x + B dt.
                 let bdt = b.ins().fmul(bv, dt);
                 let linear = b.ins().fadd(old[i], bdt);
-                // Else -B/A + (x + B/A) exp(A dt), with exp through the interpreter's function.
+                // Else -B/A + (x + B/A) exp(A dt), with the interpreter's exp.
                 let r = b.ins().fdiv(bv, av);
                 let adt = b.ins().fmul(av, dt);
                 let ex = math::exp(b, &env.refs.math, adt, types::F64);
