@@ -11,7 +11,7 @@ trap 'rm -rf "$work"' EXIT
 ng="${CARGO_TARGET_DIR:-$root/target}/release/neurograph"
 profile() { # seconds -> "total top_jit_function"
   valgrind --tool=callgrind --callgrind-out-file="$work/cg.$1" \
-    "$ng" run "$root/specs/cuba.ng" --duration "$1s" --quiet --out "$work/trace-$1" 2>/dev/null
+    "$ng" run "$root/specs/cuba.ng" --duration "$1s" --threads 1 --quiet --out "$work/trace-$1" 2>/dev/null
   local total top
   total=$(callgrind_annotate "$work/cg.$1" | awk '/PROGRAM TOTALS/ && !n {gsub(",", "", $1); print $1; n = 1}')
   # Generated code has no symbol: the largest `???:0x...` entry is the fused kernel.

@@ -9,7 +9,7 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 (cd "$root" && cargo build --release -q)
 valgrind --tool=callgrind --callgrind-out-file="$work/cg" \
-  "${CARGO_TARGET_DIR:-$root/target}/release/neurograph" run "$root/specs/cuba.ng" --duration 0.5s --quiet \
+  "${CARGO_TARGET_DIR:-$root/target}/release/neurograph" run "$root/specs/cuba.ng" --duration 0.5s --threads 1 --quiet \
   --out "$work/trace" 2>/dev/null
 inclusive() { # function name -> inclusive instruction count
   callgrind_annotate --inclusive=yes --threshold=100 "$work/cg" | awk -v f="$1" \

@@ -16,7 +16,7 @@ fi
 profile() { # seconds -> "instructions events steps"
   local out total
   out=$(valgrind --tool=callgrind --callgrind-out-file="$work/cg.$1" \
-    "$NG" run "$spec" --backend jit --duration "$1s" --out "$work/trace-$1" 2>/dev/null)
+    "$NG" run "$spec" --backend jit --threads 1 --duration "$1s" --out "$work/trace-$1" 2>/dev/null)
   total=$(callgrind_annotate "$work/cg.$1" | awk '/PROGRAM TOTALS/ && !n {gsub(",", "", $1); print $1; n = 1}')
   echo "$total $(sed -n 's/.* \([0-9]*\) synaptic events$/\1/p' <<<"$out")"
 }

@@ -9,7 +9,7 @@ trap 'rm -rf "$work"' EXIT
 (cd "$root" && cargo build --release -q)
 ng="${CARGO_TARGET_DIR:-$root/target}/release/neurograph"
 loop_s() { # spec seconds backend -> simulation seconds from the run summary
-  "$ng" run "$root/specs/$1.ng" --duration "$2s" --backend "$3" --out "$work/t" |
+  "$ng" run "$root/specs/$1.ng" --duration "$2s" --backend "$3" --threads 1 --out "$work/t" |
     sed -n 's/^setup [0-9.]* s, simulation \([0-9.]*\) s wall.*/\1/p'
 }
 best() { # spec seconds backend

@@ -151,6 +151,9 @@ struct RunFlags {
     /// With --checkpoint: also write it every so much simulated time, e.g. `10s`.
     #[arg(long, value_name = "DURATION", requires = "checkpoint")]
     checkpoint_every: Option<String>,
+    /// Threads for the population updates (default: every core); traces do not depend on it.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1024))]
+    threads: Option<u64>,
 }
 
 impl RunFlags {
@@ -183,6 +186,7 @@ impl RunFlags {
             max_memory,
             checkpoint: self.checkpoint,
             checkpoint_every: self.checkpoint_every,
+            threads: self.threads.map(|n| n as usize),
         })
     }
 }
@@ -260,6 +264,7 @@ struct RunArgs {
     max_memory: Option<f64>,
     checkpoint: Option<PathBuf>,
     checkpoint_every: Option<String>,
+    threads: Option<usize>,
 }
 
 /// Compile spec text as if read from `spec`, its diagnostics printed; the model.
@@ -295,6 +300,7 @@ fn run(args: RunArgs) -> Result<(), CliError> {
             max_memory: args.max_memory,
             checkpoint: args.checkpoint.clone(),
             checkpoint_every: args.checkpoint_every.clone(),
+            threads: args.threads,
         };
         let seeds: Vec<Option<u64>> = match args.seed {
             Some(s) => vec![Some(s)],
@@ -312,6 +318,7 @@ fn run(args: RunArgs) -> Result<(), CliError> {
             max_memory: args.max_memory,
             checkpoint: args.checkpoint.clone(),
             checkpoint_every: args.checkpoint_every.clone(),
+            threads: args.threads,
         };
         (args.file.clone(), opts, vec![args.seed], Vec::new())
     };

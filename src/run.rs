@@ -33,6 +33,14 @@ pub struct RunOptions {
     pub checkpoint: Option<PathBuf>,
     /// Simulated time between checkpoints, as written (`10 s`).
     pub checkpoint_every: Option<String>,
+    /// Threads for the fused population updates (default: every core of this machine).
+    /// Traces do not depend on it.
+    pub threads: Option<usize>,
+}
+
+/// The cores of this machine (1 when unknown).
+pub fn available_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 #[derive(Debug, Clone)]
@@ -206,6 +214,7 @@ fn finish_run(
     started: Instant,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<RunSummary, Error> {
+    sim.set_threads(opts.threads.unwrap_or_else(available_threads));
     let compiled = Arc::clone(sim.model().compiled());
     let model_ir = &compiled.model;
     let setup_s = started.elapsed().as_secs_f64();

@@ -149,6 +149,7 @@ impl Model {
             sets: Vec::new(),
             si: Vec::new(),
             stop: None,
+            threads: 1,
         }
     }
 
@@ -211,6 +212,7 @@ pub struct SimulationBuilder {
     /// Values already resolved, in SI units (applied before `sets`).
     si: Vec<Override>,
     stop: Option<Arc<AtomicBool>>,
+    threads: usize,
 }
 
 impl SimulationBuilder {
@@ -250,6 +252,12 @@ impl SimulationBuilder {
         Ok(self)
     }
 
+    /// Threads for the fused population updates (default 1; `Simulation::set_threads`).
+    pub fn threads(mut self, threads: usize) -> Self {
+        self.threads = threads;
+        self
+    }
+
     /// Use this flag to stop running calls (e.g. one a Ctrl-C handler sets).
     pub fn stop_flag(mut self, stop: Arc<AtomicBool>) -> Self {
         self.stop = Some(stop);
@@ -287,7 +295,9 @@ impl SimulationBuilder {
         let model = self.model;
         let m = &model.program.model;
         let config = model.config(self.seed.unwrap_or(m.run.seed), self.backend, overrides);
-        let sim = Sim::new(Arc::clone(&model.program), &config).map_err(|e| model.sim_error(e))?;
+        let mut sim =
+            Sim::new(Arc::clone(&model.program), &config).map_err(|e| model.sim_error(e))?;
+        sim.set_threads(self.threads);
         Ok(Simulation {
             model,
             sim,
@@ -322,6 +332,19 @@ pub struct Simulation {
 }
 
 impl Simulation {
+    /// Run the fused population updates on `threads` threads (1: the calling thread only).
+    /// Each thread updates a range of the elements of a population with at least 1024 per
+    /// thread; traces are the same for any number (every value and random draw is computed
+    /// per element as on one thread).
+    pub fn set_threads(&mut self, threads: usize) {
+        self.sim.set_threads(threads);
+    }
+
+    /// Threads the fused population updates run on.
+    pub fn threads(&self) -> usize {
+        self.sim.threads()
+    }
+
     /// Whether each kernel call of the step runs generated code, and if not, why (the kernel
     /// set is made before the first step; this makes it now if no step ran yet). Empty for
     /// the interpreter backend.

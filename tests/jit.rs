@@ -32,8 +32,12 @@ fn run_counting(
     backend: Backend,
 ) -> (Traces, u64, [u64; 4]) {
     let sim = common::simulate_with(c, seed, steps, backend);
-    let traces = sim
-        .recordings
+    (bits(&sim), sim.fused_calls, sim.event_code_calls)
+}
+
+/// The recorded arrays of a finished simulation, as bits.
+fn bits(sim: &Sim) -> Traces {
+    sim.recordings
         .iter()
         .map(|r| {
             (
@@ -41,8 +45,7 @@ fn run_counting(
                 r.values.iter().map(|x| x.to_bits()).collect(),
             )
         })
-        .collect();
-    (traces, sim.fused_calls, sim.event_code_calls)
+        .collect()
 }
 
 /// What generated code each bundled spec must run in its first 20 ms (at least 50 steps) with
@@ -149,6 +152,39 @@ fn jit_traces_equal_the_interpreter_bit_for_bit_on_every_spec() {
             }
         }
     }
+}
+
+/// Fused population updates shared between 2 and 4 threads (every population with at least
+/// two cells per thread, forced) give the one-thread traces bit for bit on every bundled spec.
+#[test]
+fn traces_do_not_depend_on_threads_on_every_spec() {
+    let specs = neurograph::spec_files(&common::root().join("specs")).unwrap();
+    let mut shared_specs = 0;
+    for path in specs {
+        let c = with_every_state_at_end(&path);
+        let steps = (0.02 / c.model.run.dt).round().max(50.0) as u64;
+        let one = run(&c, 1, steps, Backend::Jit);
+        for threads in [2, 4] {
+            let mut cfg = common::config(1);
+            cfg.backend = Backend::Jit;
+            let mut sim = Sim::new(std::sync::Arc::clone(&c), &cfg).unwrap();
+            sim.set_threads(threads);
+            sim.share_always(2);
+            sim.run(steps, &AtomicBool::new(false), 0, &mut |_| {});
+            sim.finish_records();
+            let many = bits(&sim);
+            assert!(
+                one == many,
+                "{}: traces differ with {threads} threads",
+                path.display()
+            );
+            if threads == 2 && sim.shared_calls > 0 {
+                shared_specs += 1;
+            }
+        }
+    }
+    // Every spec with a fused population update shared it (the others have none).
+    assert!(shared_specs >= 8, "{shared_specs} specs shared an update");
 }
 
 #[test]

@@ -13,13 +13,14 @@ brian2_venv() {
 ng="${CARGO_TARGET_DIR:-$root/target}/release/neurograph"
 
 # One neurograph run: spec seconds backend [flags...] -> "setup_s sim_s process_s" (set-up and
-# simulation loop from its summary line, the whole process from the shell).
+# simulation loop from its summary line, the whole process from the shell). One thread unless
+# NG_THREADS says otherwise.
 ng_run() {
   local spec=$1 seconds=$2 backend=$3 start end out setup sim
   shift 3
   start=$(date +%s.%N)
   out=$("$ng" run "$spec" --duration "${seconds}s" --backend "$backend" --seed 1 \
-    --out "$work/trace-$RANDOM" "$@")
+    --threads "${NG_THREADS:-1}" --out "$work/trace-$RANDOM" "$@")
   end=$(date +%s.%N)
   setup=$(sed -n 's/^setup \([0-9.]*\) s, simulation \([0-9.]*\) s wall.*/\1/p' <<<"$out")
   sim=$(sed -n 's/^setup \([0-9.]*\) s, simulation \([0-9.]*\) s wall.*/\2/p' <<<"$out")

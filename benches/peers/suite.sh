@@ -3,12 +3,13 @@
 # machine: CUBA 10 s, COBA 5 s, COBAHH 1 s, STDP 20 s (the bundled specs; the Brian2 side is
 # benches/peers/suite_brian2.py), each the fastest simulation loop of three runs per side, and
 # the ratio Brian2 / neurograph (goal: 2x on every network).
-# Usage: benches/peers/suite.sh [--threads N]   (N > 1: Brian2 with openmp_threads = N; neurograph
-# runs one thread until it has threads). The first run creates target/brian2-venv (pip).
+# Usage: benches/peers/suite.sh [--threads N]   (N > 1: Brian2 with openmp_threads = N and
+# neurograph with --threads N). The first run creates target/brian2-venv (pip).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 threads=0
 if [ "${1:-}" = "--threads" ]; then threads=${2:?--threads needs a number}; fi
+export NG_THREADS=$((threads > 1 ? threads : 1))
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 . "$root/benches/peers/lib.sh"
@@ -24,5 +25,5 @@ for entry in cuba:10 coba:5 cobahh:1 stdp:20; do
     "$(ratio "$b_sim" "$n_sim")" "$b_spikes"
 done
 if [ "$threads" -gt 1 ]; then
-  echo "Brian2 ran with openmp_threads = $threads; neurograph ran one thread (it has no threads yet)"
+  echo "Brian2 ran with openmp_threads = $threads, neurograph with --threads $threads"
 fi

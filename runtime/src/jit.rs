@@ -6,6 +6,7 @@
 
 use std::borrow::Cow;
 use std::cell::RefCell;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use neurograph_compiler::abi::KernelCall;
 #[cfg(feature = "jit")]
@@ -434,7 +435,77 @@ struct FusedBufs {
     scalars: Vec<f64>,
     state: Vec<*mut f64>,
     pairs: Vec<codegen::Pair>,
+    /// Spike lists of the threads' shares, their argument blocks and spike counts.
+    shares: Vec<Vec<u32>>,
+    blocks: Vec<SendArgs>,
+    counts: Vec<AtomicU64>,
+    /// Whether sharing the update between threads pays (`Sharing`).
+    sharing: Sharing,
 }
+
+/// Whether a fused update runs faster on several threads: handing work over and moving the
+/// state between cores' caches (the rest of the step reads and writes it on this thread)
+/// costs microseconds per step, which a light update of a few thousand cells does not earn
+/// back. The first `2 * TRIALS` steps alternate between one thread and all, each timed from
+/// this call to the same call of the next step (so the rest of the step counts); the faster
+/// wins for the rest of the run. The choice changes no result, only the time.
+#[derive(Default)]
+struct Sharing {
+    calls: u32,
+    one: f64,
+    all: f64,
+    decided: Option<bool>,
+    /// When the previous call started, and whether it shared.
+    last: Option<(std::time::Instant, bool)>,
+}
+
+/// Timed calls per side before `Sharing` decides.
+const TRIALS: u32 = 16;
+
+impl Sharing {
+    /// Whether this call shares the update.
+    fn share(&self) -> bool {
+        self.decided.unwrap_or(self.calls % 2 == 1)
+    }
+
+    /// A call starts now, sharing or not: the previous call's step is timed.
+    fn start(&mut self, shared: bool) {
+        if self.decided.is_some() {
+            return;
+        }
+        let now = std::time::Instant::now();
+        if let Some((t, was_shared)) = self.last.replace((now, shared)) {
+            self.record(was_shared, (now - t).as_secs_f64());
+        }
+    }
+
+    /// Count a step that took `seconds` (shared or not).
+    fn record(&mut self, shared: bool, seconds: f64) {
+        // The first call of each kind warms caches and code up: not counted.
+        if self.calls >= 2 {
+            if shared {
+                self.all += seconds;
+            } else {
+                self.one += seconds;
+            }
+        }
+        self.calls += 1;
+        if self.calls >= 2 * (TRIALS + 1) {
+            self.decided = Some(self.all < 0.9 * self.one);
+        }
+    }
+}
+
+/// A fused kernel call's arguments, sent to a worker thread.
+struct SendArgs(FusedArgs);
+
+// SAFETY: the pointers in the block are only used by the kernel during `Pool::run`, which
+// returns after every call; each share writes its own elements and its own spike list.
+unsafe impl Sync for SendArgs {}
+
+/// Elements per thread below which a fused update runs on one thread (handing work over
+/// costs about a microsecond).
+const MIN_PER_THREAD: usize = 1024;
 
 impl Sim {
     /// The key, inputs and constants of a population's (or a projection's synapse dynamics')
@@ -618,6 +689,10 @@ impl Sim {
             scalars,
             state: state_ptrs,
             pairs,
+            shares,
+            blocks,
+            counts,
+            sharing,
         } = &mut *bufs;
         let Ok(func) = *setup.func.get_or_init(|| fused_kernel(js, model, key)) else {
             return false;
@@ -635,6 +710,8 @@ impl Sim {
         codegen::fused_pairs(key, phi, k, self.step, scalars, pairs);
         let args = FusedArgs {
             n: size as u64,
+            first: 0,
+            end: size as u64,
             state: state_ptrs.as_ptr(),
             ref_until: match self.ref_until.get(node) {
                 Some(r) if population => r.as_ptr(),
@@ -648,15 +725,61 @@ impl Sim {
             seed: self.seed,
             pairs: pairs.as_ptr(),
         };
-        // SAFETY: the state pointers come from distinct per-variable vectors of `size` entries
-        // and the inputs are scalars or columns of `size` entries (`fused_fits`), the countdown
-        // holds `size` entries where the key reads it (`fused_fits`), `pairs` holds the layout
-        // of `fused_pairs` for this key, and `spikes` has room for `size` indices whenever the
-        // key has a spike event (without one the kernel writes no index); the kernel touches
-        // element indices below `size` only.
-        let count = unsafe { func(&args) } as usize;
-        // SAFETY: the kernel wrote indices `0..count` (count <= size <= capacity) of the buffer.
-        unsafe { spikes.set_len(count.min(size).min(spikes.capacity())) };
+        let min = self.share_always.unwrap_or(MIN_PER_THREAD);
+        let parts = match &self.pool {
+            Some(pool) => pool.threads().min(size / min).max(1),
+            None => 1,
+        };
+        let shared = parts > 1 && (self.share_always.is_some() || sharing.share());
+        if parts > 1 && self.share_always.is_none() {
+            sharing.start(shared);
+        }
+        self.shared_calls += u64::from(shared);
+        if !shared {
+            // SAFETY: the state pointers come from distinct per-variable vectors of `size`
+            // entries and the inputs are scalars or columns of `size` entries (`fused_fits`),
+            // the countdown holds `size` entries where the key reads it (`fused_fits`), `pairs`
+            // holds the layout of `fused_pairs` for this key, and `spikes` has room for `size`
+            // indices whenever the key has a spike event (without one the kernel writes no
+            // index); the kernel touches element indices below `size` only.
+            let count = unsafe { func(&args) } as usize;
+            // SAFETY: the kernel wrote indices `0..count` (count <= size <= capacity).
+            unsafe { spikes.set_len(count.min(size).min(spikes.capacity())) };
+        } else {
+            // Threads update disjoint ranges of elements, each writing its own spike list;
+            // the lists, ascending within and between ranges, are joined in order: the same
+            // list, state and draws as one call (every draw is keyed by element and step).
+            let ranges = crate::pool::split(size, parts);
+            shares.resize_with(ranges.len(), Vec::new);
+            counts.resize_with(ranges.len(), || AtomicU64::new(0));
+            blocks.clear();
+            for (share, r) in shares.iter_mut().zip(&ranges) {
+                share.clear();
+                share.reserve(r.len());
+                blocks.push(SendArgs(FusedArgs {
+                    first: r.start as u64,
+                    end: r.end as u64,
+                    spikes: share.as_mut_ptr(),
+                    ..args
+                }));
+            }
+            let (blocks, counts) = (&*blocks, &*counts);
+            let pool = self.pool.as_ref().expect("parts > 1 needs the pool");
+            pool.run(blocks.len(), &|k| {
+                // SAFETY: as for one call above, for elements `first..end` only, whose
+                // spikes go to this share's own list of `end - first` capacity; the ranges
+                // are disjoint, so no element's state is touched by two threads.
+                let c = unsafe { func(&blocks[k].0) };
+                counts[k].store(c, Ordering::Relaxed);
+            });
+            for ((share, r), c) in shares.iter_mut().zip(&ranges).zip(counts) {
+                let c = (c.load(Ordering::Relaxed) as usize).min(r.len());
+                // SAFETY: the kernel wrote indices `0..c` of this share (c <= capacity).
+                unsafe { share.set_len(c.min(share.capacity())) };
+                spikes.extend_from_slice(share);
+            }
+        }
+
         if population {
             self.spike_counts[node] += spikes.len() as u64;
             if let Some(list) = self.spikes[node].first_mut() {

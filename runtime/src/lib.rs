@@ -12,6 +12,7 @@ pub mod lazy;
 pub mod npy;
 pub mod params;
 pub mod poisson;
+pub mod pool;
 pub mod rng;
 pub mod sim;
 pub mod state;

@@ -257,6 +257,13 @@ pub struct Sim {
     pub fused_calls: u64,
     /// The kernel set, made before the first step (`kernel_decisions`).
     pub(crate) kernel_decisions: Option<Vec<crate::jit::KernelDecision>>,
+    /// Worker threads for fused population updates (`set_threads`); `None`: one thread.
+    pub(crate) pool: Option<crate::pool::Pool>,
+    /// Share every fused update with at least this many elements per thread, without timing
+    /// whether it pays (`share_always`); `None`: the timed choice, from 1024 per thread.
+    pub(crate) share_always: Option<usize>,
+    /// Fused-kernel calls shared between threads so far.
+    pub shared_calls: u64,
     /// Per `EventCode::kind`: on pre, on post, cell events, couplings.
     pub event_code_calls: [u64; 4],
     /// Spiking sources and due synapses of a projection, reused from step to step.
@@ -272,6 +279,28 @@ pub struct Sim {
 }
 
 impl Sim {
+    /// Run fused population updates on `threads` threads (1: this thread only): each thread
+    /// updates a range of the elements of a population large enough to share. Traces do not
+    /// depend on the number (every value and draw is computed per element as on one thread).
+    pub fn set_threads(&mut self, threads: usize) {
+        let current = self.pool.as_ref().map_or(1, crate::pool::Pool::threads);
+        if threads.max(1) != current {
+            self.pool = (threads > 1).then(|| crate::pool::Pool::new(threads));
+        }
+    }
+
+    /// Share every fused update with at least `min_per_thread` elements per thread between
+    /// the threads, without timing whether it pays (tests use it to check that traces do not
+    /// depend on the threads).
+    pub fn share_always(&mut self, min_per_thread: usize) {
+        self.share_always = Some(min_per_thread.max(1));
+    }
+
+    /// Threads fused population updates run on.
+    pub fn threads(&self) -> usize {
+        self.pool.as_ref().map_or(1, crate::pool::Pool::threads)
+    }
+
     /// The compiled model this simulation runs.
     pub fn model(&self) -> &Model {
         &self.program.model
@@ -359,6 +388,9 @@ impl Sim {
             coupling_acc: Vec::new(),
             fused_calls: 0,
             kernel_decisions: None,
+            pool: None,
+            share_always: None,
+            shared_calls: 0,
             event_code_calls: [0; 4],
             buf_sources: Vec::new(),
             buf_due: Vec::new(),

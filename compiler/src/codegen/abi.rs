@@ -246,14 +246,18 @@ arg_block! {
 arg_block! {
     /// The argument block of a fused kernel.
     pub struct FusedArgs (FusedArgsAt, FusedArgsValues) {
+        /// Number of elements of the node (`N`).
         pub n: u64,
+        /// The elements this call updates: `first..end` (`end <= n`; a thread's share).
+        pub first: u64,
+        pub end: u64,
         /// One pointer per state column (`FusedKey::state_vars`), updated in place.
         pub state: *const *mut f64,
         /// Per element: the first step at which it is no longer refractory (below 2^63).
         pub ref_until: *const u64,
         pub step: u64,
         pub inputs: *const InputArg,
-        /// Output: indices of the elements that spiked, ascending (capacity `n`).
+        /// Output: indices of the elements that spiked, ascending (capacity `end - first`).
         pub spikes: *mut u32,
         pub t: f64,
         pub node_key: u64,

@@ -1262,7 +1262,7 @@ impl<M: Module> Codegen<M> {
             let kv_var = b.declare_var(types::I64);
             let count_var = b.declare_var(types::I64);
             let zero = b.ins().iconst(types::I64, 0);
-            b.def_var(kv_var, zero);
+            b.def_var(kv_var, args.first);
             b.def_var(count_var, zero);
             b.ins().jump(start, &[]);
             b.switch_to_block(start);
@@ -1294,15 +1294,17 @@ impl<M: Module> Codegen<M> {
             // where the kernel vectorises; then one at a time for the rest (or all).
             if let Some(threshold) = fused.vector_threshold() {
                 if vectorizable(model, threshold) {
-                    emit_loop(&mut b, kv_var, args.n, 4, |b, e0| {
+                    emit_loop(&mut b, kv_var, args.end, 4, |b, e0| {
                         fused.vector_group(b, e0, 4, threshold)
                     });
                 }
-                emit_loop(&mut b, kv_var, args.n, 2, |b, e0| {
+                emit_loop(&mut b, kv_var, args.end, 2, |b, e0| {
                     fused.vector_group(b, e0, 2, threshold)
                 });
             }
-            emit_loop(&mut b, kv_var, args.n, 1, |b, e| fused.scalar_element(b, e));
+            emit_loop(&mut b, kv_var, args.end, 1, |b, e| {
+                fused.scalar_element(b, e)
+            });
             b.ins().jump(exit, &[]);
             b.switch_to_block(exit);
             let count = b.use_var(count_var);
