@@ -68,6 +68,10 @@ enum Command {
         /// Also write it every so much simulated time, e.g. `10s`.
         #[arg(long, value_name = "DURATION")]
         checkpoint_every: Option<String>,
+        /// Threads for the population updates (default: every core); traces do not depend on
+        /// it.
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1024))]
+        threads: Option<u64>,
     },
     /// Compile a spec into a native runner: one executable that runs it as `neurograph run
     /// SPEC` does (same flags, same trace), with its kernels compiled ahead of time. Needs a C
@@ -451,6 +455,7 @@ fn resume(
     quiet: bool,
     checkpoint: Option<PathBuf>,
     checkpoint_every: Option<String>,
+    threads: Option<usize>,
 ) -> Result<(), CliError> {
     let stop = stop_on_signals();
     let bytes = std::fs::read(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
@@ -482,6 +487,7 @@ fn resume(
         out,
         checkpoint: Some(checkpoint.unwrap_or_else(|| file.to_path_buf())),
         checkpoint_every,
+        threads,
         ..RunOptions::default()
     };
     let dt = compiled.model.run.dt;
@@ -520,6 +526,7 @@ pub fn main() -> ExitCode {
             quiet,
             checkpoint,
             checkpoint_every,
+            threads,
         } => exit_code(resume(
             &file,
             duration,
@@ -527,6 +534,7 @@ pub fn main() -> ExitCode {
             quiet,
             checkpoint,
             checkpoint_every,
+            threads.map(|n| n as usize),
         )),
         Command::Build {
             spec,

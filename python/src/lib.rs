@@ -92,15 +92,20 @@ impl PyModel {
     }
 
     /// A new simulation: `seed` (default: the spec's), `backend` ("jit" or "interp"),
-    /// `params` ({"we": "1.7 mV", "LIF.taum": "18 ms"}).
-    #[pyo3(signature = (seed=None, backend="jit", params=None))]
+    /// `params` ({"we": "1.7 mV", "LIF.taum": "18 ms"}), `threads` for the population
+    /// updates (default 1; results do not depend on it).
+    #[pyo3(signature = (seed=None, backend="jit", params=None, threads=1))]
     fn simulation(
         &self,
         py: Python<'_>,
         seed: Option<u64>,
         backend: &str,
         params: Option<&Bound<'_, PyDict>>,
+        threads: usize,
     ) -> PyResult<PySimulation> {
+        if threads == 0 {
+            return Err(PyValueError::new_err("threads must be at least 1"));
+        }
         let mut builder = self.model.simulation().backend(match backend {
             "jit" => Backend::Jit,
             "interp" => Backend::Interp,
@@ -110,6 +115,7 @@ impl PyModel {
                 )))
             }
         });
+        builder = builder.threads(threads);
         if let Some(seed) = seed {
             builder = builder.seed(seed);
         }

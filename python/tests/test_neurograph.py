@@ -70,6 +70,17 @@ def test_backends_agree_bit_for_bit():
     assert np.array_equal(a.spikes("I")[1], b.spikes("I")[1])
 
 
+def test_threads_change_no_result():
+    model = ng.compile(str(CUBA))
+    one, two = model.simulation(seed=4), model.simulation(seed=4, threads=2)
+    for s in (one, two):
+        s.run("50 ms")
+    assert np.array_equal(one.state("E", "v"), two.state("E", "v"))
+    assert np.array_equal(one.spikes("E")[1], two.spikes("E")[1])
+    with pytest.raises(ValueError, match="threads"):
+        model.simulation(threads=0)
+
+
 def test_errors_carry_their_place():
     with pytest.raises(ng.CompileError) as err:
         ng.compile_str("model x\nneuron N { state v: volt = 0 mV; dv/dt = v }\n")
