@@ -446,9 +446,9 @@ struct FusedBufs {
 /// Whether a fused update runs faster on several threads: handing work over and moving the
 /// state between cores' caches (the rest of the step reads and writes it on this thread)
 /// costs microseconds per step, which a light update of a few thousand cells does not earn
-/// back. The first `2 * TRIALS` steps alternate between one thread and all, each timed from
-/// this call to the same call of the next step (so the rest of the step counts); the faster
-/// wins for the rest of the run. The choice changes no result, only the time.
+/// back. The first `2 * TRIALS` steps alternate between one thread and all in blocks, each
+/// timed from this call to the same call of the next step (so the rest of the step counts);
+/// the faster wins for the rest of the run. The choice changes no result, only the time.
 #[derive(Default)]
 struct Sharing {
     calls: u32,
@@ -459,13 +459,16 @@ struct Sharing {
     last: Option<(std::time::Instant, bool)>,
 }
 
-/// Timed calls per side before `Sharing` decides.
+/// Steps per side before `Sharing` decides, in blocks of `BLOCK` steps of one kind (one
+/// thread, then all, then again), so that the cost of moving state between caches when the
+/// kind changes is not charged to every step.
 const TRIALS: u32 = 16;
+const BLOCK: u32 = 8;
 
 impl Sharing {
     /// Whether this call shares the update.
     fn share(&self) -> bool {
-        self.decided.unwrap_or(self.calls % 2 == 1)
+        self.decided.unwrap_or((self.calls / BLOCK) % 2 == 1)
     }
 
     /// A call starts now, sharing or not: the previous call's step is timed.
@@ -481,8 +484,8 @@ impl Sharing {
 
     /// Count a step that took `seconds` (shared or not).
     fn record(&mut self, shared: bool, seconds: f64) {
-        // The first call of each kind warms caches and code up: not counted.
-        if self.calls >= 2 {
+        // The first step of a block moves the state between caches: not counted.
+        if !self.calls.is_multiple_of(BLOCK) {
             if shared {
                 self.all += seconds;
             } else {
@@ -490,7 +493,7 @@ impl Sharing {
             }
         }
         self.calls += 1;
-        if self.calls >= 2 * (TRIALS + 1) {
+        if self.calls >= 2 * TRIALS {
             self.decided = Some(self.all < 0.9 * self.one);
         }
     }
