@@ -1531,11 +1531,7 @@ impl FusedEmitter<'_> {
                 b.ins().select(c.a_zero, linear, general)
             } else if key.exponential {
                 // `scalar_element`'s probes and update, on both lanes.
-                let shared: HashMap<Handle<Expr>, Value> = base_memo
-                    .iter()
-                    .filter(|(h, _)| !depends_on(model, **h, key.vars[i]))
-                    .map(|(h, v)| (*h, *v))
-                    .collect();
+                let shared = memo_without(model, &base_memo, key.vars[i]);
                 let probe = |b: &mut FunctionBuilder, x: f64| {
                     let mut regs = xv.clone();
                     let x = b.ins().f64const(x);
@@ -1544,21 +1540,7 @@ impl FusedEmitter<'_> {
                 };
                 let bv = probe(b, 0.0);
                 let f1 = probe(b, 1.0);
-                let av = b.ins().fsub(f1, bv);
-                let bdt = b.ins().fmul(bv, dt);
-                let linear = b.ins().fadd(xv[i], bdt);
-                let r = b.ins().fdiv(bv, av);
-                let adt = b.ins().fmul(av, dt);
-                let ex = math::exp(b, &env.refs.math, adt, types::F64X2);
-                let xr = b.ins().fadd(xv[i], r);
-                let scaled = b.ins().fmul(xr, ex);
-                let sign = b.ins().f64const(-0.0);
-                let sign = b.ins().splat(types::F64X2, sign);
-                let neg_r = b.ins().bxor(r, sign);
-                let general = b.ins().fadd(neg_r, scaled);
-                let a_zero = b.ins().fcmp(FloatCC::Equal, av, zero_v);
-                let mask = b.ins().bitcast(types::F64X2, MemFlagsData::new(), a_zero);
-                b.ins().bitselect(mask, linear, general)
+                exponential_update(b, env.refs, xv[i], bv, f1, dt, types::F64X2)
             } else if key.euler.is_some() {
                 // x + dt * k, as the interpreter's Euler step.
                 let step_size = b.ins().fmul(dt, derivs[i]);
@@ -1718,11 +1700,7 @@ impl FusedEmitter<'_> {
                 let dt = b.ins().f64const(model.run.dt);
                 // Probes at x_i = 0 and 1 reuse every subexpression that does not read x_i
                 // (the same values the interpreter computes again for each probe).
-                let shared: HashMap<Handle<Expr>, Value> = base_memo
-                    .iter()
-                    .filter(|(h, _)| !depends_on(model, **h, key.vars[i]))
-                    .map(|(h, v)| (*h, *v))
-                    .collect();
+                let shared = memo_without(model, &base_memo, key.vars[i]);
                 let probe = |b: &mut FunctionBuilder, x: f64| {
                     let mut regs = old.clone();
                     regs[i] = b.ins().f64const(x);
@@ -1731,21 +1709,7 @@ impl FusedEmitter<'_> {
                 };
                 let bv = probe(b, 0.0);
                 let f1 = probe(b, 1.0);
-                let av = b.ins().fsub(f1, bv);
-                // A = 0: x + B dt.
-                let bdt = b.ins().fmul(bv, dt);
-                let linear = b.ins().fadd(old[i], bdt);
-                // Else -B/A + (x + B/A) exp(A dt), with the interpreter's exp.
-                let r = b.ins().fdiv(bv, av);
-                let adt = b.ins().fmul(av, dt);
-                let ex = math::exp(b, &env.refs.math, adt, types::F64);
-                let fz = b.ins().f64const(0.0);
-                let xr = b.ins().fadd(old[i], r);
-                let scaled = b.ins().fmul(xr, ex);
-                let neg_r = b.ins().fneg(r);
-                let general = b.ins().fadd(neg_r, scaled);
-                let a_zero = b.ins().fcmp(FloatCC::Equal, av, fz);
-                b.ins().select(a_zero, linear, general)
+                exponential_update(b, env.refs, old[i], bv, f1, dt, types::F64)
             } else if key.euler.is_some() {
                 // x + dt * k, as the interpreter's Euler step.
                 let dt = b.ins().f64const(model.run.dt);
@@ -1799,6 +1763,57 @@ impl FusedEmitter<'_> {
             let cond = b.ins().fcmp(FloatCC::LessThan, u, pv);
             env.record_spike(b, cond, refr, e, args.spikes, self.count_var);
         }
+    }
+}
+
+/// The translated subexpressions of `memo` that do not read `var`.
+fn memo_without(
+    model: &Model,
+    memo: &HashMap<Handle<Expr>, Value>,
+    var: Handle<Variable>,
+) -> HashMap<Handle<Expr>, Value> {
+    memo.iter()
+        .filter(|(h, _)| !depends_on(model, **h, var))
+        .map(|(h, v)| (*h, *v))
+        .collect()
+}
+
+/// One exponential-Euler step of `x` from its right side's values at x = 0 (`bv`, B) and x = 1
+/// (`f1`), A = F1 - B, as the interpreter: x + B dt where A = 0, else -B/A + (x + B/A) exp(A dt);
+/// on one `f64` or on `f64x2` lanes (`ty`; `dt` of that type).
+fn exponential_update(
+    b: &mut FunctionBuilder,
+    refs: &FuncRefs,
+    x: Value,
+    bv: Value,
+    f1: Value,
+    dt: Value,
+    ty: types::Type,
+) -> Value {
+    let av = b.ins().fsub(f1, bv);
+    let bdt = b.ins().fmul(bv, dt);
+    let linear = b.ins().fadd(x, bdt);
+    let r = b.ins().fdiv(bv, av);
+    let adt = b.ins().fmul(av, dt);
+    let ex = math::exp(b, &refs.math, adt, ty);
+    let xr = b.ins().fadd(x, r);
+    let scaled = b.ins().fmul(xr, ex);
+    let zero = b.ins().f64const(0.0);
+    if ty == types::F64X2 {
+        // The sign flip as a xor (see `Translator::neg`).
+        let sign = b.ins().f64const(-0.0);
+        let sign = b.ins().splat(types::F64X2, sign);
+        let neg_r = b.ins().bxor(r, sign);
+        let general = b.ins().fadd(neg_r, scaled);
+        let zero = b.ins().splat(types::F64X2, zero);
+        let a_zero = b.ins().fcmp(FloatCC::Equal, av, zero);
+        let mask = b.ins().bitcast(types::F64X2, MemFlagsData::new(), a_zero);
+        b.ins().bitselect(mask, linear, general)
+    } else {
+        let neg_r = b.ins().fneg(r);
+        let general = b.ins().fadd(neg_r, scaled);
+        let a_zero = b.ins().fcmp(FloatCC::Equal, av, zero);
+        b.ins().select(a_zero, linear, general)
     }
 }
 
