@@ -1,6 +1,7 @@
 //! The `neurograph` command line (`main`), and the command line of a native runner
 //! (`runner_main`), which is `neurograph run` of one embedded spec.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -568,7 +569,10 @@ pub fn main() -> ExitCode {
             };
             let c = output.compiled.expect("no errors means a model");
             let text = if clif {
-                match neurograph::inspect::clif_text(&c, asm) {
+                // The root file is the first one (`compile_text`).
+                let spec_text = sources.files()[0].text.clone();
+                let model = neurograph::Model::from_parts(Arc::new(c), sources, &file, &spec_text);
+                match neurograph::inspect::clif_text(&model, asm) {
                     Ok(t) => t,
                     Err(e) => {
                         eprintln!("error: {e}");
@@ -587,8 +591,18 @@ pub fn main() -> ExitCode {
                 text.push_str(&kernel_report(&model));
                 text
             };
-            print!("{text}");
-            ExitCode::SUCCESS
+            // A reader that stops early (`| head`) is not an error.
+            let mut stdout = std::io::stdout().lock();
+            match stdout
+                .write_all(text.as_bytes())
+                .and_then(|()| stdout.flush())
+            {
+                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+                    eprintln!("error: cannot write the output: {e}");
+                    ExitCode::from(1)
+                }
+                _ => ExitCode::SUCCESS,
+            }
         }
     }
 }

@@ -377,29 +377,22 @@ pub fn compile_all_kernels(
     // Event code: cell event bodies, `on pre` / `on post`, coupling sums.
     let mut codes = Vec::new();
     for (h, ct) in model.cell_types.iter() {
-        for (event, ev) in ct.events.iter().enumerate() {
-            let label = format!("{}: event {} body", ct.name, ev.name);
-            codes.push((EventCode::Cell { cell: h, event }, label));
+        for event in 0..ct.events.len() {
+            codes.push(EventCode::Cell { cell: h, event });
         }
     }
     for (h, p) in model.projections.iter() {
-        codes.push((
-            EventCode::OnPre(h),
-            format!("{}: on pre event code", p.name),
-        ));
-        codes.push((
-            EventCode::OnPost(h),
-            format!("{}: on post event code", p.name),
-        ));
+        codes.push(EventCode::OnPre(h));
+        codes.push(EventCode::OnPost(h));
         for index in 0..p.couplings.len() {
-            let code = EventCode::Coupling {
+            codes.push(EventCode::Coupling {
                 projection: h,
                 index,
-            };
-            codes.push((code, format!("{}: coupling sum", p.name)));
+            });
         }
     }
-    for (code, label) in codes {
+    for code in codes {
+        let label = code_label(model, code);
         let stmts = code.statements(model);
         let Some(columns) = delivery_columns(model, &stmts).filter(|_| !stmts.is_empty()) else {
             continue;
@@ -448,19 +441,80 @@ pub fn compile_all_kernels(
     Ok(labels)
 }
 
-/// The CLIF of every kernel of `compile_all_kernels`, labelled with its origin and function
-/// name; with `asm`, each followed by its machine code.
-pub fn clif_text(
-    c: &Compiled,
-    asm: bool,
-) -> Result<String, neurograph_compiler::codegen::CodegenError> {
+/// The CLIF of the kernels a simulation of the spec prepares before its first step, with the
+/// spec's defaults (what `neurograph build` writes into a runner: exact propagators with their
+/// zero entries skipped, the event code over rows or due synapses as the run chooses), then the
+/// expression kernels of `model_kernels`; each labelled with its origin and function name, and
+/// with `asm` followed by its machine code. When the simulation cannot be set up (a data file
+/// missing, too little memory), the kernels derived from the spec alone (`compile_all_kernels`),
+/// after a comment that says so.
+pub fn clif_text(model: &crate::Model, asm: bool) -> Result<String, crate::Error> {
     #[cfg(feature = "jit")]
     {
-        let mut jit = neurograph_runtime::jit::new_jit()?;
+        use neurograph_compiler::codegen::{model_kernels, KernelSource};
+        let err = |e: neurograph_compiler::codegen::CodegenError| crate::Error::Run(e.to_string());
+        let c = model.compiled();
+        let ir = &c.model;
+        let mut jit = neurograph_runtime::jit::new_jit().map_err(err)?;
         jit.codegen().keep_clif = true;
         jit.codegen().keep_asm = asm;
-        let labels = compile_all_kernels(c, &mut jit)?;
         let mut out = String::new();
+        let prepared = crate::memory::check_machine(ir, 0, None).and_then(|()| {
+            let mut sim = model.simulation().backend(crate::Backend::Jit).build()?;
+            sim.kernel_decisions();
+            Ok(())
+        });
+        let labels = match (prepared, c.kernels.get()) {
+            (Ok(()), Some(KernelSource::Jit(shared))) => {
+                let (fused, delivery, exprs) = {
+                    let shared = shared.lock().unwrap_or_else(|e| e.into_inner());
+                    (
+                        shared.fused_keys().cloned().collect::<Vec<_>>(),
+                        shared.delivery_keys().cloned().collect::<Vec<_>>(),
+                        shared.kernel_keys().cloned().collect::<Vec<_>>(),
+                    )
+                };
+                let mut labels = Vec::new();
+                for key in &fused {
+                    jit.compile_fused(ir, key).map_err(err)?;
+                    labels.push(fused_label(ir, key));
+                }
+                for key in &delivery {
+                    jit.compile_delivery(ir, key).map_err(err)?;
+                    labels.push(code_label(ir, key.code));
+                }
+                let mut exprs = exprs;
+                for (_, key) in model_kernels(ir) {
+                    if !exprs.contains(&key) {
+                        exprs.push(key);
+                    }
+                }
+                let named = model_kernels(ir);
+                for key in &exprs {
+                    jit.compile(ir, key).map_err(err)?;
+                    let label = named
+                        .iter()
+                        .find(|(_, k)| k.expr == key.expr)
+                        .map_or_else(|| format!("expression {}", key.expr), |(l, _)| l.clone());
+                    labels.push(format!(
+                        "{label} (inputs {:?}, subset {}, synapses {})",
+                        key.modes, key.subset, key.synapses
+                    ));
+                }
+                labels
+            }
+            (prepared, _) => {
+                let why = prepared
+                    .err()
+                    .map_or_else(|| "no JIT".to_string(), |e| e.to_string());
+                let _ = writeln!(
+                    out,
+                    "; the simulation could not be set up ({why}): kernels derived from the spec \
+                     alone (exact propagators shown dense)"
+                );
+                compile_all_kernels(c, &mut jit).map_err(err)?
+            }
+        };
         for (label, (name, text)) in labels.iter().zip(&jit.codegen().clif) {
             let _ = write!(out, "; {label} [{name}]\n{text}\n");
         }
@@ -468,9 +522,46 @@ pub fn clif_text(
     }
     #[cfg(not(feature = "jit"))]
     {
-        let _ = (c, asm);
-        Err(neurograph_compiler::codegen::CodegenError(
+        let _ = (model, asm);
+        Err(crate::Error::Run(
             "this neurograph was built without the code generator (feature `jit`)".to_string(),
         ))
+    }
+}
+
+/// The label of a fused kernel: the cell type (or the projection) whose state it updates.
+#[cfg(feature = "jit")]
+fn fused_label(model: &Model, key: &neurograph_compiler::codegen::FusedKey) -> String {
+    let first = key.state_vars().first().copied();
+    if let Some((_, ct)) = model
+        .cell_types
+        .iter()
+        .find(|(_, ct)| first.is_some_and(|v| ct.states.contains(&v)))
+    {
+        return format!("{}: fused update and spike detection", ct.name);
+    }
+    match model
+        .projections
+        .iter()
+        .find(|(_, p)| first.is_some_and(|v| model.synapse_types[p.synapse].states.contains(&v)))
+    {
+        Some((_, p)) => format!("{}: fused synapse dynamics", p.name),
+        None => "fused update".to_string(),
+    }
+}
+
+/// The label of event code.
+fn code_label(model: &Model, code: neurograph_compiler::codegen::EventCode) -> String {
+    use neurograph_compiler::codegen::EventCode;
+    match code {
+        EventCode::Cell { cell, event } => {
+            let ct = &model.cell_types[cell];
+            format!("{}: event {} body", ct.name, ct.events[event].name)
+        }
+        EventCode::OnPre(p) => format!("{}: on pre event code", model.projections[p].name),
+        EventCode::OnPost(p) => format!("{}: on post event code", model.projections[p].name),
+        EventCode::Coupling { projection, .. } => {
+            format!("{}: coupling sum", model.projections[projection].name)
+        }
     }
 }

@@ -625,6 +625,18 @@ fn inspect_prints_the_generated_cranelift_ir() {
     assert!(text.contains("; LIF: dv/dt"), "{text}");
     assert!(text.matches("function ").count() >= 5, "{text}");
     assert!(text.contains("fmul") && text.contains("fcmp"), "{text}");
+    // The fused update a run uses: the exact propagator without its zero entries (v reads v,
+    // ge and gi; ge and gi only themselves: 5 products per cell, in the four-, two- and
+    // one-cell loops 20), not the dense 3 x 3 (36).
+    let fused: String = text
+        .split("\n; ")
+        .find(|part| {
+            part.trim_start_matches("; ")
+                .starts_with("LIF: fused update")
+        })
+        .expect("the fused kernel")
+        .to_string();
+    assert_eq!(fused.matches(" fmul ").count(), 20, "{fused}");
 }
 
 #[test]
