@@ -1,7 +1,6 @@
 //! The `neurograph` command line (`main`), and the command line of a native runner
 //! (`runner_main`), which is `neurograph run` of one embedded spec.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -397,7 +396,7 @@ fn report_run(quiet: bool, dt: f64, simulate: &mut Simulate) -> Result<(), CliEr
     }
     let summary = summary?;
     if !quiet {
-        print!("{}", summary_text(&summary));
+        analyze_cmd::print_out(&summary_text(&summary))?;
     }
     if let Some(failure) = summary.failure {
         return Err(CliError::Failed(failure));
@@ -591,17 +590,12 @@ pub fn main() -> ExitCode {
                 text.push_str(&kernel_report(&model));
                 text
             };
-            // A reader that stops early (`| head`) is not an error.
-            let mut stdout = std::io::stdout().lock();
-            match stdout
-                .write_all(text.as_bytes())
-                .and_then(|()| stdout.flush())
-            {
-                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
-                    eprintln!("error: cannot write the output: {e}");
+            match analyze_cmd::print_out(&text) {
+                Err(e) => {
+                    eprintln!("error: {e}");
                     ExitCode::from(1)
                 }
-                _ => ExitCode::SUCCESS,
+                Ok(()) => ExitCode::SUCCESS,
             }
         }
     }
@@ -692,8 +686,7 @@ impl RunnerKernels {
 pub fn runner_main(embedded: Embedded) -> u8 {
     let cli = RunnerCli::parse();
     if cli.info {
-        print!("{}", embedded.info);
-        return 0;
+        return exit_status(analyze_cmd::print_out(embedded.info).map_err(CliError::from));
     }
     let file = PathBuf::from(embedded.spec_path);
     let text = Some(embedded.spec.to_string());
@@ -705,7 +698,7 @@ pub fn runner_main(embedded: Embedded) -> u8 {
         // As a run sets them up, with the spec's defaults.
         return exit_status(compile_model(&file, embedded.spec).and_then(|model| {
             kernels.attach(&model, &file)?;
-            print!("{}", kernel_report(&model));
+            analyze_cmd::print_out(&kernel_report(&model))?;
             Ok(())
         }));
     }

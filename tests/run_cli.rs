@@ -345,3 +345,26 @@ fn ctrl_c_stops_at_a_step_and_writes_a_valid_trace() {
     let vals = npy::read(&out.join(v["values"]["file"].as_str().unwrap())).unwrap();
     assert_eq!(vals.shape[0] as u64, m["steps"].as_u64().unwrap());
 }
+
+/// A reader that closes the pipe early (`neurograph inspect --clif ... | head -1`) ends the
+/// command quietly: no panic, exit status 0.
+#[test]
+fn a_closed_output_pipe_is_not_a_panic() {
+    use std::io::Read;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_neurograph"))
+        .args(["inspect", "--clif", "--asm", "specs/cobahh.ng"])
+        .current_dir(common::root())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = [0u8; 16];
+    child.stdout.take().unwrap().read_exact(&mut first).unwrap();
+    // The read end is closed here (dropped), long before the output's end (about 600 kB,
+    // beyond any pipe buffer).
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+}

@@ -76,7 +76,7 @@ pub fn run(trace: &Path, a: CorrelationsArgs) -> Result<(), String> {
     let trace = open_trace(trace)?;
     let r =
         correlations::analyze_trace(&trace, &pairs, &groups, &opts).map_err(|e| e.to_string())?;
-    print!("{}", correlations::table_text(&r));
+    super::print_out(&correlations::table_text(&r))?;
     if let Some(path) = a.common.json.as_deref() {
         write_json(path, &correlations::to_json(&trace, &r))?;
     }

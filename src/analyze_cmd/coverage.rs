@@ -39,7 +39,7 @@ pub fn run(trace: &Path, a: CoverageArgs) -> Result<(), String> {
     }
     let vars = (!a.variables.is_empty()).then_some(&a.variables[..]);
     let report = coverage::analyze(&inputs, &references, vars).map_err(|e| e.to_string())?;
-    print!("{}", coverage::table_text(&report));
+    super::print_out(&coverage::table_text(&report))?;
     if let Some(path) = a.common.json.as_deref() {
         write_json(path, &coverage::to_json(&report))?;
     }

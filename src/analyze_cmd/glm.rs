@@ -58,7 +58,7 @@ pub fn run(trace: &Path, a: GlmArgs) -> Result<(), String> {
     let pops = (!a.populations.is_empty()).then_some(&a.populations[..]);
     let projs = (!a.projections.is_empty()).then_some(&a.projections[..]);
     let r = glm::analyze_trace(&trace, pops, projs, &opts).map_err(|e| e.to_string())?;
-    print!("{}", glm::table_text(&r));
+    super::print_out(&glm::table_text(&r))?;
     if let Some(path) = a.common.json.as_deref() {
         write_json(path, &glm::to_json(&trace, &r))?;
     }

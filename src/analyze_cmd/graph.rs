@@ -91,7 +91,7 @@ pub fn run(trace: &Path, a: GraphArgs) -> Result<(), String> {
     };
     let trace = open_trace(trace)?;
     let report = graph::analyze_trace(&trace, &opts).map_err(|e| e.to_string())?;
-    print!("{}", graph::table_text(&report));
+    super::print_out(&graph::table_text(&report))?;
     if let (Some(path), Some(is_graphml)) = (&a.export, export_kind) {
         let text = if is_graphml {
             graph::graphml(

@@ -114,7 +114,7 @@ pub fn run(trace: &Path, a: GroupsArgs) -> Result<(), String> {
     };
     let r =
         groups::analyze_trace(&trace, &target, &opts, &mut ablate).map_err(|e| e.to_string())?;
-    print!("{}", groups::table_text(&r));
+    super::print_out(&groups::table_text(&r))?;
     if let Some(path) = a.common.json.as_deref() {
         write_json(path, &groups::to_json(&trace, &r))?;
     }

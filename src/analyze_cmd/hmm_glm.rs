@@ -88,7 +88,7 @@ pub fn run(trace: &Path, a: HmmGlmArgs) -> Result<(), String> {
     };
     let result = hmm_glm::analyze(trace, &load, &priors, a.train, a.test, &opts, &mut progress)
         .map_err(|e| e.to_string())?;
-    print!("{}", hmm_glm::table_text(&result));
+    super::print_out(&hmm_glm::table_text(&result))?;
     if let Some(path) = a.common.json.as_deref() {
         write_json(path, &hmm_glm::to_json(&result))?;
     }

@@ -63,6 +63,22 @@ pub fn analyze(trace: &Path, pass: Pass) -> Result<(), String> {
 }
 
 /// A time flag (`5ms`, `1 s`) in seconds.
+/// Write `text` to standard output. A reader that stops early (`| head`) is not an error;
+/// another failure is reported.
+pub fn print_out(text: &str) -> Result<(), String> {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(format!("cannot write the output: {e}"))
+        }
+        _ => Ok(()),
+    }
+}
+
 pub fn parse_time(flag: &str, text: &str) -> Result<f64, String> {
     match neurograph_compiler::quantity::parse_quantity(text) {
         Ok((v, d)) if d == neurograph_compiler::units::Dim::TIME => Ok(v),

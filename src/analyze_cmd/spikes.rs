@@ -32,7 +32,7 @@ pub fn run(trace: &Path, a: SpikesArgs) -> Result<(), String> {
     };
     let pops = (!a.populations.is_empty()).then_some(&a.populations[..]);
     let stats = spikes::analyze_trace(&trace, pops, &opts).map_err(|e| e.to_string())?;
-    print!("{}", spikes::table_text(&stats));
+    super::print_out(&spikes::table_text(&stats))?;
     if let Some(path) = a.common.json.as_deref() {
         write_json(path, &spikes::to_json(&trace, &stats))?;
     }

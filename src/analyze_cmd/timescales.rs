@@ -39,7 +39,7 @@ pub fn run(trace: &Path, a: TimescalesArgs) -> Result<(), String> {
     let trace = open_trace(trace)?;
     let vars = (!a.variables.is_empty()).then_some(&a.variables[..]);
     let results = timescales::analyze_trace(&trace, vars, &opts).map_err(|e| e.to_string())?;
-    print!("{}", timescales::table_text(&results));
+    super::print_out(&timescales::table_text(&results))?;
     if let Some(path) = a.common.json.as_deref() {
         write_json(path, &timescales::to_json(&trace, &results))?;
     }
