@@ -468,7 +468,9 @@ const BLOCK: u32 = 8;
 impl Sharing {
     /// Whether this call shares the update.
     fn share(&self) -> bool {
-        self.decided.unwrap_or((self.calls / BLOCK) % 2 == 1)
+        // This call's index: the steps recorded, and the previous one, recorded by `start`.
+        let index = self.calls + u32::from(self.last.is_some());
+        self.decided.unwrap_or((index / BLOCK) % 2 == 1)
     }
 
     /// A call starts now, sharing or not: the previous call's step is timed.
@@ -767,7 +769,7 @@ impl Sim {
                 }));
             }
             let (blocks, counts) = (&*blocks, &*counts);
-            let pool = self.pool.as_ref().expect("parts > 1 needs the pool");
+            let pool = self.pool.as_mut().expect("parts > 1 needs the pool");
             pool.run(blocks.len(), &|k| {
                 // SAFETY: as for one call above, for elements `first..end` only, whose
                 // spikes go to this share's own list of `end - first` capacity; the ranges

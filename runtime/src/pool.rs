@@ -20,14 +20,22 @@ struct Task(*const (dyn Fn(usize) + Sync));
 // worker has finished calling it.
 unsafe impl Send for Task {}
 
+/// One `run`'s work, published whole under a lock: a worker takes the generation, the task and
+/// the task count from the same snapshot, so it never runs one run's task as another's.
+#[derive(Clone, Copy)]
+struct Job {
+    generation: u64,
+    task: Option<Task>,
+    /// How many tasks this run has (workers at or above it sit it out).
+    tasks: usize,
+}
+
 struct Shared {
-    /// Bumped once per `run`; a worker runs the task of each new generation once.
+    /// `job.generation`, readable without the lock: workers spin on it.
     generation: AtomicU64,
-    task: Mutex<Option<Task>>,
-    /// Tasks of this generation not yet finished.
+    job: Mutex<Job>,
+    /// Tasks of the current generation not yet finished.
     pending: AtomicUsize,
-    /// How many tasks this generation has (workers above it sit it out).
-    tasks: AtomicUsize,
     quit: AtomicBool,
     /// Sleeping workers wait here for the next generation.
     wake: Condvar,
@@ -50,9 +58,12 @@ impl Pool {
     pub fn new(threads: usize) -> Pool {
         let shared = Arc::new(Shared {
             generation: AtomicU64::new(0),
-            task: Mutex::new(None),
+            job: Mutex::new(Job {
+                generation: 0,
+                task: None,
+                tasks: 0,
+            }),
             pending: AtomicUsize::new(0),
-            tasks: AtomicUsize::new(0),
             quit: AtomicBool::new(false),
             wake: Condvar::new(),
             sleepers: Mutex::new(0),
@@ -76,8 +87,9 @@ impl Pool {
     }
 
     /// `f(0)`, …, `f(tasks - 1)` (at most `threads()` tasks), task 0 on this thread, the
-    /// others on the workers; returns when all have finished.
-    pub fn run(&self, tasks: usize, f: &(dyn Fn(usize) + Sync)) {
+    /// others on the workers; returns when all have finished. `&mut self`: one run at a time,
+    /// and none from inside a task.
+    pub fn run(&mut self, tasks: usize, f: &(dyn Fn(usize) + Sync)) {
         let tasks = tasks.min(self.threads());
         if tasks <= 1 {
             f(0);
@@ -91,18 +103,27 @@ impl Pool {
                 f,
             )
         });
-        *s.task.lock().unwrap_or_else(|e| e.into_inner()) = Some(task);
-        s.tasks.store(tasks, Ordering::Relaxed);
-        s.pending.store(tasks - 1, Ordering::Relaxed);
-        s.generation.fetch_add(1, Ordering::Release);
+        {
+            let mut job = s.job.lock().unwrap_or_else(|e| e.into_inner());
+            // No worker of the previous run is left (`pending` reached zero), and none takes
+            // this job before the lock is released, by which time all of it is in place.
+            s.pending.store(tasks - 1, Ordering::Relaxed);
+            *job = Job {
+                generation: job.generation + 1,
+                task: Some(task),
+                tasks,
+            };
+            s.generation.store(job.generation, Ordering::Release);
+        }
         if *s.sleepers.lock().unwrap_or_else(|e| e.into_inner()) > 0 {
             s.wake.notify_all();
         }
         let caller = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(0)));
+        let mut spins = 0u32;
         while s.pending.load(Ordering::Acquire) > 0 {
-            std::hint::spin_loop();
+            relax(&mut spins);
         }
-        *s.task.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        s.job.lock().unwrap_or_else(|e| e.into_inner()).task = None;
         if let Err(payload) = caller {
             std::panic::resume_unwind(payload);
         }
@@ -115,6 +136,7 @@ impl Pool {
 fn worker(s: &Shared, k: usize) {
     let mut seen = 0u64;
     let mut idle_since = Instant::now();
+    let mut spins = 0u32;
     loop {
         let generation = s.generation.load(Ordering::Acquire);
         if s.quit.load(Ordering::Relaxed) {
@@ -122,7 +144,7 @@ fn worker(s: &Shared, k: usize) {
         }
         if generation == seen {
             if idle_since.elapsed() < SPIN {
-                std::hint::spin_loop();
+                relax(&mut spins);
                 continue;
             }
             let mut sleepers = s.sleepers.lock().unwrap_or_else(|e| e.into_inner());
@@ -134,20 +156,34 @@ fn worker(s: &Shared, k: usize) {
             *sleepers -= 1;
             continue;
         }
-        seen = generation;
-        if k < s.tasks.load(Ordering::Relaxed) {
-            let task = *s.task.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some(Task(f)) = task {
+        // The job as published: its own generation, task and count, together.
+        let job = *s.job.lock().unwrap_or_else(|e| e.into_inner());
+        seen = job.generation;
+        if k < job.tasks {
+            if let Some(Task(f)) = job.task {
                 // SAFETY: `run` keeps the closure alive until `pending` reaches zero, which
-                // happens only after this call.
+                // happens only after this call (this worker is one of the `tasks - 1` it
+                // waits for: `k < tasks` of this very job).
                 let f = unsafe { &*f };
                 if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(k))).is_err() {
                     s.panicked.store(true, Ordering::Relaxed);
                 }
+                s.pending.fetch_sub(1, Ordering::Release);
             }
-            s.pending.fetch_sub(1, Ordering::Release);
         }
         idle_since = Instant::now();
+        spins = 0;
+    }
+}
+
+/// One turn of a wait loop: a spin hint, and every 64th turn the processor to another thread
+/// (with more threads than cores, the one waited for may need it).
+fn relax(spins: &mut u32) {
+    *spins = spins.wrapping_add(1);
+    if (*spins).is_multiple_of(64) {
+        std::thread::yield_now();
+    } else {
+        std::hint::spin_loop();
     }
 }
 
@@ -185,7 +221,7 @@ mod tests {
 
     #[test]
     fn every_task_runs_once_per_run() {
-        let pool = Pool::new(3);
+        let mut pool = Pool::new(3);
         let counts: Vec<AtomicUsize> = (0..3).map(|_| AtomicUsize::new(0)).collect();
         for _ in 0..2_000 {
             pool.run(3, &|k| {
@@ -203,6 +239,26 @@ mod tests {
         assert!(counts.iter().all(|c| c.load(Ordering::Relaxed) == 2_001));
     }
 
+    /// Runs of different sizes in turn (a worker that sits one out must not take the next
+    /// run's task as this one's): every task of every run exactly once.
+    #[test]
+    fn runs_of_different_sizes_do_not_mix() {
+        let mut pool = Pool::new(4);
+        let counts: Vec<AtomicUsize> = (0..4).map(|_| AtomicUsize::new(0)).collect();
+        let mut want = [0usize; 4];
+        for i in 0..1_000 {
+            let tasks = [2, 4, 3, 1][i % 4];
+            pool.run(tasks, &|k| {
+                counts[k].fetch_add(1, Ordering::Relaxed);
+            });
+            for w in want.iter_mut().take(tasks) {
+                *w += 1;
+            }
+        }
+        let got: Vec<usize> = counts.iter().map(|c| c.load(Ordering::Relaxed)).collect();
+        assert_eq!(got, want);
+    }
+
     #[test]
     fn ranges_cover_in_order_on_pairs() {
         for n in [0, 1, 2, 3, 7, 4000, 4001] {
@@ -217,7 +273,7 @@ mod tests {
 
     #[test]
     fn a_panicking_task_is_reported() {
-        let pool = Pool::new(2);
+        let mut pool = Pool::new(2);
         let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             pool.run(2, &|k| assert!(k == 0, "task {k}"))
         }));

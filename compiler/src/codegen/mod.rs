@@ -120,7 +120,11 @@ pub extern "C" fn ng_rem(x: f64, y: f64) -> f64 {
 /// native runners' generated code.
 #[no_mangle]
 #[allow(non_upper_case_globals)]
-pub static ng_math_data: [u64; crate::math::MATH_DATA.len()] = crate::math::MATH_DATA;
+pub static ng_math_data: MathData = MathData(crate::math::MATH_DATA);
+
+/// `MATH_DATA` on a 16-byte boundary: generated code loads its lane pairs as aligned.
+#[repr(C, align(16))]
+pub struct MathData(pub [u64; crate::math::MATH_DATA.len()]);
 
 /// Exported under this name for native runners' generated code.
 #[no_mangle]
@@ -370,7 +374,7 @@ pub fn helper_symbols(helpers: &Helpers) -> Vec<(&'static str, *const u8)> {
         ("ng_random", helpers.random),
     ];
     out.extend(UNARY.iter().map(|(_, name, f)| (*name, *f as *const u8)));
-    out.push(("ng_math_data", ng_math_data.as_ptr() as *const u8));
+    out.push(("ng_math_data", ng_math_data.0.as_ptr() as *const u8));
     out
 }
 

@@ -442,7 +442,7 @@ mod tests {
         builder.symbol("ng_exp", ng_exp as *const u8);
         builder.symbol("ng_expm1", ng_expm1 as *const u8);
         builder.symbol("ng_tanh", ng_tanh as *const u8);
-        builder.symbol("ng_math_data", ng_math_data.as_ptr() as *const u8);
+        builder.symbol("ng_math_data", ng_math_data.0.as_ptr() as *const u8);
         let mut module = JITModule::new(builder);
         let mut unary = module.make_signature();
         unary.params.push(AbiParam::new(types::F64));

@@ -774,8 +774,9 @@ impl CellEnv<'_> {
     }
 }
 
-/// Translates one expression for the current element `e` (a single basic block: no control
-/// flow, so shared subexpressions are computed once).
+/// Translates one expression for the current element `e`; shared subexpressions are computed
+/// once. Straight-line code, except the inline exponentials' rare-argument blocks (`math`),
+/// each a diamond that rejoins before the next use.
 struct Translator<'a, 'b> {
     model: &'a Model,
     b: &'a mut FunctionBuilder<'b>,
