@@ -129,6 +129,16 @@ def test_the_gil_is_released_while_simulating():
 
 
 def test_ctrl_c_interrupts_a_run_at_a_step_boundary():
+    # Python ignores SIGINT when its parent did (a shell's background job): install the
+    # KeyboardInterrupt handler for this test.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        ctrl_c_interrupts_a_run()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def ctrl_c_interrupts_a_run():
     sim = ng.compile(str(CUBA)).simulation(seed=5)
     timer = threading.Timer(0.5, lambda: os.kill(os.getpid(), signal.SIGINT))
     timer.start()
