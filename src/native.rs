@@ -28,6 +28,8 @@ pub const PATH_SYMBOL: &str = "ng_runner_spec_path";
 pub const INFO_SYMBOL: &str = "ng_runner_info";
 /// `Model::fingerprint` of the sources built from, as 8 little-endian bytes.
 pub const FINGERPRINT_SYMBOL: &str = "ng_runner_fingerprint";
+/// `codegen::abi::KERNEL_ABI_VERSION` of the kernels, as 8 little-endian bytes.
+pub const ABI_SYMBOL: &str = "ng_runner_abi";
 
 /// What `neurograph build` made.
 #[derive(Debug)]
@@ -99,6 +101,10 @@ pub fn runner_object(
             (PATH_SYMBOL, abs.to_string_lossy().as_bytes()),
             (INFO_SYMBOL, info.as_bytes()),
             (FINGERPRINT_SYMBOL, &model.fingerprint().to_le_bytes()),
+            (
+                ABI_SYMBOL,
+                &neurograph_compiler::codegen::abi::KERNEL_ABI_VERSION.to_le_bytes(),
+            ),
         ])
         .map_err(err)?;
     Ok((bytes, built))

@@ -25,6 +25,7 @@ extern "C" {
     static ng_runner_info: u8;
     static ng_runner_info_len: u64;
     static ng_runner_fingerprint: [u8; 8];
+    static ng_runner_abi: [u8; 8];
 }
 
 /// The embedded text at `start` (`len` bytes).
@@ -42,6 +43,16 @@ unsafe fn text(start: *const u8, len: u64) -> &'static str {
 /// `std::env`).
 #[no_mangle]
 pub extern "C" fn main(_argc: c_int, _argv: *const *const u8) -> c_int {
+    // SAFETY: the object file defines `ng_runner_abi` as 8 bytes (`neurograph::native`).
+    let abi = u64::from_le_bytes(unsafe { ng_runner_abi });
+    let ours = neurograph::compiler::codegen::abi::KERNEL_ABI_VERSION;
+    if abi != ours {
+        eprintln!(
+            "error: this runner's kernels were generated for kernel ABI {abi}, its runtime \
+             library has ABI {ours}: build the runner again with `neurograph build`"
+        );
+        return 2;
+    }
     // SAFETY: the object file linked with this library defines these symbols as
     // `ObjectCodegen::finish` documents: `ng_kernel_count` entries of (key address, key
     // length, function address), and each blob followed by its length; all are static data

@@ -329,6 +329,32 @@ impl Pair {
 pub type KernelFn = unsafe extern "C" fn(*const KernelArgs);
 /// Returns the number of spikes written.
 pub type FusedFn = unsafe extern "C" fn(*const FusedArgs) -> u64;
+
+/// The version of the kernel ABI (the argument blocks' fields and their order). A native
+/// runner's object file records the version its kernels were generated for, and the runner
+/// library refuses another one (`runner/src/lib.rs`) instead of calling them with blocks of
+/// another shape. `the_abi_version_follows_the_blocks` fails when a block changes and the
+/// version does not.
+pub const KERNEL_ABI_VERSION: u64 = 2;
+
+/// Every argument block's fields in order: what `KERNEL_ABI_VERSION` stands for.
+pub fn abi_signature() -> String {
+    [
+        ("KernelArgs", KernelArgs::layout()),
+        ("FusedArgs", FusedArgs::layout()),
+        ("DeliveryArgs", DeliveryArgs::layout()),
+        ("InputArg", InputArg::layout()),
+        ("PartArg", PartArg::layout()),
+        ("ColumnArg", ColumnArg::layout()),
+    ]
+    .iter()
+    .map(|(name, fields)| {
+        let names: Vec<&str> = fields.iter().map(|(f, _)| *f).collect();
+        format!("{name}({})", names.join(","))
+    })
+    .collect::<Vec<_>>()
+    .join(";")
+}
 pub type DeliveryFn = unsafe extern "C" fn(*const DeliveryArgs);
 
 #[cfg(all(test, feature = "cranelift"))]
@@ -422,6 +448,21 @@ mod tests {
         loads_back::<InputArg>();
         loads_back::<PartArg>();
         loads_back::<ColumnArg>();
+    }
+
+    /// A change to any block needs a new `KERNEL_ABI_VERSION` (then update both here).
+    #[test]
+    fn the_abi_version_follows_the_blocks() {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for b in abi_signature().bytes() {
+            h = (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3);
+        }
+        assert_eq!(
+            (KERNEL_ABI_VERSION, h),
+            (2, 17484896681400034392),
+            "the blocks are {}",
+            abi_signature()
+        );
     }
 
     /// The layouts are what C callers of a native runner's kernels see: 8-byte fields back to
