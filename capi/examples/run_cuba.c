@@ -52,6 +52,12 @@ int main(void) {
 
   check(ng_model_compile_str(SPEC, NULL, &model), "compile");
   check(ng_simulation_new(model, 7, NG_BACKEND_JIT, &sim), "simulation");
+  /* Two threads for the population updates: the same results as one. */
+  check(ng_simulation_set_threads(sim, 2), "threads");
+  if (ng_simulation_set_threads(sim, 0) != NG_VALUE_ERROR) {
+    fprintf(stderr, "zero threads were accepted\n");
+    return 1;
+  }
   check(ng_simulation_run_for(sim, "100 ms"), "run");
 
   size_t count = 0;

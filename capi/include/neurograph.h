@@ -91,6 +91,14 @@ enum NgStatus ng_simulation_new(const struct NgModel *model,
 // `sim` is null or a simulation from `ng_simulation_new` not freed before.
 void ng_simulation_free(struct NgSimulation *sim);
 
+// Run the population updates on `threads` threads (default 1: the calling thread only). A
+// population with at least 1024 cells per thread is split between them when that is faster
+// (timed over its first steps); results do not depend on the number.
+//
+// # Safety
+// `sim` is a live simulation.
+enum NgStatus ng_simulation_set_threads(struct NgSimulation *sim, uint32_t threads);
+
 // Simulate `n` steps.
 //
 // # Safety

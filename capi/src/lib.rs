@@ -259,6 +259,31 @@ fn stepped(result: Result<Stopped, Error>) -> Result<NgStatus, (NgStatus, String
     }
 }
 
+/// Run the population updates on `threads` threads (default 1: the calling thread only). A
+/// population with at least 1024 cells per thread is split between them when that is faster
+/// (timed over its first steps); results do not depend on the number.
+///
+/// # Safety
+/// `sim` is a live simulation.
+#[no_mangle]
+pub unsafe extern "C" fn ng_simulation_set_threads(
+    sim: *mut NgSimulation,
+    threads: u32,
+) -> NgStatus {
+    guard(|| {
+        // SAFETY: as documented.
+        let sim = unsafe { sim_mut(sim) }?;
+        if threads == 0 {
+            return Err((
+                NgStatus::NG_VALUE_ERROR,
+                "threads must be at least 1".to_string(),
+            ));
+        }
+        sim.set_threads(threads as usize);
+        Ok(NgStatus::NG_OK)
+    })
+}
+
 /// Simulate `n` steps.
 ///
 /// # Safety
