@@ -277,9 +277,6 @@ impl SimulationBuilder {
             overrides.push(params::resolve(m, &text).map_err(|e| self.model.sim_error(e))?);
         }
         params::check_overrides(m, &overrides).map_err(|e| self.model.sim_error(e))?;
-        // With all values at once (a rate reads several parameters).
-        let values: Vec<_> = overrides.iter().map(|o| (o.var, o.value)).collect();
-        params::check_poisson_rates(m, &values).map_err(|e| self.model.sim_error(e))?;
         Ok(overrides)
     }
 

@@ -170,7 +170,7 @@ fn eval_params(
 /// A Poisson input spikes at most once per step per source: a rate whose rate × dt exceeds 1
 /// would silently deliver 1/dt instead. Refused whether the rate comes from the spec (through
 /// parameters the checker cannot fold) or from `--set`.
-pub fn check_poisson_rates(
+fn check_poisson_rates(
     model: &Model,
     overrides: &[(Handle<Variable>, f64)],
 ) -> Result<(), SimError> {
@@ -208,11 +208,20 @@ pub(crate) fn reads(model: &Model, h: Handle<Expr>, var: Handle<Variable>) -> bo
 /// Check values set at run time as the checker checks values written in the spec, before
 /// anything is simulated: probabilities stay within [0, 1], refractory periods are not
 /// negative, no divisor becomes zero, and a time constant (a parameter in time units that
-/// divides something) keeps its sign — a negative one turns decay into growth.
+/// divides something) keeps its sign — a negative one turns decay into growth; then the
+/// Poisson rates with these values (`check_poisson_rates`, also with none: a rate the checker
+/// could not fold). Give every value that holds at once (a rate may read several).
 pub fn check_overrides(model: &Model, overrides: &[Override]) -> Result<(), SimError> {
     let overrides: Vec<(Handle<Variable>, f64)> =
         overrides.iter().map(|o| (o.var, o.value)).collect();
-    let overrides = overrides.as_slice();
+    check_override_values(model, &overrides)?;
+    check_poisson_rates(model, &overrides)
+}
+
+fn check_override_values(
+    model: &Model,
+    overrides: &[(Handle<Variable>, f64)],
+) -> Result<(), SimError> {
     if overrides.is_empty() {
         return Ok(());
     }

@@ -1297,8 +1297,6 @@ impl Sim {
                 .filter(|p| p.var != o.var),
         );
         crate::params::check_overrides(model, &values)?;
-        let pairs: Vec<_> = values.iter().map(|p| (p.var, p.value)).collect();
-        crate::params::check_poisson_rates(model, &pairs)?;
         // Event-driven values whose decay reads the parameter catch up under the old value
         // first (the others are not touched).
         for (h, p) in model.projections.iter() {
