@@ -157,14 +157,14 @@ impl Sim {
         let size = self.nodes[nd].size;
         let xs = self.nodes[nd].vars.get(&var)?.elements(size);
         // The propagators as `lazy_props` computes them (without caching: `&self`).
-        let props = match &lazy.props[k] {
-            Some(p) => p.clone(),
+        let props: std::borrow::Cow<[_]> = match &lazy.props[k] {
+            Some(p) => p.into(),
             None => {
                 let d = Dynamics {
                     odes: vec![code.event_driven[k].clone()],
                     ..Default::default()
                 };
-                self.exact_plan(nd, &d).scalar_propagators(size)
+                self.exact_plan(nd, &d).scalar_propagators(size).into()
             }
         };
         Some(
