@@ -53,6 +53,7 @@ pub fn expected_synapses(model: &Model, pr: &Projection) -> Option<f64> {
         ConnectRule::Bernoulli(p) => const_eval(model, *p).unwrap_or(1.0) * n_pre * n_post,
         ConnectRule::FixedIndegree(k) => *k as f64 * n_post,
         ConnectRule::FixedOutdegree(k) => *k as f64 * n_pre,
+        ConnectRule::FixedTotal(k) => *k as f64,
         ConnectRule::AllToAll => n_pre * n_post,
         ConnectRule::OneToOne => n_pre,
         ConnectRule::File(_) => return None,

@@ -52,7 +52,7 @@ fn bits(sim: &Sim) -> Traces {
 /// the JIT backend, for both seeds: fused population / synapse-dynamics kernels (or none), and
 /// event code per kind (on pre, on post, cell events, couplings; `false`: not required). A
 /// new spec needs an entry.
-const GENERATED: [(&str, bool, [bool; 4]); 11] = [
+const GENERATED: [(&str, bool, [bool; 4]); 12] = [
     ("astro_minimal", true, [true, false, true, true]),
     // No neuron fires in the first 20 ms: its on-pre code and the astrocytes' release are
     // compared by `the_tripartite_release_path_equals_the_interpreter`.
@@ -66,6 +66,7 @@ const GENERATED: [(&str, bool, [bool; 4]); 11] = [
     ("hmm_glm", true, [false, false, false, false]),
     // No input spike in the first 20 ms.
     ("lr_astrocyte", true, [false, false, false, false]),
+    ("microcircuit", true, [true, false, true, false]),
     ("rnn_timescales", true, [false, false, false, true]),
     ("stdp", true, [true, true, true, false]),
 ];
@@ -107,7 +108,7 @@ fn with_every_state_at_end(
 
 #[test]
 fn jit_traces_equal_the_interpreter_bit_for_bit_on_every_spec() {
-    let specs = neurograph::spec_files(&common::root().join("specs")).unwrap();
+    let specs = common::runnable_specs();
     assert_eq!(
         specs.len(),
         GENERATED.len(),
@@ -158,7 +159,7 @@ fn jit_traces_equal_the_interpreter_bit_for_bit_on_every_spec() {
 /// two cells per thread, forced) give the one-thread traces bit for bit on every bundled spec.
 #[test]
 fn traces_do_not_depend_on_threads_on_every_spec() {
-    let specs = neurograph::spec_files(&common::root().join("specs")).unwrap();
+    let specs = common::runnable_specs();
     let mut shared_specs = 0;
     for path in specs {
         let c = with_every_state_at_end(&path);

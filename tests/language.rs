@@ -974,3 +974,55 @@ run { dt = 0.1 ms; duration = 1 ms }
     );
     assert!(ir.contains("((-0.07) - v) / tau < "), "{ir}");
 }
+
+#[test]
+fn fixed_total_draws_that_many_uniform_pairs_and_truncnormal_keeps_to_its_bounds() {
+    let text = "model m\nunit U { state v = 0 }\npopulation A = U[40]\npopulation B = U[30]\n\
+                synapse W { state w = truncnormal(1, 2, 0.5, 3) }\n\
+                project S: A -> B via W { connect fixed_total(24000); delay = truncnormal(1 ms, 1 ms, dt / 2) }\n\
+                project T: A -> A via W { connect fixed_total(5000, autapses = false) }\n\
+                record S.w at end\nrun { dt = 0.1 ms; duration = 1 ms }\n";
+    let c = common::compile_text(text);
+    let sim = run(&c, Backend::Jit, 2);
+    let (s, t) = (&sim.conn[0], &sim.conn[1]);
+    assert_eq!((s.n_synapses(), t.n_synapses()), (24000, 5000));
+    assert!(t.pre.iter().zip(&t.post).all(|(i, j)| i != j), "an autapse");
+    // Sources and targets uniform: Pearson's chi-square over the counts (40 and 30 cells,
+    // 39 and 29 degrees of freedom; the bounds are beyond the 0.9999 quantiles).
+    let chi2 = |idx: &[u32], n: usize| {
+        let mut counts = vec![0.0; n];
+        for &k in idx {
+            counts[k as usize] += 1.0;
+        }
+        let e = idx.len() as f64 / n as f64;
+        counts.iter().map(|c| (c - e) * (c - e) / e).sum::<f64>()
+    };
+    assert!(chi2(&s.pre, 40) < 80.0 && chi2(&s.post, 30) < 66.0);
+    assert!(chi2(&s.pre, 40) > 5.0, "row counts too even to be random");
+    // Several synapses between one pair (20 per pair expected) and rows in CSR order.
+    assert!(s.pre.windows(2).all(|w| w[0] <= w[1]));
+    let pairs: std::collections::HashSet<_> = s.pre.iter().zip(&s.post).collect();
+    assert!(pairs.len() < 24000 && pairs.len() > 1100, "{}", pairs.len());
+    // Delays redrawn below dt / 2: at least one step.
+    assert!(s.delay_steps.iter().all(|&d| d >= 1));
+    // Weights: N(1, 2) truncated to [0.5, 3], mean 1.6576 and SD 0.6995.
+    let w = &sim.recordings[0].values;
+    assert_eq!(w.len(), 24000);
+    assert!(w.iter().all(|x| (0.5..=3.0).contains(x)));
+    let mean = w.iter().sum::<f64>() / w.len() as f64;
+    assert!(
+        (mean - 1.6576).abs() < 5.0 * 0.6995 / (24000f64).sqrt(),
+        "{mean}"
+    );
+    // The same network and values with the interpreter, another network with another seed.
+    let interp = run(&c, Backend::Interp, 2);
+    assert_eq!(interp.conn[0].post, s.post);
+    assert_eq!(bits(&interp), bits(&sim));
+    let mut cfg = common::config(6);
+    cfg.backend = Backend::Jit;
+    let other = Sim::new(std::sync::Arc::clone(&c), &cfg).unwrap();
+    assert_ne!(other.conn[0].post, s.post);
+    // A bound below the other is refused where it is written.
+    let errs = errors("model m\nunit U { state v = normal(0, 1) + truncnormal(0, 1, 2, 1) }\n");
+    assert!(errs.iter().any(|e| e.contains("upper bound")), "{errs:?}");
+}

@@ -28,7 +28,7 @@ fn assert_nothing_written(out: &Path) {
 #[test]
 fn every_spec_runs_to_completion_with_the_interpreter() {
     let tmp = temp_dir("all");
-    for path in neurograph::spec_files(&common::root().join("specs")).unwrap() {
+    for path in common::runnable_specs() {
         let stem = path.file_stem().unwrap().to_string_lossy().into_owned();
         let out = tmp.join(&stem);
         let o = neurograph(&[

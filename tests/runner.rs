@@ -96,7 +96,7 @@ fn every_bundled_spec_runs_to_the_same_trace_as_neurograph_run() {
         return;
     };
     let dir = temp_dir("runner", "bundled");
-    let specs = neurograph::spec_files(&root().join("specs")).unwrap();
+    let specs = common::runnable_specs();
     assert!(specs.len() >= 10);
     for spec in &specs {
         let runner = build(spec, &dir);

@@ -42,6 +42,7 @@ fn every_spec_lowers_to_its_committed_ir() {
         "hmm_glm",
         "bdh_gpu",
         "rnn_timescales",
+        "microcircuit",
     ] {
         assert!(
             all.iter().any(|p| p.file_stem().unwrap() == required),

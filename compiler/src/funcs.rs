@@ -88,6 +88,7 @@ pub const FUNCS: &[FuncInfo] = &[
     f("uniform", Func::Uniform, 2, 2, Same, Random),
     f("randn", Func::Randn, 0, 0, Dimensionless, Random),
     f("normal", Func::Normal, 2, 2, Same, Random),
+    f("truncnormal", Func::TruncNormal, 3, 4, Same, Random),
     f("poisson", Func::Poisson, 1, 1, Dimensionless, Random),
     f("bernoulli", Func::Bernoulli, 1, 1, Dimensionless, Random),
     f("sum", Func::Sum, 1, 1, Same, Population),

@@ -189,6 +189,7 @@ pub fn connect_text(model: &Model, c: &Connect) -> String {
         },
         ConnectRule::FixedIndegree(k) => format!("fixed_indegree({k})"),
         ConnectRule::FixedOutdegree(k) => format!("fixed_outdegree({k})"),
+        ConnectRule::FixedTotal(k) => format!("fixed_total({k})"),
         ConnectRule::AllToAll => "all_to_all".to_string(),
         ConnectRule::OneToOne => "one_to_one".to_string(),
         ConnectRule::File(f) => format!("file(\"{f}\")"),

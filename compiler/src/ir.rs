@@ -40,8 +40,8 @@
 //! endpoints and ordinal, so that naming a projection changes nothing) and the element index
 //! (initial values of synapse
 //! variables use the (pre, post) pair instead, so projections of one synapse type between
-//! ends of equal size start from the same values). Results do not depend on thread count or
-//! backend.
+//! ends of equal size start from the same values; the m-th repeat of a pair draws at step
+//! `m * 2^32` instead). Results do not depend on thread count or backend.
 //!
 //! # Units
 //! All constants are in SI base units. Dimensions live in the validation side table and are
@@ -330,6 +330,9 @@ pub enum Func {
     Uniform,
     Randn,
     Normal,
+    /// `truncnormal(mu, sigma, low[, high])`: a normal draw redrawn until it lies in
+    /// [low, high] (NEST's `redraw`).
+    TruncNormal,
     Poisson,
     Bernoulli,
     // Across the whole population of the own element type.
@@ -531,6 +534,9 @@ pub enum ConnectRule {
     Bernoulli(Handle<Expr>),
     FixedIndegree(u32),
     FixedOutdegree(u32),
+    /// This many (pre, post) pairs, each uniform over all pairs (multapses allowed; NEST's
+    /// `fixed_total_number`).
+    FixedTotal(u32),
     AllToAll,
     OneToOne,
     /// Explicit (pre, post) index pairs from a file.

@@ -360,6 +360,21 @@ impl Sim {
         (self.node_keys[ctx.node] << 32) | e
     }
 
+    /// The element key and step of draw `k` of an evaluation at `step` (`rng_element`). The
+    /// m-th synapse between one (pre, post) pair after the first (a multapse) draws its initial
+    /// values at `step + m * 2^32`, so that each synapse of a pair has its own values.
+    fn rng_at(&self, ctx: &Ctx, k: usize, step: u64) -> (u64, u64) {
+        let el = self.rng_element(ctx, k);
+        if ctx.init_draw.is_some() && ctx.node >= self.n_pops {
+            let conn = &self.conn[self.proj_of(ctx.node)];
+            let s = Self::elem(ctx, k);
+            let same = |t: usize| conn.pre[t] == conn.pre[s] && conn.post[t] == conn.post[s];
+            let m = (0..s).rev().take_while(|&t| same(t)).count() as u64;
+            return (el, step.wrapping_add(m << 32));
+        }
+        (el, step)
+    }
+
     fn call(&self, e: Handle<Expr>, f: Func, args: &[Handle<Expr>], ctx: &Ctx, n: usize) -> Col {
         let stream = Stream::new(
             self.seed,
@@ -371,47 +386,46 @@ impl Sim {
                 .unwrap_or(e.index() as u32),
         );
         let step = ctx.init_draw.unwrap_or(self.step);
-        let draws =
-            |g: &dyn Fn(u64) -> f64| Col::V((0..n).map(|k| g(self.rng_element(ctx, k))).collect());
+        let draws = |g: &dyn Fn(usize, u64, u64) -> f64| {
+            Col::V(
+                (0..n)
+                    .map(|k| {
+                        let (el, st) = self.rng_at(ctx, k, step);
+                        g(k, el, st)
+                    })
+                    .collect(),
+            )
+        };
         match f {
-            Func::Rand => draws(&|el| stream.uniform(el, step, 0)),
-            Func::Randn => draws(&|el| stream.normal(el, step, 0)),
+            Func::Rand => draws(&|_, el, st| stream.uniform(el, st, 0)),
+            Func::Randn => draws(&|_, el, st| stream.normal(el, st, 0)),
             Func::Uniform => {
                 let (a, b) = (self.eval(args[0], ctx), self.eval(args[1], ctx));
-                Col::V(
-                    (0..n)
-                        .map(|k| {
-                            let (lo, hi) = (a.at(k), b.at(k));
-                            lo + (hi - lo) * stream.uniform(self.rng_element(ctx, k), step, 0)
-                        })
-                        .collect(),
-                )
+                draws(&|k, el, st| {
+                    let (lo, hi) = (a.at(k), b.at(k));
+                    lo + (hi - lo) * stream.uniform(el, st, 0)
+                })
             }
             Func::Normal => {
                 let (m, s) = (self.eval(args[0], ctx), self.eval(args[1], ctx));
-                Col::V(
-                    (0..n)
-                        .map(|k| {
-                            m.at(k) + s.at(k) * stream.normal(self.rng_element(ctx, k), step, 0)
-                        })
-                        .collect(),
-                )
+                draws(&|k, el, st| m.at(k) + s.at(k) * stream.normal(el, st, 0))
+            }
+            Func::TruncNormal => {
+                let (m, s) = (self.eval(args[0], ctx), self.eval(args[1], ctx));
+                let lo = self.eval(args[2], ctx);
+                let hi = args.get(3).map(|a| self.eval(*a, ctx));
+                draws(&|k, el, st| {
+                    let high = hi.as_ref().map_or(f64::INFINITY, |h| h.at(k));
+                    truncated_normal(stream, el, st, [m.at(k), s.at(k), lo.at(k), high])
+                })
             }
             Func::Poisson => {
                 let l = self.eval(args[0], ctx);
-                Col::V(
-                    (0..n)
-                        .map(|k| stream.poisson(self.rng_element(ctx, k), step, l.at(k)))
-                        .collect(),
-                )
+                draws(&|k, el, st| stream.poisson(el, st, l.at(k)))
             }
             Func::Bernoulli => {
                 let p = self.eval(args[0], ctx);
-                Col::V(
-                    (0..n)
-                        .map(|k| b2f(stream.uniform(self.rng_element(ctx, k), step, 0) < p.at(k)))
-                        .collect(),
-                )
+                draws(&|k, el, st| b2f(stream.uniform(el, st, 0) < p.at(k)))
             }
             Func::Sum | Func::Mean | Func::MaxOf | Func::Norm | Func::LayerNorm | Func::Rope => {
                 // Population-wide: always over the whole node, whatever subset is evaluated.
@@ -447,6 +461,28 @@ impl Sim {
             }
         }
     }
+}
+
+/// How many draws `truncnormal` makes before it gives up (NaN): an interval this far in the
+/// tail of the distribution is an error in the model.
+const TRUNCNORMAL_DRAWS: u32 = 1 << 12;
+
+/// `truncnormal(mean, sd, low, high)`: draws `mean + sd * z` with the draws 0, 1, 2, ... of
+/// one (element, step) until one lies in [low, high]; NaN when none of `TRUNCNORMAL_DRAWS`
+/// does (or the interval is empty).
+fn truncated_normal(
+    stream: crate::rng::Stream,
+    el: u64,
+    step: u64,
+    [m, s, lo, hi]: [f64; 4],
+) -> f64 {
+    if lo.is_nan() || hi.is_nan() || lo > hi {
+        return f64::NAN;
+    }
+    (0..TRUNCNORMAL_DRAWS)
+        .map(|d| m + s * stream.normal(el, step, d))
+        .find(|x| (lo..=hi).contains(x))
+        .unwrap_or(f64::NAN)
 }
 
 /// Reductions and whole-population maps over a column in element order.

@@ -403,6 +403,7 @@ fn uses_element(model: &Model, e: Handle<Expr>) -> bool {
                     | Func::Randn
                     | Func::Uniform
                     | Func::Normal
+                    | Func::TruncNormal
                     | Func::Poisson
                     | Func::Bernoulli
             ) || args.iter().any(|a| uses_element(model, *a))

@@ -1054,6 +1054,9 @@ impl Sim {
                     }
                 }
             }
+            ConnectRule::FixedTotal(k) => {
+                pairs = fixed_total_pairs(stream, *k, n_pre, n_post, &keep);
+            }
             ConnectRule::File(path) => {
                 let arr = crate::npy::read(&self.base_dir.join(path)).map_err(|e| {
                     SimError::new(format!("cannot load connectivity `{path}`: {e}"))
@@ -1116,7 +1119,62 @@ fn bernoulli_pairs(
             }
         }
     };
-    let expected = prob * n_pre as f64 * n_post as f64;
+    rows_in_parallel(n_pre, prob * n_pre as f64 * n_post as f64, &rows)
+}
+
+/// The pairs of `fixed_total(k)`: `k` pairs each uniform over all (pre, post) pairs. The
+/// number per pre element is multinomial, drawn row by row as binomials of the synapses left
+/// (element `i`, step 0); row `i`'s post elements are then uniform (element `i`, step `m / 2`,
+/// draw 1, two per draw), sorted; a post element the row may not use (an autapse) is
+/// replaced by the row's next draw. Rows are independent once counted, so threads draw them.
+fn fixed_total_pairs(
+    stream: Stream,
+    k: u32,
+    n_pre: usize,
+    n_post: usize,
+    keep: &(impl Fn(usize, usize) -> bool + Sync),
+) -> Vec<(u32, u32)> {
+    let mut start = vec![0u64; n_pre + 1];
+    let mut left = k as u64;
+    for i in 0..n_pre {
+        let c = if i + 1 == n_pre {
+            left
+        } else {
+            stream.binomial(i as u64, 0, left, 1.0 / (n_pre - i) as f64) as u64
+        };
+        left -= c;
+        start[i + 1] = start[i] + c;
+    }
+    let rows = |range: std::ops::Range<usize>, out: &mut Vec<(u32, u32)>| {
+        for i in range {
+            let count = (start[i + 1] - start[i]) as usize;
+            if n_post == 1 && !keep(i, 0) {
+                continue;
+            }
+            let first = out.len();
+            let mut m = 0u64;
+            while out.len() - first < count {
+                let (a, b) = stream.uniform2(i as u64, m / 2, 1);
+                let u = if m.is_multiple_of(2) { a } else { b };
+                m += 1;
+                let j = ((u * n_post as f64) as usize).min(n_post - 1);
+                if keep(i, j) {
+                    out.push((i as u32, j as u32));
+                }
+            }
+            out[first..].sort_unstable();
+        }
+    };
+    rows_in_parallel(n_pre, k as f64, &rows)
+}
+
+/// Runs `rows` over all pre elements, on several threads (contiguous ranges, joined in order)
+/// when about `expected` pairs make that worth it; the result does not depend on the threads.
+fn rows_in_parallel(
+    n_pre: usize,
+    expected: f64,
+    rows: &(impl Fn(std::ops::Range<usize>, &mut Vec<(u32, u32)>) + Sync),
+) -> Vec<(u32, u32)> {
     let threads = if expected < 50_000.0 {
         1
     } else {
@@ -1132,7 +1190,6 @@ fn bernoulli_pairs(
         let handles: Vec<_> = (1..threads)
             .map(|t| {
                 let range = (t * chunk).min(n_pre)..((t + 1) * chunk).min(n_pre);
-                let rows = &rows;
                 scope.spawn(move || {
                     let mut out = Vec::with_capacity((expected / threads as f64 * 1.01) as usize);
                     rows(range, &mut out);

@@ -426,3 +426,34 @@ pub fn text_of(node: Node) -> String {
 pub fn texts(doc: &Document) -> Vec<String> {
     elements(doc, "text").into_iter().map(text_of).collect()
 }
+
+/// The bundled specs as the tests that run every spec run them: `microcircuit.ng` (77,169
+/// neurons and 3·10^8 synapses at its full scale: 7 GiB and a minute of set-up) as a copy at
+/// 1% of its neurons, written once per test process.
+pub fn runnable_specs() -> Vec<PathBuf> {
+    static SCALED: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    let specs = neurograph::spec_files(&root().join("specs")).unwrap();
+    specs
+        .into_iter()
+        .map(|p| {
+            if p.file_stem().is_some_and(|s| s == "microcircuit") {
+                SCALED
+                    .get_or_init(|| {
+                        let text = std::fs::read_to_string(&p).unwrap();
+                        assert!(text.contains("\nconst scale = 1\n"), "{}", p.display());
+                        let dir = temp_dir("scaled-specs", &std::process::id().to_string());
+                        let out = dir.join("microcircuit.ng");
+                        std::fs::write(
+                            &out,
+                            text.replace("\nconst scale = 1\n", "\nconst scale = 0.01\n"),
+                        )
+                        .unwrap();
+                        out
+                    })
+                    .clone()
+            } else {
+                p
+            }
+        })
+        .collect()
+}

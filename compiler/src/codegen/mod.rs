@@ -189,6 +189,8 @@ pub fn jittable(model: &Model, e: Handle<Expr>) -> bool {
         Expr::Var { var, .. } => model.variables[*var].regime.is_none(),
         Expr::Unary(_, a) => jittable(model, *a),
         Expr::Binary(_, a, b) => jittable(model, *a) && jittable(model, *b),
+        // A truncated normal loops over redraws: the interpreter's (set-up values, mostly).
+        Expr::Call(Func::TruncNormal, _) => false,
         Expr::Call(f, args) => {
             let class = funcs::FUNCS.iter().find(|i| i.func == *f).map(|i| i.class);
             matches!(class, Some(FuncClass::Pure | FuncClass::Random))

@@ -1008,15 +1008,31 @@ impl Lowerer<'_> {
         if matches!(info.func, Func::Bernoulli) {
             self.check_probability(hs[0], args[0].value.span);
         }
-        if matches!(info.func, Func::Normal) {
+        if matches!(info.func, Func::Normal | Func::TruncNormal) {
             if let Some(s) = self.const_eval(hs[1]) {
                 if s < 0.0 {
                     self.diags.push(
                         Diagnostic::error(
                             args[1].value.span,
-                            "the standard deviation of `normal` must not be negative",
+                            format!(
+                                "the standard deviation of `{}` must not be negative",
+                                info.name
+                            ),
                         )
                         .with_label(format!("evaluates to {s}")),
+                    );
+                }
+            }
+        }
+        if let (Func::TruncNormal, Some(high)) = (info.func, hs.get(3)) {
+            if let (Some(lo), Some(hi)) = (self.const_eval(hs[2]), self.const_eval(*high)) {
+                if lo > hi {
+                    self.diags.push(
+                        Diagnostic::error(
+                            args[3].value.span,
+                            "the upper bound of `truncnormal` is below its lower bound",
+                        )
+                        .with_label(format!("{hi} < {lo}")),
                     );
                 }
             }

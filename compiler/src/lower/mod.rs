@@ -970,7 +970,7 @@ impl<'a> Lowerer<'a> {
                     }
                 }
                 StmtKind::Update { var, value } => {
-                    if let Some(u) = self.update(&ctx, owner, var, value, st.span, &dynamics) {
+                    if let Some(u) = self.update(&ctx, owner, var, value, st.span) {
                         dynamics.updates.push(u);
                     }
                 }
@@ -1203,17 +1203,6 @@ impl<'a> Lowerer<'a> {
             );
             return None;
         }
-        if let Some(prev) = dynamics.updates.iter().find(|o| o.var == v) {
-            self.diags.push(
-                Diagnostic::error(
-                    span,
-                    format!("`{}` has both an equation and an update", var.name),
-                )
-                .with_label("`d/dt` here")
-                .with_secondary(prev.span, "`<-` update here"),
-            );
-            return None;
-        }
         let want = self.model.variables[v].dim.per(Dim::TIME);
         let rhs = self.expr_dim(
             rhs,
@@ -1236,21 +1225,9 @@ impl<'a> Lowerer<'a> {
         var: &ast::Ident,
         value: &ast::Expr,
         span: Span,
-        dynamics: &Dynamics,
     ) -> Option<Update> {
         let v = self.own_state(owner, var, "cannot update")?;
         self.no_regime_dynamics(v, var, span)?;
-        if let Some(prev) = dynamics.odes.iter().find(|o| o.var == v) {
-            self.diags.push(
-                Diagnostic::error(
-                    span,
-                    format!("`{}` has both an equation and an update", var.name),
-                )
-                .with_label("`<-` here")
-                .with_secondary(prev.span, "`d/dt` equation here"),
-            );
-            return None;
-        }
         let want = self.model.variables[v].dim;
         let value = self.expr_dim(
             value,
@@ -2248,7 +2225,7 @@ impl<'a> Lowerer<'a> {
                     }
                 }
                 StmtKind::Update { var, value } => {
-                    if let Some(u) = self.update(&ctx, own, var, value, st.span, &code.dynamics) {
+                    if let Some(u) = self.update(&ctx, own, var, value, st.span) {
                         code.dynamics.updates.push(u);
                     }
                 }
@@ -2675,6 +2652,12 @@ impl<'a> Lowerer<'a> {
                     ConnectRule::FixedOutdegree(k)
                 }
             }
+            "fixed_total" => {
+                if !want(self, 1) {
+                    return None;
+                }
+                ConnectRule::FixedTotal(self.const_size(positional[0], "a number of synapses")?)
+            }
             "all_to_all" => {
                 if !want(self, 0) {
                     return None;
@@ -2727,6 +2710,7 @@ impl<'a> Lowerer<'a> {
                     "bernoulli",
                     "fixed_indegree",
                     "fixed_outdegree",
+                    "fixed_total",
                     "all_to_all",
                     "one_to_one",
                     "file",
