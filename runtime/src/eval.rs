@@ -350,29 +350,17 @@ impl Sim {
 
     /// Element coordinate of random draws: unique per node and element.
     pub fn rng_element(&self, ctx: &Ctx, k: usize) -> u64 {
-        let e = Self::elem(ctx, k) as u64;
-        if ctx.init_draw.is_some() && ctx.node >= self.n_pops {
-            // Initial values of synapse variables are keyed by (pre, post), so projections of
-            // one synapse type between ends of equal size draw the same values.
-            let conn = &self.conn[self.proj_of(ctx.node)];
-            return ((conn.pre[e as usize] as u64) << 32) | conn.post[e as usize] as u64;
-        }
-        (self.node_keys[ctx.node] << 32) | e
+        self.rng_keys(ctx).at(k, 0).0
     }
 
-    /// The element key and step of draw `k` of an evaluation at `step` (`rng_element`). The
-    /// m-th synapse between one (pre, post) pair after the first (a multapse) draws its initial
-    /// values at `step + m * 2^32`, so that each synapse of a pair has its own values.
-    fn rng_at(&self, ctx: &Ctx, k: usize, step: u64) -> (u64, u64) {
-        let el = self.rng_element(ctx, k);
-        if ctx.init_draw.is_some() && ctx.node >= self.n_pops {
-            let conn = &self.conn[self.proj_of(ctx.node)];
-            let s = Self::elem(ctx, k);
-            let same = |t: usize| conn.pre[t] == conn.pre[s] && conn.post[t] == conn.post[s];
-            let m = (0..s).rev().take_while(|&t| same(t)).count() as u64;
-            return (el, step.wrapping_add(m << 32));
+    /// What the coordinates of an evaluation's draws are made of (`RngKeys`).
+    fn rng_keys<'a>(&'a self, ctx: &Ctx<'a>) -> RngKeys<'a> {
+        let synapse_init = ctx.init_draw.is_some() && ctx.node >= self.n_pops;
+        RngKeys {
+            elems: ctx.elems,
+            conn: synapse_init.then(|| &self.conn[self.proj_of(ctx.node)]),
+            node_key: self.node_keys[ctx.node],
         }
-        (el, step)
     }
 
     fn call(&self, e: Handle<Expr>, f: Func, args: &[Handle<Expr>], ctx: &Ctx, n: usize) -> Col {
@@ -386,15 +374,12 @@ impl Sim {
                 .unwrap_or(e.index() as u32),
         );
         let step = ctx.init_draw.unwrap_or(self.step);
-        let draws = |g: &dyn Fn(usize, u64, u64) -> f64| {
-            Col::V(
-                (0..n)
-                    .map(|k| {
-                        let (el, st) = self.rng_at(ctx, k, step);
-                        g(k, el, st)
-                    })
-                    .collect(),
-            )
+        let keys = self.rng_keys(ctx);
+        let draws = |g: &(dyn Fn(usize, u64, u64) -> f64 + Sync)| {
+            Col::V(par_collect(n, &|k| {
+                let (el, st) = keys.at(k, step);
+                g(k, el, st)
+            }))
         };
         match f {
             Func::Rand => draws(&|_, el, st| stream.uniform(el, st, 0)),
@@ -461,6 +446,65 @@ impl Sim {
             }
         }
     }
+}
+
+/// The coordinates of random draws over the elements of one evaluation: (element, step) of
+/// draw `k`. Plain data, so that large columns are drawn on several threads.
+#[derive(Clone, Copy)]
+struct RngKeys<'a> {
+    elems: Option<&'a [u32]>,
+    /// Set for initial values of synapse variables: they are keyed by (pre, post).
+    conn: Option<&'a crate::state::Connectivity>,
+    node_key: u64,
+}
+
+impl RngKeys<'_> {
+    /// Element and step of draw `k` of an evaluation at `step`. Synapse initial values use
+    /// the (pre, post) pair as the element, so projections of one synapse type between ends of
+    /// equal size draw the same values; the m-th synapse of a pair after the first (a
+    /// multapse) draws at `step + m * 2^32`, so that each has its own values.
+    fn at(&self, k: usize, step: u64) -> (u64, u64) {
+        let e = self.elems.map_or(k, |e| e[k] as usize);
+        match self.conn {
+            Some(conn) => {
+                let same = |t: usize| conn.pre[t] == conn.pre[e] && conn.post[t] == conn.post[e];
+                let m = (0..e).rev().take_while(|&t| same(t)).count() as u64;
+                let el = ((conn.pre[e] as u64) << 32) | conn.post[e] as u64;
+                (el, step.wrapping_add(m << 32))
+            }
+            None => ((self.node_key << 32) | e as u64, step),
+        }
+    }
+}
+
+/// `(0..n).map(f)`, on several threads (contiguous ranges, joined in order) when `n` is large
+/// (initial values of big projections); the result does not depend on the threads.
+fn par_collect(n: usize, f: &(dyn Fn(usize) -> f64 + Sync)) -> Vec<f64> {
+    const PER_THREAD: usize = 1 << 16;
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |t| t.get().min(8))
+        .min(n / PER_THREAD);
+    if threads <= 1 {
+        return (0..n).map(f).collect();
+    }
+    let chunk = n.div_ceil(threads);
+    let parts: Vec<Vec<f64>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (1..threads)
+            .map(|t| {
+                let range = (t * chunk).min(n)..((t + 1) * chunk).min(n);
+                scope.spawn(move || range.map(f).collect::<Vec<f64>>())
+            })
+            .collect();
+        let first: Vec<f64> = (0..chunk.min(n)).map(f).collect();
+        std::iter::once(first)
+            .chain(
+                handles
+                    .into_iter()
+                    .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))),
+            )
+            .collect()
+    });
+    parts.concat()
 }
 
 /// How many draws `truncnormal` makes before it gives up (NaN): an interval this far in the

@@ -854,14 +854,13 @@ impl Sim {
                 due.extend(conn.row(i as usize).map(|s| s as u32));
             }
         } else {
-            for &i in &sources {
-                for s in conn.row(i as usize) {
-                    match conn.delay_steps[s] {
-                        0 => due.push(s as u32),
-                        k => {
-                            if let Some(q) = &mut self.queues[pi] {
-                                q.push(self.step + k as u64, s as u32);
-                            }
+            if let Some(q) = &mut self.queues[pi] {
+                let mut slots = q.slots_from(self.step);
+                for &i in &sources {
+                    for s in conn.row(i as usize) {
+                        match conn.delay_steps[s] {
+                            0 => due.push(s as u32),
+                            k => slots.push(k as usize, s as u32),
                         }
                     }
                 }
@@ -869,10 +868,9 @@ impl Sim {
         }
         self.buf_sources = sources;
         if !due.is_empty() {
-            // Ascending synapse order is ascending source order (CSR), as `ir.rs` promises.
-            if !due.is_sorted() {
-                due.sort_unstable();
-            }
+            // In the order `ir.rs` promises: delayed events by the step that sent them, each
+            // step's in ascending synapse (= source, CSR) order, then this step's zero-delay
+            // events; no sort (as Brian2's spike queue).
             self.events_delivered += due.len() as u64;
             if self.lazy[pi].is_some() {
                 self.lazy_advance(pi, &due, self.step + 1);

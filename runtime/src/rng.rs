@@ -67,8 +67,9 @@ impl Stream {
         (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
     }
 
-    /// A Poisson count with mean `lambda`: Knuth's product of uniforms for small means, a
-    /// rounded normal approximation with continuity correction for means above 500.
+    /// A Poisson count with mean `lambda`: inversion of the distribution function with one
+    /// uniform for means up to 30 (one counter-based draw whatever the count), Knuth's product
+    /// of uniforms up to 500, a rounded normal approximation with continuity correction above.
     pub fn poisson(self, element: u64, step: u64, lambda: f64) -> f64 {
         if lambda.is_nan() || lambda <= 0.0 {
             return 0.0;
@@ -77,7 +78,18 @@ impl Stream {
             let z = self.normal(element, step, 0);
             return (lambda + lambda.sqrt() * z + 0.5).floor().max(0.0);
         }
-        let limit = neurograph_compiler::math::exp(-lambda);
+        let limit = exp_neg(lambda);
+        if lambda <= 30.0 {
+            let u = self.uniform(element, step, 0);
+            let (mut k, mut p, mut cdf) = (0usize, limit, limit);
+            // The bound only stops a sum that rounding keeps below a `u` within 1e-16 of 1.
+            while u > cdf && k < 1000 {
+                k += 1;
+                p *= lambda * INVERSES.get(k).copied().unwrap_or(1.0 / k as f64);
+                cdf += p;
+            }
+            return k as f64;
+        }
         let mut product = 1.0;
         let mut k = 0u32;
         loop {
@@ -128,6 +140,36 @@ impl Stream {
             k
         }
     }
+}
+
+/// 1 / k for the Poisson sampler's steps (a product instead of a division per step).
+const INVERSES: [f64; 64] = {
+    let mut t = [0.0; 64];
+    let mut k = 1;
+    while k < 64 {
+        t[k] = 1.0 / k as f64;
+        k += 1;
+    }
+    t
+};
+
+thread_local! {
+    /// The last mean the Poisson sampler saw on this thread and exp(-mean): one population's
+    /// draws share their mean, so the exponential is computed once per run of equal means.
+    static LAST_EXP_NEG: std::cell::Cell<(f64, f64)> = const { std::cell::Cell::new((f64::NAN, f64::NAN)) };
+}
+
+/// exp(-lambda), remembered for the last `lambda` of this thread.
+fn exp_neg(lambda: f64) -> f64 {
+    LAST_EXP_NEG.with(|c| {
+        let (l, v) = c.get();
+        if l == lambda {
+            return v;
+        }
+        let v = neurograph_compiler::math::exp(-lambda);
+        c.set((lambda, v));
+        v
+    })
 }
 
 fn to_open01(hi: u32, lo: u32) -> f64 {
@@ -183,8 +225,8 @@ mod tests {
     #[test]
     fn poisson_mean_and_variance() {
         let s = Stream::new(1, 9);
-        // Cover the small-mean (inversion) and large-mean paths of the sampler.
-        for lambda in [0.3, 4.0, 30.0, 800.0] {
+        // Cover the inversion, product and normal paths of the sampler.
+        for lambda in [0.3, 4.0, 30.0, 45.0, 800.0] {
             let n = 50_000;
             let nf = n as f64;
             let xs: Vec<f64> = (0..n).map(|e| s.poisson(e, 0, lambda)).collect();

@@ -236,6 +236,11 @@ pub struct Sim {
     /// Per projection: the state of its event-driven variables (`lazy`), when it has some.
     /// Their stored values lag; read them through `current_values` or `Simulation::state`.
     pub lazy: Vec<Option<crate::lazy::LazyState>>,
+    /// Per projection: the synapse variables nothing writes after they are built
+    /// (`constant_synapse_vars`; a static weight). `check_finite` checks them once.
+    constant_vars: Vec<Vec<Handle<Variable>>>,
+    /// Whether `check_finite` has checked the constant synapse variables.
+    constant_vars_checked: bool,
     pub base_dir: PathBuf,
     /// Hash of each node's name: the high half of the element coordinate of random draws.
     pub node_keys: Vec<u64>,
@@ -382,6 +387,8 @@ impl Sim {
             fused_this_step: vec![false; n_pops],
             poisson: vec![None; n_pops],
             lazy: vec![None; model.projections.len()],
+            constant_vars: constant_synapse_vars(model),
+            constant_vars_checked: false,
             fused_setups: vec![None; n_pops + model.projections.len() + 1],
             event_setups: vec![Vec::new(); n_pops + model.projections.len() + 1],
             scratch: Vec::new(),
@@ -899,8 +906,12 @@ impl Sim {
                 Box::new(node.vars.iter())
             };
             let mut found: Option<(Handle<Variable>, usize, f64)> = None;
+            let constant: &[Handle<Variable>] = match nd.checked_sub(self.n_pops) {
+                Some(p) if nd != global && self.constant_vars_checked => &self.constant_vars[p],
+                _ => &[],
+            };
             for (&v, store) in stores {
-                if model.variables[v].kind != VarKind::State {
+                if model.variables[v].kind != VarKind::State || constant.contains(&v) {
                     continue;
                 }
                 let values: &[f64] = match store {
@@ -969,6 +980,7 @@ impl Sim {
             }
         }
         self.last_finite_check = self.step;
+        self.constant_vars_checked = true;
         true
     }
 
@@ -1431,6 +1443,49 @@ fn assert_send() {
     is_send::<Arc<Compiled>>();
 }
 
+/// Per projection, its synapse state variables that no code writes once the network is built:
+/// no equation or update of its own, no `on pre` / `on post` / `on step` statement on them, and
+/// no projection that has this one as an endpoint (a modulator may write them). Their values
+/// change only through `set_values`, which refuses non-finite ones.
+fn constant_synapse_vars(model: &Model) -> Vec<Vec<Handle<Variable>>> {
+    let modulated: Vec<Handle<Projection>> = model
+        .projections
+        .iter()
+        .flat_map(|(_, q)| q.pre.parts.iter().chain(&q.post.parts))
+        .filter_map(|part| match part.node {
+            Node::Projection(p) => Some(p),
+            _ => None,
+        })
+        .collect();
+    model
+        .projections
+        .iter()
+        .map(|(h, p)| {
+            if modulated.contains(&h) {
+                return Vec::new();
+            }
+            let code = &p.code;
+            let written = |v: Handle<Variable>| {
+                code.dynamics.odes.iter().any(|o| o.var == v)
+                    || code.event_driven.iter().any(|o| o.var == v)
+                    || code.dynamics.updates.iter().any(|u| u.var == v)
+                    || code
+                        .on_pre
+                        .iter()
+                        .chain(&code.on_post)
+                        .chain(&code.on_step)
+                        .any(|st| st.side == Side::Own && st.var == v)
+            };
+            model.synapse_types[p.synapse]
+                .states
+                .iter()
+                .copied()
+                .filter(|&v| !written(v))
+                .collect()
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::all_finite;
@@ -1451,3 +1506,4 @@ mod tests {
         }
     }
 }
+

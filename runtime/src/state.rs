@@ -195,9 +195,14 @@ impl DelayQueue {
         }
     }
 
-    pub fn push(&mut self, due_step: u64, synapse: u32) {
-        let n = self.slots.len() as u64;
-        self.slots[(due_step % n) as usize].push(synapse);
+    /// The slots seen from `step`: `push(k, s)` enqueues synapse `s` for step `step + k`
+    /// without a division per synapse.
+    pub fn slots_from(&mut self, step: u64) -> SlotsFrom<'_> {
+        let base = (step % self.slots.len() as u64) as usize;
+        SlotsFrom {
+            slots: &mut self.slots,
+            base,
+        }
     }
 
     /// The synapses due at `step`, appended to `out`; the slot keeps `out`'s old allocation
@@ -210,5 +215,23 @@ impl DelayQueue {
         } else {
             out.append(slot);
         }
+    }
+}
+
+/// A `DelayQueue` seen from one step (`DelayQueue::slots_from`).
+pub struct SlotsFrom<'a> {
+    slots: &'a mut [Vec<u32>],
+    base: usize,
+}
+
+impl SlotsFrom<'_> {
+    /// Enqueue `synapse` for `delay` steps after the queue's step (`delay` < the slot count).
+    #[inline]
+    pub fn push(&mut self, delay: usize, synapse: u32) {
+        let mut k = self.base + delay;
+        if k >= self.slots.len() {
+            k -= self.slots.len();
+        }
+        self.slots[k].push(synapse);
     }
 }
