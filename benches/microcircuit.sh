@@ -53,7 +53,7 @@ sys.exit(r.returncode)' "$@"
 echo "microcircuit, scale $scale, $threads threads, $bg background, 0.5 s + 1 s" >&2
 rm -rf "$work/trace"
 rss=$(peak_rss "$work/ng.out" "$ng" run "$spec" --duration 1.5s --threads "$threads" \
-  "${set_bg[@]}" --quiet --out "$work/trace")
+  "${set_bg[@]}" --out "$work/trace")
 "$venv/bin/python" - "$work/trace" "$work/ng.out" "$rss" "$threads" >"$work/ng.json" <<'PY'
 import json, os, re, sys
 import numpy as np

@@ -8,14 +8,6 @@ use neurograph_compiler::units::{pretty, Dim};
 use neurograph_compiler::{const_eval, Compiled};
 
 /// Bytes per stored number at the model's precision.
-fn word(model: &Model) -> u64 {
-    if model.run.precision == Precision::F32 {
-        4
-    } else {
-        8
-    }
-}
-
 fn value_text(model: &Model, v: Handle<Variable>) -> String {
     let var = &model.variables[v];
     match const_eval(model, var.init) {
@@ -99,7 +91,6 @@ use crate::memory::{expected_synapses, human_bytes};
 pub fn describe(c: &Compiled) -> String {
     let m = &c.model;
     let mut out = String::new();
-    let w = word(m);
     let _ = writeln!(out, "model {}", m.name);
     let _ = writeln!(
         out,
@@ -252,14 +243,24 @@ pub fn describe(c: &Compiled) -> String {
                 names.join(", ")
             );
         }
+        let layout = crate::memory::synapse_layout(m, pr);
+        let parts: Vec<String> = layout
+            .parts
+            .iter()
+            .map(|(what, b)| format!("{what} {b} B"))
+            .collect();
+        let _ = writeln!(
+            out,
+            "    layout: CSR, {}{} B per synapse: {}",
+            if layout.upper_bound { "at most " } else { "" },
+            layout.bytes_per_synapse(),
+            parts.join(", ")
+        );
         match expected_synapses(m, pr) {
             Some(n) => {
-                // CSR: one u32 target per synapse, a row pointer per source, synapse variables.
-                let per_syn = 4.0
-                    + (st.params.len() + st.states.len()) as f64 * w as f64
-                    + if pr.delay.is_some() { 2.0 } else { 0.0 };
-                let bytes = n * per_syn + 4.0 * (pr.pre.size() as f64 + 1.0);
-                let _ = writeln!(out, "    synapses: ~{n:.0} (CSR, ~{})", human_bytes(bytes));
+                let bytes = n * layout.bytes_per_synapse()
+                    + 4.0 * (pr.pre.size() as f64 + pr.post.size() as f64 + 2.0);
+                let _ = writeln!(out, "    synapses: ~{n:.0} (~{})", human_bytes(bytes));
             }
             None => {
                 let _ = writeln!(out, "    synapses: known after connectivity is built");
@@ -335,7 +336,7 @@ pub fn describe(c: &Compiled) -> String {
         human_bytes(est.total()),
         human_bytes(est.sum_where("population")),
         human_bytes(est.sum_where("projection")),
-        human_bytes(est.sum_where("record"))
+        human_bytes(est.sum_where("record") + 0.0)
     );
     for u in &est.unknown {
         let _ = writeln!(out, "  not included: {u}");

@@ -60,6 +60,82 @@ pub fn expected_synapses(model: &Model, pr: &Projection) -> Option<f64> {
     })
 }
 
+/// How a projection's synapses are stored, as `Sim` builds them: per synapse, what is kept and
+/// its bytes. CSR pre and post indices (u32 each); the reverse index by post element only for
+/// `on post` code; a word per synapse for each state and for each parameter that can differ
+/// between synapses (a parameter with one value is stored once, not per synapse); delays in the
+/// narrowest unsigned type that holds the longest (known here when the delay is a constant,
+/// else at most 4 bytes: `upper_bound`).
+pub struct SynapseLayout {
+    pub parts: Vec<(String, f64)>,
+    pub upper_bound: bool,
+}
+
+impl SynapseLayout {
+    pub fn bytes_per_synapse(&self) -> f64 {
+        self.parts.iter().map(|p| p.1).sum()
+    }
+}
+
+pub fn synapse_layout(model: &Model, pr: &Projection) -> SynapseLayout {
+    let word = 8.0;
+    let mut parts = vec![("pre and post indices (u32)".to_string(), 8.0)];
+    if !pr.code.on_post.is_empty() {
+        parts.push(("index by post (u32)".to_string(), 4.0));
+    }
+    let st = &model.synapse_types[pr.synapse];
+    let mut per_synapse = Vec::new();
+    for &v in st.params.iter().chain(&st.states) {
+        let var = &model.variables[v];
+        if var.kind == VarKind::Const {
+            continue;
+        }
+        let init = pr
+            .inits
+            .iter()
+            .find(|(x, _)| *x == v)
+            .map_or(var.init, |(_, e)| *e);
+        let state = var.kind == VarKind::State;
+        let one_value = !state && var.regime.is_none() && const_eval(model, init).is_some();
+        if !one_value {
+            per_synapse.push(var.name.clone());
+        }
+    }
+    if !per_synapse.is_empty() {
+        parts.push((
+            format!("{} (f64)", per_synapse.join(", ")),
+            word * per_synapse.len() as f64,
+        ));
+    }
+    let mut upper_bound = false;
+    if let Some(d) = pr.delay {
+        let bytes = match const_eval(model, d) {
+            Some(x) => {
+                let steps = (x / model.run.dt).round();
+                if steps <= 255.0 {
+                    1.0
+                } else if steps <= 65535.0 {
+                    2.0
+                } else {
+                    4.0
+                }
+            }
+            None => {
+                upper_bound = true;
+                4.0
+            }
+        };
+        let ty = ["", "u8", "u16", "", "u32"][bytes as usize];
+        let what = if upper_bound {
+            "delay (u8, u16 or u32 by the longest)".to_string()
+        } else {
+            format!("delay ({ty})")
+        };
+        parts.push((what, bytes));
+    }
+    SynapseLayout { parts, upper_bound }
+}
+
 /// Estimate the memory of a run of `n_steps` steps. Values are stored as f64 (8 bytes) even
 /// with `precision = f32` (rounded after every update), so that is the word size here.
 pub fn estimate(model: &Model, n_steps: u64) -> Estimate {
@@ -76,18 +152,15 @@ pub fn estimate(model: &Model, n_steps: u64) -> Estimate {
         });
     }
     for (_, pr) in model.projections.iter() {
-        let st = &model.synapse_types[pr.synapse];
         match expected_synapses(model, pr) {
             Some(n) => {
-                // While connectivity is built: the (pre, post) pairs (8 bytes), then the CSR
-                // pre and post indices (8), the reverse index (4), delays (4) and the synapse
-                // variables; row pointers per endpoint element.
-                let vars = (st.states.len() + st.params.len()) as f64;
-                let per_syn = 8.0 + 8.0 + 4.0 + if pr.delay.is_some() { 4.0 } else { 0.0 };
+                // What the synapses keep (`synapse_layout`), and 8 bytes more per synapse: the
+                // (pre, post) pairs while the CSR arrays are built from them; row pointers per
+                // endpoint element.
+                let per_syn = synapse_layout(model, pr).bytes_per_synapse() + 8.0;
                 est.buffers.push(Buffer {
                     what: format!("projection {} synapses (~{n:.0})", pr.name),
-                    bytes: n * (per_syn + vars * word)
-                        + 8.0 * (pr.pre.size() as f64 + pr.post.size() as f64 + 2.0),
+                    bytes: n * per_syn + 8.0 * (pr.pre.size() as f64 + pr.post.size() as f64 + 2.0),
                 });
             }
             None => est.unknown.push(format!(

@@ -258,7 +258,7 @@ fn if_and_heaviside_of_a_condition_agree_bit_for_bit_between_backends() {
     assert!(!conn.post.is_empty());
     let d = &conn.delay_steps;
     for (k, &post) in conn.post.iter().enumerate() {
-        assert_eq!(d[k], if post == 1 { 30 } else { 5 }, "synapse {k}");
+        assert_eq!(d.get(k), if post == 1 { 30 } else { 5 }, "synapse {k}");
     }
 }
 
@@ -1004,7 +1004,12 @@ fn fixed_total_draws_that_many_uniform_pairs_and_truncnormal_keeps_to_its_bounds
     let pairs: std::collections::HashSet<_> = s.pre.iter().zip(&s.post).collect();
     assert!(pairs.len() < 24000 && pairs.len() > 1100, "{}", pairs.len());
     // Delays redrawn below dt / 2: at least one step.
-    assert!(s.delay_steps.iter().all(|&d| d >= 1));
+    assert_eq!(
+        s.delay_steps.width(),
+        1,
+        "millisecond delays at dt = 0.1 ms fit a byte"
+    );
+    assert!((0..s.n_synapses()).all(|k| s.delay_steps.get(k) >= 1));
     // Weights: N(1, 2) truncated to [0.5, 3], mean 1.6576 and SD 0.6995.
     let w = &sim.recordings[0].values;
     assert_eq!(w.len(), 24000);
@@ -1025,4 +1030,54 @@ fn fixed_total_draws_that_many_uniform_pairs_and_truncnormal_keeps_to_its_bounds
     // A bound below the other is refused where it is written.
     let errs = errors("model m\nunit U { state v = normal(0, 1) + truncnormal(0, 1, 2, 1) }\n");
     assert!(errs.iter().any(|e| e.contains("upper bound")), "{errs:?}");
+}
+
+/// Synapse storage is chosen per projection (delays in u8, u16 or u32 by the longest; the index
+/// by post element only for `on post` code). Forcing the widest delays and the index on every
+/// projection changes nothing in the traces, in either backend: every bundled spec with delays
+/// or `on post` code (the microcircuit at 1 %), 300 steps.
+#[test]
+fn every_synapse_layout_gives_the_same_traces() {
+    use neurograph::runtime::state::Delays;
+    let mut tried = 0;
+    for path in common::runnable_specs() {
+        let c = common::compile(&path);
+        let m = &c.model;
+        if !m
+            .projections
+            .iter()
+            .any(|(_, p)| p.delay.is_some() || !p.code.on_post.is_empty())
+        {
+            continue;
+        }
+        tried += 1;
+        for backend in [Backend::Interp, Backend::Jit] {
+            let mut cfg = common::config(3);
+            cfg.backend = backend;
+            let run = |widen: bool| {
+                let mut sim = Sim::new(std::sync::Arc::clone(&c), &cfg).unwrap();
+                if widen {
+                    for conn in &mut sim.conn {
+                        conn.index_by_post();
+                        if !conn.delay_steps.is_empty() {
+                            let n = conn.n_synapses();
+                            let wide = (0..n).map(|k| conn.delay_steps.get(k)).collect();
+                            conn.delay_steps = Delays::U32(wide);
+                        }
+                    }
+                }
+                sim.run(300, &AtomicBool::new(false), 0, &mut |_| {});
+                sim.finish_records();
+                sim
+            };
+            let (narrow, wide) = (run(false), run(true));
+            assert!(
+                narrow.conn.iter().all(|k| k.delay_steps.width() <= 2),
+                "{}: delays not narrowed",
+                path.display()
+            );
+            assert_eq!(bits(&narrow), bits(&wide), "{} {backend:?}", path.display());
+        }
+    }
+    assert!(tried >= 2, "only {tried} specs with delays or on post code");
 }

@@ -13,7 +13,7 @@ use crate::eval::{b2f, Col, Ctx};
 use crate::expm::{propagators, Matrix};
 use crate::rng::Stream;
 use crate::sim::{Sim, SimError};
-use crate::state::Store;
+use crate::state::{Connectivity, Delays, SlotsFrom, Store};
 
 /// Propagators of an exactly integrated node: one pair per distinct coefficient matrix, and
 /// which pair each element uses.
@@ -856,13 +856,11 @@ impl Sim {
         } else {
             if let Some(q) = &mut self.queues[pi] {
                 let mut slots = q.slots_from(self.step);
-                for &i in &sources {
-                    for s in conn.row(i as usize) {
-                        match conn.delay_steps[s] {
-                            0 => due.push(s as u32),
-                            k => slots.push(k as usize, s as u32),
-                        }
-                    }
+                match &conn.delay_steps {
+                    Delays::None => {}
+                    Delays::U8(d) => enqueue(conn, d, &sources, &mut due, &mut slots),
+                    Delays::U16(d) => enqueue(conn, d, &sources, &mut due, &mut slots),
+                    Delays::U32(d) => enqueue(conn, d, &sources, &mut due, &mut slots),
                 }
             }
         }
@@ -1087,6 +1085,26 @@ impl Sim {
 /// geometric skipping, one draw per synapse instead of one per pair. Rows are independent
 /// (the draws of row `i` are those of element `i`), so large projections are drawn by several
 /// threads, each a contiguous range of rows, with the same result for any thread count.
+/// Queue the synapses of the spiking `sources` by their delays (`delays` in CSR order): a
+/// delay of zero is due now, in `due`; the others go to their slot.
+fn enqueue<T: Copy + Into<u32>>(
+    conn: &Connectivity,
+    delays: &[T],
+    sources: &[u32],
+    due: &mut Vec<u32>,
+    slots: &mut SlotsFrom<'_>,
+) {
+    for &i in sources {
+        let row = conn.row(i as usize);
+        for (s, &k) in row.clone().zip(&delays[row]) {
+            match k.into() {
+                0 => due.push(s as u32),
+                k => slots.push(k as usize, s as u32),
+            }
+        }
+    }
+}
+
 fn bernoulli_pairs(
     stream: Stream,
     prob: f64,

@@ -798,6 +798,9 @@ impl Sim {
         );
         let pairs = self.connect(h, n_pre, n_post)?;
         self.conn[h.index()] = Connectivity::from_pairs(n_pre, n_post, pairs);
+        if !p.code.on_post.is_empty() {
+            self.conn[h.index()].index_by_post();
+        }
         let n_syn = self.conn[h.index()].n_synapses();
         self.nodes[node].size = n_syn;
         let st = &model.synapse_types[p.synapse];
@@ -845,7 +848,7 @@ impl Sim {
                     ),
                 ));
             }
-            self.conn[h.index()].delay_steps = out;
+            self.conn[h.index()].delay_steps = Delays::new(out);
             if !p.code.on_pre.is_empty() {
                 self.queues[h.index()] = Some(DelayQueue::new(max));
             }

@@ -86,8 +86,9 @@ pub struct NodeState {
     pub vars: VarMap<Store>,
 }
 
-/// Synapses of a projection in CSR order (sorted by pre, then post), with the reverse index
-/// by post element. Indices are positions in the projection's endpoint numbering.
+/// Synapses of a projection in CSR order (sorted by pre, then post), with the number of
+/// synapses onto each post element and, where `on post` code needs it, the reverse index by
+/// post element. Indices are positions in the projection's endpoint numbering.
 #[derive(Debug, Clone, Default)]
 pub struct Connectivity {
     pub n_pre: usize,
@@ -96,10 +97,62 @@ pub struct Connectivity {
     pub pre: Vec<u32>,
     pub post: Vec<u32>,
     /// Synapses onto each post element: `col_syn[col_ptr[j]..col_ptr[j + 1]]`, ascending.
+    /// `col_syn` is empty until `index_by_post` builds it (only projections with `on post`
+    /// code use it: 4 bytes per synapse the others do not pay).
     pub col_ptr: Vec<u32>,
     pub col_syn: Vec<u32>,
-    /// Delay of each synapse in steps; empty when the projection has no delay.
-    pub delay_steps: Vec<u32>,
+    /// Delay of each synapse in steps; `Delays::None` when the projection has no delay.
+    pub delay_steps: Delays,
+}
+
+/// Per-synapse delays in steps, stored in the narrowest unsigned type that holds the longest
+/// (a millisecond-range delay at dt = 0.1 ms is one byte per synapse, not four).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum Delays {
+    #[default]
+    None,
+    U8(Vec<u8>),
+    U16(Vec<u16>),
+    U32(Vec<u32>),
+}
+
+impl Delays {
+    /// The delays `steps`, narrowed to the type their maximum needs.
+    pub fn new(steps: Vec<u32>) -> Delays {
+        let max = steps.iter().copied().max().unwrap_or(0);
+        if max <= u32::from(u8::MAX) {
+            Delays::U8(steps.iter().map(|&k| k as u8).collect())
+        } else if max <= u32::from(u16::MAX) {
+            Delays::U16(steps.iter().map(|&k| k as u16).collect())
+        } else {
+            Delays::U32(steps)
+        }
+    }
+
+    /// True when the projection has no delays (every event is due when its source spikes).
+    pub fn is_empty(&self) -> bool {
+        matches!(self, Delays::None)
+    }
+
+    /// The delay of synapse `s` in steps.
+    pub fn get(&self, s: usize) -> u32 {
+        match self {
+            Delays::None => 0,
+            Delays::U8(v) => u32::from(v[s]),
+            Delays::U16(v) => u32::from(v[s]),
+            Delays::U32(v) => v[s],
+        }
+    }
+
+    /// Bytes per synapse of this storage (0, 1, 2 or 4).
+    pub fn width(&self) -> usize {
+        match self {
+            Delays::None => 0,
+            Delays::U8(_) => 1,
+            Delays::U16(_) => 2,
+            Delays::U32(_) => 4,
+        }
+    }
 }
 
 impl Connectivity {
@@ -124,12 +177,6 @@ impl Connectivity {
         for k in 0..n_post {
             col_ptr[k + 1] += col_ptr[k];
         }
-        let mut fill = col_ptr.clone();
-        let mut col_syn = vec![0u32; post.len()];
-        for (s, &j) in post.iter().enumerate() {
-            col_syn[fill[j as usize] as usize] = s as u32;
-            fill[j as usize] += 1;
-        }
         Connectivity {
             n_pre,
             n_post,
@@ -137,9 +184,31 @@ impl Connectivity {
             pre,
             post,
             col_ptr,
-            col_syn,
-            delay_steps: Vec::new(),
+            col_syn: Vec::new(),
+            delay_steps: Delays::None,
         }
+    }
+
+    /// Build the reverse index `col_syn` (synapses by post element, ascending), once.
+    pub fn index_by_post(&mut self) {
+        if !self.col_syn.is_empty() || self.post.is_empty() {
+            return;
+        }
+        let mut fill = self.col_ptr.clone();
+        let mut col_syn = vec![0u32; self.post.len()];
+        for (s, &j) in self.post.iter().enumerate() {
+            col_syn[fill[j as usize] as usize] = s as u32;
+            fill[j as usize] += 1;
+        }
+        self.col_syn = col_syn;
+    }
+
+    /// Bytes this connectivity holds per synapse (indices, reverse index, delays), and in
+    /// total with the per-element pointers.
+    pub fn bytes(&self) -> usize {
+        4 * (self.row_ptr.len() + self.pre.len() + self.post.len())
+            + 4 * (self.col_ptr.len() + self.col_syn.len())
+            + self.delay_steps.width() * self.post.len()
     }
 
     pub fn n_synapses(&self) -> usize {
@@ -233,5 +302,43 @@ impl SlotsFrom<'_> {
             k -= self.slots.len();
         }
         self.slots[k].push(synapse);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn delays_take_the_narrowest_type_that_holds_the_longest() {
+        for (longest, width) in [(0u32, 1), (255, 1), (256, 2), (65_535, 2), (65_536, 4)] {
+            let steps = vec![3, longest, 0, 1];
+            let d = Delays::new(steps.clone());
+            assert_eq!(d.width(), width, "longest {longest}");
+            assert!(!d.is_empty());
+            let back: Vec<u32> = (0..steps.len()).map(|s| d.get(s)).collect();
+            assert_eq!(back, steps);
+        }
+        assert!(Delays::None.is_empty());
+        assert_eq!(Delays::None.width(), 0);
+    }
+
+    #[test]
+    fn the_index_by_post_is_built_on_request_and_lists_each_post_elements_synapses() {
+        let pairs = vec![(0, 2), (0, 0), (1, 2), (2, 1), (2, 2)];
+        let mut c = Connectivity::from_pairs(3, 3, pairs);
+        assert!(c.col_syn.is_empty());
+        assert_eq!(c.col_ptr, vec![0, 1, 2, 5]);
+        let bytes = c.bytes();
+        c.index_by_post();
+        assert_eq!(c.bytes(), bytes + 4 * c.n_synapses());
+        // CSR order: (0,0) (0,2) (1,2) (2,1) (2,2).
+        for j in 0..3 {
+            let syn = &c.col_syn[c.col_ptr[j] as usize..c.col_ptr[j + 1] as usize];
+            let expected: Vec<u32> = (0..c.n_synapses() as u32)
+                .filter(|&s| c.post[s as usize] == j as u32)
+                .collect();
+            assert_eq!(syn, expected.as_slice());
+        }
     }
 }
