@@ -111,13 +111,22 @@ fn delays_resumed_in_a_new_process_are_bit_identical() {
     let model = Model::compile_text(&common::root().join("specs/cuba_delays.ng"), text).unwrap();
     let mut full = model.simulation().seed(2).build().unwrap();
     full.step(3000).unwrap();
-    let mut first = model.simulation().seed(2).build().unwrap();
+    // Written on two threads (the delay ring split by post element between them), resumed on
+    // one and on two.
+    let mut first = model.simulation().seed(2).threads(2).build().unwrap();
     first.step(1503).unwrap();
     let bytes = first.snapshot();
     drop(first);
-    let mut second = Simulation::restore(&model, &bytes).unwrap();
-    assert_eq!(second.steps(), 1503);
-    second.step(1497).unwrap();
+    for threads in [1, 2] {
+        let mut second = Simulation::restore(&model, &bytes).unwrap();
+        second.set_threads(threads);
+        assert_eq!(second.steps(), 1503);
+        second.step(1497).unwrap();
+        same_cuba_state(&full, &second);
+    }
+}
+
+fn same_cuba_state(full: &Simulation, second: &Simulation) {
     for (p, v) in [("E", "v"), ("E", "ge"), ("I", "gi")] {
         let (a, b) = (full.state(p, v).unwrap(), second.state(p, v).unwrap());
         assert!(

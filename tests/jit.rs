@@ -156,11 +156,12 @@ fn jit_traces_equal_the_interpreter_bit_for_bit_on_every_spec() {
 }
 
 /// Fused population updates shared between 2 and 4 threads (every population with at least
-/// two cells per thread, forced) give the one-thread traces bit for bit on every bundled spec.
+/// two cells per thread, forced), and delayed events delivered in parts by post element, give
+/// the one-thread traces bit for bit on every bundled spec.
 #[test]
 fn traces_do_not_depend_on_threads_on_every_spec() {
     let specs = common::runnable_specs();
-    let mut shared_specs = 0;
+    let (mut shared_specs, mut split_specs) = (0, 0);
     for path in specs {
         let c = with_every_state_at_end(&path);
         let steps = (0.02 / c.model.run.dt).round().max(50.0) as u64;
@@ -182,10 +183,13 @@ fn traces_do_not_depend_on_threads_on_every_spec() {
             if threads == 2 && sim.shared_calls > 0 {
                 shared_specs += 1;
             }
+            split_specs += usize::from(threads == 2 && sim.split_deliveries > 0);
         }
     }
     // Every spec with a fused population update shared it (the others have none).
     assert!(shared_specs >= 8, "{shared_specs} specs shared an update");
+    // Delayed events delivered in parts (the microcircuit's projections at least).
+    assert!(split_specs >= 1, "{split_specs} specs split a delivery");
 }
 
 #[test]

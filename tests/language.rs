@@ -1033,13 +1033,14 @@ fn fixed_total_draws_that_many_uniform_pairs_and_truncnormal_keeps_to_its_bounds
 }
 
 /// Synapse storage is chosen per projection (delays in u8, u16 or u32 by the longest; the index
-/// by post element only for `on post` code). Forcing the widest delays and the index on every
-/// projection changes nothing in the traces, in either backend: every bundled spec with delays
+/// by post element only for `on post` code; the delay ring split by post element between
+/// threads). Forcing the widest delays and the index on every projection, or a split on two
+/// threads, changes nothing in the traces, in either backend: every bundled spec with delays
 /// or `on post` code (the microcircuit at 1 %), 300 steps.
 #[test]
 fn every_synapse_layout_gives_the_same_traces() {
     use neurograph::runtime::state::Delays;
-    let mut tried = 0;
+    let (mut tried, mut splits) = (0, 0);
     for path in common::runnable_specs() {
         let c = common::compile(&path);
         let m = &c.model;
@@ -1054,8 +1055,12 @@ fn every_synapse_layout_gives_the_same_traces() {
         for backend in [Backend::Interp, Backend::Jit] {
             let mut cfg = common::config(3);
             cfg.backend = backend;
-            let run = |widen: bool| {
+            let run = |widen: bool, split: bool| {
                 let mut sim = Sim::new(std::sync::Arc::clone(&c), &cfg).unwrap();
+                if split {
+                    sim.set_threads(2);
+                    sim.share_always(2);
+                }
                 if widen {
                     for conn in &mut sim.conn {
                         conn.index_by_post();
@@ -1070,14 +1075,22 @@ fn every_synapse_layout_gives_the_same_traces() {
                 sim.finish_records();
                 sim
             };
-            let (narrow, wide) = (run(false), run(true));
+            let (narrow, wide, split) = (run(false, false), run(true, false), run(false, true));
             assert!(
                 narrow.conn.iter().all(|k| k.delay_steps.width() <= 2),
                 "{}: delays not narrowed",
                 path.display()
             );
             assert_eq!(bits(&narrow), bits(&wide), "{} {backend:?}", path.display());
+            assert_eq!(
+                bits(&narrow),
+                bits(&split),
+                "{} {backend:?}",
+                path.display()
+            );
+            splits += split.split_deliveries;
         }
     }
     assert!(tried >= 2, "only {tried} specs with delays or on post code");
+    assert!(splits > 0, "no delivery was split");
 }

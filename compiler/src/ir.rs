@@ -28,7 +28,8 @@
 //!    refractory does not spike); `spike with probability p` draws once per cell and step.
 //! 5. **Synaptic events**: `on pre` code runs for every synapse of every event due now
 //!    (delayed events enqueued earlier, by the step that sent them, then zero-delay events of
-//!    this step; the events of one sending step in ascending source-element order); then
+//!    this step; the events of one sending step in ascending source-element order; split by
+//!    post element between threads, each post element receives its events in that order); then
 //!    `on post`; then every synapse's `on step` code. An `on pre`
 //!    effect of a zero-delay spike therefore acts on its target from the next step.
 //! 6. **Resets**: the event's statements run and the refractory period starts.

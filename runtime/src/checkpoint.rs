@@ -226,9 +226,11 @@ impl Sim {
                 None => w.u8(0),
                 Some(q) => {
                     w.u8(1);
-                    w.u64(q.slots.len() as u64);
-                    for slot in &q.slots {
-                        w.u32s(slot);
+                    // One list per slot whatever the parts (each post element's events in
+                    // the order sent), so a checkpoint does not depend on the threads.
+                    w.u64(q.slot_count() as u64);
+                    for k in 0..q.slot_count() {
+                        w.u32s(&q.slot(k));
                     }
                 }
             }
@@ -368,11 +370,16 @@ impl Sim {
                 (0, None) => {}
                 (1, Some(queue)) => {
                     let slots = r.u64("a delay queue")? as usize;
-                    if slots != queue.slots.len() {
+                    if slots != queue.slot_count() {
                         return Err(mismatch("a projection's delays"));
                     }
-                    for s in 0..slots {
-                        queue.slots[s] = r.u32s("a delay queue")?;
+                    let post = &self.conn[q].post;
+                    for k in 0..slots {
+                        let events = r.u32s("a delay queue")?;
+                        if events.iter().any(|&s| s as usize >= post.len()) {
+                            return Err(mismatch("a projection's synapses"));
+                        }
+                        queue.set_slot(k, events, post);
                     }
                 }
                 _ => return Err(mismatch("a projection's delays")),

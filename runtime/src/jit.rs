@@ -825,7 +825,7 @@ impl Sim {
         let dry = |sim: &mut Sim, what: String, code, node, rows| KernelDecision {
             what,
             generated: sim
-                .event_code(code, node, &[], rows, true)
+                .event_code(code, node, &[], rows, None, true)
                 .map_err(Cow::into_owned),
         };
         for &call in &schedule {
@@ -869,7 +869,9 @@ impl Sim {
                     // Without delays over the rows of the spiking sources, unless they do not
                     // qualify; else over the due synapses (as `deliver_pre` tries them).
                     let rows = self.conn[p.index()].delay_steps.is_empty()
-                        && self.event_code(code, node, &[], Some(0), true).is_ok();
+                        && self
+                            .event_code(code, node, &[], Some(0), None, true)
+                            .is_ok();
                     out.push(dry(self, what, code, node, rows.then_some(0)));
                 }
                 KernelCall::DeliverPost(p) => {
@@ -1072,7 +1074,21 @@ impl Sim {
         due: &[u32],
         rows: Option<usize>,
     ) -> bool {
-        self.event_code(code, node, due, rows, false).is_ok()
+        self.event_code(code, node, due, rows, None, false).is_ok()
+    }
+
+    /// `try_event_code` over the due synapses of several parts whose writes are disjoint
+    /// (`Sim::delivery_bounds`: each part's post elements are its own), the parts on the
+    /// pool's threads when `parallel`, else one after the other.
+    pub(crate) fn try_event_code_parts(
+        &mut self,
+        code: codegen::EventCode,
+        node: usize,
+        parts: &[Vec<u32>],
+        parallel: bool,
+    ) -> bool {
+        self.event_code(code, node, &[], None, Some((parts, parallel)), false)
+            .is_ok()
     }
 
     /// `try_event_code`, or with `dry` only make sure its kernel exists, running nothing and
@@ -1085,6 +1101,7 @@ impl Sim {
         node: usize,
         due: &[u32],
         rows: Option<usize>,
+        split: Option<(&[Vec<u32>], bool)>,
         dry: bool,
     ) -> Result<(), Cow<'static, str>> {
         const MISFIT: &str = "the due elements or columns do not fit the compiled layout";
@@ -1116,13 +1133,17 @@ impl Sim {
             codegen::EventCode::OnPre(p)
             | codegen::EventCode::OnPost(p)
             | codegen::EventCode::Coupling { projection: p, .. } => {
-                if rows.is_some() || self.due_fits(p, due).is_err() {
+                let fits = match split {
+                    Some((lists, _)) => lists.iter().all(|d| self.due_fits(p, d).is_ok()),
+                    None => self.due_fits(p, due).is_ok(),
+                };
+                if rows.is_some() || !fits {
                     return Err(MISFIT.into());
                 }
                 Some(p.index())
             }
             codegen::EventCode::Cell { .. } => {
-                if due.iter().any(|&e| e as usize >= n_syn) {
+                if split.is_some() || due.iter().any(|&e| e as usize >= n_syn) {
                     return Err(MISFIT.into());
                 }
                 None
@@ -1266,6 +1287,11 @@ impl Sim {
         if dry {
             return Ok(());
         }
+        if let Some((lists, parallel)) = split {
+            self.call_event_parts(func, &column_args[..], proj, node, lists, parallel);
+            self.event_code_calls[code.kind()] += 1;
+            return Ok(());
+        }
         // Room for one value per element, which the kernel writes before it reads them.
         let mut scratch = std::mem::take(&mut self.scratch);
         scratch.clear();
@@ -1306,6 +1332,69 @@ impl Sim {
         Ok(())
     }
 }
+
+impl Sim {
+    /// Generated event code over the due synapses of several parts (`try_event_code_parts`),
+    /// with the columns `event_code` set up: one call per part, each with its own scratch.
+    fn call_event_parts(
+        &mut self,
+        func: codegen::DeliveryFn,
+        columns: &[codegen::ColumnArg],
+        proj: Option<usize>,
+        node: usize,
+        parts: &[Vec<u32>],
+        parallel: bool,
+    ) {
+        let pi = proj.expect("parts are delivered for a projection");
+        let mut scratch = std::mem::take(&mut self.scratch_parts);
+        scratch.resize_with(parts.len(), Vec::new);
+        let calls: Vec<SendDelivery> = parts
+            .iter()
+            .zip(scratch.iter_mut())
+            .map(|(due, room)| {
+                room.clear();
+                room.reserve(due.len());
+                SendDelivery(codegen::DeliveryArgs {
+                    n: due.len() as u64,
+                    due: due.as_ptr(),
+                    columns: columns.as_ptr(),
+                    pre_idx: self.conn[pi].pre.as_ptr(),
+                    post_idx: self.conn[pi].post.as_ptr(),
+                    t: self.step as f64 * self.dt,
+                    step: self.step,
+                    node_key: self.node_keys[node] << 32,
+                    seed: self.seed,
+                    size: self.nodes[node].size as u64,
+                    scratch: room.as_mut_ptr(),
+                    row_ptr: std::ptr::null(),
+                })
+            })
+            .collect();
+        // SAFETY: as for one call in `event_code` (every due synapse below the element count,
+        // checked there; columns and parts set up there and not resized since; each scratch has
+        // room for its part's values). The parts' writes are disjoint: each writes its own
+        // synapses' values and the post elements of its own bounds (`delivery_bounds` splits
+        // only code that writes nothing else, over a post endpoint without repeated elements).
+        let call = |k: usize| unsafe {
+            func(&calls[k].0);
+        };
+        match &mut self.pool {
+            Some(pool) if parallel && calls.len() > 1 => {
+                let tasks = pool.threads().min(calls.len());
+                pool.run(tasks, &|t| (t..calls.len()).step_by(tasks).for_each(call));
+            }
+            _ => (0..calls.len()).for_each(call),
+        }
+        self.scratch_parts = scratch;
+    }
+}
+
+/// Event code arguments sent to a worker thread (`Sim::call_event_parts`).
+struct SendDelivery(codegen::DeliveryArgs);
+
+// SAFETY: the pointers are only used by the kernel during `Pool::run`, which returns after
+// every call; the parts write disjoint elements.
+unsafe impl Sync for SendDelivery {}
 
 /// Where a delivery column or part points: a copied shared value or a column in place.
 enum Src {

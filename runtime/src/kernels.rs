@@ -825,13 +825,16 @@ impl Sim {
         // The source and due lists keep their allocations from step to step.
         let mut sources = std::mem::take(&mut self.buf_sources);
         self.endpoint_spikes(pi, true, &mut sources);
-        let mut due = std::mem::take(&mut self.buf_due);
-        due.clear();
-        if let Some(q) = &mut self.queues[pi] {
-            q.take_into(self.step, &mut due);
+        let mut dues = std::mem::take(&mut self.buf_dues);
+        let bounds = self.delivery_bounds(pi);
+        let parts = bounds.len() - 1;
+        dues.resize_with(parts.max(1), Vec::new);
+        for d in dues.iter_mut() {
+            d.clear();
         }
         let conn = &self.conn[pi];
         if conn.delay_steps.is_empty() {
+            let due = &mut dues[0];
             // No delays: every synapse of a spiking source is due now, and generated code runs
             // over the sources' rows directly.
             let count: usize = sources.iter().map(|&i| conn.row(i as usize).len()).sum();
@@ -846,40 +849,141 @@ impl Sim {
             if count > 0 && self.try_event_code(EventCode::OnPre(p), node, &sources, Some(count)) {
                 self.events_delivered += count as u64;
                 self.buf_sources = sources;
-                self.buf_due = due;
+                self.buf_dues = dues;
                 return;
             }
             let conn = &self.conn[pi];
             for &i in &sources {
                 due.extend(conn.row(i as usize).map(|s| s as u32));
             }
-        } else {
-            if let Some(q) = &mut self.queues[pi] {
-                let mut slots = q.slots_from(self.step);
+        } else if let Some(q) = &mut self.queues[pi] {
+            // Per part (post elements `bounds[t]..bounds[t + 1]`, one per thread when the
+            // code may run in parallel): the events sent earlier and due now, then this step's
+            // zero-delay events; the others go to their slots. Each part takes the piece of
+            // every spiking row that falls in its bounds (rows are in post order).
+            q.repartition(&bounds, &conn.post);
+            let work: Vec<std::sync::Mutex<_>> = q
+                .parts_from(self.step)
+                .into_iter()
+                .zip(dues.iter_mut())
+                .map(std::sync::Mutex::new)
+                .collect();
+            let sources = &sources;
+            let task = |t: usize| {
+                let mut guard = work[t].lock().unwrap_or_else(|e| e.into_inner());
+                let (slots, due) = &mut *guard;
+                slots.take_into(due);
+                let range = (bounds[t], bounds[t + 1]);
+                let whole = parts == 1;
                 match &conn.delay_steps {
                     Delays::None => {}
-                    Delays::U8(d) => enqueue(conn, d, &sources, &mut due, &mut slots),
-                    Delays::U16(d) => enqueue(conn, d, &sources, &mut due, &mut slots),
-                    Delays::U32(d) => enqueue(conn, d, &sources, &mut due, &mut slots),
+                    Delays::U8(d) => enqueue(conn, d, sources, range, whole, due, slots),
+                    Delays::U16(d) => enqueue(conn, d, sources, range, whole, due, slots),
+                    Delays::U32(d) => enqueue(conn, d, sources, range, whole, due, slots),
                 }
+            };
+            let sent: usize = sources.iter().map(|&i| conn.row(i as usize).len()).sum();
+            match &mut self.pool {
+                Some(pool) if parts > 1 && (self.share_always.is_some() || sent >= MIN_SPLIT) => {
+                    pool.run(parts, &|t| task(t));
+                }
+                _ => (0..parts).for_each(task),
             }
         }
         self.buf_sources = sources;
-        if !due.is_empty() {
+        let total: usize = dues.iter().map(Vec::len).sum();
+        if total > 0 {
             // In the order `ir.rs` promises: delayed events by the step that sent them, each
             // step's in ascending synapse (= source, CSR) order, then this step's zero-delay
-            // events; no sort (as Brian2's spike queue).
-            self.events_delivered += due.len() as u64;
+            // events; no sort (as Brian2's spike queue). Split into parts, each post element
+            // still receives its events in that order.
+            self.events_delivered += total as u64;
             if self.lazy[pi].is_some() {
-                self.lazy_advance(pi, &due, self.step + 1);
+                // (Projections with event-driven variables are delivered in one part.)
+                self.lazy_advance(pi, &dues[0], self.step + 1);
             }
-            if !self.try_event_code(EventCode::OnPre(p), node, &due, None) {
+            self.split_deliveries += u64::from(parts > 1);
+            let generated = if parts == 1 {
+                self.try_event_code(EventCode::OnPre(p), node, &dues[0], None)
+            } else {
+                let parallel = self.share_always.is_some() || total >= MIN_SPLIT;
+                self.try_event_code_parts(EventCode::OnPre(p), node, &dues, parallel)
+            };
+            if !generated {
                 let program = std::sync::Arc::clone(&self.program);
                 let stmts = &program.model.projections[p].code.on_pre;
-                self.execute(stmts, node, Some(&due));
+                if parts == 1 {
+                    self.execute(stmts, node, Some(&dues[0]));
+                } else {
+                    let all: Vec<u32> = dues.concat();
+                    self.execute(stmts, node, Some(&all));
+                }
             }
         }
-        self.buf_due = due;
+        self.buf_dues = dues;
+    }
+
+    /// Where the delayed events of projection `pi` are split for delivery: one part per
+    /// thread, balanced by incoming synapses, when its `on pre` code may run on several
+    /// threads at once (it writes only its synapses' own variables and its targets'; no
+    /// event-driven variables; no post element twice in the post endpoint); else one part
+    /// (`[0, u32::MAX]`). Traces do not depend on it: each post element receives its events
+    /// in the same order either way.
+    fn delivery_bounds(&mut self, pi: usize) -> Vec<u32> {
+        let threads = self.pool.as_ref().map_or(1, crate::pool::Pool::threads);
+        let key = (threads, self.share_always.is_some());
+        if let Some((k, bounds)) = &self.split_bounds[pi] {
+            if *k == key {
+                return bounds.clone();
+            }
+        }
+        let n_syn = self.conn[pi].n_synapses();
+        let wanted = if threads > 1
+            && (self.share_always.is_some() || n_syn >= MIN_SPLIT)
+            && self.split_delivery_ok(pi)
+        {
+            threads
+        } else {
+            1
+        };
+        let bounds = if wanted == 1 {
+            vec![0, u32::MAX]
+        } else {
+            let col_ptr = &self.conn[pi].col_ptr;
+            let mut b = vec![0u32];
+            for t in 1..wanted {
+                let target = (n_syn * t / wanted) as u32;
+                let j = col_ptr.partition_point(|&c| c < target) as u32;
+                b.push(j.max(*b.last().unwrap_or(&0)));
+            }
+            b.push(u32::MAX);
+            b
+        };
+        self.split_bounds[pi] = Some((key, bounds.clone()));
+        bounds
+    }
+
+    fn split_delivery_ok(&self, pi: usize) -> bool {
+        let model = &self.program.model;
+        let p = &model.projections[Handle::<Projection>::new(pi)];
+        let writes_ok = p.code.on_pre.iter().all(|st| match st.side {
+            Side::Post => true,
+            Side::Own => model.variables[st.var].scope != Scope::Global,
+            Side::Pre => false,
+        });
+        let mut posts: Vec<(usize, usize, usize)> = self.post_maps[pi]
+            .parts
+            .iter()
+            .map(|&(node, start, _, count)| (node, start, start + count))
+            .collect();
+        posts.sort_unstable();
+        let disjoint = posts
+            .windows(2)
+            .all(|w| w[0].0 != w[1].0 || w[0].2 <= w[1].1);
+        let conn = &self.conn[pi];
+        let rows_sorted =
+            (0..conn.row_ptr.len().saturating_sub(1)).all(|i| conn.post[conn.row(i)].is_sorted());
+        writes_ok && disjoint && rows_sorted && self.lazy[pi].is_none()
     }
 
     fn deliver_post(&mut self, p: Handle<Projection>) {
@@ -1085,17 +1189,31 @@ impl Sim {
 /// geometric skipping, one draw per synapse instead of one per pair. Rows are independent
 /// (the draws of row `i` are those of element `i`), so large projections are drawn by several
 /// threads, each a contiguous range of rows, with the same result for any thread count.
-/// Queue the synapses of the spiking `sources` by their delays (`delays` in CSR order): a
-/// delay of zero is due now, in `due`; the others go to their slot.
+/// Projections with fewer synapses, or steps with fewer events, deliver on one thread (handing
+/// work to the pool costs about a microsecond).
+const MIN_SPLIT: usize = 1024;
+
+/// Queue the synapses of the spiking `sources` onto post elements in `range` (the whole row
+/// when `whole`) by their delays (`delays` in CSR order): a delay of zero is due now, in `due`;
+/// the others go to their slot.
 fn enqueue<T: Copy + Into<u32>>(
     conn: &Connectivity,
     delays: &[T],
     sources: &[u32],
+    range: (u32, u32),
+    whole: bool,
     due: &mut Vec<u32>,
     slots: &mut SlotsFrom<'_>,
 ) {
     for &i in sources {
-        let row = conn.row(i as usize);
+        let mut row = conn.row(i as usize);
+        if !whole {
+            // Rows are in post order (`Connectivity::from_pairs`).
+            let posts = &conn.post[row.clone()];
+            let start = row.start;
+            row = start + posts.partition_point(|&j| j < range.0)
+                ..start + posts.partition_point(|&j| j < range.1);
+        }
         for (s, &k) in row.clone().zip(&delays[row]) {
             match k.into() {
                 0 => due.push(s as u32),

@@ -190,6 +190,10 @@ pub struct Recording {
     pub width: usize,
 }
 
+/// What a projection's delivery parts were chosen for: the threads, and whether sharing is
+/// forced (`Sim::share_always`).
+pub(crate) type SplitKey = (usize, bool);
+
 pub struct Sim {
     /// The compiled model, shared with every other simulation of it.
     pub(crate) program: Arc<Compiled>,
@@ -269,11 +273,19 @@ pub struct Sim {
     pub(crate) share_always: Option<usize>,
     /// Fused-kernel calls shared between threads so far.
     pub shared_calls: u64,
+    /// Deliveries of delayed events split by post element between threads so far.
+    pub split_deliveries: u64,
     /// Per `EventCode::kind`: on pre, on post, cell events, couplings.
     pub event_code_calls: [u64; 4],
     /// Spiking sources and due synapses of a projection, reused from step to step.
     pub(crate) buf_sources: Vec<u32>,
-    pub(crate) buf_due: Vec<u32>,
+    /// Due synapses per part of a delivery (`Sim::delivery_bounds`).
+    pub(crate) buf_dues: Vec<Vec<u32>>,
+    /// Per projection: the post bounds its delayed events are delivered in, and the threads
+    /// and forced sharing they were chosen for.
+    pub(crate) split_bounds: Vec<Option<(SplitKey, Vec<u32>)>>,
+    /// Scratch per part of a delivery on several threads.
+    pub(crate) scratch_parts: Vec<Vec<f64>>,
     /// The first non-finite state value `run` found; the run stops there.
     pub non_finite: Option<NonFinite>,
     /// Steps simulated at the last check that found every state value finite.
@@ -398,9 +410,12 @@ impl Sim {
             pool: None,
             share_always: None,
             shared_calls: 0,
+            split_deliveries: 0,
             event_code_calls: [0; 4],
             buf_sources: Vec::new(),
-            buf_due: Vec::new(),
+            buf_dues: Vec::new(),
+            split_bounds: vec![None; model.projections.len()],
+            scratch_parts: Vec::new(),
             non_finite: None,
             last_finite_check: 0,
             data_fault: std::cell::RefCell::new(None),

@@ -251,50 +251,96 @@ impl EndpointMap {
     }
 }
 
-/// Spikes waiting for their delay, as a ring of per-step synapse lists.
+/// Spikes waiting for their delay, as a ring of per-step synapse lists. The lists may be split
+/// by post element into parts (`repartition`), one per thread that delivers them: part `t`
+/// holds the events onto the post elements `bounds[t]..bounds[t + 1]` in the order they were
+/// sent, so every post element receives its events in the same order however many parts
+/// there are.
 #[derive(Debug, Clone, Default)]
 pub struct DelayQueue {
-    pub slots: Vec<Vec<u32>>,
+    /// `lists[part * slots + slot]`.
+    lists: Vec<Vec<u32>>,
+    slots: usize,
+    /// Post endpoint indices where the parts start, then the end (`parts + 1` entries).
+    bounds: Vec<u32>,
 }
+
+/// The bounds of a queue in one part.
+const ONE_PART: [u32; 2] = [0, u32::MAX];
 
 impl DelayQueue {
     pub fn new(max_delay: usize) -> DelayQueue {
         DelayQueue {
-            slots: vec![Vec::new(); max_delay + 1],
+            lists: vec![Vec::new(); max_delay + 1],
+            slots: max_delay + 1,
+            bounds: ONE_PART.to_vec(),
         }
     }
 
-    /// The slots seen from `step`: `push(k, s)` enqueues synapse `s` for step `step + k`
-    /// without a division per synapse.
-    pub fn slots_from(&mut self, step: u64) -> SlotsFrom<'_> {
-        let base = (step % self.slots.len() as u64) as usize;
-        SlotsFrom {
-            slots: &mut self.slots,
-            base,
-        }
+    /// The number of slots (the longest delay in steps + 1).
+    pub fn slot_count(&self) -> usize {
+        self.slots
     }
 
-    /// The synapses due at `step`, appended to `out`; the slot keeps `out`'s old allocation
-    /// (so a run stops allocating once the lists have grown).
-    pub fn take_into(&mut self, step: u64, out: &mut Vec<u32>) {
-        let n = self.slots.len() as u64;
-        let slot = &mut self.slots[(step % n) as usize];
-        if out.is_empty() {
-            std::mem::swap(slot, out);
-        } else {
-            out.append(slot);
+    /// The post bounds of the parts (`[0, u32::MAX]`: one part).
+    pub fn bounds(&self) -> &[u32] {
+        &self.bounds
+    }
+
+    /// The events of slot `k`, every part's in turn (each post element's in the order sent).
+    pub fn slot(&self, k: usize) -> Vec<u32> {
+        (0..self.bounds.len() - 1)
+            .flat_map(|part| self.lists[part * self.slots + k].iter().copied())
+            .collect()
+    }
+
+    /// Make slot `k` hold `events`, synapses in the order they were sent (`post`: the
+    /// projection's post index per synapse, which the parts are split by).
+    pub fn set_slot(&mut self, k: usize, events: Vec<u32>, post: &[u32]) {
+        let bounds = self.bounds.clone();
+        self.repartition(&ONE_PART, post);
+        self.lists[k] = events;
+        self.repartition(&bounds, post);
+    }
+
+    /// Split the lists at the post endpoint indices `bounds` (ascending, first 0, last above
+    /// every post index), each part keeping its events' order.
+    pub fn repartition(&mut self, bounds: &[u32], post: &[u32]) {
+        if bounds == self.bounds.as_slice() {
+            return;
         }
+        let parts = bounds.len() - 1;
+        let mut lists = vec![Vec::new(); parts * self.slots];
+        for k in 0..self.slots {
+            for s in self.slot(k) {
+                let j = post[s as usize];
+                let part = bounds[1..].partition_point(|&b| b <= j).min(parts - 1);
+                lists[part * self.slots + k].push(s);
+            }
+        }
+        self.lists = lists;
+        self.bounds = bounds.to_vec();
+    }
+
+    /// Every part's slots seen from `step`, in part order.
+    pub fn parts_from(&mut self, step: u64) -> Vec<SlotsFrom<'_>> {
+        let base = (step % self.slots as u64) as usize;
+        self.lists
+            .chunks_mut(self.slots)
+            .map(|slots| SlotsFrom { slots, base })
+            .collect()
     }
 }
 
-/// A `DelayQueue` seen from one step (`DelayQueue::slots_from`).
+/// One part of a `DelayQueue` seen from one step (`DelayQueue::parts_from`).
 pub struct SlotsFrom<'a> {
     slots: &'a mut [Vec<u32>],
     base: usize,
 }
 
 impl SlotsFrom<'_> {
-    /// Enqueue `synapse` for `delay` steps after the queue's step (`delay` < the slot count).
+    /// Enqueue `synapse` for `delay` steps after the queue's step (`delay` < the slot count)
+    /// without a division per synapse.
     #[inline]
     pub fn push(&mut self, delay: usize, synapse: u32) {
         let mut k = self.base + delay;
@@ -303,11 +349,83 @@ impl SlotsFrom<'_> {
         }
         self.slots[k].push(synapse);
     }
+
+    /// The synapses due at the queue's step, appended to `out`; the slot keeps `out`'s old
+    /// allocation (so a run stops allocating once the lists have grown).
+    pub fn take_into(&mut self, out: &mut Vec<u32>) {
+        let slot = &mut self.slots[self.base];
+        if out.is_empty() {
+            std::mem::swap(slot, out);
+        } else {
+            out.append(slot);
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_queue_split_by_post_keeps_each_post_elements_order() {
+        // Synapse s goes to post s % 7; 40 synapses over 3 slots.
+        let post: Vec<u32> = (0..40).map(|s| s % 7).collect();
+        let mut q = DelayQueue::new(2);
+        let events: Vec<Vec<u32>> = (0..3)
+            .map(|k| (0..40).rev().filter(|s| s % 3 == k).collect())
+            .collect();
+        for (k, e) in events.iter().enumerate() {
+            q.set_slot(k, e.clone(), &post);
+        }
+        let per_post = |list: &[u32], j: u32| -> Vec<u32> {
+            list.iter()
+                .copied()
+                .filter(|&s| post[s as usize] == j)
+                .collect()
+        };
+        for bounds in [
+            vec![0, 3, u32::MAX],
+            vec![0, 1, 2, 6, 100],
+            ONE_PART.to_vec(),
+        ] {
+            q.repartition(&bounds, &post);
+            assert_eq!(q.bounds(), bounds.as_slice());
+            for (k, e) in events.iter().enumerate() {
+                let slot = q.slot(k);
+                assert_eq!(slot.len(), e.len());
+                for j in 0..7 {
+                    assert_eq!(per_post(&slot, j), per_post(e, j), "slot {k} post {j}");
+                }
+            }
+        }
+        // Pushed and taken per part: part 1 of [0, 3, MAX] holds posts 3 to 6 only.
+        q.repartition(&[0, 3, u32::MAX], &post);
+        let mut parts = q.parts_from(4);
+        assert_eq!(parts.len(), 2);
+        parts[1].push(2, 3);
+        let mut due = Vec::new();
+        parts[1].take_into(&mut due);
+        assert!(due.iter().all(|&s| post[s as usize] >= 3), "{due:?}");
+        assert_eq!(due.len(), per_post_range(&events[1], &post, 3..7).len());
+        for j in 3..7 {
+            assert_eq!(per_post(&due, j), per_post(&events[1], j));
+        }
+        drop(parts);
+        // Taken: slot 1 keeps part 0's events; the pushed one is due two steps on (slot 0).
+        let kept = q.slot(1);
+        assert_eq!(kept.len(), per_post_range(&events[1], &post, 0..3).len());
+        for j in 0..3 {
+            assert_eq!(per_post(&kept, j), per_post(&events[1], j));
+        }
+        assert_eq!(q.slot(0).last(), Some(&3));
+    }
+
+    fn per_post_range(list: &[u32], post: &[u32], r: std::ops::Range<u32>) -> Vec<u32> {
+        list.iter()
+            .copied()
+            .filter(|&s| r.contains(&post[s as usize]))
+            .collect()
+    }
 
     #[test]
     fn delays_take_the_narrowest_type_that_holds_the_longest() {
