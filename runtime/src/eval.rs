@@ -583,7 +583,7 @@ impl Expand for Col {
 mod tests {
     #[test]
     fn par_collect_equals_the_serial_map_whatever_the_split() {
-        let f = |k: usize| (k as f64).sqrt() * if k % 3 == 0 { -1.0 } else { 1.0 };
+        let f = |k: usize| (k as f64).sqrt() * if k.is_multiple_of(3) { -1.0 } else { 1.0 };
         // Below, at and above one thread's share, and an uneven last chunk.
         for n in [0, 5, 1 << 16, (1 << 17) - 1, 1 << 17, 300_001] {
             let serial: Vec<f64> = (0..n).map(f).collect();
