@@ -243,7 +243,7 @@ pub fn describe(c: &Compiled) -> String {
                 names.join(", ")
             );
         }
-        let layout = crate::memory::synapse_layout(m, pr);
+        let layout = crate::memory::synapse_layout(m, h);
         let parts: Vec<String> = layout
             .parts
             .iter()

@@ -60,9 +60,39 @@ pub fn expected_synapses(model: &Model, pr: &Projection) -> Option<f64> {
     })
 }
 
+/// Whether a run reads a projection's pre indices: its code reads `pre.x` or `i`, or a record
+/// writes its edges (otherwise they are made for the initial values' draws and dropped).
+pub fn reads_pre(model: &Model, pr: &Projection, h: Handle<Projection>) -> bool {
+    let c = &pr.code;
+    let exprs = c
+        .on_pre
+        .iter()
+        .chain(&c.on_post)
+        .chain(&c.on_step)
+        .map(|st| st.value)
+        .chain(c.dynamics.odes.iter().chain(&c.event_driven).map(|o| o.rhs))
+        .chain(c.dynamics.updates.iter().map(|u| u.value))
+        .chain(c.dynamics.lets.iter().map(|l| l.1))
+        .chain(pr.couplings.iter().map(|cp| cp.value));
+    let mut reads = Vec::new();
+    let mut builtin = false;
+    for e in exprs {
+        neurograph_compiler::codegen::inputs_of(model, e, &mut reads);
+        builtin |= neurograph_compiler::codegen::reads_builtin(model, e, &[Builtin::I]);
+    }
+    let writes = c.on_pre.iter().chain(&c.on_post).chain(&c.on_step);
+    builtin
+        || reads.iter().any(|&(_, side)| side == Side::Pre)
+        || writes.clone().any(|st| st.side == Side::Pre)
+        || model
+            .records
+            .iter()
+            .any(|r| matches!(r.what, RecordWhat::Edges { projection } if projection == h))
+}
+
 /// How a projection's synapses are stored, as `Sim` builds them: per synapse, what is kept and
-/// its bytes. CSR pre and post indices (u32 each); the reverse index by post element only for
-/// `on post` code; a word per synapse for each state and for each parameter that can differ
+/// its bytes. The CSR post index (u32); the pre index (u32) only where the run reads it
+/// (`reads_pre`); the reverse index by post element only for `on post` code; a word per synapse for each state and for each parameter that can differ
 /// between synapses (a parameter with one value is stored once, not per synapse); delays in the
 /// narrowest unsigned type that holds the longest (known here when the delay is a constant,
 /// else at most 4 bytes: `upper_bound`).
@@ -77,9 +107,13 @@ impl SynapseLayout {
     }
 }
 
-pub fn synapse_layout(model: &Model, pr: &Projection) -> SynapseLayout {
+pub fn synapse_layout(model: &Model, h: Handle<Projection>) -> SynapseLayout {
     let word = 8.0;
-    let mut parts = vec![("pre and post indices (u32)".to_string(), 8.0)];
+    let pr = &model.projections[h];
+    let mut parts = vec![("post index (u32)".to_string(), 4.0)];
+    if reads_pre(model, pr, h) {
+        parts.push(("pre index (u32)".to_string(), 4.0));
+    }
     if !pr.code.on_post.is_empty() {
         parts.push(("index by post (u32)".to_string(), 4.0));
     }
@@ -100,6 +134,10 @@ pub fn synapse_layout(model: &Model, pr: &Projection) -> SynapseLayout {
         if !one_value {
             per_synapse.push(var.name.clone());
         }
+    }
+    if !pr.code.event_driven.is_empty() {
+        // `LazyState::last`: the step each synapse's event-driven values were advanced to.
+        parts.push(("event-driven step (u64)".to_string(), 8.0));
     }
     if !per_synapse.is_empty() {
         parts.push((
@@ -151,13 +189,13 @@ pub fn estimate(model: &Model, n_steps: u64) -> Estimate {
             bytes: n * (vars * word + 9.0),
         });
     }
-    for (_, pr) in model.projections.iter() {
+    for (h, pr) in model.projections.iter() {
         match expected_synapses(model, pr) {
             Some(n) => {
-                // What the synapses keep (`synapse_layout`), and 8 bytes more per synapse: the
-                // (pre, post) pairs while the CSR arrays are built from them; row pointers per
-                // endpoint element.
-                let per_syn = synapse_layout(model, pr).bytes_per_synapse() + 8.0;
+                // What the synapses keep (`synapse_layout`), and 12 bytes more per synapse:
+                // the (pre, post) pairs while the CSR arrays are built from them, then the pre
+                // indices while the initial values are drawn; row pointers per endpoint element.
+                let per_syn = synapse_layout(model, h).bytes_per_synapse() + 12.0;
                 est.buffers.push(Buffer {
                     what: format!("projection {} synapses (~{n:.0})", pr.name),
                     bytes: n * per_syn + 8.0 * (pr.pre.size() as f64 + pr.post.size() as f64 + 2.0),

@@ -328,7 +328,11 @@ fn naming_a_projection_does_not_change_the_network() {
         let a = run(&plain, backend, 1000);
         let b = run(&named, backend, 1000);
         for k in 0..2 {
-            assert_eq!(a.conn[k].pre, b.conn[k].pre, "{backend:?} projection {k}");
+            assert_eq!(
+                a.conn[k].pre(),
+                b.conn[k].pre(),
+                "{backend:?} projection {k}"
+            );
             assert_eq!(a.conn[k].post, b.conn[k].post, "{backend:?} projection {k}");
             assert_eq!(
                 a.conn[k].delay_steps, b.conn[k].delay_steps,
@@ -986,7 +990,10 @@ fn fixed_total_draws_that_many_uniform_pairs_and_truncnormal_keeps_to_its_bounds
     let sim = run(&c, Backend::Jit, 2);
     let (s, t) = (&sim.conn[0], &sim.conn[1]);
     assert_eq!((s.n_synapses(), t.n_synapses()), (24000, 5000));
-    assert!(t.pre.iter().zip(&t.post).all(|(i, j)| i != j), "an autapse");
+    assert!(
+        t.pre().iter().zip(&t.post).all(|(i, j)| i != j),
+        "an autapse"
+    );
     // Sources and targets uniform: Pearson's chi-square over the counts (40 and 30 cells,
     // 39 and 29 degrees of freedom; the bounds are beyond the 0.9999 quantiles).
     let chi2 = |idx: &[u32], n: usize| {
@@ -997,11 +1004,11 @@ fn fixed_total_draws_that_many_uniform_pairs_and_truncnormal_keeps_to_its_bounds
         let e = idx.len() as f64 / n as f64;
         counts.iter().map(|c| (c - e) * (c - e) / e).sum::<f64>()
     };
-    assert!(chi2(&s.pre, 40) < 80.0 && chi2(&s.post, 30) < 66.0);
-    assert!(chi2(&s.pre, 40) > 5.0, "row counts too even to be random");
+    assert!(chi2(s.pre(), 40) < 80.0 && chi2(&s.post, 30) < 66.0);
+    assert!(chi2(s.pre(), 40) > 5.0, "row counts too even to be random");
     // Several synapses between one pair (20 per pair expected) and rows in CSR order.
-    assert!(s.pre.windows(2).all(|w| w[0] <= w[1]));
-    let pairs: std::collections::HashSet<_> = s.pre.iter().zip(&s.post).collect();
+    assert!(s.pre().windows(2).all(|w| w[0] <= w[1]));
+    let pairs: std::collections::HashSet<_> = s.pre().iter().zip(&s.post).collect();
     assert!(pairs.len() < 24000 && pairs.len() > 1100, "{}", pairs.len());
     // Delays redrawn below dt / 2: at least one step.
     assert_eq!(
@@ -1093,4 +1100,32 @@ fn every_synapse_layout_gives_the_same_traces() {
     }
     assert!(tried >= 2, "only {tried} specs with delays or on post code");
     assert!(splits > 0, "no delivery was split");
+}
+
+/// Pre indices are made for the initial values' draws and dropped after set-up; only a
+/// projection whose run reads them (`pre.x` in its code) holds them again, in either backend,
+/// and both backends still agree bit for bit.
+#[test]
+fn only_projections_that_read_pre_indices_hold_them() {
+    let text = "model m\nunit U { state v: V = 0 mV\n  dv/dt = -v / (10 ms)\n  \
+                spike when v > 1 mV { v = 0 mV }\n}\n\
+                input P = poisson(30, rate = 200 Hz)\npopulation A = U[20]\n\
+                synapse W { param w: V = uniform(0.2 mV, 0.6 mV) }\n\
+                project Plain: P -> A via W { connect fixed_total(300); delay = uniform(1 ms, 3 ms); on pre { post.v += w } }\n\
+                project Reads: A -> A via W { connect bernoulli(0.3); on pre { post.v += w * (1 + pre.v / (1 V)) } }\n\
+                record A.spikes\nrun { dt = 0.1 ms; duration = 50 ms }\n";
+    let c = common::compile_text(text);
+    let a = run(&c, Backend::Interp, 500);
+    let b = run(&c, Backend::Jit, 500);
+    assert!(a.recordings[0].values.len() > 10, "too few spikes");
+    assert_eq!(bits(&a), bits(&b));
+    assert!(b.event_code_calls[0] > 0, "no generated on-pre code ran");
+    for sim in [&a, &b] {
+        assert!(!sim.conn[0].holds_pre(), "Plain keeps its pre indices");
+        assert!(sim.conn[1].holds_pre(), "Reads has no pre indices");
+        let expected: Vec<u32> = (0..sim.conn[0].row_ptr.len() - 1)
+            .flat_map(|i| sim.conn[0].row(i).map(move |_| i as u32))
+            .collect();
+        assert_eq!(sim.conn[0].pre(), expected.as_slice());
+    }
 }

@@ -218,7 +218,7 @@ fn a_long_chain_of_parameters_checks_and_runs() {
     ));
     let c = common::compile_text(&s);
     let sim = common::simulate(&c, 1, 2);
-    let synapses = sim.conn[0].pre.len();
+    let synapses = sim.conn[0].n_synapses();
     assert!((20..=80).contains(&synapses), "{synapses} synapses of 100");
 }
 

@@ -181,9 +181,9 @@ impl Sim {
                         let p = self.proj_of(ctx.node);
                         let conn = &self.conn[p];
                         let (map, idx) = if *side == Side::Pre {
-                            (&self.pre_maps[p], &conn.pre)
+                            (&self.pre_maps[p], conn.pre())
                         } else {
-                            (&self.post_maps[p], &conn.post)
+                            (&self.post_maps[p], &conn.post[..])
                         };
                         // Gather through the endpoint map; parts of one end share an element type.
                         if map.parts.len() == 1 {
@@ -221,9 +221,9 @@ impl Sim {
                     } else {
                         let conn = &self.conn[self.proj_of(ctx.node)];
                         let idx = if *b == Builtin::I {
-                            &conn.pre
+                            conn.pre()
                         } else {
-                            &conn.post
+                            &conn.post[..]
                         };
                         Col::V((0..n).map(|k| idx[Self::elem(ctx, k)] as f64).collect())
                     }
@@ -289,7 +289,7 @@ impl Sim {
         let e = Self::elem(ctx, k);
         let idx = if ctx.node >= self.n_pops && arr.shape.len() == 2 {
             let conn = &self.conn[self.proj_of(ctx.node)];
-            let (i, j) = (conn.pre[e] as usize, conn.post[e] as usize);
+            let (i, j) = (conn.pre()[e] as usize, conn.post[e] as usize);
             if i >= arr.shape[0] || j >= arr.shape[1] {
                 self.data_problem(path, arr, ctx, format!("synapse ({i}, {j})"));
                 return f64::NAN;
@@ -358,7 +358,10 @@ impl Sim {
         let synapse_init = ctx.init_draw.is_some() && ctx.node >= self.n_pops;
         RngKeys {
             elems: ctx.elems,
-            conn: synapse_init.then(|| &self.conn[self.proj_of(ctx.node)]),
+            conn: synapse_init.then(|| {
+                let conn = &self.conn[self.proj_of(ctx.node)];
+                (conn.pre(), conn.post.as_slice())
+            }),
             node_key: self.node_keys[ctx.node],
         }
     }
@@ -453,8 +456,9 @@ impl Sim {
 #[derive(Clone, Copy)]
 struct RngKeys<'a> {
     elems: Option<&'a [u32]>,
-    /// Set for initial values of synapse variables: they are keyed by (pre, post).
-    conn: Option<&'a crate::state::Connectivity>,
+    /// Set for initial values of synapse variables: they are keyed by (pre, post); the pre
+    /// and post index of each synapse.
+    conn: Option<(&'a [u32], &'a [u32])>,
     node_key: u64,
 }
 
@@ -466,10 +470,10 @@ impl RngKeys<'_> {
     fn at(&self, k: usize, step: u64) -> (u64, u64) {
         let e = self.elems.map_or(k, |e| e[k] as usize);
         match self.conn {
-            Some(conn) => {
-                let same = |t: usize| conn.pre[t] == conn.pre[e] && conn.post[t] == conn.post[e];
+            Some((pre, post)) => {
+                let same = |t: usize| pre[t] == pre[e] && post[t] == post[e];
                 let m = (0..e).rev().take_while(|&t| same(t)).count() as u64;
-                let el = ((conn.pre[e] as u64) << 32) | conn.post[e] as u64;
+                let el = ((pre[e] as u64) << 32) | post[e] as u64;
                 (el, step.wrapping_add(m << 32))
             }
             None => ((self.node_key << 32) | e as u64, step),

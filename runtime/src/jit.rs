@@ -338,11 +338,11 @@ impl Sim {
                         }
                         let (node, start, offset, _) = map.parts[0];
                         let idx = if side == Side::Pre {
-                            &self.conn[p].pre
+                            self.conn[p].pre()
                         } else {
-                            &self.conn[p].post
+                            &self.conn[p].post[..]
                         };
-                        (node, Some((idx.as_slice(), start as i64 - offset as i64)))
+                        (node, Some((idx, start as i64 - offset as i64)))
                     }
                 };
                 match (self.nodes[node].vars.get(&var), gather) {
@@ -380,7 +380,7 @@ impl Sim {
             n: self.count(ctx),
             elems: ctx.elems,
             columns,
-            pre_idx: conn.map(|c| c.pre.as_slice()),
+            pre_idx: conn.map(|c| c.pre()),
             post_idx: conn.map(|c| c.post.as_slice()),
             t: self.step as f64 * self.dt + ctx.time_offset,
             step: self.step,
@@ -947,6 +947,9 @@ type LastKernel = Option<(Vec<codegen::ColumnMode>, Option<codegen::DeliveryFn>)
 /// What event code needs besides the state, found once per run.
 pub(crate) struct DeliverySetup {
     columns: Vec<codegen::InputKey>,
+    /// Whether the code reads the synapses' pre indices (a `pre.x` column or `i`); only then
+    /// are they made (`Connectivity::pre`) and passed.
+    reads_pre: bool,
     /// The kernels last used over a list and over rows, with the column modes they were
     /// compiled for (saves hashing the key every step).
     last: std::cell::RefCell<[LastKernel; 2]>,
@@ -999,18 +1002,16 @@ impl Sim {
         if !rows_ok {
             return Err("row pointers do not describe the synapses".to_string());
         }
-        for (idx, size, side) in [
-            (&conn.pre, self.pre_maps[pi].size(), "pre"),
-            (&conn.post, self.post_maps[pi].size(), "post"),
-        ] {
-            if idx.len() != n_syn {
-                return Err(format!("{} {side} indices for {n_syn} synapses", idx.len()));
-            }
-            if let Some(i) = idx.iter().find(|&&i| i as usize >= size) {
-                return Err(format!(
-                    "{side} index {i} outside the {size} endpoint elements"
-                ));
-            }
+        // (Pre indices are the row pointers expanded: inside the pre endpoint by the check
+        // above.)
+        let (post, size) = (&conn.post, self.post_maps[pi].size());
+        if post.len() != n_syn {
+            return Err(format!("{} post indices for {n_syn} synapses", post.len()));
+        }
+        if let Some(j) = post.iter().find(|&&j| j as usize >= size) {
+            return Err(format!(
+                "post index {j} outside the {size} endpoint elements"
+            ));
         }
         // Event code over rows splits each row at the post parts' boundaries: rows must be
         // sorted by post index (as `Connectivity::from_pairs` builds them).
@@ -1053,8 +1054,14 @@ impl Sim {
                 }
             }
         }
+        let stmts = code.statements(model);
+        let reads_pre = columns.iter().any(|&(_, side)| side == Side::Pre)
+            || stmts
+                .iter()
+                .any(|st| codegen::reads_builtin(model, st.value, &[Builtin::I]));
         Some(DeliverySetup {
             columns,
+            reads_pre,
             last: std::cell::RefCell::new([None, None]),
             bufs: RefCell::new(DeliveryBufs::default()),
         })
@@ -1287,8 +1294,9 @@ impl Sim {
         if dry {
             return Ok(());
         }
-        if let Some((lists, parallel)) = split {
-            self.call_event_parts(func, &column_args[..], proj, node, lists, parallel);
+        if let Some(split) = split {
+            let reads_pre = setup.reads_pre;
+            self.call_event_parts(func, &column_args[..], proj, node, split, reads_pre);
             self.event_code_calls[code.kind()] += 1;
             return Ok(());
         }
@@ -1297,7 +1305,14 @@ impl Sim {
         scratch.clear();
         scratch.reserve(rows.unwrap_or(due.len()));
         let (pre_idx, post_idx) = match proj {
-            Some(pi) => (self.conn[pi].pre.as_ptr(), self.conn[pi].post.as_ptr()),
+            Some(pi) => (
+                if setup.reads_pre {
+                    self.conn[pi].pre().as_ptr()
+                } else {
+                    std::ptr::null()
+                },
+                self.conn[pi].post.as_ptr(),
+            ),
             None => (std::ptr::null(), std::ptr::null()),
         };
         let args = codegen::DeliveryArgs {
@@ -1342,10 +1357,15 @@ impl Sim {
         columns: &[codegen::ColumnArg],
         proj: Option<usize>,
         node: usize,
-        parts: &[Vec<u32>],
-        parallel: bool,
+        (parts, parallel): (&[Vec<u32>], bool),
+        reads_pre: bool,
     ) {
         let pi = proj.expect("parts are delivered for a projection");
+        let pre_idx = if reads_pre {
+            self.conn[pi].pre().as_ptr()
+        } else {
+            std::ptr::null()
+        };
         let mut scratch = std::mem::take(&mut self.scratch_parts);
         scratch.resize_with(parts.len(), Vec::new);
         let calls: Vec<SendDelivery> = parts
@@ -1358,7 +1378,7 @@ impl Sim {
                     n: due.len() as u64,
                     due: due.as_ptr(),
                     columns: columns.as_ptr(),
-                    pre_idx: self.conn[pi].pre.as_ptr(),
+                    pre_idx,
                     post_idx: self.conn[pi].post.as_ptr(),
                     t: self.step as f64 * self.dt,
                     step: self.step,

@@ -211,9 +211,9 @@ impl Sim {
             }
         }
         let idx = if st.side == Side::Pre {
-            &self.conn[p].pre
+            self.conn[p].pre()
         } else {
-            &self.conn[p].post
+            &self.conn[p].post[..]
         };
         let f32_state = self.f32_state;
         for k in 0..n {

@@ -868,6 +868,9 @@ impl Sim {
                 self.queues[h.index()] = Some(DelayQueue::new(max));
             }
         }
+        // Initial values and delays drawn: the pre indices (made for the draws' keys) go until
+        // something reads them again.
+        self.conn[h.index()].release_pre();
         Ok(())
     }
 

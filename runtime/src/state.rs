@@ -94,7 +94,11 @@ pub struct Connectivity {
     pub n_pre: usize,
     pub n_post: usize,
     pub row_ptr: Vec<u32>,
-    pub pre: Vec<u32>,
+    /// The pre index of each synapse: `row_ptr` expanded, made when first read (`pre`) and
+    /// dropped when a projection's set-up no longer needs it (`release_pre`), so a projection
+    /// whose run never reads it (no `pre.x`, no `i`, no edge record) does not keep 4 bytes per
+    /// synapse for it.
+    pre: std::sync::OnceLock<Vec<u32>>,
     pub post: Vec<u32>,
     /// Synapses onto each post element: `col_syn[col_ptr[j]..col_ptr[j + 1]]`, ascending.
     /// `col_syn` is empty until `index_by_post` builds it (only projections with `on post`
@@ -168,7 +172,6 @@ impl Connectivity {
         for k in 0..n_pre {
             row_ptr[k + 1] += row_ptr[k];
         }
-        let pre: Vec<u32> = pairs.iter().map(|p| p.0).collect();
         let post: Vec<u32> = pairs.iter().map(|p| p.1).collect();
         let mut col_ptr = vec![0u32; n_post + 1];
         for &j in &post {
@@ -181,7 +184,7 @@ impl Connectivity {
             n_pre,
             n_post,
             row_ptr,
-            pre,
+            pre: std::sync::OnceLock::new(),
             post,
             col_ptr,
             col_syn: Vec::new(),
@@ -205,8 +208,30 @@ impl Connectivity {
 
     /// Bytes this connectivity holds per synapse (indices, reverse index, delays), and in
     /// total with the per-element pointers.
+    /// The pre index of each synapse (CSR order), made from the row pointers on first use.
+    pub fn pre(&self) -> &[u32] {
+        self.pre.get_or_init(|| {
+            let mut pre = Vec::with_capacity(self.post.len());
+            for (i, w) in self.row_ptr.windows(2).enumerate() {
+                pre.resize(pre.len() + (w[1] - w[0]) as usize, i as u32);
+            }
+            pre
+        })
+    }
+
+    /// Whether the pre indices are held now (`pre` made them and `release_pre` did not drop
+    /// them since).
+    pub fn holds_pre(&self) -> bool {
+        self.pre.get().is_some()
+    }
+
+    /// Drop the pre indices (the next `pre` makes them again).
+    pub fn release_pre(&mut self) {
+        self.pre = std::sync::OnceLock::new();
+    }
+
     pub fn bytes(&self) -> usize {
-        4 * (self.row_ptr.len() + self.pre.len() + self.post.len())
+        4 * (self.row_ptr.len() + self.pre.get().map_or(0, Vec::len) + self.post.len())
             + 4 * (self.col_ptr.len() + self.col_syn.len())
             + self.delay_steps.width() * self.post.len()
     }
@@ -447,6 +472,11 @@ mod tests {
         let mut c = Connectivity::from_pairs(3, 3, pairs);
         assert!(c.col_syn.is_empty());
         assert_eq!(c.col_ptr, vec![0, 1, 2, 5]);
+        assert!(!c.holds_pre());
+        assert_eq!(c.pre(), &[0, 0, 1, 2, 2]);
+        assert!(c.holds_pre());
+        c.release_pre();
+        assert!(!c.holds_pre());
         let bytes = c.bytes();
         c.index_by_post();
         assert_eq!(c.bytes(), bytes + 4 * c.n_synapses());

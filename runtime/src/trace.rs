@@ -327,7 +327,7 @@ fn write_into(tmp: &Path, sim: &Sim, meta: &TraceMeta) -> io::Result<Vec<String>
                 let conn = &sim.conn[projection.index()];
                 let base = unique(format!("{}.edges", pr.name), &mut used);
                 let n = conn.n_synapses();
-                let pre: Vec<f64> = conn.pre.iter().map(|&i| f64::from(i)).collect();
+                let pre: Vec<f64> = conn.pre().iter().map(|&i| f64::from(i)).collect();
                 put(&format!("{base}.pre.npy"), &pre, &[n], Dtype::U32)?;
                 drop(pre);
                 let post: Vec<f64> = conn.post.iter().map(|&j| f64::from(j)).collect();
