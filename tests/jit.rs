@@ -461,30 +461,33 @@ fn fused_kernels_refuse_columns_that_do_not_fit() {
 
 #[test]
 fn inline_random_draws_equal_the_runtime_generator() {
-    // Every distribution drawn per step by generated code (Philox inline; Poisson through the
-    // runtime's sampler), recorded for 101 cells (an odd count) over 40 steps.
+    // Every distribution drawn per step by generated code (Philox inline; Poisson counts
+    // inline for means up to 30, past the unrolled steps for the larger ones, through the
+    // runtime's sampler for zero and larger means), recorded for 101 cells (an odd count)
+    // over 40 steps.
     let c = common::compile_text(
         "model draws
 cell C {
   param m = 0.5, s = 2, p = 0.3
   state a: 1 = 0; state b: 1 = 0; state c: 1 = 0; state d: 1 = 0; state e: 1 = 0
-  state f: 1 = 0
+  state f: 1 = 0; state g: 1 = 0
   a <- rand()
   b <- randn()
   c <- uniform(m, 3 * m + i)
   d <- normal(m, s)
   e <- bernoulli(p)
   f <- poisson(2 + i / 10)
+  g <- poisson(if(i < 5, 0, 20 + i / 2) + if(i > 95, 600, 0))
 }
 population P = C[101]
-record P.a, P.b, P.c, P.d, P.e, P.f
+record P.a, P.b, P.c, P.d, P.e, P.f, P.g
 run { dt = 1 ms; duration = 40 ms }
 ",
     );
     for seed in [1, 2] {
         let interp = run(&c, seed, 40, Backend::Interp);
         let values: usize = interp.iter().map(|r| r.1.len()).sum();
-        assert_eq!(values, 6 * 101 * 40);
+        assert_eq!(values, 7 * 101 * 40);
         for backend in [Backend::Jit, Backend::JitScalar] {
             let (jit, fused, _) = run_counting(&c, seed, 40, backend);
             // The draws ran in the generated fused update, every step.

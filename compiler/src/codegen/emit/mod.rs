@@ -30,6 +30,10 @@ mod rng;
 use super::abi::{FusedArgsValues, KernelArgsValues};
 use super::*;
 use crate::{BinOp, UnOp};
+
+/// Steps of the inline Poisson sampler written out with constant factors before its loop
+/// (a mean of a few spikes per step rarely needs more).
+const UNROLLED_POISSON_STEPS: u32 = 8;
 pub use deliver::DeliveryKernel;
 
 /// The long-lived JIT module.
@@ -867,6 +871,93 @@ impl Translator<'_, '_> {
 
     /// A one-argument pure function through the interpreter's implementation (its direct
     /// helper where it has one).
+    /// `runtime::rng::Stream::poisson`: a mean in (0, 30] inverts the distribution function
+    /// inline with the draw's first uniform (the same operations: `exp(-mean)`, then
+    /// `p *= mean * (1 / k)`, `cdf += p` while `u > cdf`, at most 1000 steps); other means
+    /// (zero, NaN, large) call the runtime's sampler. Values made inside the branches are not
+    /// memoised: only the result, in the block that joins them, is used later.
+    fn poisson(&mut self, stream: u32, element: Value, mean: Value, b: Value) -> Value {
+        let (inline, slow, header, body, done) = (
+            self.b.create_block(),
+            self.b.create_block(),
+            self.b.create_block(),
+            self.b.create_block(),
+            self.b.create_block(),
+        );
+        self.b.append_block_param(header, types::I64);
+        self.b.append_block_param(header, types::F64);
+        self.b.append_block_param(header, types::F64);
+        self.b.append_block_param(done, types::F64);
+        let zero = self.b.ins().f64const(0.0);
+        let thirty = self.b.ins().f64const(30.0);
+        let positive = self.b.ins().fcmp(FloatCC::GreaterThan, mean, zero);
+        let small = self.b.ins().fcmp(FloatCC::LessThanOrEqual, mean, thirty);
+        let both = self.b.ins().band(positive, small);
+        self.b.ins().brif(both, inline, &[], slow, &[]);
+
+        self.b.switch_to_block(slow);
+        let kind = self.b.ins().iconst(types::I32, 4);
+        let s = self.b.ins().iconst(types::I32, stream as i64);
+        let call = self.b.ins().call(
+            self.refs.random,
+            &[kind, self.seed, s, element, self.step, mean, b],
+        );
+        let count = self.b.inst_results(call)[0];
+        self.b.ins().jump(done, &[count.into()]);
+
+        self.b.switch_to_block(inline);
+        let w = rng::philox_bits(self.b, self.seed, stream, element, self.step);
+        let u = rng::open01(self.b, w[0], w[1]);
+        let negative = self.b.ins().fneg(mean);
+        let refs = self.refs.math;
+        let limit = math::exp(self.b, &refs, negative, types::F64);
+        // The first steps unrolled with 1 / k as constants (the sampler's table holds the
+        // same values), then a loop dividing.
+        let (mut p, mut cdf) = (limit, limit);
+        for k in 0..UNROLLED_POISSON_STEPS {
+            let next = self.b.create_block();
+            let below = self.b.ins().fcmp(FloatCC::GreaterThan, u, cdf);
+            let kf = self.b.ins().f64const(k as f64);
+            self.b.ins().brif(below, next, &[], done, &[kf.into()]);
+            self.b.switch_to_block(next);
+            let inverse = self.b.ins().f64const(1.0 / (k + 1) as f64);
+            let step = self.b.ins().fmul(mean, inverse);
+            p = self.b.ins().fmul(p, step);
+            cdf = self.b.ins().fadd(cdf, p);
+        }
+        let k0 = self
+            .b
+            .ins()
+            .iconst(types::I64, UNROLLED_POISSON_STEPS as i64);
+        self.b
+            .ins()
+            .jump(header, &[k0.into(), p.into(), cdf.into()]);
+
+        self.b.switch_to_block(header);
+        let params = self.b.block_params(header).to_vec();
+        let (k, p, cdf) = (params[0], params[1], params[2]);
+        let below = self.b.ins().fcmp(FloatCC::GreaterThan, u, cdf);
+        let room = self.b.ins().icmp_imm_u(IntCC::UnsignedLessThan, k, 1000);
+        let go = self.b.ins().band(below, room);
+        let kf = self.b.ins().fcvt_from_uint(types::F64, k);
+        self.b.ins().brif(go, body, &[], done, &[kf.into()]);
+
+        self.b.switch_to_block(body);
+        let k1 = self.b.ins().iadd_imm_u(k, 1);
+        let k1f = self.b.ins().fcvt_from_uint(types::F64, k1);
+        let one = self.b.ins().f64const(1.0);
+        let inverse = self.b.ins().fdiv(one, k1f);
+        let step = self.b.ins().fmul(mean, inverse);
+        let p1 = self.b.ins().fmul(p, step);
+        let cdf1 = self.b.ins().fadd(cdf, p1);
+        self.b
+            .ins()
+            .jump(header, &[k1.into(), p1.into(), cdf1.into()]);
+
+        self.b.switch_to_block(done);
+        self.b.block_params(done)[0]
+    }
+
     fn pure1(&mut self, f: Func, x: Value) -> Value {
         if let Some(r) = self.refs.unary(f) {
             let call = self.b.ins().call(r, &[x]);
@@ -1080,14 +1171,7 @@ impl Translator<'_, '_> {
             let a = vals.first().copied().unwrap_or(z);
             let bv = vals.get(1).copied().unwrap_or(z);
             if kind == 4 {
-                // Poisson counts loop over draws: the runtime's sampler.
-                let kind = self.b.ins().iconst(types::I32, kind);
-                let stream = self.b.ins().iconst(types::I32, stream as i64);
-                let call = self.b.ins().call(
-                    self.refs.random,
-                    &[kind, self.seed, stream, element, self.step, a, bv],
-                );
-                return self.b.inst_results(call)[0];
+                return self.poisson(stream, element, a, bv);
             }
             let w = rng::philox_bits(self.b, self.seed, stream, element, self.step);
             let u = rng::open01(self.b, w[0], w[1]);
