@@ -939,6 +939,7 @@ impl Sim {
         }
         let n_syn = self.conn[pi].n_synapses();
         let wanted = if threads > 1
+            && self.queues[pi].is_some()
             && (self.share_always.is_some() || n_syn >= MIN_SPLIT)
             && self.split_delivery_ok(pi)
         {
@@ -1185,10 +1186,6 @@ impl Sim {
     }
 }
 
-/// The pairs of a Bernoulli rule with one probability for every pair, in (pre, post) order:
-/// geometric skipping, one draw per synapse instead of one per pair. Rows are independent
-/// (the draws of row `i` are those of element `i`), so large projections are drawn by several
-/// threads, each a contiguous range of rows, with the same result for any thread count.
 /// Projections with fewer synapses, or steps with fewer events, deliver on one thread (handing
 /// work to the pool costs about a microsecond).
 const MIN_SPLIT: usize = 1024;
@@ -1223,6 +1220,10 @@ fn enqueue<T: Copy + Into<u32>>(
     }
 }
 
+/// The pairs of a Bernoulli rule with one probability for every pair, in (pre, post) order:
+/// geometric skipping, one draw per synapse instead of one per pair. Rows are independent
+/// (the draws of row `i` are those of element `i`), so large projections are drawn by several
+/// threads, each a contiguous range of rows, with the same result for any thread count.
 fn bernoulli_pairs(
     stream: Stream,
     prob: f64,
