@@ -7,7 +7,6 @@ use neurograph_compiler::print::expr_text;
 use neurograph_compiler::units::{pretty, Dim};
 use neurograph_compiler::{const_eval, Compiled};
 
-/// Bytes per stored number at the model's precision.
 fn value_text(model: &Model, v: Handle<Variable>) -> String {
     let var = &model.variables[v];
     match const_eval(model, var.init) {
@@ -336,6 +335,7 @@ pub fn describe(c: &Compiled) -> String {
         human_bytes(est.total()),
         human_bytes(est.sum_where("population")),
         human_bytes(est.sum_where("projection")),
+        // (+ 0.0: an empty sum is -0.0, which would print as "-0.0 B".)
         human_bytes(est.sum_where("record") + 0.0)
     );
     for u in &est.unknown {

@@ -189,23 +189,34 @@ pub fn estimate(model: &Model, n_steps: u64) -> Estimate {
             bytes: n * (vars * word + 9.0),
         });
     }
+    // Projections are built one after the other: while one is, 12 bytes more per synapse (its
+    // (pre, post) pairs while the CSR arrays are made from them, then its pre indices while
+    // its initial values are drawn), counted for the largest.
+    let mut largest: Option<(f64, &str)> = None;
     for (h, pr) in model.projections.iter() {
         match expected_synapses(model, pr) {
             Some(n) => {
-                // What the synapses keep (`synapse_layout`), and 12 bytes more per synapse:
-                // the (pre, post) pairs while the CSR arrays are built from them, then the pre
-                // indices while the initial values are drawn; row pointers per endpoint element.
-                let per_syn = synapse_layout(model, h).bytes_per_synapse() + 12.0;
+                // What the synapses keep (`synapse_layout`); row pointers per endpoint element.
+                let per_syn = synapse_layout(model, h).bytes_per_synapse();
                 est.buffers.push(Buffer {
                     what: format!("projection {} synapses (~{n:.0})", pr.name),
                     bytes: n * per_syn + 8.0 * (pr.pre.size() as f64 + pr.post.size() as f64 + 2.0),
                 });
+                if largest.is_none_or(|(m, _)| n > m) {
+                    largest = Some((n, &pr.name));
+                }
             }
             None => est.unknown.push(format!(
                 "projection {} (its size is known once built)",
                 pr.name
             )),
         }
+    }
+    if let Some((n, name)) = largest {
+        est.buffers.push(Buffer {
+            what: format!("projection {name} while it is built (pairs, then pre indices)"),
+            bytes: 12.0 * n,
+        });
     }
     let steps = n_steps as f64;
     for r in &model.records {
@@ -397,5 +408,69 @@ mod tests {
         assert!(parse_bytes("lots").is_err());
         assert!(parse_bytes("5 parsecs").is_err());
         assert!(parse_bytes("0").is_err());
+    }
+
+    fn owned(parts: &[(&str, f64)]) -> Vec<(String, f64)> {
+        parts.iter().map(|&(w, b)| (w.to_string(), b)).collect()
+    }
+
+    #[test]
+    fn the_layout_keeps_what_the_run_reads() {
+        let text = "model m\nunit U { state v = 0\n spike when v > 1 { v = 0 } }\npopulation A = U[40]\npopulation B = U[30]\n\
+                    synapse W { param w = normal(1, 0.1); param c = 2; state x = 0 }\n\
+                    project Plain: A -> B via W { connect fixed_total(600); delay = uniform(1 ms, 2 ms); on pre { post.v += w } }\n\
+                    project Reads: A -> B via W { connect fixed_total(100); delay = 1 ms; on pre { post.v += w * pre.v } }\n\
+                    project Slow: A -> B via W { connect fixed_total(50); delay = 10 ms; on pre { post.v += w }; on post { x += 1 } }\n\
+                    run { dt = 0.01 ms; duration = 1 ms }\n";
+        let checked = crate::compile_text(std::path::Path::new("inline.ng"), text.to_string());
+        let m = &checked.output.compiled.expect("compiles").model;
+        let layout = |name: &str| {
+            let (h, _) = m.projections.iter().find(|(_, p)| p.name == name).unwrap();
+            let l = synapse_layout(m, h);
+            (l.parts, l.upper_bound)
+        };
+        // `c` has one value (stored once), `w` and the state `x` one per synapse; the delay's
+        // type is known only when it is a constant.
+        assert_eq!(
+            layout("Plain"),
+            (
+                owned(&[
+                    ("post index (u32)", 4.0),
+                    ("w, x (f64)", 16.0),
+                    ("delay (u8, u16 or u32 by the longest)", 4.0)
+                ]),
+                true
+            )
+        );
+        // 1 ms at dt = 0.01 ms is 100 steps: a byte; `pre.v` keeps the pre indices.
+        assert_eq!(
+            layout("Reads").0,
+            owned(&[
+                ("post index (u32)", 4.0),
+                ("pre index (u32)", 4.0),
+                ("w, x (f64)", 16.0),
+                ("delay (u8)", 1.0)
+            ])
+        );
+        // 1,000 steps need two bytes; `on post` code keeps the index by post element.
+        assert_eq!(
+            layout("Slow").0,
+            owned(&[
+                ("post index (u32)", 4.0),
+                ("index by post (u32)", 4.0),
+                ("w, x (f64)", 16.0),
+                ("delay (u16)", 2.0)
+            ])
+        );
+        // The set-up's pairs and pre indices, once, for the largest projection.
+        let est = estimate(m, 100);
+        let building: Vec<&Buffer> = est
+            .buffers
+            .iter()
+            .filter(|b| b.what.contains("while it is built"))
+            .collect();
+        assert_eq!(building.len(), 1);
+        assert!(building[0].what.contains("Plain"), "{}", building[0].what);
+        assert_eq!(building[0].bytes, 12.0 * 600.0);
     }
 }
