@@ -374,13 +374,15 @@ impl Sim {
                         return Err(mismatch("a projection's delays"));
                     }
                     let post = &self.conn[q].post;
-                    for k in 0..slots {
+                    let mut lists = Vec::with_capacity(slots);
+                    for _ in 0..slots {
                         let events = r.u32s("a delay queue")?;
                         if events.iter().any(|&s| s as usize >= post.len()) {
                             return Err(mismatch("a projection's synapses"));
                         }
-                        queue.set_slot(k, events, post);
+                        lists.push(events);
                     }
+                    queue.set_slots(lists, post);
                 }
                 _ => return Err(mismatch("a projection's delays")),
             }

@@ -322,9 +322,17 @@ impl DelayQueue {
     /// Make slot `k` hold `events`, synapses in the order they were sent (`post`: the
     /// projection's post index per synapse, which the parts are split by).
     pub fn set_slot(&mut self, k: usize, events: Vec<u32>, post: &[u32]) {
-        let bounds = self.bounds.clone();
-        self.repartition(&ONE_PART, post);
-        self.lists[k] = events;
+        let mut all: Vec<Vec<u32>> = (0..self.slots).map(|j| self.slot(j)).collect();
+        all[k] = events;
+        self.set_slots(all, post);
+    }
+
+    /// Make every slot hold its list of `slots` (one per slot, each in the order sent), split
+    /// into the queue's current parts.
+    pub fn set_slots(&mut self, slots: Vec<Vec<u32>>, post: &[u32]) {
+        assert_eq!(slots.len(), self.slots, "one list per slot");
+        let bounds = std::mem::replace(&mut self.bounds, ONE_PART.to_vec());
+        self.lists = slots;
         self.repartition(&bounds, post);
     }
 
