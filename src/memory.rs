@@ -149,14 +149,8 @@ pub fn synapse_layout(model: &Model, h: Handle<Projection>) -> SynapseLayout {
     if let Some(d) = pr.delay {
         let bytes = match const_eval(model, d) {
             Some(x) => {
-                let steps = (x / model.run.dt).round();
-                if steps <= 255.0 {
-                    1.0
-                } else if steps <= 65535.0 {
-                    2.0
-                } else {
-                    4.0
-                }
+                let steps = (x / model.run.dt).round().clamp(0.0, u32::MAX as f64) as u32;
+                neurograph_runtime::state::Delays::width_for(steps) as f64
             }
             None => {
                 upper_bound = true;

@@ -115,6 +115,10 @@ fn delays_resumed_in_a_new_process_are_bit_identical() {
     // one and on two.
     let mut first = model.simulation().seed(2).threads(2).build().unwrap();
     first.step(1503).unwrap();
+    assert!(
+        first.raw().split_deliveries > 0,
+        "the delay ring was not split"
+    );
     let bytes = first.snapshot();
     drop(first);
     for threads in [1, 2] {

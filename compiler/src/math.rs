@@ -282,6 +282,12 @@ const EXP_TABLE_ROWS: [u64; 256] = [
     0x3feff3c22b8f71f1,
 ];
 
+/// Poisson counts (`runtime::rng::Stream::poisson`, and generated code inline): means up to
+/// this invert the distribution function with one uniform, at most
+/// `POISSON_INVERSION_MAX_STEPS` steps; larger means take another method.
+pub const POISSON_INVERSION_MAX_MEAN: f64 = 30.0;
+pub const POISSON_INVERSION_MAX_STEPS: u64 = 1000;
+
 /// The constants inline code (`codegen::emit::math`) reads as lane pairs, by value; integer
 /// constants as their bit patterns.
 pub const LANE_CONSTANTS: [f64; 36] = [

@@ -1015,7 +1015,7 @@ impl Sim {
         }
         // Event code over rows splits each row at the post parts' boundaries: rows must be
         // sorted by post index (as `Connectivity::from_pairs` builds them).
-        if (0..conn.row_ptr.len().saturating_sub(1)).any(|i| !conn.post[conn.row(i)].is_sorted()) {
+        if !conn.rows_in_post_order() {
             return Err("a row's synapses are not in post order".to_string());
         }
         self.due_fits(p, due)
@@ -1085,7 +1085,7 @@ impl Sim {
     }
 
     /// `try_event_code` over the due synapses of several parts whose writes are disjoint
-    /// (`Sim::delivery_bounds`: each part's post elements are its own), the parts on the
+    /// (`Sim::delivery_parts`: each part's post elements are its own), the parts on the
     /// pool's threads when `parallel`, else one after the other.
     pub(crate) fn try_event_code_parts(
         &mut self,
@@ -1393,7 +1393,7 @@ impl Sim {
         // SAFETY: as for one call in `event_code` (every due synapse below the element count,
         // checked there; columns and parts set up there and not resized since; each scratch has
         // room for its part's values). The parts' writes are disjoint: each writes its own
-        // synapses' values and the post elements of its own bounds (`delivery_bounds` splits
+        // synapses' values and the post elements of its own bounds (`delivery_parts` splits
         // only code that writes nothing else, over a post endpoint without repeated elements).
         let call = |k: usize| unsafe {
             func(&calls[k].0);

@@ -13,7 +13,7 @@ use crate::eval::{b2f, Col, Ctx};
 use crate::expm::{propagators, Matrix};
 use crate::rng::Stream;
 use crate::sim::{Sim, SimError};
-use crate::state::{Connectivity, Delays, SlotsFrom, Store};
+use crate::state::{Connectivity, DelayQueue, Delays, SlotsFrom, Store};
 
 /// Propagators of an exactly integrated node: one pair per distinct coefficient matrix, and
 /// which pair each element uses.
@@ -826,9 +826,12 @@ impl Sim {
         let mut sources = std::mem::take(&mut self.buf_sources);
         self.endpoint_spikes(pi, true, &mut sources);
         let mut dues = std::mem::take(&mut self.buf_dues);
-        let bounds = self.delivery_bounds(pi);
-        let parts = bounds.len() - 1;
-        dues.resize_with(parts.max(1), Vec::new);
+        let parts = if self.queues[pi].is_some() {
+            self.delivery_parts(pi)
+        } else {
+            1
+        };
+        dues.resize_with(parts, Vec::new);
         for d in dues.iter_mut() {
             d.clear();
         }
@@ -861,33 +864,27 @@ impl Sim {
             // code may run in parallel): the events sent earlier and due now, then this step's
             // zero-delay events; the others go to their slots. Each part takes the piece of
             // every spiking row that falls in its bounds (rows are in post order).
-            q.repartition(&bounds, &conn.post);
-            let work: Vec<std::sync::Mutex<_>> = q
-                .parts_from(self.step)
-                .into_iter()
-                .zip(dues.iter_mut())
-                .map(std::sync::Mutex::new)
-                .collect();
-            let sources = &sources;
-            let task = |t: usize| {
-                let mut guard = work[t].lock().unwrap_or_else(|e| e.into_inner());
-                let (slots, due) = &mut *guard;
-                slots.take_into(due);
-                let range = (bounds[t], bounds[t + 1]);
-                let whole = parts == 1;
-                match &conn.delay_steps {
-                    Delays::None => {}
-                    Delays::U8(d) => enqueue(conn, d, sources, range, whole, due, slots),
-                    Delays::U16(d) => enqueue(conn, d, sources, range, whole, due, slots),
-                    Delays::U32(d) => enqueue(conn, d, sources, range, whole, due, slots),
+            if let Some(mut slots) = q.whole_from(self.step) {
+                take_and_enqueue(conn, &sources, &mut slots, &mut dues[0]);
+            } else {
+                let work: Vec<std::sync::Mutex<_>> = q
+                    .parts_from(self.step)
+                    .into_iter()
+                    .zip(dues.iter_mut())
+                    .map(std::sync::Mutex::new)
+                    .collect();
+                let task = |t: usize| {
+                    let mut guard = work[t].lock().unwrap_or_else(|e| e.into_inner());
+                    let (slots, due) = &mut *guard;
+                    take_and_enqueue(conn, &sources, slots, due);
+                };
+                let sent: usize = sources.iter().map(|&i| conn.row(i as usize).len()).sum();
+                match &mut self.pool {
+                    Some(pool) if self.share_always.is_some() || sent >= MIN_SPLIT => {
+                        pool.run(parts, &|t| task(t));
+                    }
+                    _ => (0..parts).for_each(task),
                 }
-            };
-            let sent: usize = sources.iter().map(|&i| conn.row(i as usize).len()).sum();
-            match &mut self.pool {
-                Some(pool) if parts > 1 && (self.share_always.is_some() || sent >= MIN_SPLIT) => {
-                    pool.run(parts, &|t| task(t));
-                }
-                _ => (0..parts).for_each(task),
             }
         }
         self.buf_sources = sources;
@@ -923,45 +920,39 @@ impl Sim {
         self.buf_dues = dues;
     }
 
-    /// Where the delayed events of projection `pi` are split for delivery: one part per
-    /// thread, balanced by incoming synapses, when its `on pre` code may run on several
+    /// The parts projection `pi`'s delay ring is delivered in: one per thread, split by post
+    /// element and balanced by incoming synapses, when its `on pre` code may run on several
     /// threads at once (it writes only its synapses' own variables and its targets'; no
-    /// event-driven variables; no post element twice in the post endpoint); else one part
-    /// (`[0, u32::MAX]`). Traces do not depend on it: each post element receives its events
-    /// in the same order either way.
-    fn delivery_bounds(&mut self, pi: usize) -> Vec<u32> {
+    /// event-driven variables; no post element twice in the post endpoint); else one. The
+    /// ring is split again only when the threads change. Traces do not depend on it: each
+    /// post element receives its events in the same order either way.
+    fn delivery_parts(&mut self, pi: usize) -> usize {
         let threads = self.pool.as_ref().map_or(1, crate::pool::Pool::threads);
         let key = (threads, self.share_always.is_some());
-        if let Some((k, bounds)) = &self.split_bounds[pi] {
-            if *k == key {
-                return bounds.clone();
-            }
-        }
-        let n_syn = self.conn[pi].n_synapses();
-        let wanted = if threads > 1
-            && self.queues[pi].is_some()
-            && (self.share_always.is_some() || n_syn >= MIN_SPLIT)
-            && self.split_delivery_ok(pi)
-        {
-            threads
-        } else {
-            1
-        };
-        let bounds = if wanted == 1 {
-            vec![0, u32::MAX]
-        } else {
+        if self.split_keys[pi] != Some(key) {
+            let n_syn = self.conn[pi].n_synapses();
+            let wanted = if threads > 1
+                && (self.share_always.is_some() || n_syn >= MIN_SPLIT)
+                && self.split_delivery_ok(pi)
+            {
+                threads
+            } else {
+                1
+            };
             let col_ptr = &self.conn[pi].col_ptr;
-            let mut b = vec![0u32];
+            let mut bounds = vec![0u32];
             for t in 1..wanted {
                 let target = (n_syn * t / wanted) as u32;
                 let j = col_ptr.partition_point(|&c| c < target) as u32;
-                b.push(j.max(*b.last().unwrap_or(&0)));
+                bounds.push(j.max(*bounds.last().unwrap_or(&0)));
             }
-            b.push(u32::MAX);
-            b
-        };
-        self.split_bounds[pi] = Some((key, bounds.clone()));
-        bounds
+            bounds.push(u32::MAX);
+            if let Some(q) = &mut self.queues[pi] {
+                q.repartition(&bounds, &self.conn[pi].post);
+            }
+            self.split_keys[pi] = Some(key);
+        }
+        self.queues[pi].as_ref().map_or(1, DelayQueue::parts)
     }
 
     fn split_delivery_ok(&self, pi: usize) -> bool {
@@ -981,10 +972,7 @@ impl Sim {
         let disjoint = posts
             .windows(2)
             .all(|w| w[0].0 != w[1].0 || w[0].2 <= w[1].1);
-        let conn = &self.conn[pi];
-        let rows_sorted =
-            (0..conn.row_ptr.len().saturating_sub(1)).all(|i| conn.post[conn.row(i)].is_sorted());
-        writes_ok && disjoint && rows_sorted && self.lazy[pi].is_none()
+        writes_ok && disjoint && self.conn[pi].rows_in_post_order() && self.lazy[pi].is_none()
     }
 
     fn deliver_post(&mut self, p: Handle<Projection>) {
@@ -1187,30 +1175,43 @@ impl Sim {
 }
 
 /// Projections with fewer synapses, or steps with fewer events, deliver on one thread (handing
-/// work to the pool costs about a microsecond; 256 measured faster than 1,024 on the
-/// microcircuit at 5 % and 10 %, and no slower than 128).
+/// work to the pool costs about a microsecond; chosen by timing `benches/microcircuit.sh
+/// --scale 0.05 --bg dc --no-nest` and `--scale 0.1` with 128, 256 and 1,024).
 const MIN_SPLIT: usize = 256;
 
-/// Queue the synapses of the spiking `sources` onto post elements in `range` (the whole row
-/// when `whole`) by their delays (`delays` in CSR order): a delay of zero is due now, in `due`;
-/// the others go to their slot.
+/// One part's work of a delayed delivery: its events due now into `due`, then the synapses of
+/// the spiking `sources` onto its post elements queued by their delays (a delay of zero is
+/// due now, after the others).
+fn take_and_enqueue(
+    conn: &Connectivity,
+    sources: &[u32],
+    slots: &mut SlotsFrom<'_>,
+    due: &mut Vec<u32>,
+) {
+    slots.take_into(due);
+    match &conn.delay_steps {
+        Delays::None => {}
+        Delays::U8(d) => enqueue(conn, d, sources, slots, due),
+        Delays::U16(d) => enqueue(conn, d, sources, slots, due),
+        Delays::U32(d) => enqueue(conn, d, sources, slots, due),
+    }
+}
+
 fn enqueue<T: Copy + Into<u32>>(
     conn: &Connectivity,
     delays: &[T],
     sources: &[u32],
-    range: (u32, u32),
-    whole: bool,
-    due: &mut Vec<u32>,
     slots: &mut SlotsFrom<'_>,
+    due: &mut Vec<u32>,
 ) {
     for &i in sources {
         let mut row = conn.row(i as usize);
-        if !whole {
+        if let Some((lo, hi)) = slots.posts {
             // Rows are in post order (`Connectivity::from_pairs`).
             let posts = &conn.post[row.clone()];
             let start = row.start;
-            row = start + posts.partition_point(|&j| j < range.0)
-                ..start + posts.partition_point(|&j| j < range.1);
+            row = start + posts.partition_point(|&j| j < lo)
+                ..start + posts.partition_point(|&j| j < hi);
         }
         for (s, &k) in row.clone().zip(&delays[row]) {
             match k.into() {

@@ -2,6 +2,8 @@
 //! function of (seed, stream, element, step, draw number), so results do not depend on thread
 //! count, partitioning or backend, and any draw can be recomputed on its own.
 
+use neurograph_compiler::math::{POISSON_INVERSION_MAX_MEAN, POISSON_INVERSION_MAX_STEPS};
+
 const M0: u32 = 0xD251_1F53;
 const M1: u32 = 0xCD9E_8D57;
 const W0: u32 = 0x9E37_79B9;
@@ -79,11 +81,11 @@ impl Stream {
             return (lambda + lambda.sqrt() * z + 0.5).floor().max(0.0);
         }
         let limit = exp_neg(lambda);
-        if lambda <= 30.0 {
+        if lambda <= POISSON_INVERSION_MAX_MEAN {
             let u = self.uniform(element, step, 0);
             let (mut k, mut p, mut cdf) = (0usize, limit, limit);
             // The bound only stops a sum that rounding keeps below a `u` within 1e-16 of 1.
-            while u > cdf && k < 1000 {
+            while u > cdf && (k as u64) < POISSON_INVERSION_MAX_STEPS {
                 k += 1;
                 p *= lambda * INVERSES.get(k).copied().unwrap_or(1.0 / k as f64);
                 cdf += p;

@@ -279,11 +279,11 @@ pub struct Sim {
     pub event_code_calls: [u64; 4],
     /// Spiking sources and due synapses of a projection, reused from step to step.
     pub(crate) buf_sources: Vec<u32>,
-    /// Due synapses per part of a delivery (`Sim::delivery_bounds`).
+    /// Due synapses per part of a delivery (`Sim::delivery_parts`).
     pub(crate) buf_dues: Vec<Vec<u32>>,
-    /// Per projection: the post bounds its delayed events are delivered in, and the threads
-    /// and forced sharing they were chosen for.
-    pub(crate) split_bounds: Vec<Option<(SplitKey, Vec<u32>)>>,
+    /// Per projection: the threads and forced sharing its delay ring's parts were chosen for
+    /// (`Sim::delivery_parts`).
+    pub(crate) split_keys: Vec<Option<SplitKey>>,
     /// Scratch per part of a delivery on several threads.
     pub(crate) scratch_parts: Vec<Vec<f64>>,
     /// The first non-finite state value `run` found; the run stops there.
@@ -414,7 +414,7 @@ impl Sim {
             event_code_calls: [0; 4],
             buf_sources: Vec::new(),
             buf_dues: Vec::new(),
-            split_bounds: vec![None; model.projections.len()],
+            split_keys: vec![None; model.projections.len()],
             scratch_parts: Vec::new(),
             non_finite: None,
             last_finite_check: 0,
@@ -839,22 +839,16 @@ impl Sim {
                     },
                 )
                 .into_vec(n_syn);
-            let mut out = Vec::with_capacity(n_syn);
-            for s in steps {
-                let k = (s / self.dt).round();
-                if !(0.0..=1e9).contains(&k) {
-                    return Err(SimError::at(
-                        p.span,
-                        format!(
-                            "projection `{}` has a delay of {s} s, outside 0 to 1e9 steps",
-                            p.name
-                        ),
-                    ));
-                }
-                out.push(k as u32);
-            }
-            let max = out.iter().copied().max().unwrap_or(0) as usize;
-            if !p.couplings.is_empty() && out.iter().any(|&k| k != 1) {
+            let (delays, max) = Delays::from_seconds(&steps, self.dt).map_err(|s| {
+                SimError::at(
+                    p.span,
+                    format!(
+                        "projection `{}` has a delay of {s} s, outside 0 to 1e9 steps",
+                        p.name
+                    ),
+                )
+            })?;
+            if !p.couplings.is_empty() && (0..n_syn).any(|s| delays.get(s) != 1) {
                 return Err(SimError::at(
                     p.span,
                     format!(
@@ -863,9 +857,9 @@ impl Sim {
                     ),
                 ));
             }
-            self.conn[h.index()].delay_steps = Delays::new(out);
+            self.conn[h.index()].delay_steps = delays;
             if !p.code.on_pre.is_empty() {
-                self.queues[h.index()] = Some(DelayQueue::new(max));
+                self.queues[h.index()] = Some(DelayQueue::new(max as usize));
             }
         }
         // Initial values and delays drawn: the pre indices (made for the draws' keys) go until

@@ -120,16 +120,39 @@ pub enum Delays {
     U32(Vec<u32>),
 }
 
+/// The longest delay in steps a projection may have.
+pub const MAX_DELAY_STEPS: f64 = 1e9;
+
 impl Delays {
-    /// The delays `steps`, narrowed to the type their maximum needs.
-    pub fn new(steps: Vec<u32>) -> Delays {
-        let max = steps.iter().copied().max().unwrap_or(0);
-        if max <= u32::from(u8::MAX) {
-            Delays::U8(steps.iter().map(|&k| k as u8).collect())
-        } else if max <= u32::from(u16::MAX) {
-            Delays::U16(steps.iter().map(|&k| k as u16).collect())
+    /// Delays of `seconds` rounded to steps of `dt`, stored in the type the longest needs,
+    /// and the longest; `Err` with the first delay outside 0 to `MAX_DELAY_STEPS` steps.
+    pub fn from_seconds(seconds: &[f64], dt: f64) -> Result<(Delays, u32), f64> {
+        let steps = |s: f64| (s / dt).round();
+        let mut longest = 0.0f64;
+        for &s in seconds {
+            let k = steps(s);
+            if !(0.0..=MAX_DELAY_STEPS).contains(&k) {
+                return Err(s);
+            }
+            longest = longest.max(k);
+        }
+        let longest = longest as u32;
+        let delays = match Delays::width_for(longest) {
+            1 => Delays::U8(seconds.iter().map(|&s| steps(s) as u8).collect()),
+            2 => Delays::U16(seconds.iter().map(|&s| steps(s) as u16).collect()),
+            _ => Delays::U32(seconds.iter().map(|&s| steps(s) as u32).collect()),
+        };
+        Ok((delays, longest))
+    }
+
+    /// Bytes per synapse of delays whose longest is `longest` steps (1, 2 or 4).
+    pub fn width_for(longest: u32) -> usize {
+        if longest <= u32::from(u8::MAX) {
+            1
+        } else if longest <= u32::from(u16::MAX) {
+            2
         } else {
-            Delays::U32(steps)
+            4
         }
     }
 
@@ -206,8 +229,6 @@ impl Connectivity {
         self.col_syn = col_syn;
     }
 
-    /// Bytes this connectivity holds per synapse (indices, reverse index, delays), and in
-    /// total with the per-element pointers.
     /// The pre index of each synapse (CSR order), made from the row pointers on first use.
     pub fn pre(&self) -> &[u32] {
         self.pre.get_or_init(|| {
@@ -230,10 +251,10 @@ impl Connectivity {
         self.pre = std::sync::OnceLock::new();
     }
 
-    pub fn bytes(&self) -> usize {
-        4 * (self.row_ptr.len() + self.pre.get().map_or(0, Vec::len) + self.post.len())
-            + 4 * (self.col_ptr.len() + self.col_syn.len())
-            + self.delay_steps.width() * self.post.len()
+    /// Whether every row's synapses are in ascending post order (as `from_pairs` makes them):
+    /// generated code over rows and a delivery split by post element rely on it.
+    pub fn rows_in_post_order(&self) -> bool {
+        (0..self.row_ptr.len().saturating_sub(1)).all(|i| self.post[self.row(i)].is_sorted())
     }
 
     pub fn n_synapses(&self) -> usize {
@@ -319,14 +340,6 @@ impl DelayQueue {
             .collect()
     }
 
-    /// Make slot `k` hold `events`, synapses in the order they were sent (`post`: the
-    /// projection's post index per synapse, which the parts are split by).
-    pub fn set_slot(&mut self, k: usize, events: Vec<u32>, post: &[u32]) {
-        let mut all: Vec<Vec<u32>> = (0..self.slots).map(|j| self.slot(j)).collect();
-        all[k] = events;
-        self.set_slots(all, post);
-    }
-
     /// Make every slot hold its list of `slots` (one per slot, each in the order sent), split
     /// into the queue's current parts.
     pub fn set_slots(&mut self, slots: Vec<Vec<u32>>, post: &[u32]) {
@@ -355,13 +368,34 @@ impl DelayQueue {
         self.bounds = bounds.to_vec();
     }
 
+    /// The number of parts.
+    pub fn parts(&self) -> usize {
+        self.bounds.len() - 1
+    }
+
     /// Every part's slots seen from `step`, in part order.
     pub fn parts_from(&mut self, step: u64) -> Vec<SlotsFrom<'_>> {
         let base = (step % self.slots as u64) as usize;
+        let whole = self.bounds.len() == 2;
         self.lists
             .chunks_mut(self.slots)
-            .map(|slots| SlotsFrom { slots, base })
+            .zip(self.bounds.windows(2))
+            .map(|(slots, b)| SlotsFrom {
+                slots,
+                base,
+                posts: (!whole).then_some((b[0], b[1])),
+            })
             .collect()
+    }
+
+    /// The slots of a queue in one part seen from `step` (`None` when it is split).
+    pub fn whole_from(&mut self, step: u64) -> Option<SlotsFrom<'_>> {
+        let base = (step % self.slots as u64) as usize;
+        (self.bounds.len() == 2).then(|| SlotsFrom {
+            slots: &mut self.lists,
+            base,
+            posts: None,
+        })
     }
 }
 
@@ -369,6 +403,8 @@ impl DelayQueue {
 pub struct SlotsFrom<'a> {
     slots: &'a mut [Vec<u32>],
     base: usize,
+    /// The post elements of this part (`None`: every post element, one part).
+    pub posts: Option<(u32, u32)>,
 }
 
 impl SlotsFrom<'_> {
@@ -407,9 +443,7 @@ mod tests {
         let events: Vec<Vec<u32>> = (0..3)
             .map(|k| (0..40).rev().filter(|s| s % 3 == k).collect())
             .collect();
-        for (k, e) in events.iter().enumerate() {
-            q.set_slot(k, e.clone(), &post);
-        }
+        q.set_slots(events.clone(), &post);
         let per_post = |list: &[u32], j: u32| -> Vec<u32> {
             list.iter()
                 .copied()
@@ -462,14 +496,22 @@ mod tests {
 
     #[test]
     fn delays_take_the_narrowest_type_that_holds_the_longest() {
+        // Seconds at dt = 0.5 s: twice the steps; 1.2 rounds to 2 steps and 0.7 to 1.
         for (longest, width) in [(0u32, 1), (255, 1), (256, 2), (65_535, 2), (65_536, 4)] {
-            let steps = vec![3, longest, 0, 1];
-            let d = Delays::new(steps.clone());
-            assert_eq!(d.width(), width, "longest {longest}");
+            let seconds = vec![1.5, longest as f64 / 2.0, 0.0, 1.2, 0.7];
+            let (d, most) = Delays::from_seconds(&seconds, 0.5).unwrap();
+            assert_eq!(
+                (d.width(), most),
+                (width, longest.max(3)),
+                "longest {longest}"
+            );
+            assert_eq!(Delays::width_for(longest), width);
             assert!(!d.is_empty());
-            let back: Vec<u32> = (0..steps.len()).map(|s| d.get(s)).collect();
-            assert_eq!(back, steps);
+            let back: Vec<u32> = (0..seconds.len()).map(|s| d.get(s)).collect();
+            assert_eq!(back, vec![3, longest, 0, 2, 1]);
         }
+        assert_eq!(Delays::from_seconds(&[1.0, -1.0, 2e9], 1.0), Err(-1.0));
+        assert!(Delays::from_seconds(&[f64::NAN], 1.0).unwrap_err().is_nan());
         assert!(Delays::None.is_empty());
         assert_eq!(Delays::None.width(), 0);
     }
@@ -485,9 +527,8 @@ mod tests {
         assert!(c.holds_pre());
         c.release_pre();
         assert!(!c.holds_pre());
-        let bytes = c.bytes();
         c.index_by_post();
-        assert_eq!(c.bytes(), bytes + 4 * c.n_synapses());
+        assert_eq!(c.col_syn.len(), c.n_synapses());
         // CSR order: (0,0) (0,2) (1,2) (2,1) (2,2).
         for j in 0..3 {
             let syn = &c.col_syn[c.col_ptr[j] as usize..c.col_ptr[j + 1] as usize];

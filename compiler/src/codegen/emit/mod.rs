@@ -29,12 +29,13 @@ mod rng;
 
 use super::abi::{FusedArgsValues, KernelArgsValues};
 use super::*;
+use crate::math::{POISSON_INVERSION_MAX_MEAN, POISSON_INVERSION_MAX_STEPS};
 use crate::{BinOp, UnOp};
+pub use deliver::DeliveryKernel;
 
 /// Steps of the inline Poisson sampler written out with constant factors before its loop
 /// (a mean of a few spikes per step rarely needs more).
 const UNROLLED_POISSON_STEPS: u32 = 8;
-pub use deliver::DeliveryKernel;
 
 /// The long-lived JIT module.
 // SAFETY: a `Jit` owns its JIT module (executable memory it allocated, tables of declared
@@ -869,8 +870,6 @@ impl Translator<'_, '_> {
         }
     }
 
-    /// A one-argument pure function through the interpreter's implementation (its direct
-    /// helper where it has one).
     /// `runtime::rng::Stream::poisson`: a mean in (0, 30] inverts the distribution function
     /// inline with the draw's first uniform (the same operations: `exp(-mean)`, then
     /// `p *= mean * (1 / k)`, `cdf += p` while `u > cdf`, at most 1000 steps); other means
@@ -889,9 +888,9 @@ impl Translator<'_, '_> {
         self.b.append_block_param(header, types::F64);
         self.b.append_block_param(done, types::F64);
         let zero = self.b.ins().f64const(0.0);
-        let thirty = self.b.ins().f64const(30.0);
+        let most = self.b.ins().f64const(POISSON_INVERSION_MAX_MEAN);
         let positive = self.b.ins().fcmp(FloatCC::GreaterThan, mean, zero);
-        let small = self.b.ins().fcmp(FloatCC::LessThanOrEqual, mean, thirty);
+        let small = self.b.ins().fcmp(FloatCC::LessThanOrEqual, mean, most);
         let both = self.b.ins().band(positive, small);
         self.b.ins().brif(both, inline, &[], slow, &[]);
 
@@ -937,7 +936,11 @@ impl Translator<'_, '_> {
         let params = self.b.block_params(header).to_vec();
         let (k, p, cdf) = (params[0], params[1], params[2]);
         let below = self.b.ins().fcmp(FloatCC::GreaterThan, u, cdf);
-        let room = self.b.ins().icmp_imm_u(IntCC::UnsignedLessThan, k, 1000);
+        let room = self.b.ins().icmp_imm_u(
+            IntCC::UnsignedLessThan,
+            k,
+            POISSON_INVERSION_MAX_STEPS as i64,
+        );
         let go = self.b.ins().band(below, room);
         let kf = self.b.ins().fcvt_from_uint(types::F64, k);
         self.b.ins().brif(go, body, &[], done, &[kf.into()]);
@@ -958,6 +961,8 @@ impl Translator<'_, '_> {
         self.b.block_params(done)[0]
     }
 
+    /// A one-argument pure function through the interpreter's implementation (its direct
+    /// helper where it has one).
     fn pure1(&mut self, f: Func, x: Value) -> Value {
         if let Some(r) = self.refs.unary(f) {
             let call = self.b.ins().call(r, &[x]);
