@@ -5,21 +5,24 @@
 # bytes per synapse, and the mean rate per population over the simulated second after a 0.5 s
 # presimulation, next to the paper's rates.
 #
-#   benches/microcircuit.sh [--scale S] [--threads N] [--bg poisson|dc] [--no-nest]
+#   benches/microcircuit.sh [--scale S] [--threads N] [--bg poisson|dc] [--no-nest] [--one-thread]
 #
-# Defaults: full scale (77,169 neurons, ~3·10^8 synapses: ~12 GiB for neurograph and ~14 GiB
+# Defaults: full scale (77,169 neurons, ~3·10^8 synapses: ~4 GiB for neurograph and ~14 GiB
 # for NEST, run one after the other), 2 threads, Poisson background. --scale multiplies the
 # numbers of neurons (and so of synapses) and keeps in-degrees, in both simulators.
+# --one-thread also runs neurograph on one thread and prints the speed-up and whether the
+# traces are identical.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-scale=1 threads=2 bg=poisson nest=1
+scale=1 threads=2 bg=poisson nest=1 one=0
 while [ $# -gt 0 ]; do
   case $1 in
     --scale) scale=$2; shift 2 ;;
     --threads) threads=$2; shift 2 ;;
     --bg) bg=$2; shift 2 ;;
     --no-nest) nest=0; shift ;;
-    *) echo "usage: $0 [--scale S] [--threads N] [--bg poisson|dc] [--no-nest]" >&2; exit 2 ;;
+    --one-thread) one=1; shift ;;
+    *) echo "usage: $0 [--scale S] [--threads N] [--bg poisson|dc] [--no-nest] [--one-thread]" >&2; exit 2 ;;
   esac
 done
 case $bg in poisson) set_bg=() ;; dc) set_bg=(--set bg_rate=0Hz --set dc_rate=8Hz) ;;
@@ -70,6 +73,16 @@ json.dump({"simulator": "neurograph", "threads": threads, "synapses": synapses,
            "setup_s": setup, "sim_s": sim, "rtf": sim / m["duration_s"],
            "peak_rss_bytes": rss, "rates_hz": rates}, sys.stdout)
 PY
+if [ "$one" = 1 ]; then
+  # The same run on one thread: simulation time against the N-thread run, and whether the
+  # traces are the same bytes.
+  rm -rf "$work/trace-1"
+  "$ng" run "$spec" --duration 1.5s --threads 1 "${set_bg[@]}" --out "$work/trace-1" >"$work/ng-1.out"
+  t1=$(sed -n 's/^setup [0-9.]* s, simulation \([0-9.]*\) s wall.*/\1/p' "$work/ng-1.out")
+  tn=$(sed -n 's/^setup [0-9.]* s, simulation \([0-9.]*\) s wall.*/\1/p' "$work/ng.out")
+  same=$(diff -r -q -x manifest.json "$work/trace-1" "$work/trace" >/dev/null && echo identical || echo DIFFER)
+  echo "neurograph 1 thread ${t1} s, $threads threads ${tn} s: $(echo "scale=2; $t1 / $tn" | bc)x, traces $same" >&2
+fi
 if [ "$nest" = 1 ]; then
   (cd "$work" && peak_rss "$work/nest.out" "$venv/bin/python" "$root/benches/peers/microcircuit_nest.py" \
     --scale "$scale" --threads "$threads" --bg "$bg" --data "$work/nest-data" >/dev/null)
