@@ -118,9 +118,79 @@ enum Command {
         #[command(subcommand)]
         pass: analyze_cmd::Pass,
     },
+    /// Write a trace directory in a community format: `--nwb FILE.nwb` (Neurodata Without
+    /// Borders 2, HDF5: spike trains as the Units table, sampled state variables as
+    /// TimeSeries, the spec text and the run's parameters, seed and version in `general`).
+    Export {
+        /// The trace directory (written by `neurograph run`).
+        input: PathBuf,
+        /// Write an NWB file here.
+        #[arg(long, value_name = "FILE.nwb", required = true)]
+        nwb: Option<PathBuf>,
+        #[command(flatten)]
+        meta: NwbFlags,
+    },
     /// Plot a trace directory as SVG: `raster` (spike times against neuron index), `rate`
     /// (population rate over time) or `isi` (inter-spike interval histogram).
     Plot(analyze_cmd::PlotArgs),
+}
+
+/// What an NWB file says about its "subject" and session beyond what the trace knows.
+#[derive(Args)]
+struct NwbFlags {
+    /// The modelled species, as a Latin binomial (e.g. `Rattus norvegicus`).
+    #[arg(long)]
+    species: Option<String>,
+    /// The subject's age, an ISO 8601 duration such as `P90D` (default `P0D/`: unknown).
+    #[arg(long)]
+    age: Option<String>,
+    /// The subject's sex: `M`, `F`, `O` (other) or `U` (unknown, the default).
+    #[arg(long)]
+    sex: Option<String>,
+    /// Who ran the simulation (repeat for several), e.g. `Last, First`.
+    #[arg(long)]
+    experimenter: Vec<String>,
+    /// The institution.
+    #[arg(long)]
+    institution: Option<String>,
+    /// The session description (default: the model, spec, seed and simulated time).
+    #[arg(long)]
+    description: Option<String>,
+    /// Replace the output file if it exists (by default an existing file is left alone).
+    #[arg(long)]
+    overwrite: bool,
+}
+
+fn export(input: &Path, nwb: &Path, f: NwbFlags) -> ExitCode {
+    let options = neurograph_interchange::nwb::NwbOptions {
+        species: f.species,
+        age: f.age,
+        sex: f.sex,
+        experimenter: f.experimenter,
+        institution: f.institution,
+        description: f.description,
+        overwrite: f.overwrite,
+    };
+    match neurograph_interchange::nwb::export_trace(input, nwb, &options) {
+        Ok(s) => {
+            println!(
+                "wrote {}: {} units ({} spikes), {} time series, {} tables",
+                s.path.display(),
+                s.units,
+                s.spikes,
+                s.time_series.len(),
+                s.tables.len()
+            );
+            for skipped in &s.skipped {
+                println!("  not in the file: {skipped}");
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(1)
+        }
+    }
 }
 
 /// The flags of `neurograph run`, which a native runner takes too.
@@ -510,6 +580,10 @@ pub fn main() -> ExitCode {
                 eprintln!("error: {e}");
                 ExitCode::from(1)
             }
+        },
+        Command::Export { input, nwb, meta } => match nwb {
+            Some(nwb) => export(&input, &nwb, meta),
+            None => ExitCode::from(2),
         },
         Command::Analyze { trace, pass } => match analyze_cmd::analyze(&trace, pass) {
             Ok(()) => ExitCode::SUCCESS,

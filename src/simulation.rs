@@ -302,6 +302,7 @@ impl SimulationBuilder {
             stop: self.stop.unwrap_or_default(),
             requested_steps: 0,
             changed_mid_run: false,
+            started: std::time::SystemTime::now(),
         })
     }
 }
@@ -326,6 +327,8 @@ pub struct Simulation {
     /// Whether parameters or state were changed between steps (a run from the start with the
     /// same settings would then not repeat this one).
     changed_mid_run: bool,
+    /// When this simulation was created (the trace's `started_utc`).
+    started: std::time::SystemTime,
 }
 
 impl Simulation {
@@ -735,6 +738,8 @@ impl Simulation {
             requested_s: self.requested_steps as f64 * m.run.dt,
             status,
             parameters: crate::run::parameter_values(m, &self.config.overrides),
+            spec_text: self.model.spec_text.to_string(),
+            started: self.started,
         };
         write_trace(dir, &self.sim, &meta)?;
         Ok(dir.to_path_buf())
@@ -945,6 +950,8 @@ impl<'a> CheckpointHeader<'a> {
             stop: Arc::new(AtomicBool::new(false)),
             requested_steps: self.requested_steps,
             changed_mid_run: self.changed_mid_run,
+            // The resumed part's start: a checkpoint does not keep wall-clock times.
+            started: std::time::SystemTime::now(),
         })
     }
 

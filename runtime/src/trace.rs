@@ -4,6 +4,7 @@
 
 use std::io;
 use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use neurograph_compiler::ir::*;
 use serde_json::{json, Value};
@@ -35,6 +36,34 @@ pub struct TraceMeta {
     pub status: RunStatus,
     /// Parameter values used: (name, value in SI units, unit).
     pub parameters: Vec<(String, f64, String)>,
+    /// The spec's text, copied into the trace as `spec.ng` (empty: no copy).
+    pub spec_text: String,
+    /// When the simulation was created (the manifest's `started_utc`).
+    pub started: std::time::SystemTime,
+}
+
+/// `YYYY-MM-DDTHH:MM:SS.ffffff+00:00` of a time since the Unix epoch.
+pub fn iso_utc(t: SystemTime) -> String {
+    let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let secs = d.as_secs();
+    let (days, rem) = ((secs / 86_400) as i64, secs % 86_400);
+    // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:06}+00:00",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60,
+        d.subsec_micros()
+    )
 }
 
 pub fn fnv1a64(text: &str) -> String {
@@ -56,6 +85,9 @@ fn unique(name: String, used: &mut Vec<String>) -> String {
     used.push(candidate.clone());
     candidate
 }
+
+/// The trace's copy of the spec text (the root file; its imports are not copied).
+pub const SPEC_COPY: &str = "spec.ng";
 
 /// The value of the manifest's `format` field: what marks a directory as neurograph's own.
 pub const TRACE_FORMAT: &str = "neurograph-trace";
@@ -380,6 +412,13 @@ fn write_into(tmp: &Path, sim: &Sim, meta: &TraceMeta) -> io::Result<Vec<String>
             })
         })
         .collect();
+    let spec_file = if meta.spec_text.is_empty() {
+        Value::Null
+    } else {
+        std::fs::write(tmp.join(SPEC_COPY), &meta.spec_text)?;
+        files.push(SPEC_COPY.to_string());
+        Value::from(SPEC_COPY)
+    };
     files.push("manifest.json".to_string());
     let params: Vec<Value> = meta
         .parameters
@@ -393,6 +432,8 @@ fn write_into(tmp: &Path, sim: &Sim, meta: &TraceMeta) -> io::Result<Vec<String>
         "model": model.name,
         "spec": meta.spec_path,
         "spec_hash_fnv1a64": meta.spec_hash,
+        "spec_file": spec_file,
+        "started_utc": iso_utc(meta.started),
         "seed": meta.seed,
         "dt_s": model.run.dt,
         "duration_s": meta.simulated_s,
@@ -465,5 +506,21 @@ impl<'a> Sampled<'a> {
             }),
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod iso_tests {
+    use super::*;
+
+    #[test]
+    fn iso_dates_are_civil_utc() {
+        assert_eq!(iso_utc(UNIX_EPOCH), "1970-01-01T00:00:00.000000+00:00");
+        // 2026-12-02T11:37:40Z
+        let t = UNIX_EPOCH + std::time::Duration::from_secs(1_796_211_460);
+        assert_eq!(iso_utc(t), "2026-12-02T11:37:40.000000+00:00");
+        // 2000-02-29 (a leap day of a century leap year)
+        let t = UNIX_EPOCH + std::time::Duration::from_secs(951_782_400);
+        assert_eq!(iso_utc(t), "2000-02-29T00:00:00.000000+00:00");
     }
 }
