@@ -23,6 +23,7 @@ use std::path::Path;
 pub use neurograph_analysis as analysis;
 pub use neurograph_compiler as compiler;
 pub use neurograph_grammar as grammar;
+pub use neurograph_interchange as interchange;
 pub use neurograph_runtime as runtime;
 pub use simulation::{Backend, Error, Model, Simulation, SimulationBuilder, Stopped};
 

@@ -725,6 +725,37 @@ impl Simulation {
         self.write_trace_as(dir, status)
     }
 
+    /// Write what was recorded so far as an NWB 2 file (`neurograph export --nwb` of the
+    /// trace `write_trace` would write; the trace goes to a temporary directory beside
+    /// `path` and is removed afterwards).
+    pub fn write_nwb(
+        &mut self,
+        path: &Path,
+        options: &neurograph_interchange::nwb::NwbOptions,
+    ) -> Result<neurograph_interchange::nwb::NwbSummary, Error> {
+        if path.exists() && !options.overwrite {
+            return Err(Error::Value(format!(
+                "{} exists; pass overwrite to replace it",
+                path.display()
+            )));
+        }
+        let parent = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let name = path
+            .file_name()
+            .map_or("out".into(), |n| n.to_string_lossy().into_owned());
+        let tmp = parent.join(format!(".{name}.trace-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&tmp);
+        let result = self.write_trace(&tmp).and_then(|_| {
+            neurograph_interchange::nwb::export_trace(&tmp, path, options)
+                .map_err(|e| Error::Run(e.to_string()))
+        });
+        let _ = std::fs::remove_dir_all(&tmp);
+        result
+    }
+
     /// `write_trace` with the status the manifest gives (`failed` with its reason, for a run
     /// stopped by an error).
     pub fn write_trace_as(&mut self, dir: &Path, status: RunStatus) -> Result<PathBuf, Error> {

@@ -180,6 +180,13 @@ pub struct Group {
 }
 
 impl Group {
+    /// An empty group with these attributes.
+    pub fn with_attrs(attrs: Vec<Attr>) -> Group {
+        Group {
+            attrs,
+            members: Vec::new(),
+        }
+    }
     pub fn attr(&mut self, attr: Attr) -> &mut Self {
         self.attrs.push(attr);
         self
@@ -189,15 +196,9 @@ impl Group {
         self
     }
     pub fn dataset(&mut self, name: &str, dataset: Dataset) -> &mut Self {
-        self.members.push((name.to_string(), Node::Dataset(dataset)));
+        self.members
+            .push((name.to_string(), Node::Dataset(dataset)));
         self
-    }
-    /// The member group `name`, which must exist.
-    pub fn child_mut(&mut self, name: &str) -> Option<&mut Group> {
-        self.members.iter_mut().find_map(|(n, node)| match node {
-            Node::Group(g) if n == name => Some(g),
-            _ => None,
-        })
     }
 }
 
@@ -241,9 +242,9 @@ pub fn lookup3(data: &[u8]) -> u32 {
         *c = c.wrapping_sub(b.rotate_left(24));
     }
     let word = |k: &[u8]| -> u32 {
-        k.iter()
-            .enumerate()
-            .fold(0u32, |acc, (i, &byte)| acc.wrapping_add(u32::from(byte) << (8 * i)))
+        k.iter().enumerate().fold(0u32, |acc, (i, &byte)| {
+            acc.wrapping_add(u32::from(byte) << (8 * i))
+        })
     };
     let init = 0xdead_beefu32.wrapping_add(data.len() as u32);
     let (mut a, mut b, mut c) = (init, init, init);
@@ -389,7 +390,12 @@ fn element_size(dtype: Dtype) -> u64 {
 }
 
 fn dataspace(shape: &[u64]) -> Vec<u8> {
-    let mut out = vec![2, shape.len() as u8, 0, if shape.is_empty() { 0 } else { 1 }];
+    let mut out = vec![
+        2,
+        shape.len() as u8,
+        0,
+        if shape.is_empty() { 0 } else { 1 },
+    ];
     for d in shape {
         out.extend_from_slice(&d.to_le_bytes());
     }
@@ -405,12 +411,24 @@ struct Context<'a> {
 /// The bytes of `values`; `strings` is the heap position of the first of its strings.
 fn encode_values(values: &Values, strings: usize, cx: &Context, out: &mut Vec<u8>) {
     match values {
-        Values::F64(v) => v.iter().for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
-        Values::F32(v) => v.iter().for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
-        Values::I64(v) => v.iter().for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
-        Values::I32(v) => v.iter().for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
-        Values::U64(v) => v.iter().for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
-        Values::U32(v) => v.iter().for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
+        Values::F64(v) => v
+            .iter()
+            .for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
+        Values::F32(v) => v
+            .iter()
+            .for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
+        Values::I64(v) => v
+            .iter()
+            .for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
+        Values::I32(v) => v
+            .iter()
+            .for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
+        Values::U64(v) => v
+            .iter()
+            .for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
+        Values::U32(v) => v
+            .iter()
+            .for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
         Values::U8(v) => out.extend_from_slice(v),
         Values::Str(v) => {
             for (i, s) in v.iter().enumerate() {
@@ -585,7 +603,13 @@ fn header_of(flat: &Flat, data: (u64, u64), cx: &Context) -> io::Result<Vec<u8>>
                 link.push(1);
                 link.extend_from_slice(&(len as u64).to_le_bytes()[..width]);
                 link.extend_from_slice(name.as_bytes());
-                link.extend_from_slice(&cx.addresses.get(child).copied().unwrap_or(UNDEF).to_le_bytes());
+                link.extend_from_slice(
+                    &cx.addresses
+                        .get(child)
+                        .copied()
+                        .unwrap_or(UNDEF)
+                        .to_le_bytes(),
+                );
                 message(&mut m, 0x06, &link)?;
             }
             &g.attrs
@@ -657,7 +681,8 @@ pub fn write_file(path: &Path, root: &Group) -> io::Result<()> {
     };
     let tmp = path.with_file_name(format!(
         ".{}.partial-{}",
-        path.file_name().map_or("out".into(), |n| n.to_string_lossy()),
+        path.file_name()
+            .map_or("out".into(), |n| n.to_string_lossy()),
         std::process::id()
     ));
     let result = (|| -> io::Result<()> {

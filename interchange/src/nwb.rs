@@ -214,8 +214,7 @@ pub fn build(
         skipped: Vec::new(),
     };
 
-    let mut root = Group::default();
-    root.attrs = typed("core", "NWBFile", &id("/"));
+    let mut root = Group::with_attrs(typed("core", "NWBFile", &id("/")));
     root.attr(Attr::str("nwb_version", NWB_VERSION));
     let description = options.description.clone().unwrap_or_else(|| {
         format!(
@@ -276,8 +275,7 @@ pub fn build(
             text(m, "spec")
         )),
     }
-    let mut subject = Group::default();
-    subject.attrs = typed("core", "Subject", &id("/general/subject"));
+    let mut subject = Group::with_attrs(typed("core", "Subject", &id("/general/subject")));
     subject
         .dataset("subject_id", Dataset::str(&model))
         .dataset(
@@ -306,13 +304,24 @@ pub fn build(
             .map(|e| format!(", elements {e}"))
             .unwrap_or_default();
         let what = format!("state record `{name}`{elements} (unit {})", s.unit);
-        let unit = if s.unit.is_empty() { "dimensionless" } else { &s.unit };
+        let unit = if s.unit.is_empty() {
+            "dimensionless"
+        } else {
+            &s.unit
+        };
         let shape = if s.width == 1 {
             vec![s.rows as u64]
         } else {
             vec![s.rows as u64, s.width as u64]
         };
-        let ts = time_series(&id(&format!("/acquisition/{name}")), &what, unit, shape, Values::F64(s.values), &s.times);
+        let ts = time_series(
+            &id(&format!("/acquisition/{name}")),
+            &what,
+            unit,
+            shape,
+            Values::F64(s.values),
+            &s.times,
+        );
         acquisition.group(&name, ts);
         summary.time_series.push(name);
     }
@@ -325,7 +334,14 @@ pub fn build(
         );
         let values: Vec<i64> = r.values.iter().map(|&v| v as i64).collect();
         let shape = vec![values.len() as u64];
-        let ts = time_series(&id(&format!("/acquisition/{name}")), &what, "state index", shape, Values::I64(values), &r.times);
+        let ts = time_series(
+            &id(&format!("/acquisition/{name}")),
+            &what,
+            "state index",
+            shape,
+            Values::I64(values),
+            &r.times,
+        );
         acquisition.group(&name, ts);
         summary.time_series.push(name);
     }
@@ -514,8 +530,7 @@ fn time_series(
     values: Values,
     times: &[f64],
 ) -> Group {
-    let mut g = Group::default();
-    g.attrs = typed("core", "TimeSeries", id);
+    let mut g = Group::with_attrs(typed("core", "TimeSeries", id));
     g.attr(Attr::str("description", description))
         .attr(Attr::str("comments", "recorded by neurograph"));
     let data = Dataset {
@@ -594,21 +609,28 @@ fn dynamic_table(
     rows: usize,
     columns: Vec<Column>,
 ) -> Group {
-    let mut g = Group::default();
-    g.attrs = typed("hdmf-common", "DynamicTable", &id(path));
+    let mut g = Group::with_attrs(typed("hdmf-common", "DynamicTable", &id(path)));
     g.attr(Attr::array(
         "colnames",
         Values::Str(columns.iter().map(|c| c.name.clone()).collect()),
     ))
     .attr(Attr::str("description", description));
     let mut ids = Dataset::array(Values::I64((0..rows as i64).collect()));
-    ids.attrs = typed("hdmf-common", "ElementIdentifiers", &id(&format!("{path}/id")));
+    ids.attrs = typed(
+        "hdmf-common",
+        "ElementIdentifiers",
+        &id(&format!("{path}/id")),
+    );
     g.dataset("id", ids);
     for c in columns {
         let mut d = Dataset {
             shape: c.shape,
             values: c.values,
-            attrs: typed("hdmf-common", "VectorData", &id(&format!("{path}/{}", c.name))),
+            attrs: typed(
+                "hdmf-common",
+                "VectorData",
+                &id(&format!("{path}/{}", c.name)),
+            ),
         };
         d.attrs.push(Attr::str("description", &c.description));
         g.dataset(&c.name, d);
@@ -659,8 +681,7 @@ fn units_table(
     } else {
         Values::U64(ends)
     };
-    let mut g = Group::default();
-    g.attrs = typed("core", "Units", &id("/units"));
+    let mut g = Group::with_attrs(typed("core", "Units", &id("/units")));
     g.attr(Attr::array(
         "colnames",
         Values::Str(vec![

@@ -287,6 +287,37 @@ impl PySimulation {
             .map_err(|e| to_py(py, e))
     }
 
+    /// Write what was recorded so far as an NWB 2 file: spike trains as the Units table,
+    /// sampled state variables as TimeSeries, the spec text, parameters, seed and version in
+    /// its metadata. The subject fields default to those of a simulation (sex `U`, age `P0D/`).
+    #[pyo3(signature = (path, *, species=None, age=None, sex=None, experimenter=Vec::new(),
+                        institution=None, description=None, overwrite=false))]
+    #[allow(clippy::too_many_arguments)]
+    fn write_nwb(
+        &self,
+        py: Python<'_>,
+        path: PathBuf,
+        species: Option<String>,
+        age: Option<String>,
+        sex: Option<String>,
+        experimenter: Vec<String>,
+        institution: Option<String>,
+        description: Option<String>,
+        overwrite: bool,
+    ) -> PyResult<()> {
+        let options = ::neurograph::interchange::nwb::NwbOptions {
+            species,
+            age,
+            sex,
+            experimenter,
+            institution,
+            description,
+            overwrite,
+        };
+        py.detach(|| self.lock().write_nwb(&path, &options).map(|_| ()))
+            .map_err(|e| to_py(py, e))
+    }
+
     /// Save the complete state to a file; `Model.resume(path)` continues it bit-identically.
     fn save(&self, py: Python<'_>, path: PathBuf) -> PyResult<()> {
         self.lock().save_checkpoint(&path).map_err(|e| to_py(py, e))
