@@ -3,7 +3,8 @@
 //! with a B-tree and a local heap) and as [`crate::hdf5`] writes them (superblock 2,
 //! version-2 object headers, links in the header). Contiguous and compact data; integers,
 //! floats (either byte order), fixed and variable-length strings, enums (read as their
-//! integers). Chunked (compressed) data, dense link storage and committed datatypes are
+//! integers). Chunked data (layout version 3, as h5py writes it) with the deflate, shuffle
+//! and Fletcher-32 filters. Other filters, dense link storage and committed datatypes are
 //! refused with a message saying so. The whole file is read into memory.
 //!
 //! Layouts follow the HDF5 File Format Specification, version 3.0 (The HDF Group).
@@ -247,7 +248,11 @@ impl File {
             })
             .map_err(|e| self.err(e))?;
             let (count, bytes) = extent(&shape, &ty).map_err(|e| self.err(e))?;
-            let raw = self.layout_bytes(layout.body, bytes)?;
+            let filters = match at(0x0B) {
+                Some(m) => filter_pipeline(m.body).map_err(|e| self.err(e))?,
+                None => Vec::new(),
+            };
+            let raw = self.layout_bytes(layout.body, bytes, &shape, ty.size(), &filters)?;
             let values = self.decode(&ty, &raw, count as usize)?;
             return Ok(Object::Dataset(Dataset {
                 shape,
@@ -445,8 +450,16 @@ impl File {
         Ok(())
     }
 
-    /// The raw bytes of a dataset's data, `size` bytes long.
-    fn layout_bytes(&self, body: &[u8], size: u64) -> Result<Vec<u8>, ReadError> {
+    /// The raw bytes of a dataset's data, `size` bytes long (`shape` of elements of
+    /// `element` bytes; `filters` the pipeline of chunked data).
+    fn layout_bytes(
+        &self,
+        body: &[u8],
+        size: u64,
+        shape: &[u64],
+        element: usize,
+        filters: &[u16],
+    ) -> Result<Vec<u8>, ReadError> {
         let mut c = Cur { bytes: body, at: 0 };
         let e = |m: String| self.err(format!("data layout: {m}"));
         let version = c.u8().map_err(e)?;
@@ -481,12 +494,92 @@ impl File {
                     .map(<[u8]>::to_vec)
                     .ok_or_else(|| e("the data runs past the file".into()))
             }
-            2 => Err(e(
-                "chunked (possibly compressed) datasets are not supported: write it contiguous"
-                    .into(),
-            )),
+            2 if version == 3 => {
+                let rank = c.u8().map_err(e)? as usize;
+                let tree = c.u64().map_err(e)?;
+                let chunk: Vec<u64> = (0..rank)
+                    .map(|_| c.u32().map(u64::from))
+                    .collect::<Result<_, _>>()
+                    .map_err(e)?;
+                if rank != shape.len() + 1 || chunk[rank - 1] != element as u64 {
+                    return Err(e(format!("chunk dimensions {chunk:?} for shape {shape:?}")));
+                }
+                if chunk[..rank - 1].contains(&0) {
+                    return Err(e("a chunk dimension of 0".into()));
+                }
+                // Deflate packs at most about 1,032 bytes into one: a larger array than that
+                // is a damaged size, not allocated.
+                if size > (self.bytes.len() as u64).saturating_mul(1100).max(1 << 20) {
+                    return Err(e(format!("{size} bytes of data in a file of {}", self.bytes.len())));
+                }
+                let chunk_bytes = chunk.iter().try_fold(1u64, |a, &d| a.checked_mul(d));
+                let chunk_bytes = chunk_bytes
+                    .filter(|&b| b <= size.max(element as u64) * 2 + (1 << 20))
+                    .ok_or_else(|| e(format!("chunk dimensions {chunk:?}")))?
+                    as usize;
+                let mut out = vec![0u8; size as usize];
+                if tree != UNDEF {
+                    let mut chunks = Vec::new();
+                    self.btree_chunks(tree, rank, &mut chunks, 0)?;
+                    for (offsets, mask, at, len) in chunks {
+                        let stored = self
+                            .bytes
+                            .get(at as usize..(at as usize).saturating_add(len))
+                            .ok_or_else(|| e("a chunk runs past the file".into()))?;
+                        let data =
+                            unfilter(stored, filters, mask, element, chunk_bytes).map_err(e)?;
+                        place_chunk(&mut out, &data, shape, &chunk[..rank - 1], &offsets, element)
+                            .map_err(e)?;
+                    }
+                }
+                Ok(out)
+            }
+            2 => Err(e(format!(
+                "chunked datasets in layout version {version} are not supported (h5py's default writes version 3)"
+            ))),
             k => Err(e(format!("layout class {k}"))),
         }
+    }
+
+    /// The chunks of a chunked dataset from its B-tree (version 1, chunk nodes) at `addr`:
+    /// (element offsets, filter mask, address, stored size).
+    #[allow(clippy::type_complexity)]
+    fn btree_chunks(
+        &self,
+        addr: u64,
+        rank: usize,
+        out: &mut Vec<(Vec<u64>, u32, u64, usize)>,
+        depth: usize,
+    ) -> Result<(), ReadError> {
+        let e = |m: String| self.err(format!("chunk B-tree node at {addr}: {m}"));
+        if depth > 64 {
+            return Err(e("nested too deeply".into()));
+        }
+        let mut c = self.cur(addr)?;
+        if c.take(4).map_err(e)? != b"TREE" {
+            return Err(e("no TREE signature".into()));
+        }
+        let (kind, level) = (c.u8().map_err(e)?, c.u8().map_err(e)?);
+        if kind != 1 {
+            return Err(e(format!("node type {kind} in a dataset's tree")));
+        }
+        let entries = c.u16().map_err(e)? as usize;
+        c.skip(16).map_err(e)?;
+        for _ in 0..entries {
+            let len = c.u32().map_err(e)? as usize;
+            let mask = c.u32().map_err(e)?;
+            let offsets: Vec<u64> = (0..rank)
+                .map(|_| c.u64())
+                .collect::<Result<_, _>>()
+                .map_err(e)?;
+            let child = c.u64().map_err(e)?;
+            if level > 0 {
+                self.btree_chunks(child, rank, out, depth + 1)?;
+            } else {
+                out.push((offsets[..rank - 1].to_vec(), mask, child, len));
+            }
+        }
+        Ok(())
     }
 
     /// The bytes of object `index` of the global heap collection at `addr`.
@@ -603,6 +696,132 @@ impl File {
             .map_err(|e| e.message)?;
         Ok((name, values))
     }
+}
+
+/// The filter ids of a filter pipeline message.
+fn filter_pipeline(body: &[u8]) -> Result<Vec<u16>, String> {
+    let mut c = Cur { bytes: body, at: 0 };
+    let version = c.u8()?;
+    let n = c.u8()?;
+    if version == 1 {
+        c.skip(6)?;
+    }
+    let mut ids = Vec::new();
+    for _ in 0..n {
+        let id = c.u16()?;
+        let name_len = if version == 1 || id >= 256 {
+            c.u16()? as usize
+        } else {
+            0
+        };
+        c.skip(2)?; // flags
+        let values = c.u16()? as usize;
+        if version == 1 {
+            c.skip(name_len.div_ceil(8) * 8)?;
+        } else {
+            c.skip(name_len)?;
+        }
+        c.skip(4 * values)?;
+        if version == 1 && values % 2 == 1 {
+            c.skip(4)?;
+        }
+        ids.push(id);
+    }
+    Ok(ids)
+}
+
+/// A stored chunk with its filters undone (last applied first; a set bit of `mask` means
+/// the filter was skipped for this chunk).
+fn unfilter(
+    stored: &[u8],
+    filters: &[u16],
+    mask: u32,
+    element: usize,
+    limit: usize,
+) -> Result<Vec<u8>, String> {
+    let mut data = stored.to_vec();
+    for (k, &id) in filters.iter().enumerate().rev() {
+        if k < 32 && mask & (1 << k) != 0 {
+            continue;
+        }
+        data = match id {
+            1 => miniz_oxide::inflate::decompress_to_vec_zlib_with_limit(&data, limit + 4)
+                .map_err(|e| format!("a chunk does not inflate: {e:?}"))?,
+            2 => {
+                // Shuffle: byte j of every element was stored together.
+                let n = data.len() / element.max(1);
+                let mut out = vec![0u8; data.len()];
+                for j in 0..element {
+                    for i in 0..n {
+                        out[i * element + j] = data[j * n + i];
+                    }
+                }
+                out[n * element..].copy_from_slice(&data[n * element..]);
+                out
+            }
+            3 => {
+                // Fletcher-32: a checksum appended; not verified here.
+                let keep = data.len().saturating_sub(4);
+                data.truncate(keep);
+                data
+            }
+            other => {
+                return Err(format!(
+                    "filter {other} is not supported (deflate, shuffle and fletcher32 are)"
+                ))
+            }
+        };
+    }
+    Ok(data)
+}
+
+/// Copy the elements of one chunk (`chunk` elements per dimension, starting at element
+/// `offsets`) into the row-major array `out` of `shape`; parts past the edge are dropped.
+fn place_chunk(
+    out: &mut [u8],
+    data: &[u8],
+    shape: &[u64],
+    chunk: &[u64],
+    offsets: &[u64],
+    element: usize,
+) -> Result<(), String> {
+    let per_chunk = chunk
+        .iter()
+        .try_fold(1u64, |a, &d| a.checked_mul(d))
+        .filter(|&n| n.saturating_mul(element as u64) <= data.len() as u64)
+        .ok_or_else(|| format!("a chunk of {} bytes for chunk shape {chunk:?}", data.len()))?;
+    if shape.is_empty() {
+        let n = out.len();
+        out.copy_from_slice(&data[..n]);
+        return Ok(());
+    }
+    let rank = shape.len();
+    let mut index = vec![0u64; rank];
+    for k in 0..per_chunk as usize {
+        // Global position of chunk element k.
+        let mut flat = 0u64;
+        let mut inside = true;
+        for d in 0..rank {
+            let g = offsets[d].saturating_add(index[d]);
+            if g >= shape[d] {
+                inside = false;
+                break;
+            }
+            flat = flat * shape[d] + g;
+        }
+        if inside {
+            let to = flat as usize * element;
+            out[to..to + element].copy_from_slice(&data[k * element..(k + 1) * element]);
+        }
+        for d in (0..rank).rev() {
+            index[d] += 1;
+            if index[d] < chunk[d] {
+                break;
+            }
+            index[d] = 0;
+        }
+    }
+    Ok(())
 }
 
 /// The number of elements of `shape` and their bytes, or an error when that overflows.

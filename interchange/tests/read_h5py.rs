@@ -58,6 +58,9 @@ fn every_kind_of_value_h5py_writes_reads_back() {
     );
     assert_eq!(values(&f, "data/empty").1, Values::F64(vec![]));
     assert_eq!(values(&f, "data/compact").1, Values::I64(vec![4, 3, 2, 1]));
+    let (shape, v) = values(&f, "data/gz");
+    assert_eq!(shape, [5, 10]);
+    assert_eq!(v, Values::F64((0..50).map(f64::from).collect()));
     let Object::Dataset(d) = f.get("data/f64").unwrap() else {
         panic!()
     };
@@ -95,7 +98,14 @@ fn damaged_files_are_errors_not_panics() {
         let mut b = bytes.clone();
         b[at] ^= 0xff;
         if let Ok(f) = File::from_bytes(Path::new("flip.h5"), b) {
-            for p in ["/", "data/f64", "data/names", "many", "data/compact"] {
+            for p in [
+                "/",
+                "data/f64",
+                "data/names",
+                "many",
+                "data/compact",
+                "data/gz",
+            ] {
                 let _ = f.get(p);
             }
         }

@@ -29,6 +29,11 @@ with h5py.File("h5py_default.h5", "w") as f:
     d = h5py.h5d.create(g.id, b"compact", h5py.h5t.NATIVE_INT32, space, dcpl=dcpl)
     d.write(h5py.h5s.ALL, h5py.h5s.ALL, np.array([4, 3, 2, 1], dtype="i4"))
     g["f64"].attrs["unit"] = "V"
+    # Chunked, the chunks not dividing the shape, shuffled and deflated (as h5py's
+    # compression="gzip" and the NIR package write arrays).
+    g.create_dataset(
+        "gz", data=np.arange(50.0).reshape(5, 10), chunks=(2, 4), compression="gzip", shuffle=True
+    )
     # Enough members for a B-tree of two levels (hard links to one dataset: small).
     many = f.create_group("many")
     for k in range(300):
