@@ -118,17 +118,43 @@ enum Command {
         #[command(subcommand)]
         pass: analyze_cmd::Pass,
     },
-    /// Write a trace directory in a community format: `--nwb FILE.nwb` (Neurodata Without
-    /// Borders 2, HDF5: spike trains as the Units table, sampled state variables as
-    /// TimeSeries, the spec text and the run's parameters, seed and version in `general`).
+    /// Write in a community format: a trace directory as `--nwb FILE.nwb` (Neurodata
+    /// Without Borders 2, HDF5: spike trains as the Units table, sampled state variables as
+    /// TimeSeries, the spec text and the run's parameters, seed and version in `general`), or
+    /// a spec as `--nir FILE.nir` (the Neuromorphic Intermediate Representation: LIF, CubaLIF,
+    /// IF, LI, CubaLI and I neurons, Linear / Affine weights, Delay).
+    #[command(group(clap::ArgGroup::new("format").required(true).args(["nwb", "nir"])))]
     Export {
-        /// The trace directory (written by `neurograph run`).
+        /// The trace directory (`--nwb`) or spec (`--nir`).
         input: PathBuf,
-        /// Write an NWB file here.
-        #[arg(long, value_name = "FILE.nwb", required = true)]
+        /// Write an NWB file of the trace here.
+        #[arg(long, value_name = "FILE.nwb")]
         nwb: Option<PathBuf>,
+        /// Write a NIR graph of the spec here.
+        #[arg(long, value_name = "FILE.nir")]
+        nir: Option<PathBuf>,
         #[command(flatten)]
         meta: NwbFlags,
+    },
+    /// Write a NIR graph (`.nir`, from snnTorch, Norse, Lava, Sinabs, ... or `export --nir`)
+    /// as a spec that runs like any other: one population per neuron node, one projection per
+    /// weight node, parameters and weights in `.npy` files beside the spec.
+    Import {
+        /// The NIR file.
+        file: PathBuf,
+        /// The spec to write (data files go beside it, named after it).
+        #[arg(short, long, value_name = "SPEC.ng")]
+        out: PathBuf,
+        /// The time step, e.g. `1ms` (default: the file's `metadata/dt`, which neurograph
+        /// writes; files from other tools do not carry one).
+        #[arg(long)]
+        dt: Option<String>,
+        /// The spec's simulated time (default `1s`).
+        #[arg(long, default_value = "1s")]
+        duration: String,
+        /// Replace the spec if it exists.
+        #[arg(long)]
+        overwrite: bool,
     },
     /// Plot a trace directory as SVG: `raster` (spike times against neuron index), `rate`
     /// (population rate over time) or `isi` (inter-spike interval histogram).
@@ -191,6 +217,88 @@ fn export(input: &Path, nwb: &Path, f: NwbFlags) -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// `neurograph export SPEC --nir FILE`.
+fn export_nir(spec: &Path, out: &Path, overwrite: bool) -> Result<(), CliError> {
+    if out.exists() && !overwrite {
+        return Err(CliError::Failed(format!(
+            "{} exists; pass --overwrite to replace it",
+            out.display()
+        )));
+    }
+    let text = std::fs::read_to_string(spec)
+        .map_err(|e| CliError::Failed(format!("cannot read {}: {e}", spec.display())))?;
+    let model = compile_model(spec, &text)?;
+    let graph =
+        neurograph::nir_export::export(&model).map_err(|e| CliError::Failed(e.to_string()))?;
+    neurograph_interchange::nir::write(out, &graph).map_err(|e| CliError::Failed(e.to_string()))?;
+    let kinds: Vec<String> = graph
+        .nodes
+        .iter()
+        .map(|(n, node)| format!("{n} ({})", node.kind))
+        .collect();
+    println!(
+        "wrote {}: {} nodes, {} edges: {}",
+        out.display(),
+        graph.nodes.len(),
+        graph.edges.len(),
+        kinds.join(", ")
+    );
+    Ok(())
+}
+
+/// `neurograph import FILE.nir -o SPEC`.
+fn import_nir(
+    file: &Path,
+    out: &Path,
+    dt: Option<&str>,
+    duration: &str,
+    overwrite: bool,
+) -> Result<(), CliError> {
+    if out.exists() && !overwrite {
+        return Err(CliError::Failed(format!(
+            "{} exists; pass --overwrite to replace it",
+            out.display()
+        )));
+    }
+    let seconds = |what: &str, s: &str| -> Result<f64, CliError> {
+        neurograph_compiler::quantity::parse_quantity(s)
+            .ok()
+            .filter(|(_, dim)| *dim == neurograph_compiler::units::Dim::TIME)
+            .map(|(v, _)| v)
+            .ok_or_else(|| CliError::Failed(format!("--{what} {s}: a time such as 1ms")))
+    };
+    let graph =
+        neurograph_interchange::nir::read(file).map_err(|e| CliError::Failed(e.to_string()))?;
+    let dt = match dt {
+        Some(s) => seconds("dt", s)?,
+        None => graph
+            .metadata
+            .iter()
+            .find(|(k, _)| k == "dt")
+            .map(|(_, v)| *v)
+            .ok_or_else(|| {
+                CliError::Failed(format!(
+                    "{} does not say its time step (NIR files from other tools do not): pass --dt, e.g. --dt 1ms",
+                    file.display()
+                ))
+            })?,
+    };
+    let duration = seconds("duration", duration)?;
+    let s = neurograph_interchange::nir::to_spec(&graph, out, dt, duration)
+        .map_err(|e| CliError::Failed(e.to_string()))?;
+    println!(
+        "wrote {} ({} populations, {} projections) and {} data files",
+        s.spec.display(),
+        s.populations.len(),
+        s.projections,
+        s.files.len()
+    );
+    for (name, node, kind, n) in &s.populations {
+        println!("  {name}: NIR node `{node}` ({kind}, {n})");
+    }
+    Ok(())
 }
 
 /// The flags of `neurograph run`, which a native runner takes too.
@@ -581,10 +689,23 @@ pub fn main() -> ExitCode {
                 ExitCode::from(1)
             }
         },
-        Command::Export { input, nwb, meta } => match nwb {
-            Some(nwb) => export(&input, &nwb, meta),
-            None => ExitCode::from(2),
+        Command::Export {
+            input,
+            nwb,
+            nir,
+            meta,
+        } => match (nwb, nir) {
+            (Some(nwb), _) => export(&input, &nwb, meta),
+            (None, Some(nir)) => exit_code(export_nir(&input, &nir, meta.overwrite)),
+            (None, None) => ExitCode::from(2),
         },
+        Command::Import {
+            file,
+            out,
+            dt,
+            duration,
+            overwrite,
+        } => exit_code(import_nir(&file, &out, dt.as_deref(), &duration, overwrite)),
         Command::Analyze { trace, pass } => match analyze_cmd::analyze(&trace, pass) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {

@@ -15,6 +15,7 @@ pub mod groups;
 pub mod inspect;
 pub mod memory;
 pub mod native;
+pub mod nir_export;
 pub mod run;
 pub mod simulation;
 

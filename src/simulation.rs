@@ -714,6 +714,11 @@ impl Simulation {
         }
     }
 
+    /// The runtime simulation (for the NIR export's probes of the built network).
+    pub(crate) fn runtime(&self) -> &Sim {
+        &self.sim
+    }
+
     /// Write a trace directory of what was recorded so far (the same format as
     /// `neurograph run`; an earlier trace there is replaced only when neurograph wrote it).
     pub fn write_trace(&mut self, dir: &Path) -> Result<PathBuf, Error> {
