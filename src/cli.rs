@@ -152,7 +152,8 @@ enum Command {
         /// The spec's simulated time (default `1s`).
         #[arg(long, default_value = "1s")]
         duration: String,
-        /// Replace the spec if it exists.
+        /// Replace the spec and its data files if they exist (by default an existing file
+        /// is an error and nothing is written).
         #[arg(long)]
         overwrite: bool,
     },
@@ -256,12 +257,6 @@ fn import_nir(
     duration: &str,
     overwrite: bool,
 ) -> Result<(), CliError> {
-    if out.exists() && !overwrite {
-        return Err(CliError::Failed(format!(
-            "{} exists; pass --overwrite to replace it",
-            out.display()
-        )));
-    }
     let seconds = |what: &str, s: &str| -> Result<f64, CliError> {
         neurograph_compiler::quantity::parse_quantity(s)
             .ok()
@@ -286,7 +281,7 @@ fn import_nir(
             })?,
     };
     let duration = seconds("duration", duration)?;
-    let s = neurograph_interchange::nir::to_spec(&graph, out, dt, duration)
+    let s = neurograph_interchange::nir::to_spec(&graph, out, dt, duration, overwrite)
         .map_err(|e| CliError::Failed(e.to_string()))?;
     println!(
         "wrote {} ({} populations, {} projections) and {} data files",

@@ -284,8 +284,13 @@ fn a_spec_exported_to_nir_and_imported_again_gives_the_same_trace() {
     assert_eq!(back.metadata, vec![("dt".to_string(), 1e-3)]);
     let again = dir.join("re").join("net.ng");
     std::fs::create_dir_all(again.parent().unwrap()).unwrap();
-    let summary = nir::to_spec(&back, &again, 1e-3, 0.3).unwrap();
+    let summary = nir::to_spec(&back, &again, 1e-3, 0.3, false).unwrap();
     assert_eq!(summary.projections, 5);
+    // Nothing is written over: the spec and its data files exist now.
+    let e = nir::to_spec(&back, &again, 1e-3, 0.3, false)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("exists; pass --overwrite"), "{e}");
     std::fs::copy(dir.join("in.npy"), dir.join("re").join("net.In.spikes.npy")).unwrap();
     assert_eq!(run_spec(&dir.join("net.ng")), run_spec(&again));
     // And the imported spec exports to the same graph.
@@ -370,7 +375,7 @@ fn nir_nodes_neurograph_cannot_run_are_named_on_import() {
         edges: vec![("in".into(), "conv".into())],
         metadata: vec![],
     };
-    let e = nir::to_spec(&graph, &dir.join("x.ng"), 1e-3, 0.1)
+    let e = nir::to_spec(&graph, &dir.join("x.ng"), 1e-3, 0.1, false)
         .unwrap_err()
         .to_string();
     assert!(e.contains("node `conv` (Conv2d)"), "{e}");

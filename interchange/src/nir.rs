@@ -359,6 +359,55 @@ pub struct ImportSummary {
     pub projections: usize,
 }
 
+/// The language's keywords and the names its expressions give a meaning (`i`, `t`, ...).
+const RESERVED: &[&str] = &[
+    "model",
+    "import",
+    "const",
+    "param",
+    "state",
+    "let",
+    "via",
+    "connect",
+    "delay",
+    "spike",
+    "event",
+    "when",
+    "with",
+    "probability",
+    "refractory",
+    "unless",
+    "method",
+    "on",
+    "record",
+    "run",
+    "population",
+    "project",
+    "switch",
+    "input",
+    "neuron",
+    "astrocyte",
+    "unit",
+    "cell",
+    "synapse",
+    "and",
+    "or",
+    "not",
+    "true",
+    "false",
+    "every",
+    "at",
+    "i",
+    "j",
+    "t",
+    "dt",
+    "pi",
+    "e",
+    "pre",
+    "post",
+    "step",
+];
+
 /// A spec identifier for a NIR node name.
 fn ident(name: &str, used: &mut Vec<String>) -> String {
     let mut s: String = name
@@ -367,6 +416,9 @@ fn ident(name: &str, used: &mut Vec<String>) -> String {
         .collect();
     if !s.starts_with(|c: char| c.is_ascii_alphabetic()) {
         s = format!("n{s}");
+    }
+    if RESERVED.contains(&s.as_str()) {
+        s.push_str("_node");
     }
     let mut out = s.clone();
     let mut k = 2;
@@ -513,12 +565,14 @@ fn size_of(name: &str, node: &Node) -> Result<usize, NirError> {
 /// Write `graph` as the spec `spec` (model `model`, time step `dt` seconds, simulated
 /// `duration` seconds), its parameter arrays and weights as `.npy` files beside it
 /// (`STEM.NODE.PARAM.npy`), and for each Input node an empty spike train
-/// `STEM.NODE.spikes.npy` to replace with the input's spikes.
+/// `STEM.NODE.spikes.npy` to replace with the input's spikes. An existing file of those
+/// names is an error unless `overwrite`.
 pub fn to_spec(
     graph: &Graph,
     spec: &Path,
     dt: f64,
     duration: f64,
+    overwrite: bool,
 ) -> Result<ImportSummary, NirError> {
     if !(dt > 0.0 && dt.is_finite()) {
         return Err(NirError::Unsupported(format!(
@@ -533,16 +587,7 @@ pub fn to_spec(
         .file_stem()
         .map_or("model".into(), |s| s.to_string_lossy().into_owned());
     let mut files = Vec::new();
-    let mut used = vec![
-        "model".to_string(),
-        "neuron".to_string(),
-        "synapse".into(),
-        "population".into(),
-        "project".into(),
-        "input".into(),
-        "record".into(),
-        "run".into(),
-    ];
+    let mut used = Vec::new();
     let mut names: Vec<(String, String)> = Vec::new(); // NIR node -> spec name
     for (name, node) in &graph.nodes {
         if node.subgraph.is_some() {
@@ -564,18 +609,13 @@ pub fn to_spec(
         names.push((name.clone(), ident(name, &mut used)));
     }
     let spec_name = |n: &str| names.iter().find(|(a, _)| a == n).map(|(_, b)| b.clone());
+    // Data files to write once everything is known to fit: (path, values, shape).
     let save = |file: String,
                 data: &[f64],
                 shape: &[usize],
-                files: &mut Vec<PathBuf>|
+                files: &mut Vec<(PathBuf, Vec<f64>, Vec<usize>)>|
      -> Result<String, NirError> {
-        let path = dir.join(&file);
-        neurograph_runtime::npy::write(&path, data, shape, neurograph_runtime::npy::Dtype::F64)
-            .map_err(|source| NirError::Io {
-                path: path.clone(),
-                source,
-            })?;
-        files.push(path);
+        files.push((dir.join(&file), data.to_vec(), shape.to_vec()));
         Ok(file)
     };
     let mut text = String::new();
@@ -766,10 +806,33 @@ pub fn to_spec(
         num(dt),
         num(duration)
     );
+    // Nothing is written when any file exists (unless `overwrite`).
+    let exists = |path: &Path| NirError::Io {
+        path: path.to_path_buf(),
+        source: std::io::Error::new(
+            std::io::ErrorKind::AlreadyExists,
+            "exists; pass --overwrite to replace it",
+        ),
+    };
+    if !overwrite {
+        if spec.exists() {
+            return Err(exists(spec));
+        }
+        if let Some((path, ..)) = files.iter().find(|(p, ..)| p.exists()) {
+            return Err(exists(path));
+        }
+    }
+    for (path, data, shape) in &files {
+        neurograph_runtime::npy::write(path, data, shape, neurograph_runtime::npy::Dtype::F64)
+            .map_err(|source| NirError::Io {
+                path: path.clone(),
+                source,
+            })?;
+    }
     std::fs::write(spec, &text).map_err(|source| NirError::Io {
         path: spec.to_path_buf(),
         source,
     })?;
-    summary.files = files;
+    summary.files = files.into_iter().map(|(p, ..)| p).collect();
     Ok(summary)
 }
