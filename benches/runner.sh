@@ -29,4 +29,10 @@ echo "runner size: $(stat -c %s "$dir/runner") bytes ($(du -h "$dir/runner" | cu
 echo "runner --info: $(best "$dir/runner" --info)"
 echo "one step   runner: $(best "$dir/runner" --duration 0.1ms --quiet --out "$dir/t1")   run: $(best "$ng" run "$spec" --duration 0.1ms --quiet --out "$dir/t2")"
 echo "10 s       runner: $(best "$dir/runner" --duration 10s --quiet --out "$dir/t1")   run: $(best "$ng" run "$spec" --duration 10s --quiet --out "$dir/t2")"
-diff -r -q "$dir/t1" "$dir/t2" >/dev/null && echo "traces: identical (every file)" || echo "traces: DIFFER"
+# Every file, and the manifests but for the start time (`started_utc`), which two runs differ in.
+if diff -r -q -x manifest.json "$dir/t1" "$dir/t2" >/dev/null &&
+  diff <(grep -v started_utc "$dir/t1/manifest.json") <(grep -v started_utc "$dir/t2/manifest.json") >/dev/null; then
+  echo "traces: identical (every file)"
+else
+  echo "traces: DIFFER"
+fi

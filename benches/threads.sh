@@ -11,6 +11,10 @@ trap 'rm -rf "$work"' EXIT
 ng="${CARGO_TARGET_DIR:-$root/target}/release/neurograph"
 sed -e 's/LIF\[3200\]/LIF[32000]/; s/LIF\[800\]/LIF[8000]/; s/bernoulli(0.02)/bernoulli(0.002)/g' \
   "$root/specs/cuba.ng" > "$work/cuba40k.ng"
+same_trace() { # every file, and the manifests but for the start time (`started_utc`)
+  diff -r -q -x manifest.json "$1" "$2" >/dev/null &&
+    diff <(grep -v started_utc "$1/manifest.json") <(grep -v started_utc "$2/manifest.json") >/dev/null
+}
 best() { # spec seconds threads -> fastest loop seconds of three (trace in $work/t-THREADS)
   for _ in 1 2 3; do
     "$ng" run "$1" --duration "$2s" --threads "$3" --out "$work/t-$3" |
@@ -22,7 +26,7 @@ for entry in "cobahh:$root/specs/cobahh.ng:1" "cuba40k:$work/cuba40k.ng:2"; do
   IFS=: read -r name spec seconds <<<"$entry"
   one=$(best "$spec" "$seconds" 1)
   two=$(best "$spec" "$seconds" 2)
-  same=$(diff -r -q "$work/t-1" "$work/t-2" >/dev/null && echo identical || echo DIFFER)
+  same=$(same_trace "$work/t-1" "$work/t-2" && echo identical || echo DIFFER)
   printf '%-10s %6s %12s %12s %6sx  %s\n' "$name" "$seconds" "$one" "$two" \
     "$(echo "scale=2; $one / $two" | bc)" "$same"
 done
