@@ -361,7 +361,7 @@ pub enum Expr {
     Binary(BinOp, Handle<Expr>, Handle<Expr>),
     Call(Func, Vec<Handle<Expr>>),
     /// Per-element values from a `.npy` / `.safetensors` file (path relative to the spec).
-    Load(String),
+    Load(LoadSource),
     /// 1 for the element whose index is the current token of a token file, else 0.
     Token {
         path: String,
@@ -369,6 +369,37 @@ pub enum Expr {
     },
     /// A constant array (transition matrices, per-regime parameter values).
     Array(Vec<Handle<Expr>>),
+}
+
+/// What `load(...)` reads: a file (path relative to the spec), for `.safetensors` the tensor
+/// by name, and leading indices that each pick one entry of the first remaining axis
+/// (`load("m.safetensors", "encoder")[h]`: head `h`'s matrix).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoadSource {
+    pub path: String,
+    pub tensor: Option<String>,
+    pub index: Vec<u64>,
+    /// The whole call as written (`load("m.safetensors", "encoder")[1]`): the name of the
+    /// loaded array in messages and the key of its values.
+    pub key: String,
+}
+
+impl LoadSource {
+    pub fn new(path: &str, tensor: Option<&str>, index: Vec<u64>) -> LoadSource {
+        let mut key = match tensor {
+            Some(t) => format!("load(\"{path}\", \"{t}\")"),
+            None => format!("load(\"{path}\")"),
+        };
+        for i in &index {
+            key.push_str(&format!("[{i}]"));
+        }
+        LoadSource {
+            path: path.to_string(),
+            tensor: tensor.map(String::from),
+            index,
+            key,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -97,7 +97,7 @@ impl Printer<'_> {
                 let args: Vec<String> = args.iter().map(|a| self.expr(*a, 0)).collect();
                 format!("{}({})", funcs::name_of(*f), args.join(", "))
             }
-            Expr::Load(path) => format!("load(\"{path}\")"),
+            Expr::Load(src) => src.key.clone(),
             Expr::Token { path, vocab } => format!("token(\"{path}\", vocab = {vocab})"),
             Expr::Array(xs) => {
                 let xs: Vec<String> = xs.iter().map(|a| self.expr(*a, 0)).collect();

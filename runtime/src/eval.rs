@@ -257,9 +257,13 @@ impl Sim {
                 }
             }
             Expr::Call(f, args) => self.call(e, *f, args, ctx, n),
-            Expr::Load(path) => {
-                let arr = &self.arrays[path];
-                Col::V((0..n).map(|k| self.load_value(path, arr, ctx, k)).collect())
+            Expr::Load(src) => {
+                let arr = &self.arrays[&src.key];
+                Col::V(
+                    (0..n)
+                        .map(|k| self.load_value(&src.key, arr, ctx, k))
+                        .collect(),
+                )
             }
             Expr::Token { path, .. } => {
                 let bytes = &self.token_files[path];

@@ -14,6 +14,7 @@ pub mod params;
 pub mod poisson;
 pub mod pool;
 pub mod rng;
+pub mod safetensors;
 pub mod sim;
 pub mod state;
 pub mod trace;

@@ -577,19 +577,38 @@ impl Sim {
         let model = &program.model;
         for (h, _) in model.exprs.iter() {
             match &model.exprs[h] {
-                Expr::Load(path) if !self.arrays.contains_key(path) => {
-                    let full = config.base_dir.join(path);
-                    let arr = crate::npy::read(&full).map_err(|e| {
+                Expr::Load(src) if !self.arrays.contains_key(&src.key) => {
+                    let full = config.base_dir.join(&src.path);
+                    let read = match &src.tensor {
+                        Some(t) => crate::safetensors::read(&full, t),
+                        None => crate::npy::read(&full),
+                    };
+                    let arr = read.map_err(|e| {
                         located(
                             load_site(model, h),
                             format!(
-                                "cannot load `{}`: {}",
+                                "cannot load `{}`{}: {}",
                                 full.display(),
+                                src.tensor
+                                    .as_ref()
+                                    .map_or(String::new(), |t| format!(" tensor `{t}`")),
                                 file_error(&full, &e)
                             ),
                         )
                     })?;
-                    self.arrays.insert(path.clone(), arr);
+                    let shape = arr.shape.clone();
+                    let arr = crate::safetensors::pick(arr, &src.index).map_err(|e| {
+                        let dims: Vec<String> = shape.iter().map(usize::to_string).collect();
+                        located(
+                            load_site(model, h),
+                            format!(
+                                "`{}`: the array has shape ({}): {e}",
+                                src.key,
+                                dims.join(", ")
+                            ),
+                        )
+                    })?;
+                    self.arrays.insert(src.key.clone(), arr);
                 }
                 Expr::Token { path, vocab } if !self.token_files.contains_key(path) => {
                     let full = config.base_dir.join(path);

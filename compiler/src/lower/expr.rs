@@ -611,6 +611,28 @@ impl Lowerer<'_> {
         span: Span,
         ctx: &Ctx,
     ) -> (Handle<Expr>, Ty) {
+        // `load(...)[h]`: entries of the loaded array's first axis.
+        if let Some((args, call_span, mut picks)) = load_chain(base) {
+            picks.push(index);
+            let mut at = Vec::new();
+            for pick in picks {
+                let (h, _) = self.expr(pick, ctx);
+                match self.model.exprs[h] {
+                    Expr::Const(c) if c >= 0.0 && c.fract() == 0.0 && c < u32::MAX as f64 => {
+                        at.push(c as u64)
+                    }
+                    _ => {
+                        self.diags.push(
+                            Diagnostic::error(pick.span, "an index of `load(...)` must be a constant whole number (0, 1, ...)")
+                                .with_label("not a constant index")
+                                .with_help("it picks one entry of the array's first axis, e.g. `load(\"m.safetensors\", \"encoder\")[2]` for head 2"),
+                        );
+                        return self.error_expr();
+                    }
+                }
+            }
+            return self.load_call(args, call_span, ctx, at);
+        }
         // `w[brain]` or `pre.w[brain]`: a regime-indexed variable.
         let resolved = match &base.kind {
             ExprKind::Name(n) => ctx
@@ -843,7 +865,7 @@ impl Lowerer<'_> {
             return self.error_expr();
         }
         if name == "load" {
-            return self.load_call(args, span, ctx);
+            return self.load_call(args, span, ctx, Vec::new());
         }
         if name == "timed" {
             return self.timed_call(args, span, ctx);
@@ -1178,7 +1200,13 @@ impl Lowerer<'_> {
         )
     }
 
-    fn load_call(&mut self, args: &[ast::Arg], span: Span, ctx: &Ctx) -> (Handle<Expr>, Ty) {
+    fn load_call(
+        &mut self,
+        args: &[ast::Arg],
+        span: Span,
+        ctx: &Ctx,
+        index: Vec<u64>,
+    ) -> (Handle<Expr>, Ty) {
         if !ctx.indices {
             self.diags.push(
                 Diagnostic::error(span, format!("`load` is not allowed in {}", ctx.place))
@@ -1188,32 +1216,56 @@ impl Lowerer<'_> {
             );
             return self.error_expr();
         }
-        match args {
-            [ast::Arg {
-                value:
-                    ast::Expr {
-                        kind: ExprKind::Str(path),
-                        span: ps,
-                    },
-                ..
-            }] => {
-                self.check_file(path, *ps);
-                self.push_expr(Expr::Load(path.clone()), Ty::Real(Dim::NONE))
-            }
+        let text = |a: &ast::Arg| match &a.value.kind {
+            ExprKind::Str(s) => Some((s.clone(), a.value.span)),
+            _ => None,
+        };
+        let strings: Option<Vec<(String, Span)>> = args.iter().map(text).collect();
+        let (path, ps, tensor) = match strings.as_deref() {
+            Some([(path, ps)]) => (path.clone(), *ps, None),
+            Some([(path, ps), (tensor, ts)]) => (path.clone(), *ps, Some((tensor.clone(), *ts))),
             _ => {
                 self.diags.push(
                     Diagnostic::error(
                         span,
                         format!(
-                            "`load` takes one file name in quotes, found {} argument(s)",
+                            "`load` takes a file name in quotes, and for a .safetensors file the tensor's name, found {} argument(s)",
                             args.len()
                         ),
                     )
-                    .with_label("e.g. `load(\"weights/encoder.npy\")`"),
+                    .with_label("e.g. `load(\"weights/encoder.npy\")` or `load(\"model.safetensors\", \"encoder\")`"),
                 );
-                self.error_expr()
+                return self.error_expr();
             }
+        };
+        let safetensors = path.ends_with(".safetensors");
+        match (&tensor, safetensors) {
+            (None, true) => {
+                self.diags.push(
+                    Diagnostic::error(
+                        ps,
+                        "a .safetensors file holds named tensors: name the one to load",
+                    )
+                    .with_label("which tensor?")
+                    .with_help(format!("e.g. `load(\"{path}\", \"encoder\")`")),
+                );
+                return self.error_expr();
+            }
+            (Some((_, ts)), false) => {
+                self.diags.push(
+                    Diagnostic::error(
+                        *ts,
+                        "only a .safetensors file has named tensors; an .npy file holds one array",
+                    )
+                    .with_label("no tensor names in this file"),
+                );
+                return self.error_expr();
+            }
+            _ => {}
         }
+        self.check_file(&path, ps);
+        let src = LoadSource::new(&path, tensor.as_ref().map(|(t, _)| t.as_str()), index);
+        self.push_expr(Expr::Load(src), Ty::Real(Dim::NONE))
     }
 
     /// Report a constant probability outside [0, 1].
@@ -1458,4 +1510,20 @@ fn brian_side_hint(n: &str) -> Option<String> {
             "the {side}-synaptic cell's `{stem}` is written `{side}.{stem}` (Brian2's `{n}`)"
         ))
     })
+}
+
+/// `load(...)[i][j]`: the arguments and place of the `load` call under a chain of indices
+/// (the indices outermost last), if `e` is one.
+fn load_chain(e: &ast::Expr) -> Option<(&[ast::Arg], Span, Vec<&ast::Expr>)> {
+    match &e.kind {
+        ExprKind::Index { base, index } => {
+            let (args, span, mut picks) = load_chain(base)?;
+            picks.push(index);
+            Some((args, span, picks))
+        }
+        _ => match e.call_name() {
+            Some(("load", args)) => Some((args, e.span, Vec::new())),
+            _ => None,
+        },
+    }
 }
