@@ -11,6 +11,7 @@ pub mod cli;
 pub mod diagnostics;
 #[cfg(feature = "cli")]
 pub mod experiment;
+pub mod generate;
 pub mod groups;
 pub mod inspect;
 pub mod memory;

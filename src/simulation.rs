@@ -714,6 +714,49 @@ impl Simulation {
         }
     }
 
+    /// Feed token `token` to the token input `input` (`input T = tokens(...)`) from the next
+    /// step on, in place of the file's tokens (`neurograph generate` drives a language model
+    /// so); `None` returns to the file.
+    pub fn set_token(&mut self, input: &str, token: Option<u32>) -> Result<(), Error> {
+        let m = &self.model.program.model;
+        let found = m.inputs.iter().find_map(|(_, i)| match &i.kind {
+            InputKind::Tokens { population, path } if i.name == input => {
+                Some((path.clone(), m.populations[*population].size))
+            }
+            _ => None,
+        });
+        let Some((path, vocab)) = found else {
+            let names: Vec<&str> = m
+                .inputs
+                .iter()
+                .filter(|(_, i)| matches!(i.kind, InputKind::Tokens { .. }))
+                .map(|(_, i)| i.name.as_str())
+                .collect();
+            return Err(Error::Name(format!(
+                "no token input `{input}`; the model's: {}",
+                if names.is_empty() {
+                    "none".to_string()
+                } else {
+                    names.join(", ")
+                }
+            )));
+        };
+        match token {
+            Some(t) if t >= vocab => Err(Error::Value(format!(
+                "token {t} is not below the vocabulary size {vocab} of `{input}`"
+            ))),
+            Some(t) => {
+                self.sim.token_override.insert(path, t);
+                self.changed_mid_run = true;
+                Ok(())
+            }
+            None => {
+                self.sim.token_override.remove(&path);
+                Ok(())
+            }
+        }
+    }
+
     /// The runtime simulation (for the NIR export's probes of the built network).
     pub(crate) fn runtime(&self) -> &Sim {
         &self.sim

@@ -267,7 +267,9 @@ impl Sim {
             }
             Expr::Token { path, .. } => {
                 let bytes = &self.token_files[path];
-                let tok = if bytes.is_empty() {
+                let tok = if let Some(&t) = self.token_override.get(path) {
+                    t as usize
+                } else if bytes.is_empty() {
                     0
                 } else {
                     bytes[(self.step as usize) % bytes.len()] as usize

@@ -216,6 +216,9 @@ pub struct Sim {
     pub queues: Vec<Option<DelayQueue>>,
     pub arrays: HashMap<String, Array>,
     pub token_files: HashMap<String, Vec<u8>>,
+    /// Tokens set from outside for the next steps (`neurograph generate`), by token file:
+    /// they replace the file's token until changed or removed.
+    pub token_override: HashMap<String, u32>,
     /// Spike trains from files per input population: (step, local index), sorted.
     pub spike_trains: HashMap<usize, Vec<(u64, u32)>>,
     pub schedule: Vec<KernelCall>,
@@ -365,6 +368,7 @@ impl Sim {
             queues: vec![None; model.projections.len()],
             arrays: HashMap::new(),
             token_files: HashMap::new(),
+            token_override: HashMap::new(),
             spike_trains: HashMap::new(),
             schedule: step_schedule(model, info),
             exact: HashMap::new(),
