@@ -61,3 +61,70 @@ fn a_model_without_a_token_input_or_logits_is_refused() {
     let e = generate(&mut sim, &options(&[1], 1), &mut |_| {}).unwrap_err();
     assert!(e.to_string().contains("no token input"), "{e}");
 }
+
+/// A spec feeding the tokens of `source` to a one-hot input of 8, recording it every step.
+fn token_spec(dir: &std::path::Path, source: &str, steps: u32) -> Model {
+    std::fs::write(
+        dir.join("m.ng"),
+        format!(
+            "model toks\ninput T = {source}\nrecord T.x\nrun {{ dt = 1 ms; duration = {steps} ms }}\n"
+        ),
+    )
+    .unwrap();
+    Model::compile_file(&dir.join("m.ng")).unwrap()
+}
+
+fn fed(sim: &neurograph::Simulation) -> Vec<usize> {
+    // The one-hot state after the last step: the index of its 1.
+    let x = sim.state("T", "x").unwrap();
+    x.iter().position(|&v| v == 1.0).into_iter().collect()
+}
+
+#[test]
+fn token_ids_come_from_npy_files_and_a_file_ends_unless_it_cycles() {
+    let dir = common::temp_dir("generate", "ids");
+    neurograph_runtime::npy::write(
+        &dir.join("ids.npy"),
+        &[5.0, 2.0, 7.0],
+        &[3],
+        neurograph_runtime::npy::Dtype::I64,
+    )
+    .unwrap();
+    let model = token_spec(&dir, "tokens(\"ids.npy\", vocab = 8)", 3);
+    let mut sim = model.simulation().build().unwrap();
+    let mut seen = Vec::new();
+    for _ in 0..3 {
+        sim.step(1).unwrap();
+        seen.extend(fed(&sim));
+    }
+    assert_eq!(seen, [5, 2, 7]);
+    // A fourth step reads past the end: an error naming the file and its length.
+    let e = sim.step(1).unwrap_err().to_string();
+    assert!(
+        e.contains("`ids.npy` has 3 tokens") && e.contains("cycle = true"),
+        "{e}"
+    );
+    // With `cycle = true` the file starts again.
+    let model = token_spec(&dir, "tokens(\"ids.npy\", vocab = 8, cycle = true)", 5);
+    let mut sim = model.simulation().build().unwrap();
+    let mut seen = Vec::new();
+    for _ in 0..5 {
+        sim.step(1).unwrap();
+        seen.extend(fed(&sim));
+    }
+    assert_eq!(seen, [5, 2, 7, 5, 2]);
+    // Ids must be whole numbers of the vocabulary.
+    neurograph_runtime::npy::write(
+        &dir.join("bad.npy"),
+        &[1.0, 8.0],
+        &[2],
+        neurograph_runtime::npy::Dtype::I64,
+    )
+    .unwrap();
+    let model = token_spec(&dir, "tokens(\"bad.npy\", vocab = 8)", 2);
+    let e = model.simulation().build().err().unwrap().to_string();
+    assert!(
+        e.contains("has 8 at index 1, not a token id of the vocabulary of 8"),
+        "{e}"
+    );
+}

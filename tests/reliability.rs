@@ -508,7 +508,8 @@ run { dt = 0.1 ms; duration = 2 ms }
     let err = stderr(&r);
     assert_eq!(r.status.code(), Some(1), "{err}");
     assert!(
-        err.contains("`b.npy` has shape (9)") && err.contains("population `A` (10 cells)"),
+        err.contains("`load(\"b.npy\")` has shape (9)")
+            && err.contains("population `A` (10 cells)"),
         "{err}"
     );
     // Fewer values than synapses (a 3 x 2 array for 3 x 3 endpoints).
@@ -530,7 +531,7 @@ project A -> A via S { connect all_to_all; w = load(\"w.npy\") }
     let err = stderr(&r);
     assert_eq!(r.status.code(), Some(1), "{err}");
     assert!(
-        err.contains("`w.npy` has shape (3, 2)") && err.contains("synapse (0, 2)"),
+        err.contains("`load(\"w.npy\")` has shape (3, 2)") && err.contains("synapse (0, 2)"),
         "{err}"
     );
     // A directory where a file belongs: named as such, with its place.

@@ -362,10 +362,13 @@ pub enum Expr {
     Call(Func, Vec<Handle<Expr>>),
     /// Per-element values from a `.npy` / `.safetensors` file (path relative to the spec).
     Load(LoadSource),
-    /// 1 for the element whose index is the current token of a token file, else 0.
+    /// 1 for the element whose index is the current token of a token file, else 0. Past
+    /// the file's end it starts again from the first token when `cycle`, else the run stops
+    /// with an error.
     Token {
         path: String,
         vocab: u32,
+        cycle: bool,
     },
     /// A constant array (transition matrices, per-regime parameter values).
     Array(Vec<Handle<Expr>>),

@@ -98,7 +98,10 @@ impl Printer<'_> {
                 format!("{}({})", funcs::name_of(*f), args.join(", "))
             }
             Expr::Load(src) => src.key.clone(),
-            Expr::Token { path, vocab } => format!("token(\"{path}\", vocab = {vocab})"),
+            Expr::Token { path, vocab, cycle } => {
+                let cycle = if *cycle { ", cycle = true" } else { "" };
+                format!("token(\"{path}\", vocab = {vocab}{cycle})")
+            }
             Expr::Array(xs) => {
                 let xs: Vec<String> = xs.iter().map(|a| self.expr(*a, 0)).collect();
                 format!("[{}]", xs.join(", "))

@@ -120,3 +120,59 @@ def test_greedy_generation_matches_a_numpy_bdh(tmp_path):
         assert r.returncode == 0, r.stderr
         return r.stdout.split()
     assert sample(5) == sample(5) and sample(5) != sample(6)
+
+
+def parallel_logits(w, tokens):
+    """BDH-GPU over a whole sequence at once (the parallel form: causal linear attention as a
+    masked matrix product), logits per position."""
+    T = len(tokens)
+    rope_all = lambda xs: np.stack([rope(xs[t], t) for t in range(T)])  # noqa: E731
+    ln_rows = lambda a: np.stack([layernorm(r) for r in a])  # noqa: E731
+    x = ln_rows(w["embed"][tokens])
+    mask = np.tril(np.ones((T, T)), -1)  # tau < t
+    for _ in range(L):
+        xy = []
+        for h in range(H):
+            xs = np.maximum(x @ w["encoder"][:, h * N:(h + 1) * N], 0.0)
+            q = rope_all(xs)
+            a = ((q @ q.T) * mask) @ x
+            ykv = ln_rows(a)
+            ys = np.maximum(ykv @ w["encoder_v"][h * D:(h + 1) * D, h * N:(h + 1) * N], 0.0)
+            xy.append(xs * ys)
+        z = np.concatenate(xy, axis=1) @ w["decoder"]
+        x = ln_rows(x + ln_rows(z))
+    return x @ w["lm_head"]
+
+
+def test_logits_equal_the_parallel_form_in_f64_and_f32(tmp_path):
+    rng = np.random.default_rng(17)
+    w = {
+        "embed": rng.normal(0, 0.5, (V, D)),
+        "encoder": rng.normal(0, 0.3, (D, H * N)),
+        "encoder_v": rng.normal(0, 0.3, (H * D, H * N)),
+        "decoder": rng.normal(0, 0.3, (H * N, D)),
+        "lm_head": rng.normal(0, 0.5, (D, V)),
+    }
+    for name, a in w.items():
+        np.save(tmp_path / f"{name}.npy", a)
+    text = b"In the beginning the dragon hatched from a sparse egg, and it spoke in bytes."[:64]
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "tiny.txt").write_bytes(text)
+    want = parallel_logits(w, list(text))
+    spec = (ROOT / "specs" / "bdh_gpu.ng").read_text()
+    for synapse, name in (("Embed", "embed"), ("Encoder", "encoder"), ("EncoderV", "encoder_v"),
+                          ("Decoder", "decoder"), ("LMHead", "lm_head")):
+        spec = re.sub(rf"synapse {synapse} +\{{ param w = normal\(0, 0\.02\) \}}",
+                      f'synapse {synapse} {{ param w = load("{name}.npy") }}', spec)
+    for precision, tol in (("f64", 1e-12), ("f32", 1e-5)):
+        variant = spec.replace("precision = f32", f"precision = {precision}")
+        (tmp_path / f"bdh_{precision}.ng").write_text(variant)
+        out = tmp_path / f"trace_{precision}"
+        r = subprocess.run([BIN, "run", str(tmp_path / f"bdh_{precision}.ng"), "--duration",
+                            f"{len(text)} ms", "--out", str(out), "--quiet"],
+                           capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        got = np.load(out / "Out.logit.npy")
+        assert got.shape == want.shape
+        err = np.abs(got - want).max() / np.abs(want).max()
+        assert err < tol, (precision, err)

@@ -265,14 +265,20 @@ impl Sim {
                         .collect(),
                 )
             }
-            Expr::Token { path, .. } => {
-                let bytes = &self.token_files[path];
+            Expr::Token { path, cycle, .. } => {
+                let tokens = &self.token_files[path];
+                let at = self.step as usize;
                 let tok = if let Some(&t) = self.token_override.get(path) {
                     t as usize
-                } else if bytes.is_empty() {
-                    0
+                } else if tokens.is_empty() {
+                    usize::MAX
+                } else if *cycle {
+                    tokens[at % tokens.len()] as usize
+                } else if let Some(&t) = tokens.get(at) {
+                    t as usize
                 } else {
-                    bytes[(self.step as usize) % bytes.len()] as usize
+                    self.tokens_ended(path, tokens.len());
+                    usize::MAX
                 };
                 Col::V((0..n).map(|k| b2f(Self::elem(ctx, k) == tok)).collect())
             }
@@ -311,6 +317,31 @@ impl Sim {
                 f64::NAN
             }
         }
+    }
+
+    /// A token file read past its end (without `cycle = true`): the run stops here.
+    fn tokens_ended(&self, path: &str, len: usize) {
+        let mut fault = self.data_fault.borrow_mut();
+        if fault.is_some() {
+            return;
+        }
+        let span = self
+            .program
+            .model
+            .inputs
+            .iter()
+            .find_map(|(_, i)| match &i.kind {
+                InputKind::Tokens { path: p, .. } if p == path => Some(i.span),
+                _ => None,
+            });
+        let message = format!(
+            "token file `{path}` has {len} tokens and the run reached its end (step {}); simulate at most {len} steps, or add `cycle = true` to read it again from the start",
+            self.step
+        );
+        *fault = Some(match span {
+            Some(s) => SimError::at(s, message),
+            None => SimError::new(message),
+        });
     }
 
     /// Note the first loaded array that is too small for where it is used.

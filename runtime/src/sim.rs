@@ -215,7 +215,8 @@ pub struct Sim {
     pub refractory_now: Vec<Vec<bool>>,
     pub queues: Vec<Option<DelayQueue>>,
     pub arrays: HashMap<String, Array>,
-    pub token_files: HashMap<String, Vec<u8>>,
+    /// The tokens of each token file: its bytes, or the ids of an `.npy` array.
+    pub token_files: HashMap<String, Vec<u32>>,
     /// Tokens set from outside for the next steps (`neurograph generate`), by token file:
     /// they replace the file's token until changed or removed.
     pub token_override: HashMap<String, u32>,
@@ -614,23 +615,68 @@ impl Sim {
                     })?;
                     self.arrays.insert(src.key.clone(), arr);
                 }
-                Expr::Token { path, vocab } if !self.token_files.contains_key(path) => {
+                Expr::Token { path, vocab, .. } if !self.token_files.contains_key(path) => {
                     let full = config.base_dir.join(path);
                     let span = model.inputs.iter().find_map(|(_, i)| match &i.kind {
                         InputKind::Tokens { path: p, .. } if p == path => Some(i.span),
                         _ => None,
                     });
-                    let bytes = std::fs::read(&full).map_err(|e| {
+                    let cannot = |e: &std::io::Error| {
                         located(
                             span,
                             format!(
                                 "cannot read token file `{}`: {}",
                                 full.display(),
-                                file_error(&full, &e)
+                                file_error(&full, e)
                             ),
                         )
-                    })?;
-                    if bytes.is_empty() {
+                    };
+                    // An `.npy` file holds token ids (a 1-D array of whole numbers); any other
+                    // file is text, one token per byte.
+                    let ids = path.ends_with(".npy");
+                    let tokens: Vec<u32> = if ids {
+                        let arr = crate::npy::read(&full).map_err(|e| cannot(&e))?;
+                        if arr.shape.len() != 1 {
+                            return Err(located(
+                                span,
+                                format!(
+                                    "token file `{}` has shape {:?}; token ids are a 1-D array",
+                                    full.display(),
+                                    arr.shape
+                                ),
+                            ));
+                        }
+                        let mut out = Vec::with_capacity(arr.data.len());
+                        for (k, &x) in arr.data.iter().enumerate() {
+                            if !(x >= 0.0 && x.fract() == 0.0 && x < f64::from(*vocab)) {
+                                return Err(located(
+                                    span,
+                                    format!(
+                                        "token file `{}` has {x} at index {k}, not a token id of the vocabulary of {vocab} (0 to {}); raise `vocab` or clean the file",
+                                        full.display(),
+                                        vocab - 1
+                                    ),
+                                ));
+                            }
+                            out.push(x as u32);
+                        }
+                        out
+                    } else {
+                        let bytes = std::fs::read(&full).map_err(|e| cannot(&e))?;
+                        if let Some(k) = bytes.iter().position(|&b| b as u32 >= *vocab) {
+                            return Err(located(
+                                span,
+                                format!(
+                                    "token file `{}` has byte {} at offset {k}, outside the vocabulary of {vocab} tokens (bytes 0 to {}); raise `vocab` or clean the file",
+                                    full.display(),
+                                    bytes[k],
+                                    vocab - 1
+                                ),
+                            ));
+                        }
+                        bytes.into_iter().map(u32::from).collect()
+                    };
+                    if tokens.is_empty() {
                         return Err(located(
                             span,
                             format!(
@@ -639,18 +685,7 @@ impl Sim {
                             ),
                         ));
                     }
-                    if let Some(k) = bytes.iter().position(|&b| b as u32 >= *vocab) {
-                        return Err(located(
-                            span,
-                            format!(
-                                "token file `{}` has byte {} at offset {k}, outside the vocabulary of {vocab} tokens (bytes 0 to {}); raise `vocab` or clean the file",
-                                full.display(),
-                                bytes[k],
-                                vocab - 1
-                            ),
-                        ));
-                    }
-                    self.token_files.insert(path.clone(), bytes);
+                    self.token_files.insert(path.clone(), tokens);
                 }
                 _ => {}
             }

@@ -1563,7 +1563,7 @@ impl<'a> Lowerer<'a> {
                 let ok = matches!(
                     (kind, n.name.as_str()),
                     ("poisson", "rate")
-                        | ("tokens", "vocab")
+                        | ("tokens", "vocab" | "cycle")
                         | ("poisson_input", "rate" | "weight")
                 );
                 if !ok {
@@ -1794,6 +1794,19 @@ impl<'a> Lowerer<'a> {
                 let Some(n) = self.const_size(size_e, "an input size") else {
                     return;
                 };
+                let cycle = match named("cycle").map(|e| &e.kind) {
+                    None => false,
+                    Some(ExprKind::Bool(b)) => *b,
+                    Some(_) => {
+                        let e = named("cycle").unwrap();
+                        self.diags.push(
+                            Diagnostic::error(e.span, "`cycle` is `true` or `false`")
+                                .with_label("not a truth value")
+                                .with_help("`cycle = true` reads the file again from its start after its last token"),
+                        );
+                        return;
+                    }
+                };
                 let ct = self.input_cell(&i.name, i.name.span);
                 if kind == "tokens" {
                     let mut seen = HashMap::new();
@@ -1816,6 +1829,7 @@ impl<'a> Lowerer<'a> {
                         Expr::Token {
                             path: path.clone(),
                             vocab: n,
+                            cycle,
                         },
                         Ty::Real(Dim::NONE),
                     );
