@@ -385,6 +385,9 @@ pub fn compile_all_kernels(
     for (h, p) in model.projections.iter() {
         codes.push(EventCode::OnPre(h));
         codes.push(EventCode::OnPost(h));
+        if !p.code.on_step.is_empty() {
+            codes.push(EventCode::OnStep(h));
+        }
         for index in 0..p.couplings.len() {
             codes.push(EventCode::Coupling {
                 projection: h,
@@ -401,6 +404,7 @@ pub fn compile_all_kernels(
         let proj = match code {
             EventCode::OnPre(p)
             | EventCode::OnPost(p)
+            | EventCode::OnStep(p)
             | EventCode::Coupling { projection: p, .. } => Some(&model.projections[p]),
             EventCode::Cell { .. } => None,
         };
@@ -422,10 +426,11 @@ pub fn compile_all_kernels(
                 }
             })
             .collect();
-        // As the runtime runs them: `on pre` without delays and couplings over rows.
+        // As the runtime runs them: `on pre` without delays, `on step` and couplings over
+        // rows.
         let rows = match code {
             EventCode::OnPre(_) => proj.is_some_and(|p| p.delay.is_none()),
-            EventCode::Coupling { .. } => true,
+            EventCode::Coupling { .. } | EventCode::OnStep(_) => true,
             _ => false,
         };
         let key = DeliveryKey::new(model, code, modes, rows);
@@ -561,6 +566,7 @@ fn code_label(model: &Model, code: neurograph_compiler::codegen::EventCode) -> S
         }
         EventCode::OnPre(p) => format!("{}: on pre event code", model.projections[p].name),
         EventCode::OnPost(p) => format!("{}: on post event code", model.projections[p].name),
+        EventCode::OnStep(p) => format!("{}: on step code", model.projections[p].name),
         EventCode::Coupling { projection, .. } => {
             format!("{}: coupling sum", model.projections[projection].name)
         }

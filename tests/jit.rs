@@ -30,7 +30,7 @@ fn run_counting(
     seed: u64,
     steps: u64,
     backend: Backend,
-) -> (Traces, u64, [u64; 4]) {
+) -> (Traces, u64, [u64; 5]) {
     let sim = common::simulate_with(c, seed, steps, backend);
     (bits(&sim), sim.fused_calls, sim.event_code_calls)
 }
@@ -50,25 +50,25 @@ fn bits(sim: &Sim) -> Traces {
 
 /// What generated code each bundled spec must run in its first 20 ms (at least 50 steps) with
 /// the JIT backend, for both seeds: fused population / synapse-dynamics kernels (or none), and
-/// event code per kind (on pre, on post, cell events, couplings; `false`: not required). A
-/// new spec needs an entry.
-const GENERATED: [(&str, bool, [bool; 4]); 12] = [
-    ("astro_minimal", true, [true, false, true, true]),
+/// event code per kind (on pre, on post, cell events, couplings, on step; `false`: not
+/// required). A new spec needs an entry.
+const GENERATED: [(&str, bool, [bool; 5]); 12] = [
+    ("astro_minimal", true, [true, false, true, true, false]),
     // No neuron fires in the first 20 ms: its on-pre code and the astrocytes' release are
     // compared by `the_tripartite_release_path_equals_the_interpreter`.
-    ("astro_tripartite", true, [false, false, false, true]),
-    ("bdh_gpu", true, [false, false, false, true]),
-    ("coba", true, [true, false, true, false]),
-    ("cobahh", true, [true, false, true, false]),
-    ("cuba", true, [true, false, true, false]),
-    ("glm_network", true, [true, false, true, false]),
+    ("astro_tripartite", true, [false, false, false, true, false]),
+    ("bdh_gpu", true, [false, false, false, true, true]),
+    ("coba", true, [true, false, true, false, false]),
+    ("cobahh", true, [true, false, true, false, false]),
+    ("cuba", true, [true, false, true, false, false]),
+    ("glm_network", true, [true, false, true, false, false]),
     // Its coupling reads per-regime weights, which stay with the interpreter.
-    ("hmm_glm", true, [false, false, false, false]),
+    ("hmm_glm", true, [false, false, false, false, false]),
     // No input spike in the first 20 ms.
-    ("lr_astrocyte", true, [false, false, false, false]),
-    ("microcircuit", true, [true, false, true, false]),
-    ("rnn_timescales", true, [false, false, false, true]),
-    ("stdp", true, [true, true, true, false]),
+    ("lr_astrocyte", true, [false, false, false, false, false]),
+    ("microcircuit", true, [true, false, true, false, false]),
+    ("rnn_timescales", true, [false, false, false, true, false]),
+    ("stdp", true, [true, true, true, false, false]),
 ];
 
 /// A spec with every state variable of every population and named projection recorded at the
@@ -144,7 +144,7 @@ fn jit_traces_equal_the_interpreter_bit_for_bit_on_every_spec() {
                     fused == 0 || fused % steps == 0,
                     "{stem}: {fused} fused calls in {steps} steps"
                 );
-                for kind in 0..4 {
+                for kind in 0..5 {
                     assert!(
                         calls[kind] > 0 || !events_expected[kind],
                         "{stem} {backend:?} seed {seed}: event code calls {calls:?}"
@@ -208,7 +208,7 @@ fn the_tripartite_release_path_equals_the_interpreter() {
     ));
     let steps = 1200;
     for seed in [1, 2] {
-        let runs: Vec<(Traces, u64, [u64; 4])> =
+        let runs: Vec<(Traces, u64, [u64; 5])> =
             [Backend::Interp, Backend::Jit, Backend::JitScalar]
                 .into_iter()
                 .map(|backend| {

@@ -112,6 +112,10 @@ pub enum Column<'a> {
         values: &'a [f64],
         index: &'a [u32],
         offset: i64,
+        /// Every entry of `index` is below this (a connectivity's endpoint indices are below
+        /// the endpoint's size: `Connectivity::from_pairs` could not have built them
+        /// otherwise), so the reads are checked in O(1) instead of over the whole index.
+        bound: usize,
     },
 }
 
@@ -206,6 +210,7 @@ fn call_checked_text(
                     values,
                     index,
                     offset,
+                    bound,
                 },
                 InputMode::Gather,
             ) => {
@@ -215,17 +220,29 @@ fn call_checked_text(
                         index.len()
                     ));
                 }
-                let hi = index[..max_e]
-                    .iter()
-                    .map(|&i| i as i64 + offset)
-                    .max()
-                    .unwrap_or(0);
-                let lo = index[..max_e]
-                    .iter()
-                    .map(|&i| i as i64 + offset)
-                    .min()
-                    .unwrap_or(0);
-                if max_e > 0 && (lo < 0 || hi >= values.len() as i64) {
+                // Every index below `bound`: every read inside `values` when the whole range
+                // is; else look at the indices used.
+                let whole = *offset >= 0
+                    && (*offset as u64).saturating_add(*bound as u64) <= values.len() as u64;
+                let hi = if whole {
+                    0
+                } else {
+                    index[..max_e]
+                        .iter()
+                        .map(|&i| i as i64 + offset)
+                        .max()
+                        .unwrap_or(0)
+                };
+                let lo = if whole {
+                    0
+                } else {
+                    index[..max_e]
+                        .iter()
+                        .map(|&i| i as i64 + offset)
+                        .min()
+                        .unwrap_or(0)
+                };
+                if !whole && max_e > 0 && (lo < 0 || hi >= values.len() as i64) {
                     return Err(format!(
                         "input {k}: gathered index {} outside {} values",
                         if lo < 0 { lo } else { hi },
@@ -337,21 +354,22 @@ impl Sim {
                             return None;
                         }
                         let (node, start, offset, _) = map.parts[0];
-                        let idx = if side == Side::Pre {
-                            self.conn[p].pre()
+                        let (idx, bound) = if side == Side::Pre {
+                            (self.conn[p].pre(), self.conn[p].n_pre)
                         } else {
-                            &self.conn[p].post[..]
+                            (&self.conn[p].post[..], self.conn[p].n_post)
                         };
-                        (node, Some((idx, start as i64 - offset as i64)))
+                        (node, Some((idx, start as i64 - offset as i64, bound)))
                     }
                 };
                 match (self.nodes[node].vars.get(&var), gather) {
                     (Some(Store::Uniform(v)), _) => Column::Scalar(*v),
                     (Some(Store::Elements(v)), None) => Column::Element(v),
-                    (Some(Store::Elements(v)), Some((index, offset))) => Column::Gather {
+                    (Some(Store::Elements(v)), Some((index, offset, bound))) => Column::Gather {
                         values: v,
                         index,
                         offset,
+                        bound,
                     },
                     _ => return None,
                 }
@@ -874,6 +892,11 @@ impl Sim {
                             .is_ok();
                     out.push(dry(self, what, code, node, rows.then_some(0)));
                 }
+                KernelCall::OnStep(p) => {
+                    let what = format!("{}: on step", model.projections[p].name);
+                    let code = codegen::EventCode::OnStep(p);
+                    out.push(dry(self, what, code, self.n_pops + p.index(), Some(0)));
+                }
                 KernelCall::DeliverPost(p) => {
                     let what = format!("{}: on post", model.projections[p].name);
                     let code = codegen::EventCode::OnPost(p);
@@ -968,7 +991,8 @@ impl Sim {
             codegen::EventCode::OnPre(_) => 0,
             codegen::EventCode::OnPost(_) => 1,
             codegen::EventCode::Cell { event, .. } => event,
-            codegen::EventCode::Coupling { index, .. } => 2 + index,
+            codegen::EventCode::OnStep(_) => 2,
+            codegen::EventCode::Coupling { index, .. } => 3 + index,
         };
         if let Some(Some(cached)) = self.event_setups[node].get(k) {
             return cached.clone();
@@ -1034,9 +1058,9 @@ impl Sim {
         let model = &program.model;
         let columns = codegen::delivery_columns(model, &code.statements(model))?;
         match code {
-            codegen::EventCode::OnPre(p) | codegen::EventCode::OnPost(p) => {
-                self.delivery_fits(p, &[]).ok()?
-            }
+            codegen::EventCode::OnPre(p)
+            | codegen::EventCode::OnPost(p)
+            | codegen::EventCode::OnStep(p) => self.delivery_fits(p, &[]).ok()?,
             // The accumulator stands in for the target: the value must not read the target.
             codegen::EventCode::Coupling { projection, index } => {
                 self.delivery_fits(projection, &[]).ok()?;
@@ -1127,7 +1151,9 @@ impl Sim {
         // go through).
         let n_syn = self.nodes[node].size;
         let proj = match code {
-            codegen::EventCode::OnPre(p) | codegen::EventCode::Coupling { projection: p, .. }
+            codegen::EventCode::OnPre(p)
+            | codegen::EventCode::OnStep(p)
+            | codegen::EventCode::Coupling { projection: p, .. }
                 if rows.is_some() =>
             {
                 // Sources inside the rows (the row pointers were checked at set-up).
@@ -1139,6 +1165,7 @@ impl Sim {
             }
             codegen::EventCode::OnPre(p)
             | codegen::EventCode::OnPost(p)
+            | codegen::EventCode::OnStep(p)
             | codegen::EventCode::Coupling { projection: p, .. } => {
                 let fits = match split {
                     Some((lists, _)) => lists.iter().all(|d| self.due_fits(p, d).is_ok()),

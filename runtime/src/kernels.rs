@@ -86,9 +86,24 @@ impl Sim {
             KernelCall::DeliverPost(p) => self.deliver_post(p),
             KernelCall::OnStep(p) => {
                 let node = self.n_pops + p.index();
-                let program = std::sync::Arc::clone(&self.program);
-                let stmts = &program.model.projections[p].code.on_step;
-                self.execute(stmts, node, None);
+                // Generated code over every row (synapse order, as the interpreter), else the
+                // interpreter over the whole column.
+                let (n_pre, n_syn) = {
+                    let conn = &self.conn[p.index()];
+                    (conn.n_pre, conn.n_synapses())
+                };
+                let mut sources = std::mem::take(&mut self.buf_sources);
+                sources.clear();
+                sources.extend(0..n_pre as u32);
+                let generated = n_syn > 0
+                    && self.lazy[p.index()].is_none()
+                    && self.try_event_code(EventCode::OnStep(p), node, &sources, Some(n_syn));
+                self.buf_sources = sources;
+                if !generated {
+                    let program = std::sync::Arc::clone(&self.program);
+                    let stmts = &program.model.projections[p].code.on_step;
+                    self.execute(stmts, node, None);
+                }
             }
             KernelCall::Reset(p) => self.reset(p),
         }

@@ -279,8 +279,8 @@ pub struct Sim {
     pub shared_calls: u64,
     /// Deliveries of delayed events split by post element between threads so far.
     pub split_deliveries: u64,
-    /// Per `EventCode::kind`: on pre, on post, cell events, couplings.
-    pub event_code_calls: [u64; 4],
+    /// Per `EventCode::kind`: on pre, on post, cell events, couplings, on step.
+    pub event_code_calls: [u64; 5],
     /// Spiking sources and due synapses of a projection, reused from step to step.
     pub(crate) buf_sources: Vec<u32>,
     /// Due synapses per part of a delivery (`Sim::delivery_parts`).
@@ -416,7 +416,7 @@ impl Sim {
             share_always: None,
             shared_calls: 0,
             split_deliveries: 0,
-            event_code_calls: [0; 4],
+            event_code_calls: [0; 5],
             buf_sources: Vec::new(),
             buf_dues: Vec::new(),
             split_keys: vec![None; model.projections.len()],

@@ -47,6 +47,8 @@ impl DeliveryKey {
 pub enum EventCode {
     OnPre(Handle<Projection>),
     OnPost(Handle<Projection>),
+    /// A projection's `on step` code, over every synapse every step (walking the rows).
+    OnStep(Handle<Projection>),
     /// The body of event number `event` of a cell type, over the cells that fired.
     Cell {
         cell: Handle<CellType>,
@@ -68,6 +70,7 @@ impl EventCode {
         match self {
             EventCode::OnPre(p) => Cow::Borrowed(&model.projections[p].code.on_pre),
             EventCode::OnPost(p) => Cow::Borrowed(&model.projections[p].code.on_post),
+            EventCode::OnStep(p) => Cow::Borrowed(&model.projections[p].code.on_step),
             EventCode::Cell { cell, event } => Cow::Borrowed(
                 model.cell_types[cell]
                     .events
@@ -91,13 +94,14 @@ impl EventCode {
         }
     }
 
-    /// 0 `on pre`, 1 `on post`, 2 cell event, 3 coupling (for per-kind counts).
+    /// 0 `on pre`, 1 `on post`, 2 cell event, 3 coupling, 4 `on step` (for per-kind counts).
     pub fn kind(self) -> usize {
         match self {
             EventCode::OnPre(_) => 0,
             EventCode::OnPost(_) => 1,
             EventCode::Cell { .. } => 2,
             EventCode::Coupling { .. } => 3,
+            EventCode::OnStep(_) => 4,
         }
     }
 

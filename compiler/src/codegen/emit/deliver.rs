@@ -86,10 +86,12 @@ impl<M: Module> super::Codegen<M> {
             .map(|(_, m)| *m)
             .collect();
         if key.rows
-            && (!matches!(key.code, EventCode::OnPre(_) | EventCode::Coupling { .. })
-                || post_modes
-                    .iter()
-                    .any(|m| !matches!(m, ColumnMode::Parts(_)) || *m != post_modes[0]))
+            && (!matches!(
+                key.code,
+                EventCode::OnPre(_) | EventCode::Coupling { .. } | EventCode::OnStep(_)
+            ) || post_modes
+                .iter()
+                .any(|m| !matches!(m, ColumnMode::Parts(_)) || *m != post_modes[0]))
         {
             return Err(CodegenError(
                 "rows mode needs `on pre` code with post-side columns".to_string(),
