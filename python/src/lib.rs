@@ -281,6 +281,14 @@ impl PySimulation {
         self.lock().clear_silenced();
     }
 
+    /// Feed token `token` to the token input `input` from the next step on, in place of its
+    /// file's tokens (None: back to the file). With `state("Out", "logit")` after each step
+    /// this drives a language-model spec token by token.
+    #[pyo3(signature = (input, token))]
+    fn set_token(&self, py: Python<'_>, input: &str, token: Option<u32>) -> PyResult<()> {
+        self.lock().set_token(input, token).map_err(|e| to_py(py, e))
+    }
+
     /// Write a trace directory (manifest.json and .npy files) of what was recorded so far.
     fn write_trace(&self, py: Python<'_>, path: PathBuf) -> PyResult<()> {
         py.detach(|| self.lock().write_trace(&path).map(|_| ()))

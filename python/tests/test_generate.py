@@ -120,6 +120,19 @@ def test_greedy_generation_matches_a_numpy_bdh(tmp_path):
         assert r.returncode == 0, r.stderr
         return r.stdout.split()
     assert sample(5) == sample(5) and sample(5) != sample(6)
+    # The same greedy continuation driven from Python, token by token.
+    import neurograph as ng
+    sim = ng.compile(str(tmp_path / "bdh.ng")).simulation()
+    for c in prompt:
+        sim.set_token("Tok", ord(c))
+        sim.step()
+    got = []
+    for _ in range(24):
+        nxt = int(np.argmax(sim.state("Out", "logit")))
+        got.append(nxt)
+        sim.set_token("Tok", nxt)
+        sim.step()
+    assert got == want
 
 
 def parallel_logits(w, tokens):
