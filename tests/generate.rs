@@ -128,3 +128,61 @@ fn token_ids_come_from_npy_files_and_a_file_ends_unless_it_cycles() {
         "{e}"
     );
 }
+
+/// Logits of `specs/bdh_gpu.ng` (in f64) fed the token ids `ids`, after each step.
+fn bdh_logits(dir: &std::path::Path, name: &str, ids: &[u32]) -> Vec<Vec<u64>> {
+    let spec = std::fs::read_to_string(common::root().join("specs/bdh_gpu.ng")).unwrap();
+    let spec = spec
+        .replace(
+            "input Tok = tokens(\"data/tiny.txt\", vocab = n_vocab, cycle = true)",
+            &format!("input Tok = tokens(\"{name}.npy\", vocab = n_vocab, document = 0)"),
+        )
+        .replace("precision = f32", "precision = f64");
+    assert!(spec.contains("document = 0"));
+    let values: Vec<f64> = ids.iter().map(|&t| f64::from(t)).collect();
+    neurograph_runtime::npy::write(
+        &dir.join(format!("{name}.npy")),
+        &values,
+        &[ids.len()],
+        neurograph_runtime::npy::Dtype::I64,
+    )
+    .unwrap();
+    std::fs::write(dir.join(format!("{name}.ng")), spec).unwrap();
+    let model = Model::compile_file(&dir.join(format!("{name}.ng"))).unwrap();
+    let mut sim = model.simulation().build().unwrap();
+    (0..ids.len())
+        .map(|_| {
+            sim.step(1).unwrap();
+            sim.state("Out", "logit")
+                .unwrap()
+                .iter()
+                .map(|x| x.to_bits())
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn a_document_token_starts_the_model_afresh() {
+    let dir = common::temp_dir("generate", "documents");
+    let first: Vec<u32> = b"\0The first story."
+        .iter()
+        .map(|&b| u32::from(b))
+        .collect();
+    let second: Vec<u32> = b"\0Another one, longer."
+        .iter()
+        .map(|&b| u32::from(b))
+        .collect();
+    let both: Vec<u32> = first.iter().chain(&second).copied().collect();
+    let together = bdh_logits(&dir, "both", &both);
+    let alone = bdh_logits(&dir, "second", &second);
+    // The second document's logits are those of a run that saw only it, bit for bit: the
+    // attention state S, every activation and RoPE's positions start again.
+    assert_eq!(&together[first.len()..], &alone[..]);
+    // Without the reset they would differ (the first story is in S).
+    let plain = {
+        let no_doc: Vec<u32> = both.iter().map(|&t| if t == 0 { 1 } else { t }).collect();
+        bdh_logits(&dir, "plain", &no_doc)
+    };
+    assert_ne!(&plain[first.len() + 1..], &alone[1..]);
+}

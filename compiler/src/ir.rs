@@ -369,6 +369,9 @@ pub enum Expr {
         path: String,
         vocab: u32,
         cycle: bool,
+        /// The token that starts a document: where it is fed, every state variable returns
+        /// to its initial value and positions (`rope`) count from that step.
+        document: Option<u32>,
     },
     /// A constant array (transition matrices, per-regime parameter values).
     Array(Vec<Handle<Expr>>),

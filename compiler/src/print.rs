@@ -98,9 +98,15 @@ impl Printer<'_> {
                 format!("{}({})", funcs::name_of(*f), args.join(", "))
             }
             Expr::Load(src) => src.key.clone(),
-            Expr::Token { path, vocab, cycle } => {
+            Expr::Token {
+                path,
+                vocab,
+                cycle,
+                document,
+            } => {
                 let cycle = if *cycle { ", cycle = true" } else { "" };
-                format!("token(\"{path}\", vocab = {vocab}{cycle})")
+                let document = document.map_or(String::new(), |d| format!(", document = {d}"));
+                format!("token(\"{path}\", vocab = {vocab}{cycle}{document})")
             }
             Expr::Array(xs) => {
                 let xs: Vec<String> = xs.iter().map(|a| self.expr(*a, 0)).collect();

@@ -185,6 +185,7 @@ impl Sim {
     /// Append the mutable state of this simulation to `w`.
     pub fn write_state(&self, w: &mut Writer) {
         w.u64(self.step);
+        w.u64(self.position_origin);
         for node in &self.nodes {
             let mut vars: Vec<(&Handle<Variable>, &Store)> = node.vars.iter().collect();
             vars.sort_by_key(|(h, _)| h.index());
@@ -283,6 +284,11 @@ impl Sim {
             ))
         };
         let step = r.u64("the step")?;
+        let origin = r.u64("the document's first step")?;
+        if origin > step {
+            return Err(mismatch("the document's first step"));
+        }
+        self.position_origin = origin;
         let n_vars = self.program.model.variables.len();
         for nd in 0..self.nodes.len() {
             let count = r.u64("a node's variables")? as usize;

@@ -460,7 +460,8 @@ impl Sim {
                 };
                 let size = self.nodes[ctx.node].size;
                 let x = self.eval(args[0], &all).into_vec(size);
-                let result = population_op(f, &x, self.step);
+                // Positions count from the start of the current document.
+                let result = population_op(f, &x, self.step - self.position_origin);
                 match (result, ctx.elems) {
                     (Col::V(v), Some(sub)) => Col::V(sub.iter().map(|&i| v[i as usize]).collect()),
                     (r, _) => r,

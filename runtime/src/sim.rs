@@ -220,6 +220,12 @@ pub struct Sim {
     /// Tokens set from outside for the next steps (`neurograph generate`), by token file:
     /// they replace the file's token until changed or removed.
     pub token_override: HashMap<String, u32>,
+    /// The step the current document started in (positions, as `rope`'s, count from it).
+    pub position_origin: u64,
+    /// The regime states a run starts in (a document starts in them again).
+    initial_regimes: Vec<u32>,
+    /// Token inputs that start documents: (token file, the starting token, cycled).
+    document_tokens: Vec<(String, u32, bool)>,
     /// Spike trains from files per input population: (step, local index), sorted.
     pub spike_trains: HashMap<usize, Vec<(u64, u32)>>,
     pub schedule: Vec<KernelCall>,
@@ -370,6 +376,9 @@ impl Sim {
             arrays: HashMap::new(),
             token_files: HashMap::new(),
             token_override: HashMap::new(),
+            position_origin: 0,
+            initial_regimes: Vec::new(),
+            document_tokens: Vec::new(),
             spike_trains: HashMap::new(),
             schedule: step_schedule(model, info),
             exact: HashMap::new(),
@@ -459,6 +468,20 @@ impl Sim {
             let _ = h;
             sim.regime_state.push(init);
         }
+        sim.initial_regimes = sim.regime_state.clone();
+        sim.document_tokens = model
+            .exprs
+            .iter()
+            .filter_map(|(_, e)| match e {
+                Expr::Token {
+                    path,
+                    document: Some(d),
+                    cycle,
+                    ..
+                } => Some((path.clone(), *d, *cycle)),
+                _ => None,
+            })
+            .collect();
         let overrides = &config.overrides;
         for &v in &model.globals {
             if model.variables[v].kind == VarKind::Const {
@@ -746,6 +769,74 @@ impl Sim {
             }
         }
         Ok(())
+    }
+
+    /// Whether a token input with `document = K` is fed token K in this step.
+    fn document_starts(&self) -> bool {
+        self.document_tokens.iter().any(|(path, document, cycle)| {
+            let tok = match self.token_override.get(path) {
+                Some(&t) => Some(t),
+                None => self.token_files.get(path).and_then(|t| {
+                    if *cycle && !t.is_empty() {
+                        Some(t[self.step as usize % t.len()])
+                    } else {
+                        t.get(self.step as usize).copied()
+                    }
+                }),
+            };
+            tok == Some(*document)
+        })
+    }
+
+    /// A new document: every state variable (of the populations, the synapses and the
+    /// model) back to its initial value, as at the start of the run; no spike in flight, no
+    /// neuron refractory, regimes in their initial states; positions count from this step.
+    /// Parameters keep their values, inputs and random streams go on.
+    pub fn new_document(&mut self) {
+        let program = std::sync::Arc::clone(&self.program);
+        let model = &program.model;
+        let g = self.global_node();
+        for &v in &model.globals {
+            if model.variables[v].kind == VarKind::State {
+                if let Ok(s) = self.init_store(v, g, 1, &[]) {
+                    self.globals.insert(v, s);
+                }
+            }
+        }
+        for (h, p) in model.populations.iter() {
+            let node = h.index();
+            let ct = &model.cell_types[p.cell_type];
+            for &v in &ct.states {
+                if let Ok(s) = self.init_store(v, node, p.size as usize, &p.overrides) {
+                    self.nodes[node].vars.insert(v, s);
+                }
+            }
+            for list in &mut self.spikes[node] {
+                list.clear();
+            }
+            self.ref_until[node].iter_mut().for_each(|r| *r = 0);
+            self.refractory_now[node]
+                .iter_mut()
+                .for_each(|r| *r = false);
+        }
+        for (h, p) in model.projections.iter() {
+            let node = self.n_pops + h.index();
+            let n_syn = self.nodes[node].size;
+            for &v in &model.synapse_types[p.synapse].states {
+                if let Ok(s) = self.init_store(v, node, n_syn, &p.inits) {
+                    self.nodes[node].vars.insert(v, s);
+                }
+            }
+            if let Some(q) = &mut self.queues[h.index()] {
+                *q = DelayQueue::new(q.slot_count().saturating_sub(1));
+                self.split_keys[h.index()] = None;
+            }
+            if let Some(l) = &mut self.lazy[h.index()] {
+                *l = crate::lazy::LazyState::new(n_syn, p.code.event_driven.len());
+            }
+        }
+        self.regime_state.clone_from(&self.initial_regimes);
+        self.position_origin = self.step;
     }
 
     /// Initial store of a variable on a node, honouring population overrides.
@@ -1072,6 +1163,9 @@ impl Sim {
 
     /// One step: every kernel of the schedule in order, then the monitors.
     pub fn step_once(&mut self) {
+        if self.step > self.position_origin && self.document_starts() {
+            self.new_document();
+        }
         self.kernel_decisions();
         let schedule = std::mem::take(&mut self.schedule);
         for call in &schedule {

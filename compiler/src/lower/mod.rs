@@ -1563,7 +1563,7 @@ impl<'a> Lowerer<'a> {
                 let ok = matches!(
                     (kind, n.name.as_str()),
                     ("poisson", "rate")
-                        | ("tokens", "vocab" | "cycle")
+                        | ("tokens", "vocab" | "cycle" | "document")
                         | ("poisson_input", "rate" | "weight")
                 );
                 if !ok {
@@ -1807,6 +1807,23 @@ impl<'a> Lowerer<'a> {
                         return;
                     }
                 };
+                let document = match named("document") {
+                    None => None,
+                    Some(e) => match self.const_size(e, "a token id") {
+                        Some(d) if d < n => Some(d),
+                        Some(d) => {
+                            self.diags.push(
+                                Diagnostic::error(
+                                    e.span,
+                                    format!("token {d} is not in the vocabulary of {n}"),
+                                )
+                                .with_label("outside the vocabulary"),
+                            );
+                            return;
+                        }
+                        None => return,
+                    },
+                };
                 let ct = self.input_cell(&i.name, i.name.span);
                 if kind == "tokens" {
                     let mut seen = HashMap::new();
@@ -1830,6 +1847,7 @@ impl<'a> Lowerer<'a> {
                             path: path.clone(),
                             vocab: n,
                             cycle,
+                            document,
                         },
                         Ty::Real(Dim::NONE),
                     );
