@@ -10,7 +10,11 @@
 //!   kernel again for the seed (what each seed cost before simulations shared a model's
 //!   kernels); `shared_model` makes another simulation of a model whose kernels exist;
 //!   `step_one_call` is one call of `Simulation::step(1)` on CUBA (the Rust side of
-//!   `benches/python_step.py`).
+//!   `benches/python_step.py`);
+//! - `bdh/token`: one token of `specs/bdh_gpu.ng` (the bundled small configuration) as
+//!   `neurograph generate` feeds it: set the token, one step, read the logits (throughput:
+//!   tokens/s). `benches/peers/bdh_torch.sh` measures the reference configuration against
+//!   PyTorch.
 
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
@@ -141,5 +145,23 @@ fn seed(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, compile, sim, seed);
+fn bdh(c: &mut Criterion) {
+    let mut group = c.benchmark_group("bdh");
+    let model = neurograph::Model::compile_file(&specs_dir().join("bdh_gpu.ng")).unwrap();
+    let mut sim = model.simulation().build().unwrap();
+    sim.step(16).unwrap();
+    let mut tok = 65u32;
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("token", |b| {
+        b.iter(|| {
+            sim.set_token("Tok", Some(tok)).unwrap();
+            sim.step(1).unwrap();
+            let logits = sim.state("Out", "logit").unwrap();
+            tok = neurograph::generate::choose(&logits, 0.0, None, 0.0) as u32;
+            tok
+        })
+    });
+}
+
+criterion_group!(benches, compile, sim, seed, bdh);
 criterion_main!(benches);
