@@ -276,7 +276,13 @@ fn the_tripartite_release_path_equals_the_interpreter() {
                 "seed {seed}: backend {k} differs from the interpreter"
             );
             assert_eq!(*fused, 5 * steps, "seed {seed}: fused calls");
-            assert_eq!(calls[3], 3 * steps, "seed {seed}: coupling calls");
+            // At most one call per coupling and step: a step where every source of a
+            // product `w * pre.x` is 0 sums nothing (activity-sparse) and calls no code.
+            assert!(
+                calls[3] > 0 && calls[3] <= 3 * steps,
+                "seed {seed}: {} coupling calls in {steps} steps",
+                calls[3]
+            );
             assert!(
                 calls[0] > 0 && calls[2] > 0,
                 "seed {seed}: event code calls {calls:?}"
@@ -395,10 +401,11 @@ fn astrocytes_integrate_in_fused_kernels_and_couple_in_generated_code() {
         let interp = run(&c, 1, steps, Backend::Interp);
         let (jit, fused, calls) = run_counting(&c, 1, steps, Backend::Jit);
         assert_eq!(fused, fused_per_step * steps, "{spec}");
-        assert_eq!(
-            calls[3],
-            couplings_per_step * steps,
-            "{spec}: coupling calls"
+        // At most one call per coupling and step (none where every source is 0).
+        assert!(
+            calls[3] <= couplings_per_step * steps && (couplings_per_step == 0 || calls[3] > 0),
+            "{spec}: {} coupling calls",
+            calls[3]
         );
         assert!(interp == jit, "{spec}");
     }

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use neurograph_compiler::abi::KernelCall;
 use neurograph_compiler::codegen::EventCode;
 use neurograph_compiler::ir::*;
-use neurograph_compiler::AssignOp;
+use neurograph_compiler::{AssignOp, BinOp};
 
 use crate::eval::{b2f, Col, Ctx};
 use crate::expm::{propagators, Matrix};
@@ -92,18 +92,40 @@ impl Sim {
                     let conn = &self.conn[p.index()];
                     (conn.n_pre, conn.n_synapses())
                 };
+                // Activity-sparse when every statement adds a product with one presynaptic
+                // variable (`S += pre.x * post.y`): only the rows where it is not 0.
+                let program = std::sync::Arc::clone(&self.program);
+                let stmts = &program.model.projections[p].code.on_step;
                 let mut sources = std::mem::take(&mut self.buf_sources);
-                sources.clear();
-                sources.extend(0..n_pre as u32);
-                let generated = n_syn > 0
-                    && self.lazy[p.index()].is_none()
-                    && self.try_event_code(EventCode::OnStep(p), node, &sources, Some(n_syn));
-                self.buf_sources = sources;
-                if !generated {
-                    let program = std::sync::Arc::clone(&self.program);
-                    let stmts = &program.model.projections[p].code.on_step;
-                    self.execute(stmts, node, None);
+                let factor = step_factor(&program.model, stmts);
+                let sparse =
+                    factor.is_some_and(|v| self.active_sources(p.index(), v, &mut sources));
+                if !sparse {
+                    sources.clear();
+                    sources.extend(0..n_pre as u32);
                 }
+                let count: usize = if sparse {
+                    let conn = &self.conn[p.index()];
+                    sources.iter().map(|&i| conn.row(i as usize).len()).sum()
+                } else {
+                    n_syn
+                };
+                let generated = count > 0
+                    && self.lazy[p.index()].is_none()
+                    && self.try_event_code(EventCode::OnStep(p), node, &sources, Some(count));
+                if !generated && count > 0 {
+                    if sparse {
+                        let conn = &self.conn[p.index()];
+                        let elems: Vec<u32> = sources
+                            .iter()
+                            .flat_map(|&i| conn.row(i as usize).map(|s| s as u32))
+                            .collect();
+                        self.execute(stmts, node, Some(&elems));
+                    } else {
+                        self.execute(stmts, node, None);
+                    }
+                }
+                self.buf_sources = sources;
             }
             KernelCall::Reset(p) => self.reset(p),
         }
@@ -269,23 +291,37 @@ impl Sim {
             acc.clear();
             acc.resize(n_post, 0.0);
             self.coupling_acc = acc;
+            // Activity-sparse: when the value is a product with a presynaptic variable
+            // (`w * pre.x`), only the rows of sources where it is not 0 are summed.
             let mut sources = std::mem::take(&mut self.buf_sources);
-            sources.clear();
-            sources.extend(0..n_pre as u32);
+            let factor = pre_factor(&proj_model(self).model.exprs, c.value);
+            let sparse = factor.is_some_and(|v| self.active_sources(p.index(), v, &mut sources));
+            if !sparse {
+                sources.clear();
+                sources.extend(0..n_pre as u32);
+            }
+            let count = if sparse {
+                let conn = &self.conn[p.index()];
+                sources.iter().map(|&i| conn.row(i as usize).len()).sum()
+            } else {
+                n_syn
+            };
             let code = EventCode::Coupling {
                 projection: p,
                 index,
             };
-            let generated = n_syn > 0 && self.try_event_code(code, node, &sources, Some(n_syn));
-            self.buf_sources = sources;
+            let generated = count > 0 && self.try_event_code(code, node, &sources, Some(count));
             let mut acc = std::mem::take(&mut self.coupling_acc);
-            if !generated {
+            if !generated && count > 0 {
                 let values = self.eval(c.value, &Ctx::all(node));
                 let conn = &self.conn[p.index()];
-                for (s, &j) in conn.post.iter().enumerate() {
-                    acc[j as usize] += values.at(s);
+                for &i in &sources {
+                    for s in conn.row(i as usize) {
+                        acc[conn.post[s] as usize] += values.at(s);
+                    }
                 }
             }
+            self.buf_sources = sources;
             let conn = &self.conn[p.index()];
             let map = &self.post_maps[p.index()];
             if c.reduce == Reduce::Mean {
@@ -970,6 +1006,26 @@ impl Sim {
         self.queues[pi].as_ref().map_or(1, DelayQueue::parts)
     }
 
+    /// The presynaptic endpoint indices of projection `pi` where `var` is not 0, ascending,
+    /// into `out`; false (and `out` unspecified) when `var` is not a column of every part.
+    fn active_sources(&self, pi: usize, var: Handle<Variable>, out: &mut Vec<u32>) -> bool {
+        out.clear();
+        let rs = self.program.model.variables[var]
+            .regime
+            .map_or(0, |r| self.regime_state[r.index()] as usize);
+        for &(node, start, offset, count) in &self.pre_maps[pi].parts {
+            let Some(store) = self.nodes[node].vars.get(&var) else {
+                return false;
+            };
+            for e in 0..count {
+                if store.get(start + e, rs) != 0.0 {
+                    out.push((offset + e) as u32);
+                }
+            }
+        }
+        true
+    }
+
     fn split_delivery_ok(&self, pi: usize) -> bool {
         let model = &self.program.model;
         let p = &model.projections[Handle::<Projection>::new(pi)];
@@ -1193,6 +1249,41 @@ impl Sim {
 /// work to the pool costs about a microsecond; chosen by timing `benches/microcircuit.sh
 /// --scale 0.05 --bg dc --no-nest` and `--scale 0.1` with 128, 256 and 1,024).
 const MIN_SPLIT: usize = 256;
+
+/// The model of a simulation (a shorthand where `self` is borrowed in parts).
+fn proj_model(sim: &Sim) -> std::sync::Arc<neurograph_compiler::Compiled> {
+    std::sync::Arc::clone(&sim.program)
+}
+
+/// The presynaptic variable a value is a product with (`w * pre.x`, `pre.x * w`, products of
+/// several factors): where it is 0 the value is 0 (for finite other factors), so the synapses
+/// of that source add nothing.
+fn pre_factor(exprs: &Arena<Expr>, e: Handle<Expr>) -> Option<Handle<Variable>> {
+    match &exprs[e] {
+        Expr::Var {
+            var,
+            side: Side::Pre,
+        } => Some(*var),
+        Expr::Binary(BinOp::Mul, a, b) => pre_factor(exprs, *a).or_else(|| pre_factor(exprs, *b)),
+        _ => None,
+    }
+}
+
+/// The presynaptic variable every statement of `on step` code adds a product with, if one.
+fn step_factor(model: &Model, stmts: &[Statement]) -> Option<Handle<Variable>> {
+    let mut found = None;
+    for st in stmts {
+        if !matches!(st.op, AssignOp::Add | AssignOp::Sub) {
+            return None;
+        }
+        let v = pre_factor(&model.exprs, st.value)?;
+        if found.is_some_and(|f| f != v) {
+            return None;
+        }
+        found = Some(v);
+    }
+    found
+}
 
 /// One part's work of a delayed delivery: its events due now into `due`, then the synapses of
 /// the spiking `sources` onto its post elements queued by their delays (a delay of zero is
