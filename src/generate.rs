@@ -6,7 +6,6 @@
 
 use std::time::Instant;
 
-use neurograph_compiler::ir::InputKind;
 use neurograph_runtime::rng::Stream;
 
 use crate::simulation::{Error, Model, Simulation};
@@ -117,14 +116,7 @@ pub fn generate(
 }
 
 fn only_token_input(model: &Model) -> Result<String, Error> {
-    let m = &model.compiled().model;
-    let names: Vec<&str> = m
-        .inputs
-        .iter()
-        .filter(|(_, i)| matches!(i.kind, InputKind::Tokens { .. }))
-        .map(|(_, i)| i.name.as_str())
-        .collect();
-    match names.as_slice() {
+    match model.token_inputs().as_slice() {
         [one] => Ok(one.to_string()),
         [] => Err(Error::Value(
             "the model has no token input (`input T = tokens(\"text.txt\", vocab = 256)`) to feed the prompt to".into(),

@@ -120,6 +120,17 @@ impl Model {
         u64::from_str_radix(&fnv1a64(&text), 16).unwrap_or(0)
     }
 
+    /// The names of the model's token inputs (`input T = tokens(...)`), in spec order.
+    pub fn token_inputs(&self) -> Vec<&str> {
+        self.program
+            .model
+            .inputs
+            .iter()
+            .filter(|(_, i)| matches!(i.kind, InputKind::Tokens { .. }))
+            .map(|(_, i)| i.name.as_str())
+            .collect()
+    }
+
     /// The model's name (`model NAME` in the spec).
     pub fn name(&self) -> &str {
         &self.program.model.name
@@ -726,12 +737,7 @@ impl Simulation {
             _ => None,
         });
         let Some((path, vocab)) = found else {
-            let names: Vec<&str> = m
-                .inputs
-                .iter()
-                .filter(|(_, i)| matches!(i.kind, InputKind::Tokens { .. }))
-                .map(|(_, i)| i.name.as_str())
-                .collect();
+            let names = self.model.token_inputs();
             return Err(Error::Name(format!(
                 "no token input `{input}`; the model's: {}",
                 if names.is_empty() {

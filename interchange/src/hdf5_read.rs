@@ -396,6 +396,32 @@ impl File {
             .ok_or_else(|| e("its data runs past the file".into()))
     }
 
+    /// The header of a version-1 B-tree node of type `kind` (0 groups, 1 chunks) at `addr`:
+    /// a cursor at its first key, its level and its number of entries.
+    fn tree_node(
+        &self,
+        addr: u64,
+        kind: u8,
+        depth: usize,
+    ) -> Result<(Cur<'_>, u8, usize), ReadError> {
+        let what = if kind == 0 { "group" } else { "chunk" };
+        let e = |m: String| self.err(format!("{what} B-tree node at {addr}: {m}"));
+        if depth > 64 {
+            return Err(e("nested too deeply".into()));
+        }
+        let mut c = self.cur(addr)?;
+        if c.take(4).map_err(e)? != b"TREE" {
+            return Err(e("no TREE signature".into()));
+        }
+        let (found, level) = (c.u8().map_err(e)?, c.u8().map_err(e)?);
+        if found != kind {
+            return Err(e(format!("node type {found} in a {what} tree")));
+        }
+        let entries = c.u16().map_err(e)? as usize;
+        c.skip(16).map_err(e)?; // siblings
+        Ok((c, level, entries))
+    }
+
     /// The members of a group from its B-tree (version 1, group nodes) at `addr`.
     fn btree_group(
         &self,
@@ -405,19 +431,7 @@ impl File {
         depth: usize,
     ) -> Result<(), ReadError> {
         let e = |m: String| self.err(format!("group B-tree node at {addr}: {m}"));
-        if depth > 64 {
-            return Err(e("nested too deeply".into()));
-        }
-        let mut c = self.cur(addr)?;
-        if c.take(4).map_err(e)? != b"TREE" {
-            return Err(e("no TREE signature".into()));
-        }
-        let (kind, level) = (c.u8().map_err(e)?, c.u8().map_err(e)?);
-        if kind != 0 {
-            return Err(e(format!("node type {kind} in a group's tree")));
-        }
-        let entries = c.u16().map_err(e)? as usize;
-        c.skip(16).map_err(e)?; // siblings
+        let (mut c, level, entries) = self.tree_node(addr, 0, depth)?;
         let mut children = Vec::with_capacity(entries);
         c.skip(8).map_err(e)?; // key 0
         for _ in 0..entries {
@@ -552,19 +566,7 @@ impl File {
         depth: usize,
     ) -> Result<(), ReadError> {
         let e = |m: String| self.err(format!("chunk B-tree node at {addr}: {m}"));
-        if depth > 64 {
-            return Err(e("nested too deeply".into()));
-        }
-        let mut c = self.cur(addr)?;
-        if c.take(4).map_err(e)? != b"TREE" {
-            return Err(e("no TREE signature".into()));
-        }
-        let (kind, level) = (c.u8().map_err(e)?, c.u8().map_err(e)?);
-        if kind != 1 {
-            return Err(e(format!("node type {kind} in a dataset's tree")));
-        }
-        let entries = c.u16().map_err(e)? as usize;
-        c.skip(16).map_err(e)?;
+        let (mut c, level, entries) = self.tree_node(addr, 1, depth)?;
         for _ in 0..entries {
             let len = c.u32().map_err(e)? as usize;
             let mask = c.u32().map_err(e)?;

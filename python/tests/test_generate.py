@@ -64,6 +64,39 @@ class Bdh:
         return x @ w["lm_head"]
 
 
+SYNAPSES = (("Embed", "embed"), ("Encoder", "encoder"), ("EncoderV", "encoder_v"),
+            ("Decoder", "decoder"), ("LMHead", "lm_head"))
+
+
+def fixed_weights(directory, seed):
+    """Weights of the small configuration, saved as NAME.npy in `directory` as the spec's
+    projections read them ((pre, post) matrices)."""
+    rng = np.random.default_rng(seed)
+    w = {
+        "embed": rng.normal(0, 0.5, (V, D)),
+        "encoder": rng.normal(0, 0.3, (D, H * N)),
+        "encoder_v": rng.normal(0, 0.3, (H * D, H * N)),
+        "decoder": rng.normal(0, 0.3, (H * N, D)),
+        "lm_head": rng.normal(0, 0.5, (D, V)),
+    }
+    for name, a in w.items():
+        np.save(directory / f"{name}.npy", a)
+    return w
+
+
+def spec_with_weights(precision):
+    """specs/bdh_gpu.ng with its weights loaded from NAME.npy, in `precision`."""
+    spec = (ROOT / "specs" / "bdh_gpu.ng").read_text()
+    for synapse, name in SYNAPSES:
+        spec, n = re.subn(
+            rf"synapse {synapse} +\{{ param w = normal\(0, 0\.02\) \}}",
+            f'synapse {synapse} {{ param w = load("{name}.npy") }}',
+            spec,
+        )
+        assert n == 1, synapse
+    return spec.replace("precision = f32", f"precision = {precision}")
+
+
 def greedy(w, prompt, n):
     model = Bdh(w)
     for tok in prompt:
@@ -77,29 +110,10 @@ def greedy(w, prompt, n):
 
 
 def test_greedy_generation_matches_a_numpy_bdh(tmp_path):
-    rng = np.random.default_rng(7)
-    w = {
-        "embed": rng.normal(0, 0.5, (V, D)),
-        "encoder": rng.normal(0, 0.3, (D, H * N)),
-        "encoder_v": rng.normal(0, 0.3, (H * D, H * N)),
-        "decoder": rng.normal(0, 0.3, (H * N, D)),
-        "lm_head": rng.normal(0, 0.5, (D, V)),
-    }
-    for name, a in w.items():
-        np.save(tmp_path / f"{name}.npy", a)
-    spec = (ROOT / "specs" / "bdh_gpu.ng").read_text()
-    for synapse, name in (("Embed", "embed"), ("Encoder", "encoder"), ("EncoderV", "encoder_v"),
-                          ("Decoder", "decoder"), ("LMHead", "lm_head")):
-        spec, n = re.subn(
-            rf"synapse {synapse} +\{{ param w = normal\(0, 0\.02\) \}}",
-            f'synapse {synapse} {{ param w = load("{name}.npy") }}',
-            spec,
-        )
-        assert n == 1, synapse
-    spec = spec.replace("precision = f32", "precision = f64")
+    w = fixed_weights(tmp_path, 7)
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "tiny.txt").write_text("placeholder text\n")
-    (tmp_path / "bdh.ng").write_text(spec)
+    (tmp_path / "bdh.ng").write_text(spec_with_weights("f64"))
     prompt = "The dragon"
     r = subprocess.run(
         [BIN, "generate", str(tmp_path / "bdh.ng"), "--prompt", prompt, "--tokens", "24", "--ids"],
@@ -158,28 +172,13 @@ def parallel_logits(w, tokens):
 
 
 def test_logits_equal_the_parallel_form_in_f64_and_f32(tmp_path):
-    rng = np.random.default_rng(17)
-    w = {
-        "embed": rng.normal(0, 0.5, (V, D)),
-        "encoder": rng.normal(0, 0.3, (D, H * N)),
-        "encoder_v": rng.normal(0, 0.3, (H * D, H * N)),
-        "decoder": rng.normal(0, 0.3, (H * N, D)),
-        "lm_head": rng.normal(0, 0.5, (D, V)),
-    }
-    for name, a in w.items():
-        np.save(tmp_path / f"{name}.npy", a)
+    w = fixed_weights(tmp_path, 17)
     text = b"In the beginning the dragon hatched from a sparse egg, and it spoke in bytes."[:64]
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "tiny.txt").write_bytes(text)
     want = parallel_logits(w, list(text))
-    spec = (ROOT / "specs" / "bdh_gpu.ng").read_text()
-    for synapse, name in (("Embed", "embed"), ("Encoder", "encoder"), ("EncoderV", "encoder_v"),
-                          ("Decoder", "decoder"), ("LMHead", "lm_head")):
-        spec = re.sub(rf"synapse {synapse} +\{{ param w = normal\(0, 0\.02\) \}}",
-                      f'synapse {synapse} {{ param w = load("{name}.npy") }}', spec)
     for precision, tol in (("f64", 1e-12), ("f32", 1e-5)):
-        variant = spec.replace("precision = f32", f"precision = {precision}")
-        (tmp_path / f"bdh_{precision}.ng").write_text(variant)
+        (tmp_path / f"bdh_{precision}.ng").write_text(spec_with_weights(precision))
         out = tmp_path / f"trace_{precision}"
         r = subprocess.run([BIN, "run", str(tmp_path / f"bdh_{precision}.ng"), "--duration",
                             f"{len(text)} ms", "--out", str(out), "--quiet"],

@@ -224,23 +224,13 @@ fn call_checked_text(
                 // is; else look at the indices used.
                 let whole = *offset >= 0
                     && (*offset as u64).saturating_add(*bound as u64) <= values.len() as u64;
-                let hi = if whole {
-                    0
+                let (lo, hi) = if whole {
+                    (0, 0)
                 } else {
                     index[..max_e]
                         .iter()
                         .map(|&i| i as i64 + offset)
-                        .max()
-                        .unwrap_or(0)
-                };
-                let lo = if whole {
-                    0
-                } else {
-                    index[..max_e]
-                        .iter()
-                        .map(|&i| i as i64 + offset)
-                        .min()
-                        .unwrap_or(0)
+                        .fold((i64::MAX, i64::MIN), |(lo, hi), g| (lo.min(g), hi.max(g)))
                 };
                 if !whole && max_e > 0 && (lo < 0 || hi >= values.len() as i64) {
                     return Err(format!(
