@@ -379,4 +379,35 @@ fn nir_nodes_neurograph_cannot_run_are_named_on_import() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("node `conv` (Conv2d)"), "{e}");
+    // A cycle of zero delays in front of a neuron: an error, not a loop.
+    let lif = NirNode::new(
+        "LIF",
+        ["tau", "r", "v_leak", "v_threshold", "v_reset"]
+            .iter()
+            .map(|&p| (p, Array::filled(2, 1.0)))
+            .collect(),
+    );
+    let graph = Graph {
+        nodes: vec![
+            ("lif".into(), lif),
+            (
+                "d1".into(),
+                NirNode::new("Delay", vec![("delay", Array::filled(2, 0.0))]),
+            ),
+            (
+                "d2".into(),
+                NirNode::new("Delay", vec![("delay", Array::filled(2, 0.0))]),
+            ),
+        ],
+        edges: vec![
+            ("d1".into(), "lif".into()),
+            ("d2".into(), "d1".into()),
+            ("d1".into(), "d2".into()),
+        ],
+        metadata: vec![],
+    };
+    let e = nir::to_spec(&graph, &dir.join("y.ng"), 1e-3, 0.1, false)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("or a cycle"), "{e}");
 }

@@ -471,7 +471,14 @@ fn incoming(graph: &Graph, target: &str) -> Result<Vec<Incoming>, NirError> {
             via: p.to_string(),
         };
         let mut at = p;
-        loop {
+        // A source, a Delay and a weight node at most: more hops (a cycle of Delays
+        // included) is not a chain neurograph imports.
+        for hops in 0.. {
+            if hops > 3 {
+                return Err(NirError::Unsupported(format!(
+                    "the path into `{target}` through `{p}` is longer than a Delay and a weight node (or a cycle)"
+                )));
+            }
             let node = graph.node(at).unwrap();
             match node.kind.as_str() {
                 "Affine" | "Linear" if inc.weight.is_none() && inc.delay == 0.0 => {
