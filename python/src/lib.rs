@@ -295,6 +295,38 @@ impl PySimulation {
             .map_err(|e| to_py(py, e))
     }
 
+    /// Continue `prompt` (token ids) by `tokens` tokens, as `neurograph generate` does:
+    /// the prompt is fed one token per step to the token input, then each next token is
+    /// chosen from the logits (greedy when `temperature` is 0, else sampled with `top_k`
+    /// from the seed's own stream) and fed back. Returns the generated ids. The GIL is
+    /// released while it runs.
+    #[pyo3(signature = (prompt, tokens, *, temperature=0.0, top_k=None, input=None, logits=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn generate(
+        &self,
+        py: Python<'_>,
+        prompt: Vec<u32>,
+        tokens: u64,
+        temperature: f64,
+        top_k: Option<usize>,
+        input: Option<String>,
+        logits: Option<String>,
+    ) -> PyResult<Vec<u32>> {
+        let options = ::neurograph::generate::GenerateOptions {
+            prompt,
+            tokens,
+            temperature,
+            top_k,
+            input,
+            logits,
+        };
+        py.detach(|| {
+            ::neurograph::generate::generate(&mut self.lock(), &options, &mut |_| {})
+                .map(|s| s.generated)
+        })
+        .map_err(|e| to_py(py, e))
+    }
+
     /// Write what was recorded so far as an NWB 2 file: spike trains as the Units table,
     /// sampled state variables as TimeSeries, the spec text, parameters, seed and version in
     /// its metadata. The subject fields default to those of a simulation (sex `U`, age `P0D/`).

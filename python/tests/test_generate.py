@@ -147,6 +147,9 @@ def test_greedy_generation_matches_a_numpy_bdh(tmp_path):
         sim.set_token("Tok", nxt)
         sim.step()
     assert got == want
+    # And in one call.
+    sim = ng.compile(str(tmp_path / "bdh.ng")).simulation()
+    assert sim.generate([ord(c) for c in prompt], 24) == want
 
 
 def parallel_logits(w, tokens):
