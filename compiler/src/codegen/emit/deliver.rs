@@ -215,60 +215,66 @@ impl<M: Module> super::Codegen<M> {
                     size,
                     n,
                 };
-                let write = |b: &mut FunctionBuilder, e: Value, v: Value, q: usize| {
-                    let addr = match &part_slots[q][target] {
-                        Slot::Element(p) => {
-                            let off = b.ins().ishl_imm_u(e, 3);
-                            b.ins().iadd(*p, off)
+                let write =
+                    |b: &mut FunctionBuilder, e: Value, i: Option<Value>, v: Value, q: usize| {
+                        let addr = match &part_slots[q][target] {
+                            Slot::Element(p) => {
+                                let off = b.ins().ishl_imm_u(e, 3);
+                                b.ins().iadd(*p, off)
+                            }
+                            Slot::Gather(p, index, bias) => {
+                                let off = b.ins().ishl_imm_u(e, 2);
+                                let a = b.ins().iadd(*index, off);
+                                let j = b.ins().uload32(flags, a, 0);
+                                let j = b.ins().iadd(j, *bias);
+                                let off = b.ins().ishl_imm_u(j, 3);
+                                b.ins().iadd(*p, off)
+                            }
+                            Slot::Parts(index, parts) => {
+                                let j = match i {
+                                    Some(i) if *index == pre_idx => i,
+                                    _ => {
+                                        let off = b.ins().ishl_imm_u(e, 2);
+                                        let a = b.ins().iadd(*index, off);
+                                        b.ins().uload32(flags, a, 0)
+                                    }
+                                };
+                                part_address(b, parts, j)
+                            }
+                            _ => unreachable!("checked: targets are columns"),
+                        };
+                        let old = b.ins().load(types::F64, flags, addr, 0);
+                        let mut new = match st.op {
+                            AssignOp::Set => v,
+                            AssignOp::Add => b.ins().fadd(old, v),
+                            AssignOp::Sub => b.ins().fsub(old, v),
+                            AssignOp::Mul => b.ins().fmul(old, v),
+                            AssignOp::Div => b.ins().fdiv(old, v),
+                        };
+                        if key.f32_state {
+                            let narrow = b.ins().fdemote(types::F32, new);
+                            new = b.ins().fpromote(types::F64, narrow);
                         }
-                        Slot::Gather(p, index, bias) => {
-                            let off = b.ins().ishl_imm_u(e, 2);
-                            let a = b.ins().iadd(*index, off);
-                            let j = b.ins().uload32(flags, a, 0);
-                            let j = b.ins().iadd(j, *bias);
-                            let off = b.ins().ishl_imm_u(j, 3);
-                            b.ins().iadd(*p, off)
-                        }
-                        Slot::Parts(index, parts) => {
-                            let off = b.ins().ishl_imm_u(e, 2);
-                            let a = b.ins().iadd(*index, off);
-                            let j = b.ins().uload32(flags, a, 0);
-                            part_address(b, parts, j)
-                        }
-                        _ => unreachable!("checked: targets are columns"),
+                        b.ins().store(flags, new, addr, 0);
                     };
-                    let old = b.ins().load(types::F64, flags, addr, 0);
-                    let mut new = match st.op {
-                        AssignOp::Set => v,
-                        AssignOp::Add => b.ins().fadd(old, v),
-                        AssignOp::Sub => b.ins().fsub(old, v),
-                        AssignOp::Mul => b.ins().fmul(old, v),
-                        AssignOp::Div => b.ins().fdiv(old, v),
-                    };
-                    if key.f32_state {
-                        let narrow = b.ins().fdemote(types::F32, new);
-                        new = b.ins().fpromote(types::F64, narrow);
-                    }
-                    b.ins().store(flags, new, addr, 0);
-                };
                 if in_place {
-                    env.each(&mut b, entry, after, |b, _, e, q| {
-                        let v = env.value(b, e, st.value, q);
-                        write(b, e, v, q);
+                    env.each(&mut b, entry, after, |b, _, e, i, q| {
+                        let v = env.value(b, e, i, st.value, q);
+                        write(b, e, i, v, q);
                     });
                 } else {
                     let second = b.create_block();
-                    env.each(&mut b, entry, second, |b, kv, e, q| {
-                        let v = env.value(b, e, st.value, q);
+                    env.each(&mut b, entry, second, |b, kv, e, i, q| {
+                        let v = env.value(b, e, i, st.value, q);
                         let off = b.ins().ishl_imm_u(kv, 3);
                         let addr = b.ins().iadd(scratch, off);
                         b.ins().store(flags, v, addr, 0);
                     });
-                    env.each(&mut b, second, after, |b, kv, e, q| {
+                    env.each(&mut b, second, after, |b, kv, e, i, q| {
                         let off = b.ins().ishl_imm_u(kv, 3);
                         let addr = b.ins().iadd(scratch, off);
                         let v = b.ins().load(types::F64, flags, addr, 0);
-                        write(b, e, v, q);
+                        write(b, e, i, v, q);
                     });
                 }
                 entry = after;
@@ -316,7 +322,7 @@ impl LoopEnv<'_> {
         b: &mut FunctionBuilder,
         entry: cranelift_codegen::ir::Block,
         after: cranelift_codegen::ir::Block,
-        mut body: impl FnMut(&mut FunctionBuilder, Value, Value, usize),
+        mut body: impl FnMut(&mut FunctionBuilder, Value, Value, Option<Value>, usize),
     ) {
         let flags = MemFlagsData::trusted();
         let Some((row_ptr, ends)) = self.rows else {
@@ -333,14 +339,15 @@ impl LoopEnv<'_> {
             let off = b.ins().ishl_imm_u(kv, 2);
             let addr = b.ins().iadd(self.due, off);
             let e = b.ins().uload32(flags, addr, 0);
-            body(b, kv, e, 0);
+            body(b, kv, e, None, 0);
             let next = b.ins().iadd_imm_s(kv, 1);
             b.ins().jump(header, &[next.into()]);
             return;
         };
         // Rows: r over the spiking sources, s over the row's synapses, k counting them all;
         // within a row the synapses of post part q come before those of part q + 1.
-        let (r_var, s_var, k_var, hi_var) = (
+        let (r_var, s_var, k_var, hi_var, i_var) = (
+            b.declare_var(types::I64),
             b.declare_var(types::I64),
             b.declare_var(types::I64),
             b.declare_var(types::I64),
@@ -368,6 +375,8 @@ impl LoopEnv<'_> {
         let hi = b.ins().uload32(flags, addr, 4);
         b.def_var(s_var, lo);
         b.def_var(hi_var, hi);
+        // Every synapse of the row has the row's source as its presynaptic index.
+        b.def_var(i_var, i);
         b.ins().jump(heads[0], &[]);
         for q in 0..parts {
             let next = heads.get(q + 1).copied().unwrap_or(rlatch);
@@ -392,7 +401,8 @@ impl LoopEnv<'_> {
             b.switch_to_block(blk);
             let sv = b.use_var(s_var);
             let kv = b.use_var(k_var);
-            body(b, kv, sv, q);
+            let iv = b.use_var(i_var);
+            body(b, kv, sv, Some(iv), q);
             let s1 = b.ins().iadd_imm_s(sv, 1);
             let k1 = b.ins().iadd_imm_s(kv, 1);
             b.def_var(s_var, s1);
@@ -406,8 +416,16 @@ impl LoopEnv<'_> {
         b.ins().jump(rheader, &[]);
     }
 
-    /// The value of `expr` for synapse `e` (with the slots of post part `q`).
-    fn value(&self, b: &mut FunctionBuilder, e: Value, expr: Handle<Expr>, q: usize) -> Value {
+    /// The value of `expr` for synapse `e` (presynaptic index `i` when the loop knows it;
+    /// with the slots of post part `q`).
+    fn value(
+        &self,
+        b: &mut FunctionBuilder,
+        e: Value,
+        i: Option<Value>,
+        expr: Handle<Expr>,
+        q: usize,
+    ) -> Value {
         let mut tr = Translator {
             model: self.model,
             b,
@@ -417,6 +435,7 @@ impl LoopEnv<'_> {
             e,
             pre_idx: self.pre_idx,
             post_idx: self.post_idx,
+            pre_i: i,
             synapses: self.synapses,
             t: self.t,
             step: self.step,

@@ -427,6 +427,7 @@ impl<M: Module> Codegen<M> {
                 e,
                 pre_idx,
                 post_idx,
+                pre_i: None,
                 synapses: key.synapses,
                 t,
                 step,
@@ -640,6 +641,7 @@ impl CellEnv<'_> {
             e,
             pre_idx: self.zero,
             post_idx: self.zero,
+            pre_i: None,
             synapses: false,
             t: self.t,
             step: self.step,
@@ -791,6 +793,9 @@ struct Translator<'a, 'b> {
     e: Value,
     pre_idx: Value,
     post_idx: Value,
+    /// The presynaptic endpoint index of synapse `e` when the loop knows it (rows mode: the
+    /// row's source), used instead of loading `pre_idx[e]`.
+    pre_i: Option<Value>,
     synapses: bool,
     t: Value,
     step: Value,
@@ -1050,7 +1055,10 @@ impl Translator<'_, '_> {
                     }
                     Slot::Reg(v) => v,
                     Slot::Parts(index, parts) => {
-                        let j = self.load_u32_at(index, self.e);
+                        let j = match self.pre_i {
+                            Some(i) if index == self.pre_idx => i,
+                            _ => self.load_u32_at(index, self.e),
+                        };
                         let addr = deliver::part_address(self.b, &parts, j);
                         self.b
                             .ins()
@@ -1085,7 +1093,10 @@ impl Translator<'_, '_> {
                     let idx = if !self.synapses {
                         self.e
                     } else if bi == Builtin::I {
-                        self.load_u32_at(self.pre_idx, self.e)
+                        match self.pre_i {
+                            Some(i) => i,
+                            None => self.load_u32_at(self.pre_idx, self.e),
+                        }
                     } else {
                         self.load_u32_at(self.post_idx, self.e)
                     };
