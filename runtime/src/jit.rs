@@ -1323,7 +1323,9 @@ impl Sim {
         scratch.reserve(rows.unwrap_or(due.len()));
         let (pre_idx, post_idx) = match proj {
             Some(pi) => (
-                if setup.reads_pre {
+                // Rows mode reads presynaptic columns through each row's source: the pre
+                // indices are not made for it.
+                if setup.reads_pre && rows.is_none() {
                     self.conn[pi].pre().as_ptr()
                 } else {
                     std::ptr::null()
