@@ -571,7 +571,8 @@ fn size_of(name: &str, node: &Node) -> Result<usize, NirError> {
 
 /// Write `graph` as the spec `spec` (model `model`, time step `dt` seconds, simulated
 /// `duration` seconds), its parameter arrays and weights as `.npy` files beside it
-/// (`STEM.NODE.PARAM.npy`), and for each Input node an empty spike train
+/// (`STEM.NODE.PARAM.npy`, weights `STEM.TARGET_from_NODE.weight.npy`), and for each Input
+/// node an empty spike train
 /// `STEM.NODE.spikes.npy` to replace with the input's spikes. An existing file of those
 /// names is an error unless `overwrite`.
 pub fn to_spec(
@@ -776,7 +777,9 @@ pub fn to_spec(
                         }
                     }
                     let file = save(
-                        format!("{stem}.{}.weight.npy", ident(&inc.via, &mut Vec::new())),
+                        // Named after the synapse type (unique), not the NIR node: two node
+                        // names may map to one identifier.
+                        format!("{stem}.{syn}.weight.npy"),
                         &t,
                         &[cols, rows],
                         &mut files,
