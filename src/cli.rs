@@ -133,6 +133,9 @@ enum Command {
         /// Write a NIR graph of the spec here.
         #[arg(long, value_name = "FILE.nir")]
         nir: Option<PathBuf>,
+        /// Replace the output file if it exists (by default an existing file is left alone).
+        #[arg(long)]
+        overwrite: bool,
         #[command(flatten)]
         meta: NwbFlags,
     },
@@ -205,29 +208,26 @@ enum Command {
 #[derive(Args)]
 struct NwbFlags {
     /// The modelled species, as a Latin binomial (e.g. `Rattus norvegicus`).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "nir")]
     species: Option<String>,
     /// The subject's age, an ISO 8601 duration such as `P90D` (default `P0D/`: unknown).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "nir")]
     age: Option<String>,
     /// The subject's sex: `M`, `F`, `O` (other) or `U` (unknown, the default).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "nir")]
     sex: Option<String>,
     /// Who ran the simulation (repeat for several), e.g. `Last, First`.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "nir")]
     experimenter: Vec<String>,
     /// The institution.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "nir")]
     institution: Option<String>,
     /// The session description (default: the model, spec, seed and simulated time).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "nir")]
     description: Option<String>,
-    /// Replace the output file if it exists (by default an existing file is left alone).
-    #[arg(long)]
-    overwrite: bool,
 }
 
-fn export(input: &Path, nwb: &Path, f: NwbFlags) -> ExitCode {
+fn export(input: &Path, nwb: &Path, f: NwbFlags, overwrite: bool) -> Result<(), CliError> {
     let options = neurograph_interchange::nwb::NwbOptions {
         species: f.species,
         age: f.age,
@@ -235,28 +235,22 @@ fn export(input: &Path, nwb: &Path, f: NwbFlags) -> ExitCode {
         experimenter: f.experimenter,
         institution: f.institution,
         description: f.description,
-        overwrite: f.overwrite,
+        overwrite,
     };
-    match neurograph_interchange::nwb::export_trace(input, nwb, &options) {
-        Ok(s) => {
-            println!(
-                "wrote {}: {} units ({} spikes), {} time series, {} tables",
-                s.path.display(),
-                s.units,
-                s.spikes,
-                s.time_series.len(),
-                s.tables.len()
-            );
-            for skipped in &s.skipped {
-                println!("  not in the file: {skipped}");
-            }
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::from(1)
-        }
+    let s = neurograph_interchange::nwb::export_trace(input, nwb, &options)
+        .map_err(|e| CliError::Failed(e.to_string()))?;
+    println!(
+        "wrote {}: {} units ({} spikes), {} time series, {} tables",
+        s.path.display(),
+        s.units,
+        s.spikes,
+        s.time_series.len(),
+        s.tables.len()
+    );
+    for skipped in &s.skipped {
+        println!("  not in the file: {skipped}");
     }
+    Ok(())
 }
 
 /// `neurograph generate`: prints the generated text (or ids) as it comes, the speed after.
@@ -271,20 +265,16 @@ fn generate(
         .map_err(|e| CliError::Failed(format!("cannot read {}: {e}", spec.display())))?;
     let model = compile_model(spec, &text)?;
     // Tokens that are not bytes are printed as ids.
-    let m = &model.compiled().model;
-    let vocab = m
-        .inputs
-        .iter()
-        .filter_map(|(_, i)| match &i.kind {
-            neurograph_compiler::ir::InputKind::Tokens { population, .. }
-                if options.input.as_deref().is_none_or(|n| n == i.name) =>
-            {
-                Some(m.populations[*population].size)
-            }
-            _ => None,
-        })
-        .max()
-        .unwrap_or(0);
+    let vocab = match &options.input {
+        Some(name) => model.token_input(name).map_or(0, |(_, v)| v),
+        None => model
+            .token_inputs()
+            .iter()
+            .filter_map(|n| model.token_input(n))
+            .map(|(_, v)| v)
+            .max()
+            .unwrap_or(0),
+    };
     let ids = ids || vocab > 256;
     let mut out = std::io::stdout().lock();
     let mut first = true;
@@ -784,12 +774,13 @@ pub fn main() -> ExitCode {
             input,
             nwb,
             nir,
+            overwrite,
             meta,
-        } => match (nwb, nir) {
-            (Some(nwb), _) => export(&input, &nwb, meta),
-            (None, Some(nir)) => exit_code(export_nir(&input, &nir, meta.overwrite)),
-            (None, None) => ExitCode::from(2),
-        },
+        } => exit_code(match (nwb, nir) {
+            (Some(nwb), _) => export(&input, &nwb, meta, overwrite),
+            (None, Some(nir)) => export_nir(&input, &nir, overwrite),
+            (None, None) => unreachable!("clap requires --nwb or --nir"),
+        }),
         Command::Generate {
             spec,
             prompt,

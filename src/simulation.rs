@@ -117,18 +117,32 @@ impl Model {
             text.push('\u{0}');
             text.push_str(&f.text);
         }
-        u64::from_str_radix(&fnv1a64(&text), 16).unwrap_or(0)
+        neurograph_runtime::trace::fnv1a64_u64(&text)
     }
 
     /// The names of the model's token inputs (`input T = tokens(...)`), in spec order.
     pub fn token_inputs(&self) -> Vec<&str> {
-        self.program
-            .model
-            .inputs
-            .iter()
-            .filter(|(_, i)| matches!(i.kind, InputKind::Tokens { .. }))
-            .map(|(_, i)| i.name.as_str())
-            .collect()
+        self.token_input_list().map(|(name, ..)| name).collect()
+    }
+
+    /// Token input `name`: its token file and vocabulary size.
+    pub fn token_input(&self, name: &str) -> Option<(&str, u32)> {
+        self.token_input_list()
+            .find(|(n, ..)| *n == name)
+            .map(|(_, path, vocab)| (path, vocab))
+    }
+
+    /// (name, token file, vocabulary size) of each token input, in spec order.
+    fn token_input_list(&self) -> impl Iterator<Item = (&str, &str, u32)> {
+        let m = &self.program.model;
+        m.inputs.iter().filter_map(|(_, i)| match &i.kind {
+            InputKind::Tokens { population, path } => Some((
+                i.name.as_str(),
+                path.as_str(),
+                m.populations[*population].size,
+            )),
+            _ => None,
+        })
     }
 
     /// The model's name (`model NAME` in the spec).
@@ -729,13 +743,10 @@ impl Simulation {
     /// step on, in place of the file's tokens (`neurograph generate` drives a language model
     /// so); `None` returns to the file.
     pub fn set_token(&mut self, input: &str, token: Option<u32>) -> Result<(), Error> {
-        let m = &self.model.program.model;
-        let found = m.inputs.iter().find_map(|(_, i)| match &i.kind {
-            InputKind::Tokens { population, path } if i.name == input => {
-                Some((path.clone(), m.populations[*population].size))
-            }
-            _ => None,
-        });
+        let found = self
+            .model
+            .token_input(input)
+            .map(|(path, vocab)| (path.to_string(), vocab));
         let Some((path, vocab)) = found else {
             let names = self.model.token_inputs();
             return Err(Error::Name(format!(

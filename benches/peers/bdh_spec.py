@@ -8,65 +8,28 @@ The layers are unrolled as populations as in the bundled spec; encoder, encoder_
 are one synapse type each, shared by every layer (as the reference's weights are)."""
 
 import argparse
+import re
+from pathlib import Path
 
 
-def spec(layers, d, heads, n, vocab, text, precision):
-    out = []
+BUNDLED = Path(__file__).resolve().parents[2] / "specs" / "bdh_gpu.ng"
+
+
+def spec(layers, d, heads, n, vocab, text, precision, record=()):
+    """The spec text: the cell and synapse types of specs/bdh_gpu.ng (read from it, so the
+    two cannot drift apart), its constants set to this configuration, and the network unrolled
+    over `layers` layers and `heads` heads; `record` adds record items (e.g. X1h0.xs)."""
+    bundled = BUNDLED.read_text()
+    types = bundled[: bundled.index("// --- network")]
+    for name, value in (("d_model", d), ("n_neuron", n), ("n_vocab", vocab)):
+        types, count = re.subn(rf"^const {name} = \d+", f"const {name} = {value}", types, flags=re.M)
+        assert count == 1, name
+    out = [
+        f"// BDH-GPU, {layers} layers, D = {d}, {heads} heads, N = {n} per head, vocab {vocab}:",
+        "// written by benches/peers/bdh_spec.py from specs/bdh_gpu.ng.",
+        types,
+    ]
     w = out.append
-    w(f"// BDH-GPU, {layers} layers, D = {d}, {heads} heads, N = {n} per head, vocab {vocab}:")
-    w("// written by benches/peers/bdh_spec.py (the network of specs/bdh_gpu.ng).")
-    w("model bdh_gpu")
-    w(f"const d_model = {d}")
-    w(f"const n_neuron = {n}")
-    w(f"const n_vocab = {vocab}")
-    w("""
-unit Embedded {
-  state e: 1 = 0
-  state x: 1 = 0
-  x <- layernorm(e)
-}
-unit Residual {
-  state prev: 1 = 0
-  state z: 1 = 0
-  state y: 1 = 0
-  state x: 1 = 0
-  y <- layernorm(z)
-  x <- layernorm(prev + y)
-}
-unit XNeuron {
-  state lat: 1 = 0
-  state xs: 1 = 0
-  state xr: 1 = 0
-  xs <- relu(lat)
-  xr <- rope(xs)
-}
-unit AttnRead {
-  state a: 1 = 0
-  state v: 1 = 0
-  state ykv: 1 = 0
-  ykv <- layernorm(a)
-}
-unit YNeuron {
-  state lat: 1 = 0
-  state xs: 1 = 0
-  state ys: 1 = 0
-  state xy: 1 = 0
-  ys <- relu(lat)
-  xy <- xs * ys
-}
-unit Logit {
-  state logit: 1 = 0
-}
-synapse Embed    { param w = normal(0, 0.02) }
-synapse Encoder  { param w = normal(0, 0.02) }
-synapse EncoderV { param w = normal(0, 0.02) }
-synapse Decoder  { param w = normal(0, 0.02) }
-synapse LMHead   { param w = normal(0, 0.02) }
-synapse Memory {
-  state S: 1 = 0
-  on step { S += pre.xr * post.v }
-}
-""")
     w(f'input Tok = tokens("{text}", vocab = n_vocab, cycle = true)')
     w("population Res0 = Embedded[d_model]")
     for l in range(1, layers + 1):
@@ -94,7 +57,7 @@ synapse Memory {
         w(f"project Dec{l}: ({ys}) -> Res{l} via Decoder {{ connect all_to_all; post.z = sum(w * pre.xy) }}")
         w(f"project Skip{l}: {prev} -> Res{l} {{ connect one_to_one; post.prev = sum(pre.x) }}")
     w(f"project Head: Res{layers} -> Out via LMHead {{ connect all_to_all; post.logit = sum(w * pre.x) }}")
-    w("record Out.logit")
+    w("record " + ", ".join(["Out.logit", *record]))
     w(f"run {{ dt = 1 ms; duration = 512 ms; seed = 1337; precision = {precision} }}")
     return "\n".join(out) + "\n"
 
@@ -109,6 +72,7 @@ if __name__ == "__main__":
     p.add_argument("--vocab", type=int, default=256)
     p.add_argument("--text", default="data/tiny.txt")
     p.add_argument("--precision", default="f32")
+    p.add_argument("--record", action="append", default=[], help="extra record items")
     a = p.parse_args()
     with open(a.out, "w") as f:
-        f.write(spec(a.layers, a.d, a.heads, a.n, a.vocab, a.text, a.precision))
+        f.write(spec(a.layers, a.d, a.heads, a.n, a.vocab, a.text, a.precision, a.record))

@@ -2,7 +2,8 @@
 # BDH-GPU generation speed: neurograph (`neurograph generate` on the spec of the configuration,
 # written by benches/peers/bdh_spec.py) against a PyTorch (CPU) per-token recurrent step written
 # from the same equations (benches/peers/bdh_torch.py), in one invocation on this machine:
-# tokens/s of both, their ratio (goal: neurograph >= 3x), set-up time and peak memory.
+# tokens/s of both, their ratio (goal: neurograph >= 3x), set-up time and peak memory, and the
+# fraction of layer 1's x and y activations that is non-zero.
 # Default: the reference configuration (6 layers, D = 256, 4 heads, N = 8192 per head, vocab
 # 256), batch 1, 2 threads.
 # Usage: benches/peers/bdh_torch.sh [--layers L] [--d D] [--heads H] [--n N] [--threads T]
@@ -35,7 +36,7 @@ trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/data"
 cp "$root/specs/data/tiny.txt" "$work/data/"
 python3 "$root/benches/peers/bdh_spec.py" "$work/bdh.ng" --layers "$layers" --d "$d" \
-  --heads "$heads" --n "$n"
+  --heads "$heads" --n "$n" --record X1h0.xs --record Y1h0.xy
 echo "BDH-GPU: $layers layers, D = $d, $heads heads, N = $n per head, vocab 256; batch 1, $threads threads, $tokens tokens" >&2
 # neurograph: set-up (the process until the prompt's first step) is the whole wall time minus
 # the prompt's and the tokens' steps, which generate reports.
@@ -56,3 +57,12 @@ printf '%-11s %12s %10s %14s\n' "" "tokens/s" "set-up s" "peak RSS MiB"
 printf '%-11s %12s %10.1f %14s\n' neurograph "$ng_tps" "$ng_setup" "$ng_rss"
 printf '%-11s %12s %10s %14s\n' PyTorch "$pt_tps" "-" "$pt_rss"
 echo "neurograph / PyTorch: $(echo "scale=3; $ng_tps / $pt_tps" | bc)x (goal 3x); weights $weights_mib MiB in f32"
+# Activity: how much of layer 1, head 0 is non-zero over the same number of tokens (the
+# activity-sparse couplings skip the rest).
+"$ng" run "$work/bdh.ng" --duration "${tokens}ms" --out "$work/trace" --quiet
+"$venv/bin/python" - "$work/trace" <<'PY'
+import sys, numpy as np
+for name in ("X1h0.xs", "Y1h0.xy"):
+    a = np.load(f"{sys.argv[1]}/{name}.npy")
+    print(f"non-zero fraction of {name}: {(a != 0).mean():.3f}")
+PY

@@ -120,11 +120,7 @@ fn now_iso() -> String {
 /// A UUID (version 4 layout) drawn deterministically from `key`, so that exporting the same
 /// trace twice gives the same object ids.
 fn uuid(key: &str) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in key.bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
+    let mut h = neurograph_runtime::trace::fnv1a64_u64(key);
     let mut next = || {
         h = h.wrapping_add(0x9e37_79b9_7f4a_7c15);
         let mut z = h;

@@ -135,6 +135,9 @@ def test_an_exported_graph_reads_with_the_nir_package(tmp_path):
     assert ("P", "P_out") in g.edges and float(g.metadata["dt"]) == 0.0005
     r = neurograph("export", str(ROOT / "specs" / "cuba.ng"), "--nir", str(tmp_path / "cuba.nir"))
     assert r.returncode == 1 and "refractory" in r.stderr
+    # NWB's metadata flags have no meaning for NIR.
+    r = neurograph("export", str(spec), "--nir", str(tmp_path / "x.nir"), "--species", "Mus")
+    assert r.returncode == 2 and "cannot be used with" in r.stderr
 
 
 def test_a_network_exported_by_snntorch_spikes_as_in_snntorch(tmp_path):
@@ -191,6 +194,8 @@ def test_a_network_exported_by_snntorch_spikes_as_in_snntorch(tmp_path):
         ours = np.zeros_like(ref)
         ours[np.rint(t / 1e-4).astype(int) - shift, i] = 1
         ref, ours = ref[: steps - shift], ours[: steps - shift]
+        # The counts the README quotes (`pytest -s -k snntorch` prints them).
+        print(f"{pop}: snnTorch {int(ref.sum())} spikes, neurograph {int(ours.sum())}")
         assert ref.sum() > 100, f"{pop}: {ref.sum()} spikes prove little"
         per_neuron = np.abs(ref.sum(0) - ours.sum(0))
         assert per_neuron.max() <= 1, (pop, ref.sum(0), ours.sum(0))

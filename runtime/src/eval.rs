@@ -266,19 +266,13 @@ impl Sim {
                 )
             }
             Expr::Token { path, cycle, .. } => {
-                let tokens = &self.token_files[path];
-                let at = self.step as usize;
-                let tok = if let Some(&t) = self.token_override.get(path) {
-                    t as usize
-                } else if tokens.is_empty() {
-                    usize::MAX
-                } else if *cycle {
-                    tokens[at % tokens.len()] as usize
-                } else if let Some(&t) = tokens.get(at) {
-                    t as usize
-                } else {
-                    self.tokens_ended(path, tokens.len());
-                    usize::MAX
+                let tok = match self.current_token(path, *cycle) {
+                    Some(t) => t as usize,
+                    None => {
+                        // Token files are never empty (`load_files`): past the end.
+                        self.tokens_ended(path, self.token_files[path].len());
+                        usize::MAX
+                    }
                 };
                 Col::V((0..n).map(|k| b2f(Self::elem(ctx, k) == tok)).collect())
             }

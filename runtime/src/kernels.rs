@@ -294,7 +294,7 @@ impl Sim {
             // Activity-sparse: when the value is a product with a presynaptic variable
             // (`w * pre.x`), only the rows of sources where it is not 0 are summed.
             let mut sources = std::mem::take(&mut self.buf_sources);
-            let factor = pre_factor(&proj_model(self).model.exprs, c.value);
+            let factor = pre_factor(&model.exprs, c.value);
             let sparse = factor.is_some_and(|v| self.active_sources(p.index(), v, &mut sources));
             if !sparse {
                 sources.clear();
@@ -1249,11 +1249,6 @@ impl Sim {
 /// work to the pool costs about a microsecond; chosen by timing `benches/microcircuit.sh
 /// --scale 0.05 --bg dc --no-nest` and `--scale 0.1` with 128, 256 and 1,024).
 const MIN_SPLIT: usize = 256;
-
-/// The model of a simulation (a shorthand where `self` is borrowed in parts).
-fn proj_model(sim: &Sim) -> std::sync::Arc<neurograph_compiler::Compiled> {
-    std::sync::Arc::clone(&sim.program)
-}
 
 /// The presynaptic variable a value is a product with (`w * pre.x`, `pre.x * w`, products of
 /// several factors): where it is 0 the value is 0 (for finite other factors), so the synapses

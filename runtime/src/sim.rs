@@ -773,19 +773,25 @@ impl Sim {
 
     /// Whether a token input with `document = K` is fed token K in this step.
     fn document_starts(&self) -> bool {
-        self.document_tokens.iter().any(|(path, document, cycle)| {
-            let tok = match self.token_override.get(path) {
-                Some(&t) => Some(t),
-                None => self.token_files.get(path).and_then(|t| {
-                    if *cycle && !t.is_empty() {
-                        Some(t[self.step as usize % t.len()])
-                    } else {
-                        t.get(self.step as usize).copied()
-                    }
-                }),
-            };
-            tok == Some(*document)
-        })
+        self.document_tokens
+            .iter()
+            .any(|(path, document, cycle)| self.current_token(path, *cycle) == Some(*document))
+    }
+
+    /// The token the token file `path` feeds in this step: the one set from outside, else the
+    /// file's (from its start again when `cycle`); `None` past the end of a file that does
+    /// not cycle.
+    pub(crate) fn current_token(&self, path: &str, cycle: bool) -> Option<u32> {
+        if let Some(&t) = self.token_override.get(path) {
+            return Some(t);
+        }
+        let tokens = self.token_files.get(path)?;
+        let at = self.step as usize;
+        if cycle && !tokens.is_empty() {
+            Some(tokens[at % tokens.len()])
+        } else {
+            tokens.get(at).copied()
+        }
     }
 
     /// A new document: every state variable (of the populations, the synapses and the

@@ -66,13 +66,19 @@ pub fn iso_utc(t: SystemTime) -> String {
     )
 }
 
-pub fn fnv1a64(text: &str) -> String {
+/// FNV-1a, 64 bit, of `text`.
+pub fn fnv1a64_u64(text: &str) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in text.bytes() {
         h ^= b as u64;
         h = h.wrapping_mul(0x0100_0000_01b3);
     }
-    format!("{h:016x}")
+    h
+}
+
+/// `fnv1a64_u64` as 16 hex digits (the manifest's spec hash).
+pub fn fnv1a64(text: &str) -> String {
+    format!("{:016x}", fnv1a64_u64(text))
 }
 
 fn unique(name: String, used: &mut Vec<String>) -> String {
