@@ -391,7 +391,7 @@ impl Sim {
             elems: ctx.elems,
             conn: synapse_init.then(|| {
                 let conn = &self.conn[self.proj_of(ctx.node)];
-                (conn.pre(), conn.post.as_slice())
+                (conn.row_ptr.as_slice(), conn.post.as_slice())
             }),
             node_key: self.node_keys[ctx.node],
         }
@@ -409,12 +409,7 @@ impl Sim {
         );
         let step = ctx.init_draw.unwrap_or(self.step);
         let keys = self.rng_keys(ctx);
-        let draws = |g: &(dyn Fn(usize, u64, u64) -> f64 + Sync)| {
-            Col::V(par_collect(n, &|k| {
-                let (el, st) = keys.at(k, step);
-                g(k, el, st)
-            }))
-        };
+        let draws = |g: &(dyn Fn(usize, u64, u64) -> f64 + Sync)| Col::V(keys.collect(n, step, g));
         match f {
             Func::Rand => draws(&|_, el, st| stream.uniform(el, st, 0)),
             Func::Randn => draws(&|_, el, st| stream.normal(el, st, 0)),
@@ -488,8 +483,8 @@ impl Sim {
 #[derive(Clone, Copy)]
 struct RngKeys<'a> {
     elems: Option<&'a [u32]>,
-    /// Set for initial values of synapse variables: they are keyed by (pre, post); the pre
-    /// and post index of each synapse.
+    /// Set for initial values of synapse variables: they are keyed by (pre, post); the row
+    /// pointers and post index of the projection's synapses.
     conn: Option<(&'a [u32], &'a [u32])>,
     node_key: u64,
 }
@@ -498,17 +493,54 @@ impl RngKeys<'_> {
     /// Element and step of draw `k` of an evaluation at `step`. Synapse initial values use
     /// the (pre, post) pair as the element, so projections of one synapse type between ends of
     /// equal size draw the same values; the m-th synapse of a pair after the first (a
-    /// multapse) draws at `step + m * 2^32`, so that each has its own values.
+    /// multapse: they are adjacent in a row) draws at `step + m * 2^32`, so that each has its
+    /// own values.
     fn at(&self, k: usize, step: u64) -> (u64, u64) {
         let e = self.elems.map_or(k, |e| e[k] as usize);
         match self.conn {
-            Some((pre, post)) => {
-                let same = |t: usize| pre[t] == pre[e] && post[t] == post[e];
-                let m = (0..e).rev().take_while(|&t| same(t)).count() as u64;
-                let el = ((pre[e] as u64) << 32) | post[e] as u64;
-                (el, step.wrapping_add(m << 32))
+            Some((row_ptr, post)) => {
+                let i = row_ptr.partition_point(|&r| r as usize <= e) - 1;
+                let start = row_ptr[i] as usize;
+                let m = (start..e).rev().take_while(|&t| post[t] == post[e]).count() as u64;
+                (
+                    ((i as u64) << 32) | post[e] as u64,
+                    step.wrapping_add(m << 32),
+                )
             }
             None => ((self.node_key << 32) | e as u64, step),
+        }
+    }
+
+    /// `g(k, element, step)` for the draws k of an evaluation of `n` elements at `step` (the
+    /// coordinates of `at`). Synapse initial values over a whole projection go row by row, on
+    /// several threads (ranges of rows), counting multapses as they pass.
+    fn collect(
+        &self,
+        n: usize,
+        step: u64,
+        g: &(dyn Fn(usize, u64, u64) -> f64 + Sync),
+    ) -> Vec<f64> {
+        match (self.conn, self.elems) {
+            (Some((row_ptr, post)), None) => {
+                let mut out = vec![0.0; n];
+                crate::kernels::par_rows(row_ptr, &mut out, &|i, first, part| {
+                    let mut m = 0u64;
+                    for (x, e) in part.iter_mut().zip(first..) {
+                        m = if e > first && post[e] == post[e - 1] {
+                            m + 1
+                        } else {
+                            0
+                        };
+                        let el = ((i as u64) << 32) | post[e] as u64;
+                        *x = g(e, el, step.wrapping_add(m << 32));
+                    }
+                });
+                out
+            }
+            _ => par_collect(n, &|k| {
+                let (el, st) = self.at(k, step);
+                g(k, el, st)
+            }),
         }
     }
 }
@@ -624,6 +656,47 @@ mod tests {
         for n in [0, 5, 1 << 16, (1 << 17) - 1, 1 << 17, 300_001] {
             let serial: Vec<f64> = (0..n).map(f).collect();
             assert_eq!(super::par_collect(n, &f), serial, "n = {n}");
+        }
+    }
+
+    /// Synapse keys drawn row by row on several threads (`RngKeys::collect`) are those of
+    /// `RngKeys::at` for each synapse alone: (pre, post) and the multapse count in the step's
+    /// high half, restarting at each row (the same post ending one row and starting the next
+    /// is not a multapse). Rows of 0 to 9 synapses with runs of equal posts, 300,000 synapses
+    /// (several threads' shares).
+    #[test]
+    fn synapse_keys_by_rows_equal_the_keys_one_at_a_time() {
+        let (mut row_ptr, mut post) = (vec![0u32], Vec::new());
+        let mut x = 12345u64;
+        while post.len() < 300_000 {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let len = (x >> 60) as usize % 10;
+            let mut j = 7u32;
+            for _ in 0..len {
+                x = x
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                j += ((x >> 62) as u32).saturating_sub(1);
+                post.push(j);
+            }
+            row_ptr.push(post.len() as u32);
+        }
+        let keys = super::RngKeys {
+            elems: None,
+            conn: Some((&row_ptr, &post)),
+            node_key: 3,
+        };
+        let code = |el: u64, st: u64| (el ^ st.rotate_left(17)) as f64;
+        let rows = keys.collect(post.len(), 9, &|_, el, st| code(el, st));
+        let multapses = (0..post.len())
+            .filter(|&k| keys.at(k, 9).1 >= 1 << 32)
+            .count();
+        assert!(multapses > 10_000, "{multapses} multapses");
+        for (k, v) in rows.iter().enumerate() {
+            let (el, st) = keys.at(k, 9);
+            assert_eq!(*v, code(el, st), "synapse {k}");
         }
     }
 }

@@ -1110,13 +1110,13 @@ impl Sim {
         }
     }
 
-    /// Synapse pairs of a projection from its connect rule, in (pre, post) order.
+    /// The synapses of a projection from its connect rule, rows in post order.
     pub(crate) fn connect(
         &mut self,
         h: Handle<Projection>,
         n_pre: usize,
         n_post: usize,
-    ) -> Result<Vec<(u32, u32)>, SimError> {
+    ) -> Result<Connectivity, SimError> {
         let program = std::sync::Arc::clone(&self.program);
         let model = &program.model;
         let p = &model.projections[h];
@@ -1215,7 +1215,7 @@ impl Sim {
                 }
             }
             ConnectRule::FixedTotal(k) => {
-                pairs = fixed_total_pairs(stream, *k, n_pre, n_post, &keep);
+                return Ok(fixed_total(stream, *k, n_pre, n_post, &keep));
             }
             ConnectRule::File(path) => {
                 let arr = crate::npy::read(&self.base_dir.join(path)).map_err(|e| {
@@ -1241,7 +1241,7 @@ impl Sim {
                 }
             }
         }
-        Ok(pairs)
+        Ok(Connectivity::from_pairs(n_pre, n_post, pairs))
     }
 }
 
@@ -1360,19 +1360,21 @@ fn bernoulli_pairs(
     rows_in_parallel(n_pre, prob * n_pre as f64 * n_post as f64, &rows)
 }
 
-/// The pairs of `fixed_total(k)`: `k` pairs each uniform over all (pre, post) pairs. The
+/// The synapses of `fixed_total(k)`: `k` pairs each uniform over all (pre, post) pairs. The
 /// number per pre element is multinomial, drawn row by row as binomials of the synapses left
 /// (element `i`, step 0); row `i`'s post elements are then uniform (element `i`, step `m / 2`,
 /// draw 1, two per draw), sorted; a post element the row may not use (an autapse) is
-/// replaced by the row's next draw. Rows are independent once counted, so threads draw them.
-fn fixed_total_pairs(
+/// replaced by the row's next draw (with one post element, such a row stays empty). Built as
+/// CSR directly: the row pointers are the counts' sums, and ranges of rows are drawn on
+/// several threads into their own part of the post index (`par_rows`).
+fn fixed_total(
     stream: Stream,
     k: u32,
     n_pre: usize,
     n_post: usize,
     keep: &(impl Fn(usize, usize) -> bool + Sync),
-) -> Vec<(u32, u32)> {
-    let mut start = vec![0u64; n_pre + 1];
+) -> Connectivity {
+    let mut row_ptr = vec![0u32; n_pre + 1];
     let mut left = k as u64;
     for i in 0..n_pre {
         let c = if i + 1 == n_pre {
@@ -1381,29 +1383,94 @@ fn fixed_total_pairs(
             stream.binomial(i as u64, 0, left, 1.0 / (n_pre - i) as f64) as u64
         };
         left -= c;
-        start[i + 1] = start[i] + c;
+        row_ptr[i + 1] = row_ptr[i] + c as u32;
     }
-    let rows = |range: std::ops::Range<usize>, out: &mut Vec<(u32, u32)>| {
-        for i in range {
-            let count = (start[i + 1] - start[i]) as usize;
-            if n_post == 1 && !keep(i, 0) {
-                continue;
+    // A row that `keep` refuses entirely (n_post = 1, an autapse) stays empty.
+    if n_post == 1 {
+        let mut kept = 0u32;
+        let mut counts: Vec<u32> = row_ptr.windows(2).map(|w| w[1] - w[0]).collect();
+        for (i, c) in counts.iter_mut().enumerate() {
+            if !keep(i, 0) {
+                *c = 0;
             }
-            let first = out.len();
-            let mut m = 0u64;
-            while out.len() - first < count {
-                let (a, b) = stream.uniform2(i as u64, m / 2, 1);
-                let u = if m.is_multiple_of(2) { a } else { b };
-                m += 1;
-                let j = ((u * n_post as f64) as usize).min(n_post - 1);
-                if keep(i, j) {
-                    out.push((i as u32, j as u32));
-                }
+        }
+        for (i, c) in counts.into_iter().enumerate() {
+            kept += c;
+            row_ptr[i + 1] = kept;
+        }
+    }
+    let mut post = vec![0u32; row_ptr[n_pre] as usize];
+    par_rows(&row_ptr, &mut post, &|i, _, row: &mut [u32]| {
+        let mut filled = 0;
+        let mut m = 0u64;
+        while filled < row.len() {
+            let (a, b) = stream.uniform2(i as u64, m / 2, 1);
+            let u = if m.is_multiple_of(2) { a } else { b };
+            m += 1;
+            let j = ((u * n_post as f64) as usize).min(n_post - 1);
+            if keep(i, j) {
+                row[filled] = j as u32;
+                filled += 1;
             }
-            out[first..].sort_unstable();
+        }
+        row.sort_unstable();
+    });
+    Connectivity::from_rows(n_pre, n_post, row_ptr, post)
+}
+
+/// `f(i, first, row)` for every row `i` of CSR row pointers, `row` being the row's part of
+/// `out` (`out[first..first + len]`): on several threads (ranges of rows balanced by their
+/// synapses) when there are many synapses. What each row gets does not depend on the split.
+pub(crate) fn par_rows<T: Send>(
+    row_ptr: &[u32],
+    out: &mut [T],
+    f: &(dyn Fn(usize, usize, &mut [T]) + Sync),
+) {
+    const PER_THREAD: usize = 1 << 16;
+    let n_rows = row_ptr.len().saturating_sub(1);
+    let total = out.len();
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |t| t.get().min(8))
+        .min(total / PER_THREAD)
+        .max(1);
+    let run = |rows: std::ops::Range<usize>, part: &mut [T]| {
+        let base = rows.start.min(n_rows);
+        let base = row_ptr[base] as usize;
+        for i in rows {
+            let (a, b) = (row_ptr[i] as usize, row_ptr[i + 1] as usize);
+            f(i, a, &mut part[a - base..b - base]);
         }
     };
-    rows_in_parallel(n_pre, k as f64, &rows)
+    if threads <= 1 {
+        run(0..n_rows, out);
+        return;
+    }
+    // Row boundaries where the synapses before reach t / threads of the total.
+    let mut bounds = vec![0usize];
+    for t in 1..threads {
+        let target = (total * t / threads) as u32;
+        let r = row_ptr.partition_point(|&p| p < target).min(n_rows);
+        bounds.push(r.max(*bounds.last().unwrap_or(&0)));
+    }
+    bounds.push(n_rows);
+    std::thread::scope(|scope| {
+        let mut rest = out;
+        let mut parts = Vec::new();
+        for w in bounds.windows(2) {
+            let len = (row_ptr[w[1]] - row_ptr[w[0]]) as usize;
+            let (part, tail) = rest.split_at_mut(len);
+            rest = tail;
+            parts.push((w[0]..w[1], part));
+        }
+        let mut parts = parts.into_iter();
+        let first = parts.next();
+        for (rows, part) in parts {
+            scope.spawn(move || run(rows, part));
+        }
+        if let Some((rows, part)) = first {
+            run(rows, part);
+        }
+    });
 }
 
 /// Runs `rows` over all pre elements, on several threads (contiguous ranges, joined in order)

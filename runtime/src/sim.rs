@@ -867,12 +867,13 @@ impl Sim {
                 };
                 Ok(match self.eval(expr, &ctx) {
                     Col::S(x) if !state => Store::Uniform(self.round(x)),
-                    c => Store::Elements(
+                    c if self.f32_state => Store::Elements(
                         c.into_vec(size)
                             .into_iter()
                             .map(|x| self.round(x))
                             .collect(),
                     ),
+                    c => Store::Elements(c.into_vec(size)),
                 })
             }
             Some(r) => {
@@ -966,8 +967,7 @@ impl Sim {
             self.pre_maps[h.index()].size(),
             self.post_maps[h.index()].size(),
         );
-        let pairs = self.connect(h, n_pre, n_post)?;
-        self.conn[h.index()] = Connectivity::from_pairs(n_pre, n_post, pairs);
+        self.conn[h.index()] = self.connect(h, n_pre, n_post)?;
         if !p.code.on_post.is_empty() {
             self.conn[h.index()].index_by_post();
         }

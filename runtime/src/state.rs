@@ -120,6 +120,45 @@ pub enum Delays {
     U32(Vec<u32>),
 }
 
+/// `x.round()` (half away from zero) without a call into the C library for the non-negative
+/// values below 2^52 that delays are: the integer part and the exact fraction.
+#[inline]
+fn round_half_away(x: f64) -> f64 {
+    if (0.0..4.5e15).contains(&x) {
+        let t = x as u64;
+        (t + u64::from(x - t as f64 >= 0.5)) as f64
+    } else {
+        x.round()
+    }
+}
+
+/// Threads for a pass over `n` values: one per 2^16 values, at most the cores (and 8).
+fn par_threads(n: usize) -> usize {
+    std::thread::available_parallelism()
+        .map_or(1, |t| t.get().min(8))
+        .min(n >> 16)
+        .max(1)
+}
+
+/// `f` of each of `par_threads` contiguous chunks of `xs`, computed in parallel, in order.
+fn par_chunks<T: Send>(xs: &[f64], f: &(dyn Fn(&[f64]) -> T + Sync)) -> Vec<T> {
+    let threads = par_threads(xs.len());
+    if threads == 1 {
+        return vec![f(xs)];
+    }
+    let chunk = xs.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = xs
+            .chunks(chunk)
+            .map(|c| scope.spawn(move || f(c)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    })
+}
+
 /// The longest delay in steps a projection may have.
 pub const MAX_DELAY_STEPS: f64 = 1e9;
 
@@ -127,20 +166,49 @@ impl Delays {
     /// Delays of `seconds` rounded to steps of `dt`, stored in the type the longest needs,
     /// and the longest; `Err` with the first delay outside 0 to `MAX_DELAY_STEPS` steps.
     pub fn from_seconds(seconds: &[f64], dt: f64) -> Result<(Delays, u32), f64> {
-        let steps = |s: f64| (s / dt).round();
-        let mut longest = 0.0f64;
-        for &s in seconds {
-            let k = steps(s);
-            if !(0.0..=MAX_DELAY_STEPS).contains(&k) {
-                return Err(s);
+        let steps = |s: f64| round_half_away(s / dt);
+        // The longest, or the first delay out of range, of each of a few chunks in parallel.
+        let chunks = par_chunks(seconds, &|part: &[f64]| {
+            let mut longest = 0.0f64;
+            for &s in part {
+                let k = steps(s);
+                if !(0.0..=MAX_DELAY_STEPS).contains(&k) {
+                    return Err(s);
+                }
+                longest = longest.max(k);
             }
-            longest = longest.max(k);
+            Ok(longest)
+        });
+        let mut longest = 0.0f64;
+        for c in chunks {
+            longest = longest.max(c?);
         }
         let longest = longest as u32;
+        fn narrow<T: Copy + Default + Send>(
+            seconds: &[f64],
+            f: &(dyn Fn(f64) -> T + Sync),
+        ) -> Vec<T> {
+            let threads = par_threads(seconds.len());
+            if threads == 1 {
+                return seconds.iter().map(|&s| f(s)).collect();
+            }
+            let mut out = vec![T::default(); seconds.len()];
+            let chunk = seconds.len().div_ceil(threads);
+            std::thread::scope(|scope| {
+                for (o, i) in out.chunks_mut(chunk).zip(seconds.chunks(chunk)) {
+                    scope.spawn(move || {
+                        for (x, &s) in o.iter_mut().zip(i) {
+                            *x = f(s);
+                        }
+                    });
+                }
+            });
+            out
+        }
         let delays = match Delays::width_for(longest) {
-            1 => Delays::U8(seconds.iter().map(|&s| steps(s) as u8).collect()),
-            2 => Delays::U16(seconds.iter().map(|&s| steps(s) as u16).collect()),
-            _ => Delays::U32(seconds.iter().map(|&s| steps(s) as u32).collect()),
+            1 => Delays::U8(narrow(seconds, &|s| steps(s) as u8)),
+            2 => Delays::U16(narrow(seconds, &|s| steps(s) as u16)),
+            _ => Delays::U32(narrow(seconds, &|s| steps(s) as u32)),
         };
         Ok((delays, longest))
     }
@@ -196,6 +264,18 @@ impl Connectivity {
             row_ptr[k + 1] += row_ptr[k];
         }
         let post: Vec<u32> = pairs.iter().map(|p| p.1).collect();
+        Connectivity::from_rows(n_pre, n_post, row_ptr, post)
+    }
+
+    /// CSR from row pointers and the post index of each synapse, rows in post order.
+    pub fn from_rows(
+        n_pre: usize,
+        n_post: usize,
+        row_ptr: Vec<u32>,
+        post: Vec<u32>,
+    ) -> Connectivity {
+        debug_assert_eq!(row_ptr.len(), n_pre + 1);
+        debug_assert_eq!(row_ptr[n_pre] as usize, post.len());
         let mut col_ptr = vec![0u32; n_post + 1];
         for &j in &post {
             col_ptr[j as usize + 1] += 1;

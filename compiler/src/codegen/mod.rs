@@ -92,7 +92,7 @@ pub struct Kernel {
 pub struct Helpers {
     /// `fn(kind, seed, stream, element, step, a, b) -> f64`; kinds: 0 rand, 1 randn, 2 uniform(a, b),
     /// 3 normal(a, b), 4 poisson(a), 5 bernoulli(a). Generated code draws the others inline
-    /// (`rng`) and calls this for Poisson counts only.
+    /// (`rng`) and calls this for normal deviates and Poisson counts.
     pub random: *const u8,
 }
 

@@ -1189,31 +1189,24 @@ impl Translator<'_, '_> {
             if kind == 4 {
                 return self.poisson(stream, element, a, bv);
             }
+            if kind == 1 || kind == 3 {
+                // Normal deviates through the runtime's sampler (`Stream::normal`: a
+                // ziggurat, whose rare rejections loop).
+                let k = self.b.ins().iconst(types::I32, kind);
+                let s = self.b.ins().iconst(types::I32, stream as i64);
+                let call = self.b.ins().call(
+                    self.refs.random,
+                    &[k, self.seed, s, element, self.step, a, bv],
+                );
+                return self.b.inst_results(call)[0];
+            }
             let w = rng::philox_bits(self.b, self.seed, stream, element, self.step);
             let u = rng::open01(self.b, w[0], w[1]);
-            // `runtime::rng::Stream::normal`: Box–Muller on the draw's two uniforms.
-            let normal = |tr: &mut Self| {
-                let u2 = rng::open01(tr.b, w[2], w[3]);
-                let ln = tr.pure1(Func::Log, u);
-                let m2 = tr.b.ins().f64const(-2.0);
-                let r = tr.b.ins().fmul(m2, ln);
-                let r = tr.b.ins().sqrt(r);
-                let tau = tr.b.ins().f64const(std::f64::consts::TAU);
-                let angle = tr.b.ins().fmul(tau, u2);
-                let c = tr.pure1(Func::Cos, angle);
-                tr.b.ins().fmul(r, c)
-            };
             return match kind {
                 0 => u,
-                1 => normal(self),
                 2 => {
                     let span = self.b.ins().fsub(bv, a);
                     let x = self.b.ins().fmul(span, u);
-                    self.b.ins().fadd(a, x)
-                }
-                3 => {
-                    let zv = normal(self);
-                    let x = self.b.ins().fmul(bv, zv);
                     self.b.ins().fadd(a, x)
                 }
                 _ => {

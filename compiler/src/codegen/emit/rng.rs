@@ -1,8 +1,8 @@
 //! The counter-based random numbers of `runtime::rng`, inline in generated code: Philox4x32-10
 //! on the counter (element, step, draw 0) and key (seed, stream), and the conversion of two
 //! 32-bit words to a uniform in (0, 1). Every operation is the Rust implementation's, so draws
-//! are bit-identical; logarithm and cosine (Box–Muller) are called through the interpreter's
-//! functions.
+//! are bit-identical; normal deviates (a ziggurat with rejections) are the runtime's, called
+//! through `ng_random`.
 
 use cranelift_codegen::ir::{types, InstBuilder, Value};
 use cranelift_frontend::FunctionBuilder;
