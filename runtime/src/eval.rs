@@ -409,37 +409,40 @@ impl Sim {
         );
         let step = ctx.init_draw.unwrap_or(self.step);
         let keys = self.rng_keys(ctx);
-        let draws = |g: &(dyn Fn(usize, u64, u64) -> f64 + Sync)| Col::V(keys.collect(n, step, g));
+        // The distributions that take draw 0's bits get them two elements at a time
+        // (`RngKeys::collect_bits`); the values are those of `Stream`'s samplers.
+        let bits = |g: &BitsFn<'_>| Col::V(keys.collect_bits(n, step, stream, g));
+        let uniform = Stream::uniform_of;
         match f {
-            Func::Rand => draws(&|_, el, st| stream.uniform(el, st, 0)),
-            Func::Randn => draws(&|_, el, st| stream.normal(el, st, 0)),
+            Func::Rand => bits(&|_, _, _, b| uniform(b)),
+            Func::Randn => bits(&|_, _, _, b| stream.normal_of(b)),
             Func::Uniform => {
-                let (a, b) = (self.eval(args[0], ctx), self.eval(args[1], ctx));
-                draws(&|k, el, st| {
-                    let (lo, hi) = (a.at(k), b.at(k));
-                    lo + (hi - lo) * stream.uniform(el, st, 0)
+                let (a, c) = (self.eval(args[0], ctx), self.eval(args[1], ctx));
+                bits(&|k, _, _, b| {
+                    let (lo, hi) = (a.at(k), c.at(k));
+                    lo + (hi - lo) * uniform(b)
                 })
             }
             Func::Normal => {
                 let (m, s) = (self.eval(args[0], ctx), self.eval(args[1], ctx));
-                draws(&|k, el, st| m.at(k) + s.at(k) * stream.normal(el, st, 0))
+                bits(&|k, _, _, b| m.at(k) + s.at(k) * stream.normal_of(b))
             }
             Func::TruncNormal => {
                 let (m, s) = (self.eval(args[0], ctx), self.eval(args[1], ctx));
                 let lo = self.eval(args[2], ctx);
                 let hi = args.get(3).map(|a| self.eval(*a, ctx));
-                draws(&|k, el, st| {
+                bits(&|k, el, st, b| {
                     let high = hi.as_ref().map_or(f64::INFINITY, |h| h.at(k));
-                    truncated_normal(stream, el, st, [m.at(k), s.at(k), lo.at(k), high])
+                    truncated_normal(stream, el, st, b, [m.at(k), s.at(k), lo.at(k), high])
                 })
             }
             Func::Poisson => {
                 let l = self.eval(args[0], ctx);
-                draws(&|k, el, st| stream.poisson(el, st, l.at(k)))
+                Col::V(keys.collect(n, step, &|k, el, st| stream.poisson(el, st, l.at(k))))
             }
             Func::Bernoulli => {
                 let p = self.eval(args[0], ctx);
-                draws(&|k, el, st| b2f(stream.uniform(el, st, 0) < p.at(k)))
+                bits(&|k, _, _, b| b2f(uniform(b) < p.at(k)))
             }
             Func::Sum | Func::Mean | Func::MaxOf | Func::Norm | Func::LayerNorm | Func::Rope => {
                 // Population-wide: always over the whole node, whatever subset is evaluated.
@@ -511,71 +514,107 @@ impl RngKeys<'_> {
         }
     }
 
+    /// `body(out, first, coords)` over parts of the `n` values of an evaluation at `step`:
+    /// `out` is values `first..first + out.len()` and `coords` their (element, step) of `at`.
+    /// Synapse initial values over a whole projection go row by row, on several threads
+    /// (ranges of rows, `par_rows`), counting multapses as they pass; other evaluations by
+    /// contiguous ranges (`par_fill`).
+    fn fill(&self, n: usize, step: u64, body: &FillFn<'_>) -> Vec<f64> {
+        let mut out = vec![0.0; n];
+        match (self.conn, self.elems) {
+            (Some((row_ptr, post)), None) => {
+                crate::kernels::par_rows(row_ptr, &mut out, &|i, first, part| {
+                    let coords = (first..first + part.len()).scan(0u64, |m, e| {
+                        *m = if e > first && post[e] == post[e - 1] {
+                            *m + 1
+                        } else {
+                            0
+                        };
+                        let el = ((i as u64) << 32) | post[e] as u64;
+                        Some((el, step.wrapping_add(*m << 32)))
+                    });
+                    body(part, first, &mut { coords })
+                });
+            }
+            _ => par_fill(&mut out, &|first, part| {
+                let len = part.len();
+                body(
+                    part,
+                    first,
+                    &mut (first..first + len).map(|k| self.at(k, step)),
+                )
+            }),
+        }
+        out
+    }
+
     /// `g(k, element, step)` for the draws k of an evaluation of `n` elements at `step` (the
-    /// coordinates of `at`). Synapse initial values over a whole projection go row by row, on
-    /// several threads (ranges of rows), counting multapses as they pass.
+    /// coordinates of `at`).
     fn collect(
         &self,
         n: usize,
         step: u64,
         g: &(dyn Fn(usize, u64, u64) -> f64 + Sync),
     ) -> Vec<f64> {
-        match (self.conn, self.elems) {
-            (Some((row_ptr, post)), None) => {
-                let mut out = vec![0.0; n];
-                crate::kernels::par_rows(row_ptr, &mut out, &|i, first, part| {
-                    let mut m = 0u64;
-                    for (x, e) in part.iter_mut().zip(first..) {
-                        m = if e > first && post[e] == post[e - 1] {
-                            m + 1
-                        } else {
-                            0
-                        };
-                        let el = ((i as u64) << 32) | post[e] as u64;
-                        *x = g(e, el, step.wrapping_add(m << 32));
-                    }
-                });
-                out
+        self.fill(n, step, &|out, first, coords| {
+            for ((x, k), (el, st)) in out.iter_mut().zip(first..).zip(coords) {
+                *x = g(k, el, st);
             }
-            _ => par_collect(n, &|k| {
-                let (el, st) = self.at(k, step);
-                g(k, el, st)
-            }),
-        }
+        })
+    }
+
+    /// `g(k, element, step, bits)` with `bits` the 128 bits of draw 0 at each draw's
+    /// coordinates, computed for two draws at a time (`Stream::bits2`: three times the
+    /// throughput of one at a time).
+    fn collect_bits(&self, n: usize, step: u64, stream: Stream, g: &BitsFn<'_>) -> Vec<f64> {
+        self.fill(n, step, &|out, first, coords| {
+            let mut k = 0;
+            while k + 1 < out.len() {
+                let (Some(a), Some(b)) = (coords.next(), coords.next()) else {
+                    return;
+                };
+                let [ba, bb] = stream.bits2(a, b, 0);
+                out[k] = g(first + k, a.0, a.1, ba);
+                out[k + 1] = g(first + k + 1, b.0, b.1, bb);
+                k += 2;
+            }
+            if let (Some(x), Some(a)) = (out.get_mut(k), coords.next()) {
+                *x = g(first + k, a.0, a.1, stream.bits(a.0, a.1, 0));
+            }
+        })
     }
 }
 
-/// `(0..n).map(f)`, on several threads (contiguous ranges, joined in order) when `n` is large
-/// (initial values of big projections; each thread fills its own range of the output in
-/// place); the result does not depend on the threads.
-fn par_collect(n: usize, f: &(dyn Fn(usize) -> f64 + Sync)) -> Vec<f64> {
+/// A part's values, the index of its first and the draws' coordinates (`RngKeys::fill`).
+type FillFn<'a> = dyn Fn(&mut [f64], usize, &mut dyn Iterator<Item = (u64, u64)>) + Sync + 'a;
+
+/// A value from its index, element, step and draw 0's bits (`RngKeys::collect_bits`).
+type BitsFn<'a> = dyn Fn(usize, u64, u64, [u32; 4]) -> f64 + Sync + 'a;
+
+/// `f(first, part)` over contiguous parts of `out` (`part` = `out[first..]`), on several
+/// threads when `out` is large (initial values of big populations and projections); what
+/// each value gets does not depend on the split.
+fn par_fill(out: &mut [f64], f: &(dyn Fn(usize, &mut [f64]) + Sync)) {
     const PER_THREAD: usize = 1 << 16;
+    let n = out.len();
     let threads = std::thread::available_parallelism()
         .map_or(1, |t| t.get().min(8))
         .min(n / PER_THREAD);
     if threads <= 1 {
-        return (0..n).map(f).collect();
+        f(0, out);
+        return;
     }
-    // One output, each thread filling its own chunk in place (no second copy to join).
-    let mut out = vec![0.0; n];
     let chunk = n.div_ceil(threads);
     std::thread::scope(|scope| {
         let mut chunks = out.chunks_mut(chunk).enumerate();
         let first = chunks.next();
         for (t, part) in chunks {
-            scope.spawn(move || {
-                for (x, k) in part.iter_mut().zip(t * chunk..) {
-                    *x = f(k);
-                }
-            });
+            scope.spawn(move || f(t * chunk, part));
         }
         if let Some((_, part)) = first {
-            for (x, k) in part.iter_mut().zip(0..) {
-                *x = f(k);
-            }
+            f(0, part);
         }
     });
-    out
 }
 
 /// How many draws `truncnormal` makes before it gives up (NaN): an interval this far in the
@@ -583,19 +622,21 @@ fn par_collect(n: usize, f: &(dyn Fn(usize) -> f64 + Sync)) -> Vec<f64> {
 const TRUNCNORMAL_DRAWS: u32 = 1 << 12;
 
 /// `truncnormal(mean, sd, low, high)`: draws `mean + sd * z` with the draws 0, 1, 2, ... of
-/// one (element, step) until one lies in [low, high]; NaN when none of `TRUNCNORMAL_DRAWS`
-/// does (or the interval is empty).
+/// one (element, step) until one lies in [low, high] (`bits0`: draw 0's bits); NaN when none
+/// of `TRUNCNORMAL_DRAWS` does (or the interval is empty).
 fn truncated_normal(
     stream: crate::rng::Stream,
     el: u64,
     step: u64,
+    bits0: [u32; 4],
     [m, s, lo, hi]: [f64; 4],
 ) -> f64 {
     if lo.is_nan() || hi.is_nan() || lo > hi {
         return f64::NAN;
     }
-    (0..TRUNCNORMAL_DRAWS)
-        .map(|d| m + s * stream.normal(el, step, d))
+    std::iter::once(stream.normal_of(bits0))
+        .chain((1..TRUNCNORMAL_DRAWS).map(|d| stream.normal(el, step, d)))
+        .map(|z| m + s * z)
         .find(|x| (lo..=hi).contains(x))
         .unwrap_or(f64::NAN)
 }
@@ -650,12 +691,18 @@ impl Expand for Col {
 #[cfg(test)]
 mod tests {
     #[test]
-    fn par_collect_equals_the_serial_map_whatever_the_split() {
+    fn par_fill_equals_the_serial_map_whatever_the_split() {
         let f = |k: usize| (k as f64).sqrt() * if k.is_multiple_of(3) { -1.0 } else { 1.0 };
         // Below, at and above one thread's share, and an uneven last chunk.
         for n in [0, 5, 1 << 16, (1 << 17) - 1, 1 << 17, 300_001] {
             let serial: Vec<f64> = (0..n).map(f).collect();
-            assert_eq!(super::par_collect(n, &f), serial, "n = {n}");
+            let mut out = vec![0.0; n];
+            super::par_fill(&mut out, &|first, part| {
+                for (x, k) in part.iter_mut().zip(first..) {
+                    *x = f(k);
+                }
+            });
+            assert_eq!(out, serial, "n = {n}");
         }
     }
 

@@ -1402,15 +1402,21 @@ fn fixed_total(
     let mut post = vec![0u32; row_ptr[n_pre] as usize];
     par_rows(&row_ptr, &mut post, &|i, _, row: &mut [u32]| {
         let mut filled = 0;
-        let mut m = 0u64;
-        while filled < row.len() {
-            let (a, b) = stream.uniform2(i as u64, m / 2, 1);
-            let u = if m.is_multiple_of(2) { a } else { b };
-            m += 1;
-            let j = ((u * n_post as f64) as usize).min(n_post - 1);
-            if keep(i, j) {
-                row[filled] = j as u32;
-                filled += 1;
+        // The uniforms of draws q and q + 1 (steps of the row's element), computed together.
+        let mut q = 0u64;
+        'row: while filled < row.len() {
+            let [x, y] = stream.bits2((i as u64, q), (i as u64, q + 1), 1);
+            q += 2;
+            let ((u0, u1), (u2, u3)) = (Stream::uniform2_of(x), Stream::uniform2_of(y));
+            for u in [u0, u1, u2, u3] {
+                let j = ((u * n_post as f64) as usize).min(n_post - 1);
+                if keep(i, j) {
+                    row[filled] = j as u32;
+                    filled += 1;
+                    if filled == row.len() {
+                        break 'row;
+                    }
+                }
             }
         }
         row.sort_unstable();
