@@ -248,9 +248,13 @@ pub fn describe(c: &Compiled) -> String {
             .iter()
             .map(|(what, b)| format!("{what} {b} B"))
             .collect();
+        let forced = match pr.layout {
+            Layout::Auto => String::new(),
+            l => format!(" (forced: layout = {})", l.name()),
+        };
         let _ = writeln!(
             out,
-            "    layout: CSR, {}{} B per synapse: {}",
+            "    layout: CSR{forced}, {}{} B per synapse: {}",
             if layout.upper_bound { "at most " } else { "" },
             layout.bytes_per_synapse(),
             parts.join(", ")

@@ -93,7 +93,8 @@ pub fn reads_pre(model: &Model, pr: &Projection, h: Handle<Projection>) -> bool 
 /// How a projection's synapses are stored, as `Sim` builds them: per synapse, what is kept and
 /// its bytes. The CSR post index (u32); the pre index (u32) only where the run reads it
 /// (`reads_pre`); the reverse index by post element only for `on post` code; a word per synapse for each state and for each parameter that can differ
-/// between synapses (a parameter with one value is stored once, not per synapse); delays in the
+/// between synapses (a parameter with one value is stored once, not per synapse; a column the
+/// layout pass shares with an earlier projection costs nothing: `layout::shared_columns`); delays in the
 /// narrowest unsigned type that holds the longest (known here when the delay is a constant,
 /// else at most 4 bytes: `upper_bound`).
 pub struct SynapseLayout {
@@ -118,7 +119,9 @@ pub fn synapse_layout(model: &Model, h: Handle<Projection>) -> SynapseLayout {
         parts.push(("index by post (u32)".to_string(), 4.0));
     }
     let st = &model.synapse_types[pr.synapse];
+    let shared = &neurograph_compiler::layout::shared_columns(model)[h.index()];
     let mut per_synapse = Vec::new();
+    let mut shared_parts = Vec::new();
     for &v in st.params.iter().chain(&st.states) {
         let var = &model.variables[v];
         if var.kind == VarKind::Const {
@@ -131,7 +134,15 @@ pub fn synapse_layout(model: &Model, h: Handle<Projection>) -> SynapseLayout {
             .map_or(var.init, |(_, e)| *e);
         let state = var.kind == VarKind::State;
         let one_value = !state && var.regime.is_none() && const_eval(model, init).is_some();
-        if !one_value {
+        if let Some((_, q)) = shared.iter().find(|(x, _)| *x == v).filter(|_| !one_value) {
+            shared_parts.push((
+                format!(
+                    "{} (f64) shared with `{}`",
+                    var.name, model.projections[*q].name
+                ),
+                0.0,
+            ));
+        } else if !one_value {
             per_synapse.push(var.name.clone());
         }
     }
@@ -145,6 +156,7 @@ pub fn synapse_layout(model: &Model, h: Handle<Projection>) -> SynapseLayout {
             word * per_synapse.len() as f64,
         ));
     }
+    parts.extend(shared_parts);
     let mut upper_bound = false;
     if let Some(d) = pr.delay {
         let bytes = match const_eval(model, d) {

@@ -454,7 +454,7 @@ fn fused_kernels_refuse_columns_that_do_not_fit() {
     let v = c.model.cell_types[pop.cell_type].states[0];
     match sim.nodes[e_pop.index()].vars.get_mut(&v) {
         Some(neurograph_runtime::state::Store::Elements(col)) => {
-            col.pop();
+            neurograph_runtime::state::Store::column_mut(col).pop();
         }
         _ => panic!("v is a column"),
     }

@@ -618,6 +618,29 @@ pub struct SynapseCode {
     pub on_step: Vec<Statement>,
 }
 
+/// How a projection's synapses are stored. `Auto` lets the set-up choose (today: CSR, with
+/// per-synapse columns that nothing writes shared with an earlier projection of the same
+/// synapse type whose values are the same); a forced layout gives the same trace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Layout {
+    #[default]
+    Auto,
+    /// CSR with every per-synapse column the projection's own.
+    Csr,
+}
+
+impl Layout {
+    /// The names `layout = ...` takes.
+    pub const NAMES: [(&'static str, Layout); 2] = [("auto", Layout::Auto), ("csr", Layout::Csr)];
+
+    pub fn name(self) -> &'static str {
+        Layout::NAMES
+            .iter()
+            .find(|(_, l)| *l == self)
+            .map_or("auto", |(n, _)| n)
+    }
+}
+
 #[derive(Debug)]
 pub struct Projection {
     pub name: String,
@@ -634,6 +657,8 @@ pub struct Projection {
     pub connect: Connect,
     /// Transmission delay (time); `None` is zero.
     pub delay: Option<Handle<Expr>>,
+    /// The storage its synapses must have (`layout = ...`), or `Auto`.
+    pub layout: Layout,
     /// Initial values of synapse variables set by the projection.
     pub inits: Vec<(Handle<Variable>, Handle<Expr>)>,
     pub couplings: Vec<Coupling>,

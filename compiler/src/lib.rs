@@ -13,6 +13,7 @@ pub mod event_driven;
 pub mod funcs;
 pub mod graph;
 pub mod ir;
+pub mod layout;
 mod lower;
 pub mod math;
 pub mod print;

@@ -347,6 +347,9 @@ impl Printer<'_> {
                 let l = format!("  delay {} s", self.expr(d, 0));
                 self.line(l);
             }
+            if pr.layout != Layout::Auto {
+                self.line(format!("  layout {}", pr.layout.name()));
+            }
             for (v, e) in &pr.inits {
                 let l = format!("  init {} = {}", m.variables[*v].name, self.expr(*e, 0));
                 self.line(l);

@@ -247,6 +247,8 @@ pub enum ProjStmt {
     Connect(Expr, Span),
     /// `delay = 1.5 ms`
     Delay(Expr, Span),
+    /// `layout = csr`: the storage the projection's synapses must have.
+    Layout(Ident, Span),
     /// Inline synapse code: `on pre { ... }`
     On {
         trigger: Ident,

@@ -294,6 +294,7 @@ fn rule_name(r: &Rule) -> Option<&'static str> {
         Rule::proj_name => "a projection name",
         Rule::connect_stmt => "`connect`",
         Rule::delay_stmt => "`delay`",
+        Rule::layout_stmt => "`layout`",
         Rule::switch_states => "`states`",
         Rule::switch_transition => "`transition`",
         Rule::switch_initial => "`initial`",
@@ -579,6 +580,9 @@ impl Builder {
                             }
                             Rule::delay_stmt => {
                                 ProjStmt::Delay(self.expr(s.into_inner().next().unwrap()), span)
+                            }
+                            Rule::layout_stmt => {
+                                ProjStmt::Layout(self.ident(s.into_inner().next().unwrap()), span)
                             }
                             Rule::on_block => {
                                 let mut it = s.into_inner();

@@ -155,7 +155,7 @@ fn write_store(w: &mut Writer, s: &Store) {
 fn read_store(r: &mut Reader, what: &str) -> Result<Store, SimError> {
     Ok(match r.u8(what)? {
         0 => Store::Uniform(r.f64(what)?),
-        1 => Store::Elements(r.f64s(what)?),
+        1 => Store::column(r.f64s(what)?),
         2 => {
             let n = r.u64(what)? as usize;
             Store::Regime {

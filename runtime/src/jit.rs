@@ -660,7 +660,7 @@ impl Sim {
         for &v in &setup.state_vars {
             match self.nodes[node].vars.get_mut(&v) {
                 Some(Store::Elements(col)) if col.len() == size => {
-                    state_ptrs.push(col.as_mut_ptr())
+                    state_ptrs.push(Store::column_mut(col).as_mut_ptr())
                 }
                 Some(Store::Elements(col)) => {
                     return Err(format!(
@@ -1196,7 +1196,15 @@ impl Sim {
         columns.clear();
         parts.clear();
         // Shared values are copied into `scalars` (so that no pointer aliases a store
-        // borrowed again below); columns are pointed at in place.
+        // borrowed again below); columns are pointed at in place: for writing (copied first
+        // if another projection shares them) where the code assigns the variable.
+        let column_ptr = |col: &mut std::sync::Arc<Vec<f64>>, var| {
+            if stmts.iter().any(|st| st.var == var) {
+                Store::column_mut(col).as_mut_ptr()
+            } else {
+                col.as_ptr().cast_mut()
+            }
+        };
         for &(var, side) in &setup.columns {
             let global = model.variables[var].scope == Scope::Global;
             if global || side == Side::Own {
@@ -1210,9 +1218,10 @@ impl Sim {
                         scalars.push(*v);
                         (codegen::ColumnMode::Scalar, Src::Scalar(scalars.len() - 1))
                     }
-                    Some(Store::Elements(col)) if !global && col.len() == n_syn => {
-                        (codegen::ColumnMode::Element, Src::Column(col.as_mut_ptr()))
-                    }
+                    Some(Store::Elements(col)) if !global && col.len() == n_syn => (
+                        codegen::ColumnMode::Element,
+                        Src::Column(column_ptr(col, var)),
+                    ),
                     _ => return Err("a column does not have the kind the code needs".into()),
                 };
                 modes.push(mode);
@@ -1247,7 +1256,7 @@ impl Sim {
                     }
                     Some(Store::Elements(col)) if start + count <= col.len() => {
                         let bias = start as i64 - offset as i64;
-                        parts.push((Src::Column(col.as_mut_ptr()), bias, end));
+                        parts.push((Src::Column(column_ptr(col, var)), bias, end));
                     }
                     _ => {
                         return Err(

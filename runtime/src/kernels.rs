@@ -176,6 +176,7 @@ impl Sim {
         if let (None, Col::V(v), AssignOp::Set, Store::Elements(dst)) =
             (elems, values, op, &mut *store)
         {
+            let dst = Store::column_mut(dst);
             if f32_state {
                 for (d, x) in dst.iter_mut().zip(v) {
                     *d = *x as f32 as f64;
@@ -187,10 +188,10 @@ impl Sim {
         }
         let n = elems.map_or(size, <[u32]>::len);
         if let Store::Uniform(v) = store {
-            *store = Store::Elements(vec![*v; size]);
+            *store = Store::column(vec![*v; size]);
         }
         let (data, base) = match store {
-            Store::Elements(d) => (d, 0),
+            Store::Elements(d) => (Store::column_mut(d), 0),
             Store::Regime { n, data } => (data, rs * *n),
             Store::Uniform(_) => unreachable!("converted above"),
         };

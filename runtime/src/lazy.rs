@@ -108,11 +108,12 @@ impl Sim {
                 continue;
             };
             if let Store::Uniform(v) = *store {
-                *store = Store::Elements(vec![v; size]);
+                *store = Store::column(vec![v; size]);
             }
             let Store::Elements(xs) = store else {
                 continue;
             };
+            let xs = Store::column_mut(xs);
             for &s in synapses {
                 let s = s as usize;
                 let d = target.saturating_sub(lazy.last[s]);

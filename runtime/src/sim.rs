@@ -255,6 +255,8 @@ pub struct Sim {
     constant_vars: Vec<Vec<Handle<Variable>>>,
     /// Whether `check_finite` has checked the constant synapse variables.
     constant_vars_checked: bool,
+    /// Per projection, the columns it may share with an earlier one (`layout::shared_columns`).
+    shared_columns: Vec<Vec<(Handle<Variable>, Handle<Projection>)>>,
     pub base_dir: PathBuf,
     /// Hash of each node's name: the high half of the element coordinate of random draws.
     pub node_keys: Vec<u64>,
@@ -413,7 +415,8 @@ impl Sim {
             fused_this_step: vec![false; n_pops],
             poisson: vec![None; n_pops],
             lazy: vec![None; model.projections.len()],
-            constant_vars: constant_synapse_vars(model),
+            constant_vars: neurograph_compiler::layout::constant_synapse_vars(model),
+            shared_columns: neurograph_compiler::layout::shared_columns(model),
             constant_vars_checked: false,
             fused_setups: vec![None; n_pops + model.projections.len() + 1],
             event_setups: vec![Vec::new(); n_pops + model.projections.len() + 1],
@@ -867,13 +870,13 @@ impl Sim {
                 };
                 Ok(match self.eval(expr, &ctx) {
                     Col::S(x) if !state => Store::Uniform(self.round(x)),
-                    c if self.f32_state => Store::Elements(
+                    c if self.f32_state => Store::column(
                         c.into_vec(size)
                             .into_iter()
                             .map(|x| self.round(x))
                             .collect(),
                     ),
-                    c => Store::Elements(c.into_vec(size)),
+                    c => Store::column(c.into_vec(size)),
                 })
             }
             Some(r) => {
@@ -984,6 +987,7 @@ impl Sim {
             };
             self.nodes[node].vars.insert(v, store);
         }
+        self.share_constant_stores(h);
         if let Some(d) = p.delay {
             let steps = self
                 .eval(
@@ -1021,6 +1025,36 @@ impl Sim {
         // something reads them again.
         self.conn[h.index()].release_pre();
         Ok(())
+    }
+
+    /// Shares the per-synapse columns of projection `h` that the layout pass found equal to an
+    /// earlier projection's (`layout::shared_columns`: nothing writes them after set-up, and
+    /// the same synapse type draws them over the same connectivity) once their values are
+    /// checked bit for bit: one copy of a weight matrix that several layers use (BDH's
+    /// encoders and decoders). A `set_param` or `set_values` on one of them copies it first
+    /// (`Store::column_mut`).
+    fn share_constant_stores(&mut self, h: Handle<Projection>) {
+        let node = self.n_pops + h.index();
+        for &(v, q) in &self.shared_columns[h.index()] {
+            let theirs = match self.nodes[self.n_pops + q.index()].vars.get(&v) {
+                Some(Store::Elements(theirs)) => theirs,
+                _ => continue,
+            };
+            let equal = match self.nodes[node].vars.get(&v) {
+                Some(Store::Elements(mine)) => {
+                    mine.len() == theirs.len()
+                        && mine
+                            .iter()
+                            .zip(theirs.iter())
+                            .all(|(a, b)| a.to_bits() == b.to_bits())
+                }
+                _ => false,
+            };
+            if equal {
+                let shared = Store::Elements(std::sync::Arc::clone(theirs));
+                self.nodes[node].vars.insert(v, shared);
+            }
+        }
     }
 
     /// Run the simulation for `n_steps` more steps, or until `stop` is set (the current step is
@@ -1614,49 +1648,6 @@ fn assert_send() {
     fn is_send<T: Send>() {}
     is_send::<Sim>();
     is_send::<Arc<Compiled>>();
-}
-
-/// Per projection, its synapse state variables that no code writes once the network is built:
-/// no equation or update of its own, no `on pre` / `on post` / `on step` statement on them, and
-/// no projection that has this one as an endpoint (a modulator may write them). Their values
-/// change only through `set_values`, which refuses non-finite ones.
-fn constant_synapse_vars(model: &Model) -> Vec<Vec<Handle<Variable>>> {
-    let modulated: Vec<Handle<Projection>> = model
-        .projections
-        .iter()
-        .flat_map(|(_, q)| q.pre.parts.iter().chain(&q.post.parts))
-        .filter_map(|part| match part.node {
-            Node::Projection(p) => Some(p),
-            _ => None,
-        })
-        .collect();
-    model
-        .projections
-        .iter()
-        .map(|(h, p)| {
-            if modulated.contains(&h) {
-                return Vec::new();
-            }
-            let code = &p.code;
-            let written = |v: Handle<Variable>| {
-                code.dynamics.odes.iter().any(|o| o.var == v)
-                    || code.event_driven.iter().any(|o| o.var == v)
-                    || code.dynamics.updates.iter().any(|u| u.var == v)
-                    || code
-                        .on_pre
-                        .iter()
-                        .chain(&code.on_post)
-                        .chain(&code.on_step)
-                        .any(|st| st.side == Side::Own && st.var == v)
-            };
-            model.synapse_types[p.synapse]
-                .states
-                .iter()
-                .copied()
-                .filter(|&v| !written(v))
-                .collect()
-        })
-        .collect()
 }
 
 #[cfg(test)]

@@ -11,8 +11,11 @@ use neurograph_compiler::ir::{Handle, Variable};
 pub enum Store {
     /// The same value for every element (parameters that were never made heterogeneous).
     Uniform(f64),
-    /// One value per element.
-    Elements(Vec<f64>),
+    /// One value per element. Shared (`Arc`) between projections whose values are the same
+    /// and that nothing writes after set-up (`Sim::share_constant_stores`: a weight matrix that
+    /// several layers use is held once); a write to a shared column copies it first
+    /// (`Store::column_mut`).
+    Elements(std::sync::Arc<Vec<f64>>),
     /// One value per regime state and element: `data[state * n + element]`.
     Regime { n: usize, data: Vec<f64> },
 }
@@ -26,14 +29,25 @@ impl Store {
         }
     }
 
+    /// A per-element store of these values.
+    pub fn column(values: Vec<f64>) -> Store {
+        Store::Elements(std::sync::Arc::new(values))
+    }
+
+    /// The values of a per-element store for writing: copied first when another projection
+    /// shares them.
+    pub fn column_mut(values: &mut std::sync::Arc<Vec<f64>>) -> &mut Vec<f64> {
+        std::sync::Arc::make_mut(values)
+    }
+
     /// Mutable access to one element's value, converting a uniform store to per-element.
     pub fn slot(&mut self, element: usize, regime_state: usize, size: usize) -> &mut f64 {
         if let Store::Uniform(v) = self {
-            *self = Store::Elements(vec![*v; size]);
+            *self = Store::column(vec![*v; size]);
         }
         match self {
             Store::Uniform(_) => unreachable!(),
-            Store::Elements(v) => &mut v[element],
+            Store::Elements(v) => &mut Store::column_mut(v)[element],
             Store::Regime { n, data } => &mut data[regime_state * *n + element],
         }
     }
@@ -41,7 +55,7 @@ impl Store {
     pub fn elements(&self, size: usize) -> Vec<f64> {
         match self {
             Store::Uniform(v) => vec![*v; size],
-            Store::Elements(v) => v.clone(),
+            Store::Elements(v) => v.to_vec(),
             Store::Regime { n, data } => data[..*n].to_vec(),
         }
     }

@@ -2052,6 +2052,7 @@ impl<'a> Lowerer<'a> {
                 span,
             },
             delay: None,
+            layout: Layout::Auto,
             inits: Vec::new(),
             couplings: Vec::new(),
             span,
@@ -2276,6 +2277,7 @@ impl<'a> Lowerer<'a> {
         let mut connect: Option<Connect> = None;
         let mut connect_written = false;
         let mut delay: Option<(Handle<Expr>, Span)> = None;
+        let mut layout: Option<(Layout, Span)> = None;
         let mut couplings: Vec<Coupling> = Vec::new();
         let mut inits: Vec<(Handle<Variable>, Handle<Expr>)> = Vec::new();
         for st in &p.body {
@@ -2317,6 +2319,34 @@ impl<'a> Lowerer<'a> {
                         ),
                         Some(0.0) => {}
                         _ => delay = Some((d, *span)),
+                    }
+                }
+                ProjStmt::Layout(name, span) => {
+                    if let Some((_, prev)) = &layout {
+                        self.diags.push(
+                            Diagnostic::error(*span, "a projection has one `layout`")
+                                .with_label("second layout")
+                                .with_secondary(*prev, "first layout"),
+                        );
+                        continue;
+                    }
+                    match Layout::NAMES.iter().find(|(n, _)| *n == name.name) {
+                        Some((_, l)) => layout = Some((*l, *span)),
+                        None => self.diags.push(
+                            Diagnostic::error(
+                                name.span,
+                                format!(
+                                    "unknown layout `{}`; the layouts are {}",
+                                    name.name,
+                                    Layout::NAMES
+                                        .iter()
+                                        .map(|(n, _)| format!("`{n}`"))
+                                        .collect::<Vec<_>>()
+                                        .join(", ")
+                                ),
+                            )
+                            .with_label("not a layout"),
+                        ),
                     }
                 }
                 ProjStmt::On { trigger, body, .. } => {
@@ -2402,6 +2432,7 @@ impl<'a> Lowerer<'a> {
         pr.code = code;
         pr.connect = connect;
         pr.delay = delay.map(|(d, _)| d);
+        pr.layout = layout.map_or(Layout::Auto, |(l, _)| l);
         pr.couplings = couplings;
         pr.inits = inits;
     }
