@@ -111,7 +111,18 @@ impl SynapseLayout {
 pub fn synapse_layout(model: &Model, h: Handle<Projection>) -> SynapseLayout {
     let word = 8.0;
     let pr = &model.projections[h];
-    let mut parts = vec![("post index (u32)".to_string(), 4.0)];
+    let mut parts = vec![
+        match neurograph_compiler::layout::shared_connectivity(model)[h.index()] {
+            Some(q) => (
+                format!(
+                    "post index (u32) shared with `{}`",
+                    model.projections[q].name
+                ),
+                0.0,
+            ),
+            None => ("post index (u32)".to_string(), 4.0),
+        },
+    ];
     if reads_pre(model, pr, h) {
         parts.push(("pre index (u32)".to_string(), 4.0));
     }

@@ -423,18 +423,18 @@ fn event_code_refuses_indices_outside_its_buffers() {
     let err = sim.delivery_fits(p, &[0, n_syn]).unwrap_err();
     assert!(err.message.contains("due synapse"), "{err}");
     let row = sim.conn[p.index()].row(0);
-    sim.conn[p.index()].post[row.clone()].reverse();
+    std::sync::Arc::make_mut(&mut sim.conn[p.index()].post)[row.clone()].reverse();
     let err = sim.delivery_fits(p, &[0]).unwrap_err();
     assert!(err.message.contains("not in post order"), "{err}");
-    sim.conn[p.index()].post[row].reverse();
+    std::sync::Arc::make_mut(&mut sim.conn[p.index()].post)[row].reverse();
     assert!(sim.delivery_fits(p, &[0]).is_ok());
-    sim.conn[p.index()].post[7] = 4000;
+    std::sync::Arc::make_mut(&mut sim.conn[p.index()].post)[7] = 4000;
     let err = sim.delivery_fits(p, &[0]).unwrap_err();
     assert!(
         err.message.contains("post index 4000 outside the 4000"),
         "{err}"
     );
-    sim.conn[p.index()].post.pop();
+    std::sync::Arc::make_mut(&mut sim.conn[p.index()].post).pop();
     let err = sim.delivery_fits(p, &[0]).unwrap_err();
     assert!(err.message.contains("post indices for"), "{err}");
 }

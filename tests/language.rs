@@ -991,7 +991,7 @@ fn fixed_total_draws_that_many_uniform_pairs_and_truncnormal_keeps_to_its_bounds
     let (s, t) = (&sim.conn[0], &sim.conn[1]);
     assert_eq!((s.n_synapses(), t.n_synapses()), (24000, 5000));
     assert!(
-        t.pre().iter().zip(&t.post).all(|(i, j)| i != j),
+        t.pre().iter().zip(t.post.iter()).all(|(i, j)| i != j),
         "an autapse"
     );
     // Sources and targets uniform: Pearson's chi-square over the counts (40 and 30 cells,
@@ -1008,7 +1008,7 @@ fn fixed_total_draws_that_many_uniform_pairs_and_truncnormal_keeps_to_its_bounds
     assert!(chi2(s.pre(), 40) > 5.0, "row counts too even to be random");
     // Several synapses between one pair (20 per pair expected) and rows in CSR order.
     assert!(s.pre().windows(2).all(|w| w[0] <= w[1]));
-    let pairs: std::collections::HashSet<_> = s.pre().iter().zip(&s.post).collect();
+    let pairs: std::collections::HashSet<_> = s.pre().iter().zip(s.post.iter()).collect();
     assert!(pairs.len() < 24000 && pairs.len() > 1100, "{}", pairs.len());
     // Delays redrawn below dt / 2: at least one step.
     assert_eq!(

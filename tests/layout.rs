@@ -1,6 +1,6 @@
 //! Projection layouts: a layout forced in the spec (`layout = csr`) gives the same trace as the
-//! one the layout pass chooses; columns shared between projections are held once and copied
-//! when one of them is changed.
+//! one the layout pass chooses; columns and post indices shared between projections are held
+//! once, and a shared column is copied when one of them is changed.
 
 mod common;
 
@@ -73,6 +73,11 @@ fn shared_weights_and_forced_csr_give_the_same_trace() {
             );
             assert!(!Arc::ptr_eq(&weights(&b, first), &weights(&b, second)));
             assert_eq!(weights(&a, second), weights(&b, second));
+            // Their synapses too: one post index.
+            let post = |s: &Sim, name: &str| Arc::clone(&s.conn[projection(s, name).index()].post);
+            assert!(Arc::ptr_eq(&post(&a, first), &post(&a, second)));
+            assert!(!Arc::ptr_eq(&post(&b, first), &post(&b, second)));
+            assert_eq!(post(&a, second), post(&b, second));
         }
         assert_eq!(a.recordings.len(), b.recordings.len());
         for (x, y) in a.recordings.iter().zip(&b.recordings) {

@@ -1,8 +1,10 @@
 //! The layout pass: what each projection's synapses keep, decided from the IR. Today: which
-//! per-synapse variables nothing writes after set-up (`constant_synapse_vars`), and which of
-//! those hold the same values as an earlier projection's, so that the run keeps one column for
-//! both (`shared_columns`: BDH's layers use one encoder, one decoder). `layout = csr` on a
-//! projection keeps every column its own; the trace is the same either way.
+//! per-synapse variables nothing writes after set-up (`constant_synapse_vars`), which of those
+//! hold the same values as an earlier projection's, so that the run keeps one column for both
+//! (`shared_columns`: BDH's layers use one encoder, one decoder), and which projections have
+//! the same synapses as an earlier one, so that they keep one post index
+//! (`shared_connectivity`). `layout = csr` on a projection keeps everything its own; the
+//! trace is the same either way.
 
 use crate::funcs::{FuncClass, FUNCS};
 use crate::ir::*;
@@ -98,6 +100,27 @@ pub fn shared_columns(model: &Model) -> Vec<Vec<(Handle<Variable>, Handle<Projec
         }
     }
     out
+}
+
+/// Per projection, the first earlier projection (index order) that the layout pass expects to
+/// have the same synapses, pair for pair (see `shared_columns`), so that the run keeps one
+/// post index for both. The run compares the indices and shares them whenever they are
+/// equal, also where this cannot tell from the IR (random rules drawn alike).
+pub fn shared_connectivity(model: &Model) -> Vec<Option<Handle<Projection>>> {
+    let projections: Vec<(Handle<Projection>, &Projection)> = model.projections.iter().collect();
+    projections
+        .iter()
+        .enumerate()
+        .map(|(k, (_, p))| {
+            if p.layout != Layout::Auto {
+                return None;
+            }
+            projections[..k]
+                .iter()
+                .find(|(_, q)| q.layout == Layout::Auto && same_connectivity(model, p, q))
+                .map(|(q, _)| *q)
+        })
+        .collect()
 }
 
 /// Whether an expression reads no variable but model-level (global) ones.

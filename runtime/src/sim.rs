@@ -988,6 +988,7 @@ impl Sim {
             self.nodes[node].vars.insert(v, store);
         }
         self.share_constant_stores(h);
+        self.share_connectivity(h);
         if let Some(d) = p.delay {
             let steps = self
                 .eval(
@@ -1054,6 +1055,36 @@ impl Sim {
                 let shared = Store::Elements(std::sync::Arc::clone(theirs));
                 self.nodes[node].vars.insert(v, shared);
             }
+        }
+    }
+
+    /// Shares projection `h`'s post index with an earlier-built projection whose synapses are
+    /// the same pairs (same row pointers and post indices, compared in full): the index is
+    /// never changed once built, so one copy serves both (each of BDH's layers connects its
+    /// encoders, memories and decoders as the others do). Checked for every projection; the
+    /// comparison stops at the first difference.
+    fn share_connectivity(&mut self, h: Handle<Projection>) {
+        let mine = &self.conn[h.index()];
+        if mine.post.is_empty() || self.program.model.projections[h].layout != Layout::Auto {
+            return;
+        }
+        let same = self
+            .program
+            .model
+            .projections
+            .iter()
+            .filter(|&(q, other)| q != h && other.layout == Layout::Auto)
+            .map(|(q, _)| &self.conn[q.index()])
+            .find(|c| {
+                !std::sync::Arc::ptr_eq(&c.post, &mine.post)
+                    && c.n_pre == mine.n_pre
+                    && c.n_post == mine.n_post
+                    && c.row_ptr == mine.row_ptr
+                    && c.post == mine.post
+            })
+            .map(|c| std::sync::Arc::clone(&c.post));
+        if let Some(post) = same {
+            self.conn[h.index()].post = post;
         }
     }
 

@@ -113,7 +113,10 @@ pub struct Connectivity {
     /// whose run never reads it (no `pre.x`, no `i`, no edge record) does not keep 4 bytes per
     /// synapse for it.
     pre: std::sync::OnceLock<Vec<u32>>,
-    pub post: Vec<u32>,
+    /// The post index of each synapse. Shared (`Arc`) with an earlier projection whose
+    /// synapses are the same pairs (`Sim::share_connectivity`: BDH's layers connect alike);
+    /// never changed once built.
+    pub post: std::sync::Arc<Vec<u32>>,
     /// Synapses onto each post element: `col_syn[col_ptr[j]..col_ptr[j + 1]]`, ascending.
     /// `col_syn` is empty until `index_by_post` builds it (only projections with `on post`
     /// code use it: 4 bytes per synapse the others do not pay).
@@ -302,7 +305,7 @@ impl Connectivity {
             n_post,
             row_ptr,
             pre: std::sync::OnceLock::new(),
-            post,
+            post: std::sync::Arc::new(post),
             col_ptr,
             col_syn: Vec::new(),
             delay_steps: Delays::None,
