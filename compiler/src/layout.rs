@@ -168,8 +168,10 @@ fn same_connectivity(model: &Model, a: &Projection, b: &Projection) -> bool {
         (ConnectRule::AllToAll, ConnectRule::AllToAll)
         | (ConnectRule::OneToOne, ConnectRule::OneToOne) => true,
         (ConnectRule::File(x), ConnectRule::File(y)) => x == y,
+        // A condition of `i`, `j` and model-level names only: the same reading endpoint
+        // variables would see other cells' values.
         (ConnectRule::Bernoulli(x), ConnectRule::Bernoulli(y)) => {
-            is_condition(model, *x) && same_expr(model, *x, *y)
+            is_condition(model, *x) && reads_only_globals(model, *x) && same_expr(model, *x, *y)
         }
         _ => false,
     }

@@ -257,6 +257,8 @@ pub struct Sim {
     constant_vars_checked: bool,
     /// Per projection, the columns it may share with an earlier one (`layout::shared_columns`).
     shared_columns: Vec<Vec<(Handle<Variable>, Handle<Projection>)>>,
+    /// Per projection, an earlier one with the same synapses (`layout::shared_connectivity`).
+    shared_connectivity: Vec<Option<Handle<Projection>>>,
     pub base_dir: PathBuf,
     /// Hash of each node's name: the high half of the element coordinate of random draws.
     pub node_keys: Vec<u64>,
@@ -417,6 +419,7 @@ impl Sim {
             lazy: vec![None; model.projections.len()],
             constant_vars: neurograph_compiler::layout::constant_synapse_vars(model),
             shared_columns: neurograph_compiler::layout::shared_columns(model),
+            shared_connectivity: neurograph_compiler::layout::shared_connectivity(model),
             constant_vars_checked: false,
             fused_setups: vec![None; n_pops + model.projections.len() + 1],
             event_setups: vec![Vec::new(); n_pops + model.projections.len() + 1],
@@ -970,10 +973,22 @@ impl Sim {
             self.pre_maps[h.index()].size(),
             self.post_maps[h.index()].size(),
         );
-        self.conn[h.index()] = self.connect(h, n_pre, n_post)?;
+        // The layout pass knows when an earlier projection has the same synapses, pair for
+        // pair (a deterministic rule over ends of the same sizes): take its index instead of
+        // evaluating the rule again (BDH's block-diagonal rule over 3·10^7 pairs per layer).
+        let same = self.shared_connectivity[h.index()].filter(|q| {
+            self.conn[q.index()].n_pre == n_pre
+                && self.conn[q.index()].n_post == n_post
+                && !self.conn[q.index()].post.is_empty()
+        });
+        self.conn[h.index()] = match same {
+            Some(q) => self.conn[q.index()].same_synapses(),
+            None => self.connect(h, n_pre, n_post)?,
+        };
         if !p.code.on_post.is_empty() {
             self.conn[h.index()].index_by_post();
         }
+        self.share_connectivity(h);
         let n_syn = self.conn[h.index()].n_synapses();
         self.nodes[node].size = n_syn;
         let st = &model.synapse_types[p.synapse];
@@ -983,12 +998,14 @@ impl Sim {
             }
             let store = match override_for(overrides, v, Some(Node::Projection(h))) {
                 Some(x) if model.variables[v].kind == VarKind::Param => Store::Uniform(x),
-                _ => self.init_store(v, node, n_syn, &p.inits)?,
+                _ => match self.drawn_alike(h, v) {
+                    Some(shared) => shared,
+                    None => self.init_store(v, node, n_syn, &p.inits)?,
+                },
             };
             self.nodes[node].vars.insert(v, store);
         }
         self.share_constant_stores(h);
-        self.share_connectivity(h);
         if let Some(d) = p.delay {
             let steps = self
                 .eval(
@@ -1055,6 +1072,27 @@ impl Sim {
                 let shared = Store::Elements(std::sync::Arc::clone(theirs));
                 self.nodes[node].vars.insert(v, shared);
             }
+        }
+    }
+
+    /// The column of `v` of an earlier projection that `h`'s would equal value for value
+    /// without drawing it: the layout pass found them drawn alike (`shared_columns`: the
+    /// synapse type's own initial value, reading only model-level names, keyed by (pre, post)
+    /// pair and the expression's stream) and the two have the very same synapses (one post
+    /// index, `share_connectivity`).
+    fn drawn_alike(&self, h: Handle<Projection>, v: Handle<Variable>) -> Option<Store> {
+        let (_, q) = self.shared_columns[h.index()]
+            .iter()
+            .find(|(x, _)| *x == v)?;
+        let (mine, theirs) = (&self.conn[h.index()], &self.conn[q.index()]);
+        if !std::sync::Arc::ptr_eq(&mine.post, &theirs.post) || mine.row_ptr != theirs.row_ptr {
+            return None;
+        }
+        match self.nodes[self.n_pops + q.index()].vars.get(&v) {
+            Some(Store::Elements(col)) if col.len() == mine.n_synapses() => {
+                Some(Store::Elements(std::sync::Arc::clone(col)))
+            }
+            _ => None,
         }
     }
 

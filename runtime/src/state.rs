@@ -312,6 +312,21 @@ impl Connectivity {
         }
     }
 
+    /// The same synapses for another projection: row and column pointers copied, the post
+    /// index shared; no pre index, reverse index or delays yet (each projection makes its own).
+    pub fn same_synapses(&self) -> Connectivity {
+        Connectivity {
+            n_pre: self.n_pre,
+            n_post: self.n_post,
+            row_ptr: self.row_ptr.clone(),
+            pre: std::sync::OnceLock::new(),
+            post: std::sync::Arc::clone(&self.post),
+            col_ptr: self.col_ptr.clone(),
+            col_syn: Vec::new(),
+            delay_steps: Delays::None,
+        }
+    }
+
     /// Build the reverse index `col_syn` (synapses by post element, ascending), once.
     pub fn index_by_post(&mut self) {
         if !self.col_syn.is_empty() || self.post.is_empty() {
