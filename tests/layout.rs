@@ -125,3 +125,78 @@ fn an_unknown_layout_is_a_located_error() {
     );
     assert!(err.contains("bad.ng:"), "{err}");
 }
+
+/// Two populations pairs of equal sizes, projections of one synapse type between them with
+/// rules the layout pass may or may not share (see the test below).
+const SHARING: &str = "model share
+unit U { param x = 0; state y: 1 = 0 }
+synapse W { param w = normal(0, 1) }
+population A = U[20] { x = 1 }
+population B = U[30]
+population C = U[20] { x = 0.5 }
+population D = U[30]
+population E = U[31]
+project P0: A -> B via W { connect all_to_all; post.y = sum(w * pre.x) }
+project P1: C -> D via W { connect all_to_all; post.y = sum(w * pre.x) }
+project P2: C -> D via W { connect bernoulli(0.5); post.y = sum(w * pre.x) }
+project P3: A -> B via W { connect bernoulli(pre.x > 0.5); post.y = sum(w * pre.x) }
+project P4: C -> D via W { connect bernoulli(pre.x > 0.5); post.y = sum(w * pre.x) }
+project P5: A -> E via W { connect all_to_all; post.y = sum(w * pre.x) }
+project P6: C -> D via W { connect all_to_all; w = normal(0, 2); post.y = sum(w * pre.x) }
+project P7: C -> D via W { layout = csr; connect all_to_all; post.y = sum(w * pre.x) }
+project P8: A -> B via W { connect bernoulli(i % 2 == j % 3); post.y = sum(w * pre.x) }
+project P9: C -> D via W { connect bernoulli(i % 2 == j % 3); post.y = sum(w * pre.x) }
+record B.y, D.y, E.y
+run { dt = 1 ms; duration = 3 ms }
+";
+
+/// What the layout pass shares, and what it must not: the same synapse type over the same
+/// deterministic rule and sizes shares; a random rule, a condition on endpoint values, other
+/// sizes, a per-projection value or a forced layout does not. Forcing CSR everywhere gives
+/// the same trace.
+#[test]
+fn the_layout_pass_shares_only_what_is_drawn_alike() {
+    let c = common::compile_text(SHARING);
+    let model = &c.model;
+    let name = |h: Handle<Projection>| model.projections[h].name.clone();
+    let columns = neurograph_compiler::layout::shared_columns(model);
+    let conns = neurograph_compiler::layout::shared_connectivity(model);
+    let shared: Vec<(String, String)> = model
+        .projections
+        .iter()
+        .flat_map(|(h, _)| columns[h.index()].iter().map(move |(_, q)| (h, *q)))
+        .map(|(h, q)| (name(h), name(q)))
+        .collect();
+    let pairs = |list: &[(&str, &str)]| {
+        list.iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(shared, pairs(&[("P1", "P0"), ("P9", "P8")]));
+    let same: Vec<(String, String)> = model
+        .projections
+        .iter()
+        .filter_map(|(h, _)| conns[h.index()].map(|q| (name(h), name(q))))
+        .collect();
+    assert_eq!(same, pairs(&[("P1", "P0"), ("P6", "P0"), ("P9", "P8")]));
+    // The run shares what the pass found, and nothing else.
+    let sim = common::simulate(&c, 4, 3);
+    assert!(Arc::ptr_eq(&weights(&sim, "P0"), &weights(&sim, "P1")));
+    assert!(Arc::ptr_eq(&weights(&sim, "P8"), &weights(&sim, "P9")));
+    for other in ["P2", "P5", "P6", "P7"] {
+        assert!(
+            !Arc::ptr_eq(&weights(&sim, "P0"), &weights(&sim, other)),
+            "{other}"
+        );
+    }
+    assert!(!Arc::ptr_eq(&weights(&sim, "P3"), &weights(&sim, "P4")));
+    assert_eq!(sim.conn[projection(&sim, "P4").index()].n_synapses(), 0);
+    let forced =
+        common::compile_text(&SHARING.replace("via W { connect", "via W { layout = csr; connect"));
+    let csr = common::simulate(&forced, 4, 3);
+    assert!(!Arc::ptr_eq(&weights(&csr, "P0"), &weights(&csr, "P1")));
+    for (x, y) in sim.recordings.iter().zip(&csr.recordings) {
+        assert!(x.values.iter().any(|v| *v != 0.0));
+        assert_eq!(x.values, y.values);
+    }
+}
