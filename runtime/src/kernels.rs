@@ -1388,16 +1388,9 @@ fn fixed_total(
     }
     // A row that `keep` refuses entirely (n_post = 1, an autapse) stays empty.
     if n_post == 1 {
-        let mut kept = 0u32;
-        let mut counts: Vec<u32> = row_ptr.windows(2).map(|w| w[1] - w[0]).collect();
-        for (i, c) in counts.iter_mut().enumerate() {
-            if !keep(i, 0) {
-                *c = 0;
-            }
-        }
+        let counts: Vec<u32> = row_ptr.windows(2).map(|w| w[1] - w[0]).collect();
         for (i, c) in counts.into_iter().enumerate() {
-            kept += c;
-            row_ptr[i + 1] = kept;
+            row_ptr[i + 1] = row_ptr[i] + if keep(i, 0) { c } else { 0 };
         }
     }
     let mut post = vec![0u32; row_ptr[n_pre] as usize];

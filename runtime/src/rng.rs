@@ -11,29 +11,19 @@ const W1: u32 = 0xBB67_AE85;
 
 /// Philox4x32 with 10 rounds: 128-bit counter, 64-bit key, 128-bit output.
 pub fn philox4x32(counter: [u32; 4], key: [u32; 2]) -> [u32; 4] {
-    let mut c = counter;
-    let mut k = key;
-    for round in 0..10 {
-        if round > 0 {
-            k[0] = k[0].wrapping_add(W0);
-            k[1] = k[1].wrapping_add(W1);
-        }
-        let p0 = (M0 as u64) * (c[0] as u64);
-        let p1 = (M1 as u64) * (c[2] as u64);
-        c = [
-            ((p1 >> 32) as u32) ^ c[1] ^ k[0],
-            p1 as u32,
-            ((p0 >> 32) as u32) ^ c[3] ^ k[1],
-            p0 as u32,
-        ];
-    }
-    c
+    philox4x32_n([counter], key)[0]
 }
 
 /// `philox4x32` of two counters under one key, their rounds interleaved: the two chains of
 /// dependent multiplications overlap (about 3x the throughput of two calls one after the
 /// other here), and each result is exactly `philox4x32`'s.
 pub fn philox4x32_2(counters: [[u32; 4]; 2], key: [u32; 2]) -> [[u32; 4]; 2] {
+    philox4x32_n(counters, key)
+}
+
+/// Philox4x32-10 of `N` counters under one key, round by round for all of them.
+#[inline(always)]
+fn philox4x32_n<const N: usize>(counters: [[u32; 4]; N], key: [u32; 2]) -> [[u32; 4]; N] {
     let mut c = counters;
     let mut k = key;
     for round in 0..10 {
