@@ -839,6 +839,8 @@ impl Sim {
                     self.nodes[node].vars.insert(v, s);
                 }
             }
+            // Constant states drawn alike are one column again, as after set-up.
+            self.share_constant_stores(h);
             if let Some(q) = &mut self.queues[h.index()] {
                 *q = DelayQueue::new(q.slot_count().saturating_sub(1));
                 self.split_keys[h.index()] = None;
