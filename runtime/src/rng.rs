@@ -462,9 +462,7 @@ mod tests {
     fn the_tail_beyond_r_has_its_mass() {
         let s = Stream::new(9, 1234);
         let n = 64_000_000u64;
-        let beyond = (0..n)
-            .filter(|&e| s.normal(e, 7, 0).abs() > ZIG_R)
-            .count() as f64;
+        let beyond = (0..n).filter(|&e| s.normal(e, 7, 0).abs() > ZIG_R).count() as f64;
         let expected = 2.580_324_876_539_01e-4 * n as f64;
         let sd = (expected * (1.0 - 2.58e-4)).sqrt();
         assert!(
