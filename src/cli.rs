@@ -261,20 +261,13 @@ fn generate(
     ids: bool,
 ) -> Result<(), CliError> {
     use std::io::Write;
-    let text = std::fs::read_to_string(spec)
-        .map_err(|e| CliError::Failed(format!("cannot read {}: {e}", spec.display())))?;
-    let model = compile_model(spec, &text)?;
-    // Tokens that are not bytes are printed as ids.
-    let vocab = match &options.input {
-        Some(name) => model.token_input(name).map_or(0, |(_, v)| v),
-        None => model
-            .token_inputs()
-            .iter()
-            .filter_map(|n| model.token_input(n))
-            .map(|(_, v)| v)
-            .max()
-            .unwrap_or(0),
-    };
+    let model = read_model(spec)?;
+    // Tokens that are not bytes are printed as ids (the input `generate` feeds; if there is
+    // none, `generate` says so).
+    let vocab = neurograph::generate::token_input_name(&model, options.input.as_deref())
+        .ok()
+        .and_then(|name| model.token_input(&name).map(|(_, v)| v))
+        .unwrap_or(0);
     let ids = ids || vocab > 256;
     let mut out = std::io::stdout().lock();
     let mut first = true;
@@ -314,9 +307,7 @@ fn export_nir(spec: &Path, out: &Path, overwrite: bool) -> Result<(), CliError> 
             out.display()
         )));
     }
-    let text = std::fs::read_to_string(spec)
-        .map_err(|e| CliError::Failed(format!("cannot read {}: {e}", spec.display())))?;
-    let model = compile_model(spec, &text)?;
+    let model = read_model(spec)?;
     let graph =
         neurograph::nir_export::export(&model).map_err(|e| CliError::Failed(e.to_string()))?;
     neurograph_interchange::nir::write(out, &graph).map_err(|e| CliError::Failed(e.to_string()))?;
@@ -528,6 +519,13 @@ struct RunArgs {
     checkpoint: Option<PathBuf>,
     checkpoint_every: Option<String>,
     threads: Option<usize>,
+}
+
+/// Read and compile the spec file `spec` (`compile_model`).
+fn read_model(spec: &Path) -> Result<neurograph::Model, CliError> {
+    let text = std::fs::read_to_string(spec)
+        .map_err(|e| CliError::Failed(format!("cannot read {}: {e}", spec.display())))?;
+    compile_model(spec, &text)
 }
 
 /// Compile spec text as if read from `spec`, its diagnostics printed; the model.

@@ -41,12 +41,21 @@ const SAMPLE_STREAM: u32 = 0x5a4d_504c;
 /// The token to continue with: the most likely, or one drawn from softmax(logits / T)
 /// restricted to the `top_k` most likely, with uniform `u` in [0, 1).
 pub fn choose(logits: &[f64], temperature: f64, top_k: Option<usize>, u: f64) -> usize {
-    let mut order: Vec<usize> = (0..logits.len()).collect();
-    // Most likely first; equal logits in index order (so greedy takes the first of equals).
-    order.sort_by(|&a, &b| logits[b].total_cmp(&logits[a]).then(a.cmp(&b)));
-    if temperature <= 0.0 || order.is_empty() {
-        return order.first().copied().unwrap_or(0);
+    if temperature <= 0.0 || logits.is_empty() {
+        // Greedy: the first of the largest (no sort).
+        return (0..logits.len())
+            .reduce(|best, i| {
+                if logits[i].total_cmp(&logits[best]).is_gt() {
+                    i
+                } else {
+                    best
+                }
+            })
+            .unwrap_or(0);
     }
+    let mut order: Vec<usize> = (0..logits.len()).collect();
+    // Most likely first; equal logits in index order.
+    order.sort_by(|&a, &b| logits[b].total_cmp(&logits[a]).then(a.cmp(&b)));
     let k = top_k.unwrap_or(order.len()).clamp(1, order.len());
     let top = logits[order[0]];
     let weights: Vec<f64> = order[..k]
@@ -72,10 +81,7 @@ pub fn generate(
     emit: &mut dyn FnMut(u32),
 ) -> Result<GenerateSummary, Error> {
     let model = sim.model().clone();
-    let input = match &options.input {
-        Some(i) => i.clone(),
-        None => only_token_input(&model)?,
-    };
+    let input = token_input_name(&model, options.input.as_deref())?;
     let (pop, var) = match &options.logits {
         Some(l) => l
             .split_once('.')
@@ -115,7 +121,11 @@ pub fn generate(
     })
 }
 
-fn only_token_input(model: &Model) -> Result<String, Error> {
+/// The token input `generate` feeds: the one named, or the model's only one.
+pub fn token_input_name(model: &Model, named: Option<&str>) -> Result<String, Error> {
+    if let Some(name) = named {
+        return Ok(name.to_string());
+    }
     match model.token_inputs().as_slice() {
         [one] => Ok(one.to_string()),
         [] => Err(Error::Value(

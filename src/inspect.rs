@@ -145,6 +145,7 @@ pub fn describe(c: &Compiled) -> String {
         }
     }
     let _ = writeln!(out, "\nprojections:");
+    let plan = neurograph_compiler::layout::plan(m);
     for (h, pr) in m.projections.iter() {
         let names = |e: &Endpoint| {
             e.parts
@@ -242,7 +243,7 @@ pub fn describe(c: &Compiled) -> String {
                 names.join(", ")
             );
         }
-        let layout = crate::memory::synapse_layout(m, h);
+        let layout = crate::memory::synapse_layout(m, &plan, h);
         let parts: Vec<String> = layout
             .parts
             .iter()

@@ -94,7 +94,7 @@ pub fn reads_pre(model: &Model, pr: &Projection, h: Handle<Projection>) -> bool 
 /// its bytes. The CSR post index (u32); the pre index (u32) only where the run reads it
 /// (`reads_pre`); the reverse index by post element only for `on post` code; a word per synapse for each state and for each parameter that can differ
 /// between synapses (a parameter with one value is stored once, not per synapse; a column the
-/// layout pass shares with an earlier projection costs nothing: `layout::shared_columns`); delays in the
+/// layout pass shares with an earlier projection costs nothing: `layout::Plan`); delays in the
 /// narrowest unsigned type that holds the longest (known here when the delay is a constant,
 /// else at most 4 bytes: `upper_bound`).
 pub struct SynapseLayout {
@@ -108,21 +108,23 @@ impl SynapseLayout {
     }
 }
 
-pub fn synapse_layout(model: &Model, h: Handle<Projection>) -> SynapseLayout {
+pub fn synapse_layout(
+    model: &Model,
+    plan: &neurograph_compiler::layout::Plan,
+    h: Handle<Projection>,
+) -> SynapseLayout {
     let word = 8.0;
     let pr = &model.projections[h];
-    let mut parts = vec![
-        match neurograph_compiler::layout::shared_connectivity(model)[h.index()] {
-            Some(q) => (
-                format!(
-                    "post index (u32) shared with `{}`",
-                    model.projections[q].name
-                ),
-                0.0,
+    let mut parts = vec![match plan.connectivity[h.index()] {
+        Some(q) => (
+            format!(
+                "post index (u32) shared with `{}`",
+                model.projections[q].name
             ),
-            None => ("post index (u32)".to_string(), 4.0),
-        },
-    ];
+            0.0,
+        ),
+        None => ("post index (u32)".to_string(), 4.0),
+    }];
     if reads_pre(model, pr, h) {
         parts.push(("pre index (u32)".to_string(), 4.0));
     }
@@ -130,7 +132,7 @@ pub fn synapse_layout(model: &Model, h: Handle<Projection>) -> SynapseLayout {
         parts.push(("index by post (u32)".to_string(), 4.0));
     }
     let st = &model.synapse_types[pr.synapse];
-    let shared = &neurograph_compiler::layout::shared_columns(model)[h.index()];
+    let shared = &plan.columns[h.index()];
     let mut per_synapse = Vec::new();
     let mut shared_parts = Vec::new();
     for &v in st.params.iter().chain(&st.states) {
@@ -206,21 +208,26 @@ pub fn estimate(model: &Model, n_steps: u64) -> Estimate {
             bytes: n * (vars * word + 9.0),
         });
     }
-    // Projections are built one after the other: while one is, 12 bytes more per synapse (its
-    // (pre, post) pairs while the CSR arrays are made from them, then its pre indices while
-    // its initial values are drawn), counted for the largest.
+    // Projections are built one after the other: while one is, its (pre, post) pairs while
+    // the CSR arrays are made from them (8 bytes per synapse; `fixed_total` builds CSR
+    // directly), then its delays in seconds before they are narrowed to steps (8 bytes, when
+    // they differ between synapses); counted for the projection where that is most.
+    let plan = neurograph_compiler::layout::plan(model);
     let mut largest: Option<(f64, &str)> = None;
     for (h, pr) in model.projections.iter() {
         match expected_synapses(model, pr) {
             Some(n) => {
                 // What the synapses keep (`synapse_layout`); row pointers per endpoint element.
-                let per_syn = synapse_layout(model, h).bytes_per_synapse();
+                let per_syn = synapse_layout(model, &plan, h).bytes_per_synapse();
                 est.buffers.push(Buffer {
                     what: format!("projection {} synapses (~{n:.0})", pr.name),
                     bytes: n * per_syn + 8.0 * (pr.pre.size() as f64 + pr.post.size() as f64 + 2.0),
                 });
-                if largest.is_none_or(|(m, _)| n > m) {
-                    largest = Some((n, &pr.name));
+                let pairs = !matches!(pr.connect.rule, ConnectRule::FixedTotal(_));
+                let seconds = pr.delay.is_some_and(|d| const_eval(model, d).is_none());
+                let transient = n * (8.0 * f64::from(u8::from(pairs) + u8::from(seconds)));
+                if largest.is_none_or(|(m, _)| transient > m) {
+                    largest = Some((transient, &pr.name));
                 }
             }
             None => est.unknown.push(format!(
@@ -229,10 +236,10 @@ pub fn estimate(model: &Model, n_steps: u64) -> Estimate {
             )),
         }
     }
-    if let Some((n, name)) = largest {
+    if let Some((bytes, name)) = largest.filter(|(b, _)| *b > 0.0) {
         est.buffers.push(Buffer {
-            what: format!("projection {name} while it is built (pairs, then pre indices)"),
-            bytes: 12.0 * n,
+            what: format!("projection {name} while it is built (pairs, delays in seconds)"),
+            bytes,
         });
     }
     let steps = n_steps as f64;
@@ -443,7 +450,7 @@ mod tests {
         let m = &checked.output.compiled.expect("compiles").model;
         let layout = |name: &str| {
             let (h, _) = m.projections.iter().find(|(_, p)| p.name == name).unwrap();
-            let l = synapse_layout(m, h);
+            let l = synapse_layout(m, &neurograph_compiler::layout::plan(m), h);
             (l.parts, l.upper_bound)
         };
         // `c` has one value (stored once), `w` and the state `x` one per synapse; the delay's
@@ -479,7 +486,8 @@ mod tests {
                 ("delay (u16)", 2.0)
             ])
         );
-        // The set-up's pairs and pre indices, once, for the largest projection.
+        // The set-up's transient buffers, once, for the projection where they are most: here
+        // the delays in seconds (8 B per synapse; `fixed_total` makes no pairs).
         let est = estimate(m, 100);
         let building: Vec<&Buffer> = est
             .buffers
@@ -488,6 +496,6 @@ mod tests {
             .collect();
         assert_eq!(building.len(), 1);
         assert!(building[0].what.contains("Plain"), "{}", building[0].what);
-        assert_eq!(building[0].bytes, 12.0 * 600.0);
+        assert_eq!(building[0].bytes, 8.0 * 600.0);
     }
 }

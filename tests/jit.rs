@@ -716,3 +716,41 @@ run { dt = 0.1 ms; duration = 50 ms; seed = 2 }
     assert_eq!(fused, steps, "the update ran fused");
     assert!(interp == jit, "bit-identical to the interpreter");
 }
+
+/// Activity-sparse couplings: a product `w * pre.x` is summed over the sources where `pre.x`
+/// is not 0 only. While every source is silent the generated coupling code is not called at
+/// all; once half of them are active it runs once per step and the sum is over them alone,
+/// in both backends alike.
+#[test]
+fn couplings_skip_silent_sources() {
+    let c = common::compile_text(
+        "model sparse
+unit S { state x: 1 = 0
+  x <- if(t >= 5 ms, i % 2, 0) }
+unit T { state y: 1 = 0 }
+synapse W { param w = 1 + i }
+population A = S[40]
+population B = T[3]
+project P: A -> B via W { connect all_to_all; post.y = sum(w * pre.x) }
+record B.y
+run { dt = 1 ms; duration = 10 ms }
+",
+    );
+    // Sources 1, 3, ..., 39 are active from step 5 (x is set before the coupling reads it):
+    // y = sum of (1 + i) over odd i = 20 + (1 + 3 + ... + 39) = 420.
+    let interp = common::simulate_with(&c, 1, 5, Backend::Interp);
+    let jit = common::simulate_with(&c, 1, 5, Backend::Jit);
+    assert_eq!(
+        jit.event_code_calls[3], 0,
+        "no coupling code while all sources are 0"
+    );
+    assert!(bits(&interp) == bits(&jit));
+    let interp = common::simulate_with(&c, 1, 10, Backend::Interp);
+    let jit = common::simulate_with(&c, 1, 10, Backend::Jit);
+    assert_eq!(jit.event_code_calls[3], 5);
+    assert!(bits(&interp) == bits(&jit));
+    let y = &jit.recordings[0].values;
+    assert_eq!(y.len(), 30);
+    assert!(y[..15].iter().all(|&v| v == 0.0), "{y:?}");
+    assert!(y[15..].iter().all(|&v| v == 420.0), "{y:?}");
+}

@@ -159,8 +159,8 @@ fn the_layout_pass_shares_only_what_is_drawn_alike() {
     let c = common::compile_text(SHARING);
     let model = &c.model;
     let name = |h: Handle<Projection>| model.projections[h].name.clone();
-    let columns = neurograph_compiler::layout::shared_columns(model);
-    let conns = neurograph_compiler::layout::shared_connectivity(model);
+    let plan = neurograph_compiler::layout::plan(model);
+    let (columns, conns) = (&plan.columns, &plan.connectivity);
     let shared: Vec<(String, String)> = model
         .projections
         .iter()

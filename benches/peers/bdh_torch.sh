@@ -35,7 +35,11 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/data"
 cp "$root/specs/data/tiny.txt" "$work/data/"
+# Two specs of one network: the timed one records only the logits (as generate reads them);
+# the activity run records layer 1's activations too.
 python3 "$root/benches/peers/bdh_spec.py" "$work/bdh.ng" --layers "$layers" --d "$d" \
+  --heads "$heads" --n "$n"
+python3 "$root/benches/peers/bdh_spec.py" "$work/bdh_activity.ng" --layers "$layers" --d "$d" \
   --heads "$heads" --n "$n" --record X1h0.xs --record Y1h0.xy
 echo "BDH-GPU: $layers layers, D = $d, $heads heads, N = $n per head, vocab 256; batch 1, $threads threads, $tokens tokens" >&2
 # neurograph: set-up (the process until the prompt's first step) is the whole wall time minus
@@ -59,7 +63,7 @@ printf '%-11s %12s %10s %14s\n' PyTorch "$pt_tps" "-" "$pt_rss"
 echo "neurograph / PyTorch: $(echo "scale=3; $ng_tps / $pt_tps" | bc)x (goal 3x); weights $weights_mib MiB in f32"
 # Activity: how much of layer 1, head 0 is non-zero over the same number of tokens (the
 # activity-sparse couplings skip the rest).
-"$ng" run "$work/bdh.ng" --duration "${tokens}ms" --out "$work/trace" --quiet
+"$ng" run "$work/bdh_activity.ng" --duration "${tokens}ms" --out "$work/trace" --quiet
 "$venv/bin/python" - "$work/trace" <<'PY'
 import sys, numpy as np
 for name in ("X1h0.xs", "Y1h0.xy"):

@@ -9,11 +9,32 @@
 use crate::funcs::{FuncClass, FUNCS};
 use crate::ir::*;
 
+/// The layout pass's results, per projection (indexed by projection).
+#[derive(Debug, Clone, Default)]
+pub struct Plan {
+    /// `constant_synapse_vars`.
+    pub constant: Vec<Vec<Handle<Variable>>>,
+    /// `shared_columns`.
+    pub columns: Vec<Vec<(Handle<Variable>, Handle<Projection>)>>,
+    /// `shared_connectivity`.
+    pub connectivity: Vec<Option<Handle<Projection>>>,
+}
+
+/// Runs the layout pass over a model.
+pub fn plan(model: &Model) -> Plan {
+    let constant = constant_synapse_vars(model);
+    Plan {
+        columns: shared_columns(model, &constant),
+        connectivity: shared_connectivity(model),
+        constant,
+    }
+}
+
 /// Per projection, the synapse states nothing writes after set-up (no equation, event-driven
 /// update, discrete update or own-side assignment in event code), for projections that no
 /// other projection uses as an endpoint. With the parameters (which only `set_param` changes),
 /// these are the columns a run may share and need check for inf/NaN only once.
-pub fn constant_synapse_vars(model: &Model) -> Vec<Vec<Handle<Variable>>> {
+fn constant_synapse_vars(model: &Model) -> Vec<Vec<Handle<Variable>>> {
     let modulated: Vec<Handle<Projection>> = model
         .projections
         .iter()
@@ -60,9 +81,11 @@ pub fn constant_synapse_vars(model: &Model) -> Vec<Vec<Handle<Variable>>> {
 /// expression's stream, the same for both), and the two connectivities are the same: equal
 /// endpoint sizes, populations only, and the same deterministic rule (`all_to_all`,
 /// `one_to_one`, one file, or `bernoulli` of the same comparison of `i`, `j` and constants).
-/// The run checks the values before it shares them.
-pub fn shared_columns(model: &Model) -> Vec<Vec<(Handle<Variable>, Handle<Projection>)>> {
-    let constant = constant_synapse_vars(model);
+/// `constant` is `constant_synapse_vars`.
+fn shared_columns(
+    model: &Model,
+    constant: &[Vec<Handle<Variable>>],
+) -> Vec<Vec<(Handle<Variable>, Handle<Projection>)>> {
     let mut out: Vec<Vec<(Handle<Variable>, Handle<Projection>)>> =
         vec![Vec::new(); model.projections.len()];
     let projections: Vec<(Handle<Projection>, &Projection)> = model.projections.iter().collect();
@@ -103,10 +126,10 @@ pub fn shared_columns(model: &Model) -> Vec<Vec<(Handle<Variable>, Handle<Projec
 }
 
 /// Per projection, the first earlier projection (index order) that the layout pass expects to
-/// have the same synapses, pair for pair (see `shared_columns`), so that the run keeps one
-/// post index for both. The run compares the indices and shares them whenever they are
-/// equal, also where this cannot tell from the IR (random rules drawn alike).
-pub fn shared_connectivity(model: &Model) -> Vec<Option<Handle<Projection>>> {
+/// have the same synapses, pair for pair (see `shared_columns`), so that the run takes that
+/// projection's synapses instead of evaluating the rule again. (The run also shares any
+/// other post index it finds equal.)
+fn shared_connectivity(model: &Model) -> Vec<Option<Handle<Projection>>> {
     let projections: Vec<(Handle<Projection>, &Projection)> = model.projections.iter().collect();
     projections
         .iter()

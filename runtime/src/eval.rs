@@ -564,8 +564,8 @@ impl RngKeys<'_> {
     }
 
     /// `g(k, element, step, bits)` with `bits` the 128 bits of draw 0 at each draw's
-    /// coordinates, computed for two draws at a time (`Stream::bits2`: three times the
-    /// throughput of one at a time).
+    /// coordinates, computed for two draws at a time (`Stream::bits2`: the two Philox
+    /// chains overlap).
     fn collect_bits(&self, n: usize, step: u64, stream: Stream, g: &BitsFn<'_>) -> Vec<f64> {
         self.fill(n, step, &|out, first, coords| {
             let mut k = 0;

@@ -146,10 +146,11 @@ pub fn read(path: &Path, name: &str) -> io::Result<Array> {
 }
 
 /// Entries `index` of `a`'s leading axes (each index drops one axis): `a[i][j]`.
-pub fn pick(a: Array, index: &[u64]) -> Result<Array, String> {
-    let mut a = a;
+pub fn pick(a: &Array, index: &[u64]) -> Result<Array, String> {
+    // The offset of the sub-array, axis by axis; one copy at the end.
+    let (mut start, mut shape) = (0usize, a.shape.as_slice());
     for (k, &i) in index.iter().enumerate() {
-        let Some((&first, rest)) = a.shape.split_first() else {
+        let Some((&first, rest)) = shape.split_first() else {
             return Err(format!(
                 "index {k} ([{i}]) goes past the array's dimensions (it has {})",
                 k
@@ -158,14 +159,14 @@ pub fn pick(a: Array, index: &[u64]) -> Result<Array, String> {
         if i as usize >= first {
             return Err(format!("index [{i}] is outside its axis of length {first}"));
         }
-        let stride: usize = rest.iter().product();
-        let start = i as usize * stride;
-        a = Array {
-            shape: rest.to_vec(),
-            data: a.data[start..start + stride].to_vec(),
-        };
+        start += i as usize * rest.iter().product::<usize>();
+        shape = rest;
     }
-    Ok(a)
+    let len: usize = shape.iter().product();
+    Ok(Array {
+        shape: shape.to_vec(),
+        data: a.data[start..start + len].to_vec(),
+    })
 }
 
 #[cfg(test)]
@@ -230,11 +231,11 @@ mod tests {
         for cut in 0..bytes.len() {
             let _ = parse(&bytes[..cut], "w");
         }
-        let row = pick(w, &[1]).unwrap();
+        let row = pick(&w, &[1]).unwrap();
         assert_eq!((row.shape, row.data), (vec![2], vec![0.25, 8.0]));
-        let e = pick(parse(&bytes, "w").unwrap(), &[3]).unwrap_err();
+        let e = pick(&parse(&bytes, "w").unwrap(), &[3]).unwrap_err();
         assert!(e.contains("outside its axis of length 3"), "{e}");
-        let e = pick(parse(&bytes, "w").unwrap(), &[0, 1, 0]).unwrap_err();
+        let e = pick(&parse(&bytes, "w").unwrap(), &[0, 1, 0]).unwrap_err();
         assert!(e.contains("past the array's dimensions"), "{e}");
     }
 }

@@ -251,14 +251,11 @@ pub struct Sim {
     /// Their stored values lag; read them through `current_values` or `Simulation::state`.
     pub lazy: Vec<Option<crate::lazy::LazyState>>,
     /// Per projection: the synapse variables nothing writes after they are built
-    /// (`constant_synapse_vars`; a static weight). `check_finite` checks them once.
-    constant_vars: Vec<Vec<Handle<Variable>>>,
+    /// (`layout.constant`; a static weight). `check_finite` checks them once. The layout
+    /// pass also says which columns and synapses an earlier projection shares.
+    layout: neurograph_compiler::layout::Plan,
     /// Whether `check_finite` has checked the constant synapse variables.
     constant_vars_checked: bool,
-    /// Per projection, the columns it may share with an earlier one (`layout::shared_columns`).
-    shared_columns: Vec<Vec<(Handle<Variable>, Handle<Projection>)>>,
-    /// Per projection, an earlier one with the same synapses (`layout::shared_connectivity`).
-    shared_connectivity: Vec<Option<Handle<Projection>>>,
     pub base_dir: PathBuf,
     /// Hash of each node's name: the high half of the element coordinate of random draws.
     pub node_keys: Vec<u64>,
@@ -417,9 +414,7 @@ impl Sim {
             fused_this_step: vec![false; n_pops],
             poisson: vec![None; n_pops],
             lazy: vec![None; model.projections.len()],
-            constant_vars: neurograph_compiler::layout::constant_synapse_vars(model),
-            shared_columns: neurograph_compiler::layout::shared_columns(model),
-            shared_connectivity: neurograph_compiler::layout::shared_connectivity(model),
+            layout: neurograph_compiler::layout::plan(model),
             constant_vars_checked: false,
             fused_setups: vec![None; n_pops + model.projections.len() + 1],
             event_setups: vec![Vec::new(); n_pops + model.projections.len() + 1],
@@ -609,30 +604,38 @@ impl Sim {
     fn load_files(&mut self, config: &RunConfig) -> Result<(), SimError> {
         let program = std::sync::Arc::clone(&self.program);
         let model = &program.model;
+        // Each file's array (each safetensors tensor) is read once, whatever the number of
+        // `[i]` slices taken from it.
+        let mut files: HashMap<(&str, Option<&str>), crate::npy::Array> = HashMap::new();
         for (h, _) in model.exprs.iter() {
             match &model.exprs[h] {
                 Expr::Load(src) if !self.arrays.contains_key(&src.key) => {
                     let full = config.base_dir.join(&src.path);
-                    let read = match &src.tensor {
-                        Some(t) => crate::safetensors::read(&full, t),
-                        None => crate::npy::read(&full),
+                    let file = (src.path.as_str(), src.tensor.as_deref());
+                    let arr = match files.entry(file) {
+                        std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                        std::collections::hash_map::Entry::Vacant(slot) => {
+                            let read = match &src.tensor {
+                                Some(t) => crate::safetensors::read(&full, t),
+                                None => crate::npy::read(&full),
+                            };
+                            slot.insert(read.map_err(|e| {
+                                located(
+                                    load_site(model, h),
+                                    format!(
+                                        "cannot load `{}`{}: {}",
+                                        full.display(),
+                                        src.tensor
+                                            .as_ref()
+                                            .map_or(String::new(), |t| format!(" tensor `{t}`")),
+                                        file_error(&full, &e)
+                                    ),
+                                )
+                            })?)
+                        }
                     };
-                    let arr = read.map_err(|e| {
-                        located(
-                            load_site(model, h),
-                            format!(
-                                "cannot load `{}`{}: {}",
-                                full.display(),
-                                src.tensor
-                                    .as_ref()
-                                    .map_or(String::new(), |t| format!(" tensor `{t}`")),
-                                file_error(&full, &e)
-                            ),
-                        )
-                    })?;
-                    let shape = arr.shape.clone();
                     let arr = crate::safetensors::pick(arr, &src.index).map_err(|e| {
-                        let dims: Vec<String> = shape.iter().map(usize::to_string).collect();
+                        let dims: Vec<String> = arr.shape.iter().map(usize::to_string).collect();
                         located(
                             load_site(model, h),
                             format!(
@@ -835,12 +838,15 @@ impl Sim {
             let node = self.n_pops + h.index();
             let n_syn = self.nodes[node].size;
             for &v in &model.synapse_types[p.synapse].states {
-                if let Ok(s) = self.init_store(v, node, n_syn, &p.inits) {
+                // Constant states drawn alike are one column again, as after set-up.
+                let store = match self.drawn_alike(h, v) {
+                    Some(shared) => Ok(shared),
+                    None => self.init_store(v, node, n_syn, &p.inits),
+                };
+                if let Ok(s) = store {
                     self.nodes[node].vars.insert(v, s);
                 }
             }
-            // Constant states drawn alike are one column again, as after set-up.
-            self.share_constant_stores(h);
             if let Some(q) = &mut self.queues[h.index()] {
                 *q = DelayQueue::new(q.slot_count().saturating_sub(1));
                 self.split_keys[h.index()] = None;
@@ -978,19 +984,24 @@ impl Sim {
         // The layout pass knows when an earlier projection has the same synapses, pair for
         // pair (a deterministic rule over ends of the same sizes): take its index instead of
         // evaluating the rule again (BDH's block-diagonal rule over 3·10^7 pairs per layer).
-        let same = self.shared_connectivity[h.index()].filter(|q| {
+        let same = self.layout.connectivity[h.index()].filter(|q| {
             self.conn[q.index()].n_pre == n_pre
                 && self.conn[q.index()].n_post == n_post
                 && !self.conn[q.index()].post.is_empty()
         });
         self.conn[h.index()] = match same {
             Some(q) => self.conn[q.index()].same_synapses(),
-            None => self.connect(h, n_pre, n_post)?,
+            None => {
+                let mut built = self.connect(h, n_pre, n_post)?;
+                if let Some(post) = self.equal_post_index(h, &built) {
+                    built.post = post;
+                }
+                built
+            }
         };
         if !p.code.on_post.is_empty() {
             self.conn[h.index()].index_by_post();
         }
-        self.share_connectivity(h);
         let n_syn = self.conn[h.index()].n_synapses();
         self.nodes[node].size = n_syn;
         let st = &model.synapse_types[p.synapse];
@@ -1007,7 +1018,6 @@ impl Sim {
             };
             self.nodes[node].vars.insert(v, store);
         }
-        self.share_constant_stores(h);
         if let Some(d) = p.delay {
             let steps = self
                 .eval(
@@ -1047,43 +1057,14 @@ impl Sim {
         Ok(())
     }
 
-    /// Shares the per-synapse columns of projection `h` that the layout pass found equal to an
-    /// earlier projection's (`layout::shared_columns`: nothing writes them after set-up, and
-    /// the same synapse type draws them over the same connectivity) once their values are
-    /// checked bit for bit: one copy of a weight matrix that several layers use (BDH's
-    /// encoders and decoders). A `set_param` or `set_values` on one of them copies it first
-    /// (`Store::column_mut`).
-    fn share_constant_stores(&mut self, h: Handle<Projection>) {
-        let node = self.n_pops + h.index();
-        for &(v, q) in &self.shared_columns[h.index()] {
-            let theirs = match self.nodes[self.n_pops + q.index()].vars.get(&v) {
-                Some(Store::Elements(theirs)) => theirs,
-                _ => continue,
-            };
-            let equal = match self.nodes[node].vars.get(&v) {
-                Some(Store::Elements(mine)) => {
-                    mine.len() == theirs.len()
-                        && mine
-                            .iter()
-                            .zip(theirs.iter())
-                            .all(|(a, b)| a.to_bits() == b.to_bits())
-                }
-                _ => false,
-            };
-            if equal {
-                let shared = Store::Elements(std::sync::Arc::clone(theirs));
-                self.nodes[node].vars.insert(v, shared);
-            }
-        }
-    }
-
-    /// The column of `v` of an earlier projection that `h`'s would equal value for value
-    /// without drawing it: the layout pass found them drawn alike (`shared_columns`: the
-    /// synapse type's own initial value, reading only model-level names, keyed by (pre, post)
-    /// pair and the expression's stream) and the two have the very same synapses (one post
-    /// index, `share_connectivity`).
+    /// The column of `v` of an earlier projection that `h`'s would equal value for value, to
+    /// share instead of drawing it: the layout pass found them drawn alike (`layout.columns`:
+    /// nothing writes them after set-up; the synapse type's own initial value, reading only
+    /// model-level names, keyed by (pre, post) pair and the expression's stream) and the two
+    /// have the very same synapses (one post index). A `set_param` or `set_values` on one of
+    /// them copies it first (`Store::column_mut`).
     fn drawn_alike(&self, h: Handle<Projection>, v: Handle<Variable>) -> Option<Store> {
-        let (_, q) = self.shared_columns[h.index()]
+        let (_, q) = self.layout.columns[h.index()]
             .iter()
             .find(|(x, _)| *x == v)?;
         let (mine, theirs) = (&self.conn[h.index()], &self.conn[q.index()]);
@@ -1098,34 +1079,32 @@ impl Sim {
         }
     }
 
-    /// Shares projection `h`'s post index with an earlier-built projection whose synapses are
-    /// the same pairs (same row pointers and post indices, compared in full): the index is
-    /// never changed once built, so one copy serves both (each of BDH's layers connects its
-    /// encoders, memories and decoders as the others do). Checked for every projection; the
-    /// comparison stops at the first difference.
-    fn share_connectivity(&mut self, h: Handle<Projection>) {
-        let mine = &self.conn[h.index()];
+    /// The post index of an earlier-built projection whose synapses are the same pairs as
+    /// `mine` (the new synapses of projection `h`: same row pointers and post indices,
+    /// compared in full), to share: an index never changes once built, so one copy serves
+    /// both. For the equal indices the layout pass cannot foresee (`layout.connectivity`
+    /// takes those without building them).
+    fn equal_post_index(
+        &self,
+        h: Handle<Projection>,
+        mine: &Connectivity,
+    ) -> Option<std::sync::Arc<Vec<u32>>> {
         if mine.post.is_empty() || self.program.model.projections[h].layout != Layout::Auto {
-            return;
+            return None;
         }
-        let same = self
-            .program
+        self.program
             .model
             .projections
             .iter()
             .filter(|&(q, other)| q != h && other.layout == Layout::Auto)
             .map(|(q, _)| &self.conn[q.index()])
             .find(|c| {
-                !std::sync::Arc::ptr_eq(&c.post, &mine.post)
-                    && c.n_pre == mine.n_pre
+                c.n_pre == mine.n_pre
                     && c.n_post == mine.n_post
                     && c.row_ptr == mine.row_ptr
                     && c.post == mine.post
             })
-            .map(|c| std::sync::Arc::clone(&c.post));
-        if let Some(post) = same {
-            self.conn[h.index()].post = post;
-        }
+            .map(|c| std::sync::Arc::clone(&c.post))
     }
 
     /// Run the simulation for `n_steps` more steps, or until `stop` is set (the current step is
@@ -1182,7 +1161,7 @@ impl Sim {
             };
             let mut found: Option<(Handle<Variable>, usize, f64)> = None;
             let constant: &[Handle<Variable>] = match nd.checked_sub(self.n_pops) {
-                Some(p) if nd != global && self.constant_vars_checked => &self.constant_vars[p],
+                Some(p) if nd != global && self.constant_vars_checked => &self.layout.constant[p],
                 _ => &[],
             };
             for (&v, store) in stores {

@@ -11,10 +11,9 @@ use neurograph_compiler::ir::{Handle, Variable};
 pub enum Store {
     /// The same value for every element (parameters that were never made heterogeneous).
     Uniform(f64),
-    /// One value per element. Shared (`Arc`) between projections whose values are the same
-    /// and that nothing writes after set-up (`Sim::share_constant_stores`: a weight matrix that
-    /// several layers use is held once); a write to a shared column copies it first
-    /// (`Store::column_mut`).
+    /// One value per element. Shared (`Arc`) between projections that the layout pass finds
+    /// drawn alike (`Sim::drawn_alike`: a weight matrix that several layers use is held once);
+    /// a write to a shared column copies it first (`Store::column_mut`).
     Elements(std::sync::Arc<Vec<f64>>),
     /// One value per regime state and element: `data[state * n + element]`.
     Regime { n: usize, data: Vec<f64> },
@@ -114,7 +113,8 @@ pub struct Connectivity {
     /// synapse for it.
     pre: std::sync::OnceLock<Vec<u32>>,
     /// The post index of each synapse. Shared (`Arc`) with an earlier projection whose
-    /// synapses are the same pairs (`Sim::share_connectivity`: BDH's layers connect alike);
+    /// synapses are the same pairs (`Connectivity::same_synapses`, `Sim::equal_post_index`:
+    /// BDH's layers connect alike);
     /// never changed once built.
     pub post: std::sync::Arc<Vec<u32>>,
     /// Synapses onto each post element: `col_syn[col_ptr[j]..col_ptr[j + 1]]`, ascending.
