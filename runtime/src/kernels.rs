@@ -87,29 +87,13 @@ impl Sim {
             KernelCall::OnStep(p) => {
                 let node = self.n_pops + p.index();
                 // Generated code over every row (synapse order, as the interpreter), else the
-                // interpreter over the whole column.
-                let (n_pre, n_syn) = {
-                    let conn = &self.conn[p.index()];
-                    (conn.n_pre, conn.n_synapses())
-                };
-                // Activity-sparse when every statement adds a product with one presynaptic
-                // variable (`S += pre.x * post.y`): only the rows where it is not 0.
+                // interpreter over the whole column. Activity-sparse when every statement adds
+                // a product with one presynaptic variable (`S += pre.x * post.y`): only the
+                // rows where it is not 0.
                 let program = std::sync::Arc::clone(&self.program);
                 let stmts = &program.model.projections[p].code.on_step;
-                let mut sources = std::mem::take(&mut self.buf_sources);
                 let factor = step_factor(&program.model, stmts);
-                let sparse =
-                    factor.is_some_and(|v| self.active_sources(p.index(), v, &mut sources));
-                if !sparse {
-                    sources.clear();
-                    sources.extend(0..n_pre as u32);
-                }
-                let count: usize = if sparse {
-                    let conn = &self.conn[p.index()];
-                    sources.iter().map(|&i| conn.row(i as usize).len()).sum()
-                } else {
-                    n_syn
-                };
+                let (sources, sparse, count) = self.source_rows(p.index(), factor);
                 let generated = count > 0
                     && self.lazy[p.index()].is_none()
                     && self.try_event_code(EventCode::OnStep(p), node, &sources, Some(count));
@@ -284,29 +268,15 @@ impl Sim {
         for (index, c) in proj.couplings.iter().enumerate() {
             // Sums per post element, in synapse order: by generated code over every row, or
             // from the interpreter's values.
-            let (n_pre, n_post, n_syn) = {
-                let conn = &self.conn[p.index()];
-                (conn.n_pre, conn.n_post, conn.n_synapses())
-            };
+            let n_post = self.conn[p.index()].n_post;
             let mut acc = std::mem::take(&mut self.coupling_acc);
             acc.clear();
             acc.resize(n_post, 0.0);
             self.coupling_acc = acc;
             // Activity-sparse: when the value is a product with a presynaptic variable
             // (`w * pre.x`), only the rows of sources where it is not 0 are summed.
-            let mut sources = std::mem::take(&mut self.buf_sources);
             let factor = pre_factor(&model.exprs, c.value);
-            let sparse = factor.is_some_and(|v| self.active_sources(p.index(), v, &mut sources));
-            if !sparse {
-                sources.clear();
-                sources.extend(0..n_pre as u32);
-            }
-            let count = if sparse {
-                let conn = &self.conn[p.index()];
-                sources.iter().map(|&i| conn.row(i as usize).len()).sum()
-            } else {
-                n_syn
-            };
+            let (sources, _, count) = self.source_rows(p.index(), factor);
             let code = EventCode::Coupling {
                 projection: p,
                 index,
@@ -1005,6 +975,26 @@ impl Sim {
             self.split_keys[pi] = Some(key);
         }
         self.queues[pi].as_ref().map_or(1, DelayQueue::parts)
+    }
+
+    /// The sources of projection `pi` whose rows a graded step sums (the buffer `buf_sources`,
+    /// to give back): where `factor` (the presynaptic variable every value is a product with)
+    /// is not 0 when there is one and it is a column (`sparse`), else all; and their synapses.
+    fn source_rows(
+        &mut self,
+        pi: usize,
+        factor: Option<Handle<Variable>>,
+    ) -> (Vec<u32>, bool, usize) {
+        let mut sources = std::mem::take(&mut self.buf_sources);
+        let sparse = factor.is_some_and(|v| self.active_sources(pi, v, &mut sources));
+        let conn = &self.conn[pi];
+        if !sparse {
+            sources.clear();
+            sources.extend(0..conn.n_pre as u32);
+            return (sources, false, conn.n_synapses());
+        }
+        let count = sources.iter().map(|&i| conn.row(i as usize).len()).sum();
+        (sources, true, count)
     }
 
     /// The presynaptic endpoint indices of projection `pi` where `var` is not 0, ascending,
