@@ -177,6 +177,9 @@ enum Command {
         /// of more than 256 tokens).
         #[arg(long)]
         ids: bool,
+        /// Threads (default: every core); the tokens do not depend on it.
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1024))]
+        threads: Option<u64>,
     },
     /// Write a NIR graph (`.nir`, from snnTorch, Norse, Lava, Sinabs, ... or `export --nir`)
     /// as a spec that runs like any other: one population per neuron node, one projection per
@@ -257,6 +260,7 @@ fn export(input: &Path, nwb: &Path, f: NwbFlags, overwrite: bool) -> Result<(), 
 fn generate(
     spec: &Path,
     seed: Option<u64>,
+    threads: usize,
     options: &neurograph::generate::GenerateOptions,
     ids: bool,
 ) -> Result<(), CliError> {
@@ -280,7 +284,7 @@ fn generate(
         first = false;
         let _ = out.flush();
     };
-    let s = neurograph::generate::run(&model, seed, options, &mut emit)
+    let s = neurograph::generate::run(&model, seed, threads, options, &mut emit)
         .map_err(|e| CliError::Failed(e.to_string()))?;
     println!();
     let n = s.generated.len() as f64;
@@ -790,6 +794,7 @@ pub fn main() -> ExitCode {
             input,
             logits,
             ids,
+            threads,
         } => {
             let prompt = match prompt {
                 Some(text) => text.bytes().map(u32::from).collect(),
@@ -803,7 +808,8 @@ pub fn main() -> ExitCode {
                 input,
                 logits,
             };
-            exit_code(generate(&spec, seed, &options, ids))
+            let threads = threads.map_or_else(neurograph::run::available_threads, |n| n as usize);
+            exit_code(generate(&spec, seed, threads, &options, ids))
         }
         Command::Import {
             file,

@@ -170,10 +170,11 @@ fn only_logit_population(model: &Model) -> Result<String, Error> {
 pub fn run(
     model: &Model,
     seed: Option<u64>,
+    threads: usize,
     options: &GenerateOptions,
     emit: &mut dyn FnMut(u32),
 ) -> Result<GenerateSummary, Error> {
-    let mut builder = model.simulation();
+    let mut builder = model.simulation().threads(threads);
     if let Some(s) = seed {
         builder = builder.seed(s);
     }

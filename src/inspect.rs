@@ -438,7 +438,9 @@ pub fn compile_all_kernels(
             EventCode::Coupling { .. } | EventCode::OnStep(_) => true,
             _ => false,
         };
-        let key = DeliveryKey::new(model, code, modes, rows);
+        // (Rows whose posts are consecutive, which the run finds in the connectivity, are not
+        // known from the spec alone: such code is compiled over general rows here.)
+        let key = DeliveryKey::new(model, code, modes, rows, false);
         jit.compile_delivery(model, &key)?;
         labels.push(label);
     }

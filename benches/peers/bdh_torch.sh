@@ -46,7 +46,7 @@ echo "BDH-GPU: $layers layers, D = $d, $heads heads, N = $n per head, vocab 256;
 # the prompt's and the tokens' steps, which generate reports.
 start=$(date +%s.%N)
 /usr/bin/time -f "%M" -o "$work/rss" "$ng" generate "$work/bdh.ng" --prompt "Once" \
-  --tokens "$tokens" --ids >/dev/null 2>"$work/gen"
+  --tokens "$tokens" --ids --threads "$threads" >/dev/null 2>"$work/gen"
 end=$(date +%s.%N)
 ng_tps=$(sed -n 's/.*(\([0-9.]*\) tokens\/s).*/\1/p' "$work/gen")
 ng_prompt=$(sed -n 's/^prompt: [0-9]* tokens in \([0-9.]*\) s;.*/\1/p' "$work/gen")

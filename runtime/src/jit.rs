@@ -966,6 +966,12 @@ pub(crate) struct DeliverySetup {
     /// The kernels last used over a list and over rows, with the column modes they were
     /// compiled for (saves hashing the key every step).
     last: std::cell::RefCell<[LastKernel; 2]>,
+    /// Each row's first post index when every row's posts are consecutive
+    /// (`Connectivity::row_runs`): code over rows then runs over them (`DeliveryKey::runs`).
+    runs: Option<Vec<u32>>,
+    /// Whether the statements write only synapse and postsynaptic variables (so that code
+    /// over runs may be split between threads by post element).
+    post_writes: bool,
     bufs: RefCell<DeliveryBufs>,
 }
 
@@ -1000,6 +1006,17 @@ impl Sim {
     /// exists, and every endpoint index of the projection lies inside its endpoint (what the
     /// generated code trusts). `try_event_code` checks the second once per run (connectivity does
     /// not change during a run) and the first every call.
+    /// The dense-rows layout of projection `p`: when every row's post elements are
+    /// consecutive (all-to-all, one-to-one, block-diagonal connectivity) and the spec does not
+    /// force CSR, each row's first post index (`Connectivity::row_runs`); generated code over
+    /// its rows then reads and writes the post side contiguously, on lanes, without the post
+    /// index, and splits big calls between threads by post element.
+    pub fn post_runs(&self, p: Handle<Projection>) -> Option<Vec<u32>> {
+        (self.program.model.projections[p].layout == Layout::Auto)
+            .then(|| self.conn[p.index()].row_runs())
+            .flatten()
+    }
+
     /// Whether event code of projection `p` may run over `due` (indices and endpoint
     /// numbering checked).
     pub fn delivery_fits(&self, p: Handle<Projection>, due: &[u32]) -> Result<(), SimError> {
@@ -1073,9 +1090,17 @@ impl Sim {
             || stmts
                 .iter()
                 .any(|st| codegen::reads_builtin(model, st.value, &[Builtin::I]));
+        let runs = match code {
+            codegen::EventCode::OnPre(p)
+            | codegen::EventCode::OnStep(p)
+            | codegen::EventCode::Coupling { projection: p, .. } => self.post_runs(p),
+            _ => None,
+        };
         Some(DeliverySetup {
             columns,
             reads_pre,
+            runs,
+            post_writes: stmts.iter().all(|st| st.side != Side::Pre),
             last: std::cell::RefCell::new([None, None]),
             bufs: RefCell::new(DeliveryBufs::default()),
         })
@@ -1307,7 +1332,13 @@ impl Sim {
         let func = match cached {
             Some(f) => f,
             None => {
-                let key = codegen::DeliveryKey::new(model, code, modes.clone(), rows.is_some());
+                let key = codegen::DeliveryKey::new(
+                    model,
+                    code,
+                    modes.clone(),
+                    rows.is_some(),
+                    setup.runs.is_some(),
+                );
                 let func = source.delivery(model, &key);
                 setup.last.borrow_mut()[rows.is_some() as usize] =
                     Some((key.modes, func.as_ref().ok().copied()));
@@ -1359,7 +1390,57 @@ impl Sim {
                 (Some(pi), Some(_)) => self.conn[pi].row_ptr.as_ptr(),
                 _ => std::ptr::null(),
             },
+            row_first: setup
+                .runs
+                .as_ref()
+                .filter(|_| rows.is_some())
+                .map_or(std::ptr::null(), |r| r.as_ptr()),
+            post_from: 0,
+            post_to: ALL_POSTS,
         };
+        // Over runs, with enough synapses, the pool's threads take one share of the post
+        // elements each: every synapse and every post element is written by one thread, in
+        // the order one call would write it.
+        let windows = match (&self.pool, rows) {
+            (Some(pool), Some(count))
+                if setup.runs.is_some() && setup.post_writes && count >= SPLIT_SYNAPSES =>
+            {
+                pool.threads()
+            }
+            _ => 1,
+        };
+        if windows > 1 {
+            let n_post = self.post_maps[pi].size() as i64;
+            let mut rooms = std::mem::take(&mut self.scratch_parts);
+            rooms.resize_with(windows, Vec::new);
+            let calls: Vec<SendDelivery> = rooms
+                .iter_mut()
+                .enumerate()
+                .map(|(w, room)| {
+                    room.clear();
+                    room.reserve(rows.unwrap_or(0));
+                    let share = |w: usize| n_post * w as i64 / windows as i64;
+                    SendDelivery(codegen::DeliveryArgs {
+                        post_from: share(w),
+                        post_to: share(w + 1),
+                        scratch: room.as_mut_ptr(),
+                        ..args
+                    })
+                })
+                .collect();
+            // SAFETY: as for one call below; each call has its own scratch and writes only
+            // synapses whose post element lies in its window, and those post elements
+            // (`post_writes`: no statement writes the presynaptic side).
+            let call = |t: usize| unsafe { func(&calls[t].0) };
+            if let Some(pool) = &mut self.pool {
+                pool.run(windows, &call);
+            }
+            drop(calls);
+            self.scratch_parts = rooms;
+            self.scratch = scratch;
+            self.event_code_calls[code.kind()] += 1;
+            return Ok(());
+        }
         // SAFETY: every due element is below the element count, or (rows) every source has a
         // row whose pointers lie inside the synapses (checked above and at set-up); per-element
         // columns hold one value per element; cell code reads no endpoint index (its columns
@@ -1415,6 +1496,9 @@ impl Sim {
                     size: self.nodes[node].size as u64,
                     scratch: room.as_mut_ptr(),
                     row_ptr: std::ptr::null(),
+                    row_first: std::ptr::null(),
+                    post_from: 0,
+                    post_to: ALL_POSTS,
                 })
             })
             .collect();
@@ -1436,6 +1520,13 @@ impl Sim {
         self.scratch_parts = scratch;
     }
 }
+
+/// A window end beyond every post index (`DeliveryArgs::post_to`; far from overflowing when
+/// generated code subtracts a row's shift from it).
+const ALL_POSTS: i64 = 1 << 40;
+
+/// Synapses in the rows of one call from which code over runs is split between threads.
+const SPLIT_SYNAPSES: usize = 1 << 15;
 
 /// Event code arguments sent to a worker thread (`Sim::call_event_parts`).
 struct SendDelivery(codegen::DeliveryArgs);

@@ -373,6 +373,24 @@ impl Connectivity {
         self.post.len()
     }
 
+    /// When every row's post indices are consecutive (all-to-all, one-to-one, block-diagonal
+    /// connectivity): the post index of each row's first synapse (0 for an empty row), which
+    /// with the row pointers gives every post index (generated code over such rows reads the
+    /// post side contiguously). `None` when some row skips or repeats a post element.
+    pub fn row_runs(&self) -> Option<Vec<u32>> {
+        (0..self.row_ptr.len().saturating_sub(1))
+            .map(|i| {
+                let posts = &self.post[self.row(i)];
+                let first = posts.first().copied().unwrap_or(0);
+                let consecutive = posts
+                    .iter()
+                    .enumerate()
+                    .all(|(k, &j)| u64::from(j) == u64::from(first) + k as u64);
+                consecutive.then_some(first)
+            })
+            .collect()
+    }
+
     pub fn row(&self, i: usize) -> std::ops::Range<usize> {
         self.row_ptr[i] as usize..self.row_ptr[i + 1] as usize
     }

@@ -311,6 +311,13 @@ arg_block! {
         pub scratch: *mut f64,
         /// Rows mode: the CSR row pointers of the projection (`n_pre + 1` entries).
         pub row_ptr: *const u32,
+        /// Runs mode (rows whose post indices are consecutive): the post index of each row's
+        /// first synapse (`n_pre` entries); the post indices are not read.
+        pub row_first: *const u32,
+        /// Runs mode: only the synapses whose post index `j` has `post_from <= j < post_to`
+        /// (a thread's share of the post elements).
+        pub post_from: i64,
+        pub post_to: i64,
     }
 }
 
@@ -335,7 +342,7 @@ pub type FusedFn = unsafe extern "C" fn(*const FusedArgs) -> u64;
 /// library refuses another one (`runner/src/lib.rs`) instead of calling them with blocks of
 /// another shape. `the_abi_version_follows_the_blocks` fails when a block changes and the
 /// version does not.
-pub const KERNEL_ABI_VERSION: u64 = 2;
+pub const KERNEL_ABI_VERSION: u64 = 3;
 
 /// Every argument block's fields in order: what `KERNEL_ABI_VERSION` stands for.
 pub fn abi_signature() -> String {
@@ -459,7 +466,7 @@ mod tests {
         }
         assert_eq!(
             (KERNEL_ABI_VERSION, h),
-            (2, 17484896681400034392),
+            (3, 12747975071970096792),
             "the blocks are {}",
             abi_signature()
         );

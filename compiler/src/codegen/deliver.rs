@@ -31,8 +31,15 @@ impl DeliveryKey {
     /// The key of `code` with these column modes in a model: written values are rounded to
     /// f32 when the model's state is f32, except a coupling's sums (the runtime rounds the
     /// reduced values where it stores them).
-    pub fn new(model: &Model, code: EventCode, modes: Vec<ColumnMode>, rows: bool) -> Self {
+    pub fn new(
+        model: &Model,
+        code: EventCode,
+        modes: Vec<ColumnMode>,
+        rows: bool,
+        runs: bool,
+    ) -> Self {
         DeliveryKey {
+            runs: rows && runs,
             code,
             modes,
             f32_state: model.run.precision == Precision::F32
@@ -124,6 +131,11 @@ pub struct DeliveryKey {
     /// endpoint's part boundaries, so that post-side reads and writes need no selection.
     /// Requires `on pre` code without delays and post-side columns that are all `Parts`.
     pub rows: bool,
+    /// Rows mode over rows whose post indices are consecutive (`row_first[i]`, then one more
+    /// per synapse: all-to-all, one-to-one and block-diagonal connectivity): post-side columns
+    /// are read and written contiguously, without the post index, on `f64x2` lanes where the
+    /// statement allows.
+    pub runs: bool,
 }
 
 /// The columns of a projection's event code: each statement's inputs, then its target, in

@@ -117,6 +117,9 @@ impl<M: Module> super::Codegen<M> {
                 size,
                 scratch,
                 row_ptr,
+                row_first,
+                post_from,
+                post_to,
             } = DeliveryArgsValues::load(&mut b, args, ptr);
             // Every column's pointers and part fields, loaded once.
             let slots: Vec<Slot> = columns
@@ -203,8 +206,15 @@ impl<M: Module> super::Codegen<M> {
                     model,
                     refs: &refs,
                     columns: &columns,
+                    slots: &slots,
                     part_slots: &part_slots,
                     rows: key.rows.then_some((row_ptr, &part_ends[..])),
+                    runs: key.runs.then_some(Runs {
+                        row_first,
+                        post_from,
+                        post_to,
+                        target,
+                    }),
                     due,
                     pre_idx,
                     post_idx,
@@ -215,66 +225,83 @@ impl<M: Module> super::Codegen<M> {
                     size,
                     n,
                 };
-                let write =
-                    |b: &mut FunctionBuilder, e: Value, i: Option<Value>, v: Value, q: usize| {
-                        let addr = match &part_slots[q][target] {
-                            Slot::Element(p) => {
-                                let off = b.ins().ishl_imm_u(e, 3);
-                                b.ins().iadd(*p, off)
-                            }
-                            Slot::Gather(p, index, bias) => {
-                                let off = b.ins().ishl_imm_u(e, 2);
-                                let a = b.ins().iadd(*index, off);
-                                let j = b.ins().uload32(flags, a, 0);
-                                let j = b.ins().iadd(j, *bias);
-                                let off = b.ins().ishl_imm_u(j, 3);
-                                b.ins().iadd(*p, off)
-                            }
-                            Slot::Parts(index, parts) => {
-                                let j = match i {
-                                    Some(i) if *index == pre_idx => i,
-                                    _ => {
-                                        let off = b.ins().ishl_imm_u(e, 2);
-                                        let a = b.ins().iadd(*index, off);
-                                        b.ins().uload32(flags, a, 0)
-                                    }
-                                };
-                                part_address(b, parts, j)
-                            }
-                            _ => unreachable!("checked: targets are columns"),
-                        };
-                        let old = b.ins().load(types::F64, flags, addr, 0);
-                        let mut new = match st.op {
-                            AssignOp::Set => v,
-                            AssignOp::Add => b.ins().fadd(old, v),
-                            AssignOp::Sub => b.ins().fsub(old, v),
-                            AssignOp::Mul => b.ins().fmul(old, v),
-                            AssignOp::Div => b.ins().fdiv(old, v),
-                        };
-                        if key.f32_state {
-                            let narrow = b.ins().fdemote(types::F32, new);
-                            new = b.ins().fpromote(types::F64, narrow);
+                // Two synapses at a time on `f64x2` lanes: over runs, where the statement
+                // writes a synapse column or a post-side one (each synapse its own element).
+                let lanes = key.runs
+                    && in_place
+                    && st.side != Side::Pre
+                    && super::on_lanes(model, st.value, true);
+                let write = |b: &mut FunctionBuilder, at: &At, v: Value| {
+                    let (e, i, sl) = (at.e, at.i, at.slots);
+                    let addr = match &sl[target] {
+                        Slot::Element(p) => {
+                            let off = b.ins().ishl_imm_u(e, 3);
+                            b.ins().iadd(*p, off)
                         }
-                        b.ins().store(flags, new, addr, 0);
+                        Slot::Gather(p, index, bias) => {
+                            let off = b.ins().ishl_imm_u(e, 2);
+                            let a = b.ins().iadd(*index, off);
+                            let j = b.ins().uload32(flags, a, 0);
+                            let j = b.ins().iadd(j, *bias);
+                            let off = b.ins().ishl_imm_u(j, 3);
+                            b.ins().iadd(*p, off)
+                        }
+                        Slot::Parts(index, parts) => {
+                            let j = match i {
+                                Some(i) if *index == pre_idx => i,
+                                _ => {
+                                    let off = b.ins().ishl_imm_u(e, 2);
+                                    let a = b.ins().iadd(*index, off);
+                                    b.ins().uload32(flags, a, 0)
+                                }
+                            };
+                            part_address(b, parts, j)
+                        }
+                        _ => unreachable!("checked: targets are columns"),
                     };
+                    // (Lanes of two synapses need not be 16-byte aligned.)
+                    let (ty, flags) = if at.lanes {
+                        (types::F64X2, MemFlagsData::new().with_notrap())
+                    } else {
+                        (types::F64, flags)
+                    };
+                    let old = b.ins().load(ty, flags, addr, 0);
+                    let mut new = match st.op {
+                        AssignOp::Set => v,
+                        AssignOp::Add => b.ins().fadd(old, v),
+                        AssignOp::Sub => b.ins().fsub(old, v),
+                        AssignOp::Mul => b.ins().fmul(old, v),
+                        AssignOp::Div => b.ins().fdiv(old, v),
+                    };
+                    if key.f32_state {
+                        new = if at.lanes {
+                            let narrow = b.ins().fvdemote(new);
+                            b.ins().fvpromote_low(narrow)
+                        } else {
+                            let narrow = b.ins().fdemote(types::F32, new);
+                            b.ins().fpromote(types::F64, narrow)
+                        };
+                    }
+                    b.ins().store(flags, new, addr, 0);
+                };
                 if in_place {
-                    env.each(&mut b, entry, after, |b, _, e, i, q| {
-                        let v = env.value(b, e, i, st.value, q);
-                        write(b, e, i, v, q);
+                    env.each(&mut b, entry, after, lanes, |b, at| {
+                        let v = env.value(b, at, st.value);
+                        write(b, at, v);
                     });
                 } else {
                     let second = b.create_block();
-                    env.each(&mut b, entry, second, |b, kv, e, i, q| {
-                        let v = env.value(b, e, i, st.value, q);
-                        let off = b.ins().ishl_imm_u(kv, 3);
+                    env.each(&mut b, entry, second, false, |b, at| {
+                        let v = env.value(b, at, st.value);
+                        let off = b.ins().ishl_imm_u(at.k, 3);
                         let addr = b.ins().iadd(scratch, off);
                         b.ins().store(flags, v, addr, 0);
                     });
-                    env.each(&mut b, second, after, |b, kv, e, i, q| {
-                        let off = b.ins().ishl_imm_u(kv, 3);
+                    env.each(&mut b, second, after, false, |b, at| {
+                        let off = b.ins().ishl_imm_u(at.k, 3);
                         let addr = b.ins().iadd(scratch, off);
                         let v = b.ins().load(types::F64, flags, addr, 0);
-                        write(b, e, i, v, q);
+                        write(b, at, v);
                     });
                 }
                 entry = after;
@@ -298,10 +325,14 @@ struct LoopEnv<'a> {
     model: &'a Model,
     refs: &'a FuncRefs,
     columns: &'a [InputKey],
+    /// The slots as loaded (endpoint columns through their parts).
+    slots: &'a [Slot],
     /// The slots per post part (one entry outside rows mode).
     part_slots: &'a [Vec<Slot>],
     /// Rows mode: the row pointers and the ends of the post parts.
     rows: Option<(Value, &'a [Value])>,
+    /// Runs mode: the statement's loop over runs.
+    runs: Option<Runs>,
     due: Value,
     pre_idx: Value,
     post_idx: Value,
@@ -313,16 +344,40 @@ struct LoopEnv<'a> {
     n: Value,
 }
 
+/// What a loop over runs needs: each row's first post index, the window of post indices of
+/// this call, and the column the statement writes.
+#[derive(Clone, Copy)]
+struct Runs {
+    row_first: Value,
+    post_from: Value,
+    post_to: Value,
+    target: usize,
+}
+
+/// Where a loop body is: the position `k` among the due elements (scratch index), the element
+/// (synapse) `e`, its presynaptic index when the loop knows it, the slots to read, the post
+/// shift of runs mode (`Translator::post_shift`), and whether it covers `e` and `e + 1` on
+/// lanes.
+struct At<'s> {
+    k: Value,
+    e: Value,
+    i: Option<Value>,
+    slots: &'s [Slot],
+    shift: Option<Value>,
+    lanes: bool,
+}
+
 impl LoopEnv<'_> {
     /// A loop over the due synapses starting in block `entry` and continuing to `after`; the
-    /// body gets the position `k`, the synapse index and the post part its slots are for
-    /// (the body is emitted once per part in rows mode).
+    /// body is emitted once per post part in rows mode, and in runs mode with `lanes` also
+    /// once on lanes (two synapses of the same part).
     fn each(
         &self,
         b: &mut FunctionBuilder,
         entry: cranelift_codegen::ir::Block,
         after: cranelift_codegen::ir::Block,
-        mut body: impl FnMut(&mut FunctionBuilder, Value, Value, Option<Value>, usize),
+        lanes: bool,
+        mut body: impl FnMut(&mut FunctionBuilder, &At),
     ) {
         let flags = MemFlagsData::trusted();
         let Some((row_ptr, ends)) = self.rows else {
@@ -339,7 +394,15 @@ impl LoopEnv<'_> {
             let off = b.ins().ishl_imm_u(kv, 2);
             let addr = b.ins().iadd(self.due, off);
             let e = b.ins().uload32(flags, addr, 0);
-            body(b, kv, e, None, 0);
+            let at = At {
+                k: kv,
+                e,
+                i: None,
+                slots: &self.part_slots[0],
+                shift: None,
+                lanes: false,
+            };
+            body(b, &at);
             let next = b.ins().iadd_imm_s(kv, 1);
             b.ins().jump(header, &[next.into()]);
             return;
@@ -377,37 +440,110 @@ impl LoopEnv<'_> {
         b.def_var(hi_var, hi);
         // Every synapse of the row has the row's source as its presynaptic index.
         b.def_var(i_var, i);
-        b.ins().jump(heads[0], &[]);
-        for q in 0..parts {
-            let next = heads.get(q + 1).copied().unwrap_or(rlatch);
-            let blk = b.create_block();
-            b.switch_to_block(heads[q]);
-            let sv = b.use_var(s_var);
-            let hi = b.use_var(hi_var);
-            let in_row = b.ins().icmp(IntCC::UnsignedLessThan, sv, hi);
-            if q + 1 < parts {
-                // Still in part q while the post index is below the part's end.
-                let check = b.create_block();
-                b.ins().brif(in_row, check, &[], next, &[]);
-                b.switch_to_block(check);
-                let off = b.ins().ishl_imm_u(sv, 2);
-                let addr = b.ins().iadd(self.post_idx, off);
-                let j = b.ins().uload32(flags, addr, 0);
-                let in_part = b.ins().icmp(IntCC::UnsignedLessThan, j, ends[q]);
-                b.ins().brif(in_part, blk, &[], next, &[]);
-            } else {
-                b.ins().brif(in_row, blk, &[], next, &[]);
+        if let Some(runs) = self.runs {
+            let addr = b.ins().iadd(runs.row_first, off);
+            let j0 = b.ins().uload32(flags, addr, 0);
+            let shift = b.ins().isub(j0, lo);
+            // The row's synapses whose post index lies in the call's window.
+            let from = b.ins().isub(runs.post_from, shift);
+            let from = b.ins().smax(lo, from);
+            let from = b.ins().smin(from, hi);
+            let to = b.ins().isub(runs.post_to, shift);
+            let to = b.ins().smin(hi, to);
+            let to = b.ins().smax(to, from);
+            b.def_var(s_var, from);
+            b.def_var(hi_var, to);
+            let slots = self.run_slots(b, i, shift, runs.target, parts);
+            b.ins().jump(heads[0], &[]);
+            for q in 0..parts {
+                let next = heads.get(q + 1).copied().unwrap_or(rlatch);
+                b.switch_to_block(heads[q]);
+                let sv = b.use_var(s_var);
+                let hi = b.use_var(hi_var);
+                // Part q's synapses: up to the one whose post index reaches the part's end.
+                let end = if q + 1 < parts {
+                    let limit = b.ins().isub(ends[q], shift);
+                    let from = b.ins().smax(sv, limit);
+                    b.ins().smin(from, hi)
+                } else {
+                    hi
+                };
+                let (shead, sbody) = (b.create_block(), b.create_block());
+                let mut run = |b: &mut FunctionBuilder, head, blk, width: i64, exit| {
+                    b.switch_to_block(head);
+                    let sv = b.use_var(s_var);
+                    let last = b.ins().iadd_imm_s(sv, width);
+                    let fits = b.ins().icmp(IntCC::SignedLessThanOrEqual, last, end);
+                    b.ins().brif(fits, blk, &[], exit, &[]);
+                    b.switch_to_block(blk);
+                    let (sv, kv) = (b.use_var(s_var), b.use_var(k_var));
+                    let at = At {
+                        k: kv,
+                        e: sv,
+                        i: Some(i),
+                        slots: &slots[q],
+                        shift: Some(shift),
+                        lanes: width == 2,
+                    };
+                    body(b, &at);
+                    let s1 = b.ins().iadd_imm_s(sv, width);
+                    let k1 = b.ins().iadd_imm_s(kv, width);
+                    b.def_var(s_var, s1);
+                    b.def_var(k_var, k1);
+                    b.ins().jump(head, &[]);
+                };
+                if lanes {
+                    let (vhead, vbody) = (b.create_block(), b.create_block());
+                    b.switch_to_block(heads[q]);
+                    b.ins().jump(vhead, &[]);
+                    run(b, vhead, vbody, 2, shead);
+                } else {
+                    b.switch_to_block(heads[q]);
+                    b.ins().jump(shead, &[]);
+                }
+                run(b, shead, sbody, 1, next);
             }
-            b.switch_to_block(blk);
-            let sv = b.use_var(s_var);
-            let kv = b.use_var(k_var);
-            let iv = b.use_var(i_var);
-            body(b, kv, sv, Some(iv), q);
-            let s1 = b.ins().iadd_imm_s(sv, 1);
-            let k1 = b.ins().iadd_imm_s(kv, 1);
-            b.def_var(s_var, s1);
-            b.def_var(k_var, k1);
-            b.ins().jump(heads[q], &[]);
+        } else {
+            b.ins().jump(heads[0], &[]);
+            for q in 0..parts {
+                let next = heads.get(q + 1).copied().unwrap_or(rlatch);
+                let blk = b.create_block();
+                b.switch_to_block(heads[q]);
+                let sv = b.use_var(s_var);
+                let hi = b.use_var(hi_var);
+                let in_row = b.ins().icmp(IntCC::UnsignedLessThan, sv, hi);
+                if q + 1 < parts {
+                    // Still in part q while the post index is below the part's end.
+                    let check = b.create_block();
+                    b.ins().brif(in_row, check, &[], next, &[]);
+                    b.switch_to_block(check);
+                    let off = b.ins().ishl_imm_u(sv, 2);
+                    let addr = b.ins().iadd(self.post_idx, off);
+                    let j = b.ins().uload32(flags, addr, 0);
+                    let in_part = b.ins().icmp(IntCC::UnsignedLessThan, j, ends[q]);
+                    b.ins().brif(in_part, blk, &[], next, &[]);
+                } else {
+                    b.ins().brif(in_row, blk, &[], next, &[]);
+                }
+                b.switch_to_block(blk);
+                let sv = b.use_var(s_var);
+                let kv = b.use_var(k_var);
+                let iv = b.use_var(i_var);
+                let at = At {
+                    k: kv,
+                    e: sv,
+                    i: Some(iv),
+                    slots: &self.part_slots[q],
+                    shift: None,
+                    lanes: false,
+                };
+                body(b, &at);
+                let s1 = b.ins().iadd_imm_s(sv, 1);
+                let k1 = b.ins().iadd_imm_s(kv, 1);
+                b.def_var(s_var, s1);
+                b.def_var(k_var, k1);
+                b.ins().jump(heads[q], &[]);
+            }
         }
         b.switch_to_block(rlatch);
         let r = b.use_var(r_var);
@@ -416,26 +552,62 @@ impl LoopEnv<'_> {
         b.ins().jump(rheader, &[]);
     }
 
-    /// The value of `expr` for synapse `e` (presynaptic index `i` when the loop knows it;
-    /// with the slots of post part `q`).
-    fn value(
+    /// The slots of one row over runs, per post part: a post-side column as an element column
+    /// indexed by synapse (its part's base moved by the row's shift), a presynaptic value read
+    /// once for the row (unless the statement writes it), the rest as loaded.
+    fn run_slots(
         &self,
         b: &mut FunctionBuilder,
-        e: Value,
-        i: Option<Value>,
-        expr: Handle<Expr>,
-        q: usize,
-    ) -> Value {
+        i: Value,
+        shift: Value,
+        target: usize,
+        parts: usize,
+    ) -> Vec<Vec<Slot>> {
+        let flags = MemFlagsData::trusted();
+        let row: Vec<Slot> = self
+            .columns
+            .iter()
+            .zip(self.slots)
+            .enumerate()
+            .map(|(c, (col, sl))| match sl {
+                Slot::Parts(_, ps) if col.1 == Side::Pre && c != target => {
+                    let addr = part_address(b, ps, i);
+                    Slot::Scalar(b.ins().load(types::F64, flags, addr, 0))
+                }
+                other => other.clone(),
+            })
+            .collect();
+        (0..parts)
+            .map(|q| {
+                self.columns
+                    .iter()
+                    .zip(&row)
+                    .map(|(col, sl)| match sl {
+                        Slot::Parts(_, ps) if col.1 == Side::Post => {
+                            let k = b.ins().iadd(ps[q].bias, shift);
+                            let off = b.ins().ishl_imm_u(k, 3);
+                            Slot::Element(b.ins().iadd(ps[q].base, off))
+                        }
+                        other => other.clone(),
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    /// The value of `expr` at `at`.
+    fn value(&self, b: &mut FunctionBuilder, at: &At, expr: Handle<Expr>) -> Value {
         let mut tr = Translator {
             model: self.model,
             b,
             refs: self.refs,
             inputs: self.columns,
-            slots: &self.part_slots[q],
-            e,
+            slots: at.slots,
+            e: at.e,
             pre_idx: self.pre_idx,
             post_idx: self.post_idx,
-            pre_i: i,
+            pre_i: at.i,
+            post_shift: at.shift,
             synapses: self.synapses,
             t: self.t,
             step: self.step,
@@ -443,7 +615,7 @@ impl LoopEnv<'_> {
             seed: self.seed,
             size: self.size,
             memo: HashMap::new(),
-            vector: false,
+            vector: at.lanes,
         };
         tr.expr(expr)
     }

@@ -428,6 +428,7 @@ impl<M: Module> Codegen<M> {
                 pre_idx,
                 post_idx,
                 pre_i: None,
+            post_shift: None,
                 synapses: key.synapses,
                 t,
                 step,
@@ -642,6 +643,7 @@ impl CellEnv<'_> {
             pre_idx: self.zero,
             post_idx: self.zero,
             pre_i: None,
+            post_shift: None,
             synapses: false,
             t: self.t,
             step: self.step,
@@ -796,6 +798,9 @@ struct Translator<'a, 'b> {
     /// The presynaptic endpoint index of synapse `e` when the loop knows it (rows mode: the
     /// row's source), used instead of loading `pre_idx[e]`.
     pre_i: Option<Value>,
+    /// Runs mode: the post endpoint index of synapse `e` is `e + post_shift` (the row's first
+    /// post index minus its first synapse), used instead of loading `post_idx[e]`.
+    post_shift: Option<Value>,
     synapses: bool,
     t: Value,
     step: Value,
@@ -1097,6 +1102,8 @@ impl Translator<'_, '_> {
                             Some(i) => i,
                             None => self.load_u32_at(self.pre_idx, self.e),
                         }
+                    } else if let Some(shift) = self.post_shift {
+                        self.b.ins().iadd(self.e, shift)
                     } else {
                         self.load_u32_at(self.post_idx, self.e)
                     };
@@ -1951,17 +1958,20 @@ fn exact_row(
 /// powers, and the functions with a lane form (`exp`, `expm1`, `exprel`, `sigmoid`, `tanh`,
 /// `sqrt`, `abs`); no other calls or powers, no element indices.
 fn vectorizable(model: &Model, e: Handle<Expr>) -> bool {
+    on_lanes(model, e, false)
+}
+
+/// `vectorizable`, where `any_side` also lets variables of the synapse's endpoints through
+/// (event code over runs, which reads them as one value per row or contiguously).
+pub(super) fn on_lanes(model: &Model, e: Handle<Expr>, any_side: bool) -> bool {
+    let lanes = |x: &Handle<Expr>| on_lanes(model, *x, any_side);
     match &model.exprs[e] {
         Expr::Const(_) | Expr::Bool(_) => true,
-        Expr::Var { side, .. } => *side == Side::Own,
+        Expr::Var { side, .. } => any_side || *side == Side::Own,
         Expr::Builtin(bi) => !matches!(bi, Builtin::I | Builtin::J),
-        Expr::Unary(_, a) => vectorizable(model, *a),
-        Expr::Binary(BinOp::Pow, a, b) => {
-            small_integer(&model.exprs[*b]).is_some() && vectorizable(model, *a)
-        }
-        Expr::Binary(op, a, b) => {
-            *op != BinOp::Mod && vectorizable(model, *a) && vectorizable(model, *b)
-        }
+        Expr::Unary(_, a) => lanes(a),
+        Expr::Binary(BinOp::Pow, a, b) => small_integer(&model.exprs[*b]).is_some() && lanes(a),
+        Expr::Binary(op, a, b) => *op != BinOp::Mod && lanes(a) && lanes(b),
         Expr::Call(f, args) => {
             matches!(
                 f,
@@ -1972,7 +1982,7 @@ fn vectorizable(model: &Model, e: Handle<Expr>) -> bool {
                     | Func::Tanh
                     | Func::Sqrt
                     | Func::Abs
-            ) && args.iter().all(|a| vectorizable(model, *a))
+            ) && args.iter().all(lanes)
         }
         _ => false,
     }

@@ -1,0 +1,146 @@
+//! Dense rows: projections whose rows are runs of consecutive post elements (all-to-all,
+//! one-to-one, block-diagonal) run generated code that reads the post side contiguously, on
+//! lanes, and splits big calls between threads by post element. Each of these gives the same
+//! bits as the interpreter, as one thread and as the forced CSR layout, in f64 and in f32.
+
+mod common;
+
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use neurograph_compiler::ir::{Handle, Projection};
+use neurograph_runtime::{Backend, Sim};
+
+/// Rows that straddle the post endpoint's parts (200 sources onto 150 + 151 elements, odd
+/// lengths), block-diagonal rows, one-to-one rows, activity-sparse sources, `j` in a coupling,
+/// an `on step` write of synapse state, `on pre` code onto a post part pair and `on pre` code
+/// that also writes the presynaptic side (which must not be split between threads).
+const SPEC: &str = "model runs
+neuron L {
+  state v: volt = uniform(0 mV, 10 mV)
+  state g: volt = 0 mV
+  state c: 1 = 0
+  dv/dt = (15 mV + g - v) / (10 ms)
+  dg/dt = -g / (5 ms)
+  method exact
+  spike when v > 10 mV { v = 0 mV }
+}
+unit S { state x: 1 = 0
+  x <- if((i + step) % 3 == 0, 0, sin(0.1 * i + 0.01 * step)) }
+unit T { state y: 1 = 0; state z: 1 = 0; state q: 1 = 0; state r: 1 = 0 }
+synapse W { param w = normal(0, 1) }
+synapse M { state s: 1 = 0
+  on step { s += pre.x * post.y } }
+synapse F { param w = uniform(0, 0.2)
+  on pre { post.g += w * 1 mV } }
+synapse E { param w = uniform(0, 0.2)
+  on pre { post.g += w * 1 mV; pre.c += 1 } }
+population A = S[123]
+population B = S[77]
+population C = T[150]
+population D = T[151]
+population G1 = T[100]
+population G2 = T[201]
+population N1 = L[90]
+population N2 = L[61]
+project P1: (A, B) -> (C, D) via W { connect all_to_all; post.y = sum(w * pre.x) }
+project P2: (A, B) -> (C, D) via W {
+  connect bernoulli(floor(i / 100) == floor(j / 151))
+  post.q = sum(w * pre.x + j)
+}
+project P3: (C, D) -> (G1, G2) { connect one_to_one; post.z = sum(pre.y) }
+project P4: (A, B) -> (C, D) via M { connect all_to_all; post.r = sum(s * pre.x) }
+project P5: N1 -> (N1, N2) via F { connect all_to_all }
+project P6: N2 -> (N1, N2) via E { connect all_to_all }
+record C.y, D.y, C.q, D.q, G1.z, G2.z, D.r, N1.spikes, N2.spikes, N1.g, N2.c, P4.s at end
+run { dt = 0.1 ms; duration = 20 ms }
+";
+
+type Traces = Vec<(Vec<u64>, Vec<u64>)>;
+
+fn run(text: &str, backend: Backend, threads: usize) -> (Sim, Traces) {
+    let c = common::compile_text(text);
+    let mut cfg = common::config(7);
+    cfg.backend = backend;
+    let mut sim = Sim::new(Arc::clone(&c), &cfg).unwrap();
+    sim.set_threads(threads);
+    sim.run(200, &AtomicBool::new(false), 0, &mut |_| {});
+    sim.finish_records();
+    let traces = sim
+        .recordings
+        .iter()
+        .map(|r| {
+            (
+                r.times.iter().map(|x| x.to_bits()).collect(),
+                r.values.iter().map(|x| x.to_bits()).collect(),
+            )
+        })
+        .collect();
+    (sim, traces)
+}
+
+fn projection(sim: &Sim, name: &str) -> Handle<Projection> {
+    sim.model()
+        .projections
+        .iter()
+        .find(|(_, p)| p.name == name)
+        .unwrap()
+        .0
+}
+
+#[test]
+fn dense_rows_agree_with_the_interpreter_one_thread_and_forced_csr() {
+    for precision in ["f64", "f32"] {
+        let text = SPEC.replace(
+            "duration = 20 ms }",
+            &format!("duration = 20 ms; precision = {precision} }}"),
+        );
+        let (jit, traces) = run(&text, Backend::Jit, 2);
+        // The dense rows are found where the rows are runs.
+        for name in ["P1", "P2", "P3", "P4", "P5", "P6"] {
+            assert!(
+                jit.post_runs(projection(&jit, name)).is_some(),
+                "{name} has dense rows"
+            );
+        }
+        // Every kind of code ran generated: couplings, `on step`, `on pre`.
+        assert!(jit.event_code_calls[3] > 0 && jit.event_code_calls[4] > 0);
+        assert!(jit.event_code_calls[0] > 0, "no `on pre` code ran");
+        // Something happened in every trace.
+        for (k, (_, values)) in traces.iter().enumerate() {
+            assert!(
+                values.iter().any(|&v| v != 0.0f64.to_bits()),
+                "{precision}: trace {k} is all 0"
+            );
+        }
+        let (_, interp) = run(&text, Backend::Interp, 1);
+        assert!(interp == traces, "{precision}: interpreter");
+        let (_, one) = run(&text, Backend::Jit, 1);
+        assert!(one == traces, "{precision}: one thread");
+        let forced = text.replace("{ connect", "{ layout = csr; connect");
+        let (csr, general) = run(&forced, Backend::Jit, 2);
+        assert!(csr.post_runs(projection(&csr, "P1")).is_none());
+        assert!(general == traces, "{precision}: forced CSR");
+    }
+}
+
+/// Rows that skip or repeat a post element are not runs.
+#[test]
+fn rows_with_gaps_are_not_dense() {
+    let text = "model gaps
+unit S { state x: 1 = 1 }
+unit T { state y: 1 = 0 }
+population A = S[30]
+population B = T[40]
+project P: A -> B { connect bernoulli(j % 3 != 1); post.y = sum(pre.x) }
+project Q: A -> B { connect bernoulli(j < i) ; post.y = sum(pre.x) }
+record B.y
+run { dt = 1 ms; duration = 2 ms }
+";
+    let (sim, _) = run(text, Backend::Jit, 1);
+    assert!(sim.post_runs(projection(&sim, "P")).is_none());
+    // Rows 0..j < i: consecutive from 0 (row 0 empty).
+    let runs = sim.post_runs(projection(&sim, "Q")).unwrap();
+    assert_eq!(runs.len(), 30);
+    assert!(runs.iter().all(|&j| j == 0));
+}
