@@ -253,9 +253,17 @@ pub fn describe(c: &Compiled) -> String {
             Layout::Auto => String::new(),
             l => format!(" (forced: layout = {})", l.name()),
         };
+        // Dense rows: known for all-to-all and one-to-one, found at set-up for other rules.
+        let rows = if neurograph_compiler::layout::dense_rows(m, h) {
+            " with dense rows (post index not read)"
+        } else if pr.layout == Layout::Auto {
+            " (dense rows where the built rows are runs of posts)"
+        } else {
+            ""
+        };
         let _ = writeln!(
             out,
-            "    layout: CSR{forced}, {}{} B per synapse: {}",
+            "    layout: CSR{rows}{forced}, {}{} B per synapse: {}",
             if layout.upper_bound { "at most " } else { "" },
             layout.bytes_per_synapse(),
             parts.join(", ")

@@ -150,8 +150,14 @@ pub fn synapse_layout(
         if let Some((_, q)) = shared.iter().find(|(x, _)| *x == v).filter(|_| !one_value) {
             shared_parts.push((
                 format!(
-                    "{} (f64) shared with `{}`",
-                    var.name, model.projections[*q].name
+                    "{} ({}) shared with `{}`",
+                    var.name,
+                    if neurograph_compiler::layout::narrow_columns(model, h) {
+                        "f32"
+                    } else {
+                        "f64"
+                    },
+                    model.projections[*q].name
                 ),
                 0.0,
             ));
@@ -164,8 +170,14 @@ pub fn synapse_layout(
         parts.push(("event-driven step (u64)".to_string(), 8.0));
     }
     if !per_synapse.is_empty() {
+        // (f32 as generated code holds them; the interpreter widens them to f64.)
+        let (ty, word) = if neurograph_compiler::layout::narrow_columns(model, h) {
+            ("f32", 4.0)
+        } else {
+            ("f64", word)
+        };
         parts.push((
-            format!("{} (f64)", per_synapse.join(", ")),
+            format!("{} ({ty})", per_synapse.join(", ")),
             word * per_synapse.len() as f64,
         ));
     }

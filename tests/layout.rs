@@ -41,13 +41,31 @@ fn projection(sim: &Sim, name: &str) -> Handle<Projection> {
         .0
 }
 
+/// A per-synapse column: which allocation holds it, its values, and whether it is held as
+/// f32 (`Store::Narrow`).
+#[derive(Debug)]
+struct Column {
+    id: usize,
+    values: Vec<f64>,
+    narrow: bool,
+}
+
 /// The weight column `w` of a projection.
-fn weights(sim: &Sim, name: &str) -> Arc<Vec<f64>> {
+fn weights(sim: &Sim, name: &str) -> Column {
     let h = projection(sim, name);
     let model = sim.model();
     let w = model.synapse_types[model.projections[h].synapse].params[0];
     match sim.nodes[sim.n_pops + h.index()].vars.get(&w) {
-        Some(Store::Elements(col)) => Arc::clone(col),
+        Some(Store::Elements(col)) => Column {
+            id: Arc::as_ptr(col) as usize,
+            values: col.to_vec(),
+            narrow: false,
+        },
+        Some(Store::Narrow(col)) => Column {
+            id: Arc::as_ptr(col) as usize,
+            values: col.iter().map(|&x| f64::from(x)).collect(),
+            narrow: true,
+        },
         other => panic!("{name}.w is {other:?}"),
     }
 }
@@ -68,11 +86,13 @@ fn shared_weights_and_forced_csr_give_the_same_trace() {
         // layout, one per layer when forced.
         for (first, second) in [("Enc1", "Enc2"), ("EncV1", "EncV2"), ("Dec1", "Dec2")] {
             assert!(
-                Arc::ptr_eq(&weights(&a, first), &weights(&a, second)),
+                weights(&a, first).id == weights(&a, second).id,
                 "{first} and {second} share"
             );
-            assert!(!Arc::ptr_eq(&weights(&b, first), &weights(&b, second)));
-            assert_eq!(weights(&a, second), weights(&b, second));
+            assert!(weights(&b, first).id != weights(&b, second).id);
+            assert_eq!(weights(&a, second).values, weights(&b, second).values);
+            // The f32 model's weights are held as f32 by the JIT.
+            assert_eq!(weights(&a, second).narrow, backend == Backend::Jit);
             // Their synapses too: one post index.
             let post = |s: &Sim, name: &str| Arc::clone(&s.conn[projection(s, name).index()].post);
             assert!(Arc::ptr_eq(&post(&a, first), &post(&a, second)));
@@ -92,19 +112,29 @@ fn shared_weights_and_forced_csr_give_the_same_trace() {
 #[test]
 fn changing_a_shared_column_copies_it() {
     let auto = common::compile(&common::root().join("specs/bdh_gpu.ng"));
-    let mut sim = common::simulate(&auto, 1337, 2);
+    // (The JIT holds the f32 model's weights as f32; the interpreter as f64.)
+    for backend in [Backend::Interp, Backend::Jit] {
+        changing_a_shared_column_copies_it_with(&auto, backend);
+    }
+}
+
+fn changing_a_shared_column_copies_it_with(
+    auto: &Arc<neurograph_compiler::Compiled>,
+    backend: Backend,
+) {
+    let mut sim = common::simulate_with(auto, 1337, 2, backend);
     let (enc1, enc2) = (weights(&sim, "Enc1"), weights(&sim, "Enc2"));
-    assert!(Arc::ptr_eq(&enc1, &enc2));
+    assert_eq!(enc1.id, enc2.id);
     let h = projection(&sim, "Enc2");
     let model = Arc::clone(sim.program());
     let w = model.model.synapse_types[model.model.projections[h].synapse].params[0];
-    let doubled: Vec<f64> = enc2.iter().map(|x| 2.0 * x).collect();
-    drop((enc1, enc2));
+    let doubled: Vec<f64> = enc2.values.iter().map(|x| 2.0 * x).collect();
     sim.set_values(Node::Projection(h), w, &doubled).unwrap();
-    assert_eq!(*weights(&sim, "Enc2"), doubled);
+    assert_eq!(weights(&sim, "Enc2").values, doubled);
     let enc1 = weights(&sim, "Enc1");
-    assert!(enc1.iter().zip(&doubled).all(|(a, b)| 2.0 * a == *b));
-    assert!(!Arc::ptr_eq(&enc1, &weights(&sim, "Enc2")));
+    assert!(enc1.values.iter().zip(&doubled).all(|(a, b)| 2.0 * a == *b));
+    assert_ne!(enc1.id, weights(&sim, "Enc2").id);
+    assert_eq!(weights(&sim, "Enc2").narrow, backend == Backend::Jit);
 }
 
 #[test]
@@ -181,20 +211,17 @@ fn the_layout_pass_shares_only_what_is_drawn_alike() {
     assert_eq!(same, pairs(&[("P1", "P0"), ("P6", "P0"), ("P9", "P8")]));
     // The run shares what the pass found, and nothing else.
     let sim = common::simulate(&c, 4, 3);
-    assert!(Arc::ptr_eq(&weights(&sim, "P0"), &weights(&sim, "P1")));
-    assert!(Arc::ptr_eq(&weights(&sim, "P8"), &weights(&sim, "P9")));
+    assert!(weights(&sim, "P0").id == weights(&sim, "P1").id);
+    assert!(weights(&sim, "P8").id == weights(&sim, "P9").id);
     for other in ["P2", "P5", "P6", "P7"] {
-        assert!(
-            !Arc::ptr_eq(&weights(&sim, "P0"), &weights(&sim, other)),
-            "{other}"
-        );
+        assert!(weights(&sim, "P0").id != weights(&sim, other).id, "{other}");
     }
-    assert!(!Arc::ptr_eq(&weights(&sim, "P3"), &weights(&sim, "P4")));
+    assert!(weights(&sim, "P3").id != weights(&sim, "P4").id);
     assert_eq!(sim.conn[projection(&sim, "P4").index()].n_synapses(), 0);
     let forced =
         common::compile_text(&SHARING.replace("via W { connect", "via W { layout = csr; connect"));
     let csr = common::simulate(&forced, 4, 3);
-    assert!(!Arc::ptr_eq(&weights(&csr, "P0"), &weights(&csr, "P1")));
+    assert!(weights(&csr, "P0").id != weights(&csr, "P1").id);
     for (x, y) in sim.recordings.iter().zip(&csr.recordings) {
         assert!(x.values.iter().any(|v| *v != 0.0));
         assert_eq!(x.values, y.values);

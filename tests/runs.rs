@@ -9,6 +9,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use neurograph_compiler::ir::{Handle, Projection};
+use neurograph_runtime::state::Store;
 use neurograph_runtime::{Backend, Sim};
 
 /// Rows that straddle the post endpoint's parts (200 sources onto 150 + 151 elements, odd
@@ -102,6 +103,15 @@ fn dense_rows_agree_with_the_interpreter_one_thread_and_forced_csr() {
                 jit.post_runs(projection(&jit, name)).is_some(),
                 "{name} has dense rows"
             );
+        }
+        // In f32, the weights and `on step` state are held as f32 (by the JIT only), except
+        // where other code writes them.
+        for (name, var) in [("P1", "w"), ("P4", "s"), ("P5", "w")] {
+            let h = projection(&jit, name);
+            let narrow = jit.nodes[jit.n_pops + h.index()].vars.iter().any(|(x, s)| {
+                jit.model().variables[*x].name == var && matches!(s, Store::Narrow(_))
+            });
+            assert_eq!(narrow, precision == "f32", "{precision}: {name}.{var}");
         }
         // Every kind of code ran generated: couplings, `on step`, `on pre`.
         assert!(jit.event_code_calls[3] > 0 && jit.event_code_calls[4] > 0);

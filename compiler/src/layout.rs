@@ -21,6 +21,18 @@ pub struct Plan {
 }
 
 /// Runs the layout pass over a model.
+/// Whether the per-synapse columns of projection `h` are held as f32 when generated code runs
+/// it (`runtime::Sim::narrow_projection`): the model runs in f32 (every write rounds to f32)
+/// and only event code writes them (no synapse dynamics, no event-driven variables, whose
+/// kernels read f64 columns).
+pub fn narrow_columns(model: &Model, h: Handle<Projection>) -> bool {
+    let code = &model.projections[h].code;
+    model.run.precision == Precision::F32
+        && code.dynamics.odes.is_empty()
+        && code.dynamics.updates.is_empty()
+        && code.event_driven.is_empty()
+}
+
 pub fn plan(model: &Model) -> Plan {
     let constant = constant_synapse_vars(model);
     Plan {
@@ -160,6 +172,28 @@ fn reads_only_globals(model: &Model, e: Handle<Expr>) -> bool {
     }
 }
 
+/// Whether the rule keeps every pair it names: autapses allowed, or no population at both ends.
+fn no_dropped_autapses(p: &Projection) -> bool {
+    p.connect.autapses
+        || p.pre
+            .parts
+            .iter()
+            .all(|x| p.post.parts.iter().all(|y| x.node != y.node))
+}
+
+/// Whether projection `h` is known from the spec to have dense rows (each row's post elements
+/// consecutive, `runtime::Sim::post_runs`): `all_to_all` or `one_to_one` keeping every pair,
+/// layout not forced. (Other rules may still build such rows; the run finds them.)
+pub fn dense_rows(model: &Model, h: Handle<Projection>) -> bool {
+    let p = &model.projections[h];
+    p.layout == Layout::Auto
+        && matches!(
+            p.connect.rule,
+            ConnectRule::AllToAll | ConnectRule::OneToOne
+        )
+        && no_dropped_autapses(p)
+}
+
 /// Whether two projections' connect rules build the same synapses (see `shared_columns`).
 fn same_connectivity(model: &Model, a: &Projection, b: &Projection) -> bool {
     let populations = |p: &Projection| {
@@ -171,13 +205,7 @@ fn same_connectivity(model: &Model, a: &Projection, b: &Projection) -> bool {
     };
     // Without autapses a pair is dropped where pre and post are one cell: the same pairs only
     // when neither projection's ends share a population.
-    let disjoint = |p: &Projection| {
-        p.connect.autapses
-            || p.pre
-                .parts
-                .iter()
-                .all(|x| p.post.parts.iter().all(|y| x.node != y.node))
-    };
+    let disjoint = no_dropped_autapses;
     if a.pre.size() != b.pre.size()
         || a.post.size() != b.post.size()
         || !populations(a)

@@ -144,6 +144,11 @@ fn write_store(w: &mut Writer, s: &Store) {
             w.u8(1);
             w.f64s(xs);
         }
+        // Widened: read back as `Elements` (narrowed again after the restore).
+        Store::Narrow(xs) => {
+            w.u8(1);
+            w.f64s(&xs.iter().map(|&x| f64::from(x)).collect::<Vec<_>>());
+        }
         Store::Regime { n, data } => {
             w.u8(2);
             w.u64(*n as u64);
@@ -172,6 +177,7 @@ fn same_shape(a: &Store, b: &Store) -> bool {
     match (a, b) {
         (Store::Uniform(_), Store::Uniform(_)) => true,
         (Store::Elements(x), Store::Elements(y)) => x.len() == y.len(),
+        (Store::Narrow(x), Store::Elements(y)) => x.len() == y.len(),
         (Store::Regime { n, data }, Store::Regime { n: m, data: d }) => {
             n == m && data.len() == d.len()
         }
@@ -474,6 +480,8 @@ impl Sim {
         self.step = step;
         self.non_finite = None;
         self.invalidate_derived();
+        // (Read back wide.)
+        self.narrow_synapse_columns();
         Ok(())
     }
 }

@@ -1247,6 +1247,15 @@ impl Sim {
                         codegen::ColumnMode::Element,
                         Src::Column(column_ptr(col, var)),
                     ),
+                    // An f32 column: the kernel reads and writes 4-byte values there.
+                    Some(Store::Narrow(col)) if !global && col.len() == n_syn => {
+                        let p = if stmts.iter().any(|st| st.var == var) {
+                            std::sync::Arc::make_mut(col).as_mut_ptr()
+                        } else {
+                            col.as_ptr().cast_mut()
+                        };
+                        (codegen::ColumnMode::Element32, Src::Column(p.cast()))
+                    }
                     _ => return Err("a column does not have the kind the code needs".into()),
                 };
                 modes.push(mode);

@@ -170,14 +170,23 @@ impl Sim {
             }
             return;
         }
+        if let (None, Col::V(v), AssignOp::Set, Store::Narrow(dst), true) =
+            (elems, values, op, &mut *store, f32_state)
+        {
+            for (d, x) in std::sync::Arc::make_mut(dst).iter_mut().zip(v) {
+                *d = *x as f32;
+            }
+            return;
+        }
         let n = elems.map_or(size, <[u32]>::len);
         if let Store::Uniform(v) = store {
             *store = Store::column(vec![*v; size]);
         }
+        store.widen();
         let (data, base) = match store {
             Store::Elements(d) => (Store::column_mut(d), 0),
             Store::Regime { n, data } => (data, rs * *n),
-            Store::Uniform(_) => unreachable!("converted above"),
+            Store::Uniform(_) | Store::Narrow(_) => unreachable!("converted above"),
         };
         for k in 0..n {
             let e = base + elems.map_or(k, |s| s[k] as usize);

@@ -110,6 +110,7 @@ impl Sim {
             if let Store::Uniform(v) = *store {
                 *store = Store::column(vec![v; size]);
             }
+            store.widen();
             let Store::Elements(xs) = store else {
                 continue;
             };

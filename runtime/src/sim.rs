@@ -854,9 +854,40 @@ impl Sim {
             if let Some(l) = &mut self.lazy[h.index()] {
                 *l = crate::lazy::LazyState::new(n_syn, p.code.event_driven.len());
             }
+            self.narrow_projection(h);
         }
         self.regime_state.clone_from(&self.initial_regimes);
         self.position_origin = self.step;
+    }
+
+    /// Hold the per-synapse columns of an f32 model as f32 (`Store::Narrow`: half the memory
+    /// and memory traffic) where generated event code is their only writer (`narrow_projection`),
+    /// for every projection.
+    pub fn narrow_synapse_columns(&mut self) {
+        let program = std::sync::Arc::clone(&self.program);
+        for (h, _) in program.model.projections.iter() {
+            self.narrow_projection(h);
+        }
+    }
+
+    /// `narrow_synapse_columns` for projection `h`, done as soon as its columns are made (so
+    /// that one projection's columns at a time are held twice, and a later projection drawn
+    /// alike takes the narrow column): run by the JIT (the interpreter would widen them at its
+    /// first write), where `layout::narrow_columns` allows, columns whose values are all f32
+    /// (every write of an f32 model rounds to f32, so nothing changes).
+    fn narrow_projection(&mut self, h: Handle<Projection>) {
+        if self.jit.is_none()
+            || !neurograph_compiler::layout::narrow_columns(&self.program.model, h)
+        {
+            return;
+        }
+        for store in self.nodes[self.n_pops + h.index()].vars.values_mut() {
+            if let Store::Elements(col) = store {
+                if let Some(narrow) = Store::narrowed(col) {
+                    *store = Store::Narrow(std::sync::Arc::new(narrow));
+                }
+            }
+        }
     }
 
     /// Initial store of a variable on a node, honouring population overrides.
@@ -1054,6 +1085,7 @@ impl Sim {
         // Initial values and delays drawn: the pre indices (made for the draws' keys) go until
         // something reads them again.
         self.conn[h.index()].release_pre();
+        self.narrow_projection(h);
         Ok(())
     }
 
@@ -1072,6 +1104,9 @@ impl Sim {
             return None;
         }
         match self.nodes[self.n_pops + q.index()].vars.get(&v) {
+            Some(Store::Narrow(col)) if col.len() == mine.n_synapses() => {
+                Some(Store::Narrow(std::sync::Arc::clone(col)))
+            }
             Some(Store::Elements(col)) if col.len() == mine.n_synapses() => {
                 Some(Store::Elements(std::sync::Arc::clone(col)))
             }
@@ -1168,9 +1203,15 @@ impl Sim {
                 if model.variables[v].kind != VarKind::State || constant.contains(&v) {
                     continue;
                 }
+                let wide;
                 let values: &[f64] = match store {
                     Store::Uniform(x) => std::slice::from_ref(x),
                     Store::Elements(xs) => xs,
+                    Store::Narrow(xs) if xs.iter().all(|x| x.is_finite()) => continue,
+                    Store::Narrow(xs) => {
+                        wide = xs.iter().map(|&x| f64::from(x)).collect::<Vec<_>>();
+                        &wide
+                    }
                     Store::Regime { data, .. } => data,
                 };
                 if all_finite(values) {
@@ -1654,6 +1695,10 @@ impl Sim {
         };
         for (e, &x) in values.iter().enumerate() {
             *store.slot(e, rs, size) = if f32_state { x as f32 as f64 } else { x };
+        }
+        // (`slot` widened a narrow column.)
+        if let Node::Projection(p) = node {
+            self.narrow_projection(p);
         }
         self.invalidate_derived();
         Ok(())

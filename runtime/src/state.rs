@@ -15,6 +15,12 @@ pub enum Store {
     /// drawn alike (`Sim::drawn_alike`: a weight matrix that several layers use is held once);
     /// a write to a shared column copies it first (`Store::column_mut`).
     Elements(std::sync::Arc<Vec<f64>>),
+    /// One value per element held as f32: a per-synapse column of an f32 model whose values
+    /// are all f32 (every write of such a model rounds to f32), so half the memory and the
+    /// memory traffic of `Elements` with the same values (`Sim::narrow_synapse_columns`).
+    /// Generated event code reads and writes it in place; any other writer widens it first
+    /// (`Store::widen`).
+    Narrow(std::sync::Arc<Vec<f32>>),
     /// One value per regime state and element: `data[state * n + element]`.
     Regime { n: usize, data: Vec<f64> },
 }
@@ -24,8 +30,27 @@ impl Store {
         match self {
             Store::Uniform(v) => *v,
             Store::Elements(v) => v[element],
+            Store::Narrow(v) => f64::from(v[element]),
             Store::Regime { n, data } => data[regime_state * n + element],
         }
+    }
+
+    /// A narrow store as `Elements` with the same values (a copy); others unchanged.
+    pub fn widen(&mut self) {
+        if let Store::Narrow(v) = self {
+            *self = Store::column(v.iter().map(|&x| f64::from(x)).collect());
+        }
+    }
+
+    /// The values of a per-element column as f32 when every one of them is an f32 (`None`
+    /// otherwise: narrowing would change them).
+    pub fn narrowed(values: &[f64]) -> Option<Vec<f32>> {
+        let narrow: Vec<f32> = values.iter().map(|&x| x as f32).collect();
+        let exact = values
+            .iter()
+            .zip(&narrow)
+            .all(|(&x, &y)| f64::from(y).to_bits() == x.to_bits());
+        exact.then_some(narrow)
     }
 
     /// A per-element store of these values.
@@ -44,8 +69,9 @@ impl Store {
         if let Store::Uniform(v) = self {
             *self = Store::column(vec![*v; size]);
         }
+        self.widen();
         match self {
-            Store::Uniform(_) => unreachable!(),
+            Store::Uniform(_) | Store::Narrow(_) => unreachable!(),
             Store::Elements(v) => &mut Store::column_mut(v)[element],
             Store::Regime { n, data } => &mut data[regime_state * *n + element],
         }
@@ -55,6 +81,7 @@ impl Store {
         match self {
             Store::Uniform(v) => vec![*v; size],
             Store::Elements(v) => v.to_vec(),
+            Store::Narrow(v) => v.iter().map(|&x| f64::from(x)).collect(),
             Store::Regime { n, data } => data[..*n].to_vec(),
         }
     }

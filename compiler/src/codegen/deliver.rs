@@ -21,6 +21,9 @@ pub enum ColumnMode {
     Scalar,
     /// `ptr[s]` for synapse `s`.
     Element,
+    /// `ptr[s]` for synapse `s`, stored as f32 (a column of an f32 model held narrow: read
+    /// widened, written narrowed, which is exact since its writes round to f32 anyway).
+    Element32,
     /// Through the synapse's endpoint index into this many parts, each a column.
     Parts(u32),
     /// As `Parts`, where some part is one shared value (`stride` 0).

@@ -136,6 +136,9 @@ impl<M: Module> super::Codegen<M> {
                         ColumnMode::Element => {
                             Slot::Element(column.ptr.load_in(&mut b, cols, c, ptr))
                         }
+                        ColumnMode::Element32 => {
+                            Slot::Element32(column.ptr.load_in(&mut b, cols, c, ptr))
+                        }
                         ColumnMode::Parts(k) | ColumnMode::SharedParts(k) => {
                             let shared = matches!(mode, ColumnMode::SharedParts(_));
                             let table = column.parts.load_in(&mut b, cols, c, ptr);
@@ -233,6 +236,20 @@ impl<M: Module> super::Codegen<M> {
                     && super::on_lanes(model, st.value, true);
                 let write = |b: &mut FunctionBuilder, at: &At, v: Value| {
                     let (e, i, sl) = (at.e, at.i, at.slots);
+                    if let Slot::Element32(p) = sl[target] {
+                        // Read widened, computed in f64, stored narrowed: the rounding an f32
+                        // model's write makes anyway.
+                        let old = super::load_f32_widened(b, p, e, at.lanes);
+                        let new = match st.op {
+                            AssignOp::Set => v,
+                            AssignOp::Add => b.ins().fadd(old, v),
+                            AssignOp::Sub => b.ins().fsub(old, v),
+                            AssignOp::Mul => b.ins().fmul(old, v),
+                            AssignOp::Div => b.ins().fdiv(old, v),
+                        };
+                        super::store_f32_narrowed(b, p, e, new, at.lanes);
+                        return;
+                    }
                     let addr = match &sl[target] {
                         Slot::Element(p) => {
                             let off = b.ins().ishl_imm_u(e, 3);

@@ -428,7 +428,7 @@ impl<M: Module> Codegen<M> {
                 pre_idx,
                 post_idx,
                 pre_i: None,
-            post_shift: None,
+                post_shift: None,
                 synapses: key.synapses,
                 t,
                 step,
@@ -500,6 +500,8 @@ enum Slot {
     /// A value already in a register (fused kernels: the updated state).
     Reg(Value),
     Element(Value),
+    /// An element column stored as f32 (`ColumnMode::Element32`).
+    Element32(Value),
     Gather(Value, Value, Value),
     /// Through a synapse's endpoint index (`index[e]`) into one of several node columns
     /// (`deliver::Part`s).
@@ -1076,6 +1078,7 @@ impl Translator<'_, '_> {
                         self.b.ins().load(types::F64X2, flags, addr, 0)
                     }
                     Slot::Element(p) => self.load_f64_at(p, self.e),
+                    Slot::Element32(p) => load_f32_widened(self.b, p, self.e, self.vector),
                     Slot::Gather(p, index, offset) => {
                         let i = self.load_u32_at(index, self.e);
                         let i = self.b.ins().iadd(i, offset);
@@ -1951,6 +1954,51 @@ fn exact_row(
     } else {
         v
     }
+}
+
+/// Element `e` of an f32 column widened to f64 (`vector`: elements `e` and `e + 1` as
+/// `f64x2` lanes, their 8 bytes loaded as one and converted together).
+pub(super) fn load_f32_widened(b: &mut FunctionBuilder, p: Value, e: Value, vector: bool) -> Value {
+    let off = b.ins().ishl_imm_u(e, 2);
+    let addr = b.ins().iadd(p, off);
+    if vector {
+        let flags = MemFlagsData::new().with_notrap();
+        let pair = b.ins().load(types::F64, flags, addr, 0);
+        let wide = b.ins().scalar_to_vector(types::F64X2, pair);
+        let lanes = b.ins().bitcast(types::F32X4, little_endian(), wide);
+        b.ins().fvpromote_low(lanes)
+    } else {
+        let x = b.ins().load(types::F32, MemFlagsData::trusted(), addr, 0);
+        b.ins().fpromote(types::F64, x)
+    }
+}
+
+/// Store `v` (f64, or `f64x2` lanes with `vector`) into element `e` of an f32 column, narrowed
+/// (round to nearest, as `as f32`).
+pub(super) fn store_f32_narrowed(
+    b: &mut FunctionBuilder,
+    p: Value,
+    e: Value,
+    v: Value,
+    vector: bool,
+) {
+    let off = b.ins().ishl_imm_u(e, 2);
+    let addr = b.ins().iadd(p, off);
+    if vector {
+        let lanes = b.ins().fvdemote(v);
+        let wide = b.ins().bitcast(types::F64X2, little_endian(), lanes);
+        let pair = b.ins().extractlane(wide, 0);
+        b.ins()
+            .store(MemFlagsData::new().with_notrap(), pair, addr, 0);
+    } else {
+        let x = b.ins().fdemote(types::F32, v);
+        b.ins().store(MemFlagsData::trusted(), x, addr, 0);
+    }
+}
+
+/// Flags of a lane-reinterpreting `bitcast` (lane order as in memory on this target).
+fn little_endian() -> MemFlagsData {
+    MemFlagsData::new().with_endianness(cranelift_codegen::ir::Endianness::Little)
 }
 
 /// Whether an expression can be evaluated on `f64x2` lanes inside a fused kernel: arithmetic,
