@@ -115,7 +115,10 @@ pub fn synapse_layout(
 ) -> SynapseLayout {
     let word = 8.0;
     let pr = &model.projections[h];
+    let dense = neurograph_compiler::layout::dense_rows(model, h);
     let mut parts = vec![match plan.connectivity[h.index()] {
+        // Dense rows: each row's first post element (4 B per source), no post index.
+        _ if dense => ("no post index (dense rows)".to_string(), 0.0),
         Some(q) => (
             format!(
                 "post index (u32) shared with `{}`",

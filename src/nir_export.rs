@@ -193,7 +193,7 @@ pub fn export(model: &Model) -> Result<Graph, Error> {
         }
         let pnd = sim.node_index(Node::Projection(h));
         let conn = &sim.conn[pnd - sim.n_pops];
-        let n_syn = conn.post.len();
+        let n_syn = conn.n_synapses();
         let w = col(sim.eval(stmt.value, &Ctx::all(pnd)), n_syn);
         let pre_idx = conn.pre();
         // Endpoint index -> (population, element).
@@ -214,7 +214,7 @@ pub fn export(model: &Model) -> Result<Graph, Error> {
         let mut blocks: Vec<Block> = Vec::new();
         for k in 0..n_syn {
             let (a, i) = locate(&pr.pre.parts, pre_idx[k]);
-            let (b, j) = locate(&pr.post.parts, conn.post[k]);
+            let (b, j) = locate(&pr.post.parts, conn.post()[k]);
             let steps = if conn.delay_steps.is_empty() {
                 0
             } else {

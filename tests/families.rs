@@ -463,7 +463,7 @@ fn hmm_glm_state_occupancy_and_rates_match_the_model() {
             occupancy[z] += 1.0;
             let mut drive = vec![0.0; n_units];
             for syn in 0..conn.n_synapses() {
-                let (i, j) = (conn.pre()[syn] as usize, conn.post[syn] as usize);
+                let (i, j) = (conn.pre()[syn] as usize, conn.post()[syn] as usize);
                 drive[j] += w_store.get(syn, z) * trace[i];
             }
             for n in 0..n_units {

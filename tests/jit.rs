@@ -423,18 +423,18 @@ fn event_code_refuses_indices_outside_its_buffers() {
     let err = sim.delivery_fits(p, &[0, n_syn]).unwrap_err();
     assert!(err.message.contains("due synapse"), "{err}");
     let row = sim.conn[p.index()].row(0);
-    std::sync::Arc::make_mut(&mut sim.conn[p.index()].post)[row.clone()].reverse();
+    sim.conn[p.index()].post_mut()[row.clone()].reverse();
     let err = sim.delivery_fits(p, &[0]).unwrap_err();
     assert!(err.message.contains("not in post order"), "{err}");
-    std::sync::Arc::make_mut(&mut sim.conn[p.index()].post)[row].reverse();
+    sim.conn[p.index()].post_mut()[row].reverse();
     assert!(sim.delivery_fits(p, &[0]).is_ok());
-    std::sync::Arc::make_mut(&mut sim.conn[p.index()].post)[7] = 4000;
+    sim.conn[p.index()].post_mut()[7] = 4000;
     let err = sim.delivery_fits(p, &[0]).unwrap_err();
     assert!(
         err.message.contains("post index 4000 outside the 4000"),
         "{err}"
     );
-    std::sync::Arc::make_mut(&mut sim.conn[p.index()].post).pop();
+    sim.conn[p.index()].post_mut().pop();
     let err = sim.delivery_fits(p, &[0]).unwrap_err();
     assert!(err.message.contains("post indices for"), "{err}");
 }

@@ -255,9 +255,9 @@ fn if_and_heaviside_of_a_condition_agree_bit_for_bit_between_backends() {
     assert!(b.fused_calls > 0, "the fused kernel did not run");
     // The delays are what `if` chose: 3 ms onto element 1, 0.5 ms elsewhere.
     let conn = &a.conn[0];
-    assert!(!conn.post.is_empty());
+    assert!(!conn.post().is_empty());
     let d = &conn.delay_steps;
-    for (k, &post) in conn.post.iter().enumerate() {
+    for (k, &post) in conn.post().iter().enumerate() {
         assert_eq!(d.get(k), if post == 1 { 30 } else { 5 }, "synapse {k}");
     }
 }
@@ -333,7 +333,11 @@ fn naming_a_projection_does_not_change_the_network() {
                 b.conn[k].pre(),
                 "{backend:?} projection {k}"
             );
-            assert_eq!(a.conn[k].post, b.conn[k].post, "{backend:?} projection {k}");
+            assert_eq!(
+                a.conn[k].post(),
+                b.conn[k].post(),
+                "{backend:?} projection {k}"
+            );
             assert_eq!(
                 a.conn[k].delay_steps, b.conn[k].delay_steps,
                 "{backend:?} projection {k}"
@@ -991,7 +995,7 @@ fn fixed_total_draws_that_many_uniform_pairs_and_truncnormal_keeps_to_its_bounds
     let (s, t) = (&sim.conn[0], &sim.conn[1]);
     assert_eq!((s.n_synapses(), t.n_synapses()), (24000, 5000));
     assert!(
-        t.pre().iter().zip(t.post.iter()).all(|(i, j)| i != j),
+        t.pre().iter().zip(t.post().iter()).all(|(i, j)| i != j),
         "an autapse"
     );
     // Sources and targets uniform: Pearson's chi-square over the counts (40 and 30 cells,
@@ -1004,11 +1008,11 @@ fn fixed_total_draws_that_many_uniform_pairs_and_truncnormal_keeps_to_its_bounds
         let e = idx.len() as f64 / n as f64;
         counts.iter().map(|c| (c - e) * (c - e) / e).sum::<f64>()
     };
-    assert!(chi2(s.pre(), 40) < 80.0 && chi2(&s.post, 30) < 66.0);
+    assert!(chi2(s.pre(), 40) < 80.0 && chi2(s.post(), 30) < 66.0);
     assert!(chi2(s.pre(), 40) > 5.0, "row counts too even to be random");
     // Several synapses between one pair (20 per pair expected) and rows in CSR order.
     assert!(s.pre().windows(2).all(|w| w[0] <= w[1]));
-    let pairs: std::collections::HashSet<_> = s.pre().iter().zip(s.post.iter()).collect();
+    let pairs: std::collections::HashSet<_> = s.pre().iter().zip(s.post().iter()).collect();
     assert!(pairs.len() < 24000 && pairs.len() > 1100, "{}", pairs.len());
     // Delays redrawn below dt / 2: at least one step.
     assert_eq!(
@@ -1028,12 +1032,12 @@ fn fixed_total_draws_that_many_uniform_pairs_and_truncnormal_keeps_to_its_bounds
     );
     // The same network and values with the interpreter, another network with another seed.
     let interp = run(&c, Backend::Interp, 2);
-    assert_eq!(interp.conn[0].post, s.post);
+    assert_eq!(interp.conn[0].post(), s.post());
     assert_eq!(bits(&interp), bits(&sim));
     let mut cfg = common::config(6);
     cfg.backend = Backend::Jit;
     let other = Sim::new(std::sync::Arc::clone(&c), &cfg).unwrap();
-    assert_ne!(other.conn[0].post, s.post);
+    assert_ne!(other.conn[0].post(), s.post());
     // A bound below the other is refused where it is written.
     let errs = errors("model m\nunit U { state v = normal(0, 1) + truncnormal(0, 1, 2, 1) }\n");
     assert!(errs.iter().any(|e| e.contains("upper bound")), "{errs:?}");

@@ -97,11 +97,14 @@ fn dense_rows_agree_with_the_interpreter_one_thread_and_forced_csr() {
             &format!("duration = 20 ms; precision = {precision} }}"),
         );
         let (jit, traces) = run(&text, Backend::Jit, 2);
-        // The dense rows are found where the rows are runs.
+        // The dense rows are found where the rows are runs, and no post index is held for
+        // them: generated code computes it.
         for name in ["P1", "P2", "P3", "P4", "P5", "P6"] {
+            let h = projection(&jit, name);
+            assert!(jit.post_runs(h).is_some(), "{name} has dense rows");
             assert!(
-                jit.post_runs(projection(&jit, name)).is_some(),
-                "{name} has dense rows"
+                !jit.conn[h.index()].holds_post(),
+                "{name} holds a post index"
             );
         }
         // In f32, the weights and `on step` state are held as f32 (by the JIT only), except
@@ -130,6 +133,7 @@ fn dense_rows_agree_with_the_interpreter_one_thread_and_forced_csr() {
         let forced = text.replace("{ connect", "{ layout = csr; connect");
         let (csr, general) = run(&forced, Backend::Jit, 2);
         assert!(csr.post_runs(projection(&csr, "P1")).is_none());
+        assert!(csr.conn[projection(&csr, "P1").index()].holds_post());
         assert!(general == traces, "{precision}: forced CSR");
     }
 }

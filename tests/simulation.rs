@@ -165,7 +165,7 @@ fn runs_reproduce_exactly_for_a_seed() {
         "regime sequence"
     );
     assert_ne!(counts(&a), counts(&d));
-    assert_eq!(a.conn[0].post, b.conn[0].post);
+    assert_eq!(a.conn[0].post(), b.conn[0].post());
 }
 
 #[test]

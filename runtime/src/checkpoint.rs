@@ -385,7 +385,7 @@ impl Sim {
                     if slots != queue.slot_count() {
                         return Err(mismatch("a projection's delays"));
                     }
-                    let post = &self.conn[q].post;
+                    let post = self.conn[q].post();
                     let mut lists = Vec::with_capacity(slots);
                     for _ in 0..slots {
                         let events = r.u32s("a delay queue")?;

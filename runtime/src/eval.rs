@@ -183,7 +183,7 @@ impl Sim {
                         let (map, idx) = if *side == Side::Pre {
                             (&self.pre_maps[p], conn.pre())
                         } else {
-                            (&self.post_maps[p], &conn.post[..])
+                            (&self.post_maps[p], conn.post())
                         };
                         // Gather through the endpoint map; parts of one end share an element type.
                         if map.parts.len() == 1 {
@@ -223,7 +223,7 @@ impl Sim {
                         let idx = if *b == Builtin::I {
                             conn.pre()
                         } else {
-                            &conn.post[..]
+                            conn.post()
                         };
                         Col::V((0..n).map(|k| idx[Self::elem(ctx, k)] as f64).collect())
                     }
@@ -295,7 +295,7 @@ impl Sim {
         let e = Self::elem(ctx, k);
         let idx = if ctx.node >= self.n_pops && arr.shape.len() == 2 {
             let conn = &self.conn[self.proj_of(ctx.node)];
-            let (i, j) = (conn.pre()[e] as usize, conn.post[e] as usize);
+            let (i, j) = (conn.pre()[e] as usize, conn.post()[e] as usize);
             if i >= arr.shape[0] || j >= arr.shape[1] {
                 self.data_problem(path, arr, ctx, format!("synapse ({i}, {j})"));
                 return f64::NAN;
@@ -391,7 +391,7 @@ impl Sim {
             elems: ctx.elems,
             conn: synapse_init.then(|| {
                 let conn = &self.conn[self.proj_of(ctx.node)];
-                (conn.row_ptr.as_slice(), conn.post.as_slice())
+                (conn.row_ptr.as_slice(), conn.post())
             }),
             node_key: self.node_keys[ctx.node],
         }

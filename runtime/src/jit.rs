@@ -347,7 +347,7 @@ impl Sim {
                         let (idx, bound) = if side == Side::Pre {
                             (self.conn[p].pre(), self.conn[p].n_pre)
                         } else {
-                            (&self.conn[p].post[..], self.conn[p].n_post)
+                            (self.conn[p].post(), self.conn[p].n_post)
                         };
                         (node, Some((idx, start as i64 - offset as i64, bound)))
                     }
@@ -389,7 +389,7 @@ impl Sim {
             elems: ctx.elems,
             columns,
             pre_idx: conn.map(|c| c.pre()),
-            post_idx: conn.map(|c| c.post.as_slice()),
+            post_idx: conn.map(|c| c.post()),
             t: self.step as f64 * self.dt + ctx.time_offset,
             step: self.step,
             node_key: self.node_keys[ctx.node] << 32,
@@ -1035,14 +1035,32 @@ impl Sim {
         }
         // (Pre indices are the row pointers expanded: inside the pre endpoint by the check
         // above.)
-        let (post, size) = (&conn.post, self.post_maps[pi].size());
-        if post.len() != n_syn {
-            return Err(format!("{} post indices for {n_syn} synapses", post.len()));
-        }
-        if let Some(j) = post.iter().find(|&&j| j as usize >= size) {
-            return Err(format!(
-                "post index {j} outside the {size} endpoint elements"
-            ));
+        let size = self.post_maps[pi].size();
+        if let Some(runs) = conn.runs() {
+            // Dense rows: each row's posts run from its first for the row's length.
+            if runs.len() + 1 != conn.row_ptr.len() {
+                return Err(format!(
+                    "{} dense rows for {} sources",
+                    runs.len(),
+                    conn.row_ptr.len() - 1
+                ));
+            }
+            if let Some(i) = (0..runs.len()).find(|&i| runs[i] as usize + conn.row(i).len() > size)
+            {
+                return Err(format!(
+                    "row {i}'s post elements run past the {size} endpoint elements"
+                ));
+            }
+        } else {
+            let post = conn.post();
+            if post.len() != n_syn {
+                return Err(format!("{} post indices for {n_syn} synapses", post.len()));
+            }
+            if let Some(j) = post.iter().find(|&&j| j as usize >= size) {
+                return Err(format!(
+                    "post index {j} outside the {size} endpoint elements"
+                ));
+            }
         }
         // Event code over rows splits each row at the post parts' boundaries: rows must be
         // sorted by post index (as `Connectivity::from_pairs` builds them).
@@ -1379,7 +1397,12 @@ impl Sim {
                 } else {
                     std::ptr::null()
                 },
-                self.conn[pi].post.as_ptr(),
+                // Code over dense rows computes the post indices.
+                if rows.is_some() && setup.runs.is_some() {
+                    std::ptr::null()
+                } else {
+                    self.conn[pi].post().as_ptr()
+                },
             ),
             None => (std::ptr::null(), std::ptr::null()),
         };
@@ -1497,7 +1520,7 @@ impl Sim {
                     due: due.as_ptr(),
                     columns: columns.as_ptr(),
                     pre_idx,
-                    post_idx: self.conn[pi].post.as_ptr(),
+                    post_idx: self.conn[pi].post().as_ptr(),
                     t: self.step as f64 * self.dt,
                     step: self.step,
                     node_key: self.node_keys[node] << 32,

@@ -244,7 +244,7 @@ impl Sim {
         let idx = if st.side == Side::Pre {
             self.conn[p].pre()
         } else {
-            &self.conn[p].post[..]
+            self.conn[p].post()
         };
         let f32_state = self.f32_state;
         for k in 0..n {
@@ -295,9 +295,10 @@ impl Sim {
             if !generated && count > 0 {
                 let values = self.eval(c.value, &Ctx::all(node));
                 let conn = &self.conn[p.index()];
+                let post = conn.post();
                 for &i in &sources {
                     for s in conn.row(i as usize) {
-                        acc[conn.post[s] as usize] += values.at(s);
+                        acc[post[s] as usize] += values.at(s);
                     }
                 }
             }
@@ -979,7 +980,7 @@ impl Sim {
             }
             bounds.push(u32::MAX);
             if let Some(q) = &mut self.queues[pi] {
-                q.repartition(&bounds, &self.conn[pi].post);
+                q.repartition(&bounds, self.conn[pi].post());
             }
             self.split_keys[pi] = Some(key);
         }
@@ -1309,7 +1310,7 @@ fn enqueue<T: Copy + Into<u32>>(
         let mut row = conn.row(i as usize);
         if let Some((lo, hi)) = slots.posts {
             // Rows are in post order (`Connectivity::from_pairs`).
-            let posts = &conn.post[row.clone()];
+            let posts = &conn.post()[row.clone()];
             let start = row.start;
             row = start + posts.partition_point(|&j| j < lo)
                 ..start + posts.partition_point(|&j| j < hi);

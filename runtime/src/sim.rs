@@ -1018,15 +1018,18 @@ impl Sim {
         let same = self.layout.connectivity[h.index()].filter(|q| {
             self.conn[q.index()].n_pre == n_pre
                 && self.conn[q.index()].n_post == n_post
-                && !self.conn[q.index()].post.is_empty()
+                && self.conn[q.index()].n_synapses() > 0
         });
         self.conn[h.index()] = match same {
             Some(q) => self.conn[q.index()].same_synapses(),
             None => {
                 let mut built = self.connect(h, n_pre, n_post)?;
-                if let Some(post) = self.equal_post_index(h, &built) {
-                    built.post = post;
+                // Dense rows hold each row's first post instead of the post index once set
+                // up (`release_post` below), unless the spec forces CSR.
+                if p.layout == Layout::Auto {
+                    built.use_runs();
                 }
+                self.share_equal_index(h, &mut built);
                 built
             }
         };
@@ -1085,6 +1088,7 @@ impl Sim {
         // Initial values and delays drawn: the pre indices (made for the draws' keys) go until
         // something reads them again.
         self.conn[h.index()].release_pre();
+        self.conn[h.index()].release_post();
         self.narrow_projection(h);
         Ok(())
     }
@@ -1100,7 +1104,7 @@ impl Sim {
             .iter()
             .find(|(x, _)| *x == v)?;
         let (mine, theirs) = (&self.conn[h.index()], &self.conn[q.index()]);
-        if !std::sync::Arc::ptr_eq(&mine.post, &theirs.post) || mine.row_ptr != theirs.row_ptr {
+        if !mine.same_index(theirs) || mine.row_ptr != theirs.row_ptr {
             return None;
         }
         match self.nodes[self.n_pops + q.index()].vars.get(&v) {
@@ -1114,32 +1118,34 @@ impl Sim {
         }
     }
 
-    /// The post index of an earlier-built projection whose synapses are the same pairs as
-    /// `mine` (the new synapses of projection `h`: same row pointers and post indices,
-    /// compared in full), to share: an index never changes once built, so one copy serves
-    /// both. For the equal indices the layout pass cannot foresee (`layout.connectivity`
-    /// takes those without building them).
-    fn equal_post_index(
-        &self,
-        h: Handle<Projection>,
-        mine: &Connectivity,
-    ) -> Option<std::sync::Arc<Vec<u32>>> {
-        if mine.post.is_empty() || self.program.model.projections[h].layout != Layout::Auto {
-            return None;
+    /// Share the index of `built` (its post index, or its dense rows) with an earlier
+    /// projection whose synapses turned out the same pair for pair, where the layout pass
+    /// did not foresee it; projections with a forced layout keep their own.
+    fn share_equal_index(&self, h: Handle<Projection>, built: &mut Connectivity) {
+        if built.n_synapses() == 0 || self.program.model.projections[h].layout != Layout::Auto {
+            return;
         }
-        self.program
+        let equal = |c: &Connectivity| match (c.runs(), built.runs()) {
+            (Some(a), Some(b)) => a == b,
+            (None, None) => c.post() == built.post(),
+            _ => false,
+        };
+        let found = self
+            .program
             .model
             .projections
             .iter()
             .filter(|&(q, other)| q != h && other.layout == Layout::Auto)
             .map(|(q, _)| &self.conn[q.index()])
             .find(|c| {
-                c.n_pre == mine.n_pre
-                    && c.n_post == mine.n_post
-                    && c.row_ptr == mine.row_ptr
-                    && c.post == mine.post
-            })
-            .map(|c| std::sync::Arc::clone(&c.post))
+                c.n_pre == built.n_pre
+                    && c.n_post == built.n_post
+                    && c.row_ptr == built.row_ptr
+                    && equal(c)
+            });
+        if let Some(c) = found {
+            built.share_index(c);
+        }
     }
 
     /// Run the simulation for `n_steps` more steps, or until `stop` is set (the current step is

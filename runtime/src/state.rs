@@ -139,11 +139,14 @@ pub struct Connectivity {
     /// whose run never reads it (no `pre.x`, no `i`, no edge record) does not keep 4 bytes per
     /// synapse for it.
     pre: std::sync::OnceLock<Vec<u32>>,
-    /// The post index of each synapse. Shared (`Arc`) with an earlier projection whose
-    /// synapses are the same pairs (`Connectivity::same_synapses`, `Sim::equal_post_index`:
-    /// BDH's layers connect alike);
-    /// never changed once built.
-    pub post: std::sync::Arc<Vec<u32>>,
+    /// The post index of each synapse (`post`). Shared (`Arc`) with an earlier projection
+    /// whose synapses are the same pairs (`Connectivity::same_synapses`,
+    /// `Sim::share_equal_index`: BDH's layers connect alike); never changed once built. Not
+    /// held for dense rows (`runs`) once set-up is done, made again if something reads it.
+    post: std::sync::OnceLock<std::sync::Arc<Vec<u32>>>,
+    /// Dense rows (every row's post elements consecutive, `use_runs`): each row's first post
+    /// index, from which the post index follows; shared like the post index.
+    runs: Option<std::sync::Arc<Vec<u32>>>,
     /// Synapses onto each post element: `col_syn[col_ptr[j]..col_ptr[j + 1]]`, ascending.
     /// `col_syn` is empty until `index_by_post` builds it (only projections with `on post`
     /// code use it: 4 bytes per synapse the others do not pay).
@@ -332,7 +335,8 @@ impl Connectivity {
             n_post,
             row_ptr,
             pre: std::sync::OnceLock::new(),
-            post: std::sync::Arc::new(post),
+            post: std::sync::OnceLock::from(std::sync::Arc::new(post)),
+            runs: None,
             col_ptr,
             col_syn: Vec::new(),
             delay_steps: Delays::None,
@@ -347,7 +351,8 @@ impl Connectivity {
             n_post: self.n_post,
             row_ptr: self.row_ptr.clone(),
             pre: std::sync::OnceLock::new(),
-            post: std::sync::Arc::clone(&self.post),
+            post: self.post.clone(),
+            runs: self.runs.clone(),
             col_ptr: self.col_ptr.clone(),
             col_syn: Vec::new(),
             delay_steps: Delays::None,
@@ -356,12 +361,12 @@ impl Connectivity {
 
     /// Build the reverse index `col_syn` (synapses by post element, ascending), once.
     pub fn index_by_post(&mut self) {
-        if !self.col_syn.is_empty() || self.post.is_empty() {
+        if !self.col_syn.is_empty() || self.n_synapses() == 0 {
             return;
         }
         let mut fill = self.col_ptr.clone();
-        let mut col_syn = vec![0u32; self.post.len()];
-        for (s, &j) in self.post.iter().enumerate() {
+        let mut col_syn = vec![0u32; self.n_synapses()];
+        for (s, &j) in self.post().iter().enumerate() {
             col_syn[fill[j as usize] as usize] = s as u32;
             fill[j as usize] += 1;
         }
@@ -371,7 +376,7 @@ impl Connectivity {
     /// The pre index of each synapse (CSR order), made from the row pointers on first use.
     pub fn pre(&self) -> &[u32] {
         self.pre.get_or_init(|| {
-            let mut pre = Vec::with_capacity(self.post.len());
+            let mut pre = Vec::with_capacity(self.n_synapses());
             for (i, w) in self.row_ptr.windows(2).enumerate() {
                 pre.resize(pre.len() + (w[1] - w[0]) as usize, i as u32);
             }
@@ -393,11 +398,86 @@ impl Connectivity {
     /// Whether every row's synapses are in ascending post order (as `from_pairs` makes them):
     /// generated code over rows and a delivery split by post element rely on it.
     pub fn rows_in_post_order(&self) -> bool {
-        (0..self.row_ptr.len().saturating_sub(1)).all(|i| self.post[self.row(i)].is_sorted())
+        self.runs.is_some()
+            || (0..self.row_ptr.len().saturating_sub(1))
+                .all(|i| self.post()[self.row(i)].is_sorted())
     }
 
     pub fn n_synapses(&self) -> usize {
-        self.post.len()
+        self.row_ptr.last().map_or(0, |&n| n as usize)
+    }
+
+    /// The post index of each synapse (made from the dense rows when it is not held).
+    pub fn post(&self) -> &[u32] {
+        self.post_index()
+    }
+
+    fn post_index(&self) -> &std::sync::Arc<Vec<u32>> {
+        self.post.get_or_init(|| {
+            let runs = self.runs.as_deref().map_or(&[][..], |r| &r[..]);
+            let mut post = Vec::with_capacity(self.n_synapses());
+            for (w, &first) in self.row_ptr.windows(2).zip(runs) {
+                post.extend(first..first + (w[1] - w[0]));
+            }
+            std::sync::Arc::new(post)
+        })
+    }
+
+    /// The post index, shared.
+    pub fn post_shared(&self) -> std::sync::Arc<Vec<u32>> {
+        std::sync::Arc::clone(self.post_index())
+    }
+
+    /// Take another projection's equal post index (its dense rows too).
+    pub fn share_index(&mut self, other: &Connectivity) {
+        self.post = other.post.clone();
+        self.runs = other.runs.clone();
+        if self.post.get().is_none() && self.runs.is_none() {
+            self.post = std::sync::OnceLock::from(other.post_shared());
+        }
+    }
+
+    /// The post index for changing it (copied first when shared); the rows are no longer
+    /// taken for dense.
+    pub fn post_mut(&mut self) -> &mut Vec<u32> {
+        self.post_index();
+        self.runs = None;
+        std::sync::Arc::make_mut(self.post.get_mut().expect("made above"))
+    }
+
+    /// Whether the post index is held now.
+    pub fn holds_post(&self) -> bool {
+        self.post.get().is_some()
+    }
+
+    /// Whether two connectivities hold one and the same index (the same `Arc`).
+    pub fn same_index(&self, other: &Connectivity) -> bool {
+        match (&self.runs, &other.runs, self.post.get(), other.post.get()) {
+            (Some(a), Some(b), ..) => std::sync::Arc::ptr_eq(a, b) && self.row_ptr == other.row_ptr,
+            (None, None, Some(a), Some(b)) => std::sync::Arc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
+
+    /// Dense rows: each row's first post index when every row's posts are consecutive.
+    pub fn runs(&self) -> Option<&std::sync::Arc<Vec<u32>>> {
+        self.runs.as_ref()
+    }
+
+    /// Take the rows as dense when they are (`row_runs`); the post index is still held until
+    /// `release_post`. Returns whether they are.
+    pub fn use_runs(&mut self) -> bool {
+        if self.runs.is_none() {
+            self.runs = self.row_runs().map(std::sync::Arc::new);
+        }
+        self.runs.is_some()
+    }
+
+    /// Drop the post index of dense rows (the next `post` makes it again).
+    pub fn release_post(&mut self) {
+        if self.runs.is_some() {
+            self.post = std::sync::OnceLock::new();
+        }
     }
 
     /// When every row's post indices are consecutive (all-to-all, one-to-one, block-diagonal
@@ -405,9 +485,13 @@ impl Connectivity {
     /// with the row pointers gives every post index (generated code over such rows reads the
     /// post side contiguously). `None` when some row skips or repeats a post element.
     pub fn row_runs(&self) -> Option<Vec<u32>> {
+        if let Some(runs) = &self.runs {
+            return Some(runs.to_vec());
+        }
+        let post = self.post();
         (0..self.row_ptr.len().saturating_sub(1))
             .map(|i| {
-                let posts = &self.post[self.row(i)];
+                let posts = &post[self.row(i)];
                 let first = posts.first().copied().unwrap_or(0);
                 let consecutive = posts
                     .iter()
@@ -690,7 +774,7 @@ mod tests {
         for j in 0..3 {
             let syn = &c.col_syn[c.col_ptr[j] as usize..c.col_ptr[j + 1] as usize];
             let expected: Vec<u32> = (0..c.n_synapses() as u32)
-                .filter(|&s| c.post[s as usize] == j as u32)
+                .filter(|&s| c.post()[s as usize] == j as u32)
                 .collect();
             assert_eq!(syn, expected.as_slice());
         }

@@ -368,7 +368,7 @@ fn write_into(tmp: &Path, sim: &Sim, meta: &TraceMeta) -> io::Result<Vec<String>
                 let pre: Vec<f64> = conn.pre().iter().map(|&i| f64::from(i)).collect();
                 put(&format!("{base}.pre.npy"), &pre, &[n], Dtype::U32)?;
                 drop(pre);
-                let post: Vec<f64> = conn.post.iter().map(|&j| f64::from(j)).collect();
+                let post: Vec<f64> = conn.post().iter().map(|&j| f64::from(j)).collect();
                 put(&format!("{base}.post.npy"), &post, &[n], Dtype::U32)?;
                 let endpoint = |ep: &neurograph_compiler::ir::Endpoint| -> Vec<Value> {
                     let mut offset = 0u64;
