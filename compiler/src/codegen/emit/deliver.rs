@@ -509,13 +509,12 @@ impl LoopEnv<'_> {
                     b.def_var(k_var, k1);
                     b.ins().jump(head, &[]);
                 };
+                // (Still in block `heads[q]`.)
                 if lanes {
                     let (vhead, vbody) = (b.create_block(), b.create_block());
-                    b.switch_to_block(heads[q]);
                     b.ins().jump(vhead, &[]);
                     run(b, vhead, vbody, 2, shead);
                 } else {
-                    b.switch_to_block(heads[q]);
                     b.ins().jump(shead, &[]);
                 }
                 run(b, shead, sbody, 1, next);
