@@ -1161,18 +1161,24 @@ impl Sim {
                     let saved = std::mem::take(&mut self.conn[pi]);
                     let saved_size = self.nodes[node].size;
                     self.nodes[node].size = n_post;
+                    // Without draws (a condition of i and j, say) generated code may evaluate
+                    // it; draws are keyed as the initial values' draws.
+                    let draws = neurograph_compiler::layout::draws(&self.program.model, *pe);
                     for i in 0..n_pre {
-                        let mut c = crate::state::Connectivity::from_pairs(
+                        // Row i: the pairs (i, 0), ..., (i, n_post - 1).
+                        let row_ptr = (0..=n_pre)
+                            .map(|k| if k <= i { 0 } else { n_post as u32 })
+                            .collect();
+                        self.conn[pi] = crate::state::Connectivity::from_rows(
                             n_pre,
                             n_post,
-                            (0..n_post as u32).map(|j| (i as u32, j)).collect(),
+                            row_ptr,
+                            (0..n_post as u32).collect(),
                         );
-                        c.n_pre = n_pre;
-                        self.conn[pi] = c;
                         let probs = self.eval(
                             *pe,
                             &Ctx {
-                                init_draw: Some(0),
+                                init_draw: draws.then_some(0),
                                 ..Ctx::all(node)
                             },
                         );
