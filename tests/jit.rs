@@ -12,7 +12,7 @@ use neurograph::compiler::ir::Node;
 use neurograph_runtime::jit::{call_checked, new_jit, CallArgs, Column};
 use neurograph_runtime::{Backend, Sim};
 
-type Traces = Vec<(Vec<u64>, Vec<u64>)>;
+type Traces = common::TraceBits;
 
 fn run(
     c: &std::sync::Arc<neurograph::compiler::Compiled>,
@@ -37,15 +37,7 @@ fn run_counting(
 
 /// The recorded arrays of a finished simulation, as bits.
 fn bits(sim: &Sim) -> Traces {
-    sim.recordings
-        .iter()
-        .map(|r| {
-            (
-                r.times.iter().map(|x| x.to_bits()).collect(),
-                r.values.iter().map(|x| x.to_bits()).collect(),
-            )
-        })
-        .collect()
+    common::trace_bits(sim)
 }
 
 /// What generated code each bundled spec must run in its first 20 ms (at least 50 steps) with
@@ -221,17 +213,7 @@ fn the_tripartite_release_path_equals_the_interpreter() {
                     let mut sim = Sim::new(std::sync::Arc::clone(&c), &cfg).unwrap();
                     sim.run(steps, &AtomicBool::new(false), 0, &mut |_| {});
                     sim.finish_records();
-                    let traces = sim
-                        .recordings
-                        .iter()
-                        .map(|r| {
-                            (
-                                r.times.iter().map(|x| x.to_bits()).collect(),
-                                r.values.iter().map(|x| x.to_bits()).collect(),
-                            )
-                        })
-                        .collect();
-                    (traces, sim.fused_calls, sim.event_code_calls)
+                    (bits(&sim), sim.fused_calls, sim.event_code_calls)
                 })
                 .collect();
         let interp = &runs[0].0;

@@ -57,9 +57,7 @@ record C.y, D.y, C.q, D.q, G1.z, G2.z, D.r, N1.spikes, N2.spikes, N1.g, N2.c, P4
 run { dt = 0.1 ms; duration = 20 ms }
 ";
 
-type Traces = Vec<(Vec<u64>, Vec<u64>)>;
-
-fn run(text: &str, backend: Backend, threads: usize) -> (Sim, Traces) {
+fn run(text: &str, backend: Backend, threads: usize) -> (Sim, common::TraceBits) {
     let c = common::compile_text(text);
     let mut cfg = common::config(7);
     cfg.backend = backend;
@@ -67,16 +65,7 @@ fn run(text: &str, backend: Backend, threads: usize) -> (Sim, Traces) {
     sim.set_threads(threads);
     sim.run(200, &AtomicBool::new(false), 0, &mut |_| {});
     sim.finish_records();
-    let traces = sim
-        .recordings
-        .iter()
-        .map(|r| {
-            (
-                r.times.iter().map(|x| x.to_bits()).collect(),
-                r.values.iter().map(|x| x.to_bits()).collect(),
-            )
-        })
-        .collect();
+    let traces = common::trace_bits(&sim);
     (sim, traces)
 }
 

@@ -184,6 +184,22 @@ pub fn config(seed: u64) -> RunConfig {
     }
 }
 
+/// The times and values of each recording of a simulation, as bits (for bit-for-bit
+/// comparisons between backends, threads and layouts).
+pub type TraceBits = Vec<(Vec<u64>, Vec<u64>)>;
+
+pub fn trace_bits(sim: &Sim) -> TraceBits {
+    sim.recordings
+        .iter()
+        .map(|r| {
+            (
+                r.times.iter().map(|x| x.to_bits()).collect(),
+                r.values.iter().map(|x| x.to_bits()).collect(),
+            )
+        })
+        .collect()
+}
+
 /// Run `steps` steps and return the simulation (recordings inside).
 pub fn simulate(c: &Arc<Compiled>, seed: u64, steps: u64) -> Sim {
     simulate_with(c, seed, steps, neurograph_runtime::Backend::Interp)
