@@ -256,7 +256,7 @@ pub fn describe(c: &Compiled) -> String {
         // Dense rows: known for all-to-all and one-to-one, found at set-up for other rules.
         let rows = if neurograph_compiler::layout::dense_rows(m, h) {
             " with dense rows"
-        } else if pr.layout == Layout::Auto {
+        } else if neurograph_compiler::layout::dense_rows_allowed(m, h) {
             " (dense rows where the built rows are runs of posts)"
         } else {
             ""

@@ -116,9 +116,23 @@ pub fn synapse_layout(
     let word = 8.0;
     let pr = &model.projections[h];
     let dense = neurograph_compiler::layout::dense_rows(model, h);
+    // Dense rows: each row's first post element (u32) instead of a post index.
+    let first_posts = match pr.connect.rule {
+        ConnectRule::OneToOne => 4.0,
+        _ => 4.0 / (pr.post.size() as f64).max(1.0),
+    };
     let mut parts = vec![match plan.connectivity[h.index()] {
-        // Dense rows: each row's first post element (4 B per source), no post index.
-        _ if dense => ("no post index (dense rows)".to_string(), 0.0),
+        Some(q) if dense => (
+            format!(
+                "dense rows: first post per row (u32) shared with `{}`",
+                model.projections[q].name
+            ),
+            0.0,
+        ),
+        None if dense => (
+            "dense rows: first post per row (u32)".to_string(),
+            first_posts,
+        ),
         Some(q) => (
             format!(
                 "post index (u32) shared with `{}`",

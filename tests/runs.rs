@@ -14,8 +14,11 @@ use neurograph_runtime::{Backend, Sim};
 
 /// Rows that straddle the post endpoint's parts (200 sources onto 150 + 151 elements, odd
 /// lengths), block-diagonal rows, one-to-one rows, activity-sparse sources, `j` in a coupling,
-/// an `on step` write of synapse state, `on pre` code onto a post part pair and `on pre` code
-/// that also writes the presynaptic side (which must not be split between threads).
+/// an `on step` write of synapse state, `on pre` code onto a post part pair, and code that must
+/// not be split between threads by post element: `on pre` that also writes the presynaptic
+/// side (P6), reads on the presynaptic side what it writes on the postsynaptic one in a
+/// recurrent projection (P7), or writes onto a post endpoint that names one population twice
+/// (P8).
 const SPEC: &str = "model runs
 neuron L {
   state v: volt = uniform(0 mV, 10 mV)
@@ -53,16 +56,23 @@ project P3: (C, D) -> (G1, G2) { connect one_to_one; post.z = sum(pre.y) }
 project P4: (A, B) -> (C, D) via M { connect all_to_all; post.r = sum(s * pre.x) }
 project P5: N1 -> (N1, N2) via F { connect all_to_all }
 project P6: N2 -> (N1, N2) via E { connect all_to_all }
+project P7: N1 -> N1 { connect all_to_all; on pre { post.c += 0.001 * pre.c } }
+project P8: N1 -> (N2, N2) via F { connect all_to_all }
 record C.y, D.y, C.q, D.q, G1.z, G2.z, D.r, N1.spikes, N2.spikes, N1.g, N2.c, P4.s at end
 run { dt = 0.1 ms; duration = 20 ms }
 ";
 
+/// Run the spec for 200 steps; on several threads every call that may be split is split,
+/// whatever its size (`share_always`).
 fn run(text: &str, backend: Backend, threads: usize) -> (Sim, common::TraceBits) {
     let c = common::compile_text(text);
     let mut cfg = common::config(7);
     cfg.backend = backend;
     let mut sim = Sim::new(Arc::clone(&c), &cfg).unwrap();
     sim.set_threads(threads);
+    if threads > 1 {
+        sim.share_always(1);
+    }
     sim.run(200, &AtomicBool::new(false), 0, &mut |_| {});
     sim.finish_records();
     let traces = common::trace_bits(&sim);
@@ -88,7 +98,7 @@ fn dense_rows_agree_with_the_interpreter_one_thread_and_forced_csr() {
         let (jit, traces) = run(&text, Backend::Jit, 2);
         // The dense rows are found where the rows are runs, and no post index is held for
         // them: generated code computes it.
-        for name in ["P1", "P2", "P3", "P4", "P5", "P6"] {
+        for name in ["P1", "P2", "P3", "P4", "P5", "P6", "P7", "P8"] {
             let h = projection(&jit, name);
             assert!(jit.post_runs(h).is_some(), "{name} has dense rows");
             assert!(
@@ -124,6 +134,57 @@ fn dense_rows_agree_with_the_interpreter_one_thread_and_forced_csr() {
         assert!(csr.post_runs(projection(&csr, "P1")).is_none());
         assert!(csr.conn[projection(&csr, "P1").index()].holds_post());
         assert!(general == traces, "{precision}: forced CSR");
+    }
+}
+
+/// A checkpoint of an f32 run holds its f32 columns (widened) and continues bit for bit in a
+/// new simulation, also where a per-synapse parameter was set to one value before it.
+#[test]
+fn f32_columns_survive_a_checkpoint() {
+    let text = SPEC.replace("duration = 20 ms }", "duration = 20 ms; precision = f32 }");
+    let c = common::compile_text(&text);
+    let new_sim = |threads: usize| {
+        let mut cfg = common::config(7);
+        cfg.backend = Backend::Jit;
+        let mut sim = Sim::new(Arc::clone(&c), &cfg).unwrap();
+        sim.set_threads(threads);
+        sim
+    };
+    let one_weight = neurograph_runtime::params::resolve(&c.model, "P5.w=0.05").unwrap();
+    let stop = AtomicBool::new(false);
+    let mut straight = new_sim(1);
+    straight.set_param(one_weight.clone()).unwrap();
+    straight.run(200, &stop, 0, &mut |_| {});
+    let mut first = new_sim(2);
+    first.set_param(one_weight).unwrap();
+    first.run(100, &stop, 0, &mut |_| {});
+    let mut w = neurograph_runtime::checkpoint::Writer::default();
+    first.write_state(&mut w);
+    let mut resumed = new_sim(2);
+    let p1 = projection(&resumed, "P1");
+    assert!(resumed.nodes[resumed.n_pops + p1.index()]
+        .vars
+        .values()
+        .any(|s| matches!(s, Store::Narrow(_))));
+    resumed
+        .read_state(&mut neurograph_runtime::checkpoint::Reader::new(&w.bytes))
+        .unwrap();
+    // Narrow again after the restore.
+    assert!(resumed.nodes[resumed.n_pops + p1.index()]
+        .vars
+        .values()
+        .any(|s| matches!(s, Store::Narrow(_))));
+    resumed.run(100, &stop, 0, &mut |_| {});
+    for (a, b) in straight.nodes.iter().zip(&resumed.nodes) {
+        for (v, store) in &a.vars {
+            let bits = |s: &Store| {
+                s.elements(a.size)
+                    .iter()
+                    .map(|x| x.to_bits())
+                    .collect::<Vec<_>>()
+            };
+            assert_eq!(bits(store), bits(&b.vars[v]));
+        }
     }
 }
 

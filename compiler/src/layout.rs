@@ -20,7 +20,6 @@ pub struct Plan {
     pub connectivity: Vec<Option<Handle<Projection>>>,
 }
 
-/// Runs the layout pass over a model.
 /// Whether the per-synapse columns of projection `h` are held as f32 when generated code runs
 /// it (`runtime::Sim::narrow_projection`): the model runs in f32 (every write rounds to f32)
 /// and only event code writes them (no synapse dynamics, no event-driven variables, whose
@@ -33,6 +32,7 @@ pub fn narrow_columns(model: &Model, h: Handle<Projection>) -> bool {
         && code.event_driven.is_empty()
 }
 
+/// Runs the layout pass over a model.
 pub fn plan(model: &Model) -> Plan {
     let constant = constant_synapse_vars(model);
     Plan {
@@ -186,12 +186,20 @@ fn no_dropped_autapses(p: &Projection) -> bool {
 /// layout not forced. (Other rules may still build such rows; the run finds them.)
 pub fn dense_rows(model: &Model, h: Handle<Projection>) -> bool {
     let p = &model.projections[h];
-    p.layout == Layout::Auto
+    dense_rows_allowed(model, h)
         && matches!(
             p.connect.rule,
             ConnectRule::AllToAll | ConnectRule::OneToOne
         )
         && no_dropped_autapses(p)
+}
+
+/// Whether projection `h` may hold dense rows instead of its post index: the layout is not
+/// forced, and no code goes through the post index anyway (delayed deliveries over due
+/// synapses, `on post` code over the index by post element).
+pub fn dense_rows_allowed(model: &Model, h: Handle<Projection>) -> bool {
+    let p = &model.projections[h];
+    p.layout == Layout::Auto && p.delay.is_none() && p.code.on_post.is_empty()
 }
 
 /// Whether two projections' connect rules build the same synapses (see `shared_columns`).

@@ -178,6 +178,7 @@ fn same_shape(a: &Store, b: &Store) -> bool {
         (Store::Uniform(_), Store::Uniform(_)) => true,
         (Store::Elements(x), Store::Elements(y)) => x.len() == y.len(),
         (Store::Narrow(x), Store::Elements(y)) => x.len() == y.len(),
+        (Store::Narrow(_), Store::Uniform(_)) => true,
         (Store::Regime { n, data }, Store::Regime { n: m, data: d }) => {
             n == m && data.len() == d.len()
         }

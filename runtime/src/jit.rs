@@ -384,11 +384,13 @@ impl Sim {
         // The model's JIT is shared by its simulations: hold it only to compile.
         let kernel = js.source.kernel(model, &key).ok()?;
         let conn = synapses.then(|| &self.conn[self.proj_of(ctx.node)]);
+
         let args = CallArgs {
             n: self.count(ctx),
             elems: ctx.elems,
             columns,
             pre_idx: conn.map(|c| c.pre()),
+            // (Made again for dense rows, which do not hold it: `call_checked` wants both.)
             post_idx: conn.map(|c| c.post()),
             t: self.step as f64 * self.dt + ctx.time_offset,
             step: self.step,
@@ -968,10 +970,10 @@ pub(crate) struct DeliverySetup {
     last: std::cell::RefCell<[LastKernel; 2]>,
     /// Each row's first post index when every row's posts are consecutive
     /// (`Connectivity::row_runs`): code over rows then runs over them (`DeliveryKey::runs`).
-    runs: Option<Vec<u32>>,
-    /// Whether the statements write only synapse and postsynaptic variables (so that code
-    /// over runs may be split between threads by post element).
-    post_writes: bool,
+    runs: Option<std::sync::Arc<Vec<u32>>>,
+    /// Whether code over runs may be split between threads by post element
+    /// (`Sim::split_by_post_ok`).
+    split_ok: bool,
     bufs: RefCell<DeliveryBufs>,
 }
 
@@ -1002,23 +1004,20 @@ impl Sim {
         setup
     }
 
-    /// Whether generated event code of projection `p` may run over `due`: every due synapse
-    /// exists, and every endpoint index of the projection lies inside its endpoint (what the
-    /// generated code trusts). `try_event_code` checks the second once per run (connectivity does
-    /// not change during a run) and the first every call.
     /// The dense-rows layout of projection `p`: when every row's post elements are
-    /// consecutive (all-to-all, one-to-one, block-diagonal connectivity) and the spec does not
-    /// force CSR, each row's first post index (`Connectivity::row_runs`); generated code over
-    /// its rows then reads and writes the post side contiguously, on lanes, without the post
-    /// index, and splits big calls between threads by post element.
-    pub fn post_runs(&self, p: Handle<Projection>) -> Option<Vec<u32>> {
-        (self.program.model.projections[p].layout == Layout::Auto)
-            .then(|| self.conn[p.index()].row_runs())
-            .flatten()
+    /// consecutive (all-to-all, one-to-one, block-diagonal connectivity) and the post index is
+    /// not needed (`layout::dense_rows_allowed`), each row's first post index
+    /// (`Connectivity::use_runs`); generated code over its rows then reads and writes the post
+    /// side contiguously, on lanes, without the post index, and splits calls of at least
+    /// `SPLIT_SYNAPSES` between threads by post element where `Sim::split_by_post_ok` allows.
+    pub fn post_runs(&self, p: Handle<Projection>) -> Option<std::sync::Arc<Vec<u32>>> {
+        self.conn[p.index()].runs().cloned()
     }
 
-    /// Whether event code of projection `p` may run over `due` (indices and endpoint
-    /// numbering checked).
+    /// Whether generated event code of projection `p` may run over `due`: every due synapse
+    /// exists, and every endpoint index of the projection lies inside its endpoint (what the
+    /// generated code trusts). `try_event_code` checks the second once per run (connectivity
+    /// does not change during a run) and the first every call.
     pub fn delivery_fits(&self, p: Handle<Projection>, due: &[u32]) -> Result<(), SimError> {
         self.delivery_fits_text(p, due).map_err(SimError::new)
     }
@@ -1118,7 +1117,15 @@ impl Sim {
             columns,
             reads_pre,
             runs,
-            post_writes: stmts.iter().all(|st| st.side != Side::Pre),
+            split_ok: match code {
+                codegen::EventCode::Cell { .. } => false,
+                codegen::EventCode::OnPre(p)
+                | codegen::EventCode::OnPost(p)
+                | codegen::EventCode::OnStep(p)
+                | codegen::EventCode::Coupling { projection: p, .. } => {
+                    self.split_by_post_ok(p.index(), &stmts)
+                }
+            },
             last: std::cell::RefCell::new([None, None]),
             bufs: RefCell::new(DeliveryBufs::default()),
         })
@@ -1435,7 +1442,9 @@ impl Sim {
         // the order one call would write it.
         let windows = match (&self.pool, rows) {
             (Some(pool), Some(count))
-                if setup.runs.is_some() && setup.post_writes && count >= SPLIT_SYNAPSES =>
+                if setup.runs.is_some()
+                    && setup.split_ok
+                    && (count >= SPLIT_SYNAPSES || self.share_always.is_some()) =>
             {
                 pool.threads()
             }
@@ -1462,7 +1471,7 @@ impl Sim {
                 .collect();
             // SAFETY: as for one call below; each call has its own scratch and writes only
             // synapses whose post element lies in its window, and those post elements
-            // (`post_writes`: no statement writes the presynaptic side).
+            // (`split_ok`: nothing else, and nothing another thread writes is read).
             let call = |t: usize| unsafe { func(&calls[t].0) };
             if let Some(pool) = &mut self.pool {
                 pool.run(windows, &call);
@@ -1557,7 +1566,8 @@ impl Sim {
 /// generated code subtracts a row's shift from it).
 const ALL_POSTS: i64 = 1 << 40;
 
-/// Synapses in the rows of one call from which code over runs is split between threads.
+/// Synapses in the rows of one call from which code over runs is split between threads
+/// (always with `Sim::share_always`).
 const SPLIT_SYNAPSES: usize = 1 << 15;
 
 /// Event code arguments sent to a worker thread (`Sim::call_event_parts`).

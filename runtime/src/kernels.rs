@@ -1030,11 +1030,29 @@ impl Sim {
     fn split_delivery_ok(&self, pi: usize) -> bool {
         let model = &self.program.model;
         let p = &model.projections[Handle::<Projection>::new(pi)];
-        let writes_ok = p.code.on_pre.iter().all(|st| match st.side {
+        self.split_by_post_ok(pi, &p.code.on_pre)
+    }
+
+    /// Whether `stmts` of projection `pi` may run on several threads, each over the synapses
+    /// onto its own post elements, with the bits of one call: they write only synapse and
+    /// post-side variables (no presynaptic or model-level one), no variable they write is
+    /// read on the presynaptic side (a recurrent projection's `pre.v` would be read by one
+    /// thread while another writes the same cell's `post.v`), the post endpoint's parts are
+    /// distinct elements, rows are in post order, and nothing is advanced lazily.
+    pub(crate) fn split_by_post_ok(&self, pi: usize, stmts: &[Statement]) -> bool {
+        let model = &self.program.model;
+        let writes_ok = stmts.iter().all(|st| match st.side {
             Side::Post => true,
             Side::Own => model.variables[st.var].scope != Scope::Global,
             Side::Pre => false,
         });
+        let mut reads = Vec::new();
+        for st in stmts {
+            neurograph_compiler::codegen::inputs_of(model, st.value, &mut reads);
+        }
+        let read_before_written = reads
+            .iter()
+            .any(|&(v, side)| side == Side::Pre && stmts.iter().any(|st| st.var == v));
         let mut posts: Vec<(usize, usize, usize)> = self.post_maps[pi]
             .parts
             .iter()
@@ -1044,7 +1062,11 @@ impl Sim {
         let disjoint = posts
             .windows(2)
             .all(|w| w[0].0 != w[1].0 || w[0].2 <= w[1].1);
-        writes_ok && disjoint && self.conn[pi].rows_in_post_order() && self.lazy[pi].is_none()
+        writes_ok
+            && !read_before_written
+            && disjoint
+            && self.conn[pi].rows_in_post_order()
+            && self.lazy[pi].is_none()
     }
 
     fn deliver_post(&mut self, p: Handle<Projection>) {

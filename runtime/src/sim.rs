@@ -1025,8 +1025,8 @@ impl Sim {
             None => {
                 let mut built = self.connect(h, n_pre, n_post)?;
                 // Dense rows hold each row's first post instead of the post index once set
-                // up (`release_post` below), unless the spec forces CSR.
-                if p.layout == Layout::Auto {
+                // up (`release_post` below), unless the spec forces CSR or code reads it.
+                if neurograph_compiler::layout::dense_rows_allowed(model, h) {
                     built.use_runs();
                 }
                 self.share_equal_index(h, &mut built);
