@@ -601,6 +601,61 @@ fn kernels_reject_inputs_that_do_not_fit() {
     );
 }
 
+/// A synapse kernel gets only the endpoint indices it reads (`i`, `j`): one reading `j` is
+/// refused without the post index, one reading neither runs without either (so that dense rows
+/// need not make their post index for it).
+#[test]
+fn synapse_kernels_need_only_the_indices_they_read() {
+    let c = common::compile_text(
+        "model idx
+unit U { state x: 1 = 0 }
+synapse S { param a = 1; param b = 1 }
+population P = U[3]
+project Q: P -> P via S { connect all_to_all; a = j + 1; b = 2 }
+",
+    );
+    let m = &c.model;
+    let q = &m.projections.iter().next().unwrap().1;
+    let init = |name: &str| {
+        q.inits
+            .iter()
+            .find(|(v, _)| m.variables[*v].name == name)
+            .unwrap()
+            .1
+    };
+    let mut jit = new_jit().unwrap();
+    let key = |expr| KernelKey {
+        expr,
+        modes: vec![],
+        subset: false,
+        synapses: true,
+    };
+    let (reads_j, plain) = (key(init("a")), key(init("b")));
+    let reads_j_kernel = jit.compile(m, &reads_j).unwrap();
+    let plain_kernel = jit.compile(m, &plain).unwrap();
+    assert_eq!(reads_j_kernel.reads_index, [false, true]);
+    assert_eq!(plain_kernel.reads_index, [false, false]);
+    let post = [0u32, 1, 2, 0, 1, 2, 0, 1, 2];
+    let args = |post_idx| CallArgs {
+        n: 9,
+        elems: None,
+        columns: vec![],
+        pre_idx: None,
+        post_idx,
+        t: 0.0,
+        step: 0,
+        node_key: 0,
+        seed: 1,
+        size: 9,
+    };
+    let err = call_checked(&reads_j_kernel, &reads_j, &args(None)).unwrap_err();
+    assert!(err.message.contains("endpoint indices it reads"), "{err}");
+    let values = call_checked(&reads_j_kernel, &reads_j, &args(Some(&post))).unwrap();
+    assert_eq!(values, vec![1.0, 2.0, 3.0, 1.0, 2.0, 3.0, 1.0, 2.0, 3.0]);
+    let values = call_checked(&plain_kernel, &plain, &args(None)).unwrap();
+    assert!(values.iter().all(|&v| v == 2.0), "{values:?}");
+}
+
 #[test]
 fn inspect_prints_the_generated_cranelift_ir() {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_neurograph"))

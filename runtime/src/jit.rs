@@ -184,8 +184,9 @@ fn call_checked_text(
             ));
         }
     }
-    if key.synapses && (args.pre_idx.is_none() || args.post_idx.is_none()) {
-        return Err("synapse kernel without endpoint indices".to_string());
+    let [pre, post] = kernel.reads_index;
+    if key.synapses && ((pre && args.pre_idx.is_none()) || (post && args.post_idx.is_none())) {
+        return Err("synapse kernel without the endpoint indices it reads".to_string());
     }
     let mut inputs = Vec::with_capacity(args.columns.len());
     for (k, (c, mode)) in args.columns.iter().zip(&key.modes).enumerate() {
@@ -389,9 +390,10 @@ impl Sim {
             n: self.count(ctx),
             elems: ctx.elems,
             columns,
-            pre_idx: conn.map(|c| c.pre()),
-            // (Made again for dense rows, which do not hold it: `call_checked` wants both.)
-            post_idx: conn.map(|c| c.post()),
+            // Only the indices it reads (`i`, `j`): made on first use, and for dense rows the
+            // post index is not held otherwise.
+            pre_idx: conn.filter(|_| kernel.reads_index[0]).map(|c| c.pre()),
+            post_idx: conn.filter(|_| kernel.reads_index[1]).map(|c| c.post()),
             t: self.step as f64 * self.dt + ctx.time_offset,
             step: self.step,
             node_key: self.node_keys[ctx.node] << 32,

@@ -85,6 +85,17 @@ pub struct Kernel {
     pub inputs: Vec<InputKey>,
     /// What it was compiled for.
     pub key: KernelKey,
+    /// Whether it reads the synapses' pre and post endpoint indices (`i`, `j`; a synapse
+    /// kernel without them gets no index it does not read).
+    pub reads_index: [bool; 2],
+}
+
+/// `Kernel::reads_index` of an expression.
+pub fn reads_index(model: &Model, e: Handle<Expr>) -> [bool; 2] {
+    [
+        reads_builtin(model, e, &[Builtin::I]),
+        reads_builtin(model, e, &[Builtin::J]),
+    ]
 }
 
 /// Host functions the generated code calls. The runtime supplies the random-number one so that
@@ -319,6 +330,7 @@ impl KernelSource {
                         func,
                         inputs,
                         key: key.clone(),
+                        reads_index: reads_index(model, key.expr),
                     }))
                 });
                 kernel

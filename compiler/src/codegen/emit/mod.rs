@@ -320,6 +320,7 @@ impl Jit {
                         func,
                         inputs,
                         key: key.clone(),
+                        reads_index: crate::codegen::reads_index(model, key.expr),
                     }))
                 });
             self.kernels.insert(key.clone(), kernel);
