@@ -153,7 +153,7 @@ fn f32_columns_survive_a_checkpoint() {
     let one_weight = neurograph_runtime::params::resolve(&c.model, "P5.w=0.05").unwrap();
     let stop = AtomicBool::new(false);
     let mut straight = new_sim(1);
-    straight.set_param(one_weight.clone()).unwrap();
+    straight.set_param(one_weight).unwrap();
     straight.run(200, &stop, 0, &mut |_| {});
     let mut first = new_sim(2);
     first.set_param(one_weight).unwrap();
