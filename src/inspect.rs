@@ -253,11 +253,17 @@ pub fn describe(c: &Compiled) -> String {
             Layout::Auto => String::new(),
             l => format!(" (forced: layout = {})", l.name()),
         };
-        // Dense rows: known for all-to-all and one-to-one, found at set-up for other rules.
+        // Dense rows: known for all-to-all and one-to-one, found at set-up for rules that may
+        // build them (a condition of `i`, `j`, a file), not looked for in random ones.
+        let may_be_dense = match &pr.connect.rule {
+            ConnectRule::Bernoulli(p) => neurograph_compiler::const_eval(m, *p).is_none(),
+            ConnectRule::File(_) => true,
+            _ => false,
+        };
         let rows = if neurograph_compiler::layout::dense_rows(m, h) {
             " with dense rows"
-        } else if neurograph_compiler::layout::dense_rows_allowed(m, h) {
-            " (dense rows where the built rows are runs of posts)"
+        } else if may_be_dense && neurograph_compiler::layout::dense_rows_allowed(m, h) {
+            " (dense rows if the built rows are runs of posts)"
         } else {
             ""
         };

@@ -60,30 +60,51 @@ pub fn expected_synapses(model: &Model, pr: &Projection) -> Option<f64> {
     })
 }
 
-/// Whether a run reads a projection's pre indices: its code reads `pre.x` or `i`, or a record
-/// writes its edges (otherwise they are made for the initial values' draws and dropped).
+/// Whether a run reads a projection's pre indices: code that goes through them reads `pre.x`
+/// or `i` or writes `pre.x`, or a record writes its edges (otherwise they are made for the
+/// initial values' draws and dropped). Generated code over rows (couplings, `on step`, `on pre`
+/// without a delay) reads the presynaptic side through each row's source and does not make
+/// them; delayed `on pre` code over due synapses, `on post` code, synapse dynamics and
+/// interpreted code do.
 pub fn reads_pre(model: &Model, pr: &Projection, h: Handle<Projection>) -> bool {
+    use neurograph_compiler::codegen::{inputs_of, jittable, reads_builtin};
     let c = &pr.code;
+    let over_rows = |e: Handle<Expr>, rows: bool| rows && jittable(model, e);
+    let rows_pre = pr.delay.is_none();
     let exprs = c
         .on_pre
         .iter()
-        .chain(&c.on_post)
-        .chain(&c.on_step)
-        .map(|st| st.value)
-        .chain(c.dynamics.odes.iter().chain(&c.event_driven).map(|o| o.rhs))
-        .chain(c.dynamics.updates.iter().map(|u| u.value))
-        .chain(c.dynamics.lets.iter().map(|l| l.1))
-        .chain(pr.couplings.iter().map(|cp| cp.value));
-    let mut reads = Vec::new();
-    let mut builtin = false;
-    for e in exprs {
-        neurograph_compiler::codegen::inputs_of(model, e, &mut reads);
-        builtin |= neurograph_compiler::codegen::reads_builtin(model, e, &[Builtin::I]);
+        .map(|st| (st.value, rows_pre))
+        .chain(c.on_step.iter().map(|st| (st.value, true)))
+        .chain(pr.couplings.iter().map(|cp| (cp.value, true)))
+        .chain(c.on_post.iter().map(|st| (st.value, false)))
+        .chain(
+            c.dynamics
+                .odes
+                .iter()
+                .chain(&c.event_driven)
+                .map(|o| (o.rhs, false)),
+        )
+        .chain(c.dynamics.updates.iter().map(|u| (u.value, false)))
+        .chain(c.dynamics.lets.iter().map(|l| (l.1, false)));
+    let mut reads_pre = false;
+    for (e, rows) in exprs {
+        if over_rows(e, rows) {
+            continue;
+        }
+        let mut reads = Vec::new();
+        inputs_of(model, e, &mut reads);
+        reads_pre |= reads.iter().any(|&(_, side)| side == Side::Pre)
+            || reads_builtin(model, e, &[Builtin::I]);
     }
-    let writes = c.on_pre.iter().chain(&c.on_post).chain(&c.on_step);
-    builtin
-        || reads.iter().any(|&(_, side)| side == Side::Pre)
-        || writes.clone().any(|st| st.side == Side::Pre)
+    let writes_pre = c
+        .on_pre
+        .iter()
+        .filter(|st| !over_rows(st.value, rows_pre))
+        .chain(&c.on_post)
+        .any(|st| st.side == Side::Pre);
+    reads_pre
+        || writes_pre
         || model
             .records
             .iter()
