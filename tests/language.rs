@@ -193,16 +193,8 @@ fn run(c: &std::sync::Arc<neurograph::compiler::Compiled>, backend: Backend, ste
     sim
 }
 
-fn bits(sim: &Sim) -> Vec<(Vec<u64>, Vec<u64>)> {
-    sim.recordings
-        .iter()
-        .map(|r| {
-            (
-                r.times.iter().map(|x| x.to_bits()).collect(),
-                r.values.iter().map(|x| x.to_bits()).collect(),
-            )
-        })
-        .collect()
+fn bits(sim: &Sim) -> common::TraceBits {
+    common::trace_bits(sim)
 }
 
 #[test]
