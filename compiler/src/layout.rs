@@ -236,22 +236,6 @@ fn same_connectivity(model: &Model, a: &Projection, b: &Projection) -> bool {
     }
 }
 
-/// Whether evaluating `e` draws random numbers (a call of `rand`, `normal`, ...).
-pub fn draws(model: &Model, e: Handle<Expr>) -> bool {
-    match &model.exprs[e] {
-        Expr::Unary(_, a) => draws(model, *a),
-        Expr::Binary(_, a, b) => draws(model, *a) || draws(model, *b),
-        Expr::Call(f, args) => {
-            FUNCS
-                .iter()
-                .any(|i| i.func == *f && i.class == FuncClass::Random)
-                || args.iter().any(|a| draws(model, *a))
-        }
-        Expr::Array(args) => args.iter().any(|a| draws(model, *a)),
-        _ => false,
-    }
-}
-
 /// A comparison or logical combination: a probability of 0 or 1, so no draw is made.
 fn is_condition(model: &Model, e: Handle<Expr>) -> bool {
     match &model.exprs[e] {

@@ -73,6 +73,8 @@ struct ExprFacts {
     jittable: bool,
     inputs: Vec<codegen::InputKey>,
     uses_element: bool,
+    /// Whether it draws random numbers (`codegen::draws`), whose keys differ at set-up.
+    draws: bool,
 }
 
 impl JitState {
@@ -286,6 +288,7 @@ impl Sim {
                     jittable: codegen::jittable(&self.program.model, e),
                     inputs,
                     uses_element: uses_element(&self.program.model, e),
+                    draws: codegen::draws(&self.program.model, e),
                 })
             })
             .clone()
@@ -295,11 +298,14 @@ impl Sim {
     /// is not compilable, does not vary per element, or reads through a multi-part endpoint).
     pub(crate) fn jit_eval(&self, e: Handle<Expr>, ctx: &Ctx) -> Option<Col> {
         let js = self.jit.as_ref()?;
-        if ctx.init_draw.is_some() || ctx.regime_state.is_some() {
+        if ctx.regime_state.is_some() {
             return None;
         }
         let facts = self.facts(js, e);
-        if !facts.jittable {
+        // Set-up draws are keyed apart from the step's (the interpreter's `init_draw`); an
+        // expression without draws evaluates the same either way (a connect condition of
+        // `i` and `j`, an initial value of `j`).
+        if !facts.jittable || (ctx.init_draw.is_some() && facts.draws) {
             return None;
         }
         let program = std::sync::Arc::clone(&self.program);

@@ -1183,9 +1183,6 @@ impl Sim {
                     let saved = std::mem::take(&mut self.conn[pi]);
                     let saved_size = self.nodes[node].size;
                     self.nodes[node].size = n_post;
-                    // Without draws (a condition of i and j, say) generated code may evaluate
-                    // it; draws are keyed as the initial values' draws.
-                    let draws = neurograph_compiler::layout::draws(&self.program.model, *pe);
                     for i in 0..n_pre {
                         // Row i: the pairs (i, 0), ..., (i, n_post - 1).
                         let row_ptr = (0..=n_pre)
@@ -1200,7 +1197,7 @@ impl Sim {
                         let probs = self.eval(
                             *pe,
                             &Ctx {
-                                init_draw: draws.then_some(0),
+                                init_draw: Some(0),
                                 ..Ctx::all(node)
                             },
                         );

@@ -449,6 +449,23 @@ pub fn fused_key_synapses(
     fused_key_of(model, d, (&[], None, ""), method, mode_of, simd)
 }
 
+/// Whether evaluating `e` draws random numbers (a call of `rand`, `normal`, ...): only then
+/// does the evaluation depend on how draws are keyed (set-up draws, step draws).
+pub fn draws(model: &Model, e: Handle<Expr>) -> bool {
+    match &model.exprs[e] {
+        Expr::Unary(_, a) => draws(model, *a),
+        Expr::Binary(_, a, b) => draws(model, *a) || draws(model, *b),
+        Expr::Call(f, args) => {
+            funcs::FUNCS
+                .iter()
+                .any(|i| i.func == *f && i.class == FuncClass::Random)
+                || args.iter().any(|a| draws(model, *a))
+        }
+        Expr::Array(args) => args.iter().any(|a| draws(model, *a)),
+        _ => false,
+    }
+}
+
 /// Whether an expression reads one of the builtins `which` (iterative: expressions may nest
 /// deeper than the stack allows recursion).
 pub fn reads_builtin(model: &Model, e: Handle<Expr>, which: &[Builtin]) -> bool {
