@@ -137,6 +137,12 @@ pub fn synapse_layout(
     let word = 8.0;
     let pr = &model.projections[h];
     let dense = neurograph_compiler::layout::dense_rows(model, h);
+    // Per-synapse values in f32 as generated code holds them (the interpreter widens them).
+    let value_type = if neurograph_compiler::layout::narrow_columns(model, h) {
+        "f32"
+    } else {
+        "f64"
+    };
     // Dense rows: each row's first post element (u32) instead of a post index.
     let first_posts = match pr.connect.rule {
         ConnectRule::OneToOne => 4.0,
@@ -188,14 +194,8 @@ pub fn synapse_layout(
         if let Some((_, q)) = shared.iter().find(|(x, _)| *x == v).filter(|_| !one_value) {
             shared_parts.push((
                 format!(
-                    "{} ({}) shared with `{}`",
-                    var.name,
-                    if neurograph_compiler::layout::narrow_columns(model, h) {
-                        "f32"
-                    } else {
-                        "f64"
-                    },
-                    model.projections[*q].name
+                    "{} ({value_type}) shared with `{}`",
+                    var.name, model.projections[*q].name
                 ),
                 0.0,
             ));
@@ -208,14 +208,9 @@ pub fn synapse_layout(
         parts.push(("event-driven step (u64)".to_string(), 8.0));
     }
     if !per_synapse.is_empty() {
-        // (f32 as generated code holds them; the interpreter widens them to f64.)
-        let (ty, word) = if neurograph_compiler::layout::narrow_columns(model, h) {
-            ("f32", 4.0)
-        } else {
-            ("f64", word)
-        };
+        let word = if value_type == "f32" { 4.0 } else { word };
         parts.push((
-            format!("{} ({ty})", per_synapse.join(", ")),
+            format!("{} ({value_type})", per_synapse.join(", ")),
             word * per_synapse.len() as f64,
         ));
     }

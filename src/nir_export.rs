@@ -195,7 +195,7 @@ pub fn export(model: &Model) -> Result<Graph, Error> {
         let conn = &sim.conn[pnd - sim.n_pops];
         let n_syn = conn.n_synapses();
         let w = col(sim.eval(stmt.value, &Ctx::all(pnd)), n_syn);
-        let pre_idx = conn.pre();
+        let (pre_idx, post_idx) = (conn.pre(), conn.post());
         // Endpoint index -> (population, element).
         let locate = |parts: &[ir::EndpointPart], i: u32| -> (Handle<ir::Population>, usize) {
             let mut off = 0u32;
@@ -214,7 +214,7 @@ pub fn export(model: &Model) -> Result<Graph, Error> {
         let mut blocks: Vec<Block> = Vec::new();
         for k in 0..n_syn {
             let (a, i) = locate(&pr.pre.parts, pre_idx[k]);
-            let (b, j) = locate(&pr.post.parts, conn.post()[k]);
+            let (b, j) = locate(&pr.post.parts, post_idx[k]);
             let steps = if conn.delay_steps.is_empty() {
                 0
             } else {

@@ -977,7 +977,7 @@ pub(crate) struct DeliverySetup {
     /// compiled for (saves hashing the key every step).
     last: std::cell::RefCell<[LastKernel; 2]>,
     /// Each row's first post index when every row's posts are consecutive
-    /// (`Connectivity::row_runs`): code over rows then runs over them (`DeliveryKey::runs`).
+    /// (`Sim::post_runs`): code over rows then runs over them (`DeliveryKey::runs`).
     runs: Option<std::sync::Arc<Vec<u32>>>,
     /// Whether code over runs may be split between threads by post element
     /// (`Sim::split_by_post_ok`).
@@ -1115,25 +1115,18 @@ impl Sim {
             || stmts
                 .iter()
                 .any(|st| codegen::reads_builtin(model, st.value, &[Builtin::I]));
-        let runs = match code {
-            codegen::EventCode::OnPre(p)
-            | codegen::EventCode::OnStep(p)
-            | codegen::EventCode::Coupling { projection: p, .. } => self.post_runs(p),
-            _ => None,
-        };
+        // (Code over rows: `on pre`, `on step`, couplings; `on post` goes through due lists.)
+        let runs = code
+            .projection()
+            .filter(|_| !matches!(code, codegen::EventCode::OnPost(_)))
+            .and_then(|p| self.post_runs(p));
         Some(DeliverySetup {
             columns,
             reads_pre,
             runs,
-            split_ok: match code {
-                codegen::EventCode::Cell { .. } => false,
-                codegen::EventCode::OnPre(p)
-                | codegen::EventCode::OnPost(p)
-                | codegen::EventCode::OnStep(p)
-                | codegen::EventCode::Coupling { projection: p, .. } => {
-                    self.split_by_post_ok(p.index(), &stmts)
-                }
-            },
+            split_ok: code
+                .projection()
+                .is_some_and(|p| self.split_by_post_ok(p.index(), &stmts)),
             last: std::cell::RefCell::new([None, None]),
             bufs: RefCell::new(DeliveryBufs::default()),
         })
@@ -1256,13 +1249,8 @@ impl Sim {
         // Shared values are copied into `scalars` (so that no pointer aliases a store
         // borrowed again below); columns are pointed at in place: for writing (copied first
         // if another projection shares them) where the code assigns the variable.
-        let column_ptr = |col: &mut std::sync::Arc<Vec<f64>>, var| {
-            if stmts.iter().any(|st| st.var == var) {
-                Store::column_mut(col).as_mut_ptr()
-            } else {
-                col.as_ptr().cast_mut()
-            }
-        };
+        let written = |var| stmts.iter().any(|st: &Statement| st.var == var);
+        let column_ptr = |col: &mut std::sync::Arc<Vec<f64>>, var| writable(col, written(var));
         for &(var, side) in &setup.columns {
             let global = model.variables[var].scope == Scope::Global;
             if global || side == Side::Own {
@@ -1281,14 +1269,10 @@ impl Sim {
                         Src::Column(column_ptr(col, var)),
                     ),
                     // An f32 column: the kernel reads and writes 4-byte values there.
-                    Some(Store::Narrow(col)) if !global && col.len() == n_syn => {
-                        let p = if stmts.iter().any(|st| st.var == var) {
-                            std::sync::Arc::make_mut(col).as_mut_ptr()
-                        } else {
-                            col.as_ptr().cast_mut()
-                        };
-                        (codegen::ColumnMode::Element32, Src::Column(p.cast()))
-                    }
+                    Some(Store::Narrow(col)) if !global && col.len() == n_syn => (
+                        codegen::ColumnMode::Element32,
+                        Src::Column(writable(col, written(var)).cast()),
+                    ),
                     _ => return Err("a column does not have the kind the code needs".into()),
                 };
                 modes.push(mode);
@@ -1460,32 +1444,24 @@ impl Sim {
         };
         if windows > 1 {
             let n_post = self.post_maps[pi].size() as i64;
-            let mut rooms = std::mem::take(&mut self.scratch_parts);
-            rooms.resize_with(windows, Vec::new);
-            let calls: Vec<SendDelivery> = rooms
-                .iter_mut()
-                .enumerate()
-                .map(|(w, room)| {
-                    room.clear();
-                    room.reserve(rows.unwrap_or(0));
-                    let share = |w: usize| n_post * w as i64 / windows as i64;
-                    SendDelivery(codegen::DeliveryArgs {
+            let share = |w: usize| n_post * w as i64 / windows as i64;
+            // SAFETY: as for one call below; each call writes only synapses whose post
+            // element lies in its window, and those post elements (`split_ok`: nothing else,
+            // and nothing another thread writes is read).
+            unsafe {
+                self.call_blocks(
+                    func,
+                    windows,
+                    true,
+                    |_| rows.unwrap_or(0),
+                    |w, scratch| codegen::DeliveryArgs {
                         post_from: share(w),
                         post_to: share(w + 1),
-                        scratch: room.as_mut_ptr(),
+                        scratch,
                         ..args
-                    })
-                })
-                .collect();
-            // SAFETY: as for one call below; each call has its own scratch and writes only
-            // synapses whose post element lies in its window, and those post elements
-            // (`split_ok`: nothing else, and nothing another thread writes is read).
-            let call = |t: usize| unsafe { func(&calls[t].0) };
-            if let Some(pool) = &mut self.pool {
-                pool.run(windows, &call);
+                    },
+                );
             }
-            drop(calls);
-            self.scratch_parts = rooms;
             self.scratch = scratch;
             self.event_code_calls[code.kind()] += 1;
             return Ok(());
@@ -1524,49 +1500,93 @@ impl Sim {
         } else {
             std::ptr::null()
         };
-        let mut scratch = std::mem::take(&mut self.scratch_parts);
-        scratch.resize_with(parts.len(), Vec::new);
-        let calls: Vec<SendDelivery> = parts
-            .iter()
-            .zip(scratch.iter_mut())
-            .map(|(due, room)| {
-                room.clear();
-                room.reserve(due.len());
-                SendDelivery(codegen::DeliveryArgs {
-                    n: due.len() as u64,
-                    due: due.as_ptr(),
-                    columns: columns.as_ptr(),
-                    pre_idx,
-                    post_idx: self.conn[pi].post().as_ptr(),
-                    t: self.step as f64 * self.dt,
-                    step: self.step,
-                    node_key: self.node_keys[node] << 32,
-                    seed: self.seed,
-                    size: self.nodes[node].size as u64,
-                    scratch: room.as_mut_ptr(),
-                    row_ptr: std::ptr::null(),
-                    row_first: std::ptr::null(),
-                    post_from: 0,
-                    post_to: ALL_POSTS,
-                })
+        let base = codegen::DeliveryArgs {
+            n: 0,
+            due: std::ptr::null(),
+            columns: columns.as_ptr(),
+            pre_idx,
+            post_idx: self.conn[pi].post().as_ptr(),
+            t: self.step as f64 * self.dt,
+            step: self.step,
+            node_key: self.node_keys[node] << 32,
+            seed: self.seed,
+            size: self.nodes[node].size as u64,
+            scratch: std::ptr::null_mut(),
+            row_ptr: std::ptr::null(),
+            row_first: std::ptr::null(),
+            post_from: 0,
+            post_to: ALL_POSTS,
+        };
+        // SAFETY: as for one call in `event_code` (every due synapse below the element count,
+        // checked there; columns and parts set up there and not resized since). The parts'
+        // writes are disjoint: each writes its own synapses' values and the post elements of
+        // its own bounds (`delivery_parts` splits only code that writes nothing else, over a
+        // post endpoint without repeated elements).
+        unsafe {
+            self.call_blocks(
+                func,
+                parts.len(),
+                parallel,
+                |k| parts[k].len(),
+                |k, scratch| codegen::DeliveryArgs {
+                    n: parts[k].len() as u64,
+                    due: parts[k].as_ptr(),
+                    scratch,
+                    ..base
+                },
+            );
+        }
+    }
+
+    /// `func` called on `count` argument blocks (`block(k, scratch)`), on the pool's threads
+    /// when `parallel` (else one after the other), each with its own scratch of `room(k)`
+    /// values, kept in `scratch_parts` from call to call.
+    ///
+    /// # Safety
+    /// Each block must be valid for `func` given a scratch of `room(k)` values, and the
+    /// blocks' calls must write disjoint memory and read nothing another one writes.
+    unsafe fn call_blocks(
+        &mut self,
+        func: codegen::DeliveryFn,
+        count: usize,
+        parallel: bool,
+        room: impl Fn(usize) -> usize,
+        block: impl Fn(usize, *mut f64) -> codegen::DeliveryArgs,
+    ) {
+        let mut rooms = std::mem::take(&mut self.scratch_parts);
+        rooms.resize_with(count, Vec::new);
+        let calls: Vec<SendDelivery> = rooms
+            .iter_mut()
+            .take(count)
+            .enumerate()
+            .map(|(k, r)| {
+                r.clear();
+                r.reserve(room(k));
+                SendDelivery(block(k, r.as_mut_ptr()))
             })
             .collect();
-        // SAFETY: as for one call in `event_code` (every due synapse below the element count,
-        // checked there; columns and parts set up there and not resized since; each scratch has
-        // room for its part's values). The parts' writes are disjoint: each writes its own
-        // synapses' values and the post elements of its own bounds (`delivery_parts` splits
-        // only code that writes nothing else, over a post endpoint without repeated elements).
+        // SAFETY: the caller's contract.
         let call = |k: usize| unsafe {
             func(&calls[k].0);
         };
         match &mut self.pool {
-            Some(pool) if parallel && calls.len() > 1 => {
-                let tasks = pool.threads().min(calls.len());
-                pool.run(tasks, &|t| (t..calls.len()).step_by(tasks).for_each(call));
+            Some(pool) if parallel && count > 1 => {
+                let tasks = pool.threads().min(count);
+                pool.run(tasks, &|t| (t..count).step_by(tasks).for_each(call));
             }
-            _ => (0..calls.len()).for_each(call),
+            _ => (0..count).for_each(call),
         }
-        self.scratch_parts = scratch;
+        self.scratch_parts = rooms;
+    }
+}
+
+/// A column's values in place: writable (copied first when another projection shares them)
+/// where the code assigns the variable, else only read.
+fn writable<T: Clone>(col: &mut std::sync::Arc<Vec<T>>, written: bool) -> *mut T {
+    if written {
+        std::sync::Arc::make_mut(col).as_mut_ptr()
+    } else {
+        col.as_ptr().cast_mut()
     }
 }
 

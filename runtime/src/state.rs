@@ -423,18 +423,10 @@ impl Connectivity {
         })
     }
 
-    /// The post index, shared.
-    pub fn post_shared(&self) -> std::sync::Arc<Vec<u32>> {
-        std::sync::Arc::clone(self.post_index())
-    }
-
-    /// Take another projection's equal post index (its dense rows too).
+    /// Take another projection's equal index: its post index and dense rows, as held.
     pub fn share_index(&mut self, other: &Connectivity) {
         self.post = other.post.clone();
         self.runs = other.runs.clone();
-        if self.post.get().is_none() && self.runs.is_none() {
-            self.post = std::sync::OnceLock::from(other.post_shared());
-        }
     }
 
     /// The post index for changing it (copied first when shared); the rows are no longer
@@ -465,12 +457,11 @@ impl Connectivity {
     }
 
     /// Take the rows as dense when they are (`row_runs`); the post index is still held until
-    /// `release_post`. Returns whether they are.
-    pub fn use_runs(&mut self) -> bool {
+    /// `release_post`.
+    pub fn use_runs(&mut self) {
         if self.runs.is_none() {
             self.runs = self.row_runs().map(std::sync::Arc::new);
         }
-        self.runs.is_some()
     }
 
     /// Drop the post index of dense rows (the next `post` makes it again).
@@ -484,10 +475,7 @@ impl Connectivity {
     /// connectivity): the post index of each row's first synapse (0 for an empty row), which
     /// with the row pointers gives every post index (generated code over such rows reads the
     /// post side contiguously). `None` when some row skips or repeats a post element.
-    pub fn row_runs(&self) -> Option<Vec<u32>> {
-        if let Some(runs) = &self.runs {
-            return Some(runs.to_vec());
-        }
+    fn row_runs(&self) -> Option<Vec<u32>> {
         let post = self.post();
         (0..self.row_ptr.len().saturating_sub(1))
             .map(|i| {

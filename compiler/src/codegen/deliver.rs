@@ -115,6 +115,17 @@ impl EventCode {
         }
     }
 
+    /// The projection whose synapses the code runs over (`None` for a cell event).
+    pub fn projection(self) -> Option<Handle<Projection>> {
+        match self {
+            EventCode::OnPre(p)
+            | EventCode::OnPost(p)
+            | EventCode::OnStep(p)
+            | EventCode::Coupling { projection: p, .. } => Some(p),
+            EventCode::Cell { .. } => None,
+        }
+    }
+
     /// Whether the elements are synapses (so `i`, `j` are endpoint indices).
     pub fn synapses(self) -> bool {
         !matches!(self, EventCode::Cell { .. })

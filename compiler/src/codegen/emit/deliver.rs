@@ -240,13 +240,7 @@ impl<M: Module> super::Codegen<M> {
                         // Read widened, computed in f64, stored narrowed: the rounding an f32
                         // model's write makes anyway.
                         let old = super::load_f32_widened(b, p, e, at.lanes);
-                        let new = match st.op {
-                            AssignOp::Set => v,
-                            AssignOp::Add => b.ins().fadd(old, v),
-                            AssignOp::Sub => b.ins().fsub(old, v),
-                            AssignOp::Mul => b.ins().fmul(old, v),
-                            AssignOp::Div => b.ins().fdiv(old, v),
-                        };
+                        let new = assign(b, st.op, old, v);
                         super::store_f32_narrowed(b, p, e, new, at.lanes);
                         return;
                     }
@@ -283,13 +277,7 @@ impl<M: Module> super::Codegen<M> {
                         (types::F64, flags)
                     };
                     let old = b.ins().load(ty, flags, addr, 0);
-                    let mut new = match st.op {
-                        AssignOp::Set => v,
-                        AssignOp::Add => b.ins().fadd(old, v),
-                        AssignOp::Sub => b.ins().fsub(old, v),
-                        AssignOp::Mul => b.ins().fmul(old, v),
-                        AssignOp::Div => b.ins().fdiv(old, v),
-                    };
+                    let mut new = assign(b, st.op, old, v);
                     if key.f32_state {
                         new = if at.lanes {
                             let narrow = b.ins().fvdemote(new);
@@ -333,6 +321,17 @@ impl<M: Module> super::Codegen<M> {
             b.finalize(frontend_config);
         }
         self.define(&name)
+    }
+}
+
+/// The value `old op= v` stores (`v` itself for `=`).
+fn assign(b: &mut FunctionBuilder, op: AssignOp, old: Value, v: Value) -> Value {
+    match op {
+        AssignOp::Set => v,
+        AssignOp::Add => b.ins().fadd(old, v),
+        AssignOp::Sub => b.ins().fsub(old, v),
+        AssignOp::Mul => b.ins().fmul(old, v),
+        AssignOp::Div => b.ins().fdiv(old, v),
     }
 }
 
